@@ -1,0 +1,144 @@
+//! The Markdown report: a header saying where and how the numbers were taken, then one
+//! table row per scenario, with throughput as a ratio to the baseline row.
+
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::load::{LoadConfig, LoadReport};
+use crate::procfs;
+
+/// One scenario's results.
+pub struct Row {
+    pub name: String,
+    pub load: LoadReport,
+    /// Server VmRSS just before the load, KiB.
+    pub idle_kib: Option<u64>,
+    /// Server VmHWM during the load, KiB.
+    pub peak_kib: Option<u64>,
+}
+
+/// What the header states besides the machine and the date.
+pub struct Context<'a> {
+    pub command_line: &'a str,
+    pub store: &'a str,
+    pub config: LoadConfig,
+}
+
+pub fn render(context: &Context<'_>, rows: &[Row], baseline_row: &str) -> String {
+    let mut out = String::new();
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let config = context.config;
+    let lines = [
+        format!("- date: {}", utc_now()),
+        format!("- command: `{}`", context.command_line),
+        format!("- machine: nproc {nproc}, {}", procfs::cpu_model()),
+        format!("- store: {}", context.store),
+        format!(
+            "- load: {} keep-alive HTTP/1.1 connections, {:.1} s warm-up (discarded), {:.1} s measured per scenario; the load generator runs on the same machine",
+            config.connections,
+            config.warmup.as_secs_f64(),
+            config.duration.as_secs_f64()
+        ),
+    ];
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    out.push('\n');
+    out.push_str(&table(rows, baseline_row));
+    let idle: Vec<String> = rows
+        .iter()
+        .map(|row| format!("{} {}", row.name, mib(row.idle_kib)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nIdle RSS (server VmRSS just before each load), MiB: {}.",
+        idle.join("; ")
+    );
+    for row in rows {
+        if let Some(error) = &row.load.first_error {
+            let _ = writeln!(out, "\nfirst error in {}: {error}", row.name);
+        }
+    }
+    out
+}
+
+/// The table alone; the ratio column is "—" when there is no row named `baseline_row`.
+pub fn table(rows: &[Row], baseline_row: &str) -> String {
+    let baseline = rows
+        .iter()
+        .find(|row| row.name == baseline_row)
+        .map(|row| row.load.requests_per_second());
+    let mut out = String::from(
+        "| scenario | req/s | ratio to baseline | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB |\n\
+         |---|--:|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for row in rows {
+        let rate = row.load.requests_per_second();
+        let ratio = match baseline {
+            // Two significant digits for small ratios, which Tessera's will be.
+            Some(base) if base > 0.0 && rate < base / 10.0 => format!("{:.3}", rate / base),
+            Some(base) if base > 0.0 => format!("{:.2}", rate / base),
+            _ => "—".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {ratio} | {:.2} | {:.2} | {:.2} | {} | {} |",
+            row.name,
+            rate,
+            row.load.latency_ms(0.5),
+            row.load.latency_ms(0.99),
+            row.load.latency_ms(0.999),
+            row.load.errors,
+            mib(row.peak_kib),
+        );
+    }
+    out
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or_else(
+        || "—".to_owned(),
+        |kib| format!("{:.1}", kib as f64 / 1024.0),
+    )
+}
+
+/// Now, as `YYYY-MM-DD HH:MM UTC`.
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_from_days_matches_known_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(20_513), (2026, 3, 1));
+    }
+}

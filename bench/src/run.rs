@@ -1,0 +1,173 @@
+//! The `run` command: build Tessera (unless given a binary), start it on a fresh store
+//! next to the baseline server, create fixtures, run every scenario, print the report.
+//! Every process and file it makes is owned by a guard, so an error or Ctrl-C cleans up.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::database::Store;
+use crate::fixtures;
+use crate::load::LoadConfig;
+use crate::report;
+use crate::scenarios::{self, Bench, ACCOUNT_PATH, BASELINE_ROW, JWKS_PATH};
+use crate::server::{free_loopback_addr, ServerProcess, TempDir};
+use crate::tessera::{random_master_key, Tessera};
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Short run: 2 s measured and 0.5 s warm-up per scenario, unless given below.
+    #[arg(long)]
+    quick: bool,
+    /// Benchmark on PostgreSQL: a server URL psql can connect to as a superuser; a fresh
+    /// database is created there and dropped afterwards.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// Concurrent keep-alive connections.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    connections: usize,
+    /// Measured seconds per scenario [default: 10, or 2 with --quick].
+    #[arg(long, value_name = "S")]
+    duration: Option<f64>,
+    /// Warm-up seconds per scenario, discarded [default: 2, or 0.5 with --quick].
+    #[arg(long, value_name = "S")]
+    warmup: Option<f64>,
+    /// The tessera binary to benchmark; without it, `cargo build --release` runs first.
+    #[arg(long, value_name = "PATH")]
+    tessera: Option<PathBuf>,
+    /// Also write the report to FILE.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+impl RunArgs {
+    fn load_config(&self) -> Result<LoadConfig> {
+        let (duration, warmup) = if self.quick { (2.0, 0.5) } else { (10.0, 2.0) };
+        load_config(
+            self.connections,
+            self.duration.unwrap_or(duration),
+            self.warmup.unwrap_or(warmup),
+        )
+    }
+}
+
+/// Validated load settings from command-line numbers.
+pub fn load_config(connections: usize, duration: f64, warmup: f64) -> Result<LoadConfig> {
+    if connections == 0 {
+        bail!("--connections must be at least 1");
+    }
+    let seconds = |value: f64, flag: &str| {
+        Duration::try_from_secs_f64(value).with_context(|| format!("{flag} {value}"))
+    };
+    let duration = seconds(duration, "--duration")?;
+    if duration.is_zero() {
+        bail!("--duration must be more than 0");
+    }
+    Ok(LoadConfig {
+        connections,
+        duration,
+        warmup: seconds(warmup, "--warmup")?,
+    })
+}
+
+pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
+    let config = args.load_config()?;
+    let binary = match &args.tessera {
+        Some(path) => path.clone(),
+        None => build_release().await?,
+    };
+    if !binary.is_file() {
+        bail!("no tessera binary at {}", binary.display());
+    }
+    let binary = binary.canonicalize()?;
+
+    let dir = TempDir::create("tessera-bench")?;
+    let (store, master_key) = match &args.postgres {
+        Some(url) => (Store::postgres(url)?, Some(random_master_key()?)),
+        None => (Store::sqlite(dir.path()), None),
+    };
+    let tessera = Tessera::new(
+        binary,
+        dir.path().to_owned(),
+        store.url().to_owned(),
+        master_key,
+    );
+
+    let tessera_addr = free_loopback_addr()?;
+    let mut tessera_server = ServerProcess::spawn(
+        "tessera",
+        tessera.serve(tessera_addr),
+        tessera_addr,
+        dir.path().join("tessera.log"),
+    )?;
+    let baseline_addr = free_loopback_addr()?;
+    let mut baseline_server = ServerProcess::spawn(
+        "baseline",
+        baseline_command(baseline_addr)?,
+        baseline_addr,
+        dir.path().join("baseline.log"),
+    )?;
+    tessera_server.wait_ready(JWKS_PATH).await?;
+    baseline_server.wait_ready(ACCOUNT_PATH).await?;
+    eprintln!("tessera on {tessera_addr}, baseline on {baseline_addr}; creating fixtures …");
+
+    let fixtures = fixtures::create(&tessera).await?;
+    let bench = Bench {
+        config,
+        tessera: tessera_server,
+        baseline: baseline_server,
+        fixtures,
+    };
+    let rows = scenarios::run_all(&bench).await?;
+
+    let context = report::Context {
+        command_line,
+        store: store.label(),
+        config,
+    };
+    let text = report::render(&context, &rows, BASELINE_ROW);
+    println!("{text}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
+    }
+    let errors: u64 = rows.iter().map(|row| row.load.errors).sum();
+    if errors > 0 {
+        eprintln!("end of the tessera log:\n{}", bench.tessera.log_tail());
+        bail!("{errors} requests failed");
+    }
+    Ok(())
+}
+
+/// This same binary's `baseline` subcommand, so the baseline runs in its own process and
+/// its memory is measured like Tessera's.
+fn baseline_command(addr: SocketAddr) -> Result<Command> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args(["baseline", "--listen", &addr.to_string()]);
+    Ok(command)
+}
+
+/// `cargo build --release -p tessera -p tessera-bench` in this workspace; the path of
+/// the tessera binary it made.
+async fn build_release() -> Result<PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("the bench crate has no parent directory")?;
+    eprintln!("building tessera (release) …");
+    let status =
+        tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+            .args(["build", "--release", "-p", "tessera", "-p", "tessera-bench"])
+            .arg("--manifest-path")
+            .arg(workspace.join("Cargo.toml"))
+            .status()
+            .await
+            .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release failed ({status})");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), PathBuf::from);
+    Ok(target.join("release").join("tessera"))
+}

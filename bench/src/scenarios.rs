@@ -1,0 +1,198 @@
+//! The benchmark scenarios, one function each, run in table order by `run_all`, and the
+//! `Bench` context they are handed: the servers, the fixtures and the load settings.
+//!
+//! A new scenario is one more function here (and a `Scenario` impl when its requests
+//! depend on earlier answers, like a refresh-token chain); the load loop in load.rs and
+//! the table in report.rs do not change.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Request, Uri};
+use serde::Deserialize;
+
+use crate::client::{body_excerpt, send_once, BenchRequest};
+use crate::fixtures::{basic_authorizations, Credentials, Fixtures};
+use crate::load::{self, LoadConfig, Scenario};
+use crate::procfs;
+use crate::report::Row;
+use crate::server::ServerProcess;
+
+pub const TOKEN_PATH: &str = "/oauth/token";
+pub const ACCOUNT_PATH: &str = "/v1/account";
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+pub const BASELINE_ROW: &str = "baseline";
+const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+const CLIENT_CREDENTIALS_BODY: &str = "grant_type=client_credentials";
+
+/// What every scenario function is handed.
+pub struct Bench {
+    pub config: LoadConfig,
+    pub tessera: ServerProcess,
+    pub baseline: ServerProcess,
+    pub fixtures: Fixtures,
+}
+
+/// Runs every scenario, in the order of the table.
+pub async fn run_all(bench: &Bench) -> Result<Vec<Row>> {
+    Ok(vec![
+        client_credentials(bench).await?,
+        client_credentials_many_clients(bench).await?,
+        bearer_call(bench).await?,
+        baseline(bench).await?,
+    ])
+}
+
+/// RFC 6749 §4.4 with one client: the token endpoint's fixed cost.
+async fn client_credentials(bench: &Bench) -> Result<Row> {
+    let scenario = token_requests(std::slice::from_ref(&bench.fixtures.client))?;
+    bench
+        .measure("client credentials", &bench.tessera, scenario)
+        .await
+}
+
+/// The same, each request from the next of 10 000 clients: no client stays in a cache.
+async fn client_credentials_many_clients(bench: &Bench) -> Result<Row> {
+    let scenario = token_requests(&bench.fixtures.many_clients)?;
+    bench
+        .measure("client credentials (10k clients)", &bench.tessera, scenario)
+        .await
+}
+
+/// A resource call with a JWT access token (RFC 6750 §2.1), fetched once beforehand.
+async fn bearer_call(bench: &Bench) -> Result<Row> {
+    let token = fetch_token(&bench.tessera, &bench.fixtures.client).await?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}"))?;
+    let scenario = RoundRobin::new(
+        Method::GET,
+        ACCOUNT_PATH,
+        HeaderMap::new(),
+        Bytes::new(),
+        vec![bearer],
+    )?;
+    bench.measure("bearer call", &bench.tessera, scenario).await
+}
+
+/// The single-client token request against the baseline server: the denominator.
+async fn baseline(bench: &Bench) -> Result<Row> {
+    let scenario = token_requests(std::slice::from_ref(&bench.fixtures.client))?;
+    bench.measure(BASELINE_ROW, &bench.baseline, scenario).await
+}
+
+impl Bench {
+    /// Runs `scenario` against `server` and reads the server's memory around it.
+    async fn measure<S: Scenario>(
+        &self,
+        name: &str,
+        server: &ServerProcess,
+        scenario: S,
+    ) -> Result<Row> {
+        eprintln!("running {name} …");
+        let pid = server.pid();
+        if let Err(error) = procfs::reset_peak(pid) {
+            eprintln!("warning: peak RSS of {name} includes earlier scenarios: {error:#}");
+        }
+        let idle_kib = procfs::memory(pid).ok().map(|m| m.resident_kib);
+        let load = load::run(server.addr, Arc::new(scenario), self.config).await?;
+        let peak_kib = procfs::memory(pid).ok().map(|m| m.peak_kib);
+        Ok(Row {
+            name: name.to_owned(),
+            load,
+            idle_kib,
+            peak_kib,
+        })
+    }
+}
+
+/// `POST /oauth/token` with `grant_type=client_credentials`, authenticated with HTTP
+/// Basic (RFC 6749 §2.3.1) as each of `clients` in turn.
+fn token_requests(clients: &[Credentials]) -> Result<RoundRobin> {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(FORM_CONTENT_TYPE));
+    RoundRobin::new(
+        Method::POST,
+        TOKEN_PATH,
+        headers,
+        Bytes::from_static(CLIENT_CREDENTIALS_BODY.as_bytes()),
+        basic_authorizations(clients)?,
+    )
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+}
+
+/// One client credentials grant outside the measurement, for scenarios that need a token.
+async fn fetch_token(server: &ServerProcess, client: &Credentials) -> Result<String> {
+    let request = token_requests(std::slice::from_ref(client))?.request(&mut ());
+    let (status, body) = send_once(server.addr, request).await?;
+    if !status.is_success() {
+        return Err(anyhow!(
+            "fetching a token: status {status}: {}",
+            body_excerpt(&body)
+        ));
+    }
+    let token: TokenResponse = serde_json::from_slice(&body)
+        .with_context(|| format!("fetching a token: {}", body_excerpt(&body)))?;
+    Ok(token.access_token)
+}
+
+/// The same request every time, but for the `Authorization` header, taken from a list
+/// round-robin across all connections (a one-entry list for a single client). With an
+/// empty list the request goes as given.
+pub struct RoundRobin {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    authorizations: Vec<HeaderValue>,
+    next: AtomicUsize,
+}
+
+impl RoundRobin {
+    pub fn new(
+        method: Method,
+        path: &str,
+        headers: HeaderMap,
+        body: Bytes,
+        authorizations: Vec<HeaderValue>,
+    ) -> Result<Self> {
+        Ok(Self {
+            method,
+            uri: path
+                .parse()
+                .with_context(|| format!("request path {path:?}"))?,
+            headers,
+            body,
+            authorizations,
+            next: AtomicUsize::new(0),
+        })
+    }
+}
+
+impl Scenario for RoundRobin {
+    type State = ();
+
+    fn open(&self, _index: usize) -> Self::State {}
+
+    fn request(&self, _state: &mut Self::State) -> BenchRequest {
+        let mut request = Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        if !self.authorizations.is_empty() {
+            let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.authorizations.len();
+            if let Some(authorization) = self.authorizations.get(turn) {
+                request
+                    .headers_mut()
+                    .insert(AUTHORIZATION, authorization.clone());
+            }
+        }
+        request
+    }
+}

@@ -1,0 +1,99 @@
+//! How the bench runs the `tessera` binary against its store: `tessera serve` and the
+//! CLI commands that print one JSON document (`--json`). Every invocation gets the same
+//! environment (`TESSERA_DATA_DIR`, and `TESSERA_MASTER_KEY` for PostgreSQL) and the
+//! same `--database`.
+//!
+//! Only the command line lives here; which fixtures to make is fixtures.rs.
+
+use std::fs::File;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use serde::de::DeserializeOwned;
+
+pub struct Tessera {
+    binary: PathBuf,
+    data_dir: PathBuf,
+    database_url: String,
+    master_key: Option<String>,
+}
+
+impl Tessera {
+    pub fn new(
+        binary: PathBuf,
+        data_dir: PathBuf,
+        database_url: String,
+        master_key: Option<String>,
+    ) -> Self {
+        Self {
+            binary,
+            data_dir,
+            database_url,
+            master_key,
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        command.env("TESSERA_DATA_DIR", &self.data_dir);
+        if let Some(key) = &self.master_key {
+            command.env("TESSERA_MASTER_KEY", key);
+        }
+        command
+    }
+
+    /// `tessera serve` on `addr`, with the issuer set to the address it is reached at.
+    pub fn serve(&self, addr: SocketAddr) -> Command {
+        let mut command = self.command();
+        command.args([
+            "serve",
+            "--listen",
+            &addr.to_string(),
+            "--database",
+            &self.database_url,
+            "--issuer",
+            &format!("http://{addr}"),
+        ]);
+        command
+    }
+
+    /// Runs a CLI command with `--database … --json` and parses what it prints.
+    pub async fn json<T: DeserializeOwned>(&self, args: &[&str]) -> Result<T> {
+        let mut command = self.command();
+        command
+            .args(args)
+            .args(["--database", &self.database_url, "--json"])
+            .stdin(Stdio::null());
+        let shown = format!("tessera {}", args.join(" "));
+        let output = tokio::process::Command::from(command)
+            .output()
+            .await
+            .with_context(|| format!("running {shown}"))?;
+        if !output.status.success() {
+            bail!(
+                "{shown} failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        serde_json::from_slice(&output.stdout).with_context(|| {
+            format!(
+                "{shown} printed no JSON of the expected shape: {}",
+                String::from_utf8_lossy(&output.stdout).trim()
+            )
+        })
+    }
+}
+
+/// A fresh master key: base64 (standard, padded) of 32 random bytes.
+pub fn random_master_key() -> Result<String> {
+    let mut key = [0u8; 32];
+    File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut key))
+        .context("reading /dev/urandom")?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(key))
+}

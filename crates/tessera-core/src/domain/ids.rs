@@ -1,0 +1,81 @@
+//! Identifiers. All are opaque, URL-safe strings generated from 128 random bits.
+
+use std::fmt;
+
+use crate::random::{self, RandomError};
+
+macro_rules! identifier {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            pub fn generate() -> Result<Self, RandomError> {
+                random::token::<16>($prefix).map(Self)
+            }
+
+            /// Accepts any printable ASCII string of 1 to 128 characters without spaces, so
+            /// identifiers created by other systems can be imported; `None` otherwise.
+            pub fn parse(raw: &str) -> Option<Self> {
+                let ok = !raw.is_empty()
+                    && raw.len() <= 128
+                    && raw.bytes().all(|b| b.is_ascii_graphic());
+                ok.then(|| Self(raw.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+identifier!(
+    /// An API account: the owner of data in the provider's API.
+    AccountId,
+    "acct_"
+);
+identifier!(
+    /// The public identifier of a client (RFC 6749 §2.2).
+    ClientId,
+    "cl_"
+);
+identifier!(
+    /// A signing key's identifier, the JOSE `kid`.
+    Kid,
+    "key_"
+);
+identifier!(
+    /// A JWT ID (RFC 7519 §4.1.7).
+    Jti,
+    "at_"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_parse_back_and_carry_their_prefix() {
+        let id = ClientId::generate().unwrap();
+        assert!(id.as_str().starts_with("cl_"));
+        assert_eq!(ClientId::parse(id.as_str()), Some(id));
+    }
+
+    #[test]
+    fn ids_reject_spaces_controls_and_empty() {
+        assert_eq!(ClientId::parse(""), None);
+        assert_eq!(ClientId::parse("a b"), None);
+        assert_eq!(ClientId::parse("a\u{7f}"), None);
+        assert_eq!(ClientId::parse(&"x".repeat(129)), None);
+    }
+}

@@ -1,0 +1,125 @@
+//! Signing keys: the first key, rotation, listing.
+
+use crate::error::ManageError;
+use crate::store::KeyStore;
+use crate::token::keys::{self, Algorithm, Keyring, StoredSigningKey};
+use crate::token::master_key::MasterKey;
+use crate::UnixSeconds;
+
+/// What key management needs from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyPolicy {
+    pub algorithm: Algorithm,
+    /// Seconds between publishing a new key and signing with it.
+    pub propagation_delay: i64,
+    /// The longest access token lifetime: how long a superseded key stays published.
+    pub max_token_ttl: i64,
+}
+
+/// Creates the first signing key if the store has none. It signs at once: no resource
+/// server can have cached a JWKS of a server that never had a key.
+pub async fn ensure_signing_key(
+    store: &dyn KeyStore,
+    master: &MasterKey,
+    policy: &KeyPolicy,
+    now: UnixSeconds,
+) -> Result<Option<StoredSigningKey>, ManageError> {
+    if !store.list_signing_keys().await?.is_empty() {
+        return Ok(None);
+    }
+    let key = generate(policy.algorithm, master, now, now)?;
+    store.insert_signing_key(&key, now).await?;
+    tracing::info!(kid = %key.kid, alg = key.alg.as_str(), "generated the first signing key");
+    Ok(Some(key))
+}
+
+/// Publishes a new key that starts signing after the propagation delay, and deletes keys
+/// whose tokens have all expired.
+pub async fn rotate(
+    store: &dyn KeyStore,
+    master: &MasterKey,
+    policy: &KeyPolicy,
+    now: UnixSeconds,
+) -> Result<StoredSigningKey, ManageError> {
+    let key = generate(policy.algorithm, master, now, now + policy.propagation_delay)?;
+    store.insert_signing_key(&key, now).await?;
+    let stored = store.list_signing_keys().await?;
+    let ring = Keyring::from_stored(&stored, master, policy.max_token_ttl)
+        .map_err(|e| ManageError::Crypto(e.to_string()))?;
+    let expired = ring.expired(now);
+    if !expired.is_empty() {
+        store.delete_signing_keys(&expired, now).await?;
+    }
+    tracing::info!(kid = %key.kid, activates_at = key.activates_at, "rotated the signing key");
+    Ok(key)
+}
+
+/// Rotates when the newest key was created more than `interval` seconds ago.
+pub async fn rotate_if_due(
+    store: &dyn KeyStore,
+    master: &MasterKey,
+    policy: &KeyPolicy,
+    interval: i64,
+    now: UnixSeconds,
+) -> Result<Option<StoredSigningKey>, ManageError> {
+    let newest = store.list_signing_keys().await?.iter().map(|k| k.created_at).max();
+    match newest {
+        Some(created) if now - created < interval => Ok(None),
+        _ => rotate(store, master, policy, now).await.map(Some),
+    }
+}
+
+/// A key's role at a given instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Published, not yet signing.
+    Pending,
+    /// Signing new tokens.
+    Active,
+    /// Superseded; published until its tokens have expired.
+    Retiring,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Retiring => "retiring",
+        }
+    }
+}
+
+pub async fn list_keys(
+    store: &dyn KeyStore,
+    now: UnixSeconds,
+) -> Result<Vec<(StoredSigningKey, KeyState)>, ManageError> {
+    let keys = store.list_signing_keys().await?;
+    let active = keys
+        .iter()
+        .filter(|k| k.activates_at <= now)
+        .max_by_key(|k| (k.activates_at, k.created_at))
+        .map(|k| k.kid.clone());
+    Ok(keys
+        .into_iter()
+        .map(|k| {
+            let state = if k.activates_at > now {
+                KeyState::Pending
+            } else if Some(&k.kid) == active.as_ref() {
+                KeyState::Active
+            } else {
+                KeyState::Retiring
+            };
+            (k, state)
+        })
+        .collect())
+}
+
+fn generate(
+    alg: Algorithm,
+    master: &MasterKey,
+    now: UnixSeconds,
+    activates_at: UnixSeconds,
+) -> Result<StoredSigningKey, ManageError> {
+    keys::generate(alg, master, now, activates_at).map_err(|e| ManageError::Crypto(e.to_string()))
+}

@@ -1,0 +1,5 @@
+//! Administrative actions, shared by the CLI and the dashboard: nothing is implemented twice.
+
+pub mod accounts;
+pub mod clients;
+pub mod keys;

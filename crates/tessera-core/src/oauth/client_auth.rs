@@ -1,0 +1,141 @@
+//! Client authentication at the token endpoint (RFC 6749 §2.3.1).
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use super::request::{decode_component, Form};
+use crate::domain::{Client, ClientId, ClientSecret, ClientStatus};
+use crate::error::OAuthError;
+use crate::UnixSeconds;
+
+/// How the client presented its credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// `client_secret_basic`: HTTP Basic with form-encoded id and secret.
+    Basic,
+    /// `client_secret_post`: `client_id` and `client_secret` in the body.
+    Post,
+    /// `none`: a public client sends only its `client_id`.
+    None,
+}
+
+#[derive(Debug)]
+pub struct PresentedClient {
+    pub id: ClientId,
+    pub secret: Option<ClientSecret>,
+    pub method: AuthMethod,
+}
+
+/// Reads the client's credentials from the `Authorization` header value and the body.
+pub fn extract(authorization: Option<&str>, form: &Form) -> Result<PresentedClient, OAuthError> {
+    let basic = match authorization {
+        Some(value) => Some(parse_basic(value)?),
+        None => None,
+    };
+    let body_id = form.get("client_id");
+    let body_secret = form.get("client_secret");
+    match basic {
+        Some((id, secret)) => {
+            // §2.3: "The client MUST NOT use more than one authentication method".
+            if body_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "the client authenticated twice (HTTP Basic and client_secret in the body); use one method",
+                ));
+            }
+            if body_id.is_some_and(|b| b != id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id in the body differs from the one in the Authorization header",
+                ));
+            }
+            let id = ClientId::parse(&id)
+                .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
+            Ok(PresentedClient {
+                id,
+                secret: Some(ClientSecret::from_request(secret)),
+                method: AuthMethod::Basic,
+            })
+        }
+        None => {
+            let raw_id = body_id.ok_or_else(|| {
+                OAuthError::invalid_client(
+                    "client authentication is missing: send HTTP Basic credentials or client_id and client_secret",
+                )
+            })?;
+            let id = ClientId::parse(raw_id)
+                .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
+            Ok(match body_secret {
+                Some(s) => PresentedClient {
+                    id,
+                    secret: Some(ClientSecret::from_request(s.to_owned())),
+                    method: AuthMethod::Post,
+                },
+                None => PresentedClient { id, secret: None, method: AuthMethod::None },
+            })
+        }
+    }
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))` (§2.3.1, RFC 7617).
+fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
+    let bad = || {
+        OAuthError::invalid_request(
+            "the Authorization header must be `Basic base64(client_id:client_secret)`",
+        )
+    };
+    let (scheme, rest) = value.split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad());
+    }
+    let decoded = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
+    let colon = decoded.iter().position(|&b| b == b':').ok_or_else(bad)?;
+    let id = decode_component(&decoded[..colon])?;
+    let secret = decode_component(&decoded[colon + 1..])?;
+    Ok((id, secret))
+}
+
+/// Checks a confidential client's secret against `client` (already looked up by id).
+/// Every failure is the same `invalid_client`, so the response tells nothing about which
+/// part was wrong.
+pub fn authenticate(
+    presented: &PresentedClient,
+    client: Option<&Client>,
+    now: UnixSeconds,
+) -> Result<(), OAuthError> {
+    let failed = || OAuthError::invalid_client("client authentication failed");
+    let client = client.ok_or_else(failed)?;
+    if client.status != ClientStatus::Active {
+        return Err(OAuthError::invalid_client("the client has been revoked"));
+    }
+    match &presented.secret {
+        Some(secret) if client.secret_matches(&secret.hash(), now) => Ok(()),
+        Some(_) => Err(failed()),
+        None if client.public => Ok(()),
+        None => Err(OAuthError::invalid_client(
+            "client authentication is missing: this client must send its client_secret",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let header = format!("Basic {}", STANDARD.encode("cl_a%2Bb:s%3Acret+x"));
+        let p = extract(Some(&header), &Form::default()).unwrap();
+        assert_eq!(p.id.as_str(), "cl_a+b");
+        assert_eq!(p.secret.unwrap().expose(), "s:cret x");
+        assert_eq!(p.method, AuthMethod::Basic);
+    }
+
+    #[test]
+    fn basic_plus_body_secret_is_invalid_request() {
+        let header = format!("Basic {}", STANDARD.encode("a:b"));
+        let form = Form::parse(b"client_secret=b").unwrap();
+        assert_eq!(
+            extract(Some(&header), &form).unwrap_err().code,
+            crate::error::ErrorCode::InvalidRequest
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! The client credentials grant (RFC 6749 §4.4): a credential client gets a token that acts
+//! as its API account.
+
+use super::request::Form;
+use super::response::TokenResponse;
+use crate::domain::{Client, GrantType, ScopeSet};
+use crate::error::{ErrorCode, OAuthError};
+use crate::token::issue::{issue_access_token, Subject, TokenPolicy};
+use crate::token::keys::SigningKey;
+use crate::UnixSeconds;
+
+/// Issues an access token to an already authenticated `client` (§4.4.2, §4.4.3).
+pub fn issue_client_credentials(
+    client: &Client,
+    form: &Form,
+    key: &SigningKey,
+    policy: &TokenPolicy,
+    now: UnixSeconds,
+) -> Result<TokenResponse, OAuthError> {
+    let account = match (&client.account_id, client.allows_grant(GrantType::ClientCredentials)) {
+        (Some(account), true) => account,
+        _ => {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client may not use the client_credentials grant",
+            ))
+        }
+    };
+    let requested = requested_scope(form)?;
+    let granted = match &requested {
+        Some(r) => within(r, &client.scopes)?,
+        None => client.scopes.clone(),
+    };
+    let subject = Subject {
+        sub: account.as_str(),
+        account: None,
+        client_id: client.id.as_str(),
+        scope: &granted,
+        token_set: None,
+    };
+    let ttl = policy.client_credentials_ttl;
+    let (access_token, _) = issue_access_token(key, policy, &subject, ttl, now)?;
+    // §5.1: `scope` is required only when it differs from what was requested.
+    let scope = requested.filter(|r| *r != granted).map(|_| granted.to_string());
+    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, refresh_token: None, scope })
+}
+
+/// The `scope` parameter, parsed (§3.3); absent or empty is `None`.
+pub fn requested_scope(form: &Form) -> Result<Option<ScopeSet>, OAuthError> {
+    match form.get("scope") {
+        None => Ok(None),
+        Some(raw) => {
+            let set = ScopeSet::parse(raw).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+            Ok((!set.is_empty()).then_some(set))
+        }
+    }
+}
+
+/// `requested` if it is within `allowed`, else `invalid_scope` naming what is not.
+pub fn within(requested: &ScopeSet, allowed: &ScopeSet) -> Result<ScopeSet, OAuthError> {
+    if requested.is_subset(allowed) {
+        return Ok(requested.clone());
+    }
+    let extra: Vec<&str> = requested.difference(allowed).collect();
+    Err(OAuthError::invalid_scope(format!(
+        "scope not allowed for this client: {}; allowed: {}",
+        extra.join(" "),
+        allowed
+    )))
+}

@@ -1,0 +1,21 @@
+//! Authorization server metadata (RFC 8414 §2): only what this server really offers.
+
+use serde_json::{json, Value};
+
+use super::routes;
+use crate::domain::ScopeSet;
+use crate::token::keys::Algorithm;
+
+pub fn metadata(issuer: &str, scopes: &ScopeSet, signing_alg: Algorithm) -> Value {
+    let url = |path: &str| format!("{}{}", issuer.trim_end_matches('/'), path);
+    json!({
+        "issuer": issuer,
+        "token_endpoint": url(routes::TOKEN),
+        "jwks_uri": url(routes::JWKS),
+        "scopes_supported": scopes.iter().collect::<Vec<_>>(),
+        "response_types_supported": [],
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "access_token_signing_alg_values_supported": [signing_alg.as_str()],
+    })
+}

@@ -1,0 +1,8 @@
+//! The OAuth 2.0 protocol: one grant or endpoint per file, each reading as its RFC section.
+
+pub mod client_auth;
+pub mod client_credentials;
+pub mod metadata;
+pub mod request;
+pub mod response;
+pub mod routes;

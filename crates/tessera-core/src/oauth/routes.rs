@@ -1,0 +1,9 @@
+//! Route paths, shared by the router, the metadata document and the tests.
+
+pub const TOKEN: &str = "/oauth/token";
+pub const JWKS: &str = "/.well-known/jwks.json";
+pub const METADATA: &str = "/.well-known/oauth-authorization-server";
+pub const API_ACCOUNT: &str = "/v1/account";
+pub const API_BOOKS: &str = "/v1/books";
+pub const API_BOOK: &str = "/v1/books/{id}";
+pub const HEALTH: &str = "/health";

@@ -1,0 +1,43 @@
+//! Clients by id, loaded on first use and invalidated by the change feed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::domain::{Client, ClientId};
+use crate::error::StoreError;
+use crate::store::ClientStore;
+
+#[derive(Default)]
+pub struct ClientCache {
+    map: RwLock<HashMap<String, Arc<Client>>>,
+}
+
+impl ClientCache {
+    /// The client with `id`, from memory or else from the store.
+    pub async fn get(
+        &self,
+        id: &ClientId,
+        store: &dyn ClientStore,
+    ) -> Result<Option<Arc<Client>>, StoreError> {
+        if let Some(c) = self.map.read().get(id.as_str()) {
+            return Ok(Some(c.clone()));
+        }
+        let Some(client) = store.find_client(id).await? else {
+            return Ok(None);
+        };
+        let client = Arc::new(client);
+        self.map.write().insert(id.as_str().to_owned(), client.clone());
+        Ok(Some(client))
+    }
+
+    /// Forgets a client so the next use reads it again.
+    pub fn invalidate(&self, id: &str) {
+        self.map.write().remove(id);
+    }
+
+    pub fn clear(&self) {
+        self.map.write().clear();
+    }
+}

@@ -1,0 +1,44 @@
+//! In-memory state a server keeps so the hot paths need no database round trip: clients,
+//! the keyring, revoked tokens and already verified tokens. [`sync`] keeps it consistent
+//! with the store through the change feed.
+
+mod clients;
+mod revoked;
+pub mod sync;
+mod verified;
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+pub use clients::ClientCache;
+pub use revoked::RevokedTokens;
+pub use verified::VerifiedTokens;
+
+use crate::token::keys::Keyring;
+
+pub struct Caches {
+    pub clients: ClientCache,
+    pub revoked: RevokedTokens,
+    pub verified: VerifiedTokens,
+    keyring: RwLock<Arc<Keyring>>,
+}
+
+impl Caches {
+    pub fn new(keyring: Keyring, verified_capacity: usize) -> Self {
+        Self {
+            clients: ClientCache::default(),
+            revoked: RevokedTokens::default(),
+            verified: VerifiedTokens::new(verified_capacity),
+            keyring: RwLock::new(Arc::new(keyring)),
+        }
+    }
+
+    pub fn keyring(&self) -> Arc<Keyring> {
+        self.keyring.read().clone()
+    }
+
+    pub fn set_keyring(&self, keyring: Keyring) {
+        *self.keyring.write() = Arc::new(keyring);
+    }
+}

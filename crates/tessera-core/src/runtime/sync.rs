@@ -1,0 +1,134 @@
+//! Applying the store's change feed to the in-memory caches.
+//!
+//! Sequence numbers can commit out of order on PostgreSQL (a transaction that took seq 7
+//! may commit after one that took seq 8), so the cursor does not simply remember the
+//! highest seq seen: it keeps a watermark below which everything has been applied, applies
+//! what it finds above it once, and steps over a hole only after `GAP_TIMEOUT_MS` (a
+//! rolled-back transaction leaves a hole forever).
+
+use std::collections::BTreeSet;
+
+use crate::error::StoreError;
+use crate::runtime::Caches;
+use crate::store::{Change, ChangeKind, Store};
+use crate::token::keys::Keyring;
+use crate::token::master_key::MasterKey;
+use crate::UnixSeconds;
+
+const GAP_TIMEOUT_MS: i64 = 10_000;
+const BATCH: i64 = 1_000;
+
+pub struct ChangeCursor {
+    watermark: i64,
+    applied_above: BTreeSet<i64>,
+    gap_seen_at_ms: Option<i64>,
+}
+
+impl ChangeCursor {
+    /// Starts after `seq`: the caches were loaded after that change was committed.
+    pub fn after(seq: i64) -> Self {
+        Self { watermark: seq, applied_above: BTreeSet::new(), gap_seen_at_ms: None }
+    }
+
+    /// Reads new changes and applies them; returns how many were applied.
+    pub async fn poll(
+        &mut self,
+        store: &dyn Store,
+        caches: &Caches,
+        reload: &KeyReload<'_>,
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let changes = store.list_changes_after(self.watermark, BATCH).await?;
+        let mut fresh = Vec::new();
+        for change in changes {
+            if self.applied_above.insert(change.seq) {
+                fresh.push(change);
+            }
+        }
+        apply(&fresh, store, caches, reload, now_ms / 1000).await?;
+        self.advance(now_ms);
+        Ok(fresh.len())
+    }
+
+    fn advance(&mut self, now_ms: i64) {
+        loop {
+            while self.applied_above.remove(&(self.watermark + 1)) {
+                self.watermark += 1;
+            }
+            if self.applied_above.is_empty() {
+                self.gap_seen_at_ms = None;
+                return;
+            }
+            let since = *self.gap_seen_at_ms.get_or_insert(now_ms);
+            if now_ms - since < GAP_TIMEOUT_MS {
+                return;
+            }
+            self.watermark += 1;
+            self.gap_seen_at_ms = None;
+        }
+    }
+}
+
+/// What rebuilding the keyring needs.
+pub struct KeyReload<'a> {
+    pub master: &'a MasterKey,
+    pub max_token_ttl: i64,
+}
+
+async fn apply(
+    changes: &[Change],
+    store: &dyn Store,
+    caches: &Caches,
+    reload: &KeyReload<'_>,
+    now: UnixSeconds,
+) -> Result<(), StoreError> {
+    let mut keys_changed = false;
+    for change in changes {
+        match change.kind {
+            ChangeKind::Client => caches.clients.invalidate(&change.subject),
+            // The token expires within the longest lifetime; remembering it that long
+            // needs no store lookup.
+            ChangeKind::RevokedToken => caches
+                .revoked
+                .insert(change.subject.clone(), now + reload.max_token_ttl),
+            ChangeKind::SigningKey => keys_changed = true,
+        }
+    }
+    if keys_changed {
+        reload_keyring(store, caches, reload).await?;
+    }
+    Ok(())
+}
+
+pub async fn reload_keyring(
+    store: &dyn Store,
+    caches: &Caches,
+    reload: &KeyReload<'_>,
+) -> Result<(), StoreError> {
+    let stored = store.list_signing_keys().await?;
+    let ring = Keyring::from_stored(&stored, reload.master, reload.max_token_ttl)
+        .map_err(StoreError::new)?;
+    caches.set_keyring(ring);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_waits_for_a_hole_then_steps_over_it() {
+        let mut c = ChangeCursor::after(5);
+        c.applied_above.extend([7, 8]);
+        c.advance(0);
+        assert_eq!(c.watermark, 5, "seq 6 may still commit");
+        c.applied_above.insert(6);
+        c.advance(1);
+        assert_eq!(c.watermark, 8);
+        c.applied_above.insert(10);
+        c.advance(2);
+        assert_eq!(c.watermark, 8);
+        c.advance(2 + GAP_TIMEOUT_MS);
+        assert_eq!(c.watermark, 10, "a hole older than the timeout is skipped");
+    }
+}

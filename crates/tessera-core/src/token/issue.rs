@@ -1,0 +1,61 @@
+//! Minting access tokens: the one place claims are assembled, for every grant.
+
+use super::jwt::{self, AccessTokenClaims};
+use super::keys::SigningKey;
+use crate::domain::{Jti, ScopeSet};
+use crate::error::OAuthError;
+use crate::UnixSeconds;
+
+/// What the token endpoint needs to know about tokens, and nothing else of the config.
+#[derive(Debug, Clone)]
+pub struct TokenPolicy {
+    pub issuer: String,
+    pub audience: String,
+    /// Lifetime of client credentials access tokens, seconds (the seeds: 86 400).
+    pub client_credentials_ttl: i64,
+    /// Lifetime of access tokens issued with a refresh token, seconds.
+    pub user_token_ttl: i64,
+}
+
+impl TokenPolicy {
+    /// The longest lifetime any access token can have: how long a superseded signing key
+    /// stays published, and how long a revocation must be remembered.
+    pub fn max_ttl(&self) -> i64 {
+        self.client_credentials_ttl.max(self.user_token_ttl)
+    }
+}
+
+/// Who a token is for.
+pub struct Subject<'a> {
+    pub sub: &'a str,
+    /// The API account when `sub` is a user.
+    pub account: Option<&'a str>,
+    pub client_id: &'a str,
+    pub scope: &'a ScopeSet,
+    /// The token set (refresh-token chain), if any.
+    pub token_set: Option<&'a str>,
+}
+
+pub fn issue_access_token(
+    key: &SigningKey,
+    policy: &TokenPolicy,
+    subject: &Subject<'_>,
+    ttl: i64,
+    now: UnixSeconds,
+) -> Result<(String, AccessTokenClaims), OAuthError> {
+    let jti = Jti::generate().map_err(OAuthError::server_error)?;
+    let claims = AccessTokenClaims {
+        iss: policy.issuer.clone(),
+        sub: subject.sub.to_owned(),
+        aud: policy.audience.clone(),
+        client_id: subject.client_id.to_owned(),
+        scope: subject.scope.to_string(),
+        iat: now,
+        exp: now + ttl,
+        jti: jti.to_string(),
+        acct: subject.account.map(str::to_owned),
+        sid: subject.token_set.map(str::to_owned),
+    };
+    let token = jwt::sign(key, &claims).map_err(OAuthError::server_error)?;
+    Ok((token, claims))
+}

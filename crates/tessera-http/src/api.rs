@@ -1,0 +1,112 @@
+//! The sample API that stands behind the gateway when no upstream is configured: an API
+//! account's details and its books (uploaded document collections).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tessera_core::domain::{Account, AccountId};
+use tessera_core::random;
+use tessera_core::store::Book;
+
+use crate::bearer::{authenticate, require_scope};
+use crate::body::read_limited;
+use crate::error::HttpError;
+use crate::state::AppState;
+
+fn account_id(raw: &str) -> Result<AccountId, HttpError> {
+    AccountId::parse(raw).ok_or(HttpError::NotFound)
+}
+
+async fn account(app: &AppState, id: &AccountId) -> Result<Arc<Account>, HttpError> {
+    if let Some(a) = app.accounts.read().get(id.as_str()) {
+        return Ok(a.clone());
+    }
+    let found = app.store.find_account(id).await.map_err(HttpError::internal)?;
+    let account = Arc::new(found.ok_or(HttpError::NotFound)?);
+    app.accounts.write().insert(id.as_str().to_owned(), account.clone());
+    Ok(account)
+}
+
+pub async fn get_account(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
+    let claims = authenticate(&app, &headers).await?;
+    require_scope(&claims, "account:read")?;
+    let account = account(&app, &account_id(claims.account())?).await?;
+    Ok(Json(json!({ "account_id": account.id.as_str(), "name": account.name })).into_response())
+}
+
+#[derive(Deserialize)]
+struct NewBook {
+    name: String,
+    #[serde(default)]
+    documents: Value,
+}
+
+pub async fn post_books(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let claims = authenticate(&app, &headers).await?;
+    require_scope(&claims, "books:write")?;
+    let bytes = read_limited(&headers, body, app.http.json_limit).await?;
+    let new: NewBook = serde_json::from_slice(&bytes).map_err(|e| {
+        HttpError::BadRequest(format!(
+            "the body must be JSON like {{\"name\": \"…\", \"documents\": […]}}: {e}"
+        ))
+    })?;
+    let name = new.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(HttpError::BadRequest("a book name must be 1 to 200 characters".into()));
+    }
+    let book = Book {
+        id: random::token::<16>("book_").map_err(HttpError::internal)?,
+        account_id: account_id(claims.account())?,
+        name: name.to_owned(),
+        documents: new.documents.to_string(),
+        created_at: app.clock.now(),
+    };
+    app.store.insert_book(&book).await.map_err(HttpError::internal)?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": book.id, "name": book.name }))).into_response())
+}
+
+pub async fn get_books(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
+    let claims = authenticate(&app, &headers).await?;
+    require_scope(&claims, "books:read")?;
+    let books = app
+        .store
+        .list_books(&account_id(claims.account())?)
+        .await
+        .map_err(HttpError::internal)?;
+    let books: Vec<Value> = books
+        .iter()
+        .map(|b| json!({ "id": b.id, "name": b.name, "created_at": b.created_at }))
+        .collect();
+    Ok(Json(json!({ "books": books })).into_response())
+}
+
+/// Another account's book is 404, exactly like a missing one: ids leak nothing.
+pub async fn get_book(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let claims = authenticate(&app, &headers).await?;
+    require_scope(&claims, "books:read")?;
+    let book = app
+        .store
+        .find_book(&account_id(claims.account())?, &id)
+        .await
+        .map_err(HttpError::internal)?
+        .ok_or(HttpError::NotFound)?;
+    let documents: Value = serde_json::from_str(&book.documents).unwrap_or(Value::Null);
+    Ok(Json(json!({
+        "id": book.id, "name": book.name, "documents": documents, "created_at": book.created_at,
+    }))
+    .into_response())
+}

@@ -1,0 +1,34 @@
+//! Tessera's HTTP layer (axum): the only crate that knows status codes and headers.
+//!
+//! Handlers translate HTTP to calls into `tessera-core` and back; every error becomes a
+//! response in exactly one place, [`error`].
+#![forbid(unsafe_code)]
+
+mod api;
+mod bearer;
+mod body;
+pub mod error;
+mod oauth;
+mod state;
+pub mod sync;
+mod well_known;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tessera_core::oauth::routes;
+
+pub use state::{AppState, HttpPolicy, Inner as AppParts, SystemClock};
+
+/// The whole application: OAuth endpoints, metadata and the sample API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(routes::TOKEN, post(oauth::post_token).fallback(oauth::token_wrong_method))
+        .route(routes::JWKS, get(well_known::get_jwks))
+        .route(routes::METADATA, get(well_known::get_metadata))
+        .route(routes::HEALTH, get(well_known::get_health))
+        .route(routes::API_ACCOUNT, get(api::get_account))
+        .route(routes::API_BOOKS, get(api::get_books).post(api::post_books))
+        .route(routes::API_BOOK, get(api::get_book))
+        .fallback(error::not_found)
+        .with_state(state)
+}

@@ -1,0 +1,98 @@
+//! The token endpoint (RFC 6749 §3.2).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use tessera_core::domain::GrantType;
+use tessera_core::error::{ErrorCode, OAuthError};
+use tessera_core::oauth::client_auth::{self, PresentedClient};
+use tessera_core::oauth::client_credentials::issue_client_credentials;
+use tessera_core::oauth::request::Form;
+use tessera_core::oauth::response::TokenResponse;
+
+use crate::body::read_form;
+use crate::error::{Challenge, HttpError};
+use crate::state::AppState;
+
+pub async fn post_token(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let authorization = match headers.get(header::AUTHORIZATION) {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            HttpError::OAuth(
+                OAuthError::invalid_request("the Authorization header is not valid ASCII"),
+                Challenge::None,
+            )
+        })?),
+        None => None,
+    };
+    let challenge = match authorization {
+        Some(a) if a.len() >= 6 && a[..6].eq_ignore_ascii_case("basic ") => Challenge::Basic,
+        _ => Challenge::None,
+    };
+    let form = read_form(&headers, body, app.http.form_limit, challenge).await?;
+    let response = token(&app, authorization, &form).await.map_err(|e| HttpError::OAuth(e, challenge))?;
+    Ok(token_response(response))
+}
+
+async fn token(
+    app: &AppState,
+    authorization: Option<&str>,
+    form: &Form,
+) -> Result<TokenResponse, OAuthError> {
+    let grant = form
+        .require("grant_type")
+        .map_err(|_| OAuthError::invalid_request("the parameter `grant_type` is missing"))?;
+    let grant = GrantType::parse(grant).ok_or_else(|| {
+        OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type {grant:?} is not supported; use client_credentials"),
+        )
+    })?;
+    let presented = client_auth::extract(authorization, form)?;
+    let now = app.clock.now();
+    let client = authenticate(app, &presented).await?;
+    let keyring = app.caches.keyring();
+    let key = keyring
+        .current(now)
+        .ok_or_else(|| OAuthError::server_error("no signing key is active"))?;
+    match grant {
+        GrantType::ClientCredentials => {
+            issue_client_credentials(&client, form, key, &app.tokens, now)
+        }
+        GrantType::AuthorizationCode | GrantType::RefreshToken => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type {} is not supported yet", grant.as_str()),
+        )),
+    }
+}
+
+async fn authenticate(
+    app: &AppState,
+    presented: &PresentedClient,
+) -> Result<std::sync::Arc<tessera_core::domain::Client>, OAuthError> {
+    let client = app.caches.clients.get(&presented.id, app.store.as_ref()).await?;
+    client_auth::authenticate(presented, client.as_deref(), app.clock.now())?;
+    client.ok_or_else(|| OAuthError::invalid_client("client authentication failed"))
+}
+
+/// §5.1: JSON, never cached.
+fn token_response(body: TokenResponse) -> Response {
+    let mut res = Json(body).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// Any method but POST (§3.2: "The client MUST use the HTTP POST method").
+pub async fn token_wrong_method() -> HttpError {
+    HttpError::OAuth(
+        OAuthError::invalid_request("the token endpoint accepts only POST"),
+        Challenge::None,
+    )
+}

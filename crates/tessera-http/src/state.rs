@@ -1,0 +1,69 @@
+//! What every handler shares.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::RwLock;
+use tessera_core::clock::Clock;
+use tessera_core::domain::{Account, ScopeSet};
+use tessera_core::manage::keys::KeyPolicy;
+use tessera_core::runtime::Caches;
+use tessera_core::store::Store;
+use tessera_core::token::issue::TokenPolicy;
+use tessera_core::token::master_key::MasterKey;
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// HTTP-level settings.
+#[derive(Debug, Clone)]
+pub struct HttpPolicy {
+    /// Largest accepted body on OAuth endpoints, bytes.
+    pub form_limit: usize,
+    /// Largest accepted JSON body on the sample API, bytes.
+    pub json_limit: usize,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub caches: Arc<Caches>,
+    pub clock: Arc<dyn Clock>,
+    pub master: Arc<MasterKey>,
+    pub tokens: TokenPolicy,
+    pub keys: KeyPolicy,
+    pub http: HttpPolicy,
+    /// The scope catalog, for the metadata document.
+    pub scopes: ScopeSet,
+    /// API accounts by id, for the sample API (accounts never change after creation).
+    pub accounts: RwLock<HashMap<String, Arc<Account>>>,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self { inner: Arc::new(inner) }
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+

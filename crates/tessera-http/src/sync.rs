@@ -1,0 +1,58 @@
+//! Background work of a server: following the change feed (revocations, client changes and
+//! new keys made by the CLI or another replica reach this process within one poll
+//! interval), pruning, and scheduled key rotation.
+
+use std::time::Duration;
+
+use tessera_core::manage::keys::rotate_if_due;
+use tessera_core::runtime::sync::{ChangeCursor, KeyReload};
+use tokio::sync::watch;
+
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SyncPolicy {
+    /// How often the change feed is read; the bound on cross-process staleness.
+    pub poll_interval: Duration,
+    /// Rotate the signing key when the newest is older than this; `None`: never.
+    pub rotation_interval: Option<i64>,
+}
+
+/// Runs until `shutdown` turns true.
+pub async fn run(app: AppState, cursor_start: i64, policy: SyncPolicy, mut shutdown: watch::Receiver<bool>) {
+    let mut cursor = ChangeCursor::after(cursor_start);
+    let mut ticker = tokio::time::interval(policy.poll_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_housekeeping: Option<i64> = None;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let reload = KeyReload { master: &app.master, max_token_ttl: app.tokens.max_ttl() };
+        if let Err(err) =
+            cursor.poll(app.store.as_ref(), &app.caches, &reload, app.clock.now_ms()).await
+        {
+            tracing::warn!(error = %err, "reading the change feed failed; retrying");
+        }
+        let now = app.clock.now();
+        if last_housekeeping.is_none_or(|last| now - last >= 60) {
+            last_housekeeping = Some(now);
+            housekeeping(&app, policy, now).await;
+        }
+    }
+}
+
+async fn housekeeping(app: &AppState, policy: SyncPolicy, now: i64) {
+    app.caches.revoked.prune(now);
+    if let Err(err) = app.store.prune_changes(now - 3600).await {
+        tracing::warn!(error = %err, "pruning the change feed failed");
+    }
+    if let Some(interval) = policy.rotation_interval {
+        match rotate_if_due(app.store.as_ref(), &app.master, &app.keys, interval, now).await {
+            Ok(Some(key)) => tracing::info!(kid = %key.kid, "scheduled key rotation"),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "scheduled key rotation failed"),
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The change feed: one row per mutation other processes must see.
+
+use async_trait::async_trait;
+use sqlx::{AnyConnection, Row};
+use tessera_core::store::{Change, ChangeFeed, ChangeKind, StoreResult};
+use tessera_core::UnixSeconds;
+
+use crate::{corrupt, db, SqlStore};
+
+/// Records a change; call inside the transaction that makes the change.
+pub(crate) async fn record(
+    conn: &mut AnyConnection,
+    kind: ChangeKind,
+    subject: &str,
+    now: UnixSeconds,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO change_event (kind, subject, created_at) VALUES ($1, $2, $3)")
+        .bind(kind.as_str())
+        .bind(subject)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+#[async_trait]
+impl ChangeFeed for SqlStore {
+    async fn list_changes_after(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, subject, created_at FROM change_event WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind").map_err(db)?;
+                Ok(Change {
+                    seq: r.try_get("seq").map_err(db)?,
+                    kind: ChangeKind::parse(&kind).ok_or_else(|| corrupt("change kind", &kind))?,
+                    subject: r.try_get("subject").map_err(db)?,
+                    created_at: r.try_get("created_at").map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn latest_change_seq(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM change_event")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        row.try_get("seq").map_err(db)
+    }
+
+    async fn prune_changes(&self, before: UnixSeconds) -> StoreResult<()> {
+        sqlx::query("DELETE FROM change_event WHERE created_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,221 @@
+//! Clients and their secrets.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tessera_core::domain::{
+    AccountId, Client, ClientId, ClientKind, ClientStatus, GrantType, ScopeSet, SecretHash,
+    StoredSecret,
+};
+use tessera_core::error::StoreError;
+use tessera_core::store::{ChangeKind, ClientStore, StoreResult};
+use tessera_core::UnixSeconds;
+
+use crate::changes::record;
+use crate::{corrupt, db, SqlStore};
+
+const CLIENT_COLUMNS: &str = "id, name, kind, account_id, grant_types, scopes, redirect_uris, \
+     status, public, approved, created_at";
+
+fn client(r: &AnyRow, secrets: Vec<StoredSecret>) -> Result<Client, StoreError> {
+    let text = |col: &str| -> Result<String, StoreError> { r.try_get(col).map_err(db) };
+    let id = text("id")?;
+    let kind = text("kind")?;
+    let status = text("status")?;
+    let account: Option<String> = r.try_get("account_id").map_err(db)?;
+    let grants = text("grant_types")?;
+    let scopes = text("scopes")?;
+    Ok(Client {
+        id: ClientId::parse(&id).ok_or_else(|| corrupt("client id", &id))?,
+        name: text("name")?,
+        kind: ClientKind::parse(&kind).ok_or_else(|| corrupt("client kind", &kind))?,
+        account_id: account
+            .map(|a| AccountId::parse(&a).ok_or_else(|| corrupt("account id", &a)))
+            .transpose()?,
+        grant_types: grants
+            .split(' ')
+            .filter(|g| !g.is_empty())
+            .map(|g| GrantType::parse(g).ok_or_else(|| corrupt("grant type", g)))
+            .collect::<Result<_, _>>()?,
+        scopes: ScopeSet::parse(&scopes).map_err(|_| corrupt("scopes", &scopes))?,
+        redirect_uris: text("redirect_uris")?
+            .split('\n')
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        status: ClientStatus::parse(&status).ok_or_else(|| corrupt("client status", &status))?,
+        public: r.try_get::<i64, _>("public").map_err(db)? != 0,
+        approved: r.try_get::<i64, _>("approved").map_err(db)? != 0,
+        secrets,
+        created_at: r.try_get("created_at").map_err(db)?,
+    })
+}
+
+fn secret(r: &AnyRow) -> Result<StoredSecret, StoreError> {
+    let hash: Vec<u8> = r.try_get("secret_hash").map_err(db)?;
+    Ok(StoredSecret {
+        hash: SecretHash::from_slice(&hash).ok_or_else(|| corrupt("secret hash", "(bytes)"))?,
+        created_at: r.try_get("created_at").map_err(db)?,
+        expires_at: r.try_get("expires_at").map_err(db)?,
+    })
+}
+
+#[async_trait]
+impl ClientStore for SqlStore {
+    async fn insert_clients(&self, clients: &[Client]) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for c in clients {
+            let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+            sqlx::query(&format!(
+                "INSERT INTO client ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ))
+            .bind(c.id.as_str())
+            .bind(&c.name)
+            .bind(c.kind.as_str())
+            .bind(c.account_id.as_ref().map(|a| a.as_str().to_owned()))
+            .bind(grants.join(" "))
+            .bind(c.scopes.to_string())
+            .bind(c.redirect_uris.join("\n"))
+            .bind(c.status.as_str())
+            .bind(i64::from(c.public))
+            .bind(i64::from(c.approved))
+            .bind(c.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            for s in &c.secrets {
+                insert_secret(&mut tx, &c.id, s).await?;
+            }
+            record(&mut tx, ChangeKind::Client, c.id.as_str(), c.created_at).await?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
+        let Some(row) = sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM client WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        let secrets = sqlx::query(
+            "SELECT secret_hash, created_at, expires_at FROM client_secret WHERE client_id = $1 ORDER BY id",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let secrets = secrets.iter().map(secret).collect::<Result<_, _>>()?;
+        client(&row, secrets).map(Some)
+    }
+
+    async fn list_clients(&self, account: Option<&AccountId>) -> StoreResult<Vec<Client>> {
+        let filter = if account.is_some() { "WHERE c.account_id = $1" } else { "" };
+        let account = account.map(|a| a.as_str().to_owned());
+        let secret_rows = sqlx::query(&format!(
+            "SELECT s.client_id, s.secret_hash, s.created_at, s.expires_at \
+             FROM client_secret s JOIN client c ON c.id = s.client_id {filter} ORDER BY s.id"
+        ))
+        .bind(account.clone())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut secrets: HashMap<String, Vec<StoredSecret>> = HashMap::new();
+        for r in &secret_rows {
+            let id: String = r.try_get("client_id").map_err(db)?;
+            secrets.entry(id).or_default().push(secret(r)?);
+        }
+        let columns = CLIENT_COLUMNS.replace(", ", ", c.");
+        let rows = sqlx::query(&format!(
+            "SELECT c.{columns} FROM client c {filter} ORDER BY c.created_at, c.id"
+        ))
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id").map_err(db)?;
+                client(r, secrets.remove(&id).unwrap_or_default())
+            })
+            .collect()
+    }
+
+    async fn update_client_status(
+        &self,
+        id: &ClientId,
+        status: ClientStatus,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query("UPDATE client SET status = $1 WHERE id = $2")
+            .bind(status.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        record(&mut tx, ChangeKind::Client, id.as_str(), now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn insert_client_secret(
+        &self,
+        id: &ClientId,
+        secret: &StoredSecret,
+        others_expire_at: Option<UnixSeconds>,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        if let Some(end) = others_expire_at {
+            sqlx::query(
+                "UPDATE client_secret SET expires_at = $1 \
+                 WHERE client_id = $2 AND (expires_at IS NULL OR expires_at > $1)",
+            )
+            .bind(end)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        let exists = sqlx::query("SELECT 1 AS one FROM client WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .is_some();
+        if !exists {
+            return Ok(false);
+        }
+        insert_secret(&mut tx, id, secret).await?;
+        record(&mut tx, ChangeKind::Client, id.as_str(), now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+}
+
+async fn insert_secret(
+    conn: &mut sqlx::AnyConnection,
+    id: &ClientId,
+    s: &StoredSecret,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO client_secret (client_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id.as_str())
+    .bind(s.hash.0.to_vec())
+    .bind(s.created_at)
+    .bind(s.expires_at)
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! What differs between SQLite and PostgreSQL, in one place.
+
+use sqlx::migrate::Migrator;
+
+use crate::ConnectError;
+
+static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// SQLite: create the file (and its directory) on first start.
+    pub(crate) fn prepare_url(self, url: &str) -> Result<String, ConnectError> {
+        match self {
+            Self::Postgres => Ok(url.to_owned()),
+            Self::Sqlite => {
+                let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or(path);
+                if let Some(dir) = std::path::Path::new(path).parent() {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(dir)
+                            .map_err(|e| ConnectError::Directory(dir.display().to_string(), e))?;
+                    }
+                }
+                let sep = if url.contains('?') { '&' } else { '?' };
+                Ok(format!("{url}{sep}mode=rwc"))
+            }
+        }
+    }
+
+    pub(crate) fn session_setup(self) -> &'static [&'static str] {
+        match self {
+            // WAL: readers never block the writer; NORMAL sync is durable across process
+            // crashes in WAL mode; busy_timeout lets the CLI and the server share the file.
+            Self::Sqlite => &[
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA synchronous = NORMAL",
+                "PRAGMA busy_timeout = 5000",
+                "PRAGMA foreign_keys = ON",
+            ],
+            Self::Postgres => &[],
+        }
+    }
+
+    pub(crate) fn max_connections(self) -> u32 {
+        match self {
+            Self::Sqlite => 8,
+            Self::Postgres => 16,
+        }
+    }
+
+    pub(crate) fn migrator(self) -> &'static Migrator {
+        match self {
+            Self::Sqlite => &SQLITE,
+            Self::Postgres => &POSTGRES,
+        }
+    }
+
+    /// Starts a transaction that takes the write lock at once. SQLite's default deferred
+    /// transaction fails with SQLITE_BUSY when two of them read and then both try to write.
+    pub(crate) fn begin_write(self) -> &'static str {
+        match self {
+            Self::Sqlite => "BEGIN IMMEDIATE",
+            Self::Postgres => "BEGIN",
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Revoked access tokens.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use tessera_core::store::{ChangeKind, RevocationStore, StoreResult};
+use tessera_core::UnixSeconds;
+
+use crate::changes::record;
+use crate::{db, SqlStore};
+
+#[async_trait]
+impl RevocationStore for SqlStore {
+    async fn insert_revoked_token(
+        &self,
+        jti: &str,
+        expires_at: UnixSeconds,
+        now: UnixSeconds,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO revoked_token (jti, expires_at, revoked_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        record(&mut tx, ChangeKind::RevokedToken, jti, now).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn list_revoked_tokens(&self, now: UnixSeconds) -> StoreResult<Vec<(String, UnixSeconds)>> {
+        let rows = sqlx::query("SELECT jti, expires_at FROM revoked_token WHERE expires_at > $1")
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("jti").map_err(db)?, r.try_get("expires_at").map_err(db)?)))
+            .collect()
+    }
+}

@@ -1,0 +1,112 @@
+//! The command line. Scripts and the dashboard's tests depend on this shape: extend it,
+//! don't bend it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about = "OAuth 2.0 authorization server and API gateway")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://<data_dir>/tessera.db]
+    #[arg(long, global = true)]
+    pub database: Option<String>,
+    /// TOML configuration file (see tessera.example.toml).
+    #[arg(long, global = true, env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print one JSON object or array on stdout and nothing else.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// API accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Clients (credentials and applications).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Bulk fixtures for benchmarks and load tests.
+    #[command(subcommand, hide = true)]
+    Fixtures(FixturesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Public base URL, the `iss` of tokens [default: http://<listen>]
+    #[arg(long)]
+    pub issuer: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an API account.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List API accounts.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create a credential client acting as an API account; prints its secret once.
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        name: String,
+        /// Space-separated scopes [default: the whole catalog]
+        #[arg(long)]
+        scope: Option<String>,
+        /// Grant type; credential clients use client_credentials.
+        #[arg(long, default_value = "client_credentials")]
+        grant: String,
+    },
+    /// List clients.
+    List {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Revoke a client: no new tokens, and its live tokens stop working.
+    Revoke { client_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Publish a new signing key; it signs after the propagation delay.
+    Rotate,
+    /// List signing keys and their state.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FixturesCommand {
+    /// Create many credential clients at once.
+    Clients {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        scope: Option<String>,
+    },
+}

@@ -1,0 +1,228 @@
+//! Running each command: load the configuration, open the store, call `tessera-core`'s
+//! `manage` functions, print JSON or a readable table.
+
+use std::sync::Arc;
+
+use anyhow::bail;
+use serde_json::{json, Value};
+use tessera_core::clock::Clock;
+use tessera_core::domain::{Client, GrantType};
+use tessera_core::manage::clients::{self, NewCredentialClient};
+use tessera_core::manage::{accounts, keys};
+use tessera_http::SystemClock;
+
+use crate::cli::{AccountCommand, Cli, ClientCommand, Command, FixturesCommand, KeysCommand};
+use crate::config::Config;
+use crate::serve::{key_policy, open_store};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.global.config.as_deref(), |k| std::env::var(k).ok())?;
+    if let Some(db) = cli.global.database {
+        config.database = Some(db);
+    }
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_logging(&config, serving);
+    let out = Output { json: cli.global.json };
+    match cli.command {
+        Command::Serve(args) => {
+            if let Some(listen) = args.listen {
+                config.listen = listen;
+            }
+            if let Some(issuer) = args.issuer {
+                config.issuer = Some(issuer);
+            }
+            serve(config).await
+        }
+        Command::Account(cmd) => account(&config, cmd, &out).await,
+        Command::Client(cmd) => client(&config, cmd, &out).await,
+        Command::Keys(cmd) => keys_command(&config, cmd, &out).await,
+        Command::Fixtures(FixturesCommand::Clients { account, count, scope }) => {
+            let store = open_store(&config).await?;
+            let new = NewCredentialClient { account_id: &account, name: "fixture", scope: scope.as_deref() };
+            let created = clients::create_credential_clients(&store, &new, count, now()).await?;
+            let list: Vec<Value> = created
+                .iter()
+                .map(|c| json!({ "client_id": c.client.id.as_str(), "client_secret": c.secret.expose() }))
+                .collect();
+            out.print(&Value::Array(list), || format!("created {count} clients"));
+            Ok(())
+        }
+    }
+}
+
+fn now() -> i64 {
+    SystemClock.now()
+}
+
+fn init_logging(config: &Config, serving: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if config.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = crate::serve::start(&config, Arc::new(SystemClock)).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.stop().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn print(&self, value: &Value, human: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{}", human());
+        }
+    }
+}
+
+fn client_json(c: &Client) -> Value {
+    json!({
+        "client_id": c.id.as_str(),
+        "name": c.name,
+        "kind": c.kind.as_str(),
+        "account_id": c.account_id.as_ref().map(|a| a.as_str()),
+        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scope": c.scopes.to_string(),
+        "redirect_uris": c.redirect_uris,
+        "status": c.status.as_str(),
+        "created_at": c.created_at,
+    })
+}
+
+async fn account(config: &Config, cmd: AccountCommand, out: &Output) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    match cmd {
+        AccountCommand::Create { name } => {
+            let a = accounts::create_account(&store, &name, now()).await?;
+            out.print(&json!({ "account_id": a.id.as_str(), "name": a.name }), || {
+                format!("created API account {} ({})", a.id, a.name)
+            });
+        }
+        AccountCommand::List => {
+            let list = tessera_core::store::AccountStore::list_accounts(&store).await?;
+            let value: Vec<Value> = list
+                .iter()
+                .map(|a| json!({ "account_id": a.id.as_str(), "name": a.name, "created_at": a.created_at }))
+                .collect();
+            out.print(&Value::Array(value), || {
+                let mut t = format!("{:<28} {}\n", "ACCOUNT", "NAME");
+                for a in &list {
+                    t.push_str(&format!("{:<28} {}\n", a.id, a.name));
+                }
+                t.trim_end().to_owned()
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn client(config: &Config, cmd: ClientCommand, out: &Output) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    match cmd {
+        ClientCommand::Create { account, name, scope, grant } => {
+            if GrantType::parse(&grant) != Some(GrantType::ClientCredentials) {
+                bail!("--grant {grant:?}: credential clients use client_credentials");
+            }
+            let new = NewCredentialClient { account_id: &account, name: &name, scope: scope.as_deref() };
+            let mut created = clients::create_credential_clients(&store, &new, 1, now()).await?;
+            let Some(c) = created.pop() else { bail!("no client was created") };
+            let mut value = client_json(&c.client);
+            value["client_secret"] = json!(c.secret.expose());
+            out.print(&value, || {
+                format!(
+                    "created client {}\nclient_secret: {}\n(the secret is shown only now; store it safely)",
+                    c.client.id,
+                    c.secret.expose()
+                )
+            });
+        }
+        ClientCommand::List { account } => {
+            let account = match account {
+                Some(a) => Some(accounts::get_account(&store, &a).await?.id),
+                None => None,
+            };
+            let list = tessera_core::store::ClientStore::list_clients(&store, account.as_ref()).await?;
+            out.print(&Value::Array(list.iter().map(client_json).collect()), || {
+                let mut t = format!("{:<26} {:<8} {:<28} {}\n", "CLIENT", "STATUS", "ACCOUNT", "NAME");
+                for c in &list {
+                    let acct = c.account_id.as_ref().map(|a| a.as_str()).unwrap_or("-");
+                    t.push_str(&format!("{:<26} {:<8} {:<28} {}\n", c.id, c.status.as_str(), acct, c.name));
+                }
+                t.trim_end().to_owned()
+            });
+        }
+        ClientCommand::Revoke { client_id } => {
+            let c = clients::revoke_client(&store, &client_id, now()).await?;
+            out.print(&json!({ "client_id": c.id.as_str(), "status": c.status.as_str() }), || {
+                format!("revoked client {}", c.id)
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn keys_command(config: &Config, cmd: KeysCommand, out: &Output) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    match cmd {
+        KeysCommand::Rotate => {
+            let master = crate::master_key::resolve(config)?;
+            let k = keys::rotate(&store, &master, &key_policy(config)?, now()).await?;
+            out.print(
+                &json!({ "kid": k.kid.as_str(), "alg": k.alg.as_str(), "activates_at": k.activates_at }),
+                || format!("new key {} ({}) signs from {}", k.kid, k.alg.as_str(), k.activates_at),
+            );
+        }
+        KeysCommand::List => {
+            let list = keys::list_keys(&store, now()).await?;
+            let value: Vec<Value> = list
+                .iter()
+                .map(|(k, state)| {
+                    json!({
+                        "kid": k.kid.as_str(), "alg": k.alg.as_str(), "state": state.as_str(),
+                        "created_at": k.created_at, "activates_at": k.activates_at,
+                    })
+                })
+                .collect();
+            out.print(&Value::Array(value), || {
+                let mut t = format!("{:<28} {:<6} {:<9} {}\n", "KID", "ALG", "STATE", "ACTIVATES_AT");
+                for (k, s) in &list {
+                    t.push_str(&format!("{:<28} {:<6} {:<9} {}\n", k.kid, k.alg.as_str(), s.as_str(), k.activates_at));
+                }
+                t.trim_end().to_owned()
+            });
+        }
+    }
+    Ok(())
+}

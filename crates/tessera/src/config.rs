@@ -1,0 +1,208 @@
+//! Configuration: defaults < TOML file < `TESSERA_*` environment < command-line flags.
+//! Every key is documented in `tessera.example.toml`; a test keeps the two in step.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: String,
+    pub database: Option<String>,
+    pub data_dir: PathBuf,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub master_key: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub signing_alg: String,
+    pub key_propagation_delay: i64,
+    pub key_rotation_interval: i64,
+    pub access_token_ttl: i64,
+    pub user_access_token_ttl: i64,
+    pub sync_interval_ms: u64,
+    pub form_limit: usize,
+    pub json_limit: usize,
+    pub verified_token_cache: usize,
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database: None,
+            data_dir: PathBuf::from("tessera-data"),
+            issuer: None,
+            audience: None,
+            master_key: None,
+            master_key_file: None,
+            signing_alg: "ES256".into(),
+            key_propagation_delay: 600,
+            key_rotation_interval: 0,
+            access_token_ttl: 86_400,
+            user_access_token_ttl: 3_600,
+            sync_interval_ms: 250,
+            form_limit: 16 * 1024,
+            json_limit: 1024 * 1024,
+            verified_token_cache: 100_000,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// Keys whose value is text (and `None` by default), so an environment value is never
+/// read as a number.
+const TEXT_KEYS: [&str; 8] = [
+    "listen", "database", "data_dir", "issuer", "audience", "master_key", "master_key_file",
+    "signing_alg",
+];
+
+impl Config {
+    /// Every key, in file order.
+    pub const KEYS: [&'static str; 17] = [
+        "listen",
+        "database",
+        "data_dir",
+        "issuer",
+        "audience",
+        "master_key",
+        "master_key_file",
+        "signing_alg",
+        "key_propagation_delay",
+        "key_rotation_interval",
+        "access_token_ttl",
+        "user_access_token_ttl",
+        "sync_interval_ms",
+        "form_limit",
+        "json_limit",
+        "verified_token_cache",
+        "log_format",
+    ];
+
+    /// Defaults, overlaid with the TOML file (if any), then with `TESSERA_<KEY>` variables.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the config file {}", path.display()))?;
+                toml::from_str::<toml::Table>(&text)
+                    .with_context(|| format!("the config file {} is not valid TOML", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for key in Self::KEYS {
+            let var = format!("TESSERA_{}", key.to_uppercase());
+            if let Some(value) = env(&var) {
+                let parsed = if TEXT_KEYS.contains(&key) || key == "log_format" {
+                    toml::Value::String(value)
+                } else {
+                    let n: i64 = value.trim().parse().with_context(|| {
+                        format!("{var} must be a whole number, not {value:?}")
+                    })?;
+                    toml::Value::Integer(n)
+                };
+                table.insert(key.to_owned(), parsed);
+            }
+        }
+        let config: Config = table.try_into().map_err(|e: toml::de::Error| {
+            anyhow::anyhow!("invalid configuration: {}", e.message())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        for (key, value) in [
+            ("access_token_ttl", self.access_token_ttl),
+            ("user_access_token_ttl", self.user_access_token_ttl),
+        ] {
+            if value <= 0 {
+                bail!("{key} must be a positive number of seconds");
+            }
+        }
+        if self.key_propagation_delay < 0 || self.key_rotation_interval < 0 {
+            bail!("key_propagation_delay and key_rotation_interval must not be negative");
+        }
+        if self.sync_interval_ms == 0 || self.sync_interval_ms > 1000 {
+            bail!("sync_interval_ms must be between 1 and 1000 (the revocation bound is 1 s)");
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            bail!("log_format must be \"text\" or \"json\"");
+        }
+        Ok(())
+    }
+
+    /// The database URL: the configured one, or a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("tessera.db").display())
+        })
+    }
+
+    pub fn issuer(&self) -> String {
+        self.issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    pub fn audience(&self) -> String {
+        self.audience.clone().unwrap_or_else(|| self.issuer())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_documents_every_key() {
+        let text = include_str!("../../../tessera.example.toml");
+        for key in Config::KEYS {
+            let setting = format!("\n# {key} = ");
+            let set = format!("\n{key} = ");
+            assert!(
+                text.contains(&setting) || text.contains(&set),
+                "tessera.example.toml does not document {key}"
+            );
+            assert!(text.contains(&format!("TESSERA_{}", key.to_uppercase())), "env of {key}");
+        }
+        let full = Config {
+            database: Some("x".into()),
+            issuer: Some("x".into()),
+            audience: Some("x".into()),
+            master_key: Some("x".into()),
+            master_key_file: Some("x".into()),
+            ..Config::default()
+        };
+        let table = toml::Table::try_from(&full).unwrap();
+        let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
+        let mut expected = Config::KEYS.to_vec();
+        keys.sort();
+        expected.sort();
+        assert_eq!(keys, expected, "Config::KEYS must list every field");
+    }
+
+    #[test]
+    fn env_overrides_file_and_errors_name_the_key() {
+        let dir = std::env::temp_dir().join(format!("tessera-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:1\"\naccess_token_ttl = 60\n").unwrap();
+        let env = |k: &str| (k == "TESSERA_ACCESS_TOKEN_TTL").then(|| "120".to_owned());
+        let c = Config::load(Some(&file), env).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:1");
+        assert_eq!(c.access_token_ttl, 120);
+
+        let bad = |k: &str| (k == "TESSERA_ACCESS_TOKEN_TTL").then(|| "soon".to_owned());
+        let err = Config::load(None, bad).unwrap_err().to_string();
+        assert!(err.contains("TESSERA_ACCESS_TOKEN_TTL"), "{err}");
+
+        std::fs::write(&file, "acces_token_ttl = 60\n").unwrap();
+        let err = Config::load(Some(&file), |_| None).unwrap_err().to_string();
+        assert!(err.contains("acces_token_ttl"), "{err}");
+    }
+}

@@ -1,0 +1,10 @@
+//! The `tessera` binary: configuration, the command line, and wiring the layers together.
+//! The library half exists so the end-to-end tests can start a server in-process with an
+//! injected clock.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod master_key;
+pub mod serve;

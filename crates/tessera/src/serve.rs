@@ -1,0 +1,129 @@
+//! Starting and stopping a server: store, keys, caches, HTTP and the sync task.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tessera_core::clock::Clock;
+use tessera_core::domain::ScopeSet;
+use tessera_core::manage::keys::{ensure_signing_key, KeyPolicy};
+use tessera_core::runtime::sync::{reload_keyring, KeyReload};
+use tessera_core::runtime::Caches;
+use tessera_core::store::Store;
+use tessera_core::token::issue::TokenPolicy;
+use tessera_core::token::keys::{Algorithm, Keyring};
+use tessera_http::sync::SyncPolicy;
+use tessera_http::{AppParts, AppState, HttpPolicy};
+use tessera_store::SqlStore;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    http: JoinHandle<std::io::Result<()>>,
+    sync: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets requests in flight finish, stops the sync task.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.http.await.context("the HTTP task panicked")??;
+        self.sync.await.context("the sync task panicked")?;
+        Ok(())
+    }
+}
+
+pub fn algorithm(config: &Config) -> anyhow::Result<Algorithm> {
+    Algorithm::parse(&config.signing_alg).with_context(|| {
+        format!("signing_alg {:?} is not supported: use ES256, EdDSA or RS256", config.signing_alg)
+    })
+}
+
+pub fn token_policy(config: &Config) -> TokenPolicy {
+    TokenPolicy {
+        issuer: config.issuer(),
+        audience: config.audience(),
+        client_credentials_ttl: config.access_token_ttl,
+        user_token_ttl: config.user_access_token_ttl,
+    }
+}
+
+pub fn key_policy(config: &Config) -> anyhow::Result<KeyPolicy> {
+    Ok(KeyPolicy {
+        algorithm: algorithm(config)?,
+        propagation_delay: config.key_propagation_delay,
+        max_token_ttl: token_policy(config).max_ttl(),
+    })
+}
+
+/// Opens the configured store (applying migrations).
+pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
+    Ok(SqlStore::connect(&config.database_url()).await?)
+}
+
+/// Starts a server on `config.listen` (port 0 picks a free one).
+pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
+    let store: Arc<dyn Store> = Arc::new(open_store(config).await?);
+    let master = Arc::new(crate::master_key::resolve(config)?);
+    let tokens = token_policy(config);
+    let keys = key_policy(config)?;
+    let now = clock.now();
+
+    // Read the feed position first: whatever changes after it is replayed, so nothing
+    // committed between loading the caches and starting the poller is missed.
+    let cursor_start = store.latest_change_seq().await?;
+    ensure_signing_key(store.as_ref(), &master, &keys, now).await?;
+    let caches = Arc::new(Caches::new(
+        Keyring::from_stored(&[], &master, tokens.max_ttl())?,
+        config.verified_token_cache,
+    ));
+    let reload = KeyReload { master: &master, max_token_ttl: tokens.max_ttl() };
+    reload_keyring(store.as_ref(), &caches, &reload).await?;
+    for (jti, until) in store.list_revoked_tokens(now).await? {
+        caches.revoked.insert(jti, until);
+    }
+    let scopes: ScopeSet = store.list_scopes().await?.into_iter().map(|s| s.name).collect();
+
+    let state = AppState::new(AppParts {
+        store,
+        caches,
+        clock,
+        master,
+        tokens,
+        keys,
+        http: HttpPolicy {
+            form_limit: config.form_limit,
+            json_limit: config.json_limit,
+        },
+        scopes,
+        accounts: Default::default(),
+    });
+
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (shutdown, rx) = watch::channel(false);
+    let mut http_rx = rx.clone();
+    let app = tessera_http::router(state.clone());
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    let sync_policy = SyncPolicy {
+        poll_interval: Duration::from_millis(config.sync_interval_ms),
+        rotation_interval: (config.key_rotation_interval > 0).then_some(config.key_rotation_interval),
+    };
+    let sync = tokio::spawn(tessera_http::sync::run(state.clone(), cursor_start, sync_policy, rx));
+    tracing::info!(%addr, issuer = %state.tokens.issuer, "tessera is serving");
+    Ok(RunningServer { addr, state, shutdown, http, sync })
+}
