@@ -1,7 +1,7 @@
 //! How the bench runs the `tessera` binary against its store: `tessera serve` and the
 //! CLI commands that print one JSON document (`--json`). Every invocation gets the same
-//! environment (`TESSERA_DATA_DIR`, and `TESSERA_MASTER_KEY` for PostgreSQL) and the
-//! same `--database`.
+//! environment (`TESSERA_DATA_DIR`, and `TESSERA_MASTER_KEY` for PostgreSQL, and no other
+//! `TESSERA_*` variable) and the same `--database`.
 //!
 //! Only the command line lives here; which fixtures to make is fixtures.rs.
 
@@ -39,6 +39,12 @@ impl Tessera {
 
     fn command(&self) -> Command {
         let mut command = Command::new(&self.binary);
+        // A TESSERA_* setting left in the caller's shell would change what is measured.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("TESSERA_") {
+                command.env_remove(name);
+            }
+        }
         command.env("TESSERA_DATA_DIR", &self.data_dir);
         if let Some(key) = &self.master_key {
             command.env("TESSERA_MASTER_KEY", key);

@@ -58,7 +58,11 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into(), source: None }
+        Self {
+            code,
+            description: description.into(),
+            source: None,
+        }
     }
 
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
@@ -95,7 +99,9 @@ impl fmt::Display for OAuthError {
 
 impl std::error::Error for OAuthError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

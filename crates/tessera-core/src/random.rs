@@ -7,7 +7,9 @@ use base64::Engine;
 /// `N` random bytes. The system RNG failing is not recoverable; it is reported as an error.
 pub fn bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     let mut out = [0u8; N];
-    SystemRandom::new().fill(&mut out).map_err(|_| RandomError)?;
+    SystemRandom::new()
+        .fill(&mut out)
+        .map_err(|_| RandomError)?;
     Ok(out)
 }
 

@@ -49,7 +49,8 @@ pub trait ClientStore: Send + Sync {
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     /// Inserts a signing key and records a `SigningKey` change.
-    async fn insert_signing_key(&self, key: &StoredSigningKey, now: UnixSeconds) -> StoreResult<()>;
+    async fn insert_signing_key(&self, key: &StoredSigningKey, now: UnixSeconds)
+        -> StoreResult<()>;
     /// Every stored key, oldest activation first.
     async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
     /// Deletes keys whose public half left the JWKS; records a `SigningKey` change.
@@ -67,7 +68,10 @@ pub trait RevocationStore: Send + Sync {
         now: UnixSeconds,
     ) -> StoreResult<()>;
     /// Revocations whose token has not expired at `now`.
-    async fn list_revoked_tokens(&self, now: UnixSeconds) -> StoreResult<Vec<(String, UnixSeconds)>>;
+    async fn list_revoked_tokens(
+        &self,
+        now: UnixSeconds,
+    ) -> StoreResult<Vec<(String, UnixSeconds)>>;
 }
 
 /// What changed; the subject says which row.

@@ -27,13 +27,22 @@ async fn account(app: &AppState, id: &AccountId) -> Result<Arc<Account>, HttpErr
     if let Some(a) = app.accounts.read().get(id.as_str()) {
         return Ok(a.clone());
     }
-    let found = app.store.find_account(id).await.map_err(HttpError::internal)?;
+    let found = app
+        .store
+        .find_account(id)
+        .await
+        .map_err(HttpError::internal)?;
     let account = Arc::new(found.ok_or(HttpError::NotFound)?);
-    app.accounts.write().insert(id.as_str().to_owned(), account.clone());
+    app.accounts
+        .write()
+        .insert(id.as_str().to_owned(), account.clone());
     Ok(account)
 }
 
-pub async fn get_account(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
+pub async fn get_account(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
     let claims = authenticate(&app, &headers).await?;
     require_scope(&claims, "account:read")?;
     let account = account(&app, &account_id(claims.account())?).await?;
@@ -62,7 +71,9 @@ pub async fn post_books(
     })?;
     let name = new.name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(HttpError::BadRequest("a book name must be 1 to 200 characters".into()));
+        return Err(HttpError::BadRequest(
+            "a book name must be 1 to 200 characters".into(),
+        ));
     }
     let book = Book {
         id: random::token::<16>("book_").map_err(HttpError::internal)?,
@@ -71,11 +82,21 @@ pub async fn post_books(
         documents: new.documents.to_string(),
         created_at: app.clock.now(),
     };
-    app.store.insert_book(&book).await.map_err(HttpError::internal)?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": book.id, "name": book.name }))).into_response())
+    app.store
+        .insert_book(&book)
+        .await
+        .map_err(HttpError::internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": book.id, "name": book.name })),
+    )
+        .into_response())
 }
 
-pub async fn get_books(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
+pub async fn get_books(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
     let claims = authenticate(&app, &headers).await?;
     require_scope(&claims, "books:read")?;
     let books = app

@@ -22,7 +22,10 @@ pub async fn authenticate(
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
         _ => return Err(HttpError::MissingToken),
     };
-    let expect = Expectations { issuer: &app.tokens.issuer, audience: &app.tokens.audience };
+    let expect = Expectations {
+        issuer: &app.tokens.issuer,
+        audience: &app.tokens.audience,
+    };
     let now = app.clock.now();
     authenticate_bearer(token, &app.caches, app.store.as_ref(), &expect, now)
         .await

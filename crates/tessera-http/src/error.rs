@@ -69,7 +69,9 @@ fn oauth_body(status: StatusCode, code: ErrorCode, description: &str) -> Respons
 fn bearer_challenge(error: Option<(&str, &str)>, scope: Option<&str>) -> HeaderValue {
     let mut v = String::from("Bearer realm=\"tessera\"");
     if let Some((code, description)) = error {
-        v.push_str(&format!(", error=\"{code}\", error_description=\"{description}\""));
+        v.push_str(&format!(
+            ", error=\"{code}\", error_description=\"{description}\""
+        ));
     }
     if let Some(scope) = scope {
         v.push_str(&format!(", scope=\"{scope}\""));
@@ -100,13 +102,17 @@ impl IntoResponse for HttpError {
                     "error_description": "this endpoint requires `Authorization: Bearer <access token>`",
                 });
                 let mut res = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
-                res.headers_mut().insert(header::WWW_AUTHENTICATE, bearer_challenge(None, None));
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, bearer_challenge(None, None));
                 res
             }
             Self::InvalidToken(why) => {
                 let description = why.to_string();
-                let mut res =
-                    oauth_body(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, &description);
+                let mut res = oauth_body(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::InvalidToken,
+                    &description,
+                );
                 res.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     bearer_challenge(Some(("invalid_token", &description)), None),
@@ -115,8 +121,11 @@ impl IntoResponse for HttpError {
             }
             Self::InsufficientScope(scope) => {
                 let description = format!("this request needs the scope {scope}");
-                let mut res =
-                    oauth_body(StatusCode::FORBIDDEN, ErrorCode::InsufficientScope, &description);
+                let mut res = oauth_body(
+                    StatusCode::FORBIDDEN,
+                    ErrorCode::InsufficientScope,
+                    &description,
+                );
                 res.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     bearer_challenge(Some(("insufficient_scope", &description)), Some(scope)),
@@ -128,9 +137,11 @@ impl IntoResponse for HttpError {
                 ErrorCode::InvalidRequest,
                 "the request body is too large",
             ),
-            Self::BadRequest(description) => {
-                oauth_body(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &description)
-            }
+            Self::BadRequest(description) => oauth_body(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                &description,
+            ),
             Self::NotFound => (
                 StatusCode::NOT_FOUND,
                 Json(json!({ "error": "not_found", "error_description": "no such resource" })),

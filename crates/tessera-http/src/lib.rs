@@ -22,7 +22,10 @@ pub use state::{AppState, HttpPolicy, Inner as AppParts, SystemClock};
 /// The whole application: OAuth endpoints, metadata and the sample API.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route(routes::TOKEN, post(oauth::post_token).fallback(oauth::token_wrong_method))
+        .route(
+            routes::TOKEN,
+            post(oauth::post_token).fallback(oauth::token_wrong_method),
+        )
         .route(routes::JWKS, get(well_known::get_jwks))
         .route(routes::METADATA, get(well_known::get_metadata))
         .route(routes::HEALTH, get(well_known::get_health))

@@ -35,7 +35,9 @@ pub async fn post_token(
         _ => Challenge::None,
     };
     let form = read_form(&headers, body, app.http.form_limit, challenge).await?;
-    let response = token(&app, authorization, &form).await.map_err(|e| HttpError::OAuth(e, challenge))?;
+    let response = token(&app, authorization, &form)
+        .await
+        .map_err(|e| HttpError::OAuth(e, challenge))?;
     Ok(token_response(response))
 }
 
@@ -56,6 +58,12 @@ async fn token(
     let presented = client_auth::extract(authorization, form)?;
     let now = app.clock.now();
     let client = authenticate(app, &presented).await?;
+    if !client.allows_grant(grant) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client may not use the {} grant", grant.as_str()),
+        ));
+    }
     let keyring = app.caches.keyring();
     let key = keyring
         .current(now)
@@ -75,7 +83,11 @@ async fn authenticate(
     app: &AppState,
     presented: &PresentedClient,
 ) -> Result<std::sync::Arc<tessera_core::domain::Client>, OAuthError> {
-    let client = app.caches.clients.get(&presented.id, app.store.as_ref()).await?;
+    let client = app
+        .caches
+        .clients
+        .get(&presented.id, app.store.as_ref())
+        .await?;
     client_auth::authenticate(presented, client.as_deref(), app.clock.now())?;
     client.ok_or_else(|| OAuthError::invalid_client("client authentication failed"))
 }

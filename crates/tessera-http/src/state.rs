@@ -55,7 +55,9 @@ pub struct Inner {
 
 impl AppState {
     pub fn new(inner: Inner) -> Self {
-        Self { inner: Arc::new(inner) }
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 }
 
@@ -66,4 +68,3 @@ impl std::ops::Deref for AppState {
         &self.inner
     }
 }
-

@@ -19,7 +19,12 @@ pub struct SyncPolicy {
 }
 
 /// Runs until `shutdown` turns true.
-pub async fn run(app: AppState, cursor_start: i64, policy: SyncPolicy, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    app: AppState,
+    cursor_start: i64,
+    policy: SyncPolicy,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut cursor = ChangeCursor::after(cursor_start);
     let mut ticker = tokio::time::interval(policy.poll_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -29,9 +34,13 @@ pub async fn run(app: AppState, cursor_start: i64, policy: SyncPolicy, mut shutd
             _ = ticker.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let reload = KeyReload { master: &app.master, max_token_ttl: app.tokens.max_ttl() };
-        if let Err(err) =
-            cursor.poll(app.store.as_ref(), &app.caches, &reload, app.clock.now_ms()).await
+        let reload = KeyReload {
+            master: &app.master,
+            max_token_ttl: app.tokens.max_ttl(),
+        };
+        if let Err(err) = cursor
+            .poll(app.store.as_ref(), &app.caches, &reload, app.clock.now_ms())
+            .await
         {
             tracing::warn!(error = %err, "reading the change feed failed; retrying");
         }

@@ -12,13 +12,19 @@ pub async fn get_jwks(State(app): State<AppState>) -> Response {
     let jwks = app.caches.keyring().jwks(app.clock.now());
     let mut res = Json(jwks).into_response();
     // Short enough that a rotation's propagation delay covers any cache honouring it.
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     res
 }
 
 pub async fn get_metadata(State(app): State<AppState>) -> Json<serde_json::Value> {
-    Json(metadata(&app.tokens.issuer, &app.scopes, app.keys.algorithm))
+    Json(metadata(
+        &app.tokens.issuer,
+        &app.scopes,
+        app.keys.algorithm,
+    ))
 }
 
 pub async fn get_health() -> &'static str {

@@ -94,11 +94,13 @@ impl ClientStore for SqlStore {
     }
 
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
-        let Some(row) = sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM client WHERE id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM client WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
         else {
             return Ok(None);
         };
@@ -114,7 +116,11 @@ impl ClientStore for SqlStore {
     }
 
     async fn list_clients(&self, account: Option<&AccountId>) -> StoreResult<Vec<Client>> {
-        let filter = if account.is_some() { "WHERE c.account_id = $1" } else { "" };
+        let filter = if account.is_some() {
+            "WHERE c.account_id = $1"
+        } else {
+            ""
+        };
         let account = account.map(|a| a.as_str().to_owned());
         let secret_rows = sqlx::query(&format!(
             "SELECT s.client_id, s.secret_hash, s.created_at, s.expires_at \

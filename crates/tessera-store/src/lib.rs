@@ -65,15 +65,20 @@ impl SqlStore {
             .connect_with(options)
             .await
             .map_err(ConnectError::Connect)?;
-        dialect.migrator().run(&pool).await.map_err(ConnectError::Migrate)?;
+        dialect
+            .migrator()
+            .run(&pool)
+            .await
+            .map_err(ConnectError::Migrate)?;
         Ok(Self { pool, dialect })
     }
 
     /// A write transaction (see [`Dialect::begin_write`]).
-    pub(crate) async fn begin(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        self.pool.begin_with(self.dialect.begin_write()).await.map_err(db)
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        self.pool
+            .begin_with(self.dialect.begin_write())
+            .await
+            .map_err(db)
     }
 
     pub fn dialect(&self) -> Dialect {

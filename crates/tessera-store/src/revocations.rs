@@ -31,14 +31,22 @@ impl RevocationStore for SqlStore {
         tx.commit().await.map_err(db)
     }
 
-    async fn list_revoked_tokens(&self, now: UnixSeconds) -> StoreResult<Vec<(String, UnixSeconds)>> {
+    async fn list_revoked_tokens(
+        &self,
+        now: UnixSeconds,
+    ) -> StoreResult<Vec<(String, UnixSeconds)>> {
         let rows = sqlx::query("SELECT jti, expires_at FROM revoked_token WHERE expires_at > $1")
             .bind(now)
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
         rows.iter()
-            .map(|r| Ok((r.try_get("jti").map_err(db)?, r.try_get("expires_at").map_err(db)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("jti").map_err(db)?,
+                    r.try_get("expires_at").map_err(db)?,
+                ))
+            })
             .collect()
     }
 }

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, about = "OAuth 2.0 authorization server and API gateway")]
+#[command(
+    name = "tessera",
+    version,
+    about = "OAuth 2.0 authorization server and API gateway"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

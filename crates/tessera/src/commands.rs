@@ -22,7 +22,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let serving = matches!(cli.command, Command::Serve(_));
     init_logging(&config, serving);
-    let out = Output { json: cli.global.json };
+    let out = Output {
+        json: cli.global.json,
+    };
     match cli.command {
         Command::Serve(args) => {
             if let Some(listen) = args.listen {
@@ -36,9 +38,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account(cmd) => account(&config, cmd, &out).await,
         Command::Client(cmd) => client(&config, cmd, &out).await,
         Command::Keys(cmd) => keys_command(&config, cmd, &out).await,
-        Command::Fixtures(FixturesCommand::Clients { account, count, scope }) => {
+        Command::Fixtures(FixturesCommand::Clients {
+            account,
+            count,
+            scope,
+        }) => {
             let store = open_store(&config).await?;
-            let new = NewCredentialClient { account_id: &account, name: "fixture", scope: scope.as_deref() };
+            let new = NewCredentialClient {
+                account_id: &account,
+                name: "fixture",
+                scope: scope.as_deref(),
+            };
             let created = clients::create_credential_clients(&store, &new, count, now()).await?;
             let list: Vec<Value> = created
                 .iter()
@@ -58,7 +68,9 @@ fn init_logging(config: &Config, serving: bool) {
     let default = if serving { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if config.log_format == "json" {
         builder.json().try_init()
     } else {
@@ -77,13 +89,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -126,9 +139,10 @@ async fn account(config: &Config, cmd: AccountCommand, out: &Output) -> anyhow::
     match cmd {
         AccountCommand::Create { name } => {
             let a = accounts::create_account(&store, &name, now()).await?;
-            out.print(&json!({ "account_id": a.id.as_str(), "name": a.name }), || {
-                format!("created API account {} ({})", a.id, a.name)
-            });
+            out.print(
+                &json!({ "account_id": a.id.as_str(), "name": a.name }),
+                || format!("created API account {} ({})", a.id, a.name),
+            );
         }
         AccountCommand::List => {
             let list = tessera_core::store::AccountStore::list_accounts(&store).await?;
@@ -151,13 +165,24 @@ async fn account(config: &Config, cmd: AccountCommand, out: &Output) -> anyhow::
 async fn client(config: &Config, cmd: ClientCommand, out: &Output) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     match cmd {
-        ClientCommand::Create { account, name, scope, grant } => {
+        ClientCommand::Create {
+            account,
+            name,
+            scope,
+            grant,
+        } => {
             if GrantType::parse(&grant) != Some(GrantType::ClientCredentials) {
                 bail!("--grant {grant:?}: credential clients use client_credentials");
             }
-            let new = NewCredentialClient { account_id: &account, name: &name, scope: scope.as_deref() };
+            let new = NewCredentialClient {
+                account_id: &account,
+                name: &name,
+                scope: scope.as_deref(),
+            };
             let mut created = clients::create_credential_clients(&store, &new, 1, now()).await?;
-            let Some(c) = created.pop() else { bail!("no client was created") };
+            let Some(c) = created.pop() else {
+                bail!("no client was created")
+            };
             let mut value = client_json(&c.client);
             value["client_secret"] = json!(c.secret.expose());
             out.print(&value, || {
@@ -173,21 +198,35 @@ async fn client(config: &Config, cmd: ClientCommand, out: &Output) -> anyhow::Re
                 Some(a) => Some(accounts::get_account(&store, &a).await?.id),
                 None => None,
             };
-            let list = tessera_core::store::ClientStore::list_clients(&store, account.as_ref()).await?;
-            out.print(&Value::Array(list.iter().map(client_json).collect()), || {
-                let mut t = format!("{:<26} {:<8} {:<28} {}\n", "CLIENT", "STATUS", "ACCOUNT", "NAME");
-                for c in &list {
-                    let acct = c.account_id.as_ref().map(|a| a.as_str()).unwrap_or("-");
-                    t.push_str(&format!("{:<26} {:<8} {:<28} {}\n", c.id, c.status.as_str(), acct, c.name));
-                }
-                t.trim_end().to_owned()
-            });
+            let list =
+                tessera_core::store::ClientStore::list_clients(&store, account.as_ref()).await?;
+            out.print(
+                &Value::Array(list.iter().map(client_json).collect()),
+                || {
+                    let mut t = format!(
+                        "{:<26} {:<8} {:<28} {}\n",
+                        "CLIENT", "STATUS", "ACCOUNT", "NAME"
+                    );
+                    for c in &list {
+                        let acct = c.account_id.as_ref().map(|a| a.as_str()).unwrap_or("-");
+                        t.push_str(&format!(
+                            "{:<26} {:<8} {:<28} {}\n",
+                            c.id,
+                            c.status.as_str(),
+                            acct,
+                            c.name
+                        ));
+                    }
+                    t.trim_end().to_owned()
+                },
+            );
         }
         ClientCommand::Revoke { client_id } => {
             let c = clients::revoke_client(&store, &client_id, now()).await?;
-            out.print(&json!({ "client_id": c.id.as_str(), "status": c.status.as_str() }), || {
-                format!("revoked client {}", c.id)
-            });
+            out.print(
+                &json!({ "client_id": c.id.as_str(), "status": c.status.as_str() }),
+                || format!("revoked client {}", c.id),
+            );
         }
     }
     Ok(())
@@ -216,9 +255,18 @@ async fn keys_command(config: &Config, cmd: KeysCommand, out: &Output) -> anyhow
                 })
                 .collect();
             out.print(&Value::Array(value), || {
-                let mut t = format!("{:<28} {:<6} {:<9} {}\n", "KID", "ALG", "STATE", "ACTIVATES_AT");
+                let mut t = format!(
+                    "{:<28} {:<6} {:<9} {}\n",
+                    "KID", "ALG", "STATE", "ACTIVATES_AT"
+                );
                 for (k, s) in &list {
-                    t.push_str(&format!("{:<28} {:<6} {:<9} {}\n", k.kid, k.alg.as_str(), s.as_str(), k.activates_at));
+                    t.push_str(&format!(
+                        "{:<28} {:<6} {:<9} {}\n",
+                        k.kid,
+                        k.alg.as_str(),
+                        s.as_str(),
+                        k.activates_at
+                    ));
                 }
                 t.trim_end().to_owned()
             });

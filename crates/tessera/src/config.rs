@@ -55,7 +55,13 @@ impl Default for Config {
 /// Keys whose value is text (and `None` by default), so an environment value is never
 /// read as a number.
 const TEXT_KEYS: [&str; 8] = [
-    "listen", "database", "data_dir", "issuer", "audience", "master_key", "master_key_file",
+    "listen",
+    "database",
+    "data_dir",
+    "issuer",
+    "audience",
+    "master_key",
+    "master_key_file",
     "signing_alg",
 ];
 
@@ -87,8 +93,9 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read the config file {}", path.display()))?;
-                toml::from_str::<toml::Table>(&text)
-                    .with_context(|| format!("the config file {} is not valid TOML", path.display()))?
+                toml::from_str::<toml::Table>(&text).with_context(|| {
+                    format!("the config file {} is not valid TOML", path.display())
+                })?
             }
             None => toml::Table::new(),
         };
@@ -98,9 +105,10 @@ impl Config {
                 let parsed = if TEXT_KEYS.contains(&key) || key == "log_format" {
                     toml::Value::String(value)
                 } else {
-                    let n: i64 = value.trim().parse().with_context(|| {
-                        format!("{var} must be a whole number, not {value:?}")
-                    })?;
+                    let n: i64 = value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var} must be a whole number, not {value:?}"))?;
                     toml::Value::Integer(n)
                 };
                 table.insert(key.to_owned(), parsed);
@@ -136,9 +144,9 @@ impl Config {
 
     /// The database URL: the configured one, or a SQLite file in the data directory.
     pub fn database_url(&self) -> String {
-        self.database.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("tessera.db").display())
-        })
+        self.database
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("tessera.db").display()))
     }
 
     pub fn issuer(&self) -> String {
@@ -168,7 +176,10 @@ mod tests {
                 text.contains(&setting) || text.contains(&set),
                 "tessera.example.toml does not document {key}"
             );
-            assert!(text.contains(&format!("TESSERA_{}", key.to_uppercase())), "env of {key}");
+            assert!(
+                text.contains(&format!("TESSERA_{}", key.to_uppercase())),
+                "env of {key}"
+            );
         }
         let full = Config {
             database: Some("x".into()),

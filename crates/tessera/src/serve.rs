@@ -41,7 +41,10 @@ impl RunningServer {
 
 pub fn algorithm(config: &Config) -> anyhow::Result<Algorithm> {
     Algorithm::parse(&config.signing_alg).with_context(|| {
-        format!("signing_alg {:?} is not supported: use ES256, EdDSA or RS256", config.signing_alg)
+        format!(
+            "signing_alg {:?} is not supported: use ES256, EdDSA or RS256",
+            config.signing_alg
+        )
     })
 }
 
@@ -83,12 +86,20 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         Keyring::from_stored(&[], &master, tokens.max_ttl())?,
         config.verified_token_cache,
     ));
-    let reload = KeyReload { master: &master, max_token_ttl: tokens.max_ttl() };
+    let reload = KeyReload {
+        master: &master,
+        max_token_ttl: tokens.max_ttl(),
+    };
     reload_keyring(store.as_ref(), &caches, &reload).await?;
     for (jti, until) in store.list_revoked_tokens(now).await? {
         caches.revoked.insert(jti, until);
     }
-    let scopes: ScopeSet = store.list_scopes().await?.into_iter().map(|s| s.name).collect();
+    let scopes: ScopeSet = store
+        .list_scopes()
+        .await?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
 
     let state = AppState::new(AppParts {
         store,
@@ -121,9 +132,21 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     });
     let sync_policy = SyncPolicy {
         poll_interval: Duration::from_millis(config.sync_interval_ms),
-        rotation_interval: (config.key_rotation_interval > 0).then_some(config.key_rotation_interval),
+        rotation_interval: (config.key_rotation_interval > 0)
+            .then_some(config.key_rotation_interval),
     };
-    let sync = tokio::spawn(tessera_http::sync::run(state.clone(), cursor_start, sync_policy, rx));
+    let sync = tokio::spawn(tessera_http::sync::run(
+        state.clone(),
+        cursor_start,
+        sync_policy,
+        rx,
+    ));
     tracing::info!(%addr, issuer = %state.tokens.issuer, "tessera is serving");
-    Ok(RunningServer { addr, state, shutdown, http, sync })
+    Ok(RunningServer {
+        addr,
+        state,
+        shutdown,
+        http,
+        sync,
+    })
 }

@@ -11,8 +11,11 @@ pub enum GrantType {
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] =
-        [Self::AuthorizationCode, Self::ClientCredentials, Self::RefreshToken];
+    pub const ALL: [GrantType; 3] = [
+        Self::AuthorizationCode,
+        Self::ClientCredentials,
+        Self::RefreshToken,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -12,10 +12,16 @@ pub async fn create_account(
 ) -> Result<Account, ManageError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(ManageError::Invalid("an account name must be 1 to 200 characters".into()));
+        return Err(ManageError::Invalid(
+            "an account name must be 1 to 200 characters".into(),
+        ));
     }
     let id = AccountId::generate().map_err(StoreError::new)?;
-    let account = Account { id, name: name.to_owned(), created_at: now };
+    let account = Account {
+        id,
+        name: name.to_owned(),
+        created_at: now,
+    };
     store.insert_account(&account).await?;
     Ok(account)
 }

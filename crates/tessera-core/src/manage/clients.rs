@@ -27,12 +27,13 @@ pub async fn create_credential_clients(
     new: &NewCredentialClient<'_>,
     count: usize,
     now: UnixSeconds,
-) -> Result<Vec<CreatedClient>, ManageError>
-{
+) -> Result<Vec<CreatedClient>, ManageError> {
     let account = get_account(store, new.account_id).await?;
     let name = new.name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(ManageError::Invalid("a client name must be 1 to 200 characters".into()));
+        return Err(ManageError::Invalid(
+            "a client name must be 1 to 200 characters".into(),
+        ));
     }
     let scopes = catalog_scopes(store, new.scope).await?;
     let mut created = Vec::with_capacity(count);
@@ -49,7 +50,11 @@ pub async fn create_credential_clients(
             status: ClientStatus::Active,
             public: false,
             approved: false,
-            secrets: vec![StoredSecret { hash: secret.hash(), created_at: now, expires_at: None }],
+            secrets: vec![StoredSecret {
+                hash: secret.hash(),
+                created_at: now,
+                expires_at: None,
+            }],
             created_at: now,
         };
         created.push(CreatedClient { client, secret });
@@ -66,8 +71,15 @@ pub async fn catalog_scopes(
     store: &dyn ScopeStore,
     requested: Option<&str>,
 ) -> Result<ScopeSet, ManageError> {
-    let catalog: ScopeSet = store.list_scopes().await?.into_iter().map(|s| s.name).collect();
-    let Some(raw) = requested else { return Ok(catalog) };
+    let catalog: ScopeSet = store
+        .list_scopes()
+        .await?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    let Some(raw) = requested else {
+        return Ok(catalog);
+    };
     let set = ScopeSet::parse(raw).map_err(|e| ManageError::Invalid(e.to_string()))?;
     let unknown: Vec<&str> = set.difference(&catalog).collect();
     if !unknown.is_empty() {
@@ -81,7 +93,9 @@ pub async fn catalog_scopes(
 
 pub async fn get_client(store: &dyn ClientStore, id: &str) -> Result<Client, ManageError> {
     let not_found = || {
-        ManageError::NotFound(format!("no client {id}; `tessera client list` shows the existing ones"))
+        ManageError::NotFound(format!(
+            "no client {id}; `tessera client list` shows the existing ones"
+        ))
     };
     let id = ClientId::parse(id).ok_or_else(not_found)?;
     store.find_client(&id).await?.ok_or_else(not_found)
@@ -95,7 +109,9 @@ pub async fn revoke_client(
     now: UnixSeconds,
 ) -> Result<Client, ManageError> {
     let mut client = get_client(store, id).await?;
-    store.update_client_status(&client.id, ClientStatus::Revoked, now).await?;
+    store
+        .update_client_status(&client.id, ClientStatus::Revoked, now)
+        .await?;
     client.status = ClientStatus::Revoked;
     Ok(client)
 }

@@ -41,7 +41,12 @@ pub async fn rotate(
     policy: &KeyPolicy,
     now: UnixSeconds,
 ) -> Result<StoredSigningKey, ManageError> {
-    let key = generate(policy.algorithm, master, now, now + policy.propagation_delay)?;
+    let key = generate(
+        policy.algorithm,
+        master,
+        now,
+        now + policy.propagation_delay,
+    )?;
     store.insert_signing_key(&key, now).await?;
     let stored = store.list_signing_keys().await?;
     let ring = Keyring::from_stored(&stored, master, policy.max_token_ttl)
@@ -62,7 +67,12 @@ pub async fn rotate_if_due(
     interval: i64,
     now: UnixSeconds,
 ) -> Result<Option<StoredSigningKey>, ManageError> {
-    let newest = store.list_signing_keys().await?.iter().map(|k| k.created_at).max();
+    let newest = store
+        .list_signing_keys()
+        .await?
+        .iter()
+        .map(|k| k.created_at)
+        .max();
     match newest {
         Some(created) if now - created < interval => Ok(None),
         _ => rotate(store, master, policy, now).await.map(Some),

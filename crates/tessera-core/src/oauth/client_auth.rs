@@ -69,7 +69,11 @@ pub fn extract(authorization: Option<&str>, form: &Form) -> Result<PresentedClie
                     secret: Some(ClientSecret::from_request(s.to_owned())),
                     method: AuthMethod::Post,
                 },
-                None => PresentedClient { id, secret: None, method: AuthMethod::None },
+                None => PresentedClient {
+                    id,
+                    secret: None,
+                    method: AuthMethod::None,
+                },
             })
         }
     }

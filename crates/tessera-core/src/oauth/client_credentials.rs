@@ -17,7 +17,10 @@ pub fn issue_client_credentials(
     policy: &TokenPolicy,
     now: UnixSeconds,
 ) -> Result<TokenResponse, OAuthError> {
-    let account = match (&client.account_id, client.allows_grant(GrantType::ClientCredentials)) {
+    let account = match (
+        &client.account_id,
+        client.allows_grant(GrantType::ClientCredentials),
+    ) {
         (Some(account), true) => account,
         _ => {
             return Err(OAuthError::new(
@@ -41,8 +44,16 @@ pub fn issue_client_credentials(
     let ttl = policy.client_credentials_ttl;
     let (access_token, _) = issue_access_token(key, policy, &subject, ttl, now)?;
     // §5.1: `scope` is required only when it differs from what was requested.
-    let scope = requested.filter(|r| *r != granted).map(|_| granted.to_string());
-    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, refresh_token: None, scope })
+    let scope = requested
+        .filter(|r| *r != granted)
+        .map(|_| granted.to_string());
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        refresh_token: None,
+        scope,
+    })
 }
 
 /// The `scope` parameter, parsed (§3.3); absent or empty is `None`.

@@ -93,7 +93,10 @@ mod tests {
     #[test]
     fn rejects_repeats_bad_escapes_and_invalid_utf8() {
         for body in [&b"a=1&a=2"[..], b"a=%G1", b"a=%4", b"a=%FF"] {
-            assert_eq!(Form::parse(body).unwrap_err().code, ErrorCode::InvalidRequest);
+            assert_eq!(
+                Form::parse(body).unwrap_err().code,
+                ErrorCode::InvalidRequest
+            );
         }
     }
 }

@@ -28,7 +28,9 @@ impl ClientCache {
             return Ok(None);
         };
         let client = Arc::new(client);
-        self.map.write().insert(id.as_str().to_owned(), client.clone());
+        self.map
+            .write()
+            .insert(id.as_str().to_owned(), client.clone());
         Ok(Some(client))
     }
 

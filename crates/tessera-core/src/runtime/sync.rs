@@ -27,7 +27,11 @@ pub struct ChangeCursor {
 impl ChangeCursor {
     /// Starts after `seq`: the caches were loaded after that change was committed.
     pub fn after(seq: i64) -> Self {
-        Self { watermark: seq, applied_above: BTreeSet::new(), gap_seen_at_ms: None }
+        Self {
+            watermark: seq,
+            applied_above: BTreeSet::new(),
+            gap_seen_at_ms: None,
+        }
     }
 
     /// Reads new changes and applies them; returns how many were applied.

@@ -19,7 +19,10 @@ pub struct VerifiedTokens {
 
 impl VerifiedTokens {
     pub fn new(capacity: usize) -> Self {
-        Self { map: RwLock::new(HashMap::new()), capacity }
+        Self {
+            map: RwLock::new(HashMap::new()),
+            capacity,
+        }
     }
 
     pub fn get(&self, key: &SecretHash) -> Option<Arc<AccessTokenClaims>> {

@@ -104,25 +104,34 @@ pub fn verify(
     let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Malformed);
     };
-    let header_json = URL_SAFE_NO_PAD.decode(h).map_err(|_| TokenError::Malformed)?;
+    let header_json = URL_SAFE_NO_PAD
+        .decode(h)
+        .map_err(|_| TokenError::Malformed)?;
     let header: Header<'_> =
         serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
     // RFC 9068 §4: reject anything not typed as an access token.
     if !header.typ.is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
         return Err(TokenError::WrongType);
     }
-    let key = header.kid.and_then(|kid| keys.verifier(kid, now)).ok_or(TokenError::UnknownKey)?;
+    let key = header
+        .kid
+        .and_then(|kid| keys.verifier(kid, now))
+        .ok_or(TokenError::UnknownKey)?;
     // The algorithm comes from the key, never from the token: `none` and HS256-with-the-
     // public-key are refused here (RFC 8725 §3.1).
     if header.alg != key.alg.as_str() {
         return Err(TokenError::WrongAlgorithm);
     }
-    let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| TokenError::Malformed)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| TokenError::Malformed)?;
     let signed_len = h.len() + 1 + p.len();
     if !key.verify(&token.as_bytes()[..signed_len], &signature) {
         return Err(TokenError::BadSignature);
     }
-    let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| TokenError::Malformed)?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(p)
+        .map_err(|_| TokenError::Malformed)?;
     let claims: AccessTokenClaims =
         serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
     if claims.iss != expect.issuer || claims.aud != expect.audience {
@@ -161,7 +170,10 @@ mod tests {
         }
     }
 
-    const EXPECT: Expectations<'static> = Expectations { issuer: "http://i", audience: "http://i" };
+    const EXPECT: Expectations<'static> = Expectations {
+        issuer: "http://i",
+        audience: "http://i",
+    };
 
     #[test]
     fn every_algorithm_signs_and_verifies() {
@@ -169,7 +181,10 @@ mod tests {
             let ring = ring(alg);
             let token = sign(ring.current(0).unwrap(), &claims()).unwrap();
             assert_eq!(verify(&token, &ring, &EXPECT, 10), Ok(claims()), "{alg:?}");
-            assert_eq!(verify(&token, &ring, &EXPECT, 100), Err(TokenError::Expired));
+            assert_eq!(
+                verify(&token, &ring, &EXPECT, 100),
+                Err(TokenError::Expired)
+            );
         }
     }
 
@@ -182,10 +197,14 @@ mod tests {
         c.scope = "admin".into();
         let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap());
         let tampered = format!("{}.{}.{}", parts[0], forged, parts[2]);
-        assert_eq!(verify(&tampered, &ring, &EXPECT, 10), Err(TokenError::BadSignature));
+        assert_eq!(
+            verify(&tampered, &ring, &EXPECT, 10),
+            Err(TokenError::BadSignature)
+        );
 
         let kid = ring.current(0).unwrap().kid.to_string();
-        let none = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}"}}"#));
+        let none =
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}"}}"#));
         assert_eq!(
             verify(&format!("{none}.{}.", parts[1]), &ring, &EXPECT, 10),
             Err(TokenError::WrongAlgorithm)

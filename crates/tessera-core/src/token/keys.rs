@@ -86,10 +86,12 @@ pub fn generate(
     let kid = Kid::generate().map_err(|_| KeyError::Generate)?;
     let rng = SystemRandom::new();
     let pkcs8: Vec<u8> = match alg {
-        Alg::Es256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .map_err(|_| KeyError::Generate)?
-            .as_ref()
-            .to_vec(),
+        Alg::Es256 => {
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(|_| KeyError::Generate)?
+                .as_ref()
+                .to_vec()
+        }
         Alg::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng)
             .map_err(|_| KeyError::Generate)?
             .as_ref()
@@ -135,8 +137,12 @@ impl Signer {
                     .map(Self::Ec)
                     .map_err(|e| e.to_string())
             }
-            Alg::EdDsa => Ed25519KeyPair::from_pkcs8(pkcs8).map(Self::Ed).map_err(|e| e.to_string()),
-            Alg::Rs256 => RsaKeyPair::from_pkcs8(pkcs8).map(Self::Rsa).map_err(|e| e.to_string()),
+            Alg::EdDsa => Ed25519KeyPair::from_pkcs8(pkcs8)
+                .map(Self::Ed)
+                .map_err(|e| e.to_string()),
+            Alg::Rs256 => RsaKeyPair::from_pkcs8(pkcs8)
+                .map(Self::Rsa)
+                .map_err(|e| e.to_string()),
         }
     }
 
@@ -148,7 +154,9 @@ impl Signer {
                 let p = k.public_key().as_ref();
                 json!({ "kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..65]) })
             }
-            Self::Ed(k) => json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(k.public_key().as_ref()) }),
+            Self::Ed(k) => {
+                json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(k.public_key().as_ref()) })
+            }
             Self::Rsa(k) => {
                 let c = PublicKeyComponents::<Vec<u8>>::from(k.public_key());
                 json!({ "kty": "RSA", "n": b64(&c.n), "e": b64(&c.e) })
@@ -185,8 +193,13 @@ impl SigningKey {
             Signer::Ed(k) => Ok(k.sign(message).as_ref().to_vec()),
             Signer::Rsa(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig)
-                    .map_err(|_| KeyError::Sign)?;
+                k.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message,
+                    &mut sig,
+                )
+                .map_err(|_| KeyError::Sign)?;
                 Ok(sig)
             }
         }
@@ -211,7 +224,9 @@ impl VerifyingKey {
             Alg::EdDsa => &signature::ED25519,
             Alg::Rs256 => &signature::RSA_PKCS1_2048_8192_SHA256,
         };
-        UnparsedPublicKey::new(alg, &self.public_key).verify(message, signature).is_ok()
+        UnparsedPublicKey::new(alg, &self.public_key)
+            .verify(message, signature)
+            .is_ok()
     }
 
     fn published_at(&self, now: UnixSeconds, max_token_ttl: i64) -> bool {
@@ -255,7 +270,12 @@ impl Keyring {
                 .map_err(|e| unusable(format!("malformed public JWK: {e}")))?;
             signing.push((
                 k.activates_at,
-                Arc::new(SigningKey { kid: k.kid.clone(), alg: k.alg, header_prefix, signer }),
+                Arc::new(SigningKey {
+                    kid: k.kid.clone(),
+                    alg: k.alg,
+                    header_prefix,
+                    signer,
+                }),
             ));
             verifying.insert(
                 k.kid.clone(),
@@ -269,18 +289,28 @@ impl Keyring {
                 },
             );
         }
-        Ok(Self { signing, verifying, max_token_ttl })
+        Ok(Self {
+            signing,
+            verifying,
+            max_token_ttl,
+        })
     }
 
     /// The key that signs at `now`: the most recently activated one.
     pub fn current(&self, now: UnixSeconds) -> Option<&Arc<SigningKey>> {
-        self.signing.iter().rev().find(|(at, _)| *at <= now).map(|(_, k)| k)
+        self.signing
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= now)
+            .map(|(_, k)| k)
     }
 
     /// The key for `kid` if it is published at `now`.
     pub fn verifier(&self, kid: &str, now: UnixSeconds) -> Option<&VerifyingKey> {
         let kid = Kid::parse(kid)?;
-        self.verifying.get(&kid).filter(|k| k.published_at(now, self.max_token_ttl))
+        self.verifying
+            .get(&kid)
+            .filter(|k| k.published_at(now, self.max_token_ttl))
     }
 
     /// The JWKS document (RFC 7517 §5): every key published at `now`.

@@ -28,7 +28,9 @@ impl MasterKey {
 
     /// Parses the base64 text form (surrounding whitespace ignored).
     pub fn from_base64(text: &str) -> Result<Self, MasterKeyError> {
-        let raw = STANDARD.decode(text.trim()).map_err(|_| MasterKeyError::Format)?;
+        let raw = STANDARD
+            .decode(text.trim())
+            .map_err(|_| MasterKeyError::Format)?;
         let raw: [u8; 32] = raw.try_into().map_err(|_| MasterKeyError::Format)?;
         Self::from_bytes(&raw)
     }

@@ -1,1 +1,13 @@
+//! The one end-to-end test binary: every test starts a real server on a free port over a
+//! fresh database (SQLite and PostgreSQL) and speaks HTTP to it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[macro_use]
+mod support;
+
+mod api;
+mod cli;
+mod client_credentials;
+mod keys;
+mod metadata;

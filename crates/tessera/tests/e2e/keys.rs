@@ -1,0 +1,117 @@
+//! Signing keys: rotation with a propagation delay, retirement after the last token expires,
+//! and the selectable algorithms.
+
+use serde_json::Value;
+
+use crate::support::{eventually, jwt, Backend, TestApp};
+
+async fn jwks(app: &TestApp) -> Value {
+    app.http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn kids(app: &TestApp) -> Vec<String> {
+    jwks(app).await["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+store_test!(async fn rotation_publishes_first_signs_later_and_retires_after_expiry(app: &TestApp) with |c| {
+    c.key_propagation_delay = 600;
+} {
+    let c = app.client(None).await;
+    let old_token = app.access_token(&c).await;
+    let old_kid = jwt::header(&old_token)["kid"].as_str().unwrap().to_owned();
+    assert_eq!(kids(app).await, vec![old_kid.clone()]);
+    for key in jwks(app).await["keys"].as_array().unwrap() {
+        assert_eq!(key["use"], "sig");
+        assert_eq!(key["alg"], "ES256");
+        assert!(key.get("d").is_none(), "no private material in the JWKS");
+    }
+
+    let rotated = app.cli_json(&["keys", "rotate"]);
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+    let published = eventually(std::time::Duration::from_secs(1), || async { kids(app).await.len() == 2 }).await;
+    assert!(published.is_some(), "the new key is published at once (within the sync bound)");
+    assert!(kids(app).await.contains(&new_kid));
+    // The CLI reads the wall clock, which is where the test clock still is.
+    let listed = app.cli_json(&["keys", "list"]);
+    let state = |kid: &str| {
+        listed.as_array().unwrap().iter().find(|k| k["kid"] == kid).map(|k| k["state"].clone())
+    };
+    assert_eq!(state(&new_kid), Some("pending".into()));
+    assert_eq!(state(&old_kid), Some("active".into()));
+    assert_eq!(jwt::header(&app.access_token(&c).await)["kid"], old_kid.as_str(), "not signing before the delay");
+
+    app.advance(600);
+    let new_token = app.access_token(&c).await;
+    assert_eq!(jwt::header(&new_token)["kid"], new_kid.as_str());
+    assert!(jwt::verify_with_jwks(&new_token, &jwks(app).await));
+    assert_eq!(app.get_bearer("/v1/account", &old_token).await.status(), 200, "old tokens still verify");
+
+    // The old key signed its last token at the moment of the switch; it leaves the JWKS once
+    // that token has expired (86 400 s later).
+    app.advance(86_399);
+    assert!(kids(app).await.contains(&old_kid));
+    app.advance(1);
+    assert_eq!(kids(app).await, vec![new_kid.clone()]);
+});
+
+async fn signs_and_verifies_with(alg: &str) {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.signing_alg = alg.into()).await;
+    let c = app.client(None).await;
+    let token = app.access_token(&c).await;
+    assert_eq!(jwt::header(&token)["alg"], alg);
+    assert!(jwt::verify_with_jwks(&token, &jwks(&app).await));
+    assert_eq!(app.get_bearer("/v1/account", &token).await.status(), 200);
+    let meta: Value = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["access_token_signing_alg_values_supported"][0], alg);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eddsa_is_selectable() {
+    signs_and_verifies_with("EdDSA").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rs256_is_selectable() {
+    signs_and_verifies_with("RS256").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_keys_are_sealed_at_rest() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let keys = tessera_core::store::KeyStore::list_signing_keys(app.store())
+        .await
+        .unwrap();
+    let sealed = &keys[0].private_key_sealed;
+    // A PKCS#8 document starts with a DER SEQUENCE (0x30); the sealed form is nonce-first
+    // ciphertext and opens only with the master key.
+    let wrong = tessera_core::token::master_key::MasterKey::from_bytes(&[8u8; 32]).unwrap();
+    assert!(wrong.open(keys[0].kid.as_str().as_bytes(), sealed).is_err());
+    let right = tessera_core::token::master_key::MasterKey::from_bytes(&[7u8; 32]).unwrap();
+    let pkcs8 = right.open(keys[0].kid.as_str().as_bytes(), sealed).unwrap();
+    assert_eq!(pkcs8[0], 0x30);
+    assert!(!sealed
+        .windows(pkcs8.len().min(32))
+        .any(|w| w == &pkcs8[..pkcs8.len().min(32)]));
+    app.stop().await;
+}

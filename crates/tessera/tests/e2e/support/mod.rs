@@ -1,0 +1,283 @@
+//! The test harness: a real server on a free port, over a fresh database per test.
+
+#![allow(dead_code)]
+
+mod db;
+pub mod jwt;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::Value;
+use tessera::config::Config;
+use tessera::serve::{start, RunningServer};
+use tessera_core::clock::Clock;
+use tessera_core::manage::accounts::create_account;
+use tessera_core::manage::clients::{create_credential_clients, NewCredentialClient};
+
+pub use db::Backend;
+use db::TestDatabase;
+
+/// A clock the test moves by hand.
+pub struct ManualClock(AtomicI64);
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub config: Config,
+    server: Option<RunningServer>,
+    _db: TestDatabase,
+    dir: PathBuf,
+}
+
+pub struct TestClient {
+    pub account_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts a server; `tune` adjusts the configuration first.
+    pub async fn spawn_with(backend: Backend, tune: impl FnOnce(&mut Config)) -> Self {
+        let dir = std::env::temp_dir().join(format!("tessera-e2e-{}", random_suffix()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let db = TestDatabase::create(backend, &dir).await;
+        let mut config = Config {
+            listen: "127.0.0.1:0".into(),
+            database: Some(db.url.clone()),
+            data_dir: dir.clone(),
+            issuer: Some("http://tessera.test".into()),
+            master_key: Some(STANDARD.encode([7u8; 32])),
+            sync_interval_ms: 50,
+            ..Config::default()
+        };
+        tune(&mut config);
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as i64;
+        let clock = Arc::new(ManualClock(AtomicI64::new(wall)));
+        let server = start(&config, clock.clone()).await.expect("server starts");
+        Self {
+            base: format!("http://{}", server.addr),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            clock,
+            config,
+            server: Some(server),
+            _db: db,
+            dir,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("server stops cleanly");
+        }
+        self._db.drop_now().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.clock.0.fetch_add(seconds * 1000, Ordering::SeqCst);
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn store(&self) -> &dyn tessera_core::store::Store {
+        self.server.as_ref().expect("running").state.store.as_ref()
+    }
+
+    pub async fn account(&self, name: &str) -> String {
+        create_account(self.store(), name, self.now())
+            .await
+            .expect("account")
+            .id
+            .to_string()
+    }
+
+    /// A credential client of a new account, with `scope` (None: the whole catalog).
+    pub async fn client(&self, scope: Option<&str>) -> TestClient {
+        let account_id = self.account("Acme").await;
+        self.client_of(&account_id, scope).await
+    }
+
+    pub async fn client_of(&self, account_id: &str, scope: Option<&str>) -> TestClient {
+        let new = NewCredentialClient {
+            account_id,
+            name: "test",
+            scope,
+        };
+        let mut created = create_credential_clients(self.store(), &new, 1, self.now())
+            .await
+            .expect("client");
+        let c = created.pop().expect("one client");
+        TestClient {
+            account_id: account_id.to_owned(),
+            client_id: c.client.id.to_string(),
+            client_secret: c.secret.expose().to_owned(),
+        }
+    }
+
+    /// POST /oauth/token with HTTP Basic client authentication.
+    pub async fn token_basic(&self, c: &TestClient, body: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/oauth/token"))
+            .basic_auth(&c.client_id, Some(&c.client_secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_form(&self, path: &str, body: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A client credentials access token for `c`.
+    pub async fn access_token(&self, c: &TestClient) -> String {
+        let res = self.token_basic(c, "grant_type=client_credentials").await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.expect("json");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Runs the real `tessera` binary against this test's database; returns stdout on
+    /// success, or (exit code, stderr) on failure.
+    pub fn cli(&self, args: &[&str]) -> Result<String, (i32, String)> {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["--database", self.config.database.as_deref().expect("db")])
+            .args(args)
+            .env(
+                "TESSERA_MASTER_KEY",
+                self.config.master_key.as_deref().expect("key"),
+            )
+            .env("TESSERA_DATA_DIR", &self.dir)
+            .env(
+                "TESSERA_KEY_PROPAGATION_DELAY",
+                self.config.key_propagation_delay.to_string(),
+            )
+            .output()
+            .expect("tessera binary runs");
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err((
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ))
+        }
+    }
+
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self
+            .cli(&all)
+            .unwrap_or_else(|e| panic!("tessera {args:?} failed: {e:?}"));
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {out}"))
+    }
+}
+
+/// Polls `check` until it is true or `within` has passed; returns the time it took.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if check().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+pub fn random_suffix() -> String {
+    let bytes = tessera_core::random::bytes::<8>().expect("rng");
+    hex_string(&bytes)
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One test body, run against every store: `store_test!(async fn name(app: &TestApp) { … })`.
+#[macro_export]
+macro_rules! store_test {
+    (async fn $name:ident($app:ident: &TestApp) $body:block) => {
+        store_test!(async fn $name($app: &TestApp) with |_c| {} $body);
+    };
+    (async fn $name:ident($app:ident: &TestApp) with |$cfg:ident| $tune:block $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($app: &$crate::support::TestApp) $body
+
+            fn tune($cfg: &mut tessera::config::Config) {
+                let _ = &$cfg;
+                $tune
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::support::TestApp::spawn_with($crate::support::Backend::Sqlite, tune).await;
+                body(&app).await;
+                app.stop().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let app = $crate::support::TestApp::spawn_with($crate::support::Backend::Postgres, tune).await;
+                body(&app).await;
+                app.stop().await;
+            }
+        }
+    };
+}
