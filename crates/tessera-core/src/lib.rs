@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod legacy;
 pub mod manage;
 pub mod oauth;
 pub mod random;

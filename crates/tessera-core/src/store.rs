@@ -8,8 +8,14 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{Account, AccountId, Client, ClientId, ClientStatus, Kid, StoredSecret};
+use crate::domain::{
+    Account, AccountId, Client, ClientId, ClientStatus, Kid, LegacyId, StoredSecret,
+};
 use crate::error::StoreError;
+use crate::legacy::audit::AuditEvent;
+use crate::legacy::report::LegacyReportRow;
+use crate::legacy::usage::UsageDelta;
+use crate::legacy::{Email, LegacyCredential, PasswordHash};
 use crate::token::keys::StoredSigningKey;
 use crate::UnixSeconds;
 
@@ -80,6 +86,8 @@ pub enum ChangeKind {
     Client,
     SigningKey,
     RevokedToken,
+    /// A legacy credential's password, state or existence changed; the subject is its id.
+    LegacyCredential,
 }
 
 impl ChangeKind {
@@ -88,6 +96,7 @@ impl ChangeKind {
             Self::Client => "client",
             Self::SigningKey => "signing_key",
             Self::RevokedToken => "revoked_token",
+            Self::LegacyCredential => "legacy_credential",
         }
     }
 
@@ -96,6 +105,7 @@ impl ChangeKind {
             "client" => Some(Self::Client),
             "signing_key" => Some(Self::SigningKey),
             "revoked_token" => Some(Self::RevokedToken),
+            "legacy_credential" => Some(Self::LegacyCredential),
             _ => None,
         }
     }
@@ -152,9 +162,80 @@ pub trait ScopeStore: Send + Sync {
     async fn upsert_scope(&self, scope: &ScopeEntry) -> StoreResult<()>;
 }
 
+/// Legacy Basic credentials, their usage counts, and the first-token mark of clients the
+/// migration checks. Every mutation of a credential records a `LegacyCredential` change
+/// and its audit event in the same transaction.
+#[async_trait]
+pub trait LegacyStore: Send + Sync {
+    async fn insert_legacy_credential(
+        &self,
+        credential: &LegacyCredential,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// The credential with this email that is not removed (at most one exists).
+    async fn find_legacy_credential(&self, email: &Email) -> StoreResult<Option<LegacyCredential>>;
+    /// Every credential, removed ones too, oldest first; only `account`'s when given.
+    async fn list_legacy_credentials(
+        &self,
+        account: Option<&AccountId>,
+    ) -> StoreResult<Vec<LegacyCredential>>;
+    /// Replaces the hash of a credential that is not removed. `false`: no such credential.
+    async fn update_legacy_password(
+        &self,
+        id: &LegacyId,
+        hash: &PasswordHash,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// `active` → `migrated` with the new client. `false` when the credential was not
+    /// active any more (a concurrent migration won).
+    async fn mark_legacy_migrated(
+        &self,
+        id: &LegacyId,
+        client: &ClientId,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// `migrated` → `removed`, erasing the password hash. `false` when it was not migrated.
+    async fn mark_legacy_removed(&self, id: &LegacyId, audit: &AuditEvent) -> StoreResult<bool>;
+    /// Sets the client's first-token instant if it has none; later calls change nothing.
+    async fn record_first_token(&self, client: &ClientId, now: UnixSeconds) -> StoreResult<()>;
+    /// When the client obtained its first token; `None`: never (or no such client).
+    async fn find_first_token_at(&self, client: &ClientId) -> StoreResult<Option<UnixSeconds>>;
+    /// Adds counted Basic requests to the hourly buckets and advances `last_used_at`.
+    async fn add_legacy_usage(&self, deltas: &[UsageDelta]) -> StoreResult<()>;
+    /// Deletes hourly buckets that started before `before`.
+    async fn prune_legacy_usage(&self, before: UnixSeconds) -> StoreResult<()>;
+    /// One row per credential with the Basic requests in buckets starting at or after
+    /// `day_from` and `week_from`.
+    async fn legacy_report(
+        &self,
+        day_from: UnixSeconds,
+        week_from: UnixSeconds,
+    ) -> StoreResult<Vec<LegacyReportRow>>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Records an event that goes with no mutation (e.g. a refused removal).
+    async fn insert_audit_event(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// The newest `limit` events, newest first; only the credential's when given.
+    async fn list_audit_events(
+        &self,
+        credential: Option<&LegacyId>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEvent>>;
+}
+
 /// Everything a server needs, as one object.
 pub trait Store:
-    AccountStore + ClientStore + KeyStore + RevocationStore + ChangeFeed + BookStore + ScopeStore
+    AccountStore
+    + ClientStore
+    + KeyStore
+    + RevocationStore
+    + ChangeFeed
+    + BookStore
+    + ScopeStore
+    + LegacyStore
+    + AuditStore
 {
 }
 
@@ -166,5 +247,7 @@ impl<T> Store for T where
         + ChangeFeed
         + BookStore
         + ScopeStore
+        + LegacyStore
+        + AuditStore
 {
 }

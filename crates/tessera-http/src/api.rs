@@ -14,8 +14,8 @@ use tessera_core::domain::{Account, AccountId};
 use tessera_core::random;
 use tessera_core::store::Book;
 
-use crate::bearer::{authenticate, require_scope};
 use crate::body::read_limited;
+use crate::caller::Caller;
 use crate::error::HttpError;
 use crate::state::AppState;
 
@@ -39,14 +39,16 @@ async fn account(app: &AppState, id: &AccountId) -> Result<Arc<Account>, HttpErr
     Ok(account)
 }
 
-pub async fn get_account(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, HttpError> {
-    let claims = authenticate(&app, &headers).await?;
-    require_scope(&claims, "account:read")?;
-    let account = account(&app, &account_id(claims.account())?).await?;
-    Ok(Json(json!({ "account_id": account.id.as_str(), "name": account.name })).into_response())
+pub async fn get_account(State(app): State<AppState>, caller: Caller) -> Response {
+    let outcome = async {
+        caller.require_scope("account:read")?;
+        let account = account(&app, &account_id(caller.account())?).await?;
+        Ok(
+            Json(json!({ "account_id": account.id.as_str(), "name": account.name }))
+                .into_response(),
+        )
+    };
+    caller.respond(outcome.await)
 }
 
 #[derive(Deserialize)]
@@ -58,12 +60,22 @@ struct NewBook {
 
 pub async fn post_books(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Body,
+) -> Response {
+    let outcome = create_book(&app, &caller, &headers, body).await;
+    caller.respond(outcome)
+}
+
+async fn create_book(
+    app: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: Body,
 ) -> Result<Response, HttpError> {
-    let claims = authenticate(&app, &headers).await?;
-    require_scope(&claims, "books:write")?;
-    let bytes = read_limited(&headers, body, app.http.json_limit).await?;
+    caller.require_scope("books:write")?;
+    let bytes = read_limited(headers, body, app.http.json_limit).await?;
     let new: NewBook = serde_json::from_slice(&bytes).map_err(|e| {
         HttpError::BadRequest(format!(
             "the body must be JSON like {{\"name\": \"…\", \"documents\": […]}}: {e}"
@@ -77,7 +89,7 @@ pub async fn post_books(
     }
     let book = Book {
         id: random::token::<16>("book_").map_err(HttpError::internal)?,
-        account_id: account_id(claims.account())?,
+        account_id: account_id(caller.account())?,
         name: name.to_owned(),
         documents: new.documents.to_string(),
         created_at: app.clock.now(),
@@ -93,41 +105,42 @@ pub async fn post_books(
         .into_response())
 }
 
-pub async fn get_books(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, HttpError> {
-    let claims = authenticate(&app, &headers).await?;
-    require_scope(&claims, "books:read")?;
-    let books = app
-        .store
-        .list_books(&account_id(claims.account())?)
-        .await
-        .map_err(HttpError::internal)?;
-    let books: Vec<Value> = books
-        .iter()
-        .map(|b| json!({ "id": b.id, "name": b.name, "created_at": b.created_at }))
-        .collect();
-    Ok(Json(json!({ "books": books })).into_response())
+pub async fn get_books(State(app): State<AppState>, caller: Caller) -> Response {
+    let outcome = async {
+        caller.require_scope("books:read")?;
+        let books = app
+            .store
+            .list_books(&account_id(caller.account())?)
+            .await
+            .map_err(HttpError::internal)?;
+        let books: Vec<Value> = books
+            .iter()
+            .map(|b| json!({ "id": b.id, "name": b.name, "created_at": b.created_at }))
+            .collect();
+        Ok(Json(json!({ "books": books })).into_response())
+    };
+    caller.respond(outcome.await)
 }
 
 /// Another account's book is 404, exactly like a missing one: ids leak nothing.
 pub async fn get_book(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, HttpError> {
-    let claims = authenticate(&app, &headers).await?;
-    require_scope(&claims, "books:read")?;
-    let book = app
-        .store
-        .find_book(&account_id(claims.account())?, &id)
-        .await
-        .map_err(HttpError::internal)?
-        .ok_or(HttpError::NotFound)?;
-    let documents: Value = serde_json::from_str(&book.documents).unwrap_or(Value::Null);
-    Ok(Json(json!({
-        "id": book.id, "name": book.name, "documents": documents, "created_at": book.created_at,
-    }))
-    .into_response())
+    caller: Caller,
+) -> Response {
+    let outcome = async {
+        caller.require_scope("books:read")?;
+        let book = app
+            .store
+            .find_book(&account_id(caller.account())?, &id)
+            .await
+            .map_err(HttpError::internal)?
+            .ok_or(HttpError::NotFound)?;
+        let documents: Value = serde_json::from_str(&book.documents).unwrap_or(Value::Null);
+        Ok(Json(json!({
+            "id": book.id, "name": book.name, "documents": documents, "created_at": book.created_at,
+        }))
+        .into_response())
+    };
+    caller.respond(outcome.await)
 }

@@ -1,27 +1,19 @@
-//! The Bearer token of a request to a protected resource (RFC 6750 §2.1).
+//! The Bearer token of a request to a protected resource (RFC 6750 §2.1). The scheme is
+//! read by [`crate::caller`], which also accepts legacy Basic until the sunset.
 
 use std::sync::Arc;
 
-use axum::http::{header, HeaderMap};
 use tessera_core::token::bearer::{authenticate_bearer, BearerError};
 use tessera_core::token::jwt::{AccessTokenClaims, Expectations};
 
 use crate::error::HttpError;
 use crate::state::AppState;
 
-/// The verified claims of the request's Bearer token.
-pub async fn authenticate(
+/// The verified claims of `token` (what follows `Bearer `).
+pub async fn authenticate_token(
     app: &AppState,
-    headers: &HeaderMap,
+    token: &str,
 ) -> Result<Arc<AccessTokenClaims>, HttpError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(HttpError::MissingToken)?;
-    let token = match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-        _ => return Err(HttpError::MissingToken),
-    };
     let expect = Expectations {
         issuer: &app.tokens.issuer,
         audience: &app.tokens.audience,
@@ -33,13 +25,4 @@ pub async fn authenticate(
             BearerError::Token(why) => HttpError::InvalidToken(why),
             BearerError::Store(e) => HttpError::internal(e),
         })
-}
-
-/// 403 `insufficient_scope` unless the token carries `scope` (RFC 6750 §3.1).
-pub fn require_scope(claims: &AccessTokenClaims, scope: &'static str) -> Result<(), HttpError> {
-    if claims.has_scope(scope) {
-        Ok(())
-    } else {
-        Err(HttpError::InsufficientScope(scope))
-    }
 }

@@ -6,7 +6,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use tessera_core::error::{ErrorCode, OAuthError};
+use tessera_core::legacy::time::format_rfc3339;
 use tessera_core::token::jwt::TokenError;
+use tessera_core::UnixSeconds;
 
 /// Which authentication challenge a failed request gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +32,29 @@ pub enum HttpError {
     PayloadTooLarge,
     /// A malformed request to the sample API.
     BadRequest(String),
+    /// HTTP Basic with a legacy credential after the sunset or in a brownout window.
+    BasicRefused(BasicRefusal),
+    /// HTTP Basic with a wrong email or password, or a malformed Basic header.
+    BasicInvalid,
+    /// Too many failed Basic attempts for this credential or from this address.
+    TooManyAttempts {
+        retry_after: i64,
+    },
     NotFound,
     /// A failure that is ours: logged with its cause, answered with a bare 500.
     Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Why Basic was refused, and where the customer reads what to do instead.
+#[derive(Debug)]
+pub struct BasicRefusal {
+    /// The sunset that has passed (`None`: a brownout).
+    pub ended_at: Option<UnixSeconds>,
+    /// The end of the current brownout window.
+    pub brownout_until: Option<UnixSeconds>,
+    /// The configured sunset, if any.
+    pub sunset_at: Option<UnixSeconds>,
+    pub guide_url: Option<String>,
 }
 
 impl HttpError {
@@ -142,6 +164,33 @@ impl IntoResponse for HttpError {
                 ErrorCode::InvalidRequest,
                 &description,
             ),
+            Self::BasicRefused(refusal) => basic_refused(&refusal),
+            Self::BasicInvalid => {
+                let body = json!({
+                    "error": "invalid_credentials",
+                    "error_description": "HTTP Basic authentication failed: the email or password is wrong",
+                });
+                let mut res = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
+                );
+                res
+            }
+            Self::TooManyAttempts { retry_after } => {
+                let body = json!({
+                    "error": "too_many_attempts",
+                    "error_description": format!(
+                        "too many failed sign-in attempts; try again in {retry_after} seconds"
+                    ),
+                });
+                let mut res = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+                // RFC 9110 §10.2.3: delay-seconds.
+                if let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
+                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                res
+            }
             Self::NotFound => (
                 StatusCode::NOT_FOUND,
                 Json(json!({ "error": "not_found", "error_description": "no such resource" })),
@@ -153,6 +202,56 @@ impl IntoResponse for HttpError {
             }
         }
     }
+}
+
+/// 401 with a Bearer challenge (RFC 6750 §3): Basic is over, OAuth is the way in. The
+/// body says since when and where the migration guide is.
+fn basic_refused(r: &BasicRefusal) -> Response {
+    let guide = r
+        .guide_url
+        .as_deref()
+        .map(|u| format!(" The migration guide: {u}"))
+        .unwrap_or_default();
+    let how = "Request an access token with OAuth 2.0 client credentials and send it as \
+               `Authorization: Bearer <token>`.";
+    let (error, description) = match (r.ended_at, r.brownout_until) {
+        (Some(at), _) => (
+            "basic_auth_ended",
+            format!(
+                "HTTP Basic authentication ended on {}. {how}{guide}",
+                format_rfc3339(at)
+            ),
+        ),
+        (None, until) => {
+            let until = until.map(format_rfc3339).unwrap_or_default();
+            let end = r
+                .sunset_at
+                .map(|s| format!("; it ends for good on {}", format_rfc3339(s)))
+                .unwrap_or_default();
+            (
+                "basic_auth_brownout",
+                format!(
+                    "HTTP Basic authentication is switched off until {until} (a scheduled brownout{end}). {how}{guide}"
+                ),
+            )
+        }
+    };
+    let body = json!({
+        "error": error,
+        "error_description": description,
+        "sunset": r.sunset_at.map(format_rfc3339),
+        "brownout_until": r.brownout_until.map(format_rfc3339),
+        "migration_guide": r.guide_url,
+    });
+    let mut res = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    res.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, bearer_challenge(None, None));
+    if let Some(url) = &r.guide_url {
+        if let Ok(v) = HeaderValue::from_str(&format!("<{url}>; rel=\"deprecation\"")) {
+            res.headers_mut().insert(header::LINK, v);
+        }
+    }
+    res
 }
 
 pub async fn not_found() -> HttpError {

@@ -7,7 +7,9 @@
 mod api;
 mod bearer;
 mod body;
+mod caller;
 pub mod error;
+pub mod legacy;
 mod oauth;
 mod state;
 pub mod sync;

@@ -5,12 +5,13 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use tessera_core::domain::GrantType;
+use tessera_core::domain::{ClientId, GrantType};
 use tessera_core::error::{ErrorCode, OAuthError};
 use tessera_core::oauth::client_auth::{self, PresentedClient};
 use tessera_core::oauth::client_credentials::issue_client_credentials;
 use tessera_core::oauth::request::Form;
 use tessera_core::oauth::response::TokenResponse;
+use tessera_core::UnixSeconds;
 
 use crate::body::read_form;
 use crate::error::{Challenge, HttpError};
@@ -70,7 +71,9 @@ async fn token(
         .ok_or_else(|| OAuthError::server_error("no signing key is active"))?;
     match grant {
         GrantType::ClientCredentials => {
-            issue_client_credentials(&client, form, key, &app.tokens, now)
+            let response = issue_client_credentials(&client, form, key, &app.tokens, now)?;
+            record_first_token(app, &client.id, now).await;
+            Ok(response)
         }
         GrantType::AuthorizationCode | GrantType::RefreshToken => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
@@ -90,6 +93,21 @@ async fn authenticate(
         .await?;
     client_auth::authenticate(presented, client.as_deref(), app.clock.now())?;
     client.ok_or_else(|| OAuthError::invalid_client("client authentication failed"))
+}
+
+/// Marks that the client has obtained a token (the legacy removal rule needs proof the
+/// replacement works). One store write per client and process, then memory only; a
+/// failed write is logged and retried on the next token, never fails the request.
+async fn record_first_token(app: &AppState, id: &ClientId, now: UnixSeconds) {
+    if app.caches.clients.first_token_recorded(id) {
+        return;
+    }
+    match app.store.record_first_token(id, now).await {
+        Ok(()) => app.caches.clients.note_first_token(id),
+        Err(err) => {
+            tracing::warn!(client_id = %id, error = %err, "recording the first token failed")
+        }
+    }
 }
 
 /// §5.1: JSON, never cached.

@@ -13,6 +13,8 @@ use tessera_core::store::Store;
 use tessera_core::token::issue::TokenPolicy;
 use tessera_core::token::master_key::MasterKey;
 
+use crate::legacy::LegacyRuntime;
+
 /// The wall clock.
 pub struct SystemClock;
 
@@ -51,6 +53,8 @@ pub struct Inner {
     pub scopes: ScopeSet,
     /// API accounts by id, for the sample API (accounts never change after creation).
     pub accounts: RwLock<HashMap<String, Arc<Account>>>,
+    /// Legacy Basic credentials: sunset policy, failure limits, usage counts.
+    pub legacy: LegacyRuntime,
 }
 
 impl AppState {

@@ -1,6 +1,6 @@
 //! Background work of a server: following the change feed (revocations, client changes and
 //! new keys made by the CLI or another replica reach this process within one poll
-//! interval), pruning, and scheduled key rotation.
+//! interval), pruning, scheduled key rotation, and flushing legacy Basic usage counts.
 
 use std::time::Duration;
 
@@ -8,6 +8,7 @@ use tessera_core::manage::keys::rotate_if_due;
 use tessera_core::runtime::sync::{ChangeCursor, KeyReload};
 use tokio::sync::watch;
 
+use crate::legacy;
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy)]
@@ -16,6 +17,8 @@ pub struct SyncPolicy {
     pub poll_interval: Duration,
     /// Rotate the signing key when the newest is older than this; `None`: never.
     pub rotation_interval: Option<i64>,
+    /// How often legacy Basic usage counts go from memory to the store.
+    pub usage_flush_interval: Duration,
 }
 
 /// Runs until `shutdown` turns true.
@@ -29,10 +32,19 @@ pub async fn run(
     let mut ticker = tokio::time::interval(policy.poll_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_housekeeping: Option<i64> = None;
+    let mut last_flush = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => {
+                // Counted requests would be lost with the process.
+                legacy::flush_usage(&app).await;
+                return;
+            }
+        }
+        if last_flush.elapsed() >= policy.usage_flush_interval {
+            last_flush = tokio::time::Instant::now();
+            legacy::flush_usage(&app).await;
         }
         let reload = KeyReload {
             master: &app.master,
@@ -54,6 +66,7 @@ pub async fn run(
 
 async fn housekeeping(app: &AppState, policy: SyncPolicy, now: i64) {
     app.caches.revoked.prune(now);
+    legacy::housekeeping(app, now).await;
     if let Err(err) = app.store.prune_changes(now - 3600).await {
         tracing::warn!(error = %err, "pruning the change feed failed");
     }

@@ -12,6 +12,7 @@ mod changes;
 mod clients;
 mod dialect;
 mod keys;
+mod legacy;
 mod revocations;
 mod scopes;
 

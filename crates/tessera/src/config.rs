@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
+use tessera_core::legacy::time::parse_rfc3339;
+use tessera_core::legacy::{PasswordPolicy, SunsetPolicy};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -26,6 +28,14 @@ pub struct Config {
     pub json_limit: usize,
     pub verified_token_cache: usize,
     pub log_format: String,
+    pub basic_sunset: Option<String>,
+    pub basic_brownouts: Vec<String>,
+    pub basic_deprecated_at: Option<String>,
+    pub migration_guide_url: Option<String>,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub legacy_usage_flush_interval: u64,
 }
 
 impl Default for Config {
@@ -48,13 +58,21 @@ impl Default for Config {
             json_limit: 1024 * 1024,
             verified_token_cache: 100_000,
             log_format: "text".into(),
+            basic_sunset: None,
+            basic_brownouts: Vec::new(),
+            basic_deprecated_at: None,
+            migration_guide_url: None,
+            argon2_memory_kib: PasswordPolicy::default().memory_kib,
+            argon2_iterations: PasswordPolicy::default().iterations,
+            argon2_parallelism: PasswordPolicy::default().parallelism,
+            legacy_usage_flush_interval: 10,
         }
     }
 }
 
 /// Keys whose value is text (and `None` by default), so an environment value is never
 /// read as a number.
-const TEXT_KEYS: [&str; 8] = [
+const TEXT_KEYS: [&str; 11] = [
     "listen",
     "database",
     "data_dir",
@@ -63,11 +81,17 @@ const TEXT_KEYS: [&str; 8] = [
     "master_key",
     "master_key_file",
     "signing_alg",
+    "basic_sunset",
+    "basic_deprecated_at",
+    "migration_guide_url",
 ];
+
+/// Keys whose value is a list; in the environment, comma-separated.
+const LIST_KEYS: [&str; 1] = ["basic_brownouts"];
 
 impl Config {
     /// Every key, in file order.
-    pub const KEYS: [&'static str; 17] = [
+    pub const KEYS: [&'static str; 25] = [
         "listen",
         "database",
         "data_dir",
@@ -85,6 +109,14 @@ impl Config {
         "json_limit",
         "verified_token_cache",
         "log_format",
+        "basic_sunset",
+        "basic_brownouts",
+        "basic_deprecated_at",
+        "migration_guide_url",
+        "argon2_memory_kib",
+        "argon2_iterations",
+        "argon2_parallelism",
+        "legacy_usage_flush_interval",
     ];
 
     /// Defaults, overlaid with the TOML file (if any), then with `TESSERA_<KEY>` variables.
@@ -104,6 +136,15 @@ impl Config {
             if let Some(value) = env(&var) {
                 let parsed = if TEXT_KEYS.contains(&key) || key == "log_format" {
                     toml::Value::String(value)
+                } else if LIST_KEYS.contains(&key) {
+                    toml::Value::Array(
+                        value
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|v| !v.is_empty())
+                            .map(|v| toml::Value::String(v.to_owned()))
+                            .collect(),
+                    )
                 } else {
                     let n: i64 = value
                         .trim()
@@ -139,7 +180,74 @@ impl Config {
         if !matches!(self.log_format.as_str(), "text" | "json") {
             bail!("log_format must be \"text\" or \"json\"");
         }
+        if self.legacy_usage_flush_interval == 0 {
+            bail!("legacy_usage_flush_interval must be at least 1 second");
+        }
+        self.password_policy()?;
+        self.sunset_policy()?;
         Ok(())
+    }
+
+    /// The argon2id cost of new legacy password hashes.
+    pub fn password_policy(&self) -> anyhow::Result<PasswordPolicy> {
+        let policy = PasswordPolicy {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        };
+        policy.validate().map_err(|e| {
+            anyhow::anyhow!("argon2_memory_kib, argon2_iterations, argon2_parallelism: {e}")
+        })?;
+        Ok(policy)
+    }
+
+    /// The end of HTTP Basic: sunset, brownout windows, guide, deprecation date.
+    pub fn sunset_policy(&self) -> anyhow::Result<SunsetPolicy> {
+        let instant = |key: &str, raw: &str| {
+            parse_rfc3339(raw).with_context(|| {
+                format!("{key}: {raw:?} is not an RFC 3339 date-time like 2027-06-15T00:00:00Z")
+            })
+        };
+        let sunset_at = match &self.basic_sunset {
+            Some(raw) => Some(instant("basic_sunset", raw)?),
+            None => None,
+        };
+        let deprecated_at = match &self.basic_deprecated_at {
+            Some(raw) => Some(instant("basic_deprecated_at", raw)?),
+            None => None,
+        };
+        let mut brownouts = Vec::with_capacity(self.basic_brownouts.len());
+        for window in &self.basic_brownouts {
+            let Some((start, end)) = window.split_once('/') else {
+                bail!("basic_brownouts: {window:?} must be START/END, two RFC 3339 date-times");
+            };
+            let (start, end) = (
+                instant("basic_brownouts", start)?,
+                instant("basic_brownouts", end)?,
+            );
+            if start >= end {
+                bail!("basic_brownouts: {window:?} ends before it starts");
+            }
+            brownouts.push((start, end));
+        }
+        if let Some(url) = &self.migration_guide_url {
+            // It goes into a `Link: <…>` header: no spaces, quotes or angle brackets.
+            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+            let chars_ok = url
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'"'));
+            if !scheme_ok || !chars_ok {
+                bail!(
+                    "migration_guide_url: {url:?} must be an absolute http(s) URL without spaces"
+                );
+            }
+        }
+        Ok(SunsetPolicy {
+            sunset_at,
+            brownouts,
+            guide_url: self.migration_guide_url.clone(),
+            deprecated_at,
+        })
     }
 
     /// The database URL: the configured one, or a SQLite file in the data directory.
@@ -187,6 +295,9 @@ mod tests {
             audience: Some("x".into()),
             master_key: Some("x".into()),
             master_key_file: Some("x".into()),
+            basic_sunset: Some("x".into()),
+            basic_deprecated_at: Some("x".into()),
+            migration_guide_url: Some("x".into()),
             ..Config::default()
         };
         let table = toml::Table::try_from(&full).unwrap();
@@ -211,6 +322,24 @@ mod tests {
         let bad = |k: &str| (k == "TESSERA_ACCESS_TOKEN_TTL").then(|| "soon".to_owned());
         let err = Config::load(None, bad).unwrap_err().to_string();
         assert!(err.contains("TESSERA_ACCESS_TOKEN_TTL"), "{err}");
+
+        let env = |k: &str| match k {
+            "TESSERA_BASIC_SUNSET" => Some("2027-06-15T00:00:00Z".to_owned()),
+            "TESSERA_BASIC_BROWNOUTS" => {
+                Some("2027-06-01T14:00:00Z/2027-06-01T15:00:00Z, 2027-06-08/2027-06-09".to_owned())
+            }
+            _ => None,
+        };
+        let policy = Config::load(None, env).unwrap().sunset_policy().unwrap();
+        assert_eq!(policy.sunset_at, Some(1_813_017_600));
+        assert_eq!(policy.brownouts.len(), 2);
+        let bad =
+            |k: &str| (k == "TESSERA_BASIC_BROWNOUTS").then(|| "2027-06-02/2027-06-01".into());
+        let err = Config::load(None, bad).unwrap_err().to_string();
+        assert!(err.contains("basic_brownouts"), "{err}");
+        let bad = |k: &str| (k == "TESSERA_BASIC_SUNSET").then(|| "next june".to_owned());
+        let err = Config::load(None, bad).unwrap_err().to_string();
+        assert!(err.contains("basic_sunset"), "{err}");
 
         std::fs::write(&file, "acces_token_ttl = 60\n").unwrap();
         let err = Config::load(Some(&file), |_| None).unwrap_err().to_string();

@@ -7,12 +7,16 @@ use std::time::Duration;
 use anyhow::Context;
 use tessera_core::clock::Clock;
 use tessera_core::domain::ScopeSet;
+use tessera_core::legacy::cache::{self, VerificationCache};
+use tessera_core::legacy::limiter::{FailureLimiter, LimitPolicy};
 use tessera_core::manage::keys::{ensure_signing_key, KeyPolicy};
+use tessera_core::random;
 use tessera_core::runtime::sync::{reload_keyring, KeyReload};
 use tessera_core::runtime::Caches;
 use tessera_core::store::Store;
 use tessera_core::token::issue::TokenPolicy;
 use tessera_core::token::keys::{Algorithm, Keyring};
+use tessera_http::legacy::LegacyRuntime;
 use tessera_http::sync::SyncPolicy;
 use tessera_http::{AppParts, AppState, HttpPolicy};
 use tessera_store::SqlStore;
@@ -85,6 +89,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let caches = Arc::new(Caches::new(
         Keyring::from_stored(&[], &master, tokens.max_ttl())?,
         config.verified_token_cache,
+        VerificationCache::new(random::bytes::<32>()?, cache::CAPACITY, cache::TTL_MS),
     ));
     let reload = KeyReload {
         master: &master,
@@ -101,6 +106,21 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .map(|s| s.name)
         .collect();
 
+    let sunset = config.sunset_policy()?;
+    let passwords = config.password_policy()?;
+    let catalog = scopes.clone();
+    // Hashes the timing filler with the configured cost: keep it off the async threads.
+    let legacy = tokio::task::spawn_blocking(move || {
+        LegacyRuntime::new(
+            sunset,
+            passwords,
+            FailureLimiter::new(LimitPolicy::default()),
+            catalog,
+        )
+    })
+    .await
+    .context("preparing legacy Basic authentication")??;
+
     let state = AppState::new(AppParts {
         store,
         caches,
@@ -114,6 +134,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         },
         scopes,
         accounts: Default::default(),
+        legacy,
     });
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -122,7 +143,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let addr = listener.local_addr()?;
     let (shutdown, rx) = watch::channel(false);
     let mut http_rx = rx.clone();
-    let app = tessera_http::router(state.clone());
+    // The peer address feeds the per-address limit on failed Basic attempts.
+    let app =
+        tessera_http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let http = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -134,6 +157,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         poll_interval: Duration::from_millis(config.sync_interval_ms),
         rotation_interval: (config.key_rotation_interval > 0)
             .then_some(config.key_rotation_interval),
+        usage_flush_interval: Duration::from_secs(config.legacy_usage_flush_interval),
     };
     let sync = tokio::spawn(tessera_http::sync::run(
         state.clone(),

@@ -55,6 +55,11 @@ identifier!(
     "key_"
 );
 identifier!(
+    /// A legacy Basic credential (email + password) of an API account.
+    LegacyId,
+    "lc_"
+);
+identifier!(
     /// A JWT ID (RFC 7519 §4.1.7).
     Jti,
     "at_"

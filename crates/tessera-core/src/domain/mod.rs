@@ -8,6 +8,6 @@ mod secret;
 
 pub use account::Account;
 pub use client::{Client, ClientKind, ClientStatus, GrantType, StoredSecret};
-pub use ids::{AccountId, ClientId, Jti, Kid};
+pub use ids::{AccountId, ClientId, Jti, Kid, LegacyId};
 pub use scope::{ScopeError, ScopeSet};
 pub use secret::{ClientSecret, SecretHash};

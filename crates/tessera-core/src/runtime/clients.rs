@@ -1,6 +1,6 @@
 //! Clients by id, loaded on first use and invalidated by the change feed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -12,6 +12,10 @@ use crate::store::ClientStore;
 #[derive(Default)]
 pub struct ClientCache {
     map: RwLock<HashMap<String, Arc<Client>>>,
+    /// Clients whose first token is known to be recorded in the store: a fact that never
+    /// reverts, so invalidation leaves it, and the token endpoint writes at most once per
+    /// client and process.
+    first_token: RwLock<HashSet<String>>,
 }
 
 impl ClientCache {
@@ -41,5 +45,13 @@ impl ClientCache {
 
     pub fn clear(&self) {
         self.map.write().clear();
+    }
+
+    pub fn first_token_recorded(&self, id: &ClientId) -> bool {
+        self.first_token.read().contains(id.as_str())
+    }
+
+    pub fn note_first_token(&self, id: &ClientId) {
+        self.first_token.write().insert(id.as_str().to_owned());
     }
 }

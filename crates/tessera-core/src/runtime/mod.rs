@@ -1,5 +1,5 @@
 //! In-memory state a server keeps so the hot paths need no database round trip: clients,
-//! the keyring, revoked tokens and already verified tokens. [`sync`] keeps it consistent
+//! the keyring, revoked tokens, already verified tokens and legacy credentials. [`sync`] keeps it consistent
 //! with the store through the change feed.
 
 mod clients;
@@ -15,21 +15,25 @@ pub use clients::ClientCache;
 pub use revoked::RevokedTokens;
 pub use verified::VerifiedTokens;
 
+use crate::legacy::cache::VerificationCache;
 use crate::token::keys::Keyring;
 
 pub struct Caches {
     pub clients: ClientCache,
     pub revoked: RevokedTokens,
     pub verified: VerifiedTokens,
+    /// Recently verified legacy Basic credentials.
+    pub legacy: VerificationCache,
     keyring: RwLock<Arc<Keyring>>,
 }
 
 impl Caches {
-    pub fn new(keyring: Keyring, verified_capacity: usize) -> Self {
+    pub fn new(keyring: Keyring, verified_capacity: usize, legacy: VerificationCache) -> Self {
         Self {
             clients: ClientCache::default(),
             revoked: RevokedTokens::default(),
             verified: VerifiedTokens::new(verified_capacity),
+            legacy,
             keyring: RwLock::new(Arc::new(keyring)),
         }
     }

@@ -96,6 +96,7 @@ async fn apply(
                 .revoked
                 .insert(change.subject.clone(), now + reload.max_token_ttl),
             ChangeKind::SigningKey => keys_changed = true,
+            ChangeKind::LegacyCredential => caches.legacy.invalidate(&change.subject),
         }
     }
     if keys_changed {

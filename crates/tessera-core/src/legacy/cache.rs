@@ -1,0 +1,160 @@
+//! Recently verified Basic credentials, so argon2id (tens of milliseconds by design) runs
+//! once per credential per few minutes instead of on every call.
+//!
+//! The key is HMAC-SHA256, under a random per-process key, of the email and the password:
+//! the password itself is never kept, and without the process's key a memory dump of the
+//! map is no offline oracle for guessing. Entries live `ttl_ms` at most, the map holds
+//! `capacity` at most, and a change to a credential (the change feed) drops its entries.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_lc_rs::hmac;
+use parking_lot::RwLock;
+
+use super::credential::Email;
+use super::password::LegacyPassword;
+use crate::domain::{AccountId, LegacyId};
+use crate::UnixSeconds;
+
+/// Entries kept at most: far more than the legacy credentials a provider has.
+pub const CAPACITY: usize = 10_000;
+/// How long a verification is trusted without argon2id again. Short, so a credential
+/// changed behind the change feed's back (a restored backup, manual SQL) heals quickly.
+pub const TTL_MS: i64 = 120_000;
+
+/// Who a verified Basic credential is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyIdentity {
+    pub credential_id: LegacyId,
+    pub account_id: AccountId,
+    pub created_at: UnixSeconds,
+}
+
+struct Entry {
+    identity: LegacyIdentity,
+    expires_at_ms: i64,
+}
+
+pub struct VerificationCache {
+    key: hmac::Key,
+    map: RwLock<HashMap<[u8; 32], Entry>>,
+    capacity: usize,
+    ttl_ms: i64,
+    /// Bumped by every invalidation, so a verification that read the store before an
+    /// invalidation cannot put its stale answer in afterwards.
+    generation: AtomicU64,
+}
+
+impl VerificationCache {
+    pub fn new(key: [u8; 32], capacity: usize, ttl_ms: i64) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, &key),
+            map: RwLock::new(HashMap::new()),
+            capacity,
+            ttl_ms,
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The keyed hash; the email's length goes first so no (email, password) split of the
+    /// same bytes collides with another.
+    pub fn key_of(&self, email: &Email, password: &LegacyPassword) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(&(email.as_str().len() as u64).to_be_bytes());
+        ctx.update(email.as_str().as_bytes());
+        ctx.update(password.expose().as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    }
+
+    pub fn get(&self, key: &[u8; 32], now_ms: i64) -> Option<LegacyIdentity> {
+        self.map
+            .read()
+            .get(key)
+            .filter(|e| now_ms < e.expires_at_ms)
+            .map(|e| e.identity.clone())
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Adds an entry unless an invalidation happened since `generation` was read.
+    pub fn insert(&self, key: [u8; 32], identity: LegacyIdentity, generation: u64, now_ms: i64) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut map = self.map.write();
+        if self.generation() != generation {
+            return;
+        }
+        if map.len() >= self.capacity {
+            map.retain(|_, e| now_ms < e.expires_at_ms);
+            if map.len() >= self.capacity {
+                map.clear();
+            }
+        }
+        map.insert(
+            key,
+            Entry {
+                identity,
+                expires_at_ms: now_ms + self.ttl_ms,
+            },
+        );
+    }
+
+    /// Drops every entry of the credential `id` (password changed, migrated, removed).
+    pub fn invalidate(&self, id: &str) {
+        let mut map = self.map.write();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        map.retain(|_, e| e.identity.credential_id.as_str() != id);
+    }
+
+    pub fn clear(&self) {
+        let mut map = self.map.write();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        map.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(id: &str) -> LegacyIdentity {
+        LegacyIdentity {
+            credential_id: LegacyId::parse(id).unwrap(),
+            account_id: AccountId::parse("acct_a").unwrap(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn entries_expire_are_invalidated_and_stale_inserts_are_dropped() {
+        let cache = VerificationCache::new([1; 32], 10, 1000);
+        let email = Email::parse("a@b.c").unwrap();
+        let key = cache.key_of(&email, &LegacyPassword::from_request("pw-123456".into()));
+        let other = cache.key_of(&email, &LegacyPassword::from_request("pw-1234567".into()));
+        assert_ne!(key, other);
+        let generation = cache.generation();
+        cache.insert(key, identity("lc_1"), generation, 0);
+        assert_eq!(cache.get(&key, 999), Some(identity("lc_1")));
+        assert_eq!(cache.get(&key, 1000), None);
+        assert_eq!(cache.get(&other, 0), None);
+        cache.invalidate("lc_1");
+        assert_eq!(cache.get(&key, 1), None);
+        cache.insert(key, identity("lc_1"), generation, 2);
+        assert_eq!(cache.get(&key, 3), None, "read before the invalidation");
+    }
+
+    #[test]
+    fn a_different_process_key_gives_different_keys() {
+        let email = Email::parse("a@b.c").unwrap();
+        let pw = LegacyPassword::from_request("pw-123456".into());
+        let a = VerificationCache::new([1; 32], 10, 1000).key_of(&email, &pw);
+        let b = VerificationCache::new([2; 32], 10, 1000).key_of(&email, &pw);
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,143 @@
+//! Migrating a legacy credential to OAuth 2.0 client credentials, and removing it once the
+//! customer has switched (the Ocrolus procedure: migrate, "test them by requesting a JWT
+//! access key", then remove).
+
+use super::audit::AuditAction;
+use super::credential::{LegacyCredential, LegacyState};
+use super::provision::{event, get_legacy_credential};
+use crate::error::ManageError;
+use crate::manage::clients::{
+    create_credential_clients, revoke_client, CreatedClient, NewCredentialClient,
+};
+use crate::store::Store;
+use crate::UnixSeconds;
+
+/// The migrated credential and the new client; the client's secret is shown once.
+pub struct Migrated {
+    pub credential: LegacyCredential,
+    pub created: CreatedClient,
+}
+
+/// Creates a credential client for the **same** API account, with the whole scope
+/// catalog (what Basic could do), and marks the credential migrated. Basic with it keeps
+/// working until removal or the sunset.
+pub async fn migrate(
+    store: &dyn Store,
+    email: &str,
+    actor: &str,
+    now: UnixSeconds,
+) -> Result<Migrated, ManageError> {
+    let mut credential = get_legacy_credential(store, email).await?;
+    if credential.state != LegacyState::Active {
+        return Err(ManageError::Conflict(format!(
+            "the legacy credential for {} is already migrated to client {}; \
+             request a token with that client, then `tessera legacy remove {}`",
+            credential.email,
+            credential
+                .migrated_client_id
+                .as_ref()
+                .map_or("?", |c| c.as_str()),
+            credential.email,
+        )));
+    }
+    let name = format!("Migrated from {}", credential.email);
+    let new = NewCredentialClient {
+        account_id: credential.account_id.as_str(),
+        name: &name,
+        scope: None,
+    };
+    let mut created = create_credential_clients(store, &new, 1, now).await?;
+    let Some(created) = created.pop() else {
+        return Err(ManageError::Invalid("no client was created".into()));
+    };
+    credential.migrated_client_id = Some(created.client.id.clone());
+    let audit = event(&credential, actor, AuditAction::LegacyMigrated, now, "");
+    if !store
+        .mark_legacy_migrated(&credential.id, &created.client.id, &audit)
+        .await?
+    {
+        // Another migration of the same credential committed first: withdraw ours so
+        // the account does not end up with a client nobody has the secret of.
+        revoke_client(store, created.client.id.as_str(), now).await?;
+        return Err(ManageError::Conflict(format!(
+            "the legacy credential for {} was migrated concurrently; see `tessera legacy list`",
+            credential.email
+        )));
+    }
+    credential.state = LegacyState::Migrated;
+    credential.migrated_at = Some(now);
+    credential.updated_at = now;
+    tracing::info!(credential = %credential.id, client_id = %created.client.id, "migrated a legacy credential");
+    Ok(Migrated {
+        credential,
+        created,
+    })
+}
+
+/// Removes a migrated credential whose new client has obtained a token. Refusals are
+/// audited too and say what is missing.
+pub async fn remove(
+    store: &dyn Store,
+    email: &str,
+    actor: &str,
+    now: UnixSeconds,
+) -> Result<LegacyCredential, ManageError> {
+    let mut credential = get_legacy_credential(store, email).await?;
+    if let Err(why) = removable(store, &credential).await? {
+        let audit = event(
+            &credential,
+            actor,
+            AuditAction::LegacyRemovalRefused,
+            now,
+            &why,
+        );
+        store.insert_audit_event(&audit).await?;
+        return Err(ManageError::Conflict(why));
+    }
+    let audit = event(&credential, actor, AuditAction::LegacyRemoved, now, "");
+    if !store.mark_legacy_removed(&credential.id, &audit).await? {
+        return Err(ManageError::Conflict(format!(
+            "the legacy credential for {} changed meanwhile; see `tessera legacy list`",
+            credential.email
+        )));
+    }
+    credential.state = LegacyState::Removed;
+    credential.password_hash = None;
+    credential.removed_at = Some(now);
+    credential.updated_at = now;
+    tracing::info!(credential = %credential.id, "removed a legacy credential");
+    Ok(credential)
+}
+
+/// `Ok(Err(why))` when removal must wait. Taking the credential away before its
+/// replacement has been proven to work is how a customer would lose access.
+async fn removable(
+    store: &dyn Store,
+    c: &LegacyCredential,
+) -> Result<Result<(), String>, ManageError> {
+    let Some(client_id) = c
+        .migrated_client_id
+        .as_ref()
+        .filter(|_| c.state == LegacyState::Migrated)
+    else {
+        return Ok(Err(format!(
+            "the legacy credential for {} has not been migrated; run `tessera legacy migrate {}` first",
+            c.email, c.email
+        )));
+    };
+    let client = store.find_client(client_id).await?;
+    if client.is_none_or(|cl| cl.status != crate::domain::ClientStatus::Active) {
+        return Ok(Err(format!(
+            "the client {client_id} that replaces the legacy credential for {} is revoked or gone; \
+             Basic is the account's only working access",
+            c.email
+        )));
+    }
+    if store.find_first_token_at(client_id).await?.is_none() {
+        return Ok(Err(format!(
+            "the client {client_id} has not obtained a token yet; test it by requesting an \
+             access token (client credentials grant), then remove the legacy credential"
+        )));
+    }
+    Ok(Ok(()))
+}

@@ -1,0 +1,23 @@
+//! Legacy HTTP Basic credentials (email + password of one API account), the sunset and
+//! brownout policy that ends them, and the migration to OAuth 2.0 client credentials.
+//!
+//! Plain Rust like the rest of the core: no clock (callers hand in `now`), no tokio. The
+//! argon2id work is synchronous here; the HTTP layer runs it in `spawn_blocking` through
+//! [`basic::PasswordVerifier`].
+
+pub mod audit;
+pub mod basic;
+pub mod cache;
+pub mod credential;
+pub mod limiter;
+pub mod migration;
+pub mod password;
+pub mod provision;
+pub mod report;
+pub mod sunset;
+pub mod time;
+pub mod usage;
+
+pub use credential::{Email, LegacyCredential, LegacyState};
+pub use password::{LegacyPassword, PasswordHash, PasswordPolicy};
+pub use sunset::{SunsetDecision, SunsetPolicy};

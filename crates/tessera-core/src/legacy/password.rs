@@ -1,0 +1,175 @@
+//! Legacy passwords and their argon2id hashes (RFC 9106).
+//!
+//! Human passwords come from a small, guessable space, so unlike client secrets they get a
+//! slow, memory-hard hash. The cost is a policy from the configuration; the production
+//! default is OWASP's argon2id recommendation (19 MiB, 2 passes, 1 lane). Verification
+//! reads the cost from the stored PHC string, so a changed policy never breaks old hashes.
+
+use std::fmt;
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::random;
+
+/// The argon2id cost for new hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    /// Memory, KiB (m).
+    pub memory_kib: u32,
+    /// Passes (t).
+    pub iterations: u32,
+    /// Lanes (p).
+    pub parallelism: u32,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("the argon2 parameters are not valid: {0}")]
+    Params(String),
+    #[error("hashing the password failed: {0}")]
+    Hash(String),
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+impl PasswordPolicy {
+    fn argon2(&self) -> Result<Argon2<'static>, PasswordError> {
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| PasswordError::Params(e.to_string()))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+
+    /// Checks the parameters once, at configuration time.
+    pub fn validate(&self) -> Result<(), PasswordError> {
+        self.argon2().map(|_| ())
+    }
+}
+
+/// A password in clear text, between reading it and hashing or verifying it.
+#[derive(Clone)]
+pub struct LegacyPassword(String);
+
+impl LegacyPassword {
+    /// A password for a new credential: 8 to 1024 characters, no control characters.
+    pub fn new(raw: String) -> Result<Self, String> {
+        let n = raw.chars().count();
+        if !(8..=1024).contains(&n) {
+            return Err("a password must be 8 to 1024 characters".into());
+        }
+        if raw.chars().any(char::is_control) {
+            return Err("a password must not contain control characters".into());
+        }
+        Ok(Self(raw))
+    }
+
+    /// What a request presented, unchecked: verification decides.
+    pub fn from_request(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for LegacyPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LegacyPassword([redacted])")
+    }
+}
+
+/// An argon2id hash in PHC string form (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// A stored PHC string; `None` if it does not parse.
+    pub fn parse(raw: &str) -> Option<Self> {
+        argon2::PasswordHash::new(raw).ok()?;
+        Some(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash([redacted])")
+    }
+}
+
+/// Hashes with a fresh 128-bit salt. CPU- and memory-heavy: not on an async thread.
+pub fn hash_password(
+    policy: &PasswordPolicy,
+    password: &LegacyPassword,
+) -> Result<PasswordHash, PasswordError> {
+    let salt_bytes = random::bytes::<16>().map_err(|_| PasswordError::Random)?;
+    let salt =
+        SaltString::encode_b64(&salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let hash = policy
+        .argon2()?
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    Ok(PasswordHash(hash.to_string()))
+}
+
+/// Whether `password` matches `hash`; the argon2 crate compares the outputs in constant
+/// time. CPU- and memory-heavy: not on an async thread.
+pub fn verify_password(hash: &PasswordHash, password: &LegacyPassword) -> bool {
+    let Ok(parsed) = argon2::PasswordHash::new(&hash.0) else {
+        return false;
+    };
+    Argon2::default()
+        .verify_password(password.expose().as_bytes(), &parsed)
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHEAP: PasswordPolicy = PasswordPolicy {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    #[test]
+    fn hash_verifies_with_the_cost_it_was_made_with() {
+        let pw = LegacyPassword::new("correct horse".into()).unwrap();
+        let hash = hash_password(&CHEAP, &pw).unwrap();
+        assert!(hash.as_str().starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert!(verify_password(&hash, &pw));
+        assert!(!verify_password(
+            &hash,
+            &LegacyPassword::from_request("wrong horse".into())
+        ));
+        assert!(!format!("{pw:?}{hash:?}").contains("horse"));
+        assert_eq!(PasswordHash::parse(hash.as_str()), Some(hash));
+    }
+
+    #[test]
+    fn short_passwords_and_bad_params_are_refused() {
+        assert!(LegacyPassword::new("short".into()).is_err());
+        assert!(PasswordPolicy {
+            memory_kib: 1,
+            iterations: 1,
+            parallelism: 1
+        }
+        .validate()
+        .is_err());
+    }
+}

@@ -1,0 +1,87 @@
+//! Counting Basic requests without touching the database on the request path: counts
+//! accumulate in memory per credential and hour, and a background task flushes them.
+
+use std::collections::HashMap;
+
+use parking_lot::Mutex;
+
+use crate::domain::LegacyId;
+use crate::UnixSeconds;
+
+/// Buckets are one hour wide: enough resolution for "last 24 h" and "last 7 days".
+pub const BUCKET_SECONDS: i64 = 3600;
+
+/// Requests of one credential in one hour, and its latest use, not yet in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageDelta {
+    pub credential_id: LegacyId,
+    pub hour_start: UnixSeconds,
+    pub count: i64,
+    pub last_used_at: UnixSeconds,
+}
+
+#[derive(Default)]
+pub struct UsageCounter {
+    pending: Mutex<HashMap<(LegacyId, UnixSeconds), (i64, UnixSeconds)>>,
+}
+
+impl UsageCounter {
+    pub fn record(&self, credential: &LegacyId, now: UnixSeconds) {
+        let hour = now - now.rem_euclid(BUCKET_SECONDS);
+        let mut pending = self.pending.lock();
+        let entry = pending
+            .entry((credential.clone(), hour))
+            .or_insert((0, now));
+        entry.0 += 1;
+        entry.1 = entry.1.max(now);
+    }
+
+    /// Everything counted since the last take.
+    pub fn take(&self) -> Vec<UsageDelta> {
+        let drained = std::mem::take(&mut *self.pending.lock());
+        drained
+            .into_iter()
+            .map(|((credential_id, hour_start), (count, last))| UsageDelta {
+                credential_id,
+                hour_start,
+                count,
+                last_used_at: last,
+            })
+            .collect()
+    }
+
+    /// Puts back deltas a failed flush could not write, so no request goes uncounted.
+    pub fn restore(&self, deltas: Vec<UsageDelta>) {
+        let mut pending = self.pending.lock();
+        for d in deltas {
+            let entry = pending
+                .entry((d.credential_id, d.hour_start))
+                .or_insert((0, d.last_used_at));
+            entry.0 += d.count;
+            entry.1 = entry.1.max(d.last_used_at);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_hour_and_restores() {
+        let u = UsageCounter::default();
+        let id = LegacyId::parse("lc_1").unwrap();
+        u.record(&id, 7200);
+        u.record(&id, 7300);
+        u.record(&id, 10_800);
+        let mut d = u.take();
+        d.sort_by_key(|d| d.hour_start);
+        assert_eq!(d.len(), 2);
+        assert_eq!((d[0].count, d[0].last_used_at), (2, 7300));
+        assert!(u.take().is_empty());
+        u.restore(d);
+        u.record(&id, 7400);
+        let total: i64 = u.take().iter().map(|d| d.count).sum();
+        assert_eq!(total, 4);
+    }
+}

@@ -1,0 +1,365 @@
+//! Legacy Basic credentials, their usage buckets, the first-token mark of clients, and the
+//! audit log (which is written in the same transaction as the mutation it records).
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use tessera_core::domain::{AccountId, ClientId, LegacyId};
+use tessera_core::error::StoreError;
+use tessera_core::legacy::audit::{AuditAction, AuditEvent};
+use tessera_core::legacy::report::LegacyReportRow;
+use tessera_core::legacy::usage::UsageDelta;
+use tessera_core::legacy::{Email, LegacyCredential, LegacyState, PasswordHash};
+use tessera_core::store::{AuditStore, ChangeKind, LegacyStore, StoreResult};
+use tessera_core::UnixSeconds;
+
+use crate::changes::record;
+use crate::{corrupt, db, SqlStore};
+
+const COLUMNS: &str = "id, account_id, email, password_hash, state, migrated_client_id, \
+     created_at, updated_at, migrated_at, removed_at, last_used_at";
+
+fn legacy_id(raw: &str) -> Result<LegacyId, StoreError> {
+    LegacyId::parse(raw).ok_or_else(|| corrupt("legacy credential id", raw))
+}
+
+fn account_id(raw: &str) -> Result<AccountId, StoreError> {
+    AccountId::parse(raw).ok_or_else(|| corrupt("account id", raw))
+}
+
+fn client_id(raw: Option<String>) -> Result<Option<ClientId>, StoreError> {
+    raw.map(|c| ClientId::parse(&c).ok_or_else(|| corrupt("client id", &c)))
+        .transpose()
+}
+
+fn email(raw: &str) -> Result<Email, StoreError> {
+    Email::parse(raw).ok_or_else(|| corrupt("email", raw))
+}
+
+fn state(raw: &str) -> Result<LegacyState, StoreError> {
+    LegacyState::parse(raw).ok_or_else(|| corrupt("legacy credential state", raw))
+}
+
+fn credential(r: &AnyRow) -> Result<LegacyCredential, StoreError> {
+    let text = |col: &str| -> Result<String, StoreError> { r.try_get(col).map_err(db) };
+    let hash: Option<String> = r.try_get("password_hash").map_err(db)?;
+    Ok(LegacyCredential {
+        id: legacy_id(&text("id")?)?,
+        account_id: account_id(&text("account_id")?)?,
+        email: email(&text("email")?)?,
+        password_hash: hash
+            .map(|h| PasswordHash::parse(&h).ok_or_else(|| corrupt("password hash", "(hidden)")))
+            .transpose()?,
+        state: state(&text("state")?)?,
+        migrated_client_id: client_id(r.try_get("migrated_client_id").map_err(db)?)?,
+        created_at: r.try_get("created_at").map_err(db)?,
+        updated_at: r.try_get("updated_at").map_err(db)?,
+        migrated_at: r.try_get("migrated_at").map_err(db)?,
+        removed_at: r.try_get("removed_at").map_err(db)?,
+        last_used_at: r.try_get("last_used_at").map_err(db)?,
+    })
+}
+
+async fn insert_audit(conn: &mut AnyConnection, e: &AuditEvent) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_event (at, actor, action, credential_id, account_id, client_id, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(e.at)
+    .bind(&e.actor)
+    .bind(e.action.as_str())
+    .bind(e.credential_id.as_ref().map(|c| c.as_str().to_owned()))
+    .bind(e.account_id.as_ref().map(|a| a.as_str().to_owned()))
+    .bind(e.client_id.as_ref().map(|c| c.as_str().to_owned()))
+    .bind(&e.detail)
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+impl SqlStore {
+    /// Runs one credential `UPDATE` (`$1` is `now`, `$2` the id, then `binds`), and when it
+    /// changed a row, records the change and the audit event in the same transaction.
+    async fn update_credential(
+        &self,
+        sql: &str,
+        id: &LegacyId,
+        binds: &[Option<String>],
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let mut query = sqlx::query(sql).bind(audit.at).bind(id.as_str());
+        for b in binds {
+            query = query.bind(b.clone());
+        }
+        let updated = query.execute(&mut *tx).await.map_err(db)?.rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        record(&mut tx, ChangeKind::LegacyCredential, id.as_str(), audit.at).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl LegacyStore for SqlStore {
+    async fn insert_legacy_credential(
+        &self,
+        c: &LegacyCredential,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO legacy_credential ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(c.id.as_str())
+        .bind(c.account_id.as_str())
+        .bind(c.email.as_str())
+        .bind(c.password_hash.as_ref().map(|h| h.as_str().to_owned()))
+        .bind(c.state.as_str())
+        .bind(c.migrated_client_id.as_ref().map(|m| m.as_str().to_owned()))
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .bind(c.migrated_at)
+        .bind(c.removed_at)
+        .bind(c.last_used_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        record(
+            &mut tx,
+            ChangeKind::LegacyCredential,
+            c.id.as_str(),
+            c.created_at,
+        )
+        .await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn find_legacy_credential(&self, email: &Email) -> StoreResult<Option<LegacyCredential>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM legacy_credential WHERE email = $1 AND state <> 'removed'"
+        ))
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.as_ref().map(credential).transpose()
+    }
+
+    async fn list_legacy_credentials(
+        &self,
+        account: Option<&AccountId>,
+    ) -> StoreResult<Vec<LegacyCredential>> {
+        let filter = if account.is_some() {
+            "WHERE account_id = $1"
+        } else {
+            ""
+        };
+        let sql =
+            format!("SELECT {COLUMNS} FROM legacy_credential {filter} ORDER BY created_at, id");
+        // Bind only what the statement uses: PostgreSQL refuses extra parameters.
+        let mut query = sqlx::query(&sql);
+        if let Some(a) = account {
+            query = query.bind(a.as_str().to_owned());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter().map(credential).collect()
+    }
+
+    async fn update_legacy_password(
+        &self,
+        id: &LegacyId,
+        hash: &PasswordHash,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        self.update_credential(
+            "UPDATE legacy_credential SET password_hash = $3, updated_at = $1 \
+             WHERE id = $2 AND state <> 'removed'",
+            id,
+            &[Some(hash.as_str().to_owned())],
+            audit,
+        )
+        .await
+    }
+
+    async fn mark_legacy_migrated(
+        &self,
+        id: &LegacyId,
+        client: &ClientId,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        self.update_credential(
+            "UPDATE legacy_credential SET state = 'migrated', migrated_client_id = $3, \
+             migrated_at = $1, updated_at = $1 WHERE id = $2 AND state = 'active'",
+            id,
+            &[Some(client.as_str().to_owned())],
+            audit,
+        )
+        .await
+    }
+
+    async fn mark_legacy_removed(&self, id: &LegacyId, audit: &AuditEvent) -> StoreResult<bool> {
+        self.update_credential(
+            "UPDATE legacy_credential SET state = 'removed', password_hash = NULL, \
+             removed_at = $1, updated_at = $1 WHERE id = $2 AND state = 'migrated'",
+            id,
+            &[],
+            audit,
+        )
+        .await
+    }
+
+    async fn record_first_token(&self, client: &ClientId, now: UnixSeconds) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE client SET first_token_at = $1 WHERE id = $2 AND first_token_at IS NULL",
+        )
+        .bind(now)
+        .bind(client.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn find_first_token_at(&self, client: &ClientId) -> StoreResult<Option<UnixSeconds>> {
+        let row = sqlx::query("SELECT first_token_at FROM client WHERE id = $1")
+            .bind(client.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        match row {
+            Some(r) => r.try_get("first_token_at").map_err(db),
+            None => Ok(None),
+        }
+    }
+
+    async fn add_legacy_usage(&self, deltas: &[UsageDelta]) -> StoreResult<()> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for d in deltas {
+            sqlx::query(
+                "INSERT INTO legacy_usage (credential_id, hour_start, requests) VALUES ($1, $2, $3) \
+                 ON CONFLICT (credential_id, hour_start) \
+                 DO UPDATE SET requests = legacy_usage.requests + excluded.requests",
+            )
+            .bind(d.credential_id.as_str())
+            .bind(d.hour_start)
+            .bind(d.count)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            sqlx::query(
+                "UPDATE legacy_credential SET last_used_at = $1 \
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(d.last_used_at)
+            .bind(d.credential_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn prune_legacy_usage(&self, before: UnixSeconds) -> StoreResult<()> {
+        sqlx::query("DELETE FROM legacy_usage WHERE hour_start < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn legacy_report(
+        &self,
+        day_from: UnixSeconds,
+        week_from: UnixSeconds,
+    ) -> StoreResult<Vec<LegacyReportRow>> {
+        // CAST: PostgreSQL's SUM of BIGINT is NUMERIC, which the Any driver cannot decode.
+        let rows = sqlx::query(
+            "SELECT c.id, c.email, c.account_id, c.state, c.last_used_at, c.migrated_client_id, \
+               CAST(COALESCE((SELECT SUM(u.requests) FROM legacy_usage u \
+                 WHERE u.credential_id = c.id AND u.hour_start >= $1), 0) AS BIGINT) AS requests_24h, \
+               CAST(COALESCE((SELECT SUM(u.requests) FROM legacy_usage u \
+                 WHERE u.credential_id = c.id AND u.hour_start >= $2), 0) AS BIGINT) AS requests_7d, \
+               cl.first_token_at \
+             FROM legacy_credential c LEFT JOIN client cl ON cl.id = c.migrated_client_id \
+             ORDER BY c.created_at, c.id",
+        )
+        .bind(day_from)
+        .bind(week_from)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let text = |col: &str| -> Result<String, StoreError> { r.try_get(col).map_err(db) };
+                Ok(LegacyReportRow {
+                    credential_id: legacy_id(&text("id")?)?,
+                    email: email(&text("email")?)?,
+                    account_id: account_id(&text("account_id")?)?,
+                    state: state(&text("state")?)?,
+                    last_used_at: r.try_get("last_used_at").map_err(db)?,
+                    requests_24h: r.try_get("requests_24h").map_err(db)?,
+                    requests_7d: r.try_get("requests_7d").map_err(db)?,
+                    client_id: client_id(r.try_get("migrated_client_id").map_err(db)?)?,
+                    client_first_token_at: r.try_get("first_token_at").map_err(db)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn insert_audit_event(&self, event: &AuditEvent) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        insert_audit(&mut conn, event).await
+    }
+
+    async fn list_audit_events(
+        &self,
+        credential: Option<&LegacyId>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        let filter = if credential.is_some() {
+            "WHERE credential_id = $2"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT at, actor, action, credential_id, account_id, client_id, detail \
+             FROM audit_event {filter} ORDER BY id DESC LIMIT $1"
+        );
+        let mut query = sqlx::query(&sql).bind(limit);
+        if let Some(c) = credential {
+            query = query.bind(c.as_str().to_owned());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let action: String = r.try_get("action").map_err(db)?;
+                let credential: Option<String> = r.try_get("credential_id").map_err(db)?;
+                let account: Option<String> = r.try_get("account_id").map_err(db)?;
+                Ok(AuditEvent {
+                    at: r.try_get("at").map_err(db)?,
+                    actor: r.try_get("actor").map_err(db)?,
+                    action: AuditAction::parse(&action)
+                        .ok_or_else(|| corrupt("audit action", &action))?,
+                    credential_id: credential.as_deref().map(legacy_id).transpose()?,
+                    account_id: account.as_deref().map(account_id).transpose()?,
+                    client_id: client_id(r.try_get("client_id").map_err(db)?)?,
+                    detail: r.try_get("detail").map_err(db)?,
+                })
+            })
+            .collect()
+    }
+}
