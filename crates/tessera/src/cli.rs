@@ -44,6 +44,12 @@ pub enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Legacy HTTP Basic credentials (email + password) and their migration to OAuth 2.0.
+    #[command(subcommand)]
+    Legacy(LegacyCommand),
+    /// Reports for the operator.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Bulk fixtures for benchmarks and load tests.
     #[command(subcommand, hide = true)]
     Fixtures(FixturesCommand),
@@ -100,6 +106,50 @@ pub enum KeysCommand {
     Rotate,
     /// List signing keys and their state.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LegacyCommand {
+    /// Create a legacy credential: HTTP Basic with EMAIL and a password acts as ACCOUNT.
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of stdin [default: prompt on a terminal]
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List legacy credentials (removed ones too).
+    List {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Replace a legacy credential's password; the old one stops working at once.
+    Password {
+        email: String,
+        /// Read the password from the first line of stdin [default: prompt on a terminal]
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Create OAuth client credentials for the same API account; prints the secret once.
+    Migrate { email: String },
+    /// Remove a migrated credential whose new client has obtained a token.
+    Remove { email: String },
+    /// Show the audit log of legacy credentials, newest first.
+    Audit {
+        /// Only this credential's events.
+        email: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Who still uses HTTP Basic: state, last use, requests in 24 h and 7 days, and whether
+    /// the replacing OAuth client has been used.
+    Legacy,
 }
 
 #[derive(Debug, Subcommand)]

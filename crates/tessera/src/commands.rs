@@ -13,6 +13,7 @@ use tessera_http::SystemClock;
 
 use crate::cli::{AccountCommand, Cli, ClientCommand, Command, FixturesCommand, KeysCommand};
 use crate::config::Config;
+use crate::legacy;
 use crate::serve::{key_policy, open_store};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -38,6 +39,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account(cmd) => account(&config, cmd, &out).await,
         Command::Client(cmd) => client(&config, cmd, &out).await,
         Command::Keys(cmd) => keys_command(&config, cmd, &out).await,
+        Command::Legacy(cmd) => legacy::legacy(&config, cmd, &out).await,
+        Command::Report(cmd) => legacy::report(&config, cmd, &out).await,
         Command::Fixtures(FixturesCommand::Clients {
             account,
             count,
@@ -60,7 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemClock.now()
 }
 
@@ -106,12 +109,12 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-struct Output {
+pub(crate) struct Output {
     json: bool,
 }
 
 impl Output {
-    fn print(&self, value: &Value, human: impl FnOnce() -> String) {
+    pub(crate) fn print(&self, value: &Value, human: impl FnOnce() -> String) {
         if self.json {
             println!("{value}");
         } else {

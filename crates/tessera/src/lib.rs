@@ -6,5 +6,6 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+mod legacy;
 pub mod master_key;
 pub mod serve;

@@ -10,4 +10,5 @@ mod api;
 mod cli;
 mod client_credentials;
 mod keys;
+mod legacy;
 mod metadata;

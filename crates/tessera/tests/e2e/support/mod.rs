@@ -64,6 +64,10 @@ impl TestApp {
             issuer: Some("http://tessera.test".into()),
             master_key: Some(STANDARD.encode([7u8; 32])),
             sync_interval_ms: 50,
+            // argon2id at its cheapest: tests prove behaviour, not cost.
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
+            argon2_parallelism: 1,
             ..Config::default()
         };
         tune(&mut config);
@@ -105,6 +109,17 @@ impl TestApp {
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// The running server's shared state (caches, legacy counters).
+    pub fn state(&self) -> &tessera_http::AppState {
+        &self.server.as_ref().expect("running").state
+    }
+
+    /// Writes the server's in-memory legacy usage counts now, as its background task
+    /// would on its next tick.
+    pub async fn flush_legacy_usage(&self) -> usize {
+        tessera_http::legacy::flush_usage(self.state()).await
     }
 
     pub fn store(&self) -> &dyn tessera_core::store::Store {
@@ -187,7 +202,13 @@ impl TestApp {
     /// Runs the real `tessera` binary against this test's database; returns stdout on
     /// success, or (exit code, stderr) on failure.
     pub fn cli(&self, args: &[&str]) -> Result<String, (i32, String)> {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        self.cli_with_stdin(args, "")
+    }
+
+    /// Like [`TestApp::cli`], with `input` on the command's stdin.
+    pub fn cli_with_stdin(&self, args: &[&str], input: &str) -> Result<String, (i32, String)> {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
             .args(["--database", self.config.database.as_deref().expect("db")])
             .args(args)
             .env(
@@ -199,8 +220,27 @@ impl TestApp {
                 "TESSERA_KEY_PROPAGATION_DELAY",
                 self.config.key_propagation_delay.to_string(),
             )
-            .output()
+            .env(
+                "TESSERA_ARGON2_MEMORY_KIB",
+                self.config.argon2_memory_kib.to_string(),
+            )
+            .env(
+                "TESSERA_ARGON2_ITERATIONS",
+                self.config.argon2_iterations.to_string(),
+            )
+            .env(
+                "TESSERA_ARGON2_PARALLELISM",
+                self.config.argon2_parallelism.to_string(),
+            )
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("tessera binary runs");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes()).expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("tessera binary ends");
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
