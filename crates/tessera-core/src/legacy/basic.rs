@@ -126,7 +126,186 @@ pub async fn authenticate_basic(
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Waker};
+
     use super::*;
+    use crate::domain::{AccountId, ClientId, LegacyId};
+    use crate::legacy::audit::AuditEvent;
+    use crate::legacy::cache::VerificationCache;
+    use crate::legacy::limiter::LimitPolicy;
+    use crate::legacy::password::{hash_password, verify_password, PasswordPolicy};
+    use crate::legacy::report::LegacyReportRow;
+    use crate::legacy::usage::UsageDelta;
+    use crate::legacy::LegacyCredential;
+    use crate::store::StoreResult;
+
+    /// The fakes never wait, so polling once finishes every future.
+    fn block_on<T>(f: impl Future<Output = T>) -> T {
+        let mut f = pin!(f);
+        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("a fake future waited"),
+        }
+    }
+
+    const CHEAP: PasswordPolicy = PasswordPolicy {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    struct OneCredential(LegacyCredential, AtomicUsize);
+
+    #[async_trait]
+    impl LegacyStore for OneCredential {
+        async fn insert_legacy_credential(
+            &self,
+            _: &LegacyCredential,
+            _: &AuditEvent,
+        ) -> StoreResult<()> {
+            unimplemented!()
+        }
+        async fn find_legacy_credential(
+            &self,
+            email: &Email,
+        ) -> StoreResult<Option<LegacyCredential>> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            Ok((*email == self.0.email).then(|| self.0.clone()))
+        }
+        async fn list_legacy_credentials(
+            &self,
+            _: Option<&AccountId>,
+        ) -> StoreResult<Vec<LegacyCredential>> {
+            unimplemented!()
+        }
+        async fn update_legacy_password(
+            &self,
+            _: &LegacyId,
+            _: &PasswordHash,
+            _: &AuditEvent,
+        ) -> StoreResult<bool> {
+            unimplemented!()
+        }
+        async fn mark_legacy_migrated(
+            &self,
+            _: &LegacyId,
+            _: &ClientId,
+            _: &AuditEvent,
+        ) -> StoreResult<bool> {
+            unimplemented!()
+        }
+        async fn mark_legacy_removed(&self, _: &LegacyId, _: &AuditEvent) -> StoreResult<bool> {
+            unimplemented!()
+        }
+        async fn record_first_token(&self, _: &ClientId, _: UnixSeconds) -> StoreResult<()> {
+            unimplemented!()
+        }
+        async fn find_first_token_at(&self, _: &ClientId) -> StoreResult<Option<UnixSeconds>> {
+            unimplemented!()
+        }
+        async fn add_legacy_usage(&self, _: &[UsageDelta]) -> StoreResult<()> {
+            unimplemented!()
+        }
+        async fn prune_legacy_usage(&self, _: UnixSeconds) -> StoreResult<()> {
+            unimplemented!()
+        }
+        async fn legacy_report(
+            &self,
+            _: UnixSeconds,
+            _: UnixSeconds,
+        ) -> StoreResult<Vec<LegacyReportRow>> {
+            unimplemented!()
+        }
+    }
+
+    #[derive(Default)]
+    struct CountingVerifier(AtomicUsize);
+
+    #[async_trait]
+    impl PasswordVerifier for CountingVerifier {
+        async fn verify(&self, hash: PasswordHash, password: LegacyPassword) -> bool {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            verify_password(&hash, &password)
+        }
+    }
+
+    #[test]
+    fn argon2_runs_once_per_credential_until_the_cache_entry_is_invalidated() {
+        let pw = LegacyPassword::new("correct horse".into()).unwrap();
+        let credential = LegacyCredential {
+            id: LegacyId::parse("lc_1").unwrap(),
+            account_id: AccountId::parse("acct_1").unwrap(),
+            email: Email::parse("ops@acme.example").unwrap(),
+            password_hash: Some(hash_password(&CHEAP, &pw).unwrap()),
+            state: LegacyState::Active,
+            migrated_client_id: None,
+            created_at: 0,
+            updated_at: 0,
+            migrated_at: None,
+            removed_at: None,
+            last_used_at: None,
+        };
+        let store = OneCredential(credential, AtomicUsize::new(0));
+        let verifier = CountingVerifier::default();
+        let (sunset, cache) = (
+            SunsetPolicy::default(),
+            VerificationCache::new([9; 32], 10, 60_000),
+        );
+        let (limiter, usage) = (
+            FailureLimiter::new(LimitPolicy::default()),
+            UsageCounter::default(),
+        );
+        let dummy = hash_password(&CHEAP, &LegacyPassword::from_request("filler".into())).unwrap();
+        let ctx = BasicContext {
+            sunset: &sunset,
+            cache: &cache,
+            limiter: &limiter,
+            usage: &usage,
+            dummy_hash: &dummy,
+        };
+        let header = STANDARD.encode("ops@acme.example:correct horse");
+        let run = |h: &str, at_ms: i64| {
+            block_on(authenticate_basic(h, &ctx, &store, &verifier, None, at_ms))
+        };
+
+        for at in [0, 1_000, 2_000] {
+            assert_eq!(run(&header, at).unwrap().account_id.as_str(), "acct_1");
+        }
+        assert_eq!(
+            verifier.0.load(Ordering::SeqCst),
+            1,
+            "argon2 once, then the cache"
+        );
+        assert_eq!(store.1.load(Ordering::SeqCst), 1, "no store read on a hit");
+        assert_eq!(usage.take().iter().map(|d| d.count).sum::<i64>(), 3);
+
+        cache.invalidate("lc_1");
+        run(&header, 3_000).unwrap();
+        assert_eq!(
+            verifier.0.load(Ordering::SeqCst),
+            2,
+            "invalidated: verified again"
+        );
+        run(&header, 3_000 + 60_000).unwrap();
+        assert_eq!(
+            verifier.0.load(Ordering::SeqCst),
+            3,
+            "expired: verified again"
+        );
+
+        let wrong = STANDARD.encode("ops@acme.example:wrong horse");
+        assert!(matches!(run(&wrong, 70_000), Err(BasicError::Invalid)));
+        let unknown = STANDARD.encode("nobody@acme.example:correct horse");
+        assert!(matches!(run(&unknown, 70_000), Err(BasicError::Invalid)));
+        assert_eq!(
+            verifier.0.load(Ordering::SeqCst),
+            5,
+            "misses cost argon2 too (timing)"
+        );
+    }
 
     #[test]
     fn basic_credentials_split_at_the_first_colon() {

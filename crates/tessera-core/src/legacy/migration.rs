@@ -21,6 +21,7 @@ pub struct Migrated {
 /// Creates a credential client for the **same** API account, with the whole scope
 /// catalog (what Basic could do), and marks the credential migrated. Basic with it keeps
 /// working until removal or the sunset.
+#[tracing::instrument(skip_all, fields(actor = actor))]
 pub async fn migrate(
     store: &dyn Store,
     email: &str,
@@ -76,6 +77,7 @@ pub async fn migrate(
 
 /// Removes a migrated credential whose new client has obtained a token. Refusals are
 /// audited too and say what is missing.
+#[tracing::instrument(skip_all, fields(actor = actor))]
 pub async fn remove(
     store: &dyn Store,
     email: &str,

@@ -26,6 +26,7 @@ pub fn parse_email(raw: &str) -> Result<Email, ManageError> {
     })
 }
 
+#[tracing::instrument(skip_all, fields(actor = actor))]
 pub async fn create_legacy_credential(
     store: &dyn Store,
     new: NewLegacyCredential<'_>,
@@ -76,6 +77,7 @@ pub async fn get_legacy_credential(
 
 /// Replaces the password; Basic with the old one stops working on every server within
 /// one change-feed poll (the verification caches drop the credential).
+#[tracing::instrument(skip_all, fields(actor = actor))]
 pub async fn change_legacy_password(
     store: &dyn Store,
     email: &str,
