@@ -186,12 +186,14 @@ pub trait LegacyStore: Send + Sync {
         hash: &PasswordHash,
         audit: &AuditEvent,
     ) -> StoreResult<bool>;
-    /// `active` → `migrated` with the new client. `false` when the credential was not
-    /// active any more (a concurrent migration won).
+    /// `active` → `migrated` with the new client, or, with `previous`, a migrated
+    /// credential from that (revoked) client to the new one. `false` when the credential
+    /// is not in that state any more (a concurrent migration won).
     async fn mark_legacy_migrated(
         &self,
         id: &LegacyId,
         client: &ClientId,
+        previous: Option<&ClientId>,
         audit: &AuditEvent,
     ) -> StoreResult<bool>;
     /// `migrated` → `removed`, erasing the password hash. `false` when it was not migrated.

@@ -192,16 +192,24 @@ impl LegacyStore for SqlStore {
         &self,
         id: &LegacyId,
         client: &ClientId,
+        previous: Option<&ClientId>,
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
-        self.update_credential(
-            "UPDATE legacy_credential SET state = 'migrated', migrated_client_id = $3, \
-             migrated_at = $1, updated_at = $1 WHERE id = $2 AND state = 'active'",
-            id,
-            &[Some(client.as_str().to_owned())],
-            audit,
-        )
-        .await
+        let set = "UPDATE legacy_credential SET state = 'migrated', migrated_client_id = $3, \
+                   migrated_at = $1, updated_at = $1 WHERE id = $2";
+        let client = Some(client.as_str().to_owned());
+        match previous {
+            None => {
+                let sql = format!("{set} AND state = 'active'");
+                self.update_credential(&sql, id, &[client], audit).await
+            }
+            Some(previous) => {
+                let sql = format!("{set} AND state = 'migrated' AND migrated_client_id = $4");
+                let previous = Some(previous.as_str().to_owned());
+                self.update_credential(&sql, id, &[client, previous], audit)
+                    .await
+            }
+        }
     }
 
     async fn mark_legacy_removed(&self, id: &LegacyId, audit: &AuditEvent) -> StoreResult<bool> {

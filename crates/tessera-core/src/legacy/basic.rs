@@ -193,6 +193,7 @@ mod tests {
             &self,
             _: &LegacyId,
             _: &ClientId,
+            _: Option<&ClientId>,
             _: &AuditEvent,
         ) -> StoreResult<bool> {
             unimplemented!()

@@ -6,6 +6,7 @@
 //! go on for free while "limited". The per-credential count resets on success; the
 //! per-address one does not, so one good credential cannot launder guesses at others.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -52,7 +53,11 @@ impl<K: Hash + Eq> Counter<K> {
     }
 
     /// Seconds until `key` may try again, if it is limited.
-    fn retry_after(&self, key: &K, max: u32, window: i64, now: UnixSeconds) -> Option<i64> {
+    fn retry_after<Q>(&self, key: &Q, max: u32, window: i64, now: UnixSeconds) -> Option<i64>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let map = self.map.lock();
         let w = map.get(key)?;
         let ends = w.started + window;
@@ -80,7 +85,11 @@ impl<K: Hash + Eq> Counter<K> {
         w.failures = w.failures.saturating_add(1);
     }
 
-    fn forget(&self, key: &K) {
+    fn forget<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.map.lock().remove(key);
     }
 
@@ -107,9 +116,9 @@ impl FailureLimiter {
     /// Seconds to wait when the credential or the address is limited.
     pub fn retry_after(&self, email: &str, peer: Option<IpAddr>, now: UnixSeconds) -> Option<i64> {
         let p = &self.policy;
-        let by_credential =
-            self.credentials
-                .retry_after(&email.to_owned(), p.per_credential, p.window, now);
+        let by_credential = self
+            .credentials
+            .retry_after(email, p.per_credential, p.window, now);
         let by_address = peer.and_then(|ip| {
             self.addresses
                 .retry_after(&ip, p.per_address, p.window, now)
@@ -132,7 +141,7 @@ impl FailureLimiter {
     }
 
     pub fn succeed(&self, email: &str) {
-        self.credentials.forget(&email.to_owned());
+        self.credentials.forget(email);
     }
 
     pub fn prune(&self, now: UnixSeconds) {

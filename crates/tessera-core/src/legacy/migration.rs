@@ -5,6 +5,7 @@
 use super::audit::AuditAction;
 use super::credential::{LegacyCredential, LegacyState};
 use super::provision::{event, get_legacy_credential};
+use crate::domain::{ClientId, ClientStatus};
 use crate::error::ManageError;
 use crate::manage::clients::{
     create_credential_clients, revoke_client, CreatedClient, NewCredentialClient,
@@ -20,7 +21,8 @@ pub struct Migrated {
 
 /// Creates a credential client for the **same** API account, with the whole scope
 /// catalog (what Basic could do), and marks the credential migrated. Basic with it keeps
-/// working until removal or the sunset.
+/// working until removal or the sunset. A migrated credential whose client was revoked
+/// may be migrated again.
 #[tracing::instrument(skip_all, fields(actor = actor))]
 pub async fn migrate(
     store: &dyn Store,
@@ -29,18 +31,7 @@ pub async fn migrate(
     now: UnixSeconds,
 ) -> Result<Migrated, ManageError> {
     let mut credential = get_legacy_credential(store, email).await?;
-    if credential.state != LegacyState::Active {
-        return Err(ManageError::Conflict(format!(
-            "the legacy credential for {} is already migrated to client {}; \
-             request a token with that client, then `tessera legacy remove {}`",
-            credential.email,
-            credential
-                .migrated_client_id
-                .as_ref()
-                .map_or("?", |c| c.as_str()),
-            credential.email,
-        )));
-    }
+    let previous = replaceable_client(store, &credential).await?;
     let name = format!("Migrated from {}", credential.email);
     let new = NewCredentialClient {
         account_id: credential.account_id.as_str(),
@@ -52,9 +43,24 @@ pub async fn migrate(
         return Err(ManageError::Invalid("no client was created".into()));
     };
     credential.migrated_client_id = Some(created.client.id.clone());
-    let audit = event(&credential, actor, AuditAction::LegacyMigrated, now, "");
+    let detail = previous
+        .as_ref()
+        .map(|p| format!("replaces the revoked client {p}"))
+        .unwrap_or_default();
+    let audit = event(
+        &credential,
+        actor,
+        AuditAction::LegacyMigrated,
+        now,
+        &detail,
+    );
     if !store
-        .mark_legacy_migrated(&credential.id, &created.client.id, &audit)
+        .mark_legacy_migrated(
+            &credential.id,
+            &created.client.id,
+            previous.as_ref(),
+            &audit,
+        )
         .await?
     {
         // Another migration of the same credential committed first: withdraw ours so
@@ -73,6 +79,34 @@ pub async fn migrate(
         credential,
         created,
     })
+}
+
+/// `None` for an active credential; for a migrated one, its client when that client has
+/// been revoked (or deleted): the customer must not be left with Basic as the only way in
+/// and no way to migrate again. A migrated credential with a live client is a conflict.
+async fn replaceable_client(
+    store: &dyn Store,
+    c: &LegacyCredential,
+) -> Result<Option<ClientId>, ManageError> {
+    if c.state == LegacyState::Active {
+        return Ok(None);
+    }
+    if let Some(client_id) = &c.migrated_client_id {
+        let live = store
+            .find_client(client_id)
+            .await?
+            .is_some_and(|cl| cl.status == ClientStatus::Active);
+        if !live {
+            return Ok(Some(client_id.clone()));
+        }
+    }
+    Err(ManageError::Conflict(format!(
+        "the legacy credential for {} is already migrated to client {}; \
+         request a token with that client, then `tessera legacy remove {}`",
+        c.email,
+        c.migrated_client_id.as_ref().map_or("?", |id| id.as_str()),
+        c.email,
+    )))
 }
 
 /// Removes a migrated credential whose new client has obtained a token. Refusals are
@@ -128,10 +162,10 @@ async fn removable(
         )));
     };
     let client = store.find_client(client_id).await?;
-    if client.is_none_or(|cl| cl.status != crate::domain::ClientStatus::Active) {
+    if client.is_none_or(|cl| cl.status != ClientStatus::Active) {
         return Ok(Err(format!(
             "the client {client_id} that replaces the legacy credential for {} is revoked or gone; \
-             Basic is the account's only working access",
+             Basic is the account's only working access; migrate again for a new client",
             c.email
         )));
     }

@@ -423,7 +423,21 @@ store_test!(
             "a refused removal leaves Basic working"
         );
 
+        // A revoked replacement cannot justify removal; migrating again replaces it.
         app.access_token(&client).await;
+        app.cli_json(&["client", "revoke", &client.client_id]);
+        let (_, stderr) = app
+            .cli(&["legacy", "remove", "ops@acme.example"])
+            .unwrap_err();
+        assert!(stderr.contains("revoked"), "{stderr}");
+        let again = migrated_client(app, "ops@acme.example", &account);
+        assert_ne!(again.client_id, client.client_id);
+        let (_, stderr) = app
+            .cli(&["legacy", "remove", "ops@acme.example"])
+            .unwrap_err();
+        assert!(stderr.contains("has not obtained a token"), "{stderr}");
+
+        app.access_token(&again).await;
         app.cli_json(&["legacy", "remove", "ops@acme.example"]);
         let (_, stderr) = app
             .cli(&["legacy", "remove", "ops@acme.example"])
@@ -437,7 +451,7 @@ store_test!(
             .iter()
             .filter(|e| e["action"] == "legacy.removal_refused")
             .count();
-        assert_eq!(refused, 2);
+        assert_eq!(refused, 4);
     }
 );
 
