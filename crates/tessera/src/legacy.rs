@@ -93,7 +93,7 @@ pub(crate) async fn legacy(
                             "{:<32} {:<9} {:<28} {}\n",
                             c.email,
                             c.state.as_str(),
-                            c.account_id,
+                            c.account_id.as_str(),
                             client
                         ));
                     }
@@ -269,7 +269,7 @@ fn report_table(rows: &[LegacyReportRow]) -> String {
         t.push_str(&format!(
             "{:<32} {:<28} {:<9} {:<21} {:>7} {:>7}  {}\n",
             r.email,
-            r.account_id,
+            r.account_id.as_str(),
             r.state.as_str(),
             last,
             r.requests_24h,

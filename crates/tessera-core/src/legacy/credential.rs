@@ -34,7 +34,8 @@ impl Email {
 
 impl fmt::Display for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        // `pad`, so tables can align it with `{:<32}`.
+        f.pad(&self.0)
     }
 }
 
