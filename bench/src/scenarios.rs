@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::client::{body_excerpt, send_once, BenchRequest};
 use crate::fixtures::{basic_authorizations, Credentials, Fixtures};
 use crate::load::{self, LoadConfig, Scenario};
-use crate::procfs;
+use crate::procfs::{self, CpuSample};
 use crate::report::Row;
 use crate::server::ServerProcess;
 
@@ -84,7 +84,7 @@ async fn baseline(bench: &Bench) -> Result<Row> {
 }
 
 impl Bench {
-    /// Runs `scenario` against `server` and reads the server's memory around it.
+    /// Runs `scenario` against `server`, reading the server's memory and the CPU use around it.
     async fn measure<S: Scenario>(
         &self,
         name: &str,
@@ -97,13 +97,19 @@ impl Bench {
             eprintln!("warning: peak RSS of {name} includes earlier scenarios: {error:#}");
         }
         let idle_kib = procfs::memory(pid).ok().map(|m| m.resident_kib);
+        let before = CpuSample::take(pid);
         let load = load::run(server.addr, Arc::new(scenario), self.config).await?;
+        let after = CpuSample::take(pid);
         let peak_kib = procfs::memory(pid).ok().map(|m| m.peak_kib);
         Ok(Row {
             name: name.to_owned(),
             load,
             idle_kib,
             peak_kib,
+            cpu: before
+                .ok()
+                .zip(after.ok())
+                .and_then(|(b, a)| b.cores_until(&a)),
         })
     }
 }

@@ -10,10 +10,14 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use serde::de::DeserializeOwned;
+
+/// Generous: the bulk fixtures command hashes one secret per client.
+const CLI_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub struct Tessera {
     binary: PathBuf,
@@ -75,9 +79,11 @@ impl Tessera {
             .args(["--database", &self.database_url, "--json"])
             .stdin(Stdio::null());
         let shown = format!("tessera {}", args.join(" "));
-        let output = tokio::process::Command::from(command)
-            .output()
+        let mut command = tokio::process::Command::from(command);
+        command.kill_on_drop(true);
+        let output = tokio::time::timeout(CLI_TIMEOUT, command.output())
             .await
+            .with_context(|| format!("{shown} did not finish within {CLI_TIMEOUT:?}"))?
             .with_context(|| format!("running {shown}"))?;
         if !output.status.success() {
             bail!(

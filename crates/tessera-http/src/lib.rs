@@ -5,19 +5,23 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod authorize;
 mod bearer;
 mod body;
 pub mod error;
 mod oauth;
+pub mod session;
+mod signin;
 mod state;
 pub mod sync;
+mod views;
 mod well_known;
 
 use axum::routing::{get, post};
 use axum::Router;
 use tessera_core::oauth::routes;
 
-pub use state::{AppState, HttpPolicy, Inner as AppParts, SystemClock};
+pub use state::{AppState, HttpPolicy, Inner as AppParts, SignInLimits, SystemClock};
 
 /// The whole application: OAuth endpoints, metadata and the sample API.
 pub fn router(state: AppState) -> Router {
@@ -26,6 +30,17 @@ pub fn router(state: AppState) -> Router {
             routes::TOKEN,
             post(oauth::post_token).fallback(oauth::token_wrong_method),
         )
+        .route(
+            routes::AUTHORIZE,
+            get(authorize::get_authorize).post(authorize::post_authorize),
+        )
+        .route(routes::CODE_PAGE, get(authorize::get_code_page))
+        .route(
+            routes::SIGN_IN,
+            get(signin::get_signin).post(signin::post_signin),
+        )
+        .route(routes::SIGN_OUT, post(signin::post_signout))
+        .route(routes::STYLESHEET, get(views::get_stylesheet))
         .route(routes::JWKS, get(well_known::get_jwks))
         .route(routes::METADATA, get(well_known::get_metadata))
         .route(routes::HEALTH, get(well_known::get_health))

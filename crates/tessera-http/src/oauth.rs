@@ -7,10 +7,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tessera_core::domain::GrantType;
 use tessera_core::error::{ErrorCode, OAuthError};
+use tessera_core::oauth::authorization_code::exchange_authorization_code;
 use tessera_core::oauth::client_auth::{self, PresentedClient};
 use tessera_core::oauth::client_credentials::issue_client_credentials;
+use tessera_core::oauth::refresh_token::refresh;
 use tessera_core::oauth::request::Form;
 use tessera_core::oauth::response::TokenResponse;
+use tessera_core::oauth::token_set::GrantContext;
 
 use crate::body::read_form;
 use crate::error::{Challenge, HttpError};
@@ -52,7 +55,9 @@ async fn token(
     let grant = GrantType::parse(grant).ok_or_else(|| {
         OAuthError::new(
             ErrorCode::UnsupportedGrantType,
-            format!("grant_type {grant:?} is not supported; use client_credentials"),
+            format!(
+                "grant_type {grant:?} is not supported; use client_credentials, authorization_code or refresh_token"
+            ),
         )
     })?;
     let presented = client_auth::extract(authorization, form)?;
@@ -68,14 +73,19 @@ async fn token(
     let key = keyring
         .current(now)
         .ok_or_else(|| OAuthError::server_error("no signing key is active"))?;
+    let cx = GrantContext {
+        store: app.store.as_ref(),
+        caches: &app.caches,
+        key,
+        policy: &app.tokens,
+        now,
+    };
     match grant {
         GrantType::ClientCredentials => {
             issue_client_credentials(&client, form, key, &app.tokens, now)
         }
-        GrantType::AuthorizationCode | GrantType::RefreshToken => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type {} is not supported yet", grant.as_str()),
-        )),
+        GrantType::AuthorizationCode => exchange_authorization_code(&cx, &client, form).await,
+        GrantType::RefreshToken => refresh(&cx, &client, form, &app.refresh).await,
     }
 }
 

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod authorization;
 mod books;
 mod changes;
 mod clients;
@@ -14,6 +15,7 @@ mod dialect;
 mod keys;
 mod revocations;
 mod scopes;
+mod users;
 
 use std::str::FromStr;
 use std::time::Duration;

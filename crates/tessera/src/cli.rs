@@ -44,6 +44,12 @@ pub enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Users (people who sign in and authorize applications).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Third-party applications (authorization code grant).
+    #[command(subcommand)]
+    App(AppCommand),
     /// Bulk fixtures for benchmarks and load tests.
     #[command(subcommand, hide = true)]
     Fixtures(FixturesCommand),
@@ -92,6 +98,45 @@ pub enum ClientCommand {
     },
     /// Revoke a client: no new tokens, and its live tokens stop working.
     Revoke { client_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user who may act on the given API accounts.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// An API account the user may act on (repeat for several).
+        #[arg(long = "account")]
+        accounts: Vec<String>,
+        /// Operators approve partner applications and see the migration report.
+        #[arg(long)]
+        operator: bool,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Register an application; prints its secret once (none with --public).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Registered redirect URI (repeat for several; none: Tessera's code page).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Space-separated scopes it may ask for [default: the whole catalog]
+        #[arg(long)]
+        scope: Option<String>,
+        /// A public client (no secret; PKCE required).
+        #[arg(long)]
+        public: bool,
+        /// Operator-approved partner application (listed in the dashboard).
+        #[arg(long)]
+        approved: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

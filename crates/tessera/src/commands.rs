@@ -6,12 +6,16 @@ use std::sync::Arc;
 use anyhow::bail;
 use serde_json::{json, Value};
 use tessera_core::clock::Clock;
+use tessera_core::domain::Password;
 use tessera_core::domain::{Client, GrantType};
 use tessera_core::manage::clients::{self, NewCredentialClient};
-use tessera_core::manage::{accounts, keys};
+use tessera_core::manage::{accounts, apps, keys, users};
 use tessera_http::SystemClock;
 
-use crate::cli::{AccountCommand, Cli, ClientCommand, Command, FixturesCommand, KeysCommand};
+use crate::cli::{
+    AccountCommand, AppCommand, Cli, ClientCommand, Command, FixturesCommand, KeysCommand,
+    UserCommand,
+};
 use crate::config::Config;
 use crate::serve::{key_policy, open_store};
 
@@ -38,6 +42,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account(cmd) => account(&config, cmd, &out).await,
         Command::Client(cmd) => client(&config, cmd, &out).await,
         Command::Keys(cmd) => keys_command(&config, cmd, &out).await,
+        Command::User(cmd) => user(&config, cmd, &out).await,
+        Command::App(cmd) => app(&config, cmd, &out).await,
         Command::Fixtures(FixturesCommand::Clients {
             account,
             count,
@@ -229,6 +235,73 @@ async fn client(config: &Config, cmd: ClientCommand, out: &Output) -> anyhow::Re
             );
         }
     }
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if !from_stdin {
+        bail!("pass the password on standard input with --password-stdin");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result<()> {
+    let UserCommand::Create {
+        email,
+        accounts,
+        operator,
+        password_stdin,
+    } = cmd;
+    let password = read_password(password_stdin)?;
+    users::check_password_strength(&password)?;
+    let policy = config.password_policy();
+    let hash = tokio::task::spawn_blocking(move || policy.hash(&Password::new(password))).await??;
+    let store = open_store(config).await?;
+    let new = users::NewUser {
+        email: &email,
+        accounts: &accounts,
+        operator,
+        password_hash: hash,
+    };
+    let u = users::create_user(&store, new, now()).await?;
+    out.print(
+        &json!({ "user_id": u.id.as_str(), "email": u.email, "operator": u.operator }),
+        || format!("created user {} ({})", u.id, u.email),
+    );
+    Ok(())
+}
+
+async fn app(config: &Config, cmd: AppCommand, out: &Output) -> anyhow::Result<()> {
+    let AppCommand::Create {
+        name,
+        redirect_uris,
+        scope,
+        public,
+        approved,
+    } = cmd;
+    let store = open_store(config).await?;
+    let new = apps::NewApplication {
+        name: &name,
+        redirect_uris: &redirect_uris,
+        scope: scope.as_deref(),
+        public,
+        approved,
+    };
+    let (client, secret) = apps::create_application(&store, &new, now()).await?;
+    let mut value = client_json(&client);
+    value["public"] = json!(client.public);
+    value["approved"] = json!(client.approved);
+    value["client_secret"] = json!(secret.as_ref().map(|s| s.expose()));
+    out.print(&value, || match &secret {
+        Some(s) => format!(
+            "registered application {}\nclient_secret: {}\n(the secret is shown only now; store it safely)",
+            client.id,
+            s.expose()
+        ),
+        None => format!("registered public application {} (no secret; PKCE required)", client.id),
+    });
     Ok(())
 }
 

@@ -26,6 +26,16 @@ pub struct Config {
     pub json_limit: usize,
     pub verified_token_cache: usize,
     pub log_format: String,
+    pub authorization_code_ttl: i64,
+    pub require_pkce: bool,
+    pub skip_consent_when_granted: bool,
+    pub refresh_token_idle_ttl: i64,
+    pub refresh_token_absolute_ttl: i64,
+    pub session_idle_ttl: i64,
+    pub session_absolute_ttl: i64,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
 }
 
 impl Default for Config {
@@ -48,6 +58,16 @@ impl Default for Config {
             json_limit: 1024 * 1024,
             verified_token_cache: 100_000,
             log_format: "text".into(),
+            authorization_code_ttl: 60,
+            require_pkce: false,
+            skip_consent_when_granted: true,
+            refresh_token_idle_ttl: 0,
+            refresh_token_absolute_ttl: 0,
+            session_idle_ttl: 1_800,
+            session_absolute_ttl: 43_200,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
         }
     }
 }
@@ -65,9 +85,11 @@ const TEXT_KEYS: [&str; 8] = [
     "signing_alg",
 ];
 
+const BOOL_KEYS: [&str; 2] = ["require_pkce", "skip_consent_when_granted"];
+
 impl Config {
     /// Every key, in file order.
-    pub const KEYS: [&'static str; 17] = [
+    pub const KEYS: [&'static str; 27] = [
         "listen",
         "database",
         "data_dir",
@@ -85,6 +107,16 @@ impl Config {
         "json_limit",
         "verified_token_cache",
         "log_format",
+        "authorization_code_ttl",
+        "require_pkce",
+        "skip_consent_when_granted",
+        "refresh_token_idle_ttl",
+        "refresh_token_absolute_ttl",
+        "session_idle_ttl",
+        "session_absolute_ttl",
+        "argon2_memory_kib",
+        "argon2_iterations",
+        "argon2_parallelism",
     ];
 
     /// Defaults, overlaid with the TOML file (if any), then with `TESSERA_<KEY>` variables.
@@ -104,6 +136,12 @@ impl Config {
             if let Some(value) = env(&var) {
                 let parsed = if TEXT_KEYS.contains(&key) || key == "log_format" {
                     toml::Value::String(value)
+                } else if BOOL_KEYS.contains(&key) {
+                    match value.trim() {
+                        "true" | "1" => toml::Value::Boolean(true),
+                        "false" | "0" => toml::Value::Boolean(false),
+                        _ => bail!("{var} must be true or false, not {value:?}"),
+                    }
                 } else {
                     let n: i64 = value
                         .trim()
@@ -125,10 +163,16 @@ impl Config {
         for (key, value) in [
             ("access_token_ttl", self.access_token_ttl),
             ("user_access_token_ttl", self.user_access_token_ttl),
+            ("authorization_code_ttl", self.authorization_code_ttl),
+            ("session_idle_ttl", self.session_idle_ttl),
+            ("session_absolute_ttl", self.session_absolute_ttl),
         ] {
             if value <= 0 {
                 bail!("{key} must be a positive number of seconds");
             }
+        }
+        if self.refresh_token_idle_ttl < 0 || self.refresh_token_absolute_ttl < 0 {
+            bail!("refresh_token_idle_ttl and refresh_token_absolute_ttl must not be negative (0: no limit)");
         }
         if self.key_propagation_delay < 0 || self.key_rotation_interval < 0 {
             bail!("key_propagation_delay and key_rotation_interval must not be negative");
@@ -147,6 +191,14 @@ impl Config {
         self.database
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("tessera.db").display()))
+    }
+
+    pub fn password_policy(&self) -> tessera_core::domain::PasswordPolicy {
+        tessera_core::domain::PasswordPolicy {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        }
     }
 
     pub fn issuer(&self) -> String {

@@ -55,6 +55,16 @@ identifier!(
     "key_"
 );
 identifier!(
+    /// A user (resource owner).
+    UserId,
+    "usr_"
+);
+identifier!(
+    /// A token set: one refresh-token chain.
+    TokenSetId,
+    "ts_"
+);
+identifier!(
     /// A JWT ID (RFC 7519 §4.1.7).
     Jti,
     "at_"

@@ -3,11 +3,17 @@
 mod account;
 mod client;
 mod ids;
+mod password;
+mod redirect_uri;
 mod scope;
 mod secret;
+mod user;
 
 pub use account::Account;
 pub use client::{Client, ClientKind, ClientStatus, GrantType, StoredSecret};
-pub use ids::{AccountId, ClientId, Jti, Kid};
+pub use ids::{AccountId, ClientId, Jti, Kid, TokenSetId, UserId};
+pub use password::{decoy_hash, verify_password, Password, PasswordError, PasswordPolicy};
+pub use redirect_uri::validate_redirect_uri;
 pub use scope::{ScopeError, ScopeSet};
 pub use secret::{ClientSecret, SecretHash};
+pub use user::{normalize_email, User};

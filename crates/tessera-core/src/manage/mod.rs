@@ -1,5 +1,7 @@
 //! Administrative actions, shared by the CLI and the dashboard: nothing is implemented twice.
 
 pub mod accounts;
+pub mod apps;
 pub mod clients;
 pub mod keys;
+pub mod users;

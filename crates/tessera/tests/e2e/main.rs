@@ -7,7 +7,9 @@
 mod support;
 
 mod api;
+mod authorization_code;
 mod cli;
 mod client_credentials;
 mod keys;
 mod metadata;
+mod refresh_token;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 mod db;
+pub mod flow;
 pub mod jwt;
 
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ impl TestApp {
             issuer: Some("http://tessera.test".into()),
             master_key: Some(STANDARD.encode([7u8; 32])),
             sync_interval_ms: 50,
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
             ..Config::default()
         };
         tune(&mut config);
@@ -250,10 +253,10 @@ fn hex_string(bytes: &[u8]) -> String {
 /// One test body, run against every store: `store_test!(async fn name(app: &TestApp) { … })`.
 #[macro_export]
 macro_rules! store_test {
-    (async fn $name:ident($app:ident: &TestApp) $body:block) => {
+    (async fn $name:ident($app:ident: &TestApp $(,)?) $body:block) => {
         store_test!(async fn $name($app: &TestApp) with |_c| {} $body);
     };
-    (async fn $name:ident($app:ident: &TestApp) with |$cfg:ident| $tune:block $body:block) => {
+    (async fn $name:ident($app:ident: &TestApp $(,)?) with |$cfg:ident| $tune:block $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
