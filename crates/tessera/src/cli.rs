@@ -158,4 +158,33 @@ pub enum FixturesCommand {
         #[arg(long)]
         scope: Option<String>,
     },
+    /// Start token sets for a user through an application, as a code exchange would;
+    /// prints each set's refresh token.
+    TokenSets {
+        /// The application's client id.
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        count: usize,
+    },
+    /// Mint authorization codes as if the user had approved the application (no PKCE;
+    /// valid for an hour, so they outlast a benchmark run).
+    Codes {
+        /// The application's client id.
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        user: String,
+        /// One of the application's registered redirect URIs.
+        #[arg(long)]
+        redirect_uri: String,
+        #[arg(long)]
+        count: usize,
+    },
 }

@@ -12,4 +12,5 @@ mod cli;
 mod client_credentials;
 mod keys;
 mod metadata;
+mod oauth2_client;
 mod refresh_token;

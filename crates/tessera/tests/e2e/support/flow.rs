@@ -255,7 +255,18 @@ impl TestApp {
         user: &TestUser,
         params: &[(&str, &str)],
     ) -> String {
-        let res = self.get_authorize(browser, params).await;
+        let path = format!("/oauth/authorize?{}", form_body(params));
+        self.authorize_path(browser, user, &path).await
+    }
+
+    /// Like [`TestApp::authorize_with`], from an authorization URL's path and query.
+    pub async fn authorize_path(
+        &self,
+        browser: &reqwest::Client,
+        user: &TestUser,
+        path: &str,
+    ) -> String {
+        let res = browser.get(self.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 200, "sign-in page");
         let html = res.text().await.unwrap();
         let res = self.sign_in(browser, &html, user).await;
