@@ -16,6 +16,7 @@ mod report;
 mod run;
 mod scenarios;
 mod server;
+mod single_use;
 mod tessera;
 
 use std::net::SocketAddr;

@@ -120,6 +120,7 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
         tessera: tessera_server,
         baseline: baseline_server,
         fixtures,
+        cli: tessera,
     };
     let rows = scenarios::run_all(&bench).await?;
 

@@ -2,8 +2,8 @@
 //! `Bench` context they are handed: the servers, the fixtures and the load settings.
 //!
 //! A new scenario is one more function here (and a `Scenario` impl when its requests
-//! depend on earlier answers, like a refresh-token chain); the load loop in load.rs and
-//! the table in report.rs do not change.
+//! depend on earlier answers, like the refresh-token chains in single_use.rs); the load
+//! loop in load.rs and the table in report.rs do not change.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,11 +16,13 @@ use hyper::{Method, Request, Uri};
 use serde::Deserialize;
 
 use crate::client::{body_excerpt, send_once, BenchRequest};
-use crate::fixtures::{basic_authorizations, Credentials, Fixtures};
-use crate::load::{self, LoadConfig, Scenario};
+use crate::fixtures::{self, basic_authorizations, Credentials, Fixtures, REDIRECT_URI};
+use crate::load::{self, LoadConfig, LoadReport, Scenario};
 use crate::procfs::{self, CpuSample};
 use crate::report::Row;
 use crate::server::ServerProcess;
+use crate::single_use::{CodeExchanges, RefreshChains};
+use crate::tessera::Tessera;
 
 pub const TOKEN_PATH: &str = "/oauth/token";
 pub const ACCOUNT_PATH: &str = "/v1/account";
@@ -28,6 +30,12 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const BASELINE_ROW: &str = "baseline";
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 const CLIENT_CREDENTIALS_BODY: &str = "grant_type=client_credentials";
+/// Independent token sets for the refresh scenario (at least one per connection).
+const TOKEN_SETS: usize = 1_000;
+/// Codes minted per code the refresh scenario's rate says the run will use.
+const CODE_HEADROOM: u128 = 2;
+/// Codes minted at the least, should the refresh scenario have been slow.
+const MIN_CODES: u128 = 10_000;
 
 /// What every scenario function is handed.
 pub struct Bench {
@@ -35,16 +43,23 @@ pub struct Bench {
     pub tessera: ServerProcess,
     pub baseline: ServerProcess,
     pub fixtures: Fixtures,
+    /// Tessera's CLI on the server's store, for fixtures minted just before a scenario.
+    pub cli: Tessera,
 }
 
 /// Runs every scenario, in the order of the table.
 pub async fn run_all(bench: &Bench) -> Result<Vec<Row>> {
-    Ok(vec![
+    let mut rows = vec![
         client_credentials(bench).await?,
         client_credentials_many_clients(bench).await?,
         bearer_call(bench).await?,
-        baseline(bench).await?,
-    ])
+    ];
+    let refresh = refresh_rotation(bench).await?;
+    let codes = codes_needed(&refresh.load, bench.config);
+    rows.push(refresh);
+    rows.push(authorization_code(bench, codes).await?);
+    rows.push(baseline(bench).await?);
+    Ok(rows)
 }
 
 /// RFC 6749 §4.4 with one client: the token endpoint's fixed cost.
@@ -75,6 +90,40 @@ async fn bearer_call(bench: &Bench) -> Result<Row> {
         vec![bearer],
     )?;
     bench.measure("bearer call", &bench.tessera, scenario).await
+}
+
+/// RFC 6749 §6 with rotation: chains of refreshes over independent token sets, each
+/// request spending the refresh token the previous answer in its chain returned.
+async fn refresh_rotation(bench: &Bench) -> Result<Row> {
+    let connections = bench.config.connections;
+    let grant = &bench.fixtures.app_grant;
+    let tokens = fixtures::token_sets(&bench.cli, grant, TOKEN_SETS.max(connections)).await?;
+    let authorization = grant.app.basic_authorization()?;
+    let scenario = RefreshChains::new(TOKEN_PATH, authorization, tokens, connections)?;
+    bench
+        .measure("refresh rotation", &bench.tessera, scenario)
+        .await
+}
+
+/// RFC 6749 §4.1.3: each request exchanges a code never used before, minted just now.
+async fn authorization_code(bench: &Bench, count: usize) -> Result<Row> {
+    let grant = &bench.fixtures.app_grant;
+    let codes = fixtures::codes(&bench.cli, grant, count).await?;
+    let authorization = grant.app.basic_authorization()?;
+    let scenario = CodeExchanges::new(TOKEN_PATH, authorization, REDIRECT_URI, &codes)?;
+    bench
+        .measure("authorization code", &bench.tessera, scenario)
+        .await
+}
+
+/// How many codes to mint: the refresh scenario's rate over a whole run (warm-up too),
+/// with headroom. A code exchange does the same work as a refresh (a client check, a
+/// signature, a read and a write of the store), so its rate is the nearest estimate.
+fn codes_needed(refresh: &LoadReport, config: LoadConfig) -> usize {
+    let run_ms = (config.warmup + config.duration).as_millis();
+    let measured_ms = refresh.measured.as_millis().max(1);
+    let expected = u128::from(refresh.requests) * run_ms / measured_ms;
+    usize::try_from((expected * CODE_HEADROOM).max(MIN_CODES)).unwrap_or(usize::MAX)
 }
 
 /// The single-client token request against the baseline server: the denominator.

@@ -47,6 +47,12 @@ pub trait ClientStore: Send + Sync {
         others_expire_at: Option<UnixSeconds>,
         now: UnixSeconds,
     ) -> StoreResult<bool>;
+    /// Ends every secret of the client but the newest at `now`; records a `Client` change.
+    async fn expire_older_client_secrets(
+        &self,
+        id: &ClientId,
+        now: UnixSeconds,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -248,6 +254,17 @@ pub struct RefreshToken {
     pub access_expires_at: UnixSeconds,
 }
 
+/// An application a user authorized, as the user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    pub client_id: ClientId,
+    pub client_name: String,
+    pub account_id: AccountId,
+    pub scopes: ScopeSet,
+    pub updated_at: UnixSeconds,
+    pub last_used_at: Option<UnixSeconds>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {
     /// The old token is spent, the new one stored, the old access token revoked.
@@ -288,6 +305,17 @@ pub trait AuthorizationStore: Send + Sync {
     /// Revokes a token set (its refresh tokens and access tokens); records a `TokenSet`
     /// change. `false` when it was already revoked or does not exist.
     async fn revoke_token_set(&self, id: &TokenSetId, now: UnixSeconds) -> StoreResult<bool>;
+    /// The applications a user authorized, with the last time any of their token sets was
+    /// refreshed or started.
+    async fn list_authorizations(&self, user: &UserId) -> StoreResult<Vec<Authorization>>;
+    /// Forgets the user's consents for the client and revokes every live token set of the
+    /// pair (recording a `TokenSet` change for each); returns the revoked sets.
+    async fn deauthorize(
+        &self,
+        user: &UserId,
+        client: &ClientId,
+        now: UnixSeconds,
+    ) -> StoreResult<Vec<TokenSetId>>;
     /// Token sets revoked after `since` (their access tokens may still be unexpired).
     async fn list_revoked_token_sets(&self, since: UnixSeconds) -> StoreResult<Vec<TokenSetId>>;
 }

@@ -28,7 +28,15 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             routes::TOKEN,
-            post(oauth::post_token).fallback(oauth::token_wrong_method),
+            post(oauth::post_token).fallback(oauth::wrong_method),
+        )
+        .route(
+            routes::REVOKE,
+            post(oauth::post_revoke).fallback(oauth::wrong_method),
+        )
+        .route(
+            routes::INTROSPECT,
+            post(oauth::post_introspect).fallback(oauth::wrong_method),
         )
         .route(
             routes::AUTHORIZE,

@@ -8,8 +8,8 @@ use sqlx::Row;
 use tessera_core::domain::{AccountId, ClientId, ScopeSet, SecretHash, TokenSetId, UserId};
 use tessera_core::error::StoreError;
 use tessera_core::store::{
-    AuthorizationCode, AuthorizationStore, ChangeKind, CodeConsumption, Consent, RefreshToken,
-    Rotation, StoreResult, TokenSet,
+    Authorization, AuthorizationCode, AuthorizationStore, ChangeKind, CodeConsumption, Consent,
+    RefreshToken, Rotation, StoreResult, TokenSet,
 };
 use tessera_core::UnixSeconds;
 
@@ -294,6 +294,59 @@ impl AuthorizationStore for SqlStore {
         let revoked = revoke_set(&mut tx, id, now).await?;
         tx.commit().await.map_err(db)?;
         Ok(revoked)
+    }
+
+    async fn list_authorizations(&self, user: &UserId) -> StoreResult<Vec<Authorization>> {
+        let rows = sqlx::query(
+            "SELECT c.client_id, k.name AS client_name, c.account_id, c.scopes, c.updated_at,                     (SELECT MAX(r.created_at) FROM refresh_token r JOIN token_set s ON s.id = r.token_set_id                      WHERE s.user_id = c.user_id AND s.client_id = c.client_id) AS last_used_at              FROM consent c JOIN client k ON k.id = c.client_id WHERE c.user_id = $1 ORDER BY c.updated_at DESC",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Authorization {
+                    client_id: client_id(r)?,
+                    client_name: text(r, "client_name")?,
+                    account_id: account_id(r)?,
+                    scopes: scopes(r)?,
+                    updated_at: r.try_get("updated_at").map_err(db)?,
+                    last_used_at: r.try_get("last_used_at").map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn deauthorize(
+        &self,
+        user: &UserId,
+        client: &ClientId,
+        now: UnixSeconds,
+    ) -> StoreResult<Vec<TokenSetId>> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM consent WHERE user_id = $1 AND client_id = $2")
+            .bind(user.as_str())
+            .bind(client.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let ids = sqlx::query(
+            "SELECT id FROM token_set WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(user.as_str())
+        .bind(client.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| token_set_id(r, "id"))
+        .collect::<Result<Vec<_>, _>>()?;
+        for id in &ids {
+            revoke_set(&mut tx, id, now).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(ids)
     }
 
     async fn list_revoked_token_sets(&self, since: UnixSeconds) -> StoreResult<Vec<TokenSetId>> {

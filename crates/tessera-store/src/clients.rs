@@ -206,6 +206,26 @@ impl ClientStore for SqlStore {
         tx.commit().await.map_err(db)?;
         Ok(true)
     }
+
+    async fn expire_older_client_secrets(
+        &self,
+        id: &ClientId,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE client_secret SET expires_at = $1 WHERE client_id = $2              AND id < (SELECT MAX(id) FROM client_secret WHERE client_id = $2)              AND (expires_at IS NULL OR expires_at > $1)",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        record(&mut tx, ChangeKind::Client, id.as_str(), now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(n > 0)
+    }
 }
 
 async fn insert_secret(

@@ -98,6 +98,20 @@ pub enum ClientCommand {
     },
     /// Revoke a client: no new tokens, and its live tokens stop working.
     Revoke { client_id: String },
+    /// Issue a new secret; the old ones keep working for the overlap, then stop.
+    RotateSecret {
+        client_id: String,
+        /// Seconds the old secrets keep working (0: they stop now).
+        #[arg(long, default_value_t = 86_400)]
+        overlap: i64,
+    },
+    /// End a rotation's overlap now: only the newest secret works.
+    ExpireOldSecrets { client_id: String },
+    /// Create a resource server's credential, which may introspect any token.
+    CreateResourceServer {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +130,10 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// The applications a user authorized.
+    Authorizations { email: String },
+    /// Take an application's access away: its tokens for this user die.
+    Deauthorize { email: String, client_id: String },
 }
 
 #[derive(Debug, Subcommand)]

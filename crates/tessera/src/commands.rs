@@ -11,7 +11,7 @@ use tessera_core::domain::{
     AccountId, Client, ClientKind, ClientStatus, GrantType, TokenSetId, UserId,
 };
 use tessera_core::manage::clients::{self, NewCredentialClient};
-use tessera_core::manage::{accounts, apps, keys, users};
+use tessera_core::manage::{accounts, apps, authorizations, keys, users};
 use tessera_core::oauth::authorization_code::{mint_authorization_code, Approval};
 use tessera_core::oauth::authorize::{AuthorizationRequest, AuthorizePolicy, Delivery};
 use tessera_core::oauth::token_set::{start_token_set, GrantContext, TokenSetOwner};
@@ -217,6 +217,31 @@ async fn client(config: &Config, cmd: ClientCommand, out: &Output) -> anyhow::Re
                 },
             );
         }
+        ClientCommand::RotateSecret { client_id, overlap } => {
+            let c = clients::rotate_secret(&store, &client_id, overlap, now()).await?;
+            out.print(
+                &json!({ "client_id": c.client.id.as_str(), "client_secret": c.secret.expose(), "old_secrets_expire_at": now() + overlap }),
+                || format!("new client_secret: {}\n(shown only now; the old one works for {overlap} more seconds)", c.secret.expose()),
+            );
+        }
+        ClientCommand::ExpireOldSecrets { client_id } => {
+            let c = clients::expire_old_secrets(&store, &client_id, now()).await?;
+            out.print(&json!({ "client_id": c.id.as_str() }), || {
+                format!("only the newest secret of {} works now", c.id)
+            });
+        }
+        ClientCommand::CreateResourceServer { name } => {
+            let c = clients::create_resource_server(&store, &name, now()).await?;
+            let mut value = client_json(&c.client);
+            value["client_secret"] = json!(c.secret.expose());
+            out.print(&value, || {
+                format!(
+                    "created resource server {}\nclient_secret: {} (shown only now)",
+                    c.client.id,
+                    c.secret.expose()
+                )
+            });
+        }
         ClientCommand::Revoke { client_id } => {
             let c = clients::revoke_client(&store, &client_id, now()).await?;
             out.print(
@@ -238,28 +263,66 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 }
 
 async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result<()> {
-    let UserCommand::Create {
-        email,
-        accounts,
-        operator,
-        password_stdin,
-    } = cmd;
-    let password = read_password(password_stdin)?;
-    users::check_password_strength(&password)?;
-    let policy = config.password_policy();
-    let hash = tokio::task::spawn_blocking(move || policy.hash(&Password::new(password))).await??;
     let store = open_store(config).await?;
-    let new = users::NewUser {
-        email: &email,
-        accounts: &accounts,
-        operator,
-        password_hash: hash,
-    };
-    let u = users::create_user(&store, new, now()).await?;
-    out.print(
-        &json!({ "user_id": u.id.as_str(), "email": u.email, "operator": u.operator }),
-        || format!("created user {} ({})", u.id, u.email),
-    );
+    match cmd {
+        UserCommand::Create {
+            email,
+            accounts,
+            operator,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            users::check_password_strength(&password)?;
+            let policy = config.password_policy();
+            let hash = tokio::task::spawn_blocking(move || policy.hash(&Password::new(password)))
+                .await??;
+            let new = users::NewUser {
+                email: &email,
+                accounts: &accounts,
+                operator,
+                password_hash: hash,
+            };
+            let u = users::create_user(&store, new, now()).await?;
+            out.print(
+                &json!({ "user_id": u.id.as_str(), "email": u.email, "operator": u.operator }),
+                || format!("created user {} ({})", u.id, u.email),
+            );
+        }
+        UserCommand::Authorizations { email } => {
+            let u = authorizations::get_user_by_email(&store, &email).await?;
+            let list = authorizations::list_authorizations(&store, &u).await?;
+            let value: Vec<Value> = list
+                .iter()
+                .map(|a| {
+                    json!({
+                        "client_id": a.client_id.as_str(), "name": a.client_name,
+                        "account_id": a.account_id.as_str(), "scope": a.scopes.to_string(),
+                        "authorized_at": a.updated_at, "last_used_at": a.last_used_at,
+                    })
+                })
+                .collect();
+            out.print(&Value::Array(value), || {
+                let mut t = format!("{:<26} {:<24} {}\n", "CLIENT", "NAME", "SCOPE");
+                for a in &list {
+                    t.push_str(&format!(
+                        "{:<26} {:<24} {}\n",
+                        a.client_id, a.client_name, a.scopes
+                    ));
+                }
+                t.trim_end().to_owned()
+            });
+        }
+        UserCommand::Deauthorize { email, client_id } => {
+            let u = authorizations::get_user_by_email(&store, &email).await?;
+            let max_ttl = crate::serve::token_policy(config).max_ttl();
+            let n =
+                authorizations::deauthorize(&store, None, &u, &client_id, max_ttl, now()).await?;
+            out.print(
+                &json!({ "client_id": client_id, "revoked_token_sets": n }),
+                || format!("de-authorized {client_id}: {n} token sets revoked"),
+            );
+        }
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod apps;
+pub mod authorizations;
 pub mod clients;
 pub mod keys;
 pub mod users;

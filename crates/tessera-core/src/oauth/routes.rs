@@ -1,6 +1,8 @@
 //! Route paths, shared by the router, the metadata document and the tests.
 
 pub const TOKEN: &str = "/oauth/token";
+pub const REVOKE: &str = "/oauth/revoke";
+pub const INTROSPECT: &str = "/oauth/introspect";
 pub const AUTHORIZE: &str = "/oauth/authorize";
 /// Shows an authorization code to copy, for applications without a redirect URI.
 pub const CODE_PAGE: &str = "/oauth/code";

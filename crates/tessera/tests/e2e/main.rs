@@ -14,3 +14,4 @@ mod keys;
 mod metadata;
 mod oauth2_client;
 mod refresh_token;
+mod revocation;
