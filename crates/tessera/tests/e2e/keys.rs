@@ -119,3 +119,12 @@ async fn private_keys_are_sealed_at_rest() {
         .any(|w| w == &pkcs8[..pkcs8.len().min(32)]));
     app.stop().await;
 }
+
+store_test!(async fn scheduled_rotation_publishes_a_new_key_when_the_newest_is_old(app: &TestApp) with |c| {
+    c.key_rotation_interval = 7 * 86_400;
+} {
+    assert_eq!(kids(app).await.len(), 1);
+    app.advance(7 * 86_400);
+    let rotated = eventually(std::time::Duration::from_secs(2), || async { kids(app).await.len() == 2 }).await;
+    assert!(rotated.is_some(), "the housekeeping task rotated the key");
+});
