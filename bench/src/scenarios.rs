@@ -7,8 +7,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -17,7 +18,7 @@ use serde::Deserialize;
 
 use crate::client::{body_excerpt, send_once, BenchRequest};
 use crate::fixtures::{self, basic_authorizations, Credentials, Fixtures, REDIRECT_URI};
-use crate::load::{self, LoadConfig, LoadReport, Scenario};
+use crate::load::{self, LoadConfig, Scenario};
 use crate::procfs::{self, CpuSample};
 use crate::report::Row;
 use crate::server::ServerProcess;
@@ -32,10 +33,16 @@ const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 const CLIENT_CREDENTIALS_BODY: &str = "grant_type=client_credentials";
 /// Independent token sets for the refresh scenario (at least one per connection).
 const TOKEN_SETS: usize = 1_000;
-/// Codes minted per code the refresh scenario's rate says the run will use.
+/// Codes the first exchange-rate probe gets; enough for 20 000 exchanges per second.
+const PROBE_CODES: usize = 10_000;
+/// How long a probe loads the server: long enough to get past the first few requests.
+const PROBE_WINDOW: Duration = Duration::from_millis(500);
+/// Probes with 4, then 16 times as many codes before giving up (a machine beyond 320 000
+/// exchanges per second).
+const PROBE_ROUNDS: u32 = 3;
+/// Codes minted for the run per code the probe's rate says it will use: the server warms
+/// up during the run, and other work on the machine may have slowed the probe.
 const CODE_HEADROOM: u128 = 2;
-/// Codes minted at the least, should the refresh scenario have been slow.
-const MIN_CODES: u128 = 10_000;
 
 /// What every scenario function is handed.
 pub struct Bench {
@@ -54,10 +61,8 @@ pub async fn run_all(bench: &Bench) -> Result<Vec<Row>> {
         client_credentials_many_clients(bench).await?,
         bearer_call(bench).await?,
     ];
-    let refresh = refresh_rotation(bench).await?;
-    let codes = codes_needed(&refresh.load, bench.config);
-    rows.push(refresh);
-    rows.push(authorization_code(bench, codes).await?);
+    rows.push(refresh_rotation(bench).await?);
+    rows.push(authorization_code(bench).await?);
     rows.push(baseline(bench).await?);
     Ok(rows)
 }
@@ -106,24 +111,49 @@ async fn refresh_rotation(bench: &Bench) -> Result<Row> {
 }
 
 /// RFC 6749 §4.1.3: each request exchanges a code never used before, minted just now.
-async fn authorization_code(bench: &Bench, count: usize) -> Result<Row> {
-    let grant = &bench.fixtures.app_grant;
-    let codes = fixtures::codes(&bench.cli, grant, count).await?;
-    let authorization = grant.app.basic_authorization()?;
-    let scenario = CodeExchanges::new(TOKEN_PATH, authorization, REDIRECT_URI, &codes)?;
+async fn authorization_code(bench: &Bench) -> Result<Row> {
+    let count = codes_needed(bench).await?;
+    let scenario = code_exchanges(bench, count).await?;
     bench
         .measure("authorization code", &bench.tessera, scenario)
         .await
 }
 
-/// How many codes to mint: the refresh scenario's rate over a whole run (warm-up too),
-/// with headroom. A code exchange does the same work as a refresh (a client check, a
-/// signature, a read and a write of the store), so its rate is the nearest estimate.
-fn codes_needed(refresh: &LoadReport, config: LoadConfig) -> usize {
-    let run_ms = (config.warmup + config.duration).as_millis();
-    let measured_ms = refresh.measured.as_millis().max(1);
-    let expected = u128::from(refresh.requests) * run_ms / measured_ms;
-    usize::try_from((expected * CODE_HEADROOM).max(MIN_CODES)).unwrap_or(usize::MAX)
+async fn code_exchanges(bench: &Bench, count: usize) -> Result<CodeExchanges> {
+    let grant = &bench.fixtures.app_grant;
+    let codes = fixtures::codes(&bench.cli, grant, count).await?;
+    let authorization = grant.app.basic_authorization()?;
+    CodeExchanges::new(TOKEN_PATH, authorization, REDIRECT_URI, &codes)
+}
+
+/// How many codes a run will exchange, with headroom, from a short probe of the exchange
+/// itself: no other scenario does the same work, and running out would fail the run.
+async fn codes_needed(bench: &Bench) -> Result<usize> {
+    let config = LoadConfig {
+        warmup: Duration::ZERO,
+        duration: PROBE_WINDOW,
+        ..bench.config
+    };
+    let mut supply = PROBE_CODES;
+    for round in 0..PROBE_ROUNDS {
+        if round > 0 {
+            supply *= 4;
+        }
+        let probe = Arc::new(code_exchanges(bench, supply).await?);
+        eprintln!("probing the code exchange rate …");
+        let report = load::run(bench.tessera.addr, Arc::clone(&probe), config).await?;
+        if probe.exhausted() {
+            continue;
+        }
+        if let Some(error) = report.first_error {
+            bail!("probing the code exchange: {error}");
+        }
+        let run_ms = (bench.config.warmup + bench.config.duration).as_millis();
+        let expected = u128::from(report.requests) * run_ms / PROBE_WINDOW.as_millis();
+        let wanted = expected * CODE_HEADROOM + 1;
+        return usize::try_from(wanted).context("more codes than memory can hold");
+    }
+    bail!("the code exchange outran a probe of {supply} codes in {PROBE_WINDOW:?}")
 }
 
 /// The single-client token request against the baseline server: the denominator.

@@ -178,6 +178,11 @@ impl CodeExchanges {
             next: AtomicUsize::new(0),
         })
     }
+
+    /// Whether some request found no code left.
+    pub fn exhausted(&self) -> bool {
+        self.next.load(Ordering::Relaxed) > self.bodies.len()
+    }
 }
 
 /// Whether the connection's request in flight had no code left to send.
@@ -292,7 +297,9 @@ mod tests {
         assert!(scenario
             .response(&mut state, StatusCode::OK, &Bytes::new())
             .is_ok());
+        assert!(!scenario.exhausted());
         let _ = scenario.request(&mut state);
+        assert!(scenario.exhausted());
         let error = scenario
             .response(&mut state, StatusCode::BAD_REQUEST, &Bytes::new())
             .unwrap_err();

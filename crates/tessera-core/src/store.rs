@@ -47,6 +47,13 @@ pub trait ClientStore: Send + Sync {
         others_expire_at: Option<UnixSeconds>,
         now: UnixSeconds,
     ) -> StoreResult<bool>;
+    /// Marks an application operator-approved (or not); records a `Client` change.
+    async fn update_client_approved(
+        &self,
+        id: &ClientId,
+        approved: bool,
+        now: UnixSeconds,
+    ) -> StoreResult<bool>;
     /// Ends every secret of the client but the newest at `now`; records a `Client` change.
     async fn expire_older_client_secrets(
         &self,

@@ -19,7 +19,7 @@ use crate::signin::render_signin;
 use crate::state::AppState;
 use crate::views::{error_page, page, AccountChoice, CodeView, ConsentView, ScopeLine};
 
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -8,6 +8,7 @@ mod api;
 mod authorize;
 mod bearer;
 mod body;
+mod dashboard;
 pub mod error;
 mod oauth;
 pub mod session;
@@ -55,6 +56,8 @@ pub fn router(state: AppState) -> Router {
         .route(routes::API_ACCOUNT, get(api::get_account))
         .route(routes::API_BOOKS, get(api::get_books).post(api::post_books))
         .route(routes::API_BOOK, get(api::get_book))
+        .route(routes::SCRIPT, get(views::get_script))
+        .merge(dashboard::routes())
         .fallback(error::not_found)
         .with_state(state)
 }

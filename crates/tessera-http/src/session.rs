@@ -136,6 +136,18 @@ pub fn csrf_token(
     Ok((token, Some(set)))
 }
 
+/// A fresh CSRF cookie, replacing the browser's current one.
+pub fn new_csrf_cookie(app: &AppState) -> Result<HeaderValue, HttpError> {
+    let token = random::token::<32>("").map_err(HttpError::internal)?;
+    Ok(set_cookie(
+        &app.sessions,
+        CSRF_COOKIE,
+        &token,
+        "Strict",
+        None,
+    ))
+}
+
 /// Whether the form's token matches the cookie.
 pub fn csrf_ok(headers: &HeaderMap, submitted: Option<&str>) -> bool {
     match (cookie(headers, CSRF_COOKIE), submitted) {

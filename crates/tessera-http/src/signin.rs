@@ -12,7 +12,8 @@ use tessera_core::domain::{normalize_email, verify_password, Password};
 use crate::body::read_limited;
 use crate::error::HttpError;
 use crate::session::{
-    clear_session_cookie, cookie, csrf_ok, csrf_token, start_session, SESSION_COOKIE,
+    clear_session_cookie, cookie, csrf_ok, csrf_token, new_csrf_cookie, start_session,
+    SESSION_COOKIE,
 };
 use crate::state::AppState;
 use crate::views::{error_page, page, SignInView};
@@ -153,6 +154,10 @@ pub async fn post_signin(
     tracing::info!(user_id = %user.id, "signed in");
     let mut res = Redirect::to(&return_to).into_response();
     res.headers_mut().append(header::SET_COOKIE, set_cookie);
+    // A new CSRF token per session: forms left open in other tabs from before the sign-in
+    // are refused with a clear message instead of acting under the new session.
+    res.headers_mut()
+        .append(header::SET_COOKIE, new_csrf_cookie(&app)?);
     Ok(res)
 }
 

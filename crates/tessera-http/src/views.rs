@@ -104,3 +104,150 @@ pub async fn get_stylesheet() -> Response {
     )
         .into_response()
 }
+
+/// What the dashboard's layout shows on every page.
+pub struct Nav {
+    pub csrf: String,
+    pub email: String,
+    pub operator: bool,
+    pub notice: Option<String>,
+}
+
+pub struct LegacyRow {
+    pub email: String,
+    pub state: String,
+    pub last_used: String,
+    pub can_migrate: bool,
+    pub can_remove: bool,
+    pub remove_blocked: String,
+}
+
+pub struct CredentialRow {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+    pub status: String,
+    pub active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_credentials.html")]
+pub struct CredentialsView {
+    pub nav: Nav,
+    pub accounts: Vec<AccountChoice>,
+    pub account_id: String,
+    pub account_name: String,
+    pub legacy: Vec<LegacyRow>,
+    pub clients: Vec<CredentialRow>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_secret.html")]
+pub struct SecretView {
+    pub nav: Nav,
+    pub title: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token_url: String,
+    pub back: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_confirm.html")]
+pub struct ConfirmView {
+    pub nav: Nav,
+    pub title: String,
+    pub message: String,
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+    pub confirm: String,
+    pub back: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_claims.html")]
+pub struct ClaimsView {
+    pub nav: Nav,
+    pub title: String,
+    pub ok: bool,
+    pub message: String,
+    pub claims: String,
+    pub back: String,
+}
+
+pub struct AuthorizedRow {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: String,
+    pub last_used: String,
+}
+
+pub struct AppRow {
+    pub id: String,
+    pub name: String,
+    pub redirect_uris: String,
+    pub approved: bool,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_applications.html")]
+pub struct ApplicationsView {
+    pub nav: Nav,
+    pub authorized: Vec<AuthorizedRow>,
+    pub partners: Vec<AccountChoice>,
+    pub accounts: Vec<AccountChoice>,
+    pub scopes: Vec<ScopeLine>,
+    pub own: Vec<AppRow>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_tokens.html")]
+pub struct TokensView {
+    pub nav: Nav,
+    pub app_name: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    pub scope: String,
+}
+
+pub struct KeyRow {
+    pub kid: String,
+    pub alg: String,
+    pub state: String,
+    pub activates: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_operator.html")]
+pub struct OperatorView {
+    pub nav: Nav,
+    pub apps: Vec<AppRow>,
+    pub keys: Vec<KeyRow>,
+}
+
+pub async fn get_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/tessera.js"),
+    )
+        .into_response()
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM UTC`, or "never".
+pub fn when(t: Option<i64>) -> String {
+    let Some(t) = t else { return "never".into() };
+    let Ok(st) =
+        u64::try_from(t).map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s))
+    else {
+        return "never".into();
+    };
+    let full = httpdate::fmt_http_date(st);
+    // "Sun, 22 Nov 2026 19:08:23 GMT" → "22 Nov 2026 19:08 UTC"
+    full.get(5..22).map(|s| format!("{s} UTC")).unwrap_or(full)
+}

@@ -207,6 +207,28 @@ impl ClientStore for SqlStore {
         Ok(true)
     }
 
+    async fn update_client_approved(
+        &self,
+        id: &ClientId,
+        approved: bool,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("UPDATE client SET approved = $1 WHERE id = $2")
+            .bind(i64::from(approved))
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        record(&mut tx, ChangeKind::Client, id.as_str(), now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
     async fn expire_older_client_secrets(
         &self,
         id: &ClientId,

@@ -341,6 +341,7 @@ async fn app(config: &Config, cmd: AppCommand, out: &Output) -> anyhow::Result<(
         scope: scope.as_deref(),
         public,
         approved,
+        owner: None,
     };
     let (client, secret) = apps::create_application(&store, &new, now()).await?;
     let mut value = client_json(&client);

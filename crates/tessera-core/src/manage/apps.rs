@@ -5,7 +5,8 @@ use crate::domain::{
     StoredSecret,
 };
 use crate::error::{ManageError, StoreError};
-use crate::manage::clients::catalog_scopes;
+use crate::manage::accounts::get_account;
+use crate::manage::clients::{catalog_scopes, get_client};
 use crate::store::Store;
 use crate::UnixSeconds;
 
@@ -17,6 +18,8 @@ pub struct NewApplication<'a> {
     pub public: bool,
     /// Operator-approved partner application.
     pub approved: bool,
+    /// The API account (organization) that registered it, if registered from the dashboard.
+    pub owner: Option<&'a str>,
 }
 
 /// Registers an application. The secret (none for public clients) is returned once.
@@ -35,6 +38,10 @@ pub async fn create_application(
         validate_redirect_uri(uri).map_err(ManageError::Invalid)?;
     }
     let scopes = catalog_scopes(store, new.scope).await?;
+    let owner = match new.owner {
+        Some(id) => Some(get_account(store, id).await?.id),
+        None => None,
+    };
     let secret = if new.public {
         None
     } else {
@@ -44,7 +51,7 @@ pub async fn create_application(
         id: ClientId::generate().map_err(StoreError::new)?,
         name: name.to_owned(),
         kind: ClientKind::Application,
-        account_id: None,
+        account_id: owner,
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes,
         redirect_uris: new.redirect_uris.to_vec(),
@@ -63,4 +70,31 @@ pub async fn create_application(
     };
     store.insert_clients(std::slice::from_ref(&client)).await?;
     Ok((client, secret))
+}
+
+/// Approves (or withdraws approval of) a partner application: only approved applications
+/// appear in the dashboard's "Add application" picker.
+pub async fn set_approved(
+    store: &dyn Store,
+    id: &str,
+    approved: bool,
+    now: UnixSeconds,
+) -> Result<Client, ManageError> {
+    let client = get_client(store, id).await?;
+    if client.kind != ClientKind::Application {
+        return Err(ManageError::Invalid(format!("{id} is not an application")));
+    }
+    store
+        .update_client_approved(&client.id, approved, now)
+        .await?;
+    get_client(store, id).await
+}
+
+/// Every registered application (for the operator).
+pub async fn list_applications(store: &dyn Store) -> Result<Vec<Client>, ManageError> {
+    let all = store.list_clients(None).await?;
+    Ok(all
+        .into_iter()
+        .filter(|c| c.kind == ClientKind::Application)
+        .collect())
 }

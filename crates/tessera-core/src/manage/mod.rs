@@ -5,4 +5,5 @@ pub mod apps;
 pub mod authorizations;
 pub mod clients;
 pub mod keys;
+pub mod tokens;
 pub mod users;

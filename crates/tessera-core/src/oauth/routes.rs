@@ -9,6 +9,7 @@ pub const CODE_PAGE: &str = "/oauth/code";
 pub const SIGN_IN: &str = "/signin";
 pub const SIGN_OUT: &str = "/signout";
 pub const STYLESHEET: &str = "/static/tessera.css";
+pub const SCRIPT: &str = "/static/tessera.js";
 pub const JWKS: &str = "/.well-known/jwks.json";
 pub const METADATA: &str = "/.well-known/oauth-authorization-server";
 pub const API_ACCOUNT: &str = "/v1/account";

@@ -158,6 +158,7 @@ impl TestApp {
             scope,
             public,
             approved: true,
+            owner: None,
         };
         let (client, secret) =
             tessera_core::manage::apps::create_application(self.store(), &new, self.now())
