@@ -18,6 +18,8 @@ use axum::Router;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 
+use crate::scenarios::{ACCOUNT_PATH, TOKEN_PATH};
+
 /// Length of a Tessera access token (an ES256-signed RFC 9068 JWT with its claims).
 const ACCESS_TOKEN_LEN: usize = 560;
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
@@ -37,8 +39,8 @@ pub async fn serve(listen: SocketAddr) -> Result<()> {
         ),
     };
     let app = Router::new()
-        .route("/oauth/token", post(post_token))
-        .route("/v1/account", get(get_account))
+        .route(TOKEN_PATH, post(post_token))
+        .route(ACCOUNT_PATH, get(get_account))
         .with_state(answers);
     let listener = TcpListener::bind(listen)
         .await

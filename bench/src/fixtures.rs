@@ -1,6 +1,8 @@
-//! The accounts and clients a run needs, created through Tessera's own CLI before any
-//! load: one account, one client with every sample scope, and a bulk set of clients for
-//! the many-clients scenarios.
+//! The accounts, clients and users a run needs, created through Tessera's own CLI before
+//! any load: one account, one client with every sample scope, a bulk set of clients for
+//! the many-clients scenarios, and an application with a user who approved it. The
+//! single-use credentials (refresh tokens, codes) are minted by their scenario, just
+//! before it runs, through the CLI's hidden `fixtures` commands.
 
 use anyhow::{Context, Result};
 use base64::Engine;
@@ -12,6 +14,16 @@ use crate::tessera::Tessera;
 
 /// How many clients the "(10k clients)" scenario spreads its requests over.
 pub const MANY_CLIENTS: usize = 10_000;
+/// The application's one redirect URI; codes name it, nothing is ever sent there.
+pub const REDIRECT_URI: &str = "http://127.0.0.1/callback";
+const APP_SCOPE: &str = "account:read books:read books:write";
+const USER_EMAIL: &str = "bench@example.com";
+const USER_PASSWORD: &str = "bench-password-never-used";
+/// The bench never signs in, so the user's password hash may be cheap to make.
+const CHEAP_ARGON2: [(&str, &str); 2] = [
+    ("TESSERA_ARGON2_MEMORY_KIB", "1024"),
+    ("TESSERA_ARGON2_ITERATIONS", "1"),
+];
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Credentials {
@@ -38,11 +50,31 @@ pub struct Fixtures {
     pub client: Credentials,
     /// `MANY_CLIENTS` clients allowed `account:read`.
     pub many_clients: Vec<Credentials>,
+    /// The application and the user it acts for, for the user-facing grants.
+    pub app_grant: AppGrant,
+}
+
+/// A third-party application (authorization code and refresh token grants, redirect URI
+/// `REDIRECT_URI`, scopes `APP_SCOPE`), and the user and account it is approved for.
+pub struct AppGrant {
+    pub app: Credentials,
+    pub user_id: String,
+    pub account_id: String,
 }
 
 #[derive(Deserialize)]
 struct AccountCreated {
     account_id: String,
+}
+
+#[derive(Deserialize)]
+struct UserCreated {
+    user_id: String,
+}
+
+#[derive(Deserialize)]
+struct TokenSetStarted {
+    refresh_token: String,
 }
 
 /// `tessera fixtures clients` prints an array; an object holding one is accepted too.
@@ -96,10 +128,101 @@ pub async fn create(tessera: &Tessera) -> Result<Fixtures> {
         "created {MANY_CLIENTS} clients in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    let app_grant = app_grant(tessera, account.account_id).await?;
     Ok(Fixtures {
         client,
         many_clients,
+        app_grant,
     })
+}
+
+async fn app_grant(tessera: &Tessera, account_id: String) -> Result<AppGrant> {
+    let app: Credentials = tessera
+        .json(&[
+            "app",
+            "create",
+            "--name",
+            "bench app",
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--scope",
+            APP_SCOPE,
+        ])
+        .await?;
+    let user: UserCreated = tessera
+        .json_with(
+            &[
+                "user",
+                "create",
+                "--email",
+                USER_EMAIL,
+                "--account",
+                &account_id,
+                "--password-stdin",
+            ],
+            &CHEAP_ARGON2,
+            Some(USER_PASSWORD),
+        )
+        .await?;
+    Ok(AppGrant {
+        app,
+        user_id: user.user_id,
+        account_id,
+    })
+}
+
+/// `count` token sets started for `grant`, as a code exchange would; their refresh tokens.
+pub async fn token_sets(tessera: &Tessera, grant: &AppGrant, count: usize) -> Result<Vec<String>> {
+    let started = Instant::now();
+    let count_arg = count.to_string();
+    let args = grant.fixture_args("token-sets", &count_arg);
+    let sets: Vec<TokenSetStarted> = tessera.json(&args).await?;
+    check_count("token-sets", sets.len(), count)?;
+    eprintln!(
+        "started {count} token sets in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(sets.into_iter().map(|set| set.refresh_token).collect())
+}
+
+/// `count` authorization codes for `grant`, delivered to `REDIRECT_URI`, without PKCE.
+pub async fn codes(tessera: &Tessera, grant: &AppGrant, count: usize) -> Result<Vec<String>> {
+    let started = Instant::now();
+    let count_arg = count.to_string();
+    let mut args = grant.fixture_args("codes", &count_arg);
+    args.extend(["--redirect-uri", REDIRECT_URI]);
+    let codes: Vec<String> = tessera.json(&args).await?;
+    check_count("codes", codes.len(), count)?;
+    eprintln!(
+        "minted {count} authorization codes in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(codes)
+}
+
+impl AppGrant {
+    /// `tessera fixtures KIND` for this application, user and account.
+    fn fixture_args<'a>(&'a self, kind: &'a str, count: &'a str) -> Vec<&'a str> {
+        vec![
+            "fixtures",
+            kind,
+            "--app",
+            &self.app.client_id,
+            "--account",
+            &self.account_id,
+            "--user",
+            &self.user_id,
+            "--count",
+            count,
+        ]
+    }
+}
+
+fn check_count(command: &str, made: usize, wanted: usize) -> Result<()> {
+    if made != wanted {
+        anyhow::bail!("tessera fixtures {command} made {made}, not {wanted}");
+    }
+    Ok(())
 }
 
 /// Authorization headers for `clients`, in order.

@@ -16,6 +16,7 @@ mod report;
 mod run;
 mod scenarios;
 mod server;
+mod single_use;
 mod tessera;
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use clap::{Parser, Subcommand};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Uri};
 
+use crate::procfs::CpuSample;
 use crate::report::Row;
 use crate::scenarios::RoundRobin;
 
@@ -123,7 +125,9 @@ async fn load_url(args: LoadArgs) -> Result<()> {
                 .ok()
         })
         .map(|m| m.resident_kib);
+    let before = args.pid.and_then(|pid| CpuSample::take(pid).ok());
     let report = load::run(addr, Arc::new(scenario), config).await?;
+    let after = args.pid.and_then(|pid| CpuSample::take(pid).ok());
     let peak_kib = args
         .pid
         .and_then(|pid| procfs::memory(pid).ok())
@@ -133,8 +137,10 @@ async fn load_url(args: LoadArgs) -> Result<()> {
         load: report,
         idle_kib,
         peak_kib,
+        cpu: before.zip(after).and_then(|(b, a)| b.cores_until(&a)),
     };
-    print!("{}", report::table(std::slice::from_ref(&row), ""));
+    let rows = std::slice::from_ref(&row);
+    print!("{}\n{}", report::table(rows, ""), report::resources(rows));
     if let Some(error) = &row.load.first_error {
         println!("first error: {error}");
     }

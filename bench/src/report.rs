@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::load::{LoadConfig, LoadReport};
-use crate::procfs;
+use crate::procfs::{self, CpuCores};
 
 /// One scenario's results.
 pub struct Row {
@@ -15,6 +15,8 @@ pub struct Row {
     pub idle_kib: Option<u64>,
     /// Server VmHWM during the load, KiB.
     pub peak_kib: Option<u64>,
+    /// Where the CPU went during the load (warm-up included).
+    pub cpu: Option<CpuCores>,
 }
 
 /// What the header states besides the machine and the date.
@@ -45,15 +47,8 @@ pub fn render(context: &Context<'_>, rows: &[Row], baseline_row: &str) -> String
     }
     out.push('\n');
     out.push_str(&table(rows, baseline_row));
-    let idle: Vec<String> = rows
-        .iter()
-        .map(|row| format!("{} {}", row.name, mib(row.idle_kib)))
-        .collect();
-    let _ = writeln!(
-        out,
-        "\nIdle RSS (server VmRSS just before each load), MiB: {}.",
-        idle.join("; ")
-    );
+    out.push('\n');
+    out.push_str(&resources(rows));
     for row in rows {
         if let Some(error) = &row.load.first_error {
             let _ = writeln!(out, "\nfirst error in {}: {error}", row.name);
@@ -90,6 +85,32 @@ pub fn table(rows: &[Row], baseline_row: &str) -> String {
             row.load.latency_ms(0.999),
             row.load.errors,
             mib(row.peak_kib),
+        );
+    }
+    out
+}
+
+/// Idle memory and CPU use per scenario: whether the server, the load generator or
+/// something else had the machine.
+pub fn resources(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| scenario | idle RSS MiB | server cores | load generator cores | other cores |\n\
+         |---|--:|--:|--:|--:|\n",
+    );
+    for row in rows {
+        let cores = |pick: fn(&CpuCores) -> f64| {
+            row.cpu
+                .as_ref()
+                .map_or_else(|| "—".to_owned(), |cpu| format!("{:.2}", pick(cpu)))
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            row.name,
+            mib(row.idle_kib),
+            cores(|cpu| cpu.server),
+            cores(|cpu| cpu.generator),
+            cores(|cpu| cpu.other),
         );
     }
     out

@@ -106,7 +106,7 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
     let baseline_addr = free_loopback_addr()?;
     let mut baseline_server = ServerProcess::spawn(
         "baseline",
-        baseline_command(baseline_addr)?,
+        baseline_command(baseline_addr),
         baseline_addr,
         dir.path().join("baseline.log"),
     )?;
@@ -120,6 +120,7 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
         tessera: tessera_server,
         baseline: baseline_server,
         fixtures,
+        cli: tessera,
     };
     let rows = scenarios::run_all(&bench).await?;
 
@@ -142,15 +143,18 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
 }
 
 /// This same binary's `baseline` subcommand, so the baseline runs in its own process and
-/// its memory is measured like Tessera's.
-fn baseline_command(addr: SocketAddr) -> Result<Command> {
-    let mut command = Command::new(std::env::current_exe()?);
+/// its memory is measured like Tessera's. Started through /proc/self/exe, which still
+/// names this program after a build has replaced the file it was started from.
+fn baseline_command(addr: SocketAddr) -> Command {
+    let mut command = Command::new("/proc/self/exe");
     command.args(["baseline", "--listen", &addr.to_string()]);
-    Ok(command)
+    command
 }
 
-/// `cargo build --release -p tessera -p tessera-bench` in this workspace; the path of
-/// the tessera binary it made.
+/// `cargo build --release -p tessera` in this workspace; the path of the binary it made.
+/// Not `-p tessera-bench` too: this program is already built (bench/run did it), and
+/// building both together unifies dependency features differently, which relinks and
+/// replaces this very binary while it runs.
 async fn build_release() -> Result<PathBuf> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -158,7 +162,7 @@ async fn build_release() -> Result<PathBuf> {
     eprintln!("building tessera (release) …");
     let status =
         tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-            .args(["build", "--release", "-p", "tessera", "-p", "tessera-bench"])
+            .args(["build", "--release", "-p", "tessera"])
             .arg("--manifest-path")
             .arg(workspace.join("Cargo.toml"))
             .status()

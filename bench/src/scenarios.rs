@@ -2,13 +2,14 @@
 //! `Bench` context they are handed: the servers, the fixtures and the load settings.
 //!
 //! A new scenario is one more function here (and a `Scenario` impl when its requests
-//! depend on earlier answers, like a refresh-token chain); the load loop in load.rs and
-//! the table in report.rs do not change.
+//! depend on earlier answers, like the refresh-token chains in single_use.rs); the load
+//! loop in load.rs and the table in report.rs do not change.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -16,11 +17,13 @@ use hyper::{Method, Request, Uri};
 use serde::Deserialize;
 
 use crate::client::{body_excerpt, send_once, BenchRequest};
-use crate::fixtures::{basic_authorizations, Credentials, Fixtures};
+use crate::fixtures::{self, basic_authorizations, Credentials, Fixtures, REDIRECT_URI};
 use crate::load::{self, LoadConfig, Scenario};
-use crate::procfs;
+use crate::procfs::{self, CpuSample};
 use crate::report::Row;
 use crate::server::ServerProcess;
+use crate::single_use::{CodeExchanges, RefreshChains};
+use crate::tessera::Tessera;
 
 pub const TOKEN_PATH: &str = "/oauth/token";
 pub const ACCOUNT_PATH: &str = "/v1/account";
@@ -28,6 +31,18 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const BASELINE_ROW: &str = "baseline";
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 const CLIENT_CREDENTIALS_BODY: &str = "grant_type=client_credentials";
+/// Independent token sets for the refresh scenario (at least one per connection).
+const TOKEN_SETS: usize = 1_000;
+/// Codes the first exchange-rate probe gets; enough for 20 000 exchanges per second.
+const PROBE_CODES: usize = 10_000;
+/// How long a probe loads the server: long enough to get past the first few requests.
+const PROBE_WINDOW: Duration = Duration::from_millis(500);
+/// Probes with 4, then 16 times as many codes before giving up (a machine beyond 320 000
+/// exchanges per second).
+const PROBE_ROUNDS: u32 = 3;
+/// Codes minted for the run per code the probe's rate says it will use: the server warms
+/// up during the run, and other work on the machine may have slowed the probe.
+const CODE_HEADROOM: u128 = 2;
 
 /// What every scenario function is handed.
 pub struct Bench {
@@ -35,16 +50,21 @@ pub struct Bench {
     pub tessera: ServerProcess,
     pub baseline: ServerProcess,
     pub fixtures: Fixtures,
+    /// Tessera's CLI on the server's store, for fixtures minted just before a scenario.
+    pub cli: Tessera,
 }
 
 /// Runs every scenario, in the order of the table.
 pub async fn run_all(bench: &Bench) -> Result<Vec<Row>> {
-    Ok(vec![
+    let mut rows = vec![
         client_credentials(bench).await?,
         client_credentials_many_clients(bench).await?,
         bearer_call(bench).await?,
-        baseline(bench).await?,
-    ])
+    ];
+    rows.push(refresh_rotation(bench).await?);
+    rows.push(authorization_code(bench).await?);
+    rows.push(baseline(bench).await?);
+    Ok(rows)
 }
 
 /// RFC 6749 §4.4 with one client: the token endpoint's fixed cost.
@@ -77,6 +97,65 @@ async fn bearer_call(bench: &Bench) -> Result<Row> {
     bench.measure("bearer call", &bench.tessera, scenario).await
 }
 
+/// RFC 6749 §6 with rotation: chains of refreshes over independent token sets, each
+/// request spending the refresh token the previous answer in its chain returned.
+async fn refresh_rotation(bench: &Bench) -> Result<Row> {
+    let connections = bench.config.connections;
+    let grant = &bench.fixtures.app_grant;
+    let tokens = fixtures::token_sets(&bench.cli, grant, TOKEN_SETS.max(connections)).await?;
+    let authorization = grant.app.basic_authorization()?;
+    let scenario = RefreshChains::new(TOKEN_PATH, authorization, tokens, connections)?;
+    bench
+        .measure("refresh rotation", &bench.tessera, scenario)
+        .await
+}
+
+/// RFC 6749 §4.1.3: each request exchanges a code never used before, minted just now.
+async fn authorization_code(bench: &Bench) -> Result<Row> {
+    let count = codes_needed(bench).await?;
+    let scenario = code_exchanges(bench, count).await?;
+    bench
+        .measure("authorization code", &bench.tessera, scenario)
+        .await
+}
+
+async fn code_exchanges(bench: &Bench, count: usize) -> Result<CodeExchanges> {
+    let grant = &bench.fixtures.app_grant;
+    let codes = fixtures::codes(&bench.cli, grant, count).await?;
+    let authorization = grant.app.basic_authorization()?;
+    CodeExchanges::new(TOKEN_PATH, authorization, REDIRECT_URI, &codes)
+}
+
+/// How many codes a run will exchange, with headroom, from a short probe of the exchange
+/// itself: no other scenario does the same work, and running out would fail the run.
+async fn codes_needed(bench: &Bench) -> Result<usize> {
+    let config = LoadConfig {
+        warmup: Duration::ZERO,
+        duration: PROBE_WINDOW,
+        ..bench.config
+    };
+    let mut supply = PROBE_CODES;
+    for round in 0..PROBE_ROUNDS {
+        if round > 0 {
+            supply *= 4;
+        }
+        let probe = Arc::new(code_exchanges(bench, supply).await?);
+        eprintln!("probing the code exchange rate …");
+        let report = load::run(bench.tessera.addr, Arc::clone(&probe), config).await?;
+        if probe.exhausted() {
+            continue;
+        }
+        if let Some(error) = report.first_error {
+            bail!("probing the code exchange: {error}");
+        }
+        let run_ms = (bench.config.warmup + bench.config.duration).as_millis();
+        let expected = u128::from(report.requests) * run_ms / PROBE_WINDOW.as_millis();
+        let wanted = expected * CODE_HEADROOM + 1;
+        return usize::try_from(wanted).context("more codes than memory can hold");
+    }
+    bail!("the code exchange outran a probe of {supply} codes in {PROBE_WINDOW:?}")
+}
+
 /// The single-client token request against the baseline server: the denominator.
 async fn baseline(bench: &Bench) -> Result<Row> {
     let scenario = token_requests(std::slice::from_ref(&bench.fixtures.client))?;
@@ -84,7 +163,7 @@ async fn baseline(bench: &Bench) -> Result<Row> {
 }
 
 impl Bench {
-    /// Runs `scenario` against `server` and reads the server's memory around it.
+    /// Runs `scenario` against `server`, reading the server's memory and the CPU use around it.
     async fn measure<S: Scenario>(
         &self,
         name: &str,
@@ -97,13 +176,19 @@ impl Bench {
             eprintln!("warning: peak RSS of {name} includes earlier scenarios: {error:#}");
         }
         let idle_kib = procfs::memory(pid).ok().map(|m| m.resident_kib);
+        let before = CpuSample::take(pid);
         let load = load::run(server.addr, Arc::new(scenario), self.config).await?;
+        let after = CpuSample::take(pid);
         let peak_kib = procfs::memory(pid).ok().map(|m| m.peak_kib);
         Ok(Row {
             name: name.to_owned(),
             load,
             idle_kib,
             peak_kib,
+            cpu: before
+                .ok()
+                .zip(after.ok())
+                .and_then(|(b, a)| b.cores_until(&a)),
         })
     }
 }

@@ -10,10 +10,16 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use serde::de::DeserializeOwned;
+use tokio::io::AsyncWriteExt;
+
+/// Generous: the bulk fixtures commands hash one secret per client, or write a row per
+/// code, hundreds of thousands of them on a fast machine.
+const CLI_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub struct Tessera {
     binary: PathBuf,
@@ -69,15 +75,44 @@ impl Tessera {
 
     /// Runs a CLI command with `--database … --json` and parses what it prints.
     pub async fn json<T: DeserializeOwned>(&self, args: &[&str]) -> Result<T> {
+        self.json_with(args, &[], None).await
+    }
+
+    /// The same, with extra environment variables and, if given, a line on standard input
+    /// (for `--password-stdin`).
+    pub async fn json_with<T: DeserializeOwned>(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdin: Option<&str>,
+    ) -> Result<T> {
         let mut command = self.command();
         command
             .args(args)
             .args(["--database", &self.database_url, "--json"])
-            .stdin(Stdio::null());
+            .envs(env.iter().copied())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let shown = format!("tessera {}", args.join(" "));
-        let output = tokio::process::Command::from(command)
-            .output()
+        let mut command = tokio::process::Command::from(command);
+        command.kill_on_drop(true);
+        let run = async {
+            let mut child = command.spawn()?;
+            if let (Some(line), Some(mut pipe)) = (stdin, child.stdin.take()) {
+                pipe.write_all(line.as_bytes()).await?;
+                pipe.write_all(b"\n").await?;
+                // Dropping the pipe closes it, so the command sees the end of its input.
+            }
+            child.wait_with_output().await
+        };
+        let output = tokio::time::timeout(CLI_TIMEOUT, run)
             .await
+            .with_context(|| format!("{shown} did not finish within {CLI_TIMEOUT:?}"))?
             .with_context(|| format!("running {shown}"))?;
         if !output.status.success() {
             bail!(

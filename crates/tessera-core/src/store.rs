@@ -9,7 +9,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Account, AccountId, Client, ClientId, ClientStatus, Kid, LegacyId, StoredSecret,
+    Account, AccountId, Client, ClientId, ClientStatus, Kid, LegacyId, ScopeSet, SecretHash,
+    StoredSecret, TokenSetId, User, UserId,
 };
 use crate::error::StoreError;
 use crate::legacy::audit::AuditEvent;
@@ -50,6 +51,19 @@ pub trait ClientStore: Send + Sync {
         others_expire_at: Option<UnixSeconds>,
         now: UnixSeconds,
     ) -> StoreResult<bool>;
+    /// Marks an application operator-approved (or not); records a `Client` change.
+    async fn update_client_approved(
+        &self,
+        id: &ClientId,
+        approved: bool,
+        now: UnixSeconds,
+    ) -> StoreResult<bool>;
+    /// Ends every secret of the client but the newest at `now`; records a `Client` change.
+    async fn expire_older_client_secrets(
+        &self,
+        id: &ClientId,
+        now: UnixSeconds,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -88,6 +102,7 @@ pub enum ChangeKind {
     RevokedToken,
     /// A legacy credential's password, state or existence changed; the subject is its id.
     LegacyCredential,
+    TokenSet,
 }
 
 impl ChangeKind {
@@ -97,6 +112,7 @@ impl ChangeKind {
             Self::SigningKey => "signing_key",
             Self::RevokedToken => "revoked_token",
             Self::LegacyCredential => "legacy_credential",
+            Self::TokenSet => "token_set",
         }
     }
 
@@ -106,6 +122,7 @@ impl ChangeKind {
             "signing_key" => Some(Self::SigningKey),
             "revoked_token" => Some(Self::RevokedToken),
             "legacy_credential" => Some(Self::LegacyCredential),
+            "token_set" => Some(Self::TokenSet),
             _ => None,
         }
     }
@@ -227,6 +244,162 @@ pub trait AuditStore: Send + Sync {
     ) -> StoreResult<Vec<AuditEvent>>;
 }
 
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Inserts the user and its account memberships; `false` when the email is taken.
+    async fn insert_user(&self, user: &User) -> StoreResult<bool>;
+    /// By normalized (lower-cased) email.
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    async fn find_user(&self, id: &UserId) -> StoreResult<Option<User>>;
+}
+
+/// A signed-in browser session; the cookie holds the secret, the store its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id_hash: SecretHash,
+    pub user_id: UserId,
+    pub created_at: UnixSeconds,
+    pub last_seen_at: UnixSeconds,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    async fn find_session(&self, id_hash: &SecretHash) -> StoreResult<Option<Session>>;
+    async fn touch_session(&self, id_hash: &SecretHash, now: UnixSeconds) -> StoreResult<()>;
+    async fn delete_session(&self, id_hash: &SecretHash) -> StoreResult<()>;
+}
+
+/// A user's standing approval of an application on one API account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub user_id: UserId,
+    pub client_id: ClientId,
+    pub account_id: AccountId,
+    pub scopes: ScopeSet,
+    pub updated_at: UnixSeconds,
+}
+
+/// An issued authorization code (RFC 6749 §4.1.2), stored by hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub code_hash: SecretHash,
+    pub client_id: ClientId,
+    /// Where the code was delivered; empty for Tessera's own code page.
+    pub redirect_uri: String,
+    /// Whether the request carried `redirect_uri` (then the token request must repeat it).
+    pub redirect_uri_sent: bool,
+    pub user_id: UserId,
+    pub account_id: AccountId,
+    pub scopes: ScopeSet,
+    /// The S256 PKCE challenge (RFC 7636 §4.2).
+    pub code_challenge: Option<String>,
+    /// The token set an exchange of this code creates; chosen up front so a second use can
+    /// revoke what the first one issued.
+    pub token_set_id: TokenSetId,
+    pub created_at: UnixSeconds,
+    pub expires_at: UnixSeconds,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeConsumption {
+    /// First use: the code is now spent.
+    Consumed(AuthorizationCode),
+    /// The code was used before.
+    AlreadyUsed(AuthorizationCode),
+    NotFound,
+}
+
+/// One refresh-token chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSet {
+    pub id: TokenSetId,
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    pub account_id: AccountId,
+    pub scopes: ScopeSet,
+    pub created_at: UnixSeconds,
+    pub revoked_at: Option<UnixSeconds>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub token_hash: SecretHash,
+    pub token_set_id: TokenSetId,
+    pub created_at: UnixSeconds,
+    /// When it was rotated away; a refresh token is used at most once.
+    pub used_at: Option<UnixSeconds>,
+    /// The access token issued together with it, revoked when it is rotated.
+    pub access_jti: String,
+    pub access_expires_at: UnixSeconds,
+}
+
+/// An application a user authorized, as the user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    pub client_id: ClientId,
+    pub client_name: String,
+    pub account_id: AccountId,
+    pub scopes: ScopeSet,
+    pub updated_at: UnixSeconds,
+    pub last_used_at: Option<UnixSeconds>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old token is spent, the new one stored, the old access token revoked.
+    Rotated,
+    /// The old token had already been used: the whole token set is now revoked.
+    Reused,
+}
+
+#[async_trait]
+pub trait AuthorizationStore: Send + Sync {
+    async fn upsert_consent(&self, consent: &Consent) -> StoreResult<()>;
+    async fn list_consents(&self, user: &UserId, client: &ClientId) -> StoreResult<Vec<Consent>>;
+
+    async fn insert_authorization_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
+    /// Marks the code used, atomically: of any number of concurrent calls with one code,
+    /// exactly one gets `Consumed`.
+    async fn consume_authorization_code(
+        &self,
+        code_hash: &SecretHash,
+        now: UnixSeconds,
+    ) -> StoreResult<CodeConsumption>;
+
+    /// Stores a new token set with its first refresh token.
+    async fn insert_token_set(&self, set: &TokenSet, first: &RefreshToken) -> StoreResult<()>;
+    async fn find_refresh_token(
+        &self,
+        token_hash: &SecretHash,
+    ) -> StoreResult<Option<(RefreshToken, TokenSet)>>;
+    /// Atomically either spends `old` (storing `new` and revoking `old`'s access token) or,
+    /// when `old` was already spent, revokes the whole token set. Of concurrent calls with
+    /// one `old`, exactly one gets `Rotated`.
+    async fn rotate_refresh_token(
+        &self,
+        old: &RefreshToken,
+        new: &RefreshToken,
+        now: UnixSeconds,
+    ) -> StoreResult<Rotation>;
+    /// Revokes a token set (its refresh tokens and access tokens); records a `TokenSet`
+    /// change. `false` when it was already revoked or does not exist.
+    async fn revoke_token_set(&self, id: &TokenSetId, now: UnixSeconds) -> StoreResult<bool>;
+    /// The applications a user authorized, with the last time any of their token sets was
+    /// refreshed or started.
+    async fn list_authorizations(&self, user: &UserId) -> StoreResult<Vec<Authorization>>;
+    /// Forgets the user's consents for the client and revokes every live token set of the
+    /// pair (recording a `TokenSet` change for each); returns the revoked sets.
+    async fn deauthorize(
+        &self,
+        user: &UserId,
+        client: &ClientId,
+        now: UnixSeconds,
+    ) -> StoreResult<Vec<TokenSetId>>;
+    /// Token sets revoked after `since` (their access tokens may still be unexpired).
+    async fn list_revoked_token_sets(&self, since: UnixSeconds) -> StoreResult<Vec<TokenSetId>>;
+}
+
 /// Everything a server needs, as one object.
 pub trait Store:
     AccountStore
@@ -238,6 +411,9 @@ pub trait Store:
     + ScopeStore
     + LegacyStore
     + AuditStore
+    + UserStore
+    + SessionStore
+    + AuthorizationStore
 {
 }
 
@@ -251,5 +427,8 @@ impl<T> Store for T where
         + ScopeStore
         + LegacyStore
         + AuditStore
+        + UserStore
+        + SessionStore
+        + AuthorizationStore
 {
 }

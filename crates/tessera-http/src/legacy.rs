@@ -7,13 +7,13 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use tessera_core::domain::password::{hash_password, verify_password, PasswordError};
 use tessera_core::domain::ScopeSet;
 use tessera_core::legacy::basic::{authenticate_basic, BasicContext, BasicError, PasswordVerifier};
 use tessera_core::legacy::cache::LegacyIdentity;
 use tessera_core::legacy::limiter::FailureLimiter;
-use tessera_core::legacy::password::{hash_password, verify_password, PasswordError};
 use tessera_core::legacy::usage::UsageCounter;
-use tessera_core::legacy::{LegacyPassword, PasswordHash, PasswordPolicy, SunsetPolicy};
+use tessera_core::legacy::{Password, PasswordHash, PasswordPolicy, SunsetPolicy};
 use tessera_core::UnixSeconds;
 
 use crate::error::{BasicRefusal, HttpError};
@@ -46,7 +46,7 @@ impl LegacyRuntime {
         limiter: FailureLimiter,
         scopes: ScopeSet,
     ) -> Result<Self, PasswordError> {
-        let filler = LegacyPassword::from_request("not a password: timing filler".into());
+        let filler = Password::from_request("not a password: timing filler".into());
         let dummy_hash = hash_password(&passwords, &filler)?;
         let sunset_header = sunset.sunset_at.and_then(|at| {
             // RFC 8594 §3: the value is an HTTP-date (RFC 9110 §5.6.7).
@@ -96,7 +96,7 @@ struct BlockingVerifier;
 
 #[async_trait]
 impl PasswordVerifier for BlockingVerifier {
-    async fn verify(&self, hash: PasswordHash, password: LegacyPassword) -> bool {
+    async fn verify(&self, hash: PasswordHash, password: Password) -> bool {
         tokio::task::spawn_blocking(move || verify_password(&hash, &password))
             .await
             .unwrap_or(false)

@@ -5,35 +5,61 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod authorize;
 mod bearer;
 mod body;
 mod caller;
+mod dashboard;
 pub mod error;
 pub mod legacy;
 mod oauth;
+pub mod session;
+mod signin;
 mod state;
 pub mod sync;
+mod views;
 mod well_known;
 
 use axum::routing::{get, post};
 use axum::Router;
 use tessera_core::oauth::routes;
 
-pub use state::{AppState, HttpPolicy, Inner as AppParts, SystemClock};
+pub use state::{AppState, HttpPolicy, Inner as AppParts, SignInLimits, SystemClock};
 
 /// The whole application: OAuth endpoints, metadata and the sample API.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             routes::TOKEN,
-            post(oauth::post_token).fallback(oauth::token_wrong_method),
+            post(oauth::post_token).fallback(oauth::wrong_method),
         )
+        .route(
+            routes::REVOKE,
+            post(oauth::post_revoke).fallback(oauth::wrong_method),
+        )
+        .route(
+            routes::INTROSPECT,
+            post(oauth::post_introspect).fallback(oauth::wrong_method),
+        )
+        .route(
+            routes::AUTHORIZE,
+            get(authorize::get_authorize).post(authorize::post_authorize),
+        )
+        .route(routes::CODE_PAGE, get(authorize::get_code_page))
+        .route(
+            routes::SIGN_IN,
+            get(signin::get_signin).post(signin::post_signin),
+        )
+        .route(routes::SIGN_OUT, post(signin::post_signout))
+        .route(routes::STYLESHEET, get(views::get_stylesheet))
         .route(routes::JWKS, get(well_known::get_jwks))
         .route(routes::METADATA, get(well_known::get_metadata))
         .route(routes::HEALTH, get(well_known::get_health))
         .route(routes::API_ACCOUNT, get(api::get_account))
         .route(routes::API_BOOKS, get(api::get_books).post(api::post_books))
         .route(routes::API_BOOK, get(api::get_book))
+        .route(routes::SCRIPT, get(views::get_script))
+        .merge(dashboard::routes())
         .fallback(error::not_found)
         .with_state(state)
 }

@@ -1,4 +1,5 @@
-//! The token endpoint (RFC 6749 §3.2).
+//! The client-authenticated OAuth endpoints: token (RFC 6749 §3.2), revocation (RFC 7009)
+//! and introspection (RFC 7662).
 
 use axum::body::Body;
 use axum::extract::State;
@@ -7,21 +8,34 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tessera_core::domain::{ClientId, GrantType};
 use tessera_core::error::{ErrorCode, OAuthError};
+use tessera_core::oauth::authorization_code::exchange_authorization_code;
 use tessera_core::oauth::client_auth::{self, PresentedClient};
 use tessera_core::oauth::client_credentials::issue_client_credentials;
+use tessera_core::oauth::introspection::introspect;
+use tessera_core::oauth::refresh_token::refresh;
 use tessera_core::oauth::request::Form;
 use tessera_core::oauth::response::TokenResponse;
+use tessera_core::oauth::revocation::revoke;
+use tessera_core::oauth::token_set::GrantContext;
 use tessera_core::UnixSeconds;
 
 use crate::body::read_form;
 use crate::error::{Challenge, HttpError};
 use crate::state::AppState;
 
-pub async fn post_token(
-    State(app): State<AppState>,
-    headers: HeaderMap,
+/// The parts every client-authenticated endpoint reads: the `Authorization` header, which
+/// challenge a failure gets, and the strictly parsed form body.
+struct ClientRequest<'h> {
+    authorization: Option<&'h str>,
+    challenge: Challenge,
+    form: Form,
+}
+
+async fn client_request<'h>(
+    app: &AppState,
+    headers: &'h HeaderMap,
     body: Body,
-) -> Result<Response, HttpError> {
+) -> Result<ClientRequest<'h>, HttpError> {
     let authorization = match headers.get(header::AUTHORIZATION) {
         Some(v) => Some(v.to_str().map_err(|_| {
             HttpError::OAuth(
@@ -35,11 +49,86 @@ pub async fn post_token(
         Some(a) if a.len() >= 6 && a[..6].eq_ignore_ascii_case("basic ") => Challenge::Basic,
         _ => Challenge::None,
     };
-    let form = read_form(&headers, body, app.http.form_limit, challenge).await?;
-    let response = token(&app, authorization, &form)
+    let form = read_form(headers, body, app.http.form_limit, challenge).await?;
+    Ok(ClientRequest {
+        authorization,
+        challenge,
+        form,
+    })
+}
+
+pub async fn post_token(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let req = client_request(&app, &headers, body).await?;
+    let response = token(&app, req.authorization, &req.form)
         .await
-        .map_err(|e| HttpError::OAuth(e, challenge))?;
+        .map_err(|e| HttpError::OAuth(e, req.challenge))?;
     Ok(token_response(response))
+}
+
+/// RFC 7009 §2.1: 200 with an empty body whether or not the token was known.
+pub async fn post_revoke(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let req = client_request(&app, &headers, body).await?;
+    let run = async {
+        let presented = client_auth::extract(req.authorization, &req.form)?;
+        let client = authenticate(&app, &presented).await?;
+        let now = app.clock.now();
+        revoke(
+            app.store.as_ref(),
+            &app.caches,
+            &client,
+            &req.form,
+            &app.tokens,
+            now,
+        )
+        .await
+    };
+    let revoked = run.await.map_err(|e| HttpError::OAuth(e, req.challenge))?;
+    tracing::info!(?revoked, "revocation request");
+    let mut res = axum::http::StatusCode::OK.into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+/// RFC 7662 §2.2: the token's state as JSON.
+pub async fn post_introspect(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let req = client_request(&app, &headers, body).await?;
+    let run = async {
+        let presented = client_auth::extract(req.authorization, &req.form)?;
+        if presented.secret.is_none() {
+            return Err(OAuthError::invalid_client(
+                "introspection needs client authentication with a secret",
+            ));
+        }
+        let caller = authenticate(&app, &presented).await?;
+        let now = app.clock.now();
+        introspect(
+            app.store.as_ref(),
+            &app.caches,
+            &caller,
+            &req.form,
+            &app.tokens,
+            now,
+        )
+        .await
+    };
+    let value = run.await.map_err(|e| HttpError::OAuth(e, req.challenge))?;
+    let mut res = Json(value).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
 }
 
 async fn token(
@@ -53,7 +142,9 @@ async fn token(
     let grant = GrantType::parse(grant).ok_or_else(|| {
         OAuthError::new(
             ErrorCode::UnsupportedGrantType,
-            format!("grant_type {grant:?} is not supported; use client_credentials"),
+            format!(
+                "grant_type {grant:?} is not supported; use client_credentials, authorization_code or refresh_token"
+            ),
         )
     })?;
     let presented = client_auth::extract(authorization, form)?;
@@ -69,16 +160,21 @@ async fn token(
     let key = keyring
         .current(now)
         .ok_or_else(|| OAuthError::server_error("no signing key is active"))?;
+    let cx = GrantContext {
+        store: app.store.as_ref(),
+        caches: &app.caches,
+        key,
+        policy: &app.tokens,
+        now,
+    };
     match grant {
         GrantType::ClientCredentials => {
             let response = issue_client_credentials(&client, form, key, &app.tokens, now)?;
             record_first_token(app, &client.id, now).await;
             Ok(response)
         }
-        GrantType::AuthorizationCode | GrantType::RefreshToken => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type {} is not supported yet", grant.as_str()),
-        )),
+        GrantType::AuthorizationCode => exchange_authorization_code(&cx, &client, form).await,
+        GrantType::RefreshToken => refresh(&cx, &client, form, &app.refresh).await,
     }
 }
 
@@ -119,10 +215,10 @@ fn token_response(body: TokenResponse) -> Response {
     res
 }
 
-/// Any method but POST (§3.2: "The client MUST use the HTTP POST method").
-pub async fn token_wrong_method() -> HttpError {
+/// Any method but POST (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1 all require POST).
+pub async fn wrong_method() -> HttpError {
     HttpError::OAuth(
-        OAuthError::invalid_request("the token endpoint accepts only POST"),
+        OAuthError::invalid_request("this endpoint accepts only POST"),
         Challenge::None,
     )
 }

@@ -8,6 +8,9 @@ use parking_lot::RwLock;
 use tessera_core::clock::Clock;
 use tessera_core::domain::{Account, ScopeSet};
 use tessera_core::manage::keys::KeyPolicy;
+use tessera_core::oauth::authorize::AuthorizePolicy;
+use tessera_core::oauth::refresh_token::RefreshPolicy;
+use tessera_core::runtime::rate_limit::RateLimiter;
 use tessera_core::runtime::Caches;
 use tessera_core::store::Store;
 use tessera_core::token::issue::TokenPolicy;
@@ -36,6 +39,22 @@ pub struct HttpPolicy {
     pub json_limit: usize,
 }
 
+/// Failed sign-ins allowed per account and per client address.
+pub struct SignInLimits {
+    pub by_account: RateLimiter,
+    pub by_address: RateLimiter,
+}
+
+impl Default for SignInLimits {
+    /// 5 failures per account and 20 per address in 15 minutes.
+    fn default() -> Self {
+        Self {
+            by_account: RateLimiter::new(5, 900),
+            by_address: RateLimiter::new(20, 900),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub inner: Arc<Inner>,
@@ -49,6 +68,13 @@ pub struct Inner {
     pub tokens: TokenPolicy,
     pub keys: KeyPolicy,
     pub http: HttpPolicy,
+    pub authorize: AuthorizePolicy,
+    pub refresh: RefreshPolicy,
+    pub sessions: crate::session::SessionPolicy,
+    pub signin_limits: SignInLimits,
+    /// An argon2id hash of a random password, verified when an email is unknown so that
+    /// response time does not reveal which emails exist.
+    pub decoy_hash: String,
     /// The scope catalog, for the metadata document.
     pub scopes: ScopeSet,
     /// API accounts by id, for the sample API (accounts never change after creation).

@@ -206,6 +206,48 @@ impl ClientStore for SqlStore {
         tx.commit().await.map_err(db)?;
         Ok(true)
     }
+
+    async fn update_client_approved(
+        &self,
+        id: &ClientId,
+        approved: bool,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("UPDATE client SET approved = $1 WHERE id = $2")
+            .bind(i64::from(approved))
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        record(&mut tx, ChangeKind::Client, id.as_str(), now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn expire_older_client_secrets(
+        &self,
+        id: &ClientId,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE client_secret SET expires_at = $1 WHERE client_id = $2              AND id < (SELECT MAX(id) FROM client_secret WHERE client_id = $2)              AND (expires_at IS NULL OR expires_at > $1)",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        record(&mut tx, ChangeKind::Client, id.as_str(), now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(n > 0)
+    }
 }
 
 async fn insert_secret(

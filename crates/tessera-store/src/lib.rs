@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod authorization;
 mod books;
 mod changes;
 mod clients;
@@ -15,6 +16,7 @@ mod keys;
 mod legacy;
 mod revocations;
 mod scopes;
+mod users;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -50,6 +50,12 @@ pub enum Command {
     /// Reports for the operator.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Users (people who sign in and authorize applications).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Third-party applications (authorization code grant).
+    #[command(subcommand)]
+    App(AppCommand),
     /// Bulk fixtures for benchmarks and load tests.
     #[command(subcommand, hide = true)]
     Fixtures(FixturesCommand),
@@ -98,6 +104,63 @@ pub enum ClientCommand {
     },
     /// Revoke a client: no new tokens, and its live tokens stop working.
     Revoke { client_id: String },
+    /// Issue a new secret; the old ones keep working for the overlap, then stop.
+    RotateSecret {
+        client_id: String,
+        /// Seconds the old secrets keep working (0: they stop now).
+        #[arg(long, default_value_t = 86_400)]
+        overlap: i64,
+    },
+    /// End a rotation's overlap now: only the newest secret works.
+    ExpireOldSecrets { client_id: String },
+    /// Create a resource server's credential, which may introspect any token.
+    CreateResourceServer {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user who may act on the given API accounts.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// An API account the user may act on (repeat for several).
+        #[arg(long = "account")]
+        accounts: Vec<String>,
+        /// Operators approve partner applications and see the migration report.
+        #[arg(long)]
+        operator: bool,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// The applications a user authorized.
+    Authorizations { email: String },
+    /// Take an application's access away: its tokens for this user die.
+    Deauthorize { email: String, client_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Register an application; prints its secret once (none with --public).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Registered redirect URI (repeat for several; none: Tessera's code page).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Space-separated scopes it may ask for [default: the whole catalog]
+        #[arg(long)]
+        scope: Option<String>,
+        /// A public client (no secret; PKCE required).
+        #[arg(long)]
+        public: bool,
+        /// Operator-approved partner application (listed in the dashboard).
+        #[arg(long)]
+        approved: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,5 +225,34 @@ pub enum FixturesCommand {
         count: usize,
         #[arg(long)]
         scope: Option<String>,
+    },
+    /// Start token sets for a user through an application, as a code exchange would;
+    /// prints each set's refresh token.
+    TokenSets {
+        /// The application's client id.
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        count: usize,
+    },
+    /// Mint authorization codes as if the user had approved the application (no PKCE;
+    /// valid for an hour, so they outlast a benchmark run).
+    Codes {
+        /// The application's client id.
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        user: String,
+        /// One of the application's registered redirect URIs.
+        #[arg(long)]
+        redirect_uri: String,
+        #[arg(long)]
+        count: usize,
     },
 }

@@ -6,15 +6,27 @@ use std::sync::Arc;
 use anyhow::bail;
 use serde_json::{json, Value};
 use tessera_core::clock::Clock;
-use tessera_core::domain::{Client, GrantType};
+use tessera_core::domain::{hash_password, Password};
+use tessera_core::domain::{
+    AccountId, Client, ClientKind, ClientStatus, GrantType, TokenSetId, UserId,
+};
 use tessera_core::manage::clients::{self, NewCredentialClient};
-use tessera_core::manage::{accounts, keys};
+use tessera_core::manage::{accounts, apps, authorizations, keys, users};
+use tessera_core::oauth::authorization_code::{mint_authorization_code, Approval};
+use tessera_core::oauth::authorize::{AuthorizationRequest, AuthorizePolicy, Delivery};
+use tessera_core::oauth::token_set::{start_token_set, GrantContext, TokenSetOwner};
+use tessera_core::runtime::Caches;
+use tessera_core::store::{KeyStore, UserStore};
+use tessera_core::token::keys::Keyring;
 use tessera_http::SystemClock;
 
-use crate::cli::{AccountCommand, Cli, ClientCommand, Command, FixturesCommand, KeysCommand};
+use crate::cli::{
+    AccountCommand, AppCommand, Cli, ClientCommand, Command, FixturesCommand, KeysCommand,
+    UserCommand,
+};
 use crate::config::Config;
 use crate::legacy;
-use crate::serve::{key_policy, open_store};
+use crate::serve::{key_policy, open_store, token_policy};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.global.config.as_deref(), |k| std::env::var(k).ok())?;
@@ -41,25 +53,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys_command(&config, cmd, &out).await,
         Command::Legacy(cmd) => legacy::legacy(&config, cmd, &out).await,
         Command::Report(cmd) => legacy::report(&config, cmd, &out).await,
-        Command::Fixtures(FixturesCommand::Clients {
-            account,
-            count,
-            scope,
-        }) => {
-            let store = open_store(&config).await?;
-            let new = NewCredentialClient {
-                account_id: &account,
-                name: "fixture",
-                scope: scope.as_deref(),
-            };
-            let created = clients::create_credential_clients(&store, &new, count, now()).await?;
-            let list: Vec<Value> = created
-                .iter()
-                .map(|c| json!({ "client_id": c.client.id.as_str(), "client_secret": c.secret.expose() }))
-                .collect();
-            out.print(&Value::Array(list), || format!("created {count} clients"));
-            Ok(())
-        }
+        Command::User(cmd) => user(&config, cmd, &out).await,
+        Command::App(cmd) => app(&config, cmd, &out).await,
+        Command::Fixtures(cmd) => fixtures(&config, cmd, &out).await,
     }
 }
 
@@ -224,6 +220,31 @@ async fn client(config: &Config, cmd: ClientCommand, out: &Output) -> anyhow::Re
                 },
             );
         }
+        ClientCommand::RotateSecret { client_id, overlap } => {
+            let c = clients::rotate_secret(&store, &client_id, overlap, now()).await?;
+            out.print(
+                &json!({ "client_id": c.client.id.as_str(), "client_secret": c.secret.expose(), "old_secrets_expire_at": now() + overlap }),
+                || format!("new client_secret: {}\n(shown only now; the old one works for {overlap} more seconds)", c.secret.expose()),
+            );
+        }
+        ClientCommand::ExpireOldSecrets { client_id } => {
+            let c = clients::expire_old_secrets(&store, &client_id, now()).await?;
+            out.print(&json!({ "client_id": c.id.as_str() }), || {
+                format!("only the newest secret of {} works now", c.id)
+            });
+        }
+        ClientCommand::CreateResourceServer { name } => {
+            let c = clients::create_resource_server(&store, &name, now()).await?;
+            let mut value = client_json(&c.client);
+            value["client_secret"] = json!(c.secret.expose());
+            out.print(&value, || {
+                format!(
+                    "created resource server {}\nclient_secret: {} (shown only now)",
+                    c.client.id,
+                    c.secret.expose()
+                )
+            });
+        }
         ClientCommand::Revoke { client_id } => {
             let c = clients::revoke_client(&store, &client_id, now()).await?;
             out.print(
@@ -232,6 +253,113 @@ async fn client(config: &Config, cmd: ClientCommand, out: &Output) -> anyhow::Re
             );
         }
     }
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if !from_stdin {
+        bail!("pass the password on standard input with --password-stdin");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    match cmd {
+        UserCommand::Create {
+            email,
+            accounts,
+            operator,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            users::check_password_strength(&password)?;
+            let policy = config.password_policy()?;
+            let password = Password::new(password).map_err(|e| anyhow::anyhow!(e))?;
+            let hash =
+                tokio::task::spawn_blocking(move || hash_password(&policy, &password)).await??;
+            let new = users::NewUser {
+                email: &email,
+                accounts: &accounts,
+                operator,
+                password_hash: hash.as_str().to_owned(),
+            };
+            let u = users::create_user(&store, new, now()).await?;
+            out.print(
+                &json!({ "user_id": u.id.as_str(), "email": u.email, "operator": u.operator }),
+                || format!("created user {} ({})", u.id, u.email),
+            );
+        }
+        UserCommand::Authorizations { email } => {
+            let u = authorizations::get_user_by_email(&store, &email).await?;
+            let list = authorizations::list_authorizations(&store, &u).await?;
+            let value: Vec<Value> = list
+                .iter()
+                .map(|a| {
+                    json!({
+                        "client_id": a.client_id.as_str(), "name": a.client_name,
+                        "account_id": a.account_id.as_str(), "scope": a.scopes.to_string(),
+                        "authorized_at": a.updated_at, "last_used_at": a.last_used_at,
+                    })
+                })
+                .collect();
+            out.print(&Value::Array(value), || {
+                let mut t = format!("{:<26} {:<24} {}\n", "CLIENT", "NAME", "SCOPE");
+                for a in &list {
+                    t.push_str(&format!(
+                        "{:<26} {:<24} {}\n",
+                        a.client_id, a.client_name, a.scopes
+                    ));
+                }
+                t.trim_end().to_owned()
+            });
+        }
+        UserCommand::Deauthorize { email, client_id } => {
+            let u = authorizations::get_user_by_email(&store, &email).await?;
+            let max_ttl = crate::serve::token_policy(config).max_ttl();
+            let n =
+                authorizations::deauthorize(&store, None, &u, &client_id, max_ttl, now()).await?;
+            out.print(
+                &json!({ "client_id": client_id, "revoked_token_sets": n }),
+                || format!("de-authorized {client_id}: {n} token sets revoked"),
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn app(config: &Config, cmd: AppCommand, out: &Output) -> anyhow::Result<()> {
+    let AppCommand::Create {
+        name,
+        redirect_uris,
+        scope,
+        public,
+        approved,
+    } = cmd;
+    let store = open_store(config).await?;
+    let new = apps::NewApplication {
+        name: &name,
+        redirect_uris: &redirect_uris,
+        scope: scope.as_deref(),
+        public,
+        approved,
+        owner: None,
+    };
+    let (client, secret) = apps::create_application(&store, &new, now()).await?;
+    let mut value = client_json(&client);
+    value["public"] = json!(client.public);
+    value["approved"] = json!(client.approved);
+    value["client_secret"] = json!(secret.as_ref().map(|s| s.expose()));
+    out.print(&value, || match &secret {
+        Some(s) => format!(
+            "registered application {}\nclient_secret: {}\n(the secret is shown only now; store it safely)",
+            client.id,
+            s.expose()
+        ),
+        None => format!("registered public application {} (no secret; PKCE required)", client.id),
+    });
     Ok(())
 }
 
@@ -276,4 +404,157 @@ async fn keys_command(config: &Config, cmd: KeysCommand, out: &Output) -> anyhow
         }
     }
     Ok(())
+}
+
+/// Fixture codes live an hour, not the configured minute: a benchmark mints them all
+/// before its run and exchanges them over the following minutes.
+const FIXTURE_CODE_TTL: i64 = 3600;
+
+/// The hidden bulk commands for benchmarks. Token sets and codes are made by the same core
+/// functions as the real flow (a code exchange, a consent), never by SQL of their own.
+async fn fixtures(config: &Config, cmd: FixturesCommand, out: &Output) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let now = now();
+    match cmd {
+        FixturesCommand::Clients {
+            account,
+            count,
+            scope,
+        } => {
+            let new = NewCredentialClient {
+                account_id: &account,
+                name: "fixture",
+                scope: scope.as_deref(),
+            };
+            let created = clients::create_credential_clients(&store, &new, count, now).await?;
+            let list: Vec<Value> = created
+                .iter()
+                .map(|c| json!({ "client_id": c.client.id.as_str(), "client_secret": c.secret.expose() }))
+                .collect();
+            out.print(&Value::Array(list), || format!("created {count} clients"));
+        }
+        FixturesCommand::TokenSets {
+            app,
+            account,
+            user,
+            count,
+        } => {
+            let owner = FixtureOwner::load(&store, &app, &account, &user).await?;
+            let master = crate::master_key::resolve(config)?;
+            let policy = token_policy(config);
+            let stored = store.list_signing_keys().await?;
+            // Throwaway caches: a new set revokes nothing, so nothing here needs sharing.
+            // Throwaway caches: a CLI process verifies nothing later.
+            let caches = Caches::new(
+                Keyring::from_stored(&stored, &master, policy.max_ttl())?,
+                0,
+                tessera_core::legacy::cache::VerificationCache::new([0; 32], 0, 0),
+            );
+            let keyring = caches.keyring();
+            let Some(key) = keyring.current(now) else {
+                bail!("no signing key is active yet: start `tessera serve` once on this store");
+            };
+            let cx = GrantContext {
+                store: &store,
+                caches: &caches,
+                key,
+                policy: &policy,
+                now,
+            };
+            let set_owner = TokenSetOwner {
+                client: &owner.client,
+                user: &owner.user,
+                account: &owner.account,
+                scopes: &owner.client.scopes,
+            };
+            let mut list = Vec::with_capacity(count);
+            for _ in 0..count {
+                let started = start_token_set(&cx, &TokenSetId::generate()?, &set_owner).await?;
+                list.push(json!({ "refresh_token": started.refresh_token }));
+            }
+            out.print(&Value::Array(list), || {
+                format!("started {count} token sets")
+            });
+        }
+        FixturesCommand::Codes {
+            app,
+            account,
+            user,
+            redirect_uri,
+            count,
+        } => {
+            let owner = FixtureOwner::load(&store, &app, &account, &user).await?;
+            // RFC 6749 §3.1.2.3: the exchange compares against a registered URI.
+            if !owner.client.redirect_uris.contains(&redirect_uri) {
+                bail!("--redirect-uri {redirect_uri} is not registered for application {app}");
+            }
+            let request = AuthorizationRequest {
+                client_id: owner.client.id.to_string(),
+                delivery: Delivery::Redirect(redirect_uri),
+                redirect_uri_sent: true,
+                scope: owner.client.scopes.clone(),
+                state: None,
+                code_challenge: None,
+            };
+            let approval = Approval {
+                request: &request,
+                user_id: &owner.user,
+                account_id: &owner.account,
+                scopes: &owner.client.scopes,
+            };
+            let policy = AuthorizePolicy {
+                require_pkce: false,
+                code_ttl: FIXTURE_CODE_TTL,
+                skip_consent_when_granted: true,
+            };
+            let mut list = Vec::with_capacity(count);
+            for _ in 0..count {
+                let code = mint_authorization_code(&store, &approval, &policy, now).await?;
+                list.push(Value::String(code));
+            }
+            out.print(&Value::Array(list), || format!("minted {count} codes"));
+        }
+    }
+    Ok(())
+}
+
+/// The application, user and account a fixture token set or code is for, checked as the
+/// consent page would: an active application, and a user allowed to act on the account.
+struct FixtureOwner {
+    client: Client,
+    user: UserId,
+    account: AccountId,
+}
+
+impl FixtureOwner {
+    async fn load(
+        store: &tessera_store::SqlStore,
+        app: &str,
+        account: &str,
+        user: &str,
+    ) -> anyhow::Result<Self> {
+        let client = clients::get_client(store, app).await?;
+        if client.kind != ClientKind::Application
+            || client.status != ClientStatus::Active
+            || !client.allows_grant(GrantType::AuthorizationCode)
+        {
+            bail!("client {app} is not an active application (see `tessera app create`)");
+        }
+        let account = accounts::get_account(store, account).await?.id;
+        let found = match UserId::parse(user) {
+            Some(id) => store.find_user(&id).await?,
+            None => None,
+        };
+        let Some(found) = found else {
+            bail!("no user {user}");
+        };
+        if !found.accounts.contains(&account) {
+            bail!("user {user} may not act on account {account}");
+        }
+        Ok(Self {
+            client,
+            user: found.id,
+            account,
+        })
+    }
 }

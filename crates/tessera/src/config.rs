@@ -36,6 +36,13 @@ pub struct Config {
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
     pub legacy_usage_flush_interval: u64,
+    pub authorization_code_ttl: i64,
+    pub require_pkce: bool,
+    pub skip_consent_when_granted: bool,
+    pub refresh_token_idle_ttl: i64,
+    pub refresh_token_absolute_ttl: i64,
+    pub session_idle_ttl: i64,
+    pub session_absolute_ttl: i64,
 }
 
 impl Default for Config {
@@ -66,6 +73,13 @@ impl Default for Config {
             argon2_iterations: PasswordPolicy::default().iterations,
             argon2_parallelism: PasswordPolicy::default().parallelism,
             legacy_usage_flush_interval: 10,
+            authorization_code_ttl: 60,
+            require_pkce: false,
+            skip_consent_when_granted: true,
+            refresh_token_idle_ttl: 0,
+            refresh_token_absolute_ttl: 0,
+            session_idle_ttl: 1_800,
+            session_absolute_ttl: 43_200,
         }
     }
 }
@@ -89,9 +103,11 @@ const TEXT_KEYS: [&str; 11] = [
 /// Keys whose value is a list; in the environment, comma-separated.
 const LIST_KEYS: [&str; 1] = ["basic_brownouts"];
 
+const BOOL_KEYS: [&str; 2] = ["require_pkce", "skip_consent_when_granted"];
+
 impl Config {
     /// Every key, in file order.
-    pub const KEYS: [&'static str; 25] = [
+    pub const KEYS: [&'static str; 32] = [
         "listen",
         "database",
         "data_dir",
@@ -117,6 +133,13 @@ impl Config {
         "argon2_iterations",
         "argon2_parallelism",
         "legacy_usage_flush_interval",
+        "authorization_code_ttl",
+        "require_pkce",
+        "skip_consent_when_granted",
+        "refresh_token_idle_ttl",
+        "refresh_token_absolute_ttl",
+        "session_idle_ttl",
+        "session_absolute_ttl",
     ];
 
     /// Defaults, overlaid with the TOML file (if any), then with `TESSERA_<KEY>` variables.
@@ -145,6 +168,12 @@ impl Config {
                             .map(|v| toml::Value::String(v.to_owned()))
                             .collect(),
                     )
+                } else if BOOL_KEYS.contains(&key) {
+                    match value.trim() {
+                        "true" | "1" => toml::Value::Boolean(true),
+                        "false" | "0" => toml::Value::Boolean(false),
+                        _ => bail!("{var} must be true or false, not {value:?}"),
+                    }
                 } else {
                     let n: i64 = value
                         .trim()
@@ -166,10 +195,16 @@ impl Config {
         for (key, value) in [
             ("access_token_ttl", self.access_token_ttl),
             ("user_access_token_ttl", self.user_access_token_ttl),
+            ("authorization_code_ttl", self.authorization_code_ttl),
+            ("session_idle_ttl", self.session_idle_ttl),
+            ("session_absolute_ttl", self.session_absolute_ttl),
         ] {
             if value <= 0 {
                 bail!("{key} must be a positive number of seconds");
             }
+        }
+        if self.refresh_token_idle_ttl < 0 || self.refresh_token_absolute_ttl < 0 {
+            bail!("refresh_token_idle_ttl and refresh_token_absolute_ttl must not be negative (0: no limit)");
         }
         if self.key_propagation_delay < 0 || self.key_rotation_interval < 0 {
             bail!("key_propagation_delay and key_rotation_interval must not be negative");

@@ -6,14 +6,14 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
+use tessera_core::domain::password::hash_password;
 use tessera_core::legacy::audit::AuditEvent;
-use tessera_core::legacy::password::hash_password;
 use tessera_core::legacy::provision::{
     change_legacy_password, create_legacy_credential, get_legacy_credential, NewLegacyCredential,
 };
 use tessera_core::legacy::report::{legacy_report, LegacyReportRow};
 use tessera_core::legacy::time::format_rfc3339;
-use tessera_core::legacy::{migration, LegacyCredential, LegacyPassword, PasswordHash};
+use tessera_core::legacy::{migration, LegacyCredential, Password, PasswordHash};
 use tessera_core::manage::accounts;
 use tessera_core::store::{AuditStore, LegacyStore};
 
@@ -290,10 +290,10 @@ async fn read_and_hash(config: &Config, from_stdin: bool) -> anyhow::Result<Pass
         .map_err(|e| anyhow!(e))
 }
 
-fn read_password(from_stdin: bool) -> anyhow::Result<LegacyPassword> {
+fn read_password(from_stdin: bool) -> anyhow::Result<Password> {
     let stdin = std::io::stdin();
     if from_stdin {
-        return LegacyPassword::new(read_line(&stdin)?).map_err(|e| anyhow!(e));
+        return Password::new(read_line(&stdin)?).map_err(|e| anyhow!(e));
     }
     if !stdin.is_terminal() {
         bail!("stdin is not a terminal: pass --password-stdin and the password on stdin");
@@ -303,7 +303,7 @@ fn read_password(from_stdin: bool) -> anyhow::Result<LegacyPassword> {
     if first != again {
         bail!("the two passwords differ");
     }
-    LegacyPassword::new(first).map_err(|e| anyhow!(e))
+    Password::new(first).map_err(|e| anyhow!(e))
 }
 
 /// One line without its line ending.

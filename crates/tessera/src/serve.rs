@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tessera_core::clock::Clock;
+use tessera_core::domain::decoy_hash;
 use tessera_core::domain::ScopeSet;
 use tessera_core::legacy::cache::{self, VerificationCache};
 use tessera_core::legacy::limiter::{FailureLimiter, LimitPolicy};
 use tessera_core::manage::keys::{ensure_signing_key, KeyPolicy};
+use tessera_core::oauth::authorize::AuthorizePolicy;
+use tessera_core::oauth::refresh_token::RefreshPolicy;
 use tessera_core::random;
 use tessera_core::runtime::sync::{reload_keyring, KeyReload};
 use tessera_core::runtime::Caches;
@@ -17,8 +20,9 @@ use tessera_core::store::Store;
 use tessera_core::token::issue::TokenPolicy;
 use tessera_core::token::keys::{Algorithm, Keyring};
 use tessera_http::legacy::LegacyRuntime;
+use tessera_http::session::SessionPolicy;
 use tessera_http::sync::SyncPolicy;
-use tessera_http::{AppParts, AppState, HttpPolicy};
+use tessera_http::{AppParts, AppState, HttpPolicy, SignInLimits};
 use tessera_store::SqlStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -99,6 +103,16 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     for (jti, until) in store.list_revoked_tokens(now).await? {
         caches.revoked.insert(jti, until);
     }
+    for set in store
+        .list_revoked_token_sets(now - tokens.max_ttl())
+        .await?
+    {
+        caches
+            .revoked_sets
+            .insert(set.to_string(), now + tokens.max_ttl());
+    }
+    let passwords = config.password_policy()?;
+    let decoy = tokio::task::spawn_blocking(move || decoy_hash(&passwords)).await??;
     let scopes: ScopeSet = store
         .list_scopes()
         .await?
@@ -132,6 +146,23 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             form_limit: config.form_limit,
             json_limit: config.json_limit,
         },
+        authorize: AuthorizePolicy {
+            require_pkce: config.require_pkce,
+            code_ttl: config.authorization_code_ttl,
+            skip_consent_when_granted: config.skip_consent_when_granted,
+        },
+        refresh: RefreshPolicy {
+            idle_ttl: (config.refresh_token_idle_ttl > 0).then_some(config.refresh_token_idle_ttl),
+            absolute_ttl: (config.refresh_token_absolute_ttl > 0)
+                .then_some(config.refresh_token_absolute_ttl),
+        },
+        sessions: SessionPolicy {
+            idle_ttl: config.session_idle_ttl,
+            absolute_ttl: config.session_absolute_ttl,
+            secure_cookies: config.issuer().starts_with("https://"),
+        },
+        signin_limits: SignInLimits::default(),
+        decoy_hash: decoy.as_str().to_owned(),
         scopes,
         accounts: Default::default(),
         legacy,
@@ -144,14 +175,16 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let (shutdown, rx) = watch::channel(false);
     let mut http_rx = rx.clone();
     // The peer address feeds the per-address limit on failed Basic attempts.
-    let app =
-        tessera_http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = tessera_http::router(state.clone());
     let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_rx.wait_for(|stop| *stop).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_rx.wait_for(|stop| *stop).await;
+        })
+        .await
     });
     let sync_policy = SyncPolicy {
         poll_interval: Duration::from_millis(config.sync_interval_ms),

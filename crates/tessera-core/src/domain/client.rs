@@ -37,6 +37,8 @@ pub enum ClientKind {
     Credential,
     /// A third-party application acting for users who authorize it.
     Application,
+    /// A resource server's credential: it may introspect any token, and obtain none.
+    ResourceServer,
 }
 
 impl ClientKind {
@@ -44,6 +46,7 @@ impl ClientKind {
         match self {
             Self::Credential => "credential",
             Self::Application => "application",
+            Self::ResourceServer => "resource_server",
         }
     }
 
@@ -51,6 +54,7 @@ impl ClientKind {
         match raw {
             "credential" => Some(Self::Credential),
             "application" => Some(Self::Application),
+            "resource_server" => Some(Self::ResourceServer),
             _ => None,
         }
     }

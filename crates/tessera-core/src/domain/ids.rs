@@ -60,6 +60,16 @@ identifier!(
     "lc_"
 );
 identifier!(
+    /// A user (resource owner).
+    UserId,
+    "usr_"
+);
+identifier!(
+    /// A token set: one refresh-token chain.
+    TokenSetId,
+    "ts_"
+);
+identifier!(
     /// A JWT ID (RFC 7519 §4.1.7).
     Jti,
     "at_"

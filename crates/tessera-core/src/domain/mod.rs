@@ -3,11 +3,20 @@
 mod account;
 mod client;
 mod ids;
+pub mod password;
+mod redirect_uri;
 mod scope;
 mod secret;
+mod user;
 
 pub use account::Account;
 pub use client::{Client, ClientKind, ClientStatus, GrantType, StoredSecret};
-pub use ids::{AccountId, ClientId, Jti, Kid, LegacyId};
+pub use ids::{AccountId, ClientId, Jti, Kid, LegacyId, TokenSetId, UserId};
+pub use password::{
+    decoy_hash, hash_password, verify_password, Password, PasswordError, PasswordHash,
+    PasswordPolicy,
+};
+pub use redirect_uri::validate_redirect_uri;
 pub use scope::{ScopeError, ScopeSet};
 pub use secret::{ClientSecret, SecretHash};
+pub use user::{normalize_email, User};

@@ -7,7 +7,7 @@ use crate::UnixSeconds;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
     LegacyCreated,
-    LegacyPasswordChanged,
+    PasswordChanged,
     LegacyMigrated,
     LegacyRemoved,
     /// A removal asked for too early (before migration or before the new client's first
@@ -19,7 +19,7 @@ impl AuditAction {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LegacyCreated => "legacy.created",
-            Self::LegacyPasswordChanged => "legacy.password_changed",
+            Self::PasswordChanged => "legacy.password_changed",
             Self::LegacyMigrated => "legacy.migrated",
             Self::LegacyRemoved => "legacy.removed",
             Self::LegacyRemovalRefused => "legacy.removal_refused",
@@ -29,7 +29,7 @@ impl AuditAction {
     pub fn parse(raw: &str) -> Option<Self> {
         [
             Self::LegacyCreated,
-            Self::LegacyPasswordChanged,
+            Self::PasswordChanged,
             Self::LegacyMigrated,
             Self::LegacyRemoved,
             Self::LegacyRemovalRefused,

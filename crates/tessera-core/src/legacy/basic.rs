@@ -13,9 +13,9 @@ use base64::Engine;
 use super::cache::{LegacyIdentity, VerificationCache};
 use super::credential::{Email, LegacyState};
 use super::limiter::FailureLimiter;
-use super::password::{LegacyPassword, PasswordHash};
 use super::sunset::{SunsetDecision, SunsetPolicy};
 use super::usage::UsageCounter;
+use crate::domain::password::{Password, PasswordHash};
 use crate::error::StoreError;
 use crate::store::LegacyStore;
 use crate::UnixSeconds;
@@ -23,7 +23,7 @@ use crate::UnixSeconds;
 /// Runs argon2id verification somewhere it may block (the HTTP layer: `spawn_blocking`).
 #[async_trait]
 pub trait PasswordVerifier: Send + Sync {
-    async fn verify(&self, hash: PasswordHash, password: LegacyPassword) -> bool;
+    async fn verify(&self, hash: PasswordHash, password: Password) -> bool;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +55,7 @@ pub struct BasicContext<'a> {
 
 /// `base64(user-id ":" password)` after the scheme (RFC 7617 §2); the password may
 /// contain `:`, the user-id may not.
-pub fn parse_basic(credentials: &str) -> Result<(Email, LegacyPassword), BasicError> {
+pub fn parse_basic(credentials: &str) -> Result<(Email, Password), BasicError> {
     let decoded = STANDARD
         .decode(credentials.trim())
         .map_err(|_| BasicError::Malformed)?;
@@ -63,7 +63,7 @@ pub fn parse_basic(credentials: &str) -> Result<(Email, LegacyPassword), BasicEr
     let (user, password) = text.split_once(':').ok_or(BasicError::Malformed)?;
     // An unparseable email can match no credential: same answer as a wrong password.
     let email = Email::parse(user).ok_or(BasicError::Invalid)?;
-    Ok((email, LegacyPassword::from_request(password.to_owned())))
+    Ok((email, Password::from_request(password.to_owned())))
 }
 
 /// The identity of the credential in `credentials` (the part after `Basic `).
@@ -132,11 +132,11 @@ mod tests {
     use std::task::{Context, Poll, Waker};
 
     use super::*;
+    use crate::domain::password::{hash_password, verify_password, PasswordPolicy};
     use crate::domain::{AccountId, ClientId, LegacyId};
     use crate::legacy::audit::AuditEvent;
     use crate::legacy::cache::VerificationCache;
     use crate::legacy::limiter::LimitPolicy;
-    use crate::legacy::password::{hash_password, verify_password, PasswordPolicy};
     use crate::legacy::report::LegacyReportRow;
     use crate::legacy::usage::UsageDelta;
     use crate::legacy::LegacyCredential;
@@ -227,7 +227,7 @@ mod tests {
 
     #[async_trait]
     impl PasswordVerifier for CountingVerifier {
-        async fn verify(&self, hash: PasswordHash, password: LegacyPassword) -> bool {
+        async fn verify(&self, hash: PasswordHash, password: Password) -> bool {
             self.0.fetch_add(1, Ordering::SeqCst);
             verify_password(&hash, &password)
         }
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn argon2_runs_once_per_credential_until_the_cache_entry_is_invalidated() {
-        let pw = LegacyPassword::new("correct horse".into()).unwrap();
+        let pw = Password::new("correct horse".into()).unwrap();
         let credential = LegacyCredential {
             id: LegacyId::parse("lc_1").unwrap(),
             account_id: AccountId::parse("acct_1").unwrap(),
@@ -259,7 +259,7 @@ mod tests {
             FailureLimiter::new(LimitPolicy::default()),
             UsageCounter::default(),
         );
-        let dummy = hash_password(&CHEAP, &LegacyPassword::from_request("filler".into())).unwrap();
+        let dummy = hash_password(&CHEAP, &Password::from_request("filler".into())).unwrap();
         let ctx = BasicContext {
             sunset: &sunset,
             cache: &cache,

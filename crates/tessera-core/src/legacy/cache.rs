@@ -13,7 +13,7 @@ use aws_lc_rs::hmac;
 use parking_lot::RwLock;
 
 use super::credential::Email;
-use super::password::LegacyPassword;
+use crate::domain::password::Password;
 use crate::domain::{AccountId, LegacyId};
 use crate::UnixSeconds;
 
@@ -59,7 +59,7 @@ impl VerificationCache {
 
     /// The keyed hash; the email's length goes first so no (email, password) split of the
     /// same bytes collides with another.
-    pub fn key_of(&self, email: &Email, password: &LegacyPassword) -> [u8; 32] {
+    pub fn key_of(&self, email: &Email, password: &Password) -> [u8; 32] {
         let mut ctx = hmac::Context::with_key(&self.key);
         ctx.update(&(email.as_str().len() as u64).to_be_bytes());
         ctx.update(email.as_str().as_bytes());
@@ -135,8 +135,8 @@ mod tests {
     fn entries_expire_are_invalidated_and_stale_inserts_are_dropped() {
         let cache = VerificationCache::new([1; 32], 10, 1000);
         let email = Email::parse("a@b.c").unwrap();
-        let key = cache.key_of(&email, &LegacyPassword::from_request("pw-123456".into()));
-        let other = cache.key_of(&email, &LegacyPassword::from_request("pw-1234567".into()));
+        let key = cache.key_of(&email, &Password::from_request("pw-123456".into()));
+        let other = cache.key_of(&email, &Password::from_request("pw-1234567".into()));
         assert_ne!(key, other);
         let generation = cache.generation();
         cache.insert(key, identity("lc_1"), generation, 0);
@@ -152,7 +152,7 @@ mod tests {
     #[test]
     fn a_different_process_key_gives_different_keys() {
         let email = Email::parse("a@b.c").unwrap();
-        let pw = LegacyPassword::from_request("pw-123456".into());
+        let pw = Password::from_request("pw-123456".into());
         let a = VerificationCache::new([1; 32], 10, 1000).key_of(&email, &pw);
         let b = VerificationCache::new([2; 32], 10, 1000).key_of(&email, &pw);
         assert_ne!(a, b);

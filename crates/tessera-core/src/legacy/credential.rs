@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::password::PasswordHash;
+use crate::domain::password::PasswordHash;
 use crate::domain::{AccountId, ClientId, LegacyId};
 use crate::UnixSeconds;
 

@@ -11,13 +11,12 @@ pub mod cache;
 pub mod credential;
 pub mod limiter;
 pub mod migration;
-pub mod password;
 pub mod provision;
 pub mod report;
 pub mod sunset;
 pub mod time;
 pub mod usage;
 
+pub use crate::domain::password::{Password, PasswordHash, PasswordPolicy};
 pub use credential::{Email, LegacyCredential, LegacyState};
-pub use password::{LegacyPassword, PasswordHash, PasswordPolicy};
 pub use sunset::{SunsetDecision, SunsetPolicy};

@@ -5,7 +5,7 @@
 
 use super::audit::{AuditAction, AuditEvent};
 use super::credential::{Email, LegacyCredential, LegacyState};
-use super::password::PasswordHash;
+use crate::domain::password::PasswordHash;
 use crate::domain::LegacyId;
 use crate::error::{ManageError, StoreError};
 use crate::manage::accounts::get_account;
@@ -86,13 +86,7 @@ pub async fn change_legacy_password(
     now: UnixSeconds,
 ) -> Result<LegacyCredential, ManageError> {
     let mut credential = get_legacy_credential(store, email).await?;
-    let audit = event(
-        &credential,
-        actor,
-        AuditAction::LegacyPasswordChanged,
-        now,
-        "",
-    );
+    let audit = event(&credential, actor, AuditAction::PasswordChanged, now, "");
     if !store
         .update_legacy_password(&credential.id, &hash, &audit)
         .await?

@@ -115,3 +115,81 @@ pub async fn revoke_client(
     client.status = ClientStatus::Revoked;
     Ok(client)
 }
+
+/// A new secret for a client; the old ones keep working for `overlap` seconds (0: they stop
+/// now), so the customer can roll the new one out first.
+pub async fn rotate_secret(
+    store: &dyn ClientStore,
+    id: &str,
+    overlap: i64,
+    now: UnixSeconds,
+) -> Result<CreatedClient, ManageError> {
+    let client = get_client(store, id).await?;
+    if client.public {
+        return Err(ManageError::Invalid(format!(
+            "client {id} has no secret to rotate"
+        )));
+    }
+    if overlap < 0 {
+        return Err(ManageError::Invalid(
+            "the overlap must not be negative".into(),
+        ));
+    }
+    let secret = ClientSecret::generate().map_err(StoreError::new)?;
+    let stored = StoredSecret {
+        hash: secret.hash(),
+        created_at: now,
+        expires_at: None,
+    };
+    store
+        .insert_client_secret(&client.id, &stored, Some(now + overlap), now)
+        .await?;
+    let client = get_client(store, id).await?;
+    Ok(CreatedClient { client, secret })
+}
+
+/// Ends the overlap of a rotation: only the newest secret works from now on.
+pub async fn expire_old_secrets(
+    store: &dyn ClientStore,
+    id: &str,
+    now: UnixSeconds,
+) -> Result<Client, ManageError> {
+    let client = get_client(store, id).await?;
+    store.expire_older_client_secrets(&client.id, now).await?;
+    get_client(store, id).await
+}
+
+/// A resource server's credential: introspects any token, obtains none.
+pub async fn create_resource_server(
+    store: &dyn Store,
+    name: &str,
+    now: UnixSeconds,
+) -> Result<CreatedClient, ManageError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(ManageError::Invalid(
+            "a name must be 1 to 200 characters".into(),
+        ));
+    }
+    let secret = ClientSecret::generate().map_err(StoreError::new)?;
+    let client = Client {
+        id: ClientId::generate().map_err(StoreError::new)?,
+        name: name.to_owned(),
+        kind: ClientKind::ResourceServer,
+        account_id: None,
+        grant_types: Vec::new(),
+        scopes: ScopeSet::default(),
+        redirect_uris: Vec::new(),
+        status: ClientStatus::Active,
+        public: false,
+        approved: false,
+        secrets: vec![StoredSecret {
+            hash: secret.hash(),
+            created_at: now,
+            expires_at: None,
+        }],
+        created_at: now,
+    };
+    store.insert_clients(std::slice::from_ref(&client)).await?;
+    Ok(CreatedClient { client, secret })
+}

@@ -10,12 +10,19 @@ pub fn metadata(issuer: &str, scopes: &ScopeSet, signing_alg: Algorithm) -> Valu
     let url = |path: &str| format!("{}{}", issuer.trim_end_matches('/'), path);
     json!({
         "issuer": issuer,
+        "authorization_endpoint": url(routes::AUTHORIZE),
         "token_endpoint": url(routes::TOKEN),
         "jwks_uri": url(routes::JWKS),
+        "revocation_endpoint": url(routes::REVOKE),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint": url(routes::INTROSPECT),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": scopes.iter().collect::<Vec<_>>(),
-        "response_types_supported": [],
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
         "access_token_signing_alg_values_supported": [signing_alg.as_str()],
     })
 }

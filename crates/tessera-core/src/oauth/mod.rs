@@ -1,8 +1,15 @@
 //! The OAuth 2.0 protocol: one grant or endpoint per file, each reading as its RFC section.
 
+pub mod authorization_code;
+pub mod authorize;
 pub mod client_auth;
 pub mod client_credentials;
+pub mod introspection;
 pub mod metadata;
+pub mod pkce;
+pub mod refresh_token;
 pub mod request;
 pub mod response;
+pub mod revocation;
 pub mod routes;
+pub mod token_set;

@@ -3,6 +3,7 @@
 //! with the store through the change feed.
 
 mod clients;
+pub mod rate_limit;
 mod revoked;
 pub mod sync;
 mod verified;
@@ -21,6 +22,8 @@ use crate::token::keys::Keyring;
 pub struct Caches {
     pub clients: ClientCache,
     pub revoked: RevokedTokens,
+    /// Revoked token sets by id: their access tokens (claim `sid`) are refused.
+    pub revoked_sets: RevokedTokens,
     pub verified: VerifiedTokens,
     /// Recently verified legacy Basic credentials.
     pub legacy: VerificationCache,
@@ -32,6 +35,7 @@ impl Caches {
         Self {
             clients: ClientCache::default(),
             revoked: RevokedTokens::default(),
+            revoked_sets: RevokedTokens::default(),
             verified: VerifiedTokens::new(verified_capacity),
             legacy,
             keyring: RwLock::new(Arc::new(keyring)),

@@ -37,7 +37,11 @@ pub async fn authenticate_bearer(
             claims
         }
     };
-    if caches.revoked.contains(&claims.jti) {
+    let set_revoked = claims
+        .sid
+        .as_deref()
+        .is_some_and(|sid| caches.revoked_sets.contains(sid));
+    if set_revoked || caches.revoked.contains(&claims.jti) {
         return Err(TokenError::Revoked.into());
     }
     let client_id = ClientId::parse(&claims.client_id).ok_or(TokenError::Malformed)?;

@@ -52,7 +52,11 @@ store_test!(async fn rotation_publishes_first_signs_later_and_retires_after_expi
     assert_eq!(state(&old_kid), Some("active".into()));
     assert_eq!(jwt::header(&app.access_token(&c).await)["kid"], old_kid.as_str(), "not signing before the delay");
 
-    app.advance(600);
+    // The CLI stamped the key with the wall clock, a little ahead of the test's clock.
+    let activates_at = rotated["activates_at"].as_i64().unwrap();
+    app.advance(activates_at - 1 - app.now());
+    assert_eq!(jwt::header(&app.access_token(&c).await)["kid"], old_kid.as_str());
+    app.advance(1);
     let new_token = app.access_token(&c).await;
     assert_eq!(jwt::header(&new_token)["kid"], new_kid.as_str());
     assert!(jwt::verify_with_jwks(&new_token, &jwks(app).await));
@@ -115,3 +119,12 @@ async fn private_keys_are_sealed_at_rest() {
         .any(|w| w == &pkcs8[..pkcs8.len().min(32)]));
     app.stop().await;
 }
+
+store_test!(async fn scheduled_rotation_publishes_a_new_key_when_the_newest_is_old(app: &TestApp) with |c| {
+    c.key_rotation_interval = 7 * 86_400;
+} {
+    assert_eq!(kids(app).await.len(), 1);
+    app.advance(7 * 86_400);
+    let rotated = eventually(std::time::Duration::from_secs(2), || async { kids(app).await.len() == 2 }).await;
+    assert!(rotated.is_some(), "the housekeeping task rotated the key");
+});

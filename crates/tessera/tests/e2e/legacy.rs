@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tessera_core::legacy::password::hash_password;
+use tessera_core::domain::password::hash_password;
 use tessera_core::legacy::provision::{create_legacy_credential, NewLegacyCredential};
 use tessera_core::legacy::time::format_rfc3339;
-use tessera_core::legacy::LegacyPassword;
+use tessera_core::legacy::Password;
 
 use crate::support::{eventually, TestApp, TestClient};
 
@@ -26,7 +26,7 @@ fn wall() -> i64 {
 async fn credential(app: &TestApp, email: &str, password: &str) -> (String, i64) {
     let account = app.account("Legacy Co").await;
     let policy = app.config.password_policy().unwrap();
-    let hash = hash_password(&policy, &LegacyPassword::new(password.into()).unwrap()).unwrap();
+    let hash = hash_password(&policy, &Password::new(password.into()).unwrap()).unwrap();
     let new = NewLegacyCredential {
         account_id: &account,
         email,

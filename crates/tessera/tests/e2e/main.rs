@@ -7,8 +7,12 @@
 mod support;
 
 mod api;
+mod authorization_code;
 mod cli;
 mod client_credentials;
 mod keys;
 mod legacy;
 mod metadata;
+mod oauth2_client;
+mod refresh_token;
+mod revocation;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 mod db;
+pub mod flow;
 pub mod jwt;
 
 use std::path::PathBuf;
@@ -37,10 +38,12 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub config: Config,
     server: Option<RunningServer>,
+    replicas: std::sync::Mutex<Vec<std::process::Child>>,
     _db: TestDatabase,
     dir: PathBuf,
 }
 
+#[derive(Clone)]
 pub struct TestClient {
     pub account_id: String,
     pub client_id: String,
@@ -86,12 +89,56 @@ impl TestApp {
             clock,
             config,
             server: Some(server),
+            replicas: std::sync::Mutex::new(Vec::new()),
             _db: db,
             dir,
         }
     }
 
+    /// Starts the real `tessera serve` binary as a second process on the same store and
+    /// master key; returns its base URL. It is killed when the test app stops.
+    pub async fn spawn_process_replica(&self) -> String {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database", self.config.database.as_deref().unwrap()])
+            .env(
+                "TESSERA_MASTER_KEY",
+                self.config.master_key.as_deref().unwrap(),
+            )
+            .env("TESSERA_ISSUER", self.config.issuer.as_deref().unwrap())
+            .env("TESSERA_DATA_DIR", &self.dir)
+            .env("TESSERA_ARGON2_MEMORY_KIB", "64")
+            .env("TESSERA_ARGON2_ITERATIONS", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tessera serve starts");
+        self.replicas.lock().unwrap().push(child);
+        let base = format!("http://127.0.0.1:{port}");
+        let up = eventually(Duration::from_secs(20), || async {
+            self.http
+                .get(format!("{base}/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        assert!(up.is_some(), "replica answers /health");
+        base
+    }
+
     pub async fn stop(mut self) {
+        if let Ok(mut replicas) = self.replicas.lock() {
+            for mut child in replicas.drain(..) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
         if let Some(server) = self.server.take() {
             server.stop().await.expect("server stops cleanly");
         }
@@ -262,6 +309,18 @@ impl TestApp {
     }
 }
 
+impl Drop for TestApp {
+    /// A failed test never reached `stop`: don't leave replica processes behind.
+    fn drop(&mut self) {
+        if let Ok(mut replicas) = self.replicas.lock() {
+            for mut child in replicas.drain(..) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
 /// Polls `check` until it is true or `within` has passed; returns the time it took.
 pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> Option<Duration>
 where
@@ -290,10 +349,10 @@ fn hex_string(bytes: &[u8]) -> String {
 /// One test body, run against every store: `store_test!(async fn name(app: &TestApp) { … })`.
 #[macro_export]
 macro_rules! store_test {
-    (async fn $name:ident($app:ident: &TestApp) $body:block) => {
+    (async fn $name:ident($app:ident: &TestApp $(,)?) $body:block) => {
         store_test!(async fn $name($app: &TestApp) with |_c| {} $body);
     };
-    (async fn $name:ident($app:ident: &TestApp) with |$cfg:ident| $tune:block $body:block) => {
+    (async fn $name:ident($app:ident: &TestApp $(,)?) with |$cfg:ident| $tune:block $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;

@@ -1,4 +1,4 @@
-//! Legacy passwords and their argon2id hashes (RFC 9106).
+//! Human passwords (users, legacy Basic credentials) and their argon2id hashes (RFC 9106).
 //!
 //! Human passwords come from a small, guessable space, so unlike client secrets they get a
 //! slow, memory-hard hash. The cost is a policy from the configuration; the production
@@ -58,9 +58,9 @@ impl PasswordPolicy {
 
 /// A password in clear text, between reading it and hashing or verifying it.
 #[derive(Clone)]
-pub struct LegacyPassword(String);
+pub struct Password(String);
 
-impl LegacyPassword {
+impl Password {
     /// A password for a new credential: 8 to 1024 characters, no control characters.
     pub fn new(raw: String) -> Result<Self, String> {
         let n = raw.chars().count();
@@ -83,9 +83,9 @@ impl LegacyPassword {
     }
 }
 
-impl fmt::Debug for LegacyPassword {
+impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("LegacyPassword([redacted])")
+        f.write_str("Password([redacted])")
     }
 }
 
@@ -114,7 +114,7 @@ impl fmt::Debug for PasswordHash {
 /// Hashes with a fresh 128-bit salt. CPU- and memory-heavy: not on an async thread.
 pub fn hash_password(
     policy: &PasswordPolicy,
-    password: &LegacyPassword,
+    password: &Password,
 ) -> Result<PasswordHash, PasswordError> {
     let salt_bytes = random::bytes::<16>().map_err(|_| PasswordError::Random)?;
     let salt =
@@ -128,13 +128,20 @@ pub fn hash_password(
 
 /// Whether `password` matches `hash`; the argon2 crate compares the outputs in constant
 /// time. CPU- and memory-heavy: not on an async thread.
-pub fn verify_password(hash: &PasswordHash, password: &LegacyPassword) -> bool {
+pub fn verify_password(hash: &PasswordHash, password: &Password) -> bool {
     let Ok(parsed) = argon2::PasswordHash::new(&hash.0) else {
         return false;
     };
     Argon2::default()
         .verify_password(password.expose().as_bytes(), &parsed)
         .is_ok()
+}
+
+/// A hash of a random password: verifying against it costs the same as against a real
+/// hash, so an unknown email takes as long as a wrong password.
+pub fn decoy_hash(policy: &PasswordPolicy) -> Result<PasswordHash, PasswordError> {
+    let raw = random::token::<16>("").map_err(|_| PasswordError::Random)?;
+    hash_password(policy, &Password::from_request(raw))
 }
 
 #[cfg(test)]
@@ -149,13 +156,13 @@ mod tests {
 
     #[test]
     fn hash_verifies_with_the_cost_it_was_made_with() {
-        let pw = LegacyPassword::new("correct horse".into()).unwrap();
+        let pw = Password::new("correct horse".into()).unwrap();
         let hash = hash_password(&CHEAP, &pw).unwrap();
         assert!(hash.as_str().starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
         assert!(verify_password(&hash, &pw));
         assert!(!verify_password(
             &hash,
-            &LegacyPassword::from_request("wrong horse".into())
+            &Password::from_request("wrong horse".into())
         ));
         assert!(!format!("{pw:?}{hash:?}").contains("horse"));
         assert_eq!(PasswordHash::parse(hash.as_str()), Some(hash));
@@ -163,7 +170,7 @@ mod tests {
 
     #[test]
     fn short_passwords_and_bad_params_are_refused() {
-        assert!(LegacyPassword::new("short".into()).is_err());
+        assert!(Password::new("short".into()).is_err());
         assert!(PasswordPolicy {
             memory_kib: 1,
             iterations: 1,

@@ -1,0 +1,53 @@
+//! Users (humans who sign in).
+
+use crate::domain::{normalize_email, User, UserId};
+use crate::error::{ManageError, StoreError};
+use crate::manage::accounts::get_account;
+use crate::store::Store;
+use crate::UnixSeconds;
+
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub accounts: &'a [String],
+    pub operator: bool,
+    /// The argon2id PHC string of the password (hash it off the async executor).
+    pub password_hash: String,
+}
+
+/// Checks a new password against the minimum we accept.
+pub fn check_password_strength(password: &str) -> Result<(), ManageError> {
+    if password.chars().count() < 10 {
+        return Err(ManageError::Invalid(
+            "a password must be at least 10 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn create_user(
+    store: &dyn Store,
+    new: NewUser<'_>,
+    now: UnixSeconds,
+) -> Result<User, ManageError> {
+    let email = normalize_email(new.email)
+        .ok_or_else(|| ManageError::Invalid(format!("{:?} is not an email address", new.email)))?;
+    let mut accounts = Vec::with_capacity(new.accounts.len());
+    for id in new.accounts {
+        accounts.push(get_account(store, id).await?.id);
+    }
+    let user = User {
+        id: UserId::generate().map_err(StoreError::new)?,
+        email,
+        password_hash: new.password_hash,
+        accounts,
+        operator: new.operator,
+        created_at: now,
+    };
+    if !store.insert_user(&user).await? {
+        return Err(ManageError::Conflict(format!(
+            "a user with email {} exists already",
+            user.email
+        )));
+    }
+    Ok(user)
+}

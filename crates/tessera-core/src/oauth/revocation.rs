@@ -1,0 +1,111 @@
+//! Token revocation (RFC 7009).
+//!
+//! The hint is honoured for the order of lookups, never trusted (§2.1). An unknown, expired
+//! or already revoked token is a success (§2.2). A client revokes only its own tokens.
+
+use super::request::Form;
+use crate::domain::{Client, SecretHash};
+use crate::error::{ErrorCode, OAuthError};
+use crate::runtime::Caches;
+use crate::store::Store;
+use crate::token::issue::TokenPolicy;
+use crate::token::jwt::{self, Expectations, TokenError};
+use crate::UnixSeconds;
+
+/// What the revocation found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    AccessToken {
+        jti: String,
+    },
+    TokenSet {
+        id: String,
+    },
+    /// Unknown, expired or malformed: nothing to do (§2.2).
+    Nothing,
+}
+
+fn not_yours() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::UnauthorizedClient,
+        "the token was not issued to this client",
+    )
+}
+
+pub async fn revoke(
+    store: &dyn Store,
+    caches: &Caches,
+    client: &Client,
+    form: &Form,
+    policy: &TokenPolicy,
+    now: UnixSeconds,
+) -> Result<Revoked, OAuthError> {
+    let token = form.require("token")?;
+    let refresh_first =
+        form.get("token_type_hint") == Some("refresh_token") || !token.contains('.');
+    if refresh_first {
+        if let Some(done) = revoke_refresh(store, caches, client, token, policy, now).await? {
+            return Ok(done);
+        }
+        return revoke_access(store, caches, client, token, policy, now).await;
+    }
+    match revoke_access(store, caches, client, token, policy, now).await? {
+        Revoked::Nothing => Ok(revoke_refresh(store, caches, client, token, policy, now)
+            .await?
+            .unwrap_or(Revoked::Nothing)),
+        done => Ok(done),
+    }
+}
+
+/// A refresh token revokes its whole token set, and with it every access token of the set.
+async fn revoke_refresh(
+    store: &dyn Store,
+    caches: &Caches,
+    client: &Client,
+    token: &str,
+    policy: &TokenPolicy,
+    now: UnixSeconds,
+) -> Result<Option<Revoked>, OAuthError> {
+    let Some((_, set)) = store
+        .find_refresh_token(&SecretHash::of(token.as_bytes()))
+        .await?
+    else {
+        return Ok(None);
+    };
+    if set.client_id != client.id {
+        return Err(not_yours());
+    }
+    store.revoke_token_set(&set.id, now).await?;
+    caches
+        .revoked_sets
+        .insert(set.id.to_string(), now + policy.max_ttl());
+    Ok(Some(Revoked::TokenSet {
+        id: set.id.to_string(),
+    }))
+}
+
+async fn revoke_access(
+    store: &dyn Store,
+    caches: &Caches,
+    client: &Client,
+    token: &str,
+    policy: &TokenPolicy,
+    now: UnixSeconds,
+) -> Result<Revoked, OAuthError> {
+    let expect = Expectations {
+        issuer: &policy.issuer,
+        audience: &policy.audience,
+    };
+    let claims = match jwt::verify(token, &caches.keyring(), &expect, now) {
+        Ok(c) => c,
+        Err(TokenError::Expired) | Err(_) => return Ok(Revoked::Nothing),
+    };
+    if claims.client_id != client.id.as_str() {
+        return Err(not_yours());
+    }
+    store
+        .insert_revoked_token(&claims.jti, claims.exp, now)
+        .await?;
+    caches.revoked.insert(claims.jti.clone(), claims.exp);
+    Ok(Revoked::AccessToken { jti: claims.jti })
+}

@@ -1,0 +1,90 @@
+//! Starting a token set: the access token and first refresh token of a new chain, shared by
+//! the code exchange and the dashboard's "generate tokens".
+
+use super::response::TokenResponse;
+use crate::domain::{AccountId, Client, ScopeSet, SecretHash, TokenSetId, UserId};
+use crate::error::OAuthError;
+use crate::random;
+use crate::runtime::Caches;
+use crate::store::{RefreshToken, Store, TokenSet};
+use crate::token::issue::{issue_access_token, Subject, TokenPolicy};
+use crate::token::keys::SigningKey;
+use crate::UnixSeconds;
+
+/// A fresh refresh token (256 random bits) and its stored form.
+pub fn new_refresh_token(
+    set: &TokenSetId,
+    access_jti: &str,
+    access_expires_at: UnixSeconds,
+    now: UnixSeconds,
+) -> Result<(String, RefreshToken), OAuthError> {
+    let token = random::token::<32>("rt_").map_err(OAuthError::server_error)?;
+    let record = RefreshToken {
+        token_hash: SecretHash::of(token.as_bytes()),
+        token_set_id: set.clone(),
+        created_at: now,
+        used_at: None,
+        access_jti: access_jti.to_owned(),
+        access_expires_at,
+    };
+    Ok((token, record))
+}
+
+/// What a grant that touches the store needs: the store, this process's caches, the
+/// signing key, the token policy and the time.
+pub struct GrantContext<'a> {
+    pub store: &'a dyn Store,
+    pub caches: &'a Caches,
+    pub key: &'a SigningKey,
+    pub policy: &'a TokenPolicy,
+    pub now: UnixSeconds,
+}
+
+/// Who a new token set is for.
+pub struct TokenSetOwner<'a> {
+    pub client: &'a Client,
+    pub user: &'a UserId,
+    pub account: &'a AccountId,
+    pub scopes: &'a ScopeSet,
+}
+
+pub async fn start_token_set(
+    cx: &GrantContext<'_>,
+    id: &TokenSetId,
+    owner: &TokenSetOwner<'_>,
+) -> Result<TokenResponse, OAuthError> {
+    let (key, policy, now) = (cx.key, cx.policy, cx.now);
+    let TokenSetOwner {
+        client,
+        user,
+        account,
+        scopes,
+    } = *owner;
+    let subject = Subject {
+        sub: user.as_str(),
+        account: Some(account.as_str()),
+        client_id: client.id.as_str(),
+        scope: scopes,
+        token_set: Some(id.as_str()),
+    };
+    let ttl = policy.user_token_ttl;
+    let (access_token, claims) = issue_access_token(key, policy, &subject, ttl, now)?;
+    let (refresh_token, first) = new_refresh_token(id, &claims.jti, claims.exp, now)?;
+    let set = TokenSet {
+        id: id.clone(),
+        client_id: client.id.clone(),
+        user_id: user.clone(),
+        account_id: account.clone(),
+        scopes: scopes.clone(),
+        created_at: now,
+        revoked_at: None,
+    };
+    cx.store.insert_token_set(&set, &first).await?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        refresh_token: Some(refresh_token),
+        scope: Some(scopes.to_string()),
+    })
+}

@@ -1,0 +1,316 @@
+//! Applications: those the user authorized, approved partners to add, and the
+//! organization's own registered applications.
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use tessera_core::domain::{ClientKind, ClientStatus, ScopeSet};
+use tessera_core::manage::apps::{create_application, list_applications, NewApplication};
+use tessera_core::manage::authorizations::{deauthorize, list_authorizations};
+use tessera_core::manage::clients::{get_client, rotate_secret};
+use tessera_core::manage::tokens::generate_token_set;
+use tessera_core::oauth::routes;
+use tessera_core::oauth::token_set::GrantContext;
+
+use super::credentials::account_choices;
+use super::{back_with, manage_error, submission, visit};
+use crate::error::HttpError;
+use crate::state::AppState;
+use crate::views::{
+    error_page, when, AccountChoice, AppRow, ApplicationsView, AuthorizedRow, ConfirmView,
+    ScopeLine, SecretView, TokensView,
+};
+
+const HERE: &str = "/settings/applications";
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+pub async fn get_applications(
+    State(app): State<AppState>,
+    Query(q): Query<NoticeQuery>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let v = match visit(&app, &headers, HERE, q.notice).await? {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let store = app.store.as_ref();
+    let authorized = match list_authorizations(store, &v.user).await {
+        Ok(list) => list,
+        Err(e) => return manage_error(e),
+    };
+    let authorized = authorized
+        .into_iter()
+        .map(|a| AuthorizedRow {
+            client_id: a.client_id.to_string(),
+            name: a.client_name,
+            scopes: a.scopes.to_string(),
+            last_used: when(a.last_used_at),
+        })
+        .collect();
+    let all = match list_applications(store).await {
+        Ok(list) => list,
+        Err(e) => return manage_error(e),
+    };
+    let partners = all
+        .iter()
+        .filter(|c| c.approved && c.status == ClientStatus::Active)
+        .map(|c| AccountChoice {
+            id: c.id.to_string(),
+            name: c.name.clone(),
+        })
+        .collect();
+    let own = all
+        .iter()
+        .filter(|c| {
+            c.account_id
+                .as_ref()
+                .is_some_and(|a| v.user.accounts.contains(a))
+        })
+        .map(|c| AppRow {
+            id: c.id.to_string(),
+            name: c.name.clone(),
+            redirect_uris: if c.redirect_uris.is_empty() {
+                "(code page)".into()
+            } else {
+                c.redirect_uris.join(" ")
+            },
+            approved: c.approved,
+            status: c.status.as_str().into(),
+        })
+        .collect();
+    let scopes = store
+        .list_scopes()
+        .await
+        .map_err(HttpError::internal)?
+        .into_iter()
+        .map(|s| ScopeLine {
+            name: s.name,
+            description: s.description,
+        })
+        .collect();
+    let accounts = account_choices(&app, &v.user).await?;
+    Ok(v.render(|nav| ApplicationsView {
+        nav,
+        authorized,
+        partners,
+        accounts,
+        scopes,
+        own,
+    }))
+}
+
+pub async fn post_add(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let (v, form) = match submission(&app, &headers, body, HERE).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let catalog: Vec<String> = app
+        .store
+        .list_scopes()
+        .await
+        .map_err(HttpError::internal)?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    let chosen: ScopeSet = catalog
+        .into_iter()
+        .filter(|s| form.get(&format!("scope.{s}")) == Some("on"))
+        .collect();
+    let app_id = form.get("app").unwrap_or("");
+    let now = app.clock.now();
+    let keyring = app.caches.keyring();
+    let key = keyring
+        .current(now)
+        .ok_or_else(|| HttpError::internal("no active signing key"))?;
+    let cx = GrantContext {
+        store: app.store.as_ref(),
+        caches: &app.caches,
+        key,
+        policy: &app.tokens,
+        now,
+    };
+    let account = form.get("account").unwrap_or("");
+    let tokens = match generate_token_set(&cx, &v.user, account, app_id, &chosen.to_string()).await
+    {
+        Ok(t) => t,
+        Err(e) => return manage_error(e),
+    };
+    let app_name = get_client(app.store.as_ref(), app_id)
+        .await
+        .map(|c| c.name)
+        .unwrap_or_default();
+    Ok(v.render(|nav| TokensView {
+        nav,
+        app_name,
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token.unwrap_or_default(),
+        expires_in: tokens.expires_in,
+        scope: tokens.scope.unwrap_or_default(),
+    }))
+}
+
+pub async fn post_register(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let (v, form) = match submission(&app, &headers, body, HERE).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let account = form.get("account").unwrap_or("");
+    if !v.user.accounts.iter().any(|a| a.as_str() == account) {
+        return Ok(error_page(
+            StatusCode::FORBIDDEN,
+            "Not your account",
+            "Pick one of your API accounts.",
+        ));
+    }
+    let uris: Vec<String> = form
+        .get("redirect_uris")
+        .unwrap_or("")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let new = NewApplication {
+        name: form.get("name").unwrap_or(""),
+        redirect_uris: &uris,
+        scope: form.get("scope"),
+        public: false,
+        approved: false,
+        owner: Some(account),
+    };
+    let (client, secret) = match create_application(app.store.as_ref(), &new, app.clock.now()).await
+    {
+        Ok(x) => x,
+        Err(e) => return manage_error(e),
+    };
+    let secret = secret.map(|s| s.expose().to_owned()).unwrap_or_default();
+    Ok(v.render(|nav| SecretView {
+        nav,
+        title: format!("Application {} registered", client.name),
+        client_id: client.id.to_string(),
+        client_secret: secret,
+        token_url: format!("{}{}", app.tokens.issuer, routes::TOKEN),
+        back: HERE.into(),
+    }))
+}
+
+pub async fn post_rotate(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let (v, form) = match submission(&app, &headers, body, HERE).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let id = form.get("client_id").unwrap_or("");
+    let mine = get_client(app.store.as_ref(), id).await.ok().filter(|c| {
+        c.kind == ClientKind::Application
+            && c.account_id
+                .as_ref()
+                .is_some_and(|a| v.user.accounts.contains(a))
+    });
+    let Some(client) = mine else {
+        return Ok(error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such application of your organization.",
+        ));
+    };
+    let rotated = match rotate_secret(
+        app.store.as_ref(),
+        client.id.as_str(),
+        86_400,
+        app.clock.now(),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return manage_error(e),
+    };
+    app.caches.clients.invalidate(client.id.as_str());
+    Ok(v.render(|nav| SecretView {
+        nav,
+        title: format!(
+            "New secret for {} (the old one works for 24 more hours)",
+            client.name
+        ),
+        client_id: client.id.to_string(),
+        client_secret: rotated.secret.expose().to_owned(),
+        token_url: format!("{}{}", app.tokens.issuer, routes::TOKEN),
+        back: HERE.into(),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct ClientQuery {
+    client_id: String,
+}
+
+pub async fn get_deauthorize(
+    State(app): State<AppState>,
+    Query(q): Query<ClientQuery>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let v = match visit(&app, &headers, HERE, None).await? {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let name = get_client(app.store.as_ref(), &q.client_id)
+        .await
+        .map(|c| c.name)
+        .unwrap_or_default();
+    Ok(v.render(|nav| ConfirmView {
+        nav,
+        title: format!("Revoke access of {name}?"),
+        message: "Every token it holds for you stops working at once. It can ask again later."
+            .into(),
+        action: "/settings/applications/deauthorize".into(),
+        fields: vec![("client_id".into(), q.client_id.clone())],
+        confirm: "Revoke access".into(),
+        back: HERE.into(),
+    }))
+}
+
+pub async fn post_deauthorize(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let (v, form) = match submission(&app, &headers, body, HERE).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let id = form.get("client_id").unwrap_or("");
+    let max = app.tokens.max_ttl();
+    match deauthorize(
+        app.store.as_ref(),
+        Some(&app.caches),
+        &v.user,
+        id,
+        max,
+        app.clock.now(),
+    )
+    .await
+    {
+        Ok(n) => Ok(back_with(
+            HERE,
+            &format!("Access revoked; {n} token sets stopped working."),
+        )),
+        Err(e) => manage_error(e),
+    }
+}

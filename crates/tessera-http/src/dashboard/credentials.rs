@@ -1,0 +1,334 @@
+//! API Credentials: an account's legacy credentials and OAuth 2.0 credential clients.
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use tessera_core::domain::{Client, ClientKind, ClientStatus, User};
+use tessera_core::manage::clients::{
+    create_credential_clients, get_client, revoke_client, rotate_secret, NewCredentialClient,
+};
+use tessera_core::manage::tokens::test_credential;
+use tessera_core::oauth::routes;
+use tessera_core::oauth::token_set::GrantContext;
+
+use super::{back_with, manage_error, submission, visit, Visit};
+use crate::error::HttpError;
+use crate::state::AppState;
+use crate::views::{
+    error_page, when, AccountChoice, ClaimsView, ConfirmView, CredentialRow, CredentialsView,
+    SecretView,
+};
+
+const HERE: &str = "/settings/credentials";
+
+#[derive(Deserialize)]
+pub struct CredentialsQuery {
+    account: Option<String>,
+    notice: Option<String>,
+}
+
+pub async fn account_choices(app: &AppState, user: &User) -> Result<Vec<AccountChoice>, HttpError> {
+    let mut out = Vec::with_capacity(user.accounts.len());
+    for id in &user.accounts {
+        let name = app
+            .store
+            .find_account(id)
+            .await
+            .map_err(HttpError::internal)?
+            .map(|a| a.name);
+        out.push(AccountChoice {
+            id: id.to_string(),
+            name: name.unwrap_or_else(|| id.to_string()),
+        });
+    }
+    Ok(out)
+}
+
+pub async fn get_credentials(
+    State(app): State<AppState>,
+    Query(q): Query<CredentialsQuery>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let v = match visit(&app, &headers, HERE, q.notice).await? {
+        Ok(v) => v,
+        Err(redirect) => return Ok(redirect),
+    };
+    let accounts = account_choices(&app, &v.user).await?;
+    let Some(current) = accounts
+        .iter()
+        .find(|a| Some(&a.id) == q.account.as_ref())
+        .or_else(|| accounts.first())
+    else {
+        return Ok(error_page(
+            StatusCode::FORBIDDEN,
+            "No API account",
+            "Your user may not act on any API account.",
+        ));
+    };
+    let (account_id, account_name) = (current.id.clone(), current.name.clone());
+    let account = tessera_core::domain::AccountId::parse(&account_id).ok_or(HttpError::NotFound)?;
+    let clients = app
+        .store
+        .list_clients(Some(&account))
+        .await
+        .map_err(HttpError::internal)?;
+    let clients = clients
+        .into_iter()
+        .filter(|c| c.kind == ClientKind::Credential)
+        .map(|c| CredentialRow {
+            id: c.id.to_string(),
+            name: c.name.clone(),
+            created: when(Some(c.created_at)),
+            last_used: "—".into(),
+            status: c.status.as_str().into(),
+            active: c.status == ClientStatus::Active,
+        })
+        .collect();
+    Ok(v.render(|nav| CredentialsView {
+        legacy: Vec::new(),
+        nav,
+        accounts,
+        account_id,
+        account_name,
+        clients,
+    }))
+}
+
+/// The client, if it is a credential of one of the user's accounts.
+async fn owned_credential(
+    app: &AppState,
+    user: &User,
+    id: &str,
+) -> Result<Option<Client>, HttpError> {
+    let client = match get_client(app.store.as_ref(), id).await {
+        Ok(c) => c,
+        Err(tessera_core::error::ManageError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(HttpError::internal(e)),
+    };
+    let mine = client.kind == ClientKind::Credential
+        && client
+            .account_id
+            .as_ref()
+            .is_some_and(|a| user.accounts.contains(a));
+    Ok(mine.then_some(client))
+}
+
+fn not_yours() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no such credential on your API accounts.",
+    )
+}
+
+pub async fn post_create(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let (v, form) = match submission(&app, &headers, body, HERE).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let account = form.get("account").unwrap_or("");
+    if !v.user.accounts.iter().any(|a| a.as_str() == account) {
+        return Ok(not_yours());
+    }
+    let new = NewCredentialClient {
+        account_id: account,
+        name: form.get("name").unwrap_or(""),
+        scope: None,
+    };
+    let mut created =
+        match create_credential_clients(app.store.as_ref(), &new, 1, app.clock.now()).await {
+            Ok(c) => c,
+            Err(e) => return manage_error(e),
+        };
+    let Some(c) = created.pop() else {
+        return Err(HttpError::internal("no client created"));
+    };
+    secret_page(
+        &app,
+        v,
+        "OAuth 2.0 credentials created",
+        &c.client.id.to_string(),
+        c.secret.expose(),
+        account,
+    )
+}
+
+fn secret_page(
+    app: &AppState,
+    v: Visit,
+    title: &str,
+    id: &str,
+    secret: &str,
+    account: &str,
+) -> Result<Response, HttpError> {
+    Ok(v.render(|nav| SecretView {
+        nav,
+        title: title.into(),
+        client_id: id.into(),
+        client_secret: secret.into(),
+        token_url: format!("{}{}", app.tokens.issuer, routes::TOKEN),
+        back: format!("{HERE}?account={account}"),
+    }))
+}
+
+pub async fn post_rotate(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let (v, form) = match submission(&app, &headers, body, HERE).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let Some(client) = owned_credential(&app, &v.user, form.get("client_id").unwrap_or("")).await?
+    else {
+        return Ok(not_yours());
+    };
+    if client.status != ClientStatus::Active {
+        return Ok(back_with(
+            HERE,
+            "That credential was revoked in the meantime; nothing was rotated.",
+        ));
+    }
+    let rotated = match rotate_secret(
+        app.store.as_ref(),
+        client.id.as_str(),
+        86_400,
+        app.clock.now(),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return manage_error(e),
+    };
+    app.caches.clients.invalidate(client.id.as_str());
+    let account = client.account_id.map(|a| a.to_string()).unwrap_or_default();
+    let title = "New client secret (the old one works for 24 more hours)";
+    secret_page(
+        &app,
+        v,
+        title,
+        client.id.as_str(),
+        rotated.secret.expose(),
+        &account,
+    )
+}
+
+pub async fn post_test(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let (v, form) = match submission(&app, &headers, body, HERE).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let Some(client) = owned_credential(&app, &v.user, form.get("client_id").unwrap_or("")).await?
+    else {
+        return Ok(not_yours());
+    };
+    let now = app.clock.now();
+    let keyring = app.caches.keyring();
+    let key = keyring
+        .current(now)
+        .ok_or_else(|| HttpError::internal("no active signing key"))?;
+    let cx = GrantContext {
+        store: app.store.as_ref(),
+        caches: &app.caches,
+        key,
+        policy: &app.tokens,
+        now,
+    };
+    let result = test_credential(
+        &cx,
+        client.id.as_str(),
+        form.get("client_secret").unwrap_or(""),
+    )
+    .await;
+    let account = client.account_id.map(|a| a.to_string()).unwrap_or_default();
+    let (ok, message, claims) = match result {
+        Ok(claims) => (
+            true,
+            String::new(),
+            serde_json::to_string_pretty(&claims).unwrap_or_default(),
+        ),
+        Err(e) => (
+            false,
+            format!(
+                "The credential did not get a token: {} ({})",
+                e.description, e.code
+            ),
+            String::new(),
+        ),
+    };
+    Ok(v.render(|nav| ClaimsView {
+        nav,
+        title: format!("Test of {}", client.name),
+        ok,
+        message,
+        claims,
+        back: format!("{HERE}?account={account}"),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct ClientQuery {
+    client_id: String,
+}
+
+pub async fn get_revoke(
+    State(app): State<AppState>,
+    Query(q): Query<ClientQuery>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let v = match visit(&app, &headers, HERE, None).await? {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let Some(client) = owned_credential(&app, &v.user, &q.client_id).await? else {
+        return Ok(not_yours());
+    };
+    Ok(v.render(|nav| ConfirmView {
+        nav,
+        title: format!("Revoke {}?", client.name),
+        message: "It will get no new tokens, and every token it holds stops working at once. This cannot be undone.".into(),
+        action: "/settings/credentials/revoke".into(),
+        fields: vec![("client_id".into(), client.id.to_string())],
+        confirm: "Revoke".into(),
+        back: HERE.into(),
+    }))
+}
+
+pub async fn post_revoke(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let (v, form) = match submission(&app, &headers, body, HERE).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let Some(client) = owned_credential(&app, &v.user, form.get("client_id").unwrap_or("")).await?
+    else {
+        return Ok(not_yours());
+    };
+    if client.status == ClientStatus::Revoked {
+        return Ok(back_with(HERE, "That credential was already revoked."));
+    }
+    if let Err(e) = revoke_client(app.store.as_ref(), client.id.as_str(), app.clock.now()).await {
+        return manage_error(e);
+    }
+    // This process enforces it at once; other servers through the change feed.
+    app.caches.clients.invalidate(client.id.as_str());
+    let account = client.account_id.map(|a| a.to_string()).unwrap_or_default();
+    Ok(back_with(
+        &format!("{HERE}?account={account}"),
+        &format!("Revoked {}.", client.name),
+    ))
+}

@@ -1,0 +1,155 @@
+//! The Settings Center: server-rendered pages for customers and operators. Every action
+//! calls the same `tessera_core::manage` functions as the CLI; nothing is implemented twice.
+
+mod applications;
+mod credentials;
+mod operator;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tessera_core::domain::User;
+use tessera_core::error::ManageError;
+use tessera_core::oauth::request::Form;
+
+use crate::body::read_limited;
+use crate::error::HttpError;
+use crate::session::{csrf_ok, csrf_token, current_user};
+use crate::state::AppState;
+use crate::views::{error_page, page, Nav};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/settings",
+            get(|| async { Redirect::to("/settings/credentials") }),
+        )
+        .route("/settings/credentials", get(credentials::get_credentials))
+        .route(
+            "/settings/credentials/create",
+            post(credentials::post_create),
+        )
+        .route(
+            "/settings/credentials/rotate",
+            post(credentials::post_rotate),
+        )
+        .route("/settings/credentials/test", post(credentials::post_test))
+        .route(
+            "/settings/credentials/revoke",
+            get(credentials::get_revoke).post(credentials::post_revoke),
+        )
+        .route(
+            "/settings/applications",
+            get(applications::get_applications),
+        )
+        .route("/settings/applications/add", post(applications::post_add))
+        .route(
+            "/settings/applications/register",
+            post(applications::post_register),
+        )
+        .route(
+            "/settings/applications/rotate",
+            post(applications::post_rotate),
+        )
+        .route(
+            "/settings/applications/deauthorize",
+            get(applications::get_deauthorize).post(applications::post_deauthorize),
+        )
+        .route("/settings/operator", get(operator::get_operator))
+        .route("/settings/operator/approve", post(operator::post_approve))
+        .route(
+            "/settings/operator/rotate-key",
+            post(operator::post_rotate_key),
+        )
+}
+
+/// A signed-in request: the user, the layout's data, and a CSRF cookie to set if new.
+pub struct Visit {
+    pub user: User,
+    pub nav: Nav,
+    set_cookie: Option<HeaderValue>,
+}
+
+impl Visit {
+    /// Renders the view built from the layout's data, setting the visit's cookie.
+    pub fn render<V: askama::Template>(self, view: impl FnOnce(Nav) -> V) -> Response {
+        let mut res = page(StatusCode::OK, &view(self.nav));
+        if let Some(c) = self.set_cookie {
+            res.headers_mut().append(header::SET_COOKIE, c);
+        }
+        res
+    }
+}
+
+/// The signed-in user, or a redirect to the sign-in page that comes back to `here`.
+pub async fn visit(
+    app: &AppState,
+    headers: &HeaderMap,
+    here: &str,
+    notice: Option<String>,
+) -> Result<Result<Visit, Response>, HttpError> {
+    let Some((user, _)) = current_user(app, headers).await? else {
+        let to = format!("/signin?return_to={}", crate::authorize::encode(here));
+        return Ok(Err(Redirect::to(&to).into_response()));
+    };
+    let (csrf, set_cookie) = csrf_token(app, headers)?;
+    let nav = Nav {
+        csrf,
+        email: user.email.clone(),
+        operator: user.operator,
+        notice,
+    };
+    Ok(Ok(Visit {
+        user,
+        nav,
+        set_cookie,
+    }))
+}
+
+/// A submitted dashboard form: signed in, CSRF token valid, body parsed.
+pub async fn submission(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    here: &str,
+) -> Result<Result<(Visit, Form), Response>, HttpError> {
+    let bytes = read_limited(headers, body, app.http.form_limit).await?;
+    let Ok(form) = Form::parse(&bytes) else {
+        return Ok(Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The form could not be read.",
+        )));
+    };
+    if !csrf_ok(headers, form.get("csrf")) {
+        return Ok(Err(error_page(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "It was opened before you signed in again, or in another tab. Reload the page and try again.",
+        )));
+    }
+    Ok(visit(app, headers, here, None).await?.map(|v| (v, form)))
+}
+
+/// Back to `path` with a message for the user.
+pub fn back_with(path: &str, notice: &str) -> Response {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!(
+        "{path}{sep}notice={}",
+        crate::authorize::encode(notice)
+    ))
+    .into_response()
+}
+
+/// A management error as the user sees it: what went wrong, in words (never a 500 for
+/// bad input; storage failures are logged and shown generically).
+pub fn manage_error(err: ManageError) -> Result<Response, HttpError> {
+    match err {
+        ManageError::Store(e) => Err(HttpError::internal(e)),
+        ManageError::NotFound(m) => Ok(error_page(StatusCode::NOT_FOUND, "Not found", &m)),
+        ManageError::Invalid(m) | ManageError::Conflict(m) | ManageError::Crypto(m) => {
+            Ok(error_page(StatusCode::BAD_REQUEST, "That did not work", &m))
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Operator pages: partner application approval and signing keys.
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use tessera_core::manage::apps::{list_applications, set_approved};
+use tessera_core::manage::keys::{list_keys, rotate};
+use tessera_core::runtime::sync::{reload_keyring, KeyReload};
+
+use super::{back_with, manage_error, submission, visit, Visit};
+use crate::error::HttpError;
+use crate::state::AppState;
+use crate::views::{error_page, when, AppRow, KeyRow, OperatorView};
+
+const HERE: &str = "/settings/operator";
+
+fn forbidden() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Operators only",
+        "This page is for the provider's operators.",
+    )
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+pub async fn get_operator(
+    State(app): State<AppState>,
+    Query(q): Query<NoticeQuery>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let v: Visit = match visit(&app, &headers, HERE, q.notice).await? {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    if !v.user.operator {
+        return Ok(forbidden());
+    }
+    let apps = match list_applications(app.store.as_ref()).await {
+        Ok(list) => list,
+        Err(e) => return manage_error(e),
+    };
+    let apps = apps
+        .into_iter()
+        .map(|c| AppRow {
+            id: c.id.to_string(),
+            name: c.name,
+            redirect_uris: c.redirect_uris.join(" "),
+            approved: c.approved,
+            status: c.status.as_str().into(),
+        })
+        .collect();
+    let keys = match list_keys(app.store.as_ref(), app.clock.now()).await {
+        Ok(k) => k,
+        Err(e) => return manage_error(e),
+    };
+    let keys = keys
+        .into_iter()
+        .map(|(k, state)| KeyRow {
+            kid: k.kid.to_string(),
+            alg: k.alg.as_str().into(),
+            state: state.as_str().into(),
+            activates: when(Some(k.activates_at)),
+        })
+        .collect();
+    Ok(v.render(|nav| OperatorView { nav, apps, keys }))
+}
+
+pub async fn post_approve(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let (v, form) = match submission(&app, &headers, body, HERE).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    if !v.user.operator {
+        return Ok(forbidden());
+    }
+    let id = form.get("client_id").unwrap_or("");
+    let approved = form.get("approved") == Some("true");
+    match set_approved(app.store.as_ref(), id, approved, app.clock.now()).await {
+        Ok(c) => {
+            app.caches.clients.invalidate(c.id.as_str());
+            let what = if approved {
+                "approved"
+            } else {
+                "no longer approved"
+            };
+            Ok(back_with(HERE, &format!("{} is {what}.", c.name)))
+        }
+        Err(e) => manage_error(e),
+    }
+}
+
+pub async fn post_rotate_key(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let (v, _) = match submission(&app, &headers, body, HERE).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    if !v.user.operator {
+        return Ok(forbidden());
+    }
+    let key = match rotate(app.store.as_ref(), &app.master, &app.keys, app.clock.now()).await {
+        Ok(k) => k,
+        Err(e) => return manage_error(e),
+    };
+    let reload = KeyReload {
+        master: &app.master,
+        max_token_ttl: app.tokens.max_ttl(),
+    };
+    reload_keyring(app.store.as_ref(), &app.caches, &reload)
+        .await
+        .map_err(HttpError::internal)?;
+    Ok(back_with(
+        HERE,
+        &format!(
+            "New key {} is published; it signs from {}.",
+            key.kid,
+            when(Some(key.activates_at))
+        ),
+    ))
+}

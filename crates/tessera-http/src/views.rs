@@ -1,0 +1,253 @@
+//! One typed view per page; the template of each lives in `templates/<area>_<page>.html`.
+
+use askama::Template;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Template)]
+#[template(path = "oauth_signin.html")]
+pub struct SignInView {
+    pub csrf: String,
+    pub return_to: String,
+    pub email: String,
+    pub message: Option<String>,
+}
+
+pub struct ScopeLine {
+    pub name: String,
+    pub description: String,
+}
+
+pub struct AccountChoice {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Template)]
+#[template(path = "oauth_consent.html")]
+pub struct ConsentView {
+    pub csrf: String,
+    /// The original authorization request's query string, re-validated on submit.
+    pub request: String,
+    pub app_name: String,
+    pub user_email: String,
+    pub scopes: Vec<ScopeLine>,
+    pub accounts: Vec<AccountChoice>,
+}
+
+#[derive(Template)]
+#[template(path = "oauth_error.html")]
+pub struct ErrorView {
+    pub title: String,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "oauth_code.html")]
+pub struct CodeView {
+    pub code: String,
+    pub state: Option<String>,
+    pub ttl: i64,
+}
+
+/// Renders a page with the headers every Tessera page carries: no framing (clickjacking),
+/// no caching, no referrer.
+pub fn page(status: StatusCode, view: &impl Template) -> Response {
+    let html = match view.render() {
+        Ok(html) => html,
+        Err(err) => {
+            tracing::error!(error = %err, "template rendering failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let mut res = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response();
+    let h = res.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    page(
+        status,
+        &ErrorView {
+            title: title.to_owned(),
+            message: message.to_owned(),
+        },
+    )
+}
+
+pub async fn get_stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/tessera.css"),
+    )
+        .into_response()
+}
+
+/// What the dashboard's layout shows on every page.
+pub struct Nav {
+    pub csrf: String,
+    pub email: String,
+    pub operator: bool,
+    pub notice: Option<String>,
+}
+
+pub struct LegacyRow {
+    pub email: String,
+    pub state: String,
+    pub last_used: String,
+    pub can_migrate: bool,
+    pub can_remove: bool,
+    pub remove_blocked: String,
+}
+
+pub struct CredentialRow {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+    pub status: String,
+    pub active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_credentials.html")]
+pub struct CredentialsView {
+    pub nav: Nav,
+    pub accounts: Vec<AccountChoice>,
+    pub account_id: String,
+    pub account_name: String,
+    pub legacy: Vec<LegacyRow>,
+    pub clients: Vec<CredentialRow>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_secret.html")]
+pub struct SecretView {
+    pub nav: Nav,
+    pub title: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token_url: String,
+    pub back: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_confirm.html")]
+pub struct ConfirmView {
+    pub nav: Nav,
+    pub title: String,
+    pub message: String,
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+    pub confirm: String,
+    pub back: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_claims.html")]
+pub struct ClaimsView {
+    pub nav: Nav,
+    pub title: String,
+    pub ok: bool,
+    pub message: String,
+    pub claims: String,
+    pub back: String,
+}
+
+pub struct AuthorizedRow {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: String,
+    pub last_used: String,
+}
+
+pub struct AppRow {
+    pub id: String,
+    pub name: String,
+    pub redirect_uris: String,
+    pub approved: bool,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_applications.html")]
+pub struct ApplicationsView {
+    pub nav: Nav,
+    pub authorized: Vec<AuthorizedRow>,
+    pub partners: Vec<AccountChoice>,
+    pub accounts: Vec<AccountChoice>,
+    pub scopes: Vec<ScopeLine>,
+    pub own: Vec<AppRow>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_tokens.html")]
+pub struct TokensView {
+    pub nav: Nav,
+    pub app_name: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    pub scope: String,
+}
+
+pub struct KeyRow {
+    pub kid: String,
+    pub alg: String,
+    pub state: String,
+    pub activates: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_operator.html")]
+pub struct OperatorView {
+    pub nav: Nav,
+    pub apps: Vec<AppRow>,
+    pub keys: Vec<KeyRow>,
+}
+
+pub async fn get_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/tessera.js"),
+    )
+        .into_response()
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM UTC`, or "never".
+pub fn when(t: Option<i64>) -> String {
+    let Some(t) = t else { return "never".into() };
+    let Ok(st) =
+        u64::try_from(t).map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s))
+    else {
+        return "never".into();
+    };
+    let full = httpdate::fmt_http_date(st);
+    // "Sun, 22 Nov 2026 19:08:23 GMT" → "22 Nov 2026 19:08 UTC"
+    full.get(5..22).map(|s| format!("{s} UTC")).unwrap_or(full)
+}

@@ -1,0 +1,362 @@
+//! Consents, authorization codes, token sets and refresh tokens: the single-use state of the
+//! authorization code flow. Every "exactly once" step is one conditional UPDATE, so it holds
+//! across connections and replicas alike.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tessera_core::domain::{AccountId, ClientId, ScopeSet, SecretHash, TokenSetId, UserId};
+use tessera_core::error::StoreError;
+use tessera_core::store::{
+    Authorization, AuthorizationCode, AuthorizationStore, ChangeKind, CodeConsumption, Consent,
+    RefreshToken, Rotation, StoreResult, TokenSet,
+};
+use tessera_core::UnixSeconds;
+
+use crate::changes::record;
+use crate::{corrupt, db, SqlStore};
+
+const CODE_COLUMNS: &str = "code_hash, client_id, redirect_uri, redirect_uri_sent, user_id, \
+     account_id, scopes, code_challenge, token_set_id, created_at, expires_at";
+
+fn text(r: &AnyRow, col: &str) -> Result<String, StoreError> {
+    r.try_get(col).map_err(db)
+}
+
+fn client_id(r: &AnyRow) -> Result<ClientId, StoreError> {
+    let v = text(r, "client_id")?;
+    ClientId::parse(&v).ok_or_else(|| corrupt("client id", &v))
+}
+
+fn user_id(r: &AnyRow) -> Result<UserId, StoreError> {
+    let v = text(r, "user_id")?;
+    UserId::parse(&v).ok_or_else(|| corrupt("user id", &v))
+}
+
+fn account_id(r: &AnyRow) -> Result<AccountId, StoreError> {
+    let v = text(r, "account_id")?;
+    AccountId::parse(&v).ok_or_else(|| corrupt("account id", &v))
+}
+
+fn scopes(r: &AnyRow) -> Result<ScopeSet, StoreError> {
+    let v = text(r, "scopes")?;
+    ScopeSet::parse(&v).map_err(|_| corrupt("scopes", &v))
+}
+
+fn hash(r: &AnyRow, col: &str) -> Result<SecretHash, StoreError> {
+    let v: Vec<u8> = r.try_get(col).map_err(db)?;
+    SecretHash::from_slice(&v).ok_or_else(|| corrupt(col, "(bytes)"))
+}
+
+fn token_set_id(r: &AnyRow, col: &str) -> Result<TokenSetId, StoreError> {
+    let v = text(r, col)?;
+    TokenSetId::parse(&v).ok_or_else(|| corrupt("token set id", &v))
+}
+
+fn code(r: &AnyRow) -> Result<AuthorizationCode, StoreError> {
+    Ok(AuthorizationCode {
+        code_hash: hash(r, "code_hash")?,
+        client_id: client_id(r)?,
+        redirect_uri: text(r, "redirect_uri")?,
+        redirect_uri_sent: r.try_get::<i64, _>("redirect_uri_sent").map_err(db)? != 0,
+        user_id: user_id(r)?,
+        account_id: account_id(r)?,
+        scopes: scopes(r)?,
+        code_challenge: r.try_get("code_challenge").map_err(db)?,
+        token_set_id: token_set_id(r, "token_set_id")?,
+        created_at: r.try_get("created_at").map_err(db)?,
+        expires_at: r.try_get("expires_at").map_err(db)?,
+    })
+}
+
+async fn insert_refresh(conn: &mut sqlx::AnyConnection, t: &RefreshToken) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO refresh_token (token_hash, token_set_id, created_at, used_at, access_jti, access_expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(t.token_hash.0.to_vec())
+    .bind(t.token_set_id.as_str())
+    .bind(t.created_at)
+    .bind(t.used_at)
+    .bind(&t.access_jti)
+    .bind(t.access_expires_at)
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Marks the set revoked and records the change; `false` when it already was.
+async fn revoke_set(
+    conn: &mut sqlx::AnyConnection,
+    id: &TokenSetId,
+    now: UnixSeconds,
+) -> StoreResult<bool> {
+    let n =
+        sqlx::query("UPDATE token_set SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?
+            .rows_affected();
+    if n > 0 {
+        record(conn, ChangeKind::TokenSet, id.as_str(), now).await?;
+    }
+    Ok(n > 0)
+}
+
+#[async_trait]
+impl AuthorizationStore for SqlStore {
+    async fn upsert_consent(&self, c: &Consent) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO consent (user_id, client_id, account_id, scopes, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (user_id, client_id, account_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+        )
+        .bind(c.user_id.as_str())
+        .bind(c.client_id.as_str())
+        .bind(c.account_id.as_str())
+        .bind(c.scopes.to_string())
+        .bind(c.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn list_consents(&self, user: &UserId, client: &ClientId) -> StoreResult<Vec<Consent>> {
+        let rows = sqlx::query(
+            "SELECT user_id, client_id, account_id, scopes, updated_at FROM consent WHERE user_id = $1 AND client_id = $2",
+        )
+        .bind(user.as_str())
+        .bind(client.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Consent {
+                    user_id: user_id(r)?,
+                    client_id: client_id(r)?,
+                    account_id: account_id(r)?,
+                    scopes: scopes(r)?,
+                    updated_at: r.try_get("updated_at").map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_authorization_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO authorization_code ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(c.code_hash.0.to_vec())
+        .bind(c.client_id.as_str())
+        .bind(&c.redirect_uri)
+        .bind(i64::from(c.redirect_uri_sent))
+        .bind(c.user_id.as_str())
+        .bind(c.account_id.as_str())
+        .bind(c.scopes.to_string())
+        .bind(c.code_challenge.clone())
+        .bind(c.token_set_id.as_str())
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn consume_authorization_code(
+        &self,
+        code_hash: &SecretHash,
+        now: UnixSeconds,
+    ) -> StoreResult<CodeConsumption> {
+        let consumed = sqlx::query(&format!(
+            "UPDATE authorization_code SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL RETURNING {CODE_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(code_hash.0.to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        if let Some(r) = consumed {
+            return Ok(CodeConsumption::Consumed(code(&r)?));
+        }
+        let used = sqlx::query(&format!(
+            "SELECT {CODE_COLUMNS} FROM authorization_code WHERE code_hash = $1"
+        ))
+        .bind(code_hash.0.to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(match used {
+            Some(r) => CodeConsumption::AlreadyUsed(code(&r)?),
+            None => CodeConsumption::NotFound,
+        })
+    }
+
+    async fn insert_token_set(&self, s: &TokenSet, first: &RefreshToken) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(s.id.as_str())
+        .bind(s.client_id.as_str())
+        .bind(s.user_id.as_str())
+        .bind(s.account_id.as_str())
+        .bind(s.scopes.to_string())
+        .bind(s.created_at)
+        .bind(s.revoked_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        insert_refresh(&mut tx, first).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn find_refresh_token(
+        &self,
+        token_hash: &SecretHash,
+    ) -> StoreResult<Option<(RefreshToken, TokenSet)>> {
+        let row = sqlx::query(
+            "SELECT r.token_hash, r.token_set_id, r.created_at AS r_created_at, r.used_at, r.access_jti, \
+                    r.access_expires_at, s.client_id, s.user_id, s.account_id, s.scopes, \
+                    s.created_at AS s_created_at, s.revoked_at \
+             FROM refresh_token r JOIN token_set s ON s.id = r.token_set_id WHERE r.token_hash = $1",
+        )
+        .bind(token_hash.0.to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(r) = row else { return Ok(None) };
+        let set_id = token_set_id(&r, "token_set_id")?;
+        let refresh = RefreshToken {
+            token_hash: hash(&r, "token_hash")?,
+            token_set_id: set_id.clone(),
+            created_at: r.try_get("r_created_at").map_err(db)?,
+            used_at: r.try_get("used_at").map_err(db)?,
+            access_jti: text(&r, "access_jti")?,
+            access_expires_at: r.try_get("access_expires_at").map_err(db)?,
+        };
+        let set = TokenSet {
+            id: set_id,
+            client_id: client_id(&r)?,
+            user_id: user_id(&r)?,
+            account_id: account_id(&r)?,
+            scopes: scopes(&r)?,
+            created_at: r.try_get("s_created_at").map_err(db)?,
+            revoked_at: r.try_get("revoked_at").map_err(db)?,
+        };
+        Ok(Some((refresh, set)))
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &RefreshToken,
+        new: &RefreshToken,
+        now: UnixSeconds,
+    ) -> StoreResult<Rotation> {
+        let mut tx = self.begin().await?;
+        let spent = sqlx::query(
+            "UPDATE refresh_token SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
+             AND token_set_id IN (SELECT id FROM token_set WHERE revoked_at IS NULL)",
+        )
+        .bind(now)
+        .bind(old.token_hash.0.to_vec())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if spent == 0 {
+            revoke_set(&mut tx, &old.token_set_id, now).await?;
+            tx.commit().await.map_err(db)?;
+            return Ok(Rotation::Reused);
+        }
+        insert_refresh(&mut tx, new).await?;
+        sqlx::query(
+            "INSERT INTO revoked_token (jti, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(&old.access_jti)
+        .bind(old.access_expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        record(&mut tx, ChangeKind::RevokedToken, &old.access_jti, now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Rotation::Rotated)
+    }
+
+    async fn revoke_token_set(&self, id: &TokenSetId, now: UnixSeconds) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let revoked = revoke_set(&mut tx, id, now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(revoked)
+    }
+
+    async fn list_authorizations(&self, user: &UserId) -> StoreResult<Vec<Authorization>> {
+        let rows = sqlx::query(
+            "SELECT c.client_id, k.name AS client_name, c.account_id, c.scopes, c.updated_at,                     (SELECT MAX(r.created_at) FROM refresh_token r JOIN token_set s ON s.id = r.token_set_id                      WHERE s.user_id = c.user_id AND s.client_id = c.client_id) AS last_used_at              FROM consent c JOIN client k ON k.id = c.client_id WHERE c.user_id = $1 ORDER BY c.updated_at DESC",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Authorization {
+                    client_id: client_id(r)?,
+                    client_name: text(r, "client_name")?,
+                    account_id: account_id(r)?,
+                    scopes: scopes(r)?,
+                    updated_at: r.try_get("updated_at").map_err(db)?,
+                    last_used_at: r.try_get("last_used_at").map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn deauthorize(
+        &self,
+        user: &UserId,
+        client: &ClientId,
+        now: UnixSeconds,
+    ) -> StoreResult<Vec<TokenSetId>> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM consent WHERE user_id = $1 AND client_id = $2")
+            .bind(user.as_str())
+            .bind(client.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let ids = sqlx::query(
+            "SELECT id FROM token_set WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(user.as_str())
+        .bind(client.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| token_set_id(r, "id"))
+        .collect::<Result<Vec<_>, _>>()?;
+        for id in &ids {
+            revoke_set(&mut tx, id, now).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(ids)
+    }
+
+    async fn list_revoked_token_sets(&self, since: UnixSeconds) -> StoreResult<Vec<TokenSetId>> {
+        let rows = sqlx::query(
+            "SELECT id FROM token_set WHERE revoked_at IS NOT NULL AND revoked_at > $1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(|r| token_set_id(r, "id")).collect()
+    }
+}

@@ -1,0 +1,528 @@
+//! The authorization code flow (RFC 6749 §4.1) with PKCE (RFC 7636): sign-in, consent, code.
+
+use serde_json::Value;
+
+use crate::support::flow::{browser, field, location, param};
+use crate::support::jwt;
+
+const CB: &str = "https://partner.example/callback";
+
+store_test!(
+    async fn whole_flow_signin_consent_exchange_and_call_the_api(app: &TestApp) {
+        let partner = app
+            .application(Some(CB), false, Some("books:read account:read"))
+            .await;
+        let (code, user) = app
+            .code_for(&partner, &[("scope", "books:read account:read")])
+            .await;
+        let (status, body) = app.exchange(&partner, &code).await;
+        assert_eq!(status, 200, "{body}");
+        let mut keys: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "access_token",
+                "expires_in",
+                "refresh_token",
+                "scope",
+                "token_type"
+            ]
+        );
+        assert_eq!(body["expires_in"], 3600);
+        assert_eq!(body["scope"], "account:read books:read");
+        let token = body["access_token"].as_str().unwrap();
+        let claims = jwt::claims(token);
+        assert_eq!(claims["sub"], user.user_id.as_str());
+        assert_eq!(claims["acct"], user.accounts[0].as_str());
+        assert_eq!(claims["client_id"], partner.client_id.as_str());
+        let res = app.get_bearer("/v1/books", token).await;
+        assert_eq!(res.status(), 200);
+        let account: Value = app
+            .get_bearer("/v1/account", token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(account["account_id"], user.accounts[0].as_str());
+    }
+);
+
+store_test!(
+    async fn pages_refuse_framing_and_caching(app: &TestApp) {
+        let partner = app.application(Some(CB), false, None).await;
+        let res = app
+            .get_authorize(
+                &browser(),
+                &[("response_type", "code"), ("client_id", &partner.client_id)],
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["x-frame-options"], "DENY");
+        assert!(res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'"));
+        assert_eq!(res.headers()["cache-control"], "no-store");
+    }
+);
+
+store_test!(
+    async fn rfc6749_4_1_2_1_bad_client_or_redirect_uri_shows_a_page_never_redirects(
+        app: &TestApp,
+    ) {
+        let partner = app.application(Some(CB), false, None).await;
+        let b = browser();
+        for params in [
+            vec![
+                ("response_type", "code"),
+                ("client_id", "cl_unknown"),
+                ("redirect_uri", CB),
+            ],
+            vec![
+                ("response_type", "code"),
+                ("client_id", partner.client_id.as_str()),
+                ("redirect_uri", "https://evil.example/cb"),
+            ],
+            vec![
+                ("response_type", "code"),
+                ("client_id", partner.client_id.as_str()),
+                ("redirect_uri", "https://partner.example/callback/"),
+            ],
+            vec![("response_type", "code")],
+        ] {
+            let res = app.get_authorize(&b, &params).await;
+            assert_eq!(res.status(), 400, "{params:?}");
+            assert!(res.headers().get("location").is_none());
+        }
+    }
+);
+
+store_test!(
+    async fn other_authorize_errors_redirect_with_error_and_state(app: &TestApp) {
+        let partner = app.application(Some(CB), false, Some("books:read")).await;
+        let b = browser();
+        let cases = [
+            (
+                vec![("response_type", "token")],
+                "unsupported_response_type",
+            ),
+            (vec![], "invalid_request"),
+            (
+                vec![("response_type", "code"), ("scope", "books:write")],
+                "invalid_scope",
+            ),
+            (
+                vec![
+                    ("response_type", "code"),
+                    ("code_challenge", "x".repeat(43).leak() as &str),
+                    ("code_challenge_method", "plain"),
+                ],
+                "invalid_request",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let mut params = vec![
+                ("client_id", partner.client_id.as_str()),
+                ("redirect_uri", CB),
+                ("state", "s1"),
+            ];
+            params.extend(extra);
+            let res = app.get_authorize(&b, &params).await;
+            assert_eq!(res.status(), 303, "{params:?}");
+            let to = location(&res);
+            assert!(to.starts_with(CB), "{to}");
+            assert_eq!(param(&to, "error").as_deref(), Some(expected), "{to}");
+            assert_eq!(param(&to, "state").as_deref(), Some("s1"));
+            assert!(param(&to, "error_description").is_some());
+        }
+    }
+);
+
+store_test!(
+    async fn user_may_narrow_scopes_and_the_response_says_what_was_granted(app: &TestApp) {
+        let partner = app.application(Some(CB), false, None).await;
+        let account = app.account("Acme").await;
+        let user = app.user(&[&account]).await;
+        let b = browser();
+        let res = app
+            .get_authorize(
+                &b,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &partner.client_id),
+                    ("scope", "books:read books:write"),
+                    ("state", "n"),
+                ],
+            )
+            .await;
+        let html = res.text().await.unwrap();
+        let res = app.sign_in(&b, &html, &user).await;
+        let consent = b
+            .get(app.url(&location(&res)))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            consent.contains("Partner App") && consent.contains("Upload new books"),
+            "consent names the app and the scopes in words"
+        );
+        let res = app
+            .consent(&b, &consent, "authorize", Some(&["books:read"]))
+            .await;
+        let code = param(&location(&res), "code").unwrap();
+        let (status, body) = app.exchange(&partner, &code).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["scope"], "books:read");
+    }
+);
+
+store_test!(
+    async fn deny_redirects_access_denied(app: &TestApp) {
+        let partner = app.application(Some(CB), false, None).await;
+        let account = app.account("Acme").await;
+        let user = app.user(&[&account]).await;
+        let b = browser();
+        let res = app
+            .get_authorize(
+                &b,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &partner.client_id),
+                    ("state", "d"),
+                ],
+            )
+            .await;
+        let html = res.text().await.unwrap();
+        let res = app.sign_in(&b, &html, &user).await;
+        let consent = b
+            .get(app.url(&location(&res)))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let to = location(&app.consent(&b, &consent, "deny", None).await);
+        assert_eq!(param(&to, "error").as_deref(), Some("access_denied"));
+        assert_eq!(param(&to, "state").as_deref(), Some("d"));
+    }
+);
+
+store_test!(
+    async fn approved_before_means_no_consent_page_again(app: &TestApp) {
+        let partner = app.application(Some(CB), false, None).await;
+        let account = app.account("Acme").await;
+        let user = app.user(&[&account]).await;
+        let b = browser();
+        let params = [
+            ("response_type", "code"),
+            ("client_id", partner.client_id.as_str()),
+            ("scope", "books:read"),
+        ];
+        let first = app.authorize_with(&b, &user, &params).await;
+        assert!(param(&first, "code").is_some());
+        let res = app.get_authorize(&b, &params).await;
+        assert_eq!(
+            res.status(),
+            303,
+            "same scopes again: straight back with a code"
+        );
+        assert!(param(&location(&res), "code").is_some());
+        let wider = [
+            ("response_type", "code"),
+            ("client_id", partner.client_id.as_str()),
+            ("scope", "books:read books:write"),
+        ];
+        assert_eq!(
+            app.get_authorize(&b, &wider).await.status(),
+            200,
+            "wider scopes: consent again"
+        );
+    }
+);
+
+store_test!(
+    async fn app_without_redirect_uri_gets_the_code_page(app: &TestApp) {
+        let partner = app.application(None, false, None).await;
+        let account = app.account("Acme").await;
+        let user = app.user(&[&account]).await;
+        let b = browser();
+        let to = app
+            .authorize_with(
+                &b,
+                &user,
+                &[("response_type", "code"), ("client_id", &partner.client_id)],
+            )
+            .await;
+        assert!(to.starts_with("http://tessera.test/oauth/code?"), "{to}");
+        let path = to.trim_start_matches("http://tessera.test");
+        let html = b
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let code = param(&to, "code").unwrap();
+        assert!(html.contains(&code));
+        assert_eq!(app.exchange(&partner, &code).await.0, 200);
+    }
+);
+
+store_test!(
+    async fn code_is_single_use_and_a_second_use_revokes_its_tokens(app: &TestApp) {
+        let partner = app.application(Some(CB), false, None).await;
+        let (code, _) = app.code_for(&partner, &[]).await;
+        let (status, body) = app.exchange(&partner, &code).await;
+        assert_eq!(status, 200);
+        let token = body["access_token"].as_str().unwrap().to_owned();
+        let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+        let (status, err) = app.exchange(&partner, &code).await;
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        assert_eq!(app.get_bearer("/v1/books", &token).await.status(), 401);
+        assert_eq!(
+            app.refresh(&partner, &refresh).await.1["error"],
+            "invalid_grant"
+        );
+    }
+);
+
+store_test!(
+    async fn code_expires_after_60_seconds(app: &TestApp) {
+        let partner = app.application(Some(CB), false, None).await;
+        let (code, _) = app.code_for(&partner, &[]).await;
+        app.advance(60);
+        let (status, err) = app.exchange(&partner, &code).await;
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        assert!(err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("expired"));
+    }
+);
+
+store_test!(
+    async fn code_of_another_client_or_other_redirect_uri_is_invalid_grant(app: &TestApp) {
+        let partner = app.application(Some(CB), false, None).await;
+        let other = app.application(Some(CB), false, None).await;
+        let (code, _) = app.code_for(&partner, &[]).await;
+        assert_eq!(
+            app.exchange(&other, &code).await.1["error"],
+            "invalid_grant"
+        );
+        let (code, _) = app.code_for(&partner, &[]).await;
+        let (_, err) = app
+            .app_token(
+                &partner,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", "https://partner.example/other"),
+                ],
+            )
+            .await;
+        assert_eq!(err["error"], "invalid_grant");
+        let (code, _) = app.code_for(&partner, &[]).await;
+        let (_, err) = app
+            .app_token(
+                &partner,
+                &[("grant_type", "authorization_code"), ("code", &code)],
+            )
+            .await;
+        assert_eq!(
+            err["error"], "invalid_grant",
+            "redirect_uri was sent at authorize, so it is required"
+        );
+        let (_, err) = app
+            .app_token(
+                &partner,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", "ac_nope"),
+                    ("redirect_uri", CB),
+                ],
+            )
+            .await;
+        assert_eq!(err["error"], "invalid_grant");
+    }
+);
+
+store_test!(
+    async fn public_clients_need_pkce_s256_and_the_right_verifier(app: &TestApp) {
+        let public = app.application(Some(CB), true, None).await;
+        assert!(public.client_secret.is_none());
+        let res = app
+            .get_authorize(
+                &browser(),
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &public.client_id),
+                    ("redirect_uri", CB),
+                ],
+            )
+            .await;
+        assert_eq!(
+            param(&location(&res), "error").as_deref(),
+            Some("invalid_request")
+        );
+
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        let pkce = [
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ];
+        let (code, _) = app.code_for(&public, &pkce).await;
+        let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj";
+        let (_, err) = app
+            .app_token(
+                &public,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", CB),
+                    ("code_verifier", wrong),
+                ],
+            )
+            .await;
+        assert_eq!(err["error"], "invalid_grant");
+        let (code, _) = app.code_for(&public, &pkce).await;
+        let (status, body) = app
+            .app_token(
+                &public,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", CB),
+                    ("code_verifier", verifier),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["refresh_token"].is_string());
+    }
+);
+
+store_test!(
+    async fn confidential_client_may_use_basic_auth_and_wrong_secret_is_invalid_client(
+        app: &TestApp,
+    ) {
+        let partner = app.application(Some(CB), false, None).await;
+        let (code, _) = app.code_for(&partner, &[]).await;
+        let res = app
+            .http
+            .post(app.url("/oauth/token"))
+            .basic_auth(&partner.client_id, partner.client_secret.as_deref())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=authorization_code&code={code}&redirect_uri={}",
+                crate::support::flow::enc(CB)
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let (code, _) = app.code_for(&partner, &[]).await;
+        let res = app
+            .http
+            .post(app.url("/oauth/token"))
+            .basic_auth(&partner.client_id, Some("wrong"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("grant_type=authorization_code&code={code}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+        assert!(res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic"));
+    }
+);
+
+store_test!(
+    async fn signin_is_generic_csrf_protected_and_rate_limited(app: &TestApp) {
+        let partner = app.application(Some(CB), false, None).await;
+        let account = app.account("Acme").await;
+        let mut user = app.user(&[&account]).await;
+        let b = browser();
+        let html = app
+            .get_authorize(
+                &b,
+                &[("response_type", "code"), ("client_id", &partner.client_id)],
+            )
+            .await
+            .text()
+            .await
+            .unwrap();
+        let real = user.password.clone();
+        user.password = "wrong password".into();
+        let res = app.sign_in(&b, &html, &user).await;
+        assert_eq!(res.status(), 401);
+        assert!(res
+            .text()
+            .await
+            .unwrap()
+            .contains("The email or password is wrong."));
+        let mut stranger = crate::support::flow::TestUser {
+            email: "nobody@example.com".into(),
+            password: "x".into(),
+            user_id: String::new(),
+            accounts: vec![],
+        };
+        let res = app.sign_in(&b, &html, &stranger).await;
+        assert!(
+            res.text()
+                .await
+                .unwrap()
+                .contains("The email or password is wrong."),
+            "unknown email: same message"
+        );
+        stranger.email.clear();
+
+        // No CSRF token: refused, with a message that says what to do.
+        let res = b
+            .post(app.url("/signin"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "email={}&password={}",
+                crate::support::flow::enc(&user.email),
+                real
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+        assert!(res.text().await.unwrap().contains("another tab"));
+
+        for _ in 0..4 {
+            app.sign_in(&b, &html, &user).await;
+        }
+        user.password = real;
+        let res = app.sign_in(&b, &html, &user).await;
+        assert_eq!(
+            res.status(),
+            429,
+            "5 failures: even the right password waits"
+        );
+        app.advance(900);
+        assert_eq!(app.sign_in(&b, &html, &user).await.status(), 303);
+        assert!(field(&html, "csrf").is_some());
+    }
+);
