@@ -1,0 +1,621 @@
+// Browser tests of the Settings Center: a real Tessera server on a temporary SQLite store,
+// Debian's chromium driven by playwright-core, every outcome checked over the API too.
+//
+//   node tests/browser/run.mjs          (TESSERA_BIN overrides target/debug/tessera,
+//                                        CHROMIUM_BIN overrides /usr/bin/chromium)
+//
+// Screenshots of every page go to docs/screenshots/<page>-<width>.png at 375 and 1440 px.
+// Pages that scroll sideways at 375 px are listed at the end (reported, not failed);
+// a form control without a label fails the run.
+
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, createWriteStream, readFileSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '..', '..');
+const BIN = process.env.TESSERA_BIN || join(repo, 'target', 'debug', 'tessera');
+const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const SHOTS = join(repo, 'docs', 'screenshots');
+const PASSWORD = 'correct horse battery staple';
+const EMAIL = 'ada@example.com';
+const REDIRECT = 'https://partner.example/callback';
+const WIDE = { width: 1440, height: 900 };
+const NARROW = { width: 375, height: 812 };
+
+// ---------------------------------------------------------------- harness
+
+const results = [];
+const layoutProblems = [];
+const screenshots = [];
+const pageErrors = [];
+const knownBugs = [];
+// Known dashboard bugs are worked around and listed at the end; TESSERA_BROWSER_STRICT=1
+// fails the run on them instead.
+function knownBug(what) {
+  knownBugs.push(what);
+  if (process.env.TESSERA_BROWSER_STRICT === '1') throw new Error(`known dashboard bug (strict mode): ${what}`);
+  console.log(`     KNOWN BUG: ${what}`);
+}
+
+async function step(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (err) {
+    results.push({ name, ok: false, err });
+    console.log(`FAIL ${name}\n${indent(err && err.stack ? err.stack : String(err))}`);
+    throw new StepFailed(name);
+  }
+}
+
+class StepFailed extends Error {}
+
+function indent(s) {
+  return s.split('\n').map((l) => `     ${l}`).join('\n');
+}
+
+async function poll(what, fn, timeoutMs = 5000, everyMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------- server and CLI
+
+const tmp = mkdtempSync(join(tmpdir(), 'tessera-browser-'));
+const env = {
+  ...process.env,
+  TESSERA_DATA_DIR: tmp,
+  TESSERA_DATABASE: `sqlite://${tmp}/tessera.db`,
+  TESSERA_ARGON2_MEMORY_KIB: '1024',
+  TESSERA_ARGON2_ITERATIONS: '1',
+};
+const DB = ['--database', `sqlite://${tmp}/tessera.db`];
+let server;
+let serverLog = join(tmp, 'server.log');
+let base;
+
+function cli(args, input) {
+  const r = spawnSync(BIN, [...args, ...DB, '--json'], { env, input, encoding: 'utf8' });
+  if (r.status !== 0) {
+    throw new Error(`tessera ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  }
+  return JSON.parse(r.stdout);
+}
+
+async function startServer() {
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  const log = createWriteStream(serverLog);
+  server = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--issuer', base], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout.pipe(log);
+  server.stderr.pipe(log);
+  let exited = null;
+  server.on('exit', (code, signal) => { exited = { code, signal }; });
+  await poll('GET /health', async () => {
+    if (exited) throw new Error(`tessera serve exited early (${JSON.stringify(exited)})`);
+    try {
+      const r = await fetch(`${base}/health`);
+      return r.ok;
+    } catch {
+      return false;
+    }
+  }, 30000, 100);
+}
+
+async function stopServer() {
+  if (!server || server.exitCode !== null || server.signalCode !== null) return;
+  const gone = new Promise((r) => server.once('exit', r));
+  server.kill('SIGTERM');
+  const timer = setTimeout(() => server.kill('SIGKILL'), 5000);
+  await gone;
+  clearTimeout(timer);
+}
+
+// ---------------------------------------------------------------- API helpers
+
+function basic(id, secret) {
+  return 'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64');
+}
+
+async function token(form, headers = {}) {
+  const r = await fetch(`${base}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(form).toString(),
+  });
+  const text = await r.text();
+  let body;
+  try { body = JSON.parse(text); } catch { body = { raw: text }; }
+  return { status: r.status, body };
+}
+
+async function books(accessToken) {
+  const r = await fetch(`${base}/v1/books`, { headers: { authorization: `Bearer ${accessToken}` } });
+  await r.arrayBuffer();
+  return r.status;
+}
+
+function jwtClaims(jwt) {
+  return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
+}
+
+// ---------------------------------------------------------------- page helpers
+
+/** Clicks something that submits or navigates, and returns the final main response. */
+async function go(page, locator) {
+  const nav = page.waitForNavigation({ waitUntil: 'load' });
+  await locator.click();
+  return nav;
+}
+
+/** Screenshots at both widths, the 375 px overflow check and the label check. */
+async function capture(page, name) {
+  await page.setViewportSize(NARROW);
+  await page.evaluate(() => document.fonts && document.fonts.ready);
+  const overflow = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    offenders: [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > 375.5)
+      .slice(0, 4)
+      .map((el) => el.tagName.toLowerCase() + (el.id ? `#${el.id}` : '') +
+        (el.className && typeof el.className === 'string' ? `.${el.className.trim().split(/\s+/).join('.')}` : '')),
+  }));
+  if (overflow.scrollWidth > 375) {
+    layoutProblems.push({ page: name, scrollWidth: overflow.scrollWidth, offenders: overflow.offenders });
+  }
+  const file375 = join(SHOTS, `${name}-375.png`);
+  await page.screenshot({ path: file375, fullPage: true });
+  await page.setViewportSize(WIDE);
+  const file1440 = join(SHOTS, `${name}-1440.png`);
+  await page.screenshot({ path: file1440, fullPage: true });
+  screenshots.push(`${name}-375.png`, `${name}-1440.png`);
+  await checkLabels(page, name);
+}
+
+async function checkLabels(page, name) {
+  const unlabeled = await page.evaluate(() =>
+    [...document.querySelectorAll('input, select, textarea')]
+      .filter((el) => el.type !== 'hidden' && !el.hidden)
+      .filter((el) => {
+        if (el.labels && [...el.labels].some((l) => l.textContent.trim() !== '')) return false;
+        if ((el.getAttribute('aria-label') || '').trim() !== '') return false;
+        const by = el.getAttribute('aria-labelledby');
+        if (by && by.split(/\s+/).some((id) => document.getElementById(id)?.textContent.trim())) return false;
+        return true;
+      })
+      .map((el) => el.outerHTML.slice(0, 120)));
+  assert.deepEqual(unlabeled, [], `${name}: form controls without a label`);
+  const nameless = await page.evaluate(() =>
+    [...document.querySelectorAll('button, a[href]')]
+      .filter((el) => el.getClientRects().length > 0)
+      .filter((el) => (el.textContent || '').trim() === '' && !(el.getAttribute('aria-label') || '').trim())
+      .map((el) => el.outerHTML.slice(0, 120)));
+  assert.deepEqual(nameless, [], `${name}: buttons or links without a name`);
+  const lang = await page.evaluate(() => document.documentElement.lang);
+  assert.ok(lang, `${name}: <html> has no lang`);
+}
+
+async function text(locator) {
+  return (await locator.innerText()).replace(/\s+/g, ' ').trim();
+}
+
+// ---------------------------------------------------------------- the run
+
+async function main() {
+  assert.ok(existsSync(BIN), `no server binary at ${BIN}: run \`cargo build -p tessera\` (or set TESSERA_BIN)`);
+  assert.ok(existsSync(CHROMIUM), `no chromium at ${CHROMIUM}: \`apt-get install -y chromium\` (or set CHROMIUM_BIN)`);
+  mkdirSync(SHOTS, { recursive: true });
+
+  let account;
+  let partner;
+  await step('fixtures through the CLI, server up', async () => {
+    account = cli(['account', 'create', '--name', 'Acme Corp']);
+    assert.match(account.account_id, /^acct_/);
+    const user = cli(['user', 'create', '--email', EMAIL, '--account', account.account_id, '--operator', '--password-stdin'], `${PASSWORD}\n`);
+    assert.equal(user.operator, true);
+    partner = cli(['app', 'create', '--name', 'Partner App', '--redirect-uri', REDIRECT,
+      '--scope', 'books:read account:read', '--approved']);
+    assert.match(partner.client_id, /^cl_/);
+    assert.ok(partner.client_secret);
+    await startServer();
+  });
+
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+      '--no-first-run', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const context = await browser.newContext({ viewport: WIDE, baseURL: base });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    // Nothing may leave the machine: anything but the server and the intercepted
+    // partner callback is refused (and noted).
+    const stray = [];
+    await context.route((url) => !url.href.startsWith(base) && !url.href.startsWith('https://partner.example/'),
+      (route) => { stray.push(route.request().url()); return route.abort(); });
+    context.on('page', (p) => p.on('pageerror', (e) => pageErrors.push(`${p.url()}: ${e.message}`)));
+    const page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
+
+    await step('sign-in page: wrong password is refused, right one signs in', async () => {
+      const r = await page.goto('/signin?return_to=/settings/credentials');
+      assert.equal(r.status(), 200);
+      await capture(page, 'signin');
+      await page.getByLabel('Email').fill(EMAIL);
+      await page.getByLabel('Password').fill('not the password');
+      const bad = await go(page, page.getByRole('button', { name: 'Sign in' }));
+      assert.equal(bad.status(), 401);
+      assert.equal(await text(page.getByRole('alert')), 'The email or password is wrong.');
+      await capture(page, 'signin-error');
+      await page.getByLabel('Password').fill(PASSWORD);
+      const ok = await go(page, page.getByRole('button', { name: 'Sign in' }));
+      assert.equal(ok.status(), 200);
+      assert.equal(new URL(page.url()).pathname, '/settings/credentials');
+      const cookies = await context.cookies(base);
+      const session = cookies.find((c) => c.name === 'tessera_session');
+      assert.ok(session, 'session cookie set');
+      assert.equal(session.httpOnly, true);
+      assert.equal(session.sameSite, 'Lax');
+    });
+
+    let cred; // { id, secret, token }
+    await step('API Credentials: create shows the secret once, with copy buttons and the warning', async () => {
+      assert.equal(await text(page.locator('h1')), 'API Credentials');
+      assert.match(await text(page.locator('main')), /API account: Acme Corp/);
+      await capture(page, 'credentials-empty');
+      await page.locator('#name').fill('browser-test');
+      const r = await go(page, page.getByRole('button', { name: 'Create' }));
+      assert.equal(r.status(), 200);
+      assert.equal(await text(page.locator('h1')), 'OAuth 2.0 credentials created');
+      assert.equal(await text(page.locator('p.warning')), 'Copy the client secret now: it will not be shown again.');
+      const id = await page.getByLabel('Client ID').inputValue();
+      const secret = await page.locator('#client-secret').inputValue();
+      assert.match(id, /^cl_/);
+      assert.ok(secret.length >= 32, 'a long secret');
+      assert.equal(await page.getByLabel('Client secret').inputValue(), secret);
+      const copies = page.getByRole('button', { name: 'Copy' });
+      assert.equal(await copies.count(), 2);
+      await capture(page, 'secret');
+      const copySecret = page.locator('button[data-copy="client-secret"]');
+      await copySecret.click();
+      await poll('the Copy button to say Copied', async () => (await copySecret.innerText()) === 'Copied', 3000);
+      const clip = await page.evaluate(() => navigator.clipboard.readText().catch((e) => `unreadable: ${e}`));
+      assert.equal(clip, secret, 'the clipboard holds the secret');
+      cred = { id, secret };
+      await go(page, page.getByRole('link', { name: 'Back' }));
+      assert.equal(new URL(page.url()).pathname, '/settings/credentials');
+      const row = page.locator('tbody tr', { hasText: id });
+      assert.equal(await row.count(), 1);
+      assert.equal(await text(row.locator('td').nth(0)), 'browser-test');
+      assert.equal(await text(row.locator('td').nth(4)), 'active');
+      await capture(page, 'credentials');
+    });
+
+    await step('Test: a wrong secret is explained, the right one shows decoded claims', async () => {
+      const row = page.locator('tbody tr', { hasText: cred.id });
+      await row.getByLabel('Client secret').fill('wrong-secret-wrong-secret');
+      let r = await go(page, row.getByRole('button', { name: 'Test' }));
+      assert.equal(r.status(), 200);
+      assert.match(await text(page.getByRole('alert')), /^The credential did not get a token: .*\(invalid_client\)$/);
+      await capture(page, 'claims-failed');
+      await go(page, page.getByRole('link', { name: 'Back' }));
+      const row2 = page.locator('tbody tr', { hasText: cred.id });
+      await row2.getByLabel('Client secret').fill(cred.secret);
+      r = await go(page, row2.getByRole('button', { name: 'Test' }));
+      assert.equal(r.status(), 200);
+      assert.equal(await text(page.locator('h1')), 'Test of browser-test');
+      assert.match(await text(page.getByRole('status')), /The credential works/);
+      const claims = JSON.parse(await page.locator('pre code').innerText());
+      assert.equal(claims.client_id, cred.id);
+      assert.equal(claims.sub, account.account_id);
+      assert.equal(claims.iss, base);
+      assert.ok(claims.exp > claims.iat);
+      await capture(page, 'claims');
+      await go(page, page.getByRole('link', { name: 'Back' }));
+    });
+
+    await step('the new credential works over the API (client_credentials, then GET /v1/books)', async () => {
+      const t = await token({ grant_type: 'client_credentials' }, { authorization: basic(cred.id, cred.secret) });
+      assert.equal(t.status, 200, JSON.stringify(t.body));
+      assert.equal(t.body.token_type, 'Bearer');
+      assert.equal(jwtClaims(t.body.access_token).client_id, cred.id);
+      cred.token = t.body.access_token;
+      assert.equal(await books(cred.token), 200);
+    });
+
+    await step('Revoke: confirm page, then status "revoked"; refused over the API within 1 s', async () => {
+      const row = page.locator('tbody tr', { hasText: cred.id });
+      let r = await go(page, row.getByRole('link', { name: 'Revoke' }));
+      assert.equal(r.status(), 200);
+      assert.equal(await text(page.locator('h1')), 'Revoke browser-test?');
+      await capture(page, 'confirm');
+      // Cancel goes back without revoking.
+      await go(page, page.getByRole('link', { name: 'Cancel' }));
+      assert.equal(await text(page.locator('tbody tr', { hasText: cred.id }).locator('td').nth(4)), 'active');
+      await go(page, page.locator('tbody tr', { hasText: cred.id }).getByRole('link', { name: 'Revoke' }));
+      r = await go(page, page.getByRole('button', { name: 'Revoke' }));
+      assert.equal(r.status(), 200);
+      const revokedAt = Date.now();
+      assert.equal(await text(page.getByRole('status')), 'Revoked browser-test.');
+      const after = page.locator('tbody tr', { hasText: cred.id });
+      assert.equal(await text(after.locator('td').nth(4)), 'revoked');
+      assert.equal(await after.getByRole('button', { name: 'Test' }).count(), 0, 'no Test on a revoked credential');
+      await capture(page, 'credentials-revoked');
+      await poll('the old access token to be refused', async () => (await books(cred.token)) === 401, 1000 - (Date.now() - revokedAt), 25);
+      const t = await token({ grant_type: 'client_credentials' }, { authorization: basic(cred.id, cred.secret) });
+      assert.equal(t.status, 401);
+      assert.equal(t.body.error, 'invalid_client');
+    });
+
+    let grant; // { access, refresh }
+    await step('authorization code through the real consent page, exchanged from Node', async () => {
+      await page.route('https://partner.example/**', (route) => route.fulfill({
+        status: 200,
+        contentType: 'text/html',
+        body: '<!doctype html><html lang="en"><title>Partner App</title><h1>Partner App callback</h1></html>',
+      }));
+      const q = new URLSearchParams({
+        response_type: 'code', client_id: partner.client_id, redirect_uri: REDIRECT, scope: 'books:read', state: 'abc',
+      });
+      const r = await page.goto(`/oauth/authorize?${q}`);
+      assert.equal(r.status(), 200);
+      assert.match(await text(page.locator('h1')), /^Partner App wants access$/);
+      assert.match(await text(page.locator('main')), new RegExp(`Signed in as ${EMAIL.replace('.', '\\.')}`));
+      const boxes = page.locator('fieldset input[type=checkbox]');
+      assert.equal(await boxes.count(), 1, 'only the requested scope is offered');
+      assert.equal(await boxes.first().isChecked(), true);
+      await capture(page, 'consent');
+      await page.getByRole('button', { name: 'Authorize' }).click();
+      await page.waitForURL((u) => u.href.startsWith(REDIRECT), { timeout: 5000 });
+      const back = new URL(page.url());
+      assert.equal(back.searchParams.get('state'), 'abc');
+      const code = back.searchParams.get('code');
+      assert.match(code || '', /^ac_/);
+      const t = await token({
+        grant_type: 'authorization_code', code, redirect_uri: REDIRECT,
+        client_id: partner.client_id, client_secret: partner.client_secret,
+      });
+      assert.equal(t.status, 200, JSON.stringify(t.body));
+      assert.match(t.body.refresh_token || '', /^rt_/);
+      assert.equal(t.body.scope, 'books:read');
+      grant = { access: t.body.access_token, refresh: t.body.refresh_token };
+      assert.equal(await books(grant.access), 200);
+    });
+
+    await step('Applications: the partner is listed under Authorized applications; Revoke access', async () => {
+      let r = await page.goto('/settings/applications');
+      assert.equal(r.status(), 200);
+      const authorized = page.locator('h2:has-text("Authorized applications") + table tbody tr', { hasText: 'Partner App' });
+      assert.equal(await authorized.count(), 1);
+      assert.equal(await text(authorized.locator('td').nth(1)), 'books:read');
+      await capture(page, 'applications');
+      r = await go(page, authorized.getByRole('link', { name: 'Revoke access' }));
+      assert.equal(r.status(), 200);
+      assert.equal(await text(page.locator('h1')), 'Revoke access of Partner App?');
+      await capture(page, 'confirm-revoke-access');
+      r = await go(page, page.getByRole('button', { name: 'Revoke access' }));
+      assert.equal(r.status(), 200);
+      const revokedAt = Date.now();
+      assert.match(await text(page.getByRole('status')), /^Access revoked; 1 token sets? stopped working\.$/);
+      assert.match(await text(page.locator('main')), /You have not authorized any application\./);
+      const t = await token({
+        grant_type: 'refresh_token', refresh_token: grant.refresh,
+        client_id: partner.client_id, client_secret: partner.client_secret,
+      });
+      assert.equal(t.status, 400, JSON.stringify(t.body));
+      assert.equal(t.body.error, 'invalid_grant');
+      await poll('the access token to be refused', async () => (await books(grant.access)) === 401, 1000 - (Date.now() - revokedAt), 25);
+    });
+
+    await step('Add application: generate a token set for the partner; the access token works', async () => {
+      await page.goto('/settings/applications');
+      await page.getByLabel('Application', { exact: true }).selectOption({ label: 'Partner App' });
+      assert.equal(await page.getByLabel('API account', { exact: true }).inputValue(), account.account_id);
+      let r = await go(page, page.getByRole('button', { name: 'Generate tokens' }));
+      if (r.status() === 400 && /scope not allowed for this client/.test(await text(page.locator('main')))) {
+        // Known dashboard bug: the form offers (and pre-checks) the whole scope catalog, not
+        // the picked application's scopes, so keeping the defaults fails for any partner
+        // registered with fewer scopes. Reported; worked around here by unchecking the rest.
+        knownBug('Add application pre-checks scopes the partner may not have: Generate tokens with the defaults '
+          + `answers 400 "${await text(page.getByRole('alert'))}"`);
+        await capture(page, 'error-add-application');
+        await page.goto('/settings/applications');
+        await page.getByLabel('Application', { exact: true }).selectOption({ label: 'Partner App' });
+        const allowed = new Set(partner.scope.split(' '));
+        for (const box of await page.locator('input[type=checkbox][name^="scope."]').all()) {
+          const scope = (await box.getAttribute('name')).slice('scope.'.length);
+          if (!allowed.has(scope)) await box.uncheck();
+        }
+        r = await go(page, page.getByRole('button', { name: 'Generate tokens' }));
+      }
+      assert.equal(r.status(), 200, `Generate tokens answered ${r.status()}: ${await text(page.locator('main'))}`);
+      assert.equal(await text(page.locator('h1')), 'Tokens for Partner App');
+      const access = await page.locator('#access-token').inputValue();
+      const refresh = await page.locator('#refresh-token').inputValue();
+      assert.match(refresh, /^rt_/);
+      assert.equal(jwtClaims(access).client_id, partner.client_id);
+      assert.equal(await page.getByRole('button', { name: 'Copy' }).count(), 2);
+      await capture(page, 'tokens');
+      assert.equal(await books(access), 200);
+      // The set is the partner's to refresh.
+      const t = await token({
+        grant_type: 'refresh_token', refresh_token: refresh,
+        client_id: partner.client_id, client_secret: partner.client_secret,
+      });
+      assert.equal(t.status, 200, JSON.stringify(t.body));
+      await page.goto('/settings/applications');
+      assert.equal(await page.locator('h2:has-text("Authorized applications") + table tbody tr', { hasText: 'Partner App' }).count(), 1);
+    });
+
+    await step('Operator: unapprove and approve the partner, rotate the signing key', async () => {
+      let r = await page.goto('/settings/operator');
+      assert.equal(r.status(), 200);
+      const row = () => page.locator('tbody tr', { hasText: partner.client_id });
+      assert.equal(await text(row().locator('td').nth(3)), 'true');
+      assert.equal(await page.locator('h2:has-text("Signing keys") + table tbody tr').count(), 1);
+      await capture(page, 'operator');
+      r = await go(page, row().getByRole('button', { name: 'Unapprove' }));
+      assert.equal(r.status(), 200);
+      assert.equal(await text(page.getByRole('status')), 'Partner App is no longer approved.');
+      assert.equal(await text(row().locator('td').nth(3)), 'false');
+      // No longer offered to customers.
+      await page.goto('/settings/applications');
+      assert.match(await text(page.locator('main')), /No approved partner applications yet\./);
+      await page.goto('/settings/operator');
+      r = await go(page, row().getByRole('button', { name: 'Approve' }));
+      assert.equal(await text(page.getByRole('status')), 'Partner App is approved.');
+      assert.equal(await text(row().locator('td').nth(3)), 'true');
+      r = await go(page, page.getByRole('button', { name: 'Rotate signing key' }));
+      assert.equal(r.status(), 200);
+      assert.match(await text(page.getByRole('status')), /^New key \S+ is published; it signs from .+\.$/);
+      assert.equal(await page.locator('h2:has-text("Signing keys") + table tbody tr').count(), 2);
+      await capture(page, 'operator-rotated');
+      const jwks = await (await fetch(`${base}/.well-known/jwks.json`)).json();
+      assert.equal(jwks.keys.length, 2, 'both keys are published');
+    });
+
+    await step('error pages: unknown credential, bad authorization request', async () => {
+      let r = await page.goto('/settings/credentials/revoke?client_id=cl_doesnotexist');
+      assert.equal(r.status(), 404);
+      assert.equal(await text(page.locator('h1')), 'Not found');
+      await capture(page, 'error-not-found');
+      r = await page.goto('/settings/applications/deauthorize?client_id=cl_doesnotexist');
+      if (r.status() === 200) {
+        // Known dashboard bug: an unknown application gets a confirm page with an empty name.
+        knownBug(`GET /settings/applications/deauthorize?client_id=<unknown> answers 200 with the confirm page `
+          + `"${await text(page.locator('h1'))}" instead of 404 Not found`);
+      } else {
+        assert.equal(r.status(), 404);
+      }
+      r = await page.goto(`/oauth/authorize?response_type=code&client_id=cl_doesnotexist&redirect_uri=${encodeURIComponent(REDIRECT)}`);
+      assert.ok(r.status() >= 400 && r.status() < 500, `status ${r.status()}`);
+      assert.ok((await page.getByRole('alert').count()) === 1);
+      await capture(page, 'error-authorize');
+    });
+
+    await step('CSRF: a post without the csrf field is refused with 403', async () => {
+      const form = { account: account.account_id, name: 'no-csrf' };
+      let r = await page.request.post('/settings/credentials/create', { form, maxRedirects: 0 });
+      assert.equal(r.status(), 403);
+      assert.match(await r.text(), /This form has expired/);
+      r = await page.request.post('/settings/credentials/create', { form: { ...form, csrf: 'x'.repeat(43) }, maxRedirects: 0 });
+      assert.equal(r.status(), 403, 'a wrong token is refused too');
+      // The same request with the cookie's token goes through: the refusal was the token's.
+      const csrf = (await context.cookies(base)).find((c) => c.name === 'tessera_csrf');
+      assert.ok(csrf, 'csrf cookie present');
+      assert.equal(csrf.httpOnly, true);
+      assert.equal(csrf.sameSite, 'Strict');
+      r = await page.request.post('/settings/credentials/create', { form: { ...form, name: 'with-csrf', csrf: csrf.value }, maxRedirects: 0 });
+      assert.equal(r.status(), 200);
+      assert.match(await r.text(), /OAuth 2.0 credentials created/);
+    });
+
+    await step('CSRF: a stale second tab gets "This form has expired" after signing in again', async () => {
+      const tab2 = await context.newPage();
+      await tab2.goto('/settings/credentials');
+      await page.goto('/settings/credentials');
+      let r = await go(page, page.getByRole('button', { name: 'Sign out' }));
+      assert.equal(new URL(page.url()).pathname, '/signin');
+      r = await page.goto('/settings/credentials');
+      assert.equal(new URL(page.url()).pathname, '/signin', 'signed out: the dashboard asks to sign in');
+      // By keyboard this time: the email field has focus, Tab to the password, Enter submits.
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'email');
+      await page.keyboard.type(EMAIL);
+      await page.keyboard.press('Tab');
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'password');
+      await page.keyboard.type(PASSWORD);
+      const signedIn = page.waitForNavigation({ waitUntil: 'load' });
+      await page.keyboard.press('Enter');
+      await signedIn;
+      assert.equal(new URL(page.url()).pathname, '/settings/credentials');
+      await tab2.locator('#name').fill('stale-tab');
+      r = await go(tab2, tab2.getByRole('button', { name: 'Create' }));
+      assert.equal(r.status(), 403);
+      assert.equal(await text(tab2.locator('h1')), 'This form has expired');
+      assert.match(await text(tab2.getByRole('alert')), /Reload the page and try again/);
+      await capture(tab2, 'error-form-expired');
+      // As the message says: reload, and it works.
+      await tab2.goto('/settings/credentials');
+      await tab2.locator('#name').fill('after-reload');
+      r = await go(tab2, tab2.getByRole('button', { name: 'Create' }));
+      assert.equal(r.status(), 200);
+      assert.equal(await text(tab2.locator('h1')), 'OAuth 2.0 credentials created');
+      await tab2.close();
+      await page.goto('/settings/credentials');
+      assert.equal(await page.locator('tbody tr', { hasText: 'stale-tab' }).count(), 0, 'the stale form created nothing');
+    });
+
+    await step('no script errors, no request left the machine', async () => {
+      assert.deepEqual(pageErrors, []);
+      assert.deepEqual(stray, []);
+    });
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+}
+
+let code = 0;
+try {
+  await main();
+} catch (err) {
+  code = 1;
+  if (!(err instanceof StepFailed)) console.log(`FAIL setup\n${indent(err && err.stack ? err.stack : String(err))}`);
+  if (existsSync(serverLog)) {
+    const log = readFileSync(serverLog, 'utf8').split('\n').slice(-30).join('\n');
+    console.log(`--- last lines of the server log\n${log}`);
+  }
+} finally {
+  await stopServer();
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+if (code === 0) {
+  // A green run's set is the whole set: drop screenshots of pages no longer visited.
+  for (const f of readdirSync(SHOTS)) {
+    if (f.endsWith('.png') && !screenshots.includes(f)) rmSync(join(SHOTS, f));
+  }
+}
+console.log(`\nscreenshots (${screenshots.length}) in docs/screenshots/: ${screenshots.filter((s) => s.endsWith('-1440.png')).map((s) => s.replace('-1440.png', '')).join(', ')}`);
+if (layoutProblems.length) {
+  console.log('pages that scroll sideways at 375 px (reported, not failed):');
+  for (const p of layoutProblems) console.log(`  ${p.page}: scrollWidth ${p.scrollWidth} (wider: ${p.offenders.join(', ')})`);
+} else {
+  console.log('no page scrolls sideways at 375 px');
+}
+if (knownBugs.length) {
+  console.log('known dashboard bugs (worked around; TESSERA_BROWSER_STRICT=1 fails on them):');
+  for (const b of knownBugs) console.log(`  ${b}`);
+}
+const passed = results.filter((r) => r.ok).length;
+const failed = results.length - passed + (code && results.every((r) => r.ok) ? 1 : 0);
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(code);
