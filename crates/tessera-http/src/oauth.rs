@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use tessera_core::domain::{ClientId, GrantType};
+use tessera_core::domain::GrantType;
 use tessera_core::error::{ErrorCode, OAuthError};
 use tessera_core::oauth::authorization_code::exchange_authorization_code;
 use tessera_core::oauth::client_auth::{self, PresentedClient};
@@ -17,7 +17,6 @@ use tessera_core::oauth::request::Form;
 use tessera_core::oauth::response::TokenResponse;
 use tessera_core::oauth::revocation::revoke;
 use tessera_core::oauth::token_set::GrantContext;
-use tessera_core::UnixSeconds;
 
 use crate::body::read_form;
 use crate::error::{Challenge, HttpError};
@@ -170,7 +169,10 @@ async fn token(
     match grant {
         GrantType::ClientCredentials => {
             let response = issue_client_credentials(&client, form, key, &app.tokens, now)?;
-            record_first_token(app, &client.id, now).await;
+            app.caches
+                .clients
+                .record_first_token(app.store.as_ref(), &client.id, now)
+                .await;
             Ok(response)
         }
         GrantType::AuthorizationCode => exchange_authorization_code(&cx, &client, form).await,
@@ -189,21 +191,6 @@ async fn authenticate(
         .await?;
     client_auth::authenticate(presented, client.as_deref(), app.clock.now())?;
     client.ok_or_else(|| OAuthError::invalid_client("client authentication failed"))
-}
-
-/// Marks that the client has obtained a token (the legacy removal rule needs proof the
-/// replacement works). One store write per client and process, then memory only; a
-/// failed write is logged and retried on the next token, never fails the request.
-async fn record_first_token(app: &AppState, id: &ClientId, now: UnixSeconds) {
-    if app.caches.clients.first_token_recorded(id) {
-        return;
-    }
-    match app.store.record_first_token(id, now).await {
-        Ok(()) => app.caches.clients.note_first_token(id),
-        Err(err) => {
-            tracing::warn!(client_id = %id, error = %err, "recording the first token failed")
-        }
-    }
 }
 
 /// §5.1: JSON, never cached.

@@ -220,12 +220,25 @@ pub struct KeyRow {
     pub activates: String,
 }
 
+pub struct ReportRow {
+    pub email: String,
+    pub account: String,
+    pub state: String,
+    pub last_used: String,
+    pub day: i64,
+    pub week: i64,
+    pub client_used: String,
+}
+
 #[derive(Template)]
 #[template(path = "dashboard_operator.html")]
 pub struct OperatorView {
     pub nav: Nav,
     pub apps: Vec<AppRow>,
     pub keys: Vec<KeyRow>,
+    pub report: Vec<ReportRow>,
+    pub filter_state: String,
+    pub filter_account: String,
 }
 
 pub async fn get_script() -> Response {

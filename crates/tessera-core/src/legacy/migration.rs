@@ -147,7 +147,7 @@ pub async fn remove(
 
 /// `Ok(Err(why))` when removal must wait. Taking the credential away before its
 /// replacement has been proven to work is how a customer would lose access.
-async fn removable(
+pub async fn removable(
     store: &dyn Store,
     c: &LegacyCredential,
 ) -> Result<Result<(), String>, ManageError> {

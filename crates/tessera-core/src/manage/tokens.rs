@@ -79,6 +79,11 @@ pub async fn test_credential(
     client_auth::authenticate(&presented, client.as_deref(), cx.now)?;
     let client = client.ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
     let response = issue_client_credentials(&client, &Form::default(), cx.key, cx.policy, cx.now)?;
+    // A test token is a token: it proves the credential works (the legacy removal rule).
+    cx.caches
+        .clients
+        .record_first_token(cx.store, &client.id, cx.now)
+        .await;
     let expect = Expectations {
         issuer: &cx.policy.issuer,
         audience: &cx.policy.audience,

@@ -7,7 +7,8 @@ use parking_lot::RwLock;
 
 use crate::domain::{Client, ClientId};
 use crate::error::StoreError;
-use crate::store::ClientStore;
+use crate::store::{ClientStore, LegacyStore};
+use crate::UnixSeconds;
 
 #[derive(Default)]
 pub struct ClientCache {
@@ -47,11 +48,25 @@ impl ClientCache {
         self.map.write().clear();
     }
 
-    pub fn first_token_recorded(&self, id: &ClientId) -> bool {
-        self.first_token.read().contains(id.as_str())
-    }
-
-    pub fn note_first_token(&self, id: &ClientId) {
-        self.first_token.write().insert(id.as_str().to_owned());
+    /// Marks that the client has obtained a token (the legacy removal rule needs proof the
+    /// replacement works). One store write per client and process, then memory only; a
+    /// failed write is logged and retried on the next token, never fails the request.
+    pub async fn record_first_token(
+        &self,
+        store: &dyn LegacyStore,
+        id: &ClientId,
+        now: UnixSeconds,
+    ) {
+        if self.first_token.read().contains(id.as_str()) {
+            return;
+        }
+        match store.record_first_token(id, now).await {
+            Ok(()) => {
+                self.first_token.write().insert(id.as_str().to_owned());
+            }
+            Err(err) => {
+                tracing::warn!(client_id = %id, error = %err, "recording the first token failed")
+            }
+        }
     }
 }

@@ -127,6 +127,16 @@ pub async fn post_add(
         .filter(|s| form.get(&format!("scope.{s}")) == Some("on"))
         .collect();
     let app_id = form.get("app").unwrap_or("");
+    // The form lists the whole catalog; keep what this application may use.
+    let allowed = match get_client(app.store.as_ref(), app_id).await {
+        Ok(c) => c.scopes,
+        Err(e) => return manage_error(e),
+    };
+    let chosen: ScopeSet = chosen
+        .iter()
+        .filter(|s| allowed.contains(s))
+        .map(str::to_owned)
+        .collect();
     let now = app.clock.now();
     let keyring = app.caches.keyring();
     let key = keyring
@@ -270,10 +280,14 @@ pub async fn get_deauthorize(
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
-    let name = get_client(app.store.as_ref(), &q.client_id)
-        .await
-        .map(|c| c.name)
-        .unwrap_or_default();
+    let Ok(client) = get_client(app.store.as_ref(), &q.client_id).await else {
+        return Ok(error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such application.",
+        ));
+    };
+    let name = client.name;
     Ok(v.render(|nav| ConfirmView {
         nav,
         title: format!("Revoke access of {name}?"),
@@ -307,10 +321,13 @@ pub async fn post_deauthorize(
     )
     .await
     {
-        Ok(n) => Ok(back_with(
-            HERE,
-            &format!("Access revoked; {n} token sets stopped working."),
-        )),
+        Ok(n) => {
+            let sets = if n == 1 { "token set" } else { "token sets" };
+            Ok(back_with(
+                HERE,
+                &format!("Access revoked; {n} {sets} stopped working."),
+            ))
+        }
         Err(e) => manage_error(e),
     }
 }

@@ -69,25 +69,37 @@ pub async fn get_credentials(
     };
     let (account_id, account_name) = (current.id.clone(), current.name.clone());
     let account = tessera_core::domain::AccountId::parse(&account_id).ok_or(HttpError::NotFound)?;
+    let legacy = super::legacy::rows(&app, &account).await?;
     let clients = app
         .store
         .list_clients(Some(&account))
         .await
         .map_err(HttpError::internal)?;
-    let clients = clients
+    let mut rows = Vec::new();
+    for c in clients
         .into_iter()
         .filter(|c| c.kind == ClientKind::Credential)
-        .map(|c| CredentialRow {
+    {
+        let first = app
+            .store
+            .find_first_token_at(&c.id)
+            .await
+            .map_err(HttpError::internal)?;
+        rows.push((c, first));
+    }
+    let clients = rows
+        .into_iter()
+        .map(|(c, first)| CredentialRow {
             id: c.id.to_string(),
             name: c.name.clone(),
             created: when(Some(c.created_at)),
-            last_used: "—".into(),
+            last_used: when(first),
             status: c.status.as_str().into(),
             active: c.status == ClientStatus::Active,
         })
         .collect();
     Ok(v.render(|nav| CredentialsView {
-        legacy: Vec::new(),
+        legacy,
         nav,
         accounts,
         account_id,

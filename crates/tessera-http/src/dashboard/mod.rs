@@ -3,6 +3,7 @@
 
 mod applications;
 mod credentials;
+mod legacy;
 mod operator;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -38,6 +39,11 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/settings/credentials/revoke",
             get(credentials::get_revoke).post(credentials::post_revoke),
+        )
+        .route("/settings/legacy/migrate", post(legacy::post_migrate))
+        .route(
+            "/settings/legacy/remove",
+            get(legacy::get_remove).post(legacy::post_remove),
         )
         .route(
             "/settings/applications",

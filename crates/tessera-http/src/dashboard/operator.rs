@@ -5,6 +5,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
+use tessera_core::legacy::report::legacy_report;
 use tessera_core::manage::apps::{list_applications, set_approved};
 use tessera_core::manage::keys::{list_keys, rotate};
 use tessera_core::runtime::sync::{reload_keyring, KeyReload};
@@ -12,7 +13,7 @@ use tessera_core::runtime::sync::{reload_keyring, KeyReload};
 use super::{back_with, manage_error, submission, visit, Visit};
 use crate::error::HttpError;
 use crate::state::AppState;
-use crate::views::{error_page, when, AppRow, KeyRow, OperatorView};
+use crate::views::{error_page, when, AppRow, KeyRow, OperatorView, ReportRow};
 
 const HERE: &str = "/settings/operator";
 
@@ -25,13 +26,15 @@ fn forbidden() -> Response {
 }
 
 #[derive(Deserialize)]
-pub struct NoticeQuery {
+pub struct OperatorQuery {
     notice: Option<String>,
+    state: Option<String>,
+    account: Option<String>,
 }
 
 pub async fn get_operator(
     State(app): State<AppState>,
-    Query(q): Query<NoticeQuery>,
+    Query(q): Query<OperatorQuery>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let v: Visit = match visit(&app, &headers, HERE, q.notice).await? {
@@ -68,7 +71,48 @@ pub async fn get_operator(
             activates: when(Some(k.activates_at)),
         })
         .collect();
-    Ok(v.render(|nav| OperatorView { nav, apps, keys }))
+    let filter_state = q.state.filter(|s| s != "all" && !s.is_empty());
+    let filter_account = q
+        .account
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty());
+    let rows = legacy_report(app.store.as_ref(), app.clock.now())
+        .await
+        .map_err(HttpError::internal)?;
+    let report = rows
+        .into_iter()
+        .filter(|r| {
+            filter_state
+                .as_deref()
+                .is_none_or(|s| r.state.as_str() == s)
+        })
+        .filter(|r| {
+            filter_account
+                .as_deref()
+                .is_none_or(|a| r.account_id.as_str() == a)
+        })
+        .map(|r| ReportRow {
+            email: r.email.as_str().to_owned(),
+            account: r.account_id.to_string(),
+            state: r.state.as_str().to_owned(),
+            last_used: when(r.last_used_at),
+            day: r.requests_24h,
+            week: r.requests_7d,
+            client_used: match (&r.client_id, r.client_first_token_at) {
+                (None, _) => "no client yet".into(),
+                (Some(_), None) => "not yet".into(),
+                (Some(_), Some(t)) => format!("since {}", when(Some(t))),
+            },
+        })
+        .collect();
+    Ok(v.render(|nav| OperatorView {
+        nav,
+        apps,
+        keys,
+        report,
+        filter_state: filter_state.unwrap_or_else(|| "all".into()),
+        filter_account: filter_account.unwrap_or_default(),
+    }))
 }
 
 pub async fn post_approve(
