@@ -17,7 +17,7 @@ use crate::error::HttpError;
 use crate::session::{csrf_ok, csrf_token, current_user};
 use crate::signin::render_signin;
 use crate::state::AppState;
-use crate::views::{error_page, page, AccountChoice, CodeView, ConsentView, ScopeLine};
+use crate::views::{account_choices, error_page, page, CodeView, ConsentView, ScopeLine};
 
 pub(crate) fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -163,19 +163,7 @@ async fn consent_page(
                 .unwrap_or_else(|| name.to_owned()),
         })
         .collect();
-    let mut accounts = Vec::with_capacity(user.accounts.len());
-    for id in &user.accounts {
-        let name = app
-            .store
-            .find_account(id)
-            .await
-            .map_err(HttpError::internal)?
-            .map(|a| a.name);
-        accounts.push(AccountChoice {
-            id: id.to_string(),
-            name: name.unwrap_or_else(|| id.to_string()),
-        });
-    }
+    let accounts = account_choices(app, user).await?;
     let app_name = app
         .caches
         .clients

@@ -16,7 +16,6 @@ use tessera_core::oauth::refresh_token::refresh;
 use tessera_core::oauth::request::Form;
 use tessera_core::oauth::response::TokenResponse;
 use tessera_core::oauth::revocation::revoke;
-use tessera_core::oauth::token_set::GrantContext;
 
 use crate::body::read_form;
 use crate::error::{Challenge, HttpError};
@@ -156,19 +155,10 @@ async fn token(
         ));
     }
     let keyring = app.caches.keyring();
-    let key = keyring
-        .current(now)
-        .ok_or_else(|| OAuthError::server_error("no signing key is active"))?;
-    let cx = GrantContext {
-        store: app.store.as_ref(),
-        caches: &app.caches,
-        key,
-        policy: &app.tokens,
-        now,
-    };
+    let cx = app.grant_context(&keyring, now)?;
     match grant {
         GrantType::ClientCredentials => {
-            let response = issue_client_credentials(&client, form, key, &app.tokens, now)?;
+            let response = issue_client_credentials(&client, form, cx.key, &app.tokens, now)?;
             app.caches
                 .clients
                 .record_first_token(app.store.as_ref(), &client.id, now)

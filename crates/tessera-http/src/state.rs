@@ -7,14 +7,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use parking_lot::RwLock;
 use tessera_core::clock::Clock;
 use tessera_core::domain::{Account, ScopeSet};
+use tessera_core::error::OAuthError;
 use tessera_core::manage::keys::KeyPolicy;
 use tessera_core::oauth::authorize::AuthorizePolicy;
 use tessera_core::oauth::refresh_token::RefreshPolicy;
+use tessera_core::oauth::token_set::GrantContext;
 use tessera_core::runtime::rate_limit::RateLimiter;
 use tessera_core::runtime::Caches;
 use tessera_core::store::Store;
 use tessera_core::token::issue::TokenPolicy;
+use tessera_core::token::keys::Keyring;
 use tessera_core::token::master_key::MasterKey;
+use tessera_core::UnixSeconds;
 
 use crate::legacy::LegacyRuntime;
 
@@ -96,5 +100,26 @@ impl std::ops::Deref for AppState {
 
     fn deref(&self) -> &Inner {
         &self.inner
+    }
+}
+
+impl Inner {
+    /// What a grant needs, with the key of `keyring` that signs at `now`. The caller holds
+    /// the keyring (`caches.keyring()`) so a concurrent rotation cannot pull the key away.
+    pub fn grant_context<'a>(
+        &'a self,
+        keyring: &'a Keyring,
+        now: UnixSeconds,
+    ) -> Result<GrantContext<'a>, OAuthError> {
+        let key = keyring
+            .current(now)
+            .ok_or_else(|| OAuthError::server_error("no signing key is active"))?;
+        Ok(GrantContext {
+            store: self.store.as_ref(),
+            caches: &self.caches,
+            key,
+            policy: &self.tokens,
+            now,
+        })
     }
 }

@@ -23,6 +23,27 @@ pub struct AccountChoice {
     pub name: String,
 }
 
+/// The API accounts `user` may act on, named, for a picker.
+pub async fn account_choices(
+    app: &crate::state::AppState,
+    user: &tessera_core::domain::User,
+) -> Result<Vec<AccountChoice>, crate::error::HttpError> {
+    let mut out = Vec::with_capacity(user.accounts.len());
+    for id in &user.accounts {
+        let name = app
+            .store
+            .find_account(id)
+            .await
+            .map_err(crate::error::HttpError::internal)?
+            .map(|a| a.name);
+        out.push(AccountChoice {
+            id: id.to_string(),
+            name: name.unwrap_or_else(|| id.to_string()),
+        });
+    }
+    Ok(out)
+}
+
 #[derive(Template)]
 #[template(path = "oauth_consent.html")]
 pub struct ConsentView {

@@ -12,15 +12,13 @@ use tessera_core::manage::authorizations::{deauthorize, list_authorizations};
 use tessera_core::manage::clients::{get_client, rotate_secret};
 use tessera_core::manage::tokens::generate_token_set;
 use tessera_core::oauth::routes;
-use tessera_core::oauth::token_set::GrantContext;
 
-use super::credentials::account_choices;
 use super::{back_with, manage_error, submission, visit};
 use crate::error::HttpError;
 use crate::state::AppState;
 use crate::views::{
-    error_page, when, AccountChoice, AppRow, ApplicationsView, AuthorizedRow, ConfirmView,
-    ScopeLine, SecretView, TokensView,
+    account_choices, error_page, when, AccountChoice, AppRow, ApplicationsView, AuthorizedRow,
+    ConfirmView, ScopeLine, SecretView, TokensView,
 };
 
 const HERE: &str = "/settings/applications";
@@ -139,16 +137,9 @@ pub async fn post_add(
         .collect();
     let now = app.clock.now();
     let keyring = app.caches.keyring();
-    let key = keyring
-        .current(now)
-        .ok_or_else(|| HttpError::internal("no active signing key"))?;
-    let cx = GrantContext {
-        store: app.store.as_ref(),
-        caches: &app.caches,
-        key,
-        policy: &app.tokens,
-        now,
-    };
+    let cx = app
+        .grant_context(&keyring, now)
+        .map_err(HttpError::internal)?;
     let account = form.get("account").unwrap_or("");
     let tokens = match generate_token_set(&cx, &v.user, account, app_id, &chosen.to_string()).await
     {

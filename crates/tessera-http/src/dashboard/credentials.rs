@@ -11,13 +11,12 @@ use tessera_core::manage::clients::{
 };
 use tessera_core::manage::tokens::test_credential;
 use tessera_core::oauth::routes;
-use tessera_core::oauth::token_set::GrantContext;
 
 use super::{back_with, manage_error, submission, visit, Visit};
 use crate::error::HttpError;
 use crate::state::AppState;
 use crate::views::{
-    error_page, when, AccountChoice, ClaimsView, ConfirmView, CredentialRow, CredentialsView,
+    account_choices, error_page, when, ClaimsView, ConfirmView, CredentialRow, CredentialsView,
     SecretView,
 };
 
@@ -27,23 +26,6 @@ const HERE: &str = "/settings/credentials";
 pub struct CredentialsQuery {
     account: Option<String>,
     notice: Option<String>,
-}
-
-pub async fn account_choices(app: &AppState, user: &User) -> Result<Vec<AccountChoice>, HttpError> {
-    let mut out = Vec::with_capacity(user.accounts.len());
-    for id in &user.accounts {
-        let name = app
-            .store
-            .find_account(id)
-            .await
-            .map_err(HttpError::internal)?
-            .map(|a| a.name);
-        out.push(AccountChoice {
-            id: id.to_string(),
-            name: name.unwrap_or_else(|| id.to_string()),
-        });
-    }
-    Ok(out)
 }
 
 pub async fn get_credentials(
@@ -247,16 +229,9 @@ pub async fn post_test(
     };
     let now = app.clock.now();
     let keyring = app.caches.keyring();
-    let key = keyring
-        .current(now)
-        .ok_or_else(|| HttpError::internal("no active signing key"))?;
-    let cx = GrantContext {
-        store: app.store.as_ref(),
-        caches: &app.caches,
-        key,
-        policy: &app.tokens,
-        now,
-    };
+    let cx = app
+        .grant_context(&keyring, now)
+        .map_err(HttpError::internal)?;
     let result = test_credential(
         &cx,
         client.id.as_str(),
