@@ -215,8 +215,11 @@ pub trait LegacyStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// `migrated` → `removed`, erasing the password hash. `false` when it was not migrated.
     async fn mark_legacy_removed(&self, id: &LegacyId, audit: &AuditEvent) -> StoreResult<bool>;
-    /// Sets the client's first-token instant if it has none; later calls change nothing.
-    async fn record_first_token(&self, client: &ClientId, now: UnixSeconds) -> StoreResult<()>;
+    /// Records that the client obtained a token at `now`: sets its last-token instant, and
+    /// its first-token instant if it has none.
+    async fn record_token_use(&self, client: &ClientId, now: UnixSeconds) -> StoreResult<()>;
+    /// When the client last obtained a token, as last recorded; `None`: never.
+    async fn find_last_token_at(&self, client: &ClientId) -> StoreResult<Option<UnixSeconds>>;
     /// When the client obtained its first token; `None`: never (or no such client).
     async fn find_first_token_at(&self, client: &ClientId) -> StoreResult<Option<UnixSeconds>>;
     /// Adds counted Basic requests to the hourly buckets and advances `last_used_at`.

@@ -156,18 +156,18 @@ async fn token(
     }
     let keyring = app.caches.keyring();
     let cx = app.grant_context(&keyring, now)?;
-    match grant {
+    let response = match grant {
         GrantType::ClientCredentials => {
-            let response = issue_client_credentials(&client, form, cx.key, &app.tokens, now)?;
-            app.caches
-                .clients
-                .record_first_token(app.store.as_ref(), &client.id, now)
-                .await;
-            Ok(response)
+            issue_client_credentials(&client, form, cx.key, &app.tokens, now)?
         }
-        GrantType::AuthorizationCode => exchange_authorization_code(&cx, &client, form).await,
-        GrantType::RefreshToken => refresh(&cx, &client, form, &app.refresh).await,
-    }
+        GrantType::AuthorizationCode => exchange_authorization_code(&cx, &client, form).await?,
+        GrantType::RefreshToken => refresh(&cx, &client, form, &app.refresh).await?,
+    };
+    app.caches
+        .clients
+        .record_token_use(app.store.as_ref(), &client.id, now)
+        .await;
+    Ok(response)
 }
 
 async fn authenticate(

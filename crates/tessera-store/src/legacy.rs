@@ -223,9 +223,9 @@ impl LegacyStore for SqlStore {
         .await
     }
 
-    async fn record_first_token(&self, client: &ClientId, now: UnixSeconds) -> StoreResult<()> {
+    async fn record_token_use(&self, client: &ClientId, now: UnixSeconds) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE client SET first_token_at = $1 WHERE id = $2 AND first_token_at IS NULL",
+            "UPDATE client SET first_token_at = COALESCE(first_token_at, $1), last_token_at = $1 WHERE id = $2",
         )
         .bind(now)
         .bind(client.as_str())
@@ -233,6 +233,18 @@ impl LegacyStore for SqlStore {
         .await
         .map_err(db)?;
         Ok(())
+    }
+
+    async fn find_last_token_at(&self, client: &ClientId) -> StoreResult<Option<UnixSeconds>> {
+        let row = sqlx::query("SELECT last_token_at FROM client WHERE id = $1")
+            .bind(client.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        match row {
+            Some(r) => r.try_get("last_token_at").map_err(db),
+            None => Ok(None),
+        }
     }
 
     async fn find_first_token_at(&self, client: &ClientId) -> StoreResult<Option<UnixSeconds>> {

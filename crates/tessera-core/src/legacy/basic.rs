@@ -201,7 +201,10 @@ mod tests {
         async fn mark_legacy_removed(&self, _: &LegacyId, _: &AuditEvent) -> StoreResult<bool> {
             unimplemented!()
         }
-        async fn record_first_token(&self, _: &ClientId, _: UnixSeconds) -> StoreResult<()> {
+        async fn record_token_use(&self, _: &ClientId, _: UnixSeconds) -> StoreResult<()> {
+            unimplemented!()
+        }
+        async fn find_last_token_at(&self, _: &ClientId) -> StoreResult<Option<UnixSeconds>> {
             unimplemented!()
         }
         async fn find_first_token_at(&self, _: &ClientId) -> StoreResult<Option<UnixSeconds>> {

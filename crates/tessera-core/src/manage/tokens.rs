@@ -82,7 +82,7 @@ pub async fn test_credential(
     // A test token is a token: it proves the credential works (the legacy removal rule).
     cx.caches
         .clients
-        .record_first_token(cx.store, &client.id, cx.now)
+        .record_token_use(cx.store, &client.id, cx.now)
         .await;
     let expect = Expectations {
         issuer: &cx.policy.issuer,

@@ -1,6 +1,6 @@
 //! Clients by id, loaded on first use and invalidated by the change feed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -13,10 +13,9 @@ use crate::UnixSeconds;
 #[derive(Default)]
 pub struct ClientCache {
     map: RwLock<HashMap<String, Arc<Client>>>,
-    /// Clients whose first token is known to be recorded in the store: a fact that never
-    /// reverts, so invalidation leaves it, and the token endpoint writes at most once per
-    /// client and process.
-    first_token: RwLock<HashSet<String>>,
+    /// When this process last wrote a client's token use to the store; invalidation leaves
+    /// it (a recorded first token never reverts).
+    token_use: RwLock<HashMap<String, UnixSeconds>>,
 }
 
 impl ClientCache {
@@ -48,24 +47,25 @@ impl ClientCache {
         self.map.write().clear();
     }
 
-    /// Marks that the client has obtained a token (the legacy removal rule needs proof the
-    /// replacement works). One store write per client and process, then memory only; a
-    /// failed write is logged and retried on the next token, never fails the request.
-    pub async fn record_first_token(
-        &self,
-        store: &dyn LegacyStore,
-        id: &ClientId,
-        now: UnixSeconds,
-    ) {
-        if self.first_token.read().contains(id.as_str()) {
+    /// Records that the client obtained a token: at once the first time (the legacy removal
+    /// rule needs proof the replacement works), then at most once a minute per client and
+    /// process, so "last used" costs the token endpoint almost no writes. A failed write is
+    /// logged and retried on the next token, never fails the request.
+    pub async fn record_token_use(&self, store: &dyn LegacyStore, id: &ClientId, now: UnixSeconds) {
+        let fresh = self
+            .token_use
+            .read()
+            .get(id.as_str())
+            .is_some_and(|at| now - at < 60);
+        if fresh {
             return;
         }
-        match store.record_first_token(id, now).await {
+        match store.record_token_use(id, now).await {
             Ok(()) => {
-                self.first_token.write().insert(id.as_str().to_owned());
+                self.token_use.write().insert(id.as_str().to_owned(), now);
             }
             Err(err) => {
-                tracing::warn!(client_id = %id, error = %err, "recording the first token failed")
+                tracing::warn!(client_id = %id, error = %err, "recording a token use failed")
             }
         }
     }

@@ -62,20 +62,20 @@ pub async fn get_credentials(
         .into_iter()
         .filter(|c| c.kind == ClientKind::Credential)
     {
-        let first = app
+        let last = app
             .store
-            .find_first_token_at(&c.id)
+            .find_last_token_at(&c.id)
             .await
             .map_err(HttpError::internal)?;
-        rows.push((c, first));
+        rows.push((c, last));
     }
     let clients = rows
         .into_iter()
-        .map(|(c, first)| CredentialRow {
+        .map(|(c, last)| CredentialRow {
             id: c.id.to_string(),
             name: c.name.clone(),
             created: when(Some(c.created_at)),
-            last_used: when(first),
+            last_used: when(last),
             status: c.status.as_str().into(),
             active: c.status == ClientStatus::Active,
         })

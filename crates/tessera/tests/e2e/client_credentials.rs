@@ -287,3 +287,35 @@ store_test!(
         assert_eq!((status, code.as_str()), (401, "invalid_client"));
     }
 );
+
+store_test!(
+    async fn token_use_is_recorded_for_first_and_last_use(app: &TestApp) {
+        use tessera_core::domain::ClientId;
+        let c = app.client(None).await;
+        let id = ClientId::parse(&c.client_id).unwrap();
+        assert_eq!(app.store().find_last_token_at(&id).await.unwrap(), None);
+        app.access_token(&c).await;
+        let first = app.now();
+        assert_eq!(
+            app.store().find_first_token_at(&id).await.unwrap(),
+            Some(first)
+        );
+        app.advance(30);
+        app.access_token(&c).await;
+        assert_eq!(
+            app.store().find_last_token_at(&id).await.unwrap(),
+            Some(first),
+            "at most one write a minute"
+        );
+        app.advance(30);
+        app.access_token(&c).await;
+        assert_eq!(
+            app.store().find_last_token_at(&id).await.unwrap(),
+            Some(first + 60)
+        );
+        assert_eq!(
+            app.store().find_first_token_at(&id).await.unwrap(),
+            Some(first)
+        );
+    }
+);
