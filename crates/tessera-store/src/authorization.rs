@@ -172,6 +172,7 @@ impl AuthorizationStore for SqlStore {
         code_hash: &SecretHash,
         now: UnixSeconds,
     ) -> StoreResult<CodeConsumption> {
+        let _write = self.write_guard().await;
         let consumed = sqlx::query(&format!(
             "UPDATE authorization_code SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL RETURNING {CODE_COLUMNS}"
         ))
@@ -261,7 +262,8 @@ impl AuthorizationStore for SqlStore {
         let mut tx = self.begin().await?;
         let spent = sqlx::query(
             "UPDATE refresh_token SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
-             AND token_set_id IN (SELECT id FROM token_set WHERE revoked_at IS NULL)",
+             AND EXISTS (SELECT 1 FROM token_set s WHERE s.id = refresh_token.token_set_id \
+                         AND s.revoked_at IS NULL)",
         )
         .bind(now)
         .bind(old.token_hash.0.to_vec())

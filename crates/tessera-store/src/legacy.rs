@@ -224,6 +224,7 @@ impl LegacyStore for SqlStore {
     }
 
     async fn record_token_use(&self, client: &ClientId, now: UnixSeconds) -> StoreResult<()> {
+        let _write = self.write_guard().await;
         sqlx::query(
             "UPDATE client SET first_token_at = COALESCE(first_token_at, $1), last_token_at = $1 WHERE id = $2",
         )

@@ -19,11 +19,13 @@ mod scopes;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 use tessera_core::error::StoreError;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use dialect::Dialect;
 
@@ -31,6 +33,34 @@ pub use dialect::Dialect;
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite only: serializes this process's writers (see [`SqlStore::begin`]).
+    writer: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction that holds the process's SQLite write lock until it ends.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,15 +103,27 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(ConnectError::Migrate)?;
-        Ok(Self { pool, dialect })
+        let writer = (dialect == Dialect::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Self { pool, dialect, writer })
     }
 
     /// A write transaction (see [`Dialect::begin_write`]).
-    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        self.pool
-            .begin_with(self.dialect.begin_write())
-            .await
-            .map_err(db)
+    /// A write transaction (see [`Dialect::begin_write`]). On SQLite it also holds this
+    /// process's write lock: the database admits one writer at a time anyway, and queueing
+    /// writers here costs nothing, while letting them collide inside SQLite makes each loser
+    /// sleep in the busy handler for milliseconds.
+    pub(crate) async fn begin(&self) -> Result<WriteTx, StoreError> {
+        let guard = self.write_guard().await;
+        let tx = self.pool.begin_with(self.dialect.begin_write()).await.map_err(db)?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    /// This process's SQLite write lock, for a write outside [`SqlStore::begin`].
+    pub(crate) async fn write_guard(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.writer {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     pub fn dialect(&self) -> Dialect {
