@@ -104,7 +104,11 @@ impl SqlStore {
             .await
             .map_err(ConnectError::Migrate)?;
         let writer = (dialect == Dialect::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { pool, dialect, writer })
+        Ok(Self {
+            pool,
+            dialect,
+            writer,
+        })
     }
 
     /// A write transaction (see [`Dialect::begin_write`]).
@@ -114,7 +118,11 @@ impl SqlStore {
     /// sleep in the busy handler for milliseconds.
     pub(crate) async fn begin(&self) -> Result<WriteTx, StoreError> {
         let guard = self.write_guard().await;
-        let tx = self.pool.begin_with(self.dialect.begin_write()).await.map_err(db)?;
+        let tx = self
+            .pool
+            .begin_with(self.dialect.begin_write())
+            .await
+            .map_err(db)?;
         Ok(WriteTx { tx, _guard: guard })
     }
 
