@@ -226,6 +226,49 @@ fn check_count(command: &str, made: usize, wanted: usize) -> Result<()> {
 }
 
 /// Authorization headers for `clients`, in order.
+/// RFC 7617 Basic credentials as legacy integrations send them: `email:password`, base64,
+/// no form-encoding (that is OAuth's client authentication only).
+pub fn plain_basic(email: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{email}:{password}"))
+}
+
+const LEGACY_EMAIL: &str = "legacy@bench.example";
+const LEGACY_PASSWORD: &str = "legacy bench password";
+
+#[derive(Deserialize)]
+struct LegacyCreated {
+    #[allow(dead_code)]
+    state: String,
+}
+
+/// A legacy Basic credential on the bench account, hashed at the production argon2id cost
+/// (the CLI runs without the cheap-argon2 environment here): (email, password).
+pub async fn legacy_credential(tessera: &Tessera, fixtures: &Fixtures) -> Result<(String, String)> {
+    let _: LegacyCreated = tessera
+        .json_with(
+            &[
+                "legacy",
+                "create",
+                "--account",
+                &fixtures.app_grant.account_id,
+                "--email",
+                LEGACY_EMAIL,
+                "--password-stdin",
+            ],
+            &[],
+            Some(LEGACY_PASSWORD),
+        )
+        .await?;
+    Ok((LEGACY_EMAIL.to_owned(), LEGACY_PASSWORD.to_owned()))
+}
+
+/// A resource server's credential, which may introspect any token.
+pub async fn resource_server(tessera: &Tessera) -> Result<Credentials> {
+    tessera
+        .json(&["client", "create-resource-server", "--name", "bench-rs"])
+        .await
+}
+
 pub fn basic_authorizations(clients: &[Credentials]) -> Result<Vec<HeaderValue>> {
     clients
         .iter()
