@@ -537,20 +537,20 @@ async function main() {
       let r = await page.goto('/settings/operator');
       assert.equal(r.status(), 200);
       const row = () => page.locator('tbody tr', { hasText: partner.client_id });
-      assert.equal(await text(row().locator('td').nth(3)), 'true');
+      assert.equal(await text(row().locator('td').nth(3)), 'yes');
       assert.equal(await page.locator('h2:has-text("Signing keys") + table tbody tr').count(), 1);
       await capture(page, 'operator');
       r = await go(page, row().getByRole('button', { name: 'Unapprove' }));
       assert.equal(r.status(), 200);
       assert.equal(await text(page.getByRole('status')), 'Partner App is no longer approved.');
-      assert.equal(await text(row().locator('td').nth(3)), 'false');
+      assert.equal(await text(row().locator('td').nth(3)), 'no');
       // No longer offered to customers.
       await page.goto('/settings/applications');
       assert.match(await text(page.locator('main')), /No approved partner applications yet\./);
       await page.goto('/settings/operator');
       r = await go(page, row().getByRole('button', { name: 'Approve' }));
       assert.equal(await text(page.getByRole('status')), 'Partner App is approved.');
-      assert.equal(await text(row().locator('td').nth(3)), 'true');
+      assert.equal(await text(row().locator('td').nth(3)), 'yes');
       r = await go(page, page.getByRole('button', { name: 'Rotate signing key' }));
       assert.equal(r.status(), 200);
       assert.match(await text(page.getByRole('status')), /^New key \S+ is published; it signs from .+\.$/);
@@ -599,7 +599,8 @@ async function main() {
       r = await page.goto('/settings/credentials');
       assert.equal(new URL(page.url()).pathname, '/signin', 'signed out: the dashboard asks to sign in');
       // By keyboard this time: the email field has focus, Tab to the password, Enter submits.
-      assert.equal(await page.evaluate(() => document.activeElement?.id), 'email');
+      // `autofocus` applies once the page has settled; wait for it rather than race it.
+      await page.waitForFunction(() => document.activeElement?.id === 'email', null, { timeout: 5000 });
       await page.keyboard.type(EMAIL);
       await page.keyboard.press('Tab');
       assert.equal(await page.evaluate(() => document.activeElement?.id), 'password');

@@ -87,6 +87,8 @@ pub trait RevocationStore: Send + Sync {
         expires_at: UnixSeconds,
         now: UnixSeconds,
     ) -> StoreResult<()>;
+    /// Deletes revocations whose token has expired by `now`: nobody can present it anyway.
+    async fn prune_revoked_tokens(&self, now: UnixSeconds) -> StoreResult<()>;
     /// Revocations whose token has not expired at `now`.
     async fn list_revoked_tokens(
         &self,

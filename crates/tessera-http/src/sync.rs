@@ -70,6 +70,9 @@ async fn housekeeping(app: &AppState, policy: SyncPolicy, now: i64) {
     if let Err(err) = app.store.prune_changes(now - 3600).await {
         tracing::warn!(error = %err, "pruning the change feed failed");
     }
+    if let Err(err) = app.store.prune_revoked_tokens(now).await {
+        tracing::warn!(error = %err, "pruning expired revocations failed");
+    }
     if let Some(interval) = policy.rotation_interval {
         match rotate_if_due(app.store.as_ref(), &app.master, &app.keys, interval, now).await {
             Ok(Some(key)) => tracing::info!(kid = %key.kid, "scheduled key rotation"),

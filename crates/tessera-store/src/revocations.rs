@@ -31,6 +31,15 @@ impl RevocationStore for SqlStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn prune_revoked_tokens(&self, now: UnixSeconds) -> StoreResult<()> {
+        sqlx::query("DELETE FROM revoked_token WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn list_revoked_tokens(
         &self,
         now: UnixSeconds,

@@ -405,3 +405,24 @@ store_test!(
         );
     }
 );
+
+store_test!(
+    async fn expired_revocations_are_pruned_from_the_store(app: &TestApp) {
+        let c = app.client(None).await;
+        let token = app.access_token(&c).await;
+        assert_eq!(
+            call(app, "/oauth/revoke", &c, &[("token", &token)]).await.0,
+            200
+        );
+        assert_eq!(app.store().list_revoked_tokens(0).await.unwrap().len(), 1);
+        app.advance(86_400 + 60);
+        let pruned = eventually(Duration::from_secs(2), || async {
+            app.store().list_revoked_tokens(0).await.unwrap().is_empty()
+        })
+        .await;
+        assert!(
+            pruned.is_some(),
+            "housekeeping deletes revocations of expired tokens"
+        );
+    }
+);
