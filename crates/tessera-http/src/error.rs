@@ -154,11 +154,18 @@ impl IntoResponse for HttpError {
                 );
                 res
             }
-            Self::PayloadTooLarge => oauth_body(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::InvalidRequest,
-                "the request body is too large",
-            ),
+            Self::PayloadTooLarge => {
+                let mut res = oauth_body(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::InvalidRequest,
+                    "the request body is too large",
+                );
+                // The rest of the body is never read, so the connection cannot carry another
+                // request: say so, or a client may reuse it and lose its next request.
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                res
+            }
             Self::BadRequest(description) => oauth_body(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidRequest,

@@ -91,16 +91,32 @@ impl LegacyRuntime {
     }
 }
 
-/// argon2id on the blocking pool: it takes tens of milliseconds by design.
-struct BlockingVerifier;
+/// argon2id on the blocking pool, at most as many at once as the state allows.
+struct BlockingVerifier<'a>(&'a AppState);
 
 #[async_trait]
-impl PasswordVerifier for BlockingVerifier {
+impl PasswordVerifier for BlockingVerifier<'_> {
     async fn verify(&self, hash: PasswordHash, password: Password) -> bool {
-        tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-            .await
-            .unwrap_or(false)
+        verify_password_bounded(self.0, hash, password).await
     }
+}
+
+/// Verifies a password with argon2id off the async executor, holding one of the state's
+/// password-check permits. Each verification allocates the hash's memory cost (19 MiB by
+/// default): without a bound, a burst of concurrent Basic requests — a cache miss under
+/// load, or an attacker's wrong passwords before the limiter counts them — would allocate
+/// that many times over. Waiting requests queue instead.
+pub async fn verify_password_bounded(
+    app: &AppState,
+    hash: PasswordHash,
+    password: Password,
+) -> bool {
+    let Ok(_permit) = app.password_checks.acquire().await else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        .await
+        .unwrap_or(false)
 }
 
 /// Authenticates the credentials after `Basic `.
@@ -122,7 +138,7 @@ pub async fn authenticate(
         credentials,
         &ctx,
         app.store.as_ref(),
-        &BlockingVerifier,
+        &BlockingVerifier(app),
         peer,
         now_ms,
     )

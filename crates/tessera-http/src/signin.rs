@@ -7,10 +7,11 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tessera_core::domain::{normalize_email, verify_password, Password, PasswordHash};
+use tessera_core::domain::{normalize_email, Password, PasswordHash};
 
 use crate::body::read_limited;
 use crate::error::HttpError;
+use crate::legacy::verify_password_bounded;
 use crate::session::{
     clear_session_cookie, cookie, csrf_ok, csrf_token, new_csrf_cookie, start_session,
     SESSION_COOKIE,
@@ -130,11 +131,10 @@ pub async fn post_signin(
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| app.decoy_hash.clone());
-    let matches = tokio::task::spawn_blocking(move || {
-        PasswordHash::parse(&phc).is_some_and(|h| verify_password(&h, &password))
-    })
-    .await
-    .map_err(HttpError::internal)?;
+    let matches = match PasswordHash::parse(&phc) {
+        Some(hash) => verify_password_bounded(&app, hash, password).await,
+        None => false,
+    };
     let user = match user {
         Some(u) if matches => u,
         _ => {

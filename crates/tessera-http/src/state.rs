@@ -76,6 +76,9 @@ pub struct Inner {
     pub refresh: RefreshPolicy,
     pub sessions: crate::session::SessionPolicy,
     pub signin_limits: SignInLimits,
+    /// Bounds concurrent argon2id verifications (sign-in and legacy Basic) so their memory
+    /// cost cannot multiply under a burst; see `legacy::verify_password_bounded`.
+    pub password_checks: tokio::sync::Semaphore,
     /// An argon2id hash of a random password, verified when an email is unknown so that
     /// response time does not reveal which emails exist.
     pub decoy_hash: String,

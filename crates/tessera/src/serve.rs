@@ -163,6 +163,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         },
         signin_limits: SignInLimits::default(),
         decoy_hash: decoy.as_str().to_owned(),
+        password_checks: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        ),
         scopes,
         accounts: Default::default(),
         legacy,
