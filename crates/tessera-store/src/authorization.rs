@@ -13,7 +13,8 @@ use tessera_core::store::{
 };
 use tessera_core::UnixSeconds;
 
-use crate::changes::record;
+use crate::changes::{change, record};
+use crate::write::{GuardedWrite, Param, Statement};
 use crate::{corrupt, db, SqlStore};
 
 const CODE_COLUMNS: &str = "code_hash, client_id, redirect_uri, redirect_uri_sent, user_id, \
@@ -69,21 +70,19 @@ fn code(r: &AnyRow) -> Result<AuthorizationCode, StoreError> {
     })
 }
 
-async fn insert_refresh(conn: &mut sqlx::AnyConnection, t: &RefreshToken) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO refresh_token (token_hash, token_set_id, created_at, used_at, access_jti, access_expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(t.token_hash.0.to_vec())
-    .bind(t.token_set_id.as_str())
-    .bind(t.created_at)
-    .bind(t.used_at)
-    .bind(&t.access_jti)
-    .bind(t.access_expires_at)
-    .execute(conn)
-    .await
-    .map_err(db)?;
-    Ok(())
+fn insert_refresh(t: &RefreshToken) -> Statement {
+    Statement {
+        sql: "INSERT INTO refresh_token (token_hash, token_set_id, created_at, used_at, access_jti, access_expires_at) \
+              VALUES ($1, $2, $3, $4, $5, $6)",
+        params: vec![
+            Param::Blob(t.token_hash.0.to_vec()),
+            Param::Text(t.token_set_id.to_string()),
+            Param::Int(t.created_at),
+            Param::MaybeInt(t.used_at),
+            Param::Text(t.access_jti.clone()),
+            Param::Int(t.access_expires_at),
+        ],
+    }
 }
 
 /// Marks the set revoked and records the change; `false` when it already was.
@@ -172,49 +171,48 @@ impl AuthorizationStore for SqlStore {
         code_hash: &SecretHash,
         now: UnixSeconds,
     ) -> StoreResult<CodeConsumption> {
-        let _write = self.write_guard().await;
-        let consumed = sqlx::query(&format!(
-            "UPDATE authorization_code SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL RETURNING {CODE_COLUMNS}"
-        ))
-        .bind(now)
-        .bind(code_hash.0.to_vec())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        if let Some(r) = consumed {
-            return Ok(CodeConsumption::Consumed(code(&r)?));
-        }
-        let used = sqlx::query(&format!(
+        let consumed = self
+            .guarded_write(GuardedWrite {
+                guard: Statement {
+                    sql: "UPDATE authorization_code SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+                    params: vec![Param::Int(now), Param::Blob(code_hash.0.to_vec())],
+                },
+                then: Vec::new(),
+            })
+            .await?;
+        let row = sqlx::query(&format!(
             "SELECT {CODE_COLUMNS} FROM authorization_code WHERE code_hash = $1"
         ))
         .bind(code_hash.0.to_vec())
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
-        Ok(match used {
+        Ok(match row {
+            Some(r) if consumed => CodeConsumption::Consumed(code(&r)?),
             Some(r) => CodeConsumption::AlreadyUsed(code(&r)?),
             None => CodeConsumption::NotFound,
         })
     }
 
     async fn insert_token_set(&self, s: &TokenSet, first: &RefreshToken) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(s.id.as_str())
-        .bind(s.client_id.as_str())
-        .bind(s.user_id.as_str())
-        .bind(s.account_id.as_str())
-        .bind(s.scopes.to_string())
-        .bind(s.created_at)
-        .bind(s.revoked_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        insert_refresh(&mut tx, first).await?;
-        tx.commit().await.map_err(db)
+        self.guarded_write(GuardedWrite {
+            guard: Statement {
+                sql: "INSERT INTO token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                params: vec![
+                    Param::Text(s.id.to_string()),
+                    Param::Text(s.client_id.to_string()),
+                    Param::Text(s.user_id.to_string()),
+                    Param::Text(s.account_id.to_string()),
+                    Param::Text(s.scopes.to_string()),
+                    Param::Int(s.created_at),
+                    Param::MaybeInt(s.revoked_at),
+                ],
+            },
+            then: vec![insert_refresh(first)],
+        })
+        .await?;
+        Ok(())
     }
 
     async fn find_refresh_token(
@@ -259,36 +257,37 @@ impl AuthorizationStore for SqlStore {
         new: &RefreshToken,
         now: UnixSeconds,
     ) -> StoreResult<Rotation> {
-        let mut tx = self.begin().await?;
-        let spent = sqlx::query(
-            "UPDATE refresh_token SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
-             AND EXISTS (SELECT 1 FROM token_set s WHERE s.id = refresh_token.token_set_id \
-                         AND s.revoked_at IS NULL)",
-        )
-        .bind(now)
-        .bind(old.token_hash.0.to_vec())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?
-        .rows_affected();
-        if spent == 0 {
-            revoke_set(&mut tx, &old.token_set_id, now).await?;
-            tx.commit().await.map_err(db)?;
-            return Ok(Rotation::Reused);
+        // Spent only if unused and its set is live; the new token, the old access token's
+        // revocation and the change other processes read commit with it or not at all.
+        let rotated = self
+            .guarded_write(GuardedWrite {
+                guard: Statement {
+                    sql: "UPDATE refresh_token SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
+                          AND EXISTS (SELECT 1 FROM token_set s WHERE s.id = refresh_token.token_set_id \
+                                      AND s.revoked_at IS NULL)",
+                    params: vec![Param::Int(now), Param::Blob(old.token_hash.0.to_vec())],
+                },
+                then: vec![
+                    insert_refresh(new),
+                    Statement {
+                        sql: "INSERT INTO revoked_token (jti, expires_at, revoked_at) VALUES ($1, $2, $3) \
+                              ON CONFLICT (jti) DO NOTHING",
+                        params: vec![
+                            Param::Text(old.access_jti.clone()),
+                            Param::Int(old.access_expires_at),
+                            Param::Int(now),
+                        ],
+                    },
+                    change(ChangeKind::RevokedToken, &old.access_jti, now),
+                ],
+            })
+            .await?;
+        if rotated {
+            return Ok(Rotation::Rotated);
         }
-        insert_refresh(&mut tx, new).await?;
-        sqlx::query(
-            "INSERT INTO revoked_token (jti, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
-        )
-        .bind(&old.access_jti)
-        .bind(old.access_expires_at)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        record(&mut tx, ChangeKind::RevokedToken, &old.access_jti, now).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(Rotation::Rotated)
+        // Spent already, or its set revoked: a replay. The set dies (again, harmlessly).
+        self.revoke_token_set(&old.token_set_id, now).await?;
+        Ok(Rotation::Reused)
     }
 
     async fn revoke_token_set(&self, id: &TokenSetId, now: UnixSeconds) -> StoreResult<bool> {

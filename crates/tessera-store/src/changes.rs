@@ -5,7 +5,11 @@ use sqlx::{AnyConnection, Row};
 use tessera_core::store::{Change, ChangeFeed, ChangeKind, StoreResult};
 use tessera_core::UnixSeconds;
 
+use crate::write::{Param, Statement};
 use crate::{corrupt, db, SqlStore};
+
+const INSERT_CHANGE: &str =
+    "INSERT INTO change_event (kind, subject, created_at) VALUES ($1, $2, $3)";
 
 /// Records a change; call inside the transaction that makes the change.
 pub(crate) async fn record(
@@ -14,7 +18,7 @@ pub(crate) async fn record(
     subject: &str,
     now: UnixSeconds,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO change_event (kind, subject, created_at) VALUES ($1, $2, $3)")
+    sqlx::query(INSERT_CHANGE)
         .bind(kind.as_str())
         .bind(subject)
         .bind(now)
@@ -22,6 +26,18 @@ pub(crate) async fn record(
         .await
         .map_err(db)?;
     Ok(())
+}
+
+/// The same, as a statement of a [`crate::write::GuardedWrite`].
+pub(crate) fn change(kind: ChangeKind, subject: &str, now: UnixSeconds) -> Statement {
+    Statement {
+        sql: INSERT_CHANGE,
+        params: vec![
+            Param::Text(kind.as_str().to_owned()),
+            Param::Text(subject.to_owned()),
+            Param::Int(now),
+        ],
+    }
 }
 
 #[async_trait]

@@ -1,5 +1,7 @@
 //! What differs between SQLite and PostgreSQL, in one place.
 
+use std::path::PathBuf;
+
 use sqlx::migrate::Migrator;
 
 use crate::ConnectError;
@@ -24,15 +26,20 @@ impl Dialect {
         }
     }
 
-    /// SQLite: create the file (and its directory) on first start.
-    pub(crate) fn prepare_url(self, url: &str) -> Result<String, ConnectError> {
+    /// SQLite: create the file (and its directory) on first start. Returns the URL to
+    /// connect with and, for SQLite, the database file's path.
+    pub(crate) fn prepare_url(self, url: &str) -> Result<(String, Option<PathBuf>), ConnectError> {
         match self {
-            Self::Postgres => Ok(url.to_owned()),
+            Self::Postgres => Ok((url.to_owned(), None)),
             Self::Sqlite => {
                 let path = url
                     .trim_start_matches("sqlite://")
                     .trim_start_matches("sqlite:");
                 let path = path.split('?').next().unwrap_or(path);
+                // Every process, and the writer thread, must open the same file.
+                if path.is_empty() || path == ":memory:" || url.contains("mode=memory") {
+                    return Err(ConnectError::Url(url.to_owned()));
+                }
                 if let Some(dir) = std::path::Path::new(path).parent() {
                     if !dir.as_os_str().is_empty() {
                         std::fs::create_dir_all(dir)
@@ -40,18 +47,20 @@ impl Dialect {
                     }
                 }
                 let sep = if url.contains('?') { '&' } else { '?' };
-                Ok(format!("{url}{sep}mode=rwc"))
+                Ok((format!("{url}{sep}mode=rwc"), Some(PathBuf::from(path))))
             }
         }
     }
 
     pub(crate) fn session_setup(self) -> &'static [&'static str] {
         match self {
-            // WAL: readers never block the writer; NORMAL sync is durable across process
-            // crashes in WAL mode; busy_timeout lets the CLI and the server share the file.
+            // WAL: readers never block the writer; FULL sync makes every commit durable
+            // (fsync of the WAL) before a caller hears of it, which the group commit of
+            // the hot writes keeps cheap; busy_timeout lets the CLI and the server share
+            // the file.
             Self::Sqlite => &[
                 "PRAGMA journal_mode = WAL",
-                "PRAGMA synchronous = NORMAL",
+                "PRAGMA synchronous = FULL",
                 "PRAGMA busy_timeout = 5000",
                 "PRAGMA foreign_keys = ON",
             ],

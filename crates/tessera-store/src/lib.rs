@@ -16,7 +16,9 @@ mod keys;
 mod legacy;
 mod revocations;
 mod scopes;
+mod sqlite_writer;
 mod users;
+mod write;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use sqlx::{AnyPool, ConnectOptions};
 use tessera_core::error::StoreError;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use crate::sqlite_writer::SqliteWriter;
 pub use dialect::Dialect;
 
 #[derive(Clone)]
@@ -35,6 +38,8 @@ pub struct SqlStore {
     dialect: Dialect,
     /// SQLite only: serializes this process's writers (see [`SqlStore::begin`]).
     writer: Option<Arc<Mutex<()>>>,
+    /// SQLite only: the group-committing thread for the hot single-use writes.
+    sqlite_writer: Option<SqliteWriter>,
 }
 
 /// A write transaction that holds the process's SQLite write lock until it ends.
@@ -73,6 +78,10 @@ pub enum ConnectError {
     Connect(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(sqlx::migrate::MigrateError),
+    #[error("cannot open the SQLite database for writing: {0}")]
+    Writer(rusqlite::Error),
+    #[error("cannot start the SQLite writer thread: {0}")]
+    Thread(std::io::Error),
 }
 
 impl SqlStore {
@@ -80,7 +89,7 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<Self, ConnectError> {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::of(url).ok_or_else(|| ConnectError::Url(url.to_owned()))?;
-        let url = dialect.prepare_url(url)?;
+        let (url, sqlite_path) = dialect.prepare_url(url)?;
         let options = AnyConnectOptions::from_str(&url)
             .map_err(ConnectError::Connect)?
             .log_statements(tracing::log::LevelFilter::Trace)
@@ -103,15 +112,22 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(ConnectError::Migrate)?;
-        let writer = (dialect == Dialect::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let (writer, sqlite_writer) = match sqlite_path {
+            Some(path) => {
+                let lock = Arc::new(Mutex::new(()));
+                let thread = SqliteWriter::start(&path, dialect.session_setup(), lock.clone())?;
+                (Some(lock), Some(thread))
+            }
+            None => (None, None),
+        };
         Ok(Self {
             pool,
             dialect,
             writer,
+            sqlite_writer,
         })
     }
 
-    /// A write transaction (see [`Dialect::begin_write`]).
     /// A write transaction (see [`Dialect::begin_write`]). On SQLite it also holds this
     /// process's write lock: the database admits one writer at a time anyway, and queueing
     /// writers here costs nothing, while letting them collide inside SQLite makes each loser
