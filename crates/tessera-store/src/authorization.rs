@@ -3,7 +3,6 @@
 //! across connections and replicas alike.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use sqlx::Row;
 use tessera_core::domain::{AccountId, ClientId, ScopeSet, SecretHash, TokenSetId, UserId};
 use tessera_core::error::StoreError;
@@ -14,59 +13,64 @@ use tessera_core::store::{
 use tessera_core::UnixSeconds;
 
 use crate::changes::{change, record};
-use crate::write::{GuardedWrite, Param, Statement};
+use crate::statement::{Columns, Param, Statement};
+use crate::write::GuardedWrite;
 use crate::{corrupt, db, SqlStore};
 
 const CODE_COLUMNS: &str = "code_hash, client_id, redirect_uri, redirect_uri_sent, user_id, \
      account_id, scopes, code_challenge, token_set_id, created_at, expires_at";
+const CODE_BY_HASH: &str =
+    "SELECT code_hash, client_id, redirect_uri, redirect_uri_sent, user_id, \
+     account_id, scopes, code_challenge, token_set_id, created_at, expires_at \
+     FROM authorization_code WHERE code_hash = $1";
 
-fn text(r: &AnyRow, col: &str) -> Result<String, StoreError> {
-    r.try_get(col).map_err(db)
+fn text(r: &(impl Columns + ?Sized), col: &str) -> Result<String, StoreError> {
+    r.text(col)
 }
 
-fn client_id(r: &AnyRow) -> Result<ClientId, StoreError> {
+fn client_id(r: &(impl Columns + ?Sized)) -> Result<ClientId, StoreError> {
     let v = text(r, "client_id")?;
     ClientId::parse(&v).ok_or_else(|| corrupt("client id", &v))
 }
 
-fn user_id(r: &AnyRow) -> Result<UserId, StoreError> {
+fn user_id(r: &(impl Columns + ?Sized)) -> Result<UserId, StoreError> {
     let v = text(r, "user_id")?;
     UserId::parse(&v).ok_or_else(|| corrupt("user id", &v))
 }
 
-fn account_id(r: &AnyRow) -> Result<AccountId, StoreError> {
+fn account_id(r: &(impl Columns + ?Sized)) -> Result<AccountId, StoreError> {
     let v = text(r, "account_id")?;
     AccountId::parse(&v).ok_or_else(|| corrupt("account id", &v))
 }
 
-fn scopes(r: &AnyRow) -> Result<ScopeSet, StoreError> {
+fn scopes(r: &(impl Columns + ?Sized)) -> Result<ScopeSet, StoreError> {
     let v = text(r, "scopes")?;
     ScopeSet::parse(&v).map_err(|_| corrupt("scopes", &v))
 }
 
-fn hash(r: &AnyRow, col: &str) -> Result<SecretHash, StoreError> {
-    let v: Vec<u8> = r.try_get(col).map_err(db)?;
+fn hash(r: &(impl Columns + ?Sized), col: &str) -> Result<SecretHash, StoreError> {
+    let v = r.blob(col)?;
     SecretHash::from_slice(&v).ok_or_else(|| corrupt(col, "(bytes)"))
 }
 
-fn token_set_id(r: &AnyRow, col: &str) -> Result<TokenSetId, StoreError> {
+fn token_set_id(r: &(impl Columns + ?Sized), col: &str) -> Result<TokenSetId, StoreError> {
     let v = text(r, col)?;
     TokenSetId::parse(&v).ok_or_else(|| corrupt("token set id", &v))
 }
 
-fn code(r: &AnyRow) -> Result<AuthorizationCode, StoreError> {
+fn code(r: &(impl Columns + ?Sized)) -> Result<AuthorizationCode, StoreError> {
     Ok(AuthorizationCode {
         code_hash: hash(r, "code_hash")?,
         client_id: client_id(r)?,
         redirect_uri: text(r, "redirect_uri")?,
-        redirect_uri_sent: r.try_get::<i64, _>("redirect_uri_sent").map_err(db)? != 0,
+        redirect_uri_sent: r.int("redirect_uri_sent")? != 0,
         user_id: user_id(r)?,
         account_id: account_id(r)?,
         scopes: scopes(r)?,
-        code_challenge: r.try_get("code_challenge").map_err(db)?,
+        code_challenge: r.maybe_text("code_challenge")?,
         token_set_id: token_set_id(r, "token_set_id")?,
-        created_at: r.try_get("created_at").map_err(db)?,
-        expires_at: r.try_get("expires_at").map_err(db)?,
+        created_at: r.int("created_at")?,
+        expires_at: r.int("expires_at")?,
     })
 }
 
@@ -180,16 +184,18 @@ impl AuthorizationStore for SqlStore {
                 then: Vec::new(),
             })
             .await?;
-        let row = sqlx::query(&format!(
-            "SELECT {CODE_COLUMNS} FROM authorization_code WHERE code_hash = $1"
-        ))
-        .bind(code_hash.0.to_vec())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(match row {
-            Some(r) if consumed => CodeConsumption::Consumed(code(&r)?),
-            Some(r) => CodeConsumption::AlreadyUsed(code(&r)?),
+        let found = self
+            .read_one(
+                Statement {
+                    sql: CODE_BY_HASH,
+                    params: vec![Param::Blob(code_hash.0.to_vec())],
+                },
+                |r| code(r),
+            )
+            .await?;
+        Ok(match found {
+            Some(c) if consumed => CodeConsumption::Consumed(c),
+            Some(c) => CodeConsumption::AlreadyUsed(c),
             None => CodeConsumption::NotFound,
         })
     }
@@ -219,36 +225,35 @@ impl AuthorizationStore for SqlStore {
         &self,
         token_hash: &SecretHash,
     ) -> StoreResult<Option<(RefreshToken, TokenSet)>> {
-        let row = sqlx::query(
-            "SELECT r.token_hash, r.token_set_id, r.created_at AS r_created_at, r.used_at, r.access_jti, \
-                    r.access_expires_at, s.client_id, s.user_id, s.account_id, s.scopes, \
-                    s.created_at AS s_created_at, s.revoked_at \
-             FROM refresh_token r JOIN token_set s ON s.id = r.token_set_id WHERE r.token_hash = $1",
-        )
-        .bind(token_hash.0.to_vec())
-        .fetch_optional(&self.pool)
+        let statement = Statement {
+            sql: "SELECT r.token_hash, r.token_set_id, r.created_at AS r_created_at, r.used_at, r.access_jti, \
+                         r.access_expires_at, s.client_id, s.user_id, s.account_id, s.scopes, \
+                         s.created_at AS s_created_at, s.revoked_at \
+                  FROM refresh_token r JOIN token_set s ON s.id = r.token_set_id WHERE r.token_hash = $1",
+            params: vec![Param::Blob(token_hash.0.to_vec())],
+        };
+        self.read_one(statement, |r| {
+            let set_id = token_set_id(r, "token_set_id")?;
+            let refresh = RefreshToken {
+                token_hash: hash(r, "token_hash")?,
+                token_set_id: set_id.clone(),
+                created_at: r.int("r_created_at")?,
+                used_at: r.maybe_int("used_at")?,
+                access_jti: r.text("access_jti")?,
+                access_expires_at: r.int("access_expires_at")?,
+            };
+            let set = TokenSet {
+                id: set_id,
+                client_id: client_id(r)?,
+                user_id: user_id(r)?,
+                account_id: account_id(r)?,
+                scopes: scopes(r)?,
+                created_at: r.int("s_created_at")?,
+                revoked_at: r.maybe_int("revoked_at")?,
+            };
+            Ok((refresh, set))
+        })
         .await
-        .map_err(db)?;
-        let Some(r) = row else { return Ok(None) };
-        let set_id = token_set_id(&r, "token_set_id")?;
-        let refresh = RefreshToken {
-            token_hash: hash(&r, "token_hash")?,
-            token_set_id: set_id.clone(),
-            created_at: r.try_get("r_created_at").map_err(db)?,
-            used_at: r.try_get("used_at").map_err(db)?,
-            access_jti: text(&r, "access_jti")?,
-            access_expires_at: r.try_get("access_expires_at").map_err(db)?,
-        };
-        let set = TokenSet {
-            id: set_id,
-            client_id: client_id(&r)?,
-            user_id: user_id(&r)?,
-            account_id: account_id(&r)?,
-            scopes: scopes(&r)?,
-            created_at: r.try_get("s_created_at").map_err(db)?,
-            revoked_at: r.try_get("revoked_at").map_err(db)?,
-        };
-        Ok(Some((refresh, set)))
     }
 
     async fn rotate_refresh_token(

@@ -5,7 +5,7 @@ use sqlx::{AnyConnection, Row};
 use tessera_core::store::{Change, ChangeFeed, ChangeKind, StoreResult};
 use tessera_core::UnixSeconds;
 
-use crate::write::{Param, Statement};
+use crate::statement::{Param, Statement};
 use crate::{corrupt, db, SqlStore};
 
 const INSERT_CHANGE: &str =

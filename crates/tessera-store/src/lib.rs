@@ -14,9 +14,11 @@ mod clients;
 mod dialect;
 mod keys;
 mod legacy;
+mod read;
 mod revocations;
 mod scopes;
-mod sqlite_writer;
+mod sqlite;
+mod statement;
 mod users;
 mod write;
 
@@ -29,7 +31,7 @@ use sqlx::{AnyPool, ConnectOptions};
 use tessera_core::error::StoreError;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::sqlite_writer::SqliteWriter;
+use crate::sqlite::SqliteFile;
 pub use dialect::Dialect;
 
 #[derive(Clone)]
@@ -38,8 +40,8 @@ pub struct SqlStore {
     dialect: Dialect,
     /// SQLite only: serializes this process's writers (see [`SqlStore::begin`]).
     writer: Option<Arc<Mutex<()>>>,
-    /// SQLite only: the group-committing thread for the hot single-use writes.
-    sqlite_writer: Option<SqliteWriter>,
+    /// SQLite only: direct connections for the hot path (see [`sqlite`]).
+    sqlite: Option<Arc<SqliteFile>>,
 }
 
 /// A write transaction that holds the process's SQLite write lock until it ends.
@@ -79,7 +81,7 @@ pub enum ConnectError {
     #[error("database migration failed: {0}")]
     Migrate(sqlx::migrate::MigrateError),
     #[error("cannot open the SQLite database for writing: {0}")]
-    Writer(rusqlite::Error),
+    Direct(rusqlite::Error),
     #[error("cannot start the SQLite writer thread: {0}")]
     Thread(std::io::Error),
 }
@@ -112,11 +114,11 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(ConnectError::Migrate)?;
-        let (writer, sqlite_writer) = match sqlite_path {
+        let (writer, sqlite) = match sqlite_path {
             Some(path) => {
                 let lock = Arc::new(Mutex::new(()));
-                let thread = SqliteWriter::start(&path, dialect.session_setup(), lock.clone())?;
-                (Some(lock), Some(thread))
+                let file = SqliteFile::open(&path, dialect.session_setup(), lock.clone())?;
+                (Some(lock), Some(Arc::new(file)))
             }
             None => (None, None),
         };
@@ -124,7 +126,7 @@ impl SqlStore {
             pool,
             dialect,
             writer,
-            sqlite_writer,
+            sqlite,
         })
     }
 

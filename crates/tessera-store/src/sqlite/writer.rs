@@ -4,8 +4,8 @@
 //! SQLite admits one writer at a time and every commit appends WAL frames and, with
 //! `synchronous = FULL`, waits for an fsync. Through sqlx each statement is also a round
 //! trip to a per-connection worker thread. So these writes go to one thread owning one
-//! rusqlite connection (rusqlite, not sqlx, because the batch runs synchronously inside that
-//! thread with cached prepared statements: no hop per statement). Every write waiting when
+//! rusqlite connection, where a batch runs synchronously with cached prepared statements.
+//! Every write waiting when
 //! the thread becomes free joins one transaction, each inside its own `SAVEPOINT`, so a
 //! failing write rolls back alone and each stays atomic; no caller hears back before the
 //! `COMMIT` that makes its write durable. Only the commit is shared.
@@ -14,11 +14,10 @@
 //! each batch, so it queues behind other writers of this process instead of colliding with
 //! them in SQLite's busy handler; other processes are met by `busy_timeout`.
 
-use std::path::Path;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use tessera_core::error::StoreError;
 use tessera_core::store::StoreResult;
 use tokio::sync::{oneshot, Mutex};
@@ -75,26 +74,8 @@ pub(crate) struct SqliteWriter {
 }
 
 impl SqliteWriter {
-    /// Opens the database file (already created and migrated through sqlx) and starts the
-    /// writer thread. `pragmas` are the session settings every connection gets.
-    pub(crate) fn start(
-        path: &Path,
-        pragmas: &[&str],
-        lock: Arc<Mutex<()>>,
-    ) -> Result<Self, ConnectError> {
-        let open = || -> rusqlite::Result<Connection> {
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            for pragma in pragmas {
-                // journal_mode answers with a row; execute_batch ignores it.
-                conn.execute_batch(pragma)?;
-            }
-            conn.set_prepared_statement_cache_capacity(32);
-            Ok(conn)
-        };
-        let conn = open().map_err(ConnectError::Writer)?;
+    /// Starts the writer thread on `conn`.
+    pub(crate) fn start(conn: Connection, lock: Arc<Mutex<()>>) -> Result<Self, ConnectError> {
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("tessera-sqlite-writer".into())

@@ -1,0 +1,35 @@
+//! Point reads of the hot path, written once as a [`Statement`] and mapped by one function
+//! over [`Columns`]: inline on a pooled rusqlite connection on SQLite, through sqlx on
+//! PostgreSQL.
+
+use tessera_core::error::StoreError;
+use tessera_core::store::StoreResult;
+
+use crate::statement::{Columns, Statement};
+use crate::{db, SqlStore};
+
+impl SqlStore {
+    /// The first row `statement` answers, mapped by `map`; `None` when there is none.
+    pub(crate) async fn read_one<T>(
+        &self,
+        statement: Statement,
+        map: impl Fn(&dyn Columns) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        if let Some(sqlite) = &self.sqlite {
+            return sqlite.readers.read(|conn| {
+                let mut prepared = statement.rusqlite(conn).map_err(StoreError::new)?;
+                let mut rows = prepared.raw_query();
+                match rows.next().map_err(StoreError::new)? {
+                    Some(row) => map(row).map(Some),
+                    None => Ok(None),
+                }
+            });
+        }
+        let row = statement
+            .sqlx()
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(|r| map(r)).transpose()
+    }
+}

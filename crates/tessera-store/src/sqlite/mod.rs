@@ -1,0 +1,58 @@
+//! SQLite's hot path without sqlx: the code flow's single-use writes go to one
+//! group-committing writer thread, its point reads to pooled connections used inline.
+//! Both use rusqlite, which links the same SQLite library as sqlx (libsqlite3-sys 0.30):
+//! a statement runs where it is called, from a cache of prepared statements, instead of
+//! travelling to a per-connection worker thread and back as in sqlx, which on this path
+//! cost more than the SQL itself. Everything else keeps going through sqlx.
+
+mod readers;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::Mutex;
+
+pub(crate) use readers::SqliteReaders;
+pub(crate) use writer::SqliteWriter;
+
+use crate::ConnectError;
+
+/// The direct connections to one SQLite file.
+pub(crate) struct SqliteFile {
+    pub writer: SqliteWriter,
+    pub readers: SqliteReaders,
+}
+
+impl SqliteFile {
+    /// `path` must exist and be migrated (sqlx connected first); `lock` is the process's
+    /// write lock, shared with sqlx's writers.
+    pub(crate) fn open(
+        path: &Path,
+        pragmas: &'static [&'static str],
+        lock: Arc<Mutex<()>>,
+    ) -> Result<Self, ConnectError> {
+        Ok(Self {
+            writer: SqliteWriter::start(
+                connect(path, pragmas).map_err(ConnectError::Direct)?,
+                lock,
+            )?,
+            readers: SqliteReaders::new(path, pragmas),
+        })
+    }
+}
+
+/// One connection with the session settings every connection of the store gets.
+fn connect(path: &Path, pragmas: &[&str]) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    for pragma in pragmas {
+        // `journal_mode` answers with a row, which execute_batch ignores.
+        conn.execute_batch(pragma)?;
+    }
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}

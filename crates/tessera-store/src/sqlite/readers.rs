@@ -1,0 +1,53 @@
+//! Pooled read connections for the hot point lookups (a refresh token or a code by its
+//! hash). A lookup runs inline on the calling task's thread: it reads one row through an
+//! index, from pages SQLite or the OS has cached, in microseconds, which is less than
+//! handing it to another thread and waking up again would cost.
+
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use rusqlite::Connection;
+use tessera_core::error::StoreError;
+use tessera_core::store::StoreResult;
+
+/// Idle connections kept for reuse; more are opened under load and closed after.
+const KEEP_IDLE: usize = 4;
+
+pub(crate) struct SqliteReaders {
+    path: PathBuf,
+    pragmas: &'static [&'static str],
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteReaders {
+    pub(crate) fn new(path: &Path, pragmas: &'static [&'static str]) -> Self {
+        Self {
+            path: path.to_owned(),
+            pragmas,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `read` on an idle connection (opened if none is).
+    pub(crate) fn read<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let idle = self.idle.lock().pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = super::connect(&self.path, self.pragmas).map_err(StoreError::new)?;
+                conn.execute_batch("PRAGMA query_only = ON")
+                    .map_err(StoreError::new)?;
+                conn
+            }
+        };
+        let result = read(&conn);
+        let mut idle = self.idle.lock();
+        if idle.len() < KEEP_IDLE {
+            idle.push(conn);
+        }
+        result
+    }
+}
