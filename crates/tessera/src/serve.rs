@@ -112,7 +112,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             .insert(set.to_string(), now + tokens.max_ttl());
     }
     let passwords = config.password_policy()?;
-    let decoy = tokio::task::spawn_blocking(move || decoy_hash(&passwords)).await??;
+    let decoy = decoy_hash(&passwords)?;
     let scopes: ScopeSet = store
         .list_scopes()
         .await?
