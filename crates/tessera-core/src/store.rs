@@ -372,8 +372,10 @@ pub trait AuthorizationStore: Send + Sync {
         now: UnixSeconds,
     ) -> StoreResult<CodeConsumption>;
 
-    /// Stores a new token set with its first refresh token.
-    async fn insert_token_set(&self, set: &TokenSet, first: &RefreshToken) -> StoreResult<()>;
+    /// Stores a new token set with its first refresh token; `false`, storing nothing, when
+    /// the set was revoked before it was created (see
+    /// [`AuthorizationStore::revoke_token_set_of_code`]).
+    async fn insert_token_set(&self, set: &TokenSet, first: &RefreshToken) -> StoreResult<bool>;
     async fn find_refresh_token(
         &self,
         token_hash: &SecretHash,
@@ -390,6 +392,15 @@ pub trait AuthorizationStore: Send + Sync {
     /// Revokes a token set (its refresh tokens and access tokens); records a `TokenSet`
     /// change. `false` when it was already revoked or does not exist.
     async fn revoke_token_set(&self, id: &TokenSetId, now: UnixSeconds) -> StoreResult<bool>;
+    /// Revokes the token set a reused code's first exchange creates, even if that exchange
+    /// has not stored it yet: a revoked set with that id is stored then, and the exchange's
+    /// [`AuthorizationStore::insert_token_set`] finds it and stores nothing. Records a
+    /// `TokenSet` change when it revoked something.
+    async fn revoke_token_set_of_code(
+        &self,
+        code: &AuthorizationCode,
+        now: UnixSeconds,
+    ) -> StoreResult<()>;
     /// The applications a user authorized, with the last time any of their token sets was
     /// refreshed or started.
     async fn list_authorizations(&self, user: &UserId) -> StoreResult<Vec<Authorization>>;

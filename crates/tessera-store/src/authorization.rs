@@ -200,11 +200,12 @@ impl AuthorizationStore for SqlStore {
         })
     }
 
-    async fn insert_token_set(&self, s: &TokenSet, first: &RefreshToken) -> StoreResult<()> {
+    async fn insert_token_set(&self, s: &TokenSet, first: &RefreshToken) -> StoreResult<bool> {
+        // A row already there is the revoked set of a replayed code.
         self.guarded_write(GuardedWrite {
             guard: Statement {
                 sql: "INSERT INTO token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
                 params: vec![
                     Param::Text(s.id.to_string()),
                     Param::Text(s.client_id.to_string()),
@@ -216,6 +217,31 @@ impl AuthorizationStore for SqlStore {
                 ],
             },
             then: vec![insert_refresh(first)],
+        })
+        .await
+    }
+
+    async fn revoke_token_set_of_code(
+        &self,
+        c: &AuthorizationCode,
+        now: UnixSeconds,
+    ) -> StoreResult<()> {
+        self.guarded_write(GuardedWrite {
+            guard: Statement {
+                sql: "INSERT INTO token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                      ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at \
+                      WHERE token_set.revoked_at IS NULL",
+                params: vec![
+                    Param::Text(c.token_set_id.to_string()),
+                    Param::Text(c.client_id.to_string()),
+                    Param::Text(c.user_id.to_string()),
+                    Param::Text(c.account_id.to_string()),
+                    Param::Text(c.scopes.to_string()),
+                    Param::Int(now),
+                ],
+            },
+            then: vec![change(ChangeKind::TokenSet, c.token_set_id.as_str(), now)],
         })
         .await?;
         Ok(())

@@ -71,7 +71,7 @@ pub async fn exchange_authorization_code(
         }
         // §4.1.2: a code used twice revokes every token issued from it.
         CodeConsumption::AlreadyUsed(record) => {
-            store.revoke_token_set(&record.token_set_id, now).await?;
+            store.revoke_token_set_of_code(&record, now).await?;
             cx.caches
                 .revoked_sets
                 .insert(record.token_set_id.to_string(), now + cx.policy.max_ttl());

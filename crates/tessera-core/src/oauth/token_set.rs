@@ -79,7 +79,12 @@ pub async fn start_token_set(
         created_at: now,
         revoked_at: None,
     };
-    cx.store.insert_token_set(&set, &first).await?;
+    if !cx.store.insert_token_set(&set, &first).await? {
+        // The code behind this set was replayed while it was being exchanged (§4.1.2).
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was already used",
+        ));
+    }
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

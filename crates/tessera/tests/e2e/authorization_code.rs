@@ -1,6 +1,9 @@
 //! The authorization code flow (RFC 6749 §4.1) with PKCE (RFC 7636): sign-in, consent, code.
 
 use serde_json::Value;
+use tessera_core::domain::SecretHash;
+use tessera_core::oauth::token_set::new_refresh_token;
+use tessera_core::store::{CodeConsumption, TokenSet};
 
 use crate::support::flow::{browser, field, location, param};
 use crate::support::jwt;
@@ -293,6 +296,51 @@ store_test!(
             (400, Some("invalid_grant"))
         );
         assert_eq!(app.get_bearer("/v1/books", &token).await.status(), 401);
+        assert_eq!(
+            app.refresh(&partner, &refresh).await.1["error"],
+            "invalid_grant"
+        );
+    }
+);
+
+store_test!(
+    async fn a_replay_during_the_first_exchange_still_revokes_its_token_set(app: &TestApp) {
+        // The first exchange has consumed the code and is still signing when the replay
+        // arrives: its token set is not stored yet, and must never become live.
+        let partner = app.application(Some(CB), false, None).await;
+        let (code, _) = app.code_for(&partner, &[]).await;
+        let hash = SecretHash::of(code.as_bytes());
+        let CodeConsumption::Consumed(first) = app
+            .store()
+            .consume_authorization_code(&hash, app.now())
+            .await
+            .unwrap()
+        else {
+            panic!("a fresh code is consumed");
+        };
+        let (status, err) = app.exchange(&partner, &code).await;
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        let set = TokenSet {
+            id: first.token_set_id.clone(),
+            client_id: first.client_id.clone(),
+            user_id: first.user_id.clone(),
+            account_id: first.account_id.clone(),
+            scopes: first.scopes.clone(),
+            created_at: app.now(),
+            revoked_at: None,
+        };
+        let (refresh, stored) = new_refresh_token(
+            &set.id,
+            "jti-of-the-first-exchange",
+            app.now() + 60,
+            app.now(),
+        )
+        .unwrap();
+        let created = app.store().insert_token_set(&set, &stored).await.unwrap();
+        assert!(!created, "the replayed code's set was created live");
         assert_eq!(
             app.refresh(&partner, &refresh).await.1["error"],
             "invalid_grant"
