@@ -448,3 +448,18 @@ impl<T> Store for T where
         + AuthorizationStore
 {
 }
+
+/// Bulk inserts for fixtures: filling a store with rows for scale benchmarks and load
+/// tests, many rows per statement. No server calls these, and they record no change:
+/// nothing caches a client or token set that did not exist yet, so there is nothing for
+/// other processes to invalidate.
+#[async_trait]
+pub trait BulkStore: Send + Sync {
+    /// Inserts token sets, each with its first refresh token, in one transaction: all or
+    /// none. Callers keep each call to some thousands of sets; a load of many calls is
+    /// fastest when each call's set ids and token hashes sort after the previous call's.
+    async fn insert_token_sets(&self, sets: &[(TokenSet, RefreshToken)]) -> StoreResult<()>;
+    /// Inserts new clients with their secrets, in one transaction: all or none. Unlike
+    /// [`ClientStore::insert_clients`], it records no `Client` change per client.
+    async fn insert_new_clients(&self, clients: &[Client]) -> StoreResult<()>;
+}

@@ -9,6 +9,7 @@
 mod accounts;
 mod authorization;
 mod books;
+mod bulk;
 mod changes;
 mod clients;
 mod dialect;

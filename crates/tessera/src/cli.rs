@@ -255,4 +255,23 @@ pub enum FixturesCommand {
         #[arg(long)]
         count: usize,
     },
+    /// Fill the store for scale runs: credential clients of the account, and token sets of
+    /// the application for the user, each with one live refresh token, inserted in bulk.
+    /// Nobody can use them: their secrets and tokens are never printed, and no access token
+    /// is signed. Prints only the counts.
+    Backfill {
+        #[arg(long)]
+        account: String,
+        /// Credential clients to add (all the catalog's scopes).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        clients: usize,
+        /// Token sets to add; needs --app and --user.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        token_sets: usize,
+        /// The application's client id.
+        #[arg(long, requires = "user")]
+        app: Option<String>,
+        #[arg(long, requires = "app")]
+        user: Option<String>,
+    },
 }

@@ -7,26 +7,17 @@ use anyhow::bail;
 use serde_json::{json, Value};
 use tessera_core::clock::Clock;
 use tessera_core::domain::{hash_password, Password};
-use tessera_core::domain::{
-    AccountId, Client, ClientKind, ClientStatus, GrantType, TokenSetId, UserId,
-};
+use tessera_core::domain::{Client, GrantType};
 use tessera_core::manage::clients::{self, NewCredentialClient};
 use tessera_core::manage::{accounts, apps, authorizations, keys, users};
-use tessera_core::oauth::authorization_code::{mint_authorization_code, Approval};
-use tessera_core::oauth::authorize::{AuthorizationRequest, AuthorizePolicy, Delivery};
-use tessera_core::oauth::token_set::{start_token_set, GrantContext, TokenSetOwner};
-use tessera_core::runtime::Caches;
-use tessera_core::store::{KeyStore, UserStore};
-use tessera_core::token::keys::Keyring;
 use tessera_http::SystemClock;
 
 use crate::cli::{
-    AccountCommand, AppCommand, Cli, ClientCommand, Command, FixturesCommand, KeysCommand,
-    UserCommand,
+    AccountCommand, AppCommand, Cli, ClientCommand, Command, KeysCommand, UserCommand,
 };
 use crate::config::Config;
 use crate::legacy;
-use crate::serve::{key_policy, open_store, token_policy};
+use crate::serve::{key_policy, open_store};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.global.config.as_deref(), |k| std::env::var(k).ok())?;
@@ -55,7 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(cmd) => legacy::report(&config, cmd, &out).await,
         Command::User(cmd) => user(&config, cmd, &out).await,
         Command::App(cmd) => app(&config, cmd, &out).await,
-        Command::Fixtures(cmd) => fixtures(&config, cmd, &out).await,
+        Command::Fixtures(cmd) => crate::fixtures::fixtures(&config, cmd, &out).await,
     }
 }
 
@@ -404,157 +395,4 @@ async fn keys_command(config: &Config, cmd: KeysCommand, out: &Output) -> anyhow
         }
     }
     Ok(())
-}
-
-/// Fixture codes live an hour, not the configured minute: a benchmark mints them all
-/// before its run and exchanges them over the following minutes.
-const FIXTURE_CODE_TTL: i64 = 3600;
-
-/// The hidden bulk commands for benchmarks. Token sets and codes are made by the same core
-/// functions as the real flow (a code exchange, a consent), never by SQL of their own.
-async fn fixtures(config: &Config, cmd: FixturesCommand, out: &Output) -> anyhow::Result<()> {
-    let store = open_store(config).await?;
-    let now = now();
-    match cmd {
-        FixturesCommand::Clients {
-            account,
-            count,
-            scope,
-        } => {
-            let new = NewCredentialClient {
-                account_id: &account,
-                name: "fixture",
-                scope: scope.as_deref(),
-            };
-            let created = clients::create_credential_clients(&store, &new, count, now).await?;
-            let list: Vec<Value> = created
-                .iter()
-                .map(|c| json!({ "client_id": c.client.id.as_str(), "client_secret": c.secret.expose() }))
-                .collect();
-            out.print(&Value::Array(list), || format!("created {count} clients"));
-        }
-        FixturesCommand::TokenSets {
-            app,
-            account,
-            user,
-            count,
-        } => {
-            let owner = FixtureOwner::load(&store, &app, &account, &user).await?;
-            let master = crate::master_key::resolve(config)?;
-            let policy = token_policy(config);
-            let stored = store.list_signing_keys().await?;
-            // Throwaway caches: a new set revokes nothing, so nothing here needs sharing.
-            // Throwaway caches: a CLI process verifies nothing later.
-            let caches = Caches::new(
-                Keyring::from_stored(&stored, &master, policy.max_ttl())?,
-                0,
-                tessera_core::legacy::cache::VerificationCache::new([0; 32], 0, 0),
-            );
-            let keyring = caches.keyring();
-            let Some(key) = keyring.current(now) else {
-                bail!("no signing key is active yet: start `tessera serve` once on this store");
-            };
-            let cx = GrantContext {
-                store: &store,
-                caches: &caches,
-                key,
-                policy: &policy,
-                now,
-            };
-            let set_owner = TokenSetOwner {
-                client: &owner.client,
-                user: &owner.user,
-                account: &owner.account,
-                scopes: &owner.client.scopes,
-            };
-            let mut list = Vec::with_capacity(count);
-            for _ in 0..count {
-                let started = start_token_set(&cx, &TokenSetId::generate()?, &set_owner).await?;
-                list.push(json!({ "refresh_token": started.refresh_token }));
-            }
-            out.print(&Value::Array(list), || {
-                format!("started {count} token sets")
-            });
-        }
-        FixturesCommand::Codes {
-            app,
-            account,
-            user,
-            redirect_uri,
-            count,
-        } => {
-            let owner = FixtureOwner::load(&store, &app, &account, &user).await?;
-            // RFC 6749 §3.1.2.3: the exchange compares against a registered URI.
-            if !owner.client.redirect_uris.contains(&redirect_uri) {
-                bail!("--redirect-uri {redirect_uri} is not registered for application {app}");
-            }
-            let request = AuthorizationRequest {
-                client_id: owner.client.id.to_string(),
-                delivery: Delivery::Redirect(redirect_uri),
-                redirect_uri_sent: true,
-                scope: owner.client.scopes.clone(),
-                state: None,
-                code_challenge: None,
-            };
-            let approval = Approval {
-                request: &request,
-                user_id: &owner.user,
-                account_id: &owner.account,
-                scopes: &owner.client.scopes,
-            };
-            let policy = AuthorizePolicy {
-                require_pkce: false,
-                code_ttl: FIXTURE_CODE_TTL,
-                skip_consent_when_granted: true,
-            };
-            let mut list = Vec::with_capacity(count);
-            for _ in 0..count {
-                let code = mint_authorization_code(&store, &approval, &policy, now).await?;
-                list.push(Value::String(code));
-            }
-            out.print(&Value::Array(list), || format!("minted {count} codes"));
-        }
-    }
-    Ok(())
-}
-
-/// The application, user and account a fixture token set or code is for, checked as the
-/// consent page would: an active application, and a user allowed to act on the account.
-struct FixtureOwner {
-    client: Client,
-    user: UserId,
-    account: AccountId,
-}
-
-impl FixtureOwner {
-    async fn load(
-        store: &tessera_store::SqlStore,
-        app: &str,
-        account: &str,
-        user: &str,
-    ) -> anyhow::Result<Self> {
-        let client = clients::get_client(store, app).await?;
-        if client.kind != ClientKind::Application
-            || client.status != ClientStatus::Active
-            || !client.allows_grant(GrantType::AuthorizationCode)
-        {
-            bail!("client {app} is not an active application (see `tessera app create`)");
-        }
-        let account = accounts::get_account(store, account).await?.id;
-        let found = match UserId::parse(user) {
-            Some(id) => store.find_user(&id).await?,
-            None => None,
-        };
-        let Some(found) = found else {
-            bail!("no user {user}");
-        };
-        if !found.accounts.contains(&account) {
-            bail!("user {user} may not act on account {account}");
-        }
-        Ok(Self {
-            client,
-            user: found.id,
-            account,
-        })
-    }
 }

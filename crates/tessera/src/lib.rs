@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+mod fixtures;
 mod legacy;
 pub mod master_key;
 pub mod serve;

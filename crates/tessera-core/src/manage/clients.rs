@@ -1,7 +1,8 @@
 //! Credential clients: create, list, revoke.
 
 use crate::domain::{
-    Client, ClientId, ClientKind, ClientSecret, ClientStatus, GrantType, ScopeSet, StoredSecret,
+    AccountId, Client, ClientId, ClientKind, ClientSecret, ClientStatus, GrantType, ScopeSet,
+    StoredSecret,
 };
 use crate::error::{ManageError, StoreError};
 use crate::manage::accounts::get_account;
@@ -36,34 +37,44 @@ pub async fn create_credential_clients(
         ));
     }
     let scopes = catalog_scopes(store, new.scope).await?;
-    let mut created = Vec::with_capacity(count);
-    for _ in 0..count {
-        let secret = ClientSecret::generate().map_err(StoreError::new)?;
-        let client = Client {
-            id: ClientId::generate().map_err(StoreError::new)?,
-            name: name.to_owned(),
-            kind: ClientKind::Credential,
-            account_id: Some(account.id.clone()),
-            grant_types: vec![GrantType::ClientCredentials],
-            scopes: scopes.clone(),
-            redirect_uris: Vec::new(),
-            status: ClientStatus::Active,
-            public: false,
-            approved: false,
-            secrets: vec![StoredSecret {
-                hash: secret.hash(),
-                created_at: now,
-                expires_at: None,
-            }],
-            created_at: now,
-        };
-        created.push(CreatedClient { client, secret });
-    }
+    let created = (0..count)
+        .map(|_| new_credential_client(&account.id, name, &scopes, now))
+        .collect::<Result<Vec<_>, _>>()?;
     let clients: Vec<Client> = created.iter().map(|c| c.client.clone()).collect();
     for chunk in clients.chunks(1000) {
         store.insert_clients(chunk).await?;
     }
     Ok(created)
+}
+
+/// A new active credential client of `account` with a fresh secret, not yet stored. The
+/// caller has checked the account, the name and the scopes.
+pub fn new_credential_client(
+    account: &AccountId,
+    name: &str,
+    scopes: &ScopeSet,
+    now: UnixSeconds,
+) -> Result<CreatedClient, StoreError> {
+    let secret = ClientSecret::generate().map_err(StoreError::new)?;
+    let client = Client {
+        id: ClientId::generate().map_err(StoreError::new)?,
+        name: name.to_owned(),
+        kind: ClientKind::Credential,
+        account_id: Some(account.clone()),
+        grant_types: vec![GrantType::ClientCredentials],
+        scopes: scopes.clone(),
+        redirect_uris: Vec::new(),
+        status: ClientStatus::Active,
+        public: false,
+        approved: false,
+        secrets: vec![StoredSecret {
+            hash: secret.hash(),
+            created_at: now,
+            expires_at: None,
+        }],
+        created_at: now,
+    };
+    Ok(CreatedClient { client, secret })
 }
 
 /// `requested` parsed and checked against the scope catalog; `None` is the whole catalog.

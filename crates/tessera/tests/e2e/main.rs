@@ -10,6 +10,7 @@ mod api;
 mod authorization_code;
 mod cli;
 mod client_credentials;
+mod fixtures;
 mod keys;
 mod legacy;
 mod metadata;

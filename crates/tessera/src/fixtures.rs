@@ -1,0 +1,291 @@
+//! `tessera fixtures …`, hidden: bulk fixtures for benchmarks and load tests. Token sets
+//! and codes a benchmark presents are made by the same core functions as the real flow (a
+//! code exchange, a consent); `backfill` adds rows nobody can use, only to make the store
+//! large, many per statement through the store's `BulkStore`.
+
+use anyhow::bail;
+use serde_json::{json, Value};
+use tessera_core::domain::{
+    AccountId, Client, ClientKind, ClientStatus, GrantType, Jti, TokenSetId, UserId,
+};
+use tessera_core::manage::accounts;
+use tessera_core::manage::clients::{self, NewCredentialClient};
+use tessera_core::oauth::authorization_code::{mint_authorization_code, Approval};
+use tessera_core::oauth::authorize::{AuthorizationRequest, AuthorizePolicy, Delivery};
+use tessera_core::oauth::token_set::{
+    new_refresh_token, start_token_set, GrantContext, TokenSetOwner,
+};
+use tessera_core::runtime::Caches;
+use tessera_core::store::{BulkStore, KeyStore, RefreshToken, TokenSet, UserStore};
+use tessera_core::token::keys::Keyring;
+use tessera_store::SqlStore;
+
+use crate::cli::FixturesCommand;
+use crate::commands::{now, Output};
+use crate::config::Config;
+use crate::serve::{open_store, token_policy};
+
+/// Fixture codes live an hour, not the configured minute: a benchmark mints them all
+/// before its run and exchanges them over the following minutes.
+const FIXTURE_CODE_TTL: i64 = 3600;
+
+/// The hidden bulk commands for benchmarks. Token sets and codes are made by the same core
+/// functions as the real flow (a code exchange, a consent), never by SQL of their own.
+pub(crate) async fn fixtures(
+    config: &Config,
+    cmd: FixturesCommand,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let now = now();
+    match cmd {
+        FixturesCommand::Clients {
+            account,
+            count,
+            scope,
+        } => {
+            let new = NewCredentialClient {
+                account_id: &account,
+                name: "fixture",
+                scope: scope.as_deref(),
+            };
+            let created = clients::create_credential_clients(&store, &new, count, now).await?;
+            let list: Vec<Value> = created
+                .iter()
+                .map(|c| json!({ "client_id": c.client.id.as_str(), "client_secret": c.secret.expose() }))
+                .collect();
+            out.print(&Value::Array(list), || format!("created {count} clients"));
+        }
+        FixturesCommand::TokenSets {
+            app,
+            account,
+            user,
+            count,
+        } => {
+            let owner = FixtureOwner::load(&store, &app, &account, &user).await?;
+            let master = crate::master_key::resolve(config)?;
+            let policy = token_policy(config);
+            let stored = store.list_signing_keys().await?;
+            // Throwaway caches: a new set revokes nothing, so nothing here needs sharing.
+            // Throwaway caches: a CLI process verifies nothing later.
+            let caches = Caches::new(
+                Keyring::from_stored(&stored, &master, policy.max_ttl())?,
+                0,
+                tessera_core::legacy::cache::VerificationCache::new([0; 32], 0, 0),
+            );
+            let keyring = caches.keyring();
+            let Some(key) = keyring.current(now) else {
+                bail!("no signing key is active yet: start `tessera serve` once on this store");
+            };
+            let cx = GrantContext {
+                store: &store,
+                caches: &caches,
+                key,
+                policy: &policy,
+                now,
+            };
+            let set_owner = TokenSetOwner {
+                client: &owner.client,
+                user: &owner.user,
+                account: &owner.account,
+                scopes: &owner.client.scopes,
+            };
+            let mut list = Vec::with_capacity(count);
+            for _ in 0..count {
+                let started = start_token_set(&cx, &TokenSetId::generate()?, &set_owner).await?;
+                list.push(json!({ "refresh_token": started.refresh_token }));
+            }
+            out.print(&Value::Array(list), || {
+                format!("started {count} token sets")
+            });
+        }
+        FixturesCommand::Codes {
+            app,
+            account,
+            user,
+            redirect_uri,
+            count,
+        } => {
+            let owner = FixtureOwner::load(&store, &app, &account, &user).await?;
+            // RFC 6749 §3.1.2.3: the exchange compares against a registered URI.
+            if !owner.client.redirect_uris.contains(&redirect_uri) {
+                bail!("--redirect-uri {redirect_uri} is not registered for application {app}");
+            }
+            let request = AuthorizationRequest {
+                client_id: owner.client.id.to_string(),
+                delivery: Delivery::Redirect(redirect_uri),
+                redirect_uri_sent: true,
+                scope: owner.client.scopes.clone(),
+                state: None,
+                code_challenge: None,
+            };
+            let approval = Approval {
+                request: &request,
+                user_id: &owner.user,
+                account_id: &owner.account,
+                scopes: &owner.client.scopes,
+            };
+            let policy = AuthorizePolicy {
+                require_pkce: false,
+                code_ttl: FIXTURE_CODE_TTL,
+                skip_consent_when_granted: true,
+            };
+            let mut list = Vec::with_capacity(count);
+            for _ in 0..count {
+                let code = mint_authorization_code(&store, &approval, &policy, now).await?;
+                list.push(Value::String(code));
+            }
+            out.print(&Value::Array(list), || format!("minted {count} codes"));
+        }
+        FixturesCommand::Backfill {
+            account,
+            clients,
+            token_sets,
+            app,
+            user,
+        } => {
+            backfill_clients(&store, &account, clients, now).await?;
+            if token_sets > 0 {
+                let (Some(app), Some(user)) = (app, user) else {
+                    bail!("--token-sets needs --app and --user");
+                };
+                let owner = FixtureOwner::load(&store, &app, &account, &user).await?;
+                let access_ttl = token_policy(config).user_token_ttl;
+                backfill_token_sets(&store, &owner, token_sets, access_ttl, now).await?;
+            }
+            out.print(
+                &json!({ "clients": clients, "token_sets": token_sets }),
+                || format!("added {clients} clients and {token_sets} token sets"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Rows generated and inserted per bulk transaction: large enough that a commit's cost is
+/// spread thin, small enough to keep memory and the time the write lock is held low.
+const BACKFILL_BATCH: usize = 10_000;
+
+/// `count` active credential clients of `account` with the catalog's scopes, made by the
+/// same function as `tessera client create`; their secrets are dropped.
+async fn backfill_clients(
+    store: &SqlStore,
+    account: &str,
+    count: usize,
+    now: i64,
+) -> anyhow::Result<()> {
+    if count == 0 {
+        return Ok(());
+    }
+    let account = accounts::get_account(store, account).await?.id;
+    let scopes = clients::catalog_scopes(store, None).await?;
+    let mut left = count;
+    while left > 0 {
+        let batch = left.min(BACKFILL_BATCH);
+        let list = (0..batch)
+            .map(|_| {
+                clients::new_credential_client(&account, "backfill", &scopes, now).map(|c| c.client)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        store.insert_new_clients(&list).await?;
+        left -= batch;
+    }
+    Ok(())
+}
+
+/// `count` token sets of `owner`, each with one live refresh token: the worst case for the
+/// refresh token lookups, every row a candidate. Nothing else is stored for them.
+///
+/// Set ids and refresh token hashes are random, and inserting random keys into a large
+/// index rewrites pages all over it: a million sets took minutes that way. So all ids and
+/// all first refresh tokens are drawn up front (about 250 MB for a million), each sorted,
+/// and the i-th id is given the i-th token. Every batch then only appends to the indexes.
+/// Which set holds which token does not matter: all are alike and nobody knows the tokens.
+async fn backfill_token_sets(
+    store: &SqlStore,
+    owner: &FixtureOwner,
+    count: usize,
+    access_ttl: i64,
+    now: i64,
+) -> anyhow::Result<()> {
+    let mut ids = (0..count)
+        .map(|_| TokenSetId::generate())
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.sort_unstable();
+    let mut tokens = ids
+        .iter()
+        .map(|id| first_refresh_token(id, access_ttl, now))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    tokens.sort_unstable_by_key(|t| t.token_hash.0);
+    let mut tokens = tokens.into_iter();
+    for batch in ids.chunks(BACKFILL_BATCH) {
+        let sets: Vec<(TokenSet, RefreshToken)> = batch
+            .iter()
+            .zip(tokens.by_ref())
+            .map(|(id, mut token)| {
+                token.token_set_id = id.clone();
+                (owner.token_set(id.clone(), now), token)
+            })
+            .collect();
+        store.insert_token_sets(&sets).await?;
+    }
+    Ok(())
+}
+
+/// A first refresh token as `start_token_set` makes it, but dropped at once, and with an
+/// access token that is never signed: only a fresh `jti` is recorded, as a rotation would
+/// revoke it.
+fn first_refresh_token(id: &TokenSetId, access_ttl: i64, now: i64) -> anyhow::Result<RefreshToken> {
+    let jti = Jti::generate()?;
+    let (_token, first) = new_refresh_token(id, jti.as_str(), now + access_ttl, now)?;
+    Ok(first)
+}
+
+/// The application, user and account a fixture token set or code is for, checked as the
+/// consent page would: an active application, and a user allowed to act on the account.
+struct FixtureOwner {
+    client: Client,
+    user: UserId,
+    account: AccountId,
+}
+
+impl FixtureOwner {
+    /// A new token set of this owner, as `start_token_set` stores it.
+    fn token_set(&self, id: TokenSetId, now: i64) -> TokenSet {
+        TokenSet {
+            id,
+            client_id: self.client.id.clone(),
+            user_id: self.user.clone(),
+            account_id: self.account.clone(),
+            scopes: self.client.scopes.clone(),
+            created_at: now,
+            revoked_at: None,
+        }
+    }
+
+    async fn load(store: &SqlStore, app: &str, account: &str, user: &str) -> anyhow::Result<Self> {
+        let client = clients::get_client(store, app).await?;
+        if client.kind != ClientKind::Application
+            || client.status != ClientStatus::Active
+            || !client.allows_grant(GrantType::AuthorizationCode)
+        {
+            bail!("client {app} is not an active application (see `tessera app create`)");
+        }
+        let account = accounts::get_account(store, account).await?.id;
+        let found = match UserId::parse(user) {
+            Some(id) => store.find_user(&id).await?,
+            None => None,
+        };
+        let Some(found) = found else {
+            bail!("no user {user}");
+        };
+        if !found.accounts.contains(&account) {
+            bail!("user {user} may not act on account {account}");
+        }
+        Ok(Self {
+            client,
+            user: found.id,
+            account,
+        })
+    }
+}
