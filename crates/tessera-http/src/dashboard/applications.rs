@@ -1,19 +1,20 @@
 //! Applications: those the user authorized, approved partners to add, and the
 //! organization's own registered applications.
 
-use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::domain::{ClientKind, ClientStatus, ScopeSet};
 use tessera_core::manage::apps::{create_application, list_applications, NewApplication};
 use tessera_core::manage::authorizations::{deauthorize, list_authorizations};
-use tessera_core::manage::clients::{get_client, rotate_secret};
+use tessera_core::manage::clients::get_client;
 use tessera_core::manage::tokens::generate_token_set;
 use tessera_core::oauth::routes;
 
-use super::{back_with, manage_error, submission, visit};
+use super::{
+    back_with, manage_error, rotate_with_overlap, ApplicationsPage, Page, Signed, Submitted,
+};
 use crate::error::HttpError;
 use crate::state::AppState;
 use crate::views::{
@@ -21,22 +22,12 @@ use crate::views::{
     ConfirmView, ScopeLine, SecretView, TokensView,
 };
 
-const HERE: &str = "/settings/applications";
-
-#[derive(Deserialize)]
-pub struct NoticeQuery {
-    notice: Option<String>,
-}
+const HERE: &str = ApplicationsPage::HERE;
 
 pub async fn get_applications(
     State(app): State<AppState>,
-    Query(q): Query<NoticeQuery>,
-    headers: HeaderMap,
+    Signed { visit: v, .. }: Signed<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
-    let v = match visit(&app, &headers, HERE, q.notice).await? {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
-    };
     let store = app.store.as_ref();
     let authorized = match list_authorizations(store, &v.user).await {
         Ok(list) => list,
@@ -105,13 +96,8 @@ pub async fn get_applications(
 
 pub async fn post_add(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    Submitted { visit: v, form, .. }: Submitted<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
-    let (v, form) = match submission(&app, &headers, body, HERE).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let catalog: Vec<String> = app
         .store
         .list_scopes()
@@ -162,13 +148,8 @@ pub async fn post_add(
 
 pub async fn post_register(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    Submitted { visit: v, form, .. }: Submitted<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
-    let (v, form) = match submission(&app, &headers, body, HERE).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let account = form.get("account").unwrap_or("");
     if !v.user.accounts.iter().any(|a| a.as_str() == account) {
         return Ok(error_page(
@@ -211,13 +192,8 @@ pub async fn post_register(
 
 pub async fn post_rotate(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    Submitted { visit: v, form, .. }: Submitted<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
-    let (v, form) = match submission(&app, &headers, body, HERE).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let id = form.get("client_id").unwrap_or("");
     let mine = get_client(app.store.as_ref(), id).await.ok().filter(|c| {
         c.kind == ClientKind::Application
@@ -232,18 +208,10 @@ pub async fn post_rotate(
             "No such application of your organization.",
         ));
     };
-    let rotated = match rotate_secret(
-        app.store.as_ref(),
-        client.id.as_str(),
-        86_400,
-        app.clock.now(),
-    )
-    .await
-    {
+    let rotated = match rotate_with_overlap(&app, &client).await {
         Ok(r) => r,
         Err(e) => return manage_error(e),
     };
-    app.caches.clients.invalidate(client.id.as_str());
     Ok(v.render(|nav| SecretView {
         nav,
         title: format!(
@@ -265,12 +233,8 @@ pub struct ClientQuery {
 pub async fn get_deauthorize(
     State(app): State<AppState>,
     Query(q): Query<ClientQuery>,
-    headers: HeaderMap,
+    Signed { visit: v, .. }: Signed<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
-    let v = match visit(&app, &headers, HERE, None).await? {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
-    };
     let Ok(client) = get_client(app.store.as_ref(), &q.client_id).await else {
         return Ok(error_page(
             StatusCode::NOT_FOUND,
@@ -293,13 +257,8 @@ pub async fn get_deauthorize(
 
 pub async fn post_deauthorize(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    Submitted { visit: v, form, .. }: Submitted<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
-    let (v, form) = match submission(&app, &headers, body, HERE).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let id = form.get("client_id").unwrap_or("");
     let max = app.tokens.max_ttl();
     match deauthorize(

@@ -1,18 +1,19 @@
 //! API Credentials: an account's legacy credentials and OAuth 2.0 credential clients.
 
-use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::domain::{Client, ClientKind, ClientStatus, User};
 use tessera_core::manage::clients::{
-    create_credential_clients, get_client, revoke_client, rotate_secret, NewCredentialClient,
+    create_credential_clients, get_client, revoke_client, NewCredentialClient,
 };
 use tessera_core::manage::tokens::test_credential;
 use tessera_core::oauth::routes;
 
-use super::{back_with, manage_error, submission, visit, Visit};
+use super::{
+    back_with, manage_error, rotate_with_overlap, CredentialsPage, Page, Signed, Submitted, Visit,
+};
 use crate::error::HttpError;
 use crate::state::AppState;
 use crate::views::{
@@ -20,23 +21,18 @@ use crate::views::{
     SecretView,
 };
 
-const HERE: &str = "/settings/credentials";
+const HERE: &str = CredentialsPage::HERE;
 
 #[derive(Deserialize)]
 pub struct CredentialsQuery {
     account: Option<String>,
-    notice: Option<String>,
 }
 
 pub async fn get_credentials(
     State(app): State<AppState>,
     Query(q): Query<CredentialsQuery>,
-    headers: HeaderMap,
+    Signed { visit: v, .. }: Signed<CredentialsPage>,
 ) -> Result<Response, HttpError> {
-    let v = match visit(&app, &headers, HERE, q.notice).await? {
-        Ok(v) => v,
-        Err(redirect) => return Ok(redirect),
-    };
     let accounts = account_choices(&app, &v.user).await?;
     let Some(current) = accounts
         .iter()
@@ -119,13 +115,8 @@ fn not_yours() -> Response {
 
 pub async fn post_create(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    Submitted { visit: v, form, .. }: Submitted<CredentialsPage>,
 ) -> Result<Response, HttpError> {
-    let (v, form) = match submission(&app, &headers, body, HERE).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let account = form.get("account").unwrap_or("");
     if !v.user.accounts.iter().any(|a| a.as_str() == account) {
         return Ok(not_yours());
@@ -173,13 +164,8 @@ fn secret_page(
 
 pub async fn post_rotate(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    Submitted { visit: v, form, .. }: Submitted<CredentialsPage>,
 ) -> Result<Response, HttpError> {
-    let (v, form) = match submission(&app, &headers, body, HERE).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let Some(client) = owned_credential(&app, &v.user, form.get("client_id").unwrap_or("")).await?
     else {
         return Ok(not_yours());
@@ -190,18 +176,10 @@ pub async fn post_rotate(
             "That credential was revoked in the meantime; nothing was rotated.",
         ));
     }
-    let rotated = match rotate_secret(
-        app.store.as_ref(),
-        client.id.as_str(),
-        86_400,
-        app.clock.now(),
-    )
-    .await
-    {
+    let rotated = match rotate_with_overlap(&app, &client).await {
         Ok(r) => r,
         Err(e) => return manage_error(e),
     };
-    app.caches.clients.invalidate(client.id.as_str());
     let account = client.account_id.map(|a| a.to_string()).unwrap_or_default();
     let title = "New client secret (the old one works for 24 more hours)";
     secret_page(
@@ -216,13 +194,8 @@ pub async fn post_rotate(
 
 pub async fn post_test(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    Submitted { visit: v, form, .. }: Submitted<CredentialsPage>,
 ) -> Result<Response, HttpError> {
-    let (v, form) = match submission(&app, &headers, body, HERE).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let Some(client) = owned_credential(&app, &v.user, form.get("client_id").unwrap_or("")).await?
     else {
         return Ok(not_yours());
@@ -272,12 +245,8 @@ pub struct ClientQuery {
 pub async fn get_revoke(
     State(app): State<AppState>,
     Query(q): Query<ClientQuery>,
-    headers: HeaderMap,
+    Signed { visit: v, .. }: Signed<CredentialsPage>,
 ) -> Result<Response, HttpError> {
-    let v = match visit(&app, &headers, HERE, None).await? {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
-    };
     let Some(client) = owned_credential(&app, &v.user, &q.client_id).await? else {
         return Ok(not_yours());
     };
@@ -294,13 +263,8 @@ pub async fn get_revoke(
 
 pub async fn post_revoke(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    Submitted { visit: v, form, .. }: Submitted<CredentialsPage>,
 ) -> Result<Response, HttpError> {
-    let (v, form) = match submission(&app, &headers, body, HERE).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let Some(client) = owned_credential(&app, &v.user, form.get("client_id").unwrap_or("")).await?
     else {
         return Ok(not_yours());

@@ -1,9 +1,8 @@
 //! Legacy API Credentials in the Settings Center: Migrate and Remove Credentials, through
 //! the same `tessera_core::legacy::migration` functions as `tessera legacy …`.
 
-use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::domain::{AccountId, User};
@@ -12,12 +11,12 @@ use tessera_core::legacy::provision::get_legacy_credential;
 use tessera_core::legacy::{LegacyCredential, LegacyState};
 use tessera_core::oauth::routes;
 
-use super::{back_with, manage_error, submission, visit};
+use super::{back_with, manage_error, CredentialsPage, Page, Signed, Submitted};
 use crate::error::HttpError;
 use crate::state::AppState;
 use crate::views::{error_page, when, ConfirmView, LegacyRow, SecretView};
 
-const HERE: &str = "/settings/credentials";
+const HERE: &str = CredentialsPage::HERE;
 
 /// The legacy table of an account: what the user sees and may do with each credential.
 pub async fn rows(app: &AppState, account: &AccountId) -> Result<Vec<LegacyRow>, HttpError> {
@@ -73,13 +72,8 @@ fn actor(user: &User) -> String {
 
 pub async fn post_migrate(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    Submitted { visit: v, form, .. }: Submitted<CredentialsPage>,
 ) -> Result<Response, HttpError> {
-    let (v, form) = match submission(&app, &headers, body, HERE).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let Some(c) = owned(&app, &v.user, form.get("email").unwrap_or("")).await? else {
         return Ok(not_found());
     };
@@ -113,12 +107,8 @@ pub struct RemoveQuery {
 pub async fn get_remove(
     State(app): State<AppState>,
     Query(q): Query<RemoveQuery>,
-    headers: HeaderMap,
+    Signed { visit: v, .. }: Signed<CredentialsPage>,
 ) -> Result<Response, HttpError> {
-    let v = match visit(&app, &headers, HERE, None).await? {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
-    };
     let Some(c) = owned(&app, &v.user, &q.email).await? else {
         return Ok(not_found());
     };
@@ -137,13 +127,8 @@ pub async fn get_remove(
 
 pub async fn post_remove(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    Submitted { visit: v, form, .. }: Submitted<CredentialsPage>,
 ) -> Result<Response, HttpError> {
-    let (v, form) = match submission(&app, &headers, body, HERE).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let Some(c) = owned(&app, &v.user, form.get("email").unwrap_or("")).await? else {
         return Ok(not_found());
     };

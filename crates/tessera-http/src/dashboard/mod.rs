@@ -6,12 +6,18 @@ mod credentials;
 mod legacy;
 mod operator;
 
+use std::marker::PhantomData;
+
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tessera_core::domain::User;
+use serde::Deserialize;
+use tessera_core::domain::{Client, User};
 use tessera_core::error::ManageError;
+use tessera_core::manage::clients::{rotate_secret, CreatedClient};
 use tessera_core::oauth::request::Form;
 
 use crate::body::read_limited;
@@ -88,8 +94,82 @@ impl Visit {
     }
 }
 
+/// A dashboard page: where signing in comes back to, and where its forms return.
+pub trait Page: Send + Sync + 'static {
+    const HERE: &'static str;
+}
+
+pub struct CredentialsPage;
+pub struct ApplicationsPage;
+pub struct OperatorPage;
+
+impl Page for CredentialsPage {
+    const HERE: &'static str = "/settings/credentials";
+}
+impl Page for ApplicationsPage {
+    const HERE: &'static str = "/settings/applications";
+}
+impl Page for OperatorPage {
+    const HERE: &'static str = "/settings/operator";
+}
+
+/// A signed-in visit of page `P`, showing the `notice` query parameter if any; otherwise
+/// the request is answered with a redirect to the sign-in page.
+pub struct Signed<P> {
+    pub visit: Visit,
+    page: PhantomData<P>,
+}
+
+#[derive(Deserialize)]
+struct NoticeQuery {
+    notice: Option<String>,
+}
+
+impl<P: Page> FromRequestParts<AppState> for Signed<P> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Response> {
+        let notice = Query::<NoticeQuery>::try_from_uri(&parts.uri)
+            .ok()
+            .and_then(|q| q.0.notice);
+        match visit(app, &parts.headers, P::HERE, notice).await {
+            Ok(Ok(visit)) => Ok(Self {
+                visit,
+                page: PhantomData,
+            }),
+            Ok(Err(redirect)) => Err(redirect),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+/// A form submitted from page `P`: signed in, CSRF token valid, body parsed; otherwise the
+/// request is answered with the page that says what is wrong.
+pub struct Submitted<P> {
+    pub visit: Visit,
+    pub form: Form,
+    page: PhantomData<P>,
+}
+
+impl<P: Page> FromRequest<AppState> for Submitted<P> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &AppState) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        match submission(app, &parts.headers, body, P::HERE).await {
+            Ok(Ok((visit, form))) => Ok(Self {
+                visit,
+                form,
+                page: PhantomData,
+            }),
+            Ok(Err(page)) => Err(page),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
 /// The signed-in user, or a redirect to the sign-in page that comes back to `here`.
-pub async fn visit(
+async fn visit(
     app: &AppState,
     headers: &HeaderMap,
     here: &str,
@@ -114,7 +194,7 @@ pub async fn visit(
 }
 
 /// A submitted dashboard form: signed in, CSRF token valid, body parsed.
-pub async fn submission(
+async fn submission(
     app: &AppState,
     headers: &HeaderMap,
     body: axum::body::Body,
@@ -136,6 +216,26 @@ pub async fn submission(
         )));
     }
     Ok(visit(app, headers, here, None).await?.map(|v| (v, form)))
+}
+
+/// How long a secret rotated from the dashboard keeps working beside the new one.
+const ROTATION_OVERLAP_SECONDS: i64 = 86_400;
+
+/// Rotates a client's secret, the old one still accepted for a day, and drops this
+/// process's cached copy of the client at once (other processes learn from the feed).
+async fn rotate_with_overlap(
+    app: &AppState,
+    client: &Client,
+) -> Result<CreatedClient, ManageError> {
+    let rotated = rotate_secret(
+        app.store.as_ref(),
+        client.id.as_str(),
+        ROTATION_OVERLAP_SECONDS,
+        app.clock.now(),
+    )
+    .await?;
+    app.caches.clients.invalidate(client.id.as_str());
+    Ok(rotated)
 }
 
 /// Back to `path` with a message for the user.

@@ -1,8 +1,7 @@
 //! Operator pages: partner application approval and signing keys.
 
-use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::legacy::report::legacy_report;
@@ -10,12 +9,12 @@ use tessera_core::manage::apps::{list_applications, set_approved};
 use tessera_core::manage::keys::{list_keys, rotate};
 use tessera_core::runtime::sync::{reload_keyring, KeyReload};
 
-use super::{back_with, manage_error, submission, visit, Visit};
+use super::{back_with, manage_error, OperatorPage, Page, Signed, Submitted};
 use crate::error::HttpError;
 use crate::state::AppState;
 use crate::views::{error_page, when, AppRow, KeyRow, OperatorView, ReportRow};
 
-const HERE: &str = "/settings/operator";
+const HERE: &str = OperatorPage::HERE;
 
 fn forbidden() -> Response {
     error_page(
@@ -27,7 +26,6 @@ fn forbidden() -> Response {
 
 #[derive(Deserialize)]
 pub struct OperatorQuery {
-    notice: Option<String>,
     state: Option<String>,
     account: Option<String>,
 }
@@ -35,12 +33,8 @@ pub struct OperatorQuery {
 pub async fn get_operator(
     State(app): State<AppState>,
     Query(q): Query<OperatorQuery>,
-    headers: HeaderMap,
+    Signed { visit: v, .. }: Signed<OperatorPage>,
 ) -> Result<Response, HttpError> {
-    let v: Visit = match visit(&app, &headers, HERE, q.notice).await? {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
-    };
     if !v.user.operator {
         return Ok(forbidden());
     }
@@ -117,13 +111,8 @@ pub async fn get_operator(
 
 pub async fn post_approve(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    Submitted { visit: v, form, .. }: Submitted<OperatorPage>,
 ) -> Result<Response, HttpError> {
-    let (v, form) = match submission(&app, &headers, body, HERE).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     if !v.user.operator {
         return Ok(forbidden());
     }
@@ -145,13 +134,8 @@ pub async fn post_approve(
 
 pub async fn post_rotate_key(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    Submitted { visit: v, .. }: Submitted<OperatorPage>,
 ) -> Result<Response, HttpError> {
-    let (v, _) = match submission(&app, &headers, body, HERE).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     if !v.user.operator {
         return Ok(forbidden());
     }
