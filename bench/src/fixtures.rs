@@ -86,21 +86,7 @@ enum BulkClients {
 }
 
 pub async fn create(tessera: &Tessera) -> Result<Fixtures> {
-    let account: AccountCreated = tessera
-        .json(&["account", "create", "--name", "bench"])
-        .await?;
-    let client: Credentials = tessera
-        .json(&[
-            "client",
-            "create",
-            "--account",
-            &account.account_id,
-            "--name",
-            "bench",
-            "--scope",
-            "account:read books:read books:write",
-        ])
-        .await?;
+    let (account_id, client) = account_and_client(tessera).await?;
     let started = Instant::now();
     let count = MANY_CLIENTS.to_string();
     let bulk: BulkClients = tessera
@@ -108,7 +94,7 @@ pub async fn create(tessera: &Tessera) -> Result<Fixtures> {
             "fixtures",
             "clients",
             "--account",
-            &account.account_id,
+            &account_id,
             "--count",
             &count,
             "--scope",
@@ -128,12 +114,32 @@ pub async fn create(tessera: &Tessera) -> Result<Fixtures> {
         "created {MANY_CLIENTS} clients in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let app_grant = app_grant(tessera, account.account_id).await?;
+    let app_grant = app_grant(tessera, account_id).await?;
     Ok(Fixtures {
         client,
         many_clients,
         app_grant,
     })
+}
+
+/// An account and a client of it allowed `APP_SCOPE`: (account id, client).
+pub async fn account_and_client(tessera: &Tessera) -> Result<(String, Credentials)> {
+    let account: AccountCreated = tessera
+        .json(&["account", "create", "--name", "bench"])
+        .await?;
+    let client: Credentials = tessera
+        .json(&[
+            "client",
+            "create",
+            "--account",
+            &account.account_id,
+            "--name",
+            "bench",
+            "--scope",
+            APP_SCOPE,
+        ])
+        .await?;
+    Ok((account.account_id, client))
 }
 
 async fn app_grant(tessera: &Tessera, account_id: String) -> Result<AppGrant> {

@@ -116,6 +116,46 @@ pub fn resources(rows: &[Row]) -> String {
     out
 }
 
+/// The `--scale` section: each large-store row beside the small-store row of the same
+/// scenario, then the large store's resources and first errors. `store` describes the
+/// large store.
+pub fn scale(small: &[Row], large: &[Row], store: &str) -> String {
+    let mut out = format!("Large store: {store}.\n\n");
+    out.push_str(
+        "| scenario | small store req/s | large store req/s | ratio (large / small) | small store p99 ms | large store p99 ms |\n\
+         |---|--:|--:|--:|--:|--:|\n",
+    );
+    for row in large {
+        let Some(before) = small.iter().find(|s| s.name == row.name) else {
+            continue;
+        };
+        let (was, now) = (
+            before.load.requests_per_second(),
+            row.load.requests_per_second(),
+        );
+        let ratio = if was > 0.0 {
+            format!("{:.2}", now / was)
+        } else {
+            "—".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {was:.0} | {now:.0} | {ratio} | {:.2} | {:.2} |",
+            row.name,
+            before.load.latency_ms(0.99),
+            row.load.latency_ms(0.99),
+        );
+    }
+    out.push('\n');
+    out.push_str(&resources(large));
+    for row in large {
+        if let Some(error) = &row.load.first_error {
+            let _ = writeln!(out, "\nfirst error in {} (large store): {error}", row.name);
+        }
+    }
+    out
+}
+
 fn mib(kib: Option<u64>) -> String {
     kib.map_or_else(
         || "—".to_owned(),

@@ -1,6 +1,7 @@
 //! The `run` command: build Tessera (unless given a binary), start it on a fresh store
-//! next to the baseline server, create fixtures, run every scenario, print the report.
-//! Every process and file it makes is owned by a guard, so an error or Ctrl-C cleans up.
+//! next to the baseline server, create fixtures, run the selected scenarios (then, with
+//! `--scale`, the large-store ones), print the report. Every process and file it makes is
+//! owned by a guard, so an error or Ctrl-C cleans up.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,13 +10,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::database::Store;
 use crate::fixtures;
+use crate::instance::Launcher;
 use crate::load::LoadConfig;
 use crate::report;
-use crate::scenarios::{self, Bench, ACCOUNT_PATH, BASELINE_ROW, JWKS_PATH};
+use crate::scale::{self, ScaleCounts};
+use crate::scenarios::{self, Bench, Selection, ACCOUNT_PATH, BASELINE_ROW, SCALE_SCENARIOS};
 use crate::server::{free_loopback_addr, ServerProcess, TempDir};
-use crate::tessera::{random_master_key, Tessera};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -41,9 +42,41 @@ pub struct RunArgs {
     /// Also write the report to FILE.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Only these scenarios: comma-separated names or name prefixes, e.g. "refresh
+    /// rotation,bearer". The baseline always runs.
+    #[arg(long, value_name = "NAMES")]
+    only: Option<String>,
+    /// Then fill the store (see --scale-clients, --scale-tokens) and run client
+    /// credentials, bearer call and refresh rotation again, compared in a second table.
+    #[arg(long)]
+    scale: bool,
+    /// With --scale: credential clients in the large store, the fixtures' included.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    scale_clients: usize,
+    /// With --scale: token sets added, each with one live refresh token.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    scale_tokens: usize,
 }
 
 impl RunArgs {
+    /// What `--scale` adds, or `None` without it; an error when `--only` leaves it nothing
+    /// to compare.
+    fn scale_counts(&self, selection: &Selection) -> Result<Option<ScaleCounts>> {
+        if !self.scale {
+            return Ok(None);
+        }
+        if !SCALE_SCENARIOS.iter().any(|name| selection.includes(name)) {
+            bail!(
+                "--scale runs {} again, and --only selects none of them",
+                SCALE_SCENARIOS.join(", ")
+            );
+        }
+        Ok(Some(ScaleCounts {
+            clients: self.scale_clients,
+            token_sets: self.scale_tokens,
+        }))
+    }
+
     fn load_config(&self) -> Result<LoadConfig> {
         let (duration, warmup) = if self.quick { (2.0, 0.5) } else { (10.0, 2.0) };
         load_config(
@@ -75,6 +108,8 @@ pub fn load_config(connections: usize, duration: f64, warmup: f64) -> Result<Loa
 
 pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
     let config = args.load_config()?;
+    let selection = Selection::parse(args.only.as_deref())?;
+    let scale_counts = args.scale_counts(&selection)?;
     let binary = match &args.tessera {
         Some(path) => path.clone(),
         None => build_release().await?,
@@ -85,58 +120,59 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
     let binary = binary.canonicalize()?;
 
     let dir = TempDir::create("tessera-bench")?;
-    let (store, master_key) = match &args.postgres {
-        Some(url) => (Store::postgres(url)?, Some(random_master_key()?)),
-        None => (Store::sqlite(dir.path()), None),
-    };
-    let tessera = Tessera::new(
-        binary,
-        dir.path().to_owned(),
-        store.url().to_owned(),
-        master_key,
-    );
-
-    let tessera_addr = free_loopback_addr()?;
-    let mut tessera_server = ServerProcess::spawn(
-        "tessera",
-        tessera.serve(tessera_addr),
-        tessera_addr,
-        dir.path().join("tessera.log"),
-    )?;
     let baseline_addr = free_loopback_addr()?;
-    let mut baseline_server = ServerProcess::spawn(
+    let mut baseline = ServerProcess::spawn(
         "baseline",
         baseline_command(baseline_addr),
         baseline_addr,
         dir.path().join("baseline.log"),
     )?;
-    tessera_server.wait_ready(JWKS_PATH).await?;
-    baseline_server.wait_ready(ACCOUNT_PATH).await?;
-    eprintln!("tessera on {tessera_addr}, baseline on {baseline_addr}; creating fixtures …");
+    let launcher = Launcher::new(binary, dir.path().to_owned(), args.postgres.clone());
+    let tessera = launcher.start("tessera", &[]).await?;
+    baseline.wait_ready(ACCOUNT_PATH).await?;
+    eprintln!(
+        "tessera on {}, baseline on {baseline_addr}; creating fixtures …",
+        tessera.server.addr
+    );
 
-    let fixtures = fixtures::create(&tessera).await?;
-    let bench = Bench {
+    let fixtures = fixtures::create(&tessera.cli).await?;
+    let mut bench = Bench {
         config,
-        tessera: tessera_server,
-        baseline: baseline_server,
+        tessera,
+        baseline,
         fixtures,
-        cli: tessera,
+        launcher,
     };
-    let rows = scenarios::run_all(&bench).await?;
+    let rows = scenarios::run_all(&bench, &selection).await?;
+    let large = match scale_counts {
+        Some(counts) => scale::run(&mut bench, &rows, counts).await?,
+        None => Vec::new(),
+    };
 
     let context = report::Context {
         command_line,
-        store: store.label(),
+        store: bench.tessera.store_label(),
         config,
     };
-    let text = report::render(&context, &rows, BASELINE_ROW);
+    let mut text = report::render(&context, &rows, BASELINE_ROW);
+    if let Some(counts) = scale_counts {
+        let store = format!(
+            "{} credential clients, and {} more token sets with one live refresh token each",
+            counts.clients, counts.token_sets
+        );
+        text.push('\n');
+        text.push_str(&report::scale(&rows, &large, &store));
+    }
     println!("{text}");
     if let Some(out) = &args.out {
         std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
     }
-    let errors: u64 = rows.iter().map(|row| row.load.errors).sum();
+    let errors: u64 = rows.iter().chain(&large).map(|row| row.load.errors).sum();
     if errors > 0 {
-        eprintln!("end of the tessera log:\n{}", bench.tessera.log_tail());
+        eprintln!(
+            "end of the tessera log:\n{}",
+            bench.tessera.server.log_tail()
+        );
         bail!("{errors} requests failed");
     }
     Ok(())

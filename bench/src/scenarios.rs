@@ -1,15 +1,17 @@
 //! The benchmark scenarios, one function each, run in table order by `run_all`, and the
 //! `Bench` context they are handed: the servers, the fixtures and the load settings.
 //!
-//! A new scenario is one more function here (and a `Scenario` impl when its requests
-//! depend on earlier answers, like the refresh-token chains in single_use.rs); the load
-//! loop in load.rs and the table in report.rs do not change.
+//! A new scenario is one more function here, with its name in `SCENARIOS` and an arm in
+//! `run` (and a `Scenario` impl when its requests depend on earlier answers, like the
+//! refresh-token chains in single_use.rs); the load loop in load.rs and the table in
+//! report.rs do not change.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -18,18 +20,46 @@ use serde::Deserialize;
 
 use crate::client::{body_excerpt, send_once, BenchRequest};
 use crate::fixtures::{self, basic_authorizations, Credentials, Fixtures, REDIRECT_URI};
+use crate::instance::{Instance, Launcher};
 use crate::load::{self, LoadConfig, Scenario};
 use crate::procfs::{self, CpuSample};
 use crate::report::Row;
 use crate::server::ServerProcess;
 use crate::single_use::{CodeExchanges, RefreshChains};
-use crate::tessera::Tessera;
 
 pub const TOKEN_PATH: &str = "/oauth/token";
 pub const ACCOUNT_PATH: &str = "/v1/account";
 pub const INTROSPECT_PATH: &str = "/oauth/introspect";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+pub const CLIENT_CREDENTIALS: &str = "client credentials";
+pub const CLIENT_CREDENTIALS_EDDSA: &str = "client credentials (EdDSA)";
+pub const CLIENT_CREDENTIALS_MANY: &str = "client credentials (10k clients)";
+pub const BEARER_CALL: &str = "bearer call";
+pub const REFRESH_ROTATION: &str = "refresh rotation";
+pub const AUTHORIZATION_CODE: &str = "authorization code";
+pub const LEGACY_BASIC: &str = "legacy basic (cached)";
+pub const INTROSPECTION: &str = "introspection";
 pub const BASELINE_ROW: &str = "baseline";
+/// Every scenario, in the order of the table.
+pub const SCENARIOS: [&str; 9] = [
+    CLIENT_CREDENTIALS,
+    CLIENT_CREDENTIALS_EDDSA,
+    CLIENT_CREDENTIALS_MANY,
+    BEARER_CALL,
+    REFRESH_ROTATION,
+    AUTHORIZATION_CODE,
+    LEGACY_BASIC,
+    INTROSPECTION,
+    BASELINE_ROW,
+];
+/// The scenarios `--scale` runs again on the large store: the token endpoint's and the
+/// resource call's, whose lookups could slow down as the store grows.
+pub const SCALE_SCENARIOS: [&str; 4] = [
+    CLIENT_CREDENTIALS,
+    CLIENT_CREDENTIALS_MANY,
+    BEARER_CALL,
+    REFRESH_ROTATION,
+];
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 const CLIENT_CREDENTIALS_BODY: &str = "grant_type=client_credentials";
 /// Independent token sets for the refresh scenario (at least one per connection).
@@ -48,33 +78,103 @@ const CODE_HEADROOM: u128 = 2;
 /// What every scenario function is handed.
 pub struct Bench {
     pub config: LoadConfig,
-    pub tessera: ServerProcess,
+    /// The Tessera server under test, its store, and its CLI for fixtures minted just
+    /// before a scenario.
+    pub tessera: Instance,
     pub baseline: ServerProcess,
     pub fixtures: Fixtures,
-    /// Tessera's CLI on the server's store, for fixtures minted just before a scenario.
-    pub cli: Tessera,
+    /// For scenarios that need a Tessera server of their own.
+    pub launcher: Launcher,
 }
 
-/// Runs every scenario, in the order of the table.
-pub async fn run_all(bench: &Bench) -> Result<Vec<Row>> {
-    let mut rows = vec![
-        client_credentials(bench).await?,
-        client_credentials_many_clients(bench).await?,
-        bearer_call(bench).await?,
-    ];
-    rows.push(refresh_rotation(bench).await?);
-    rows.push(authorization_code(bench).await?);
-    rows.push(legacy_basic_cached(bench).await?);
-    rows.push(introspection(bench).await?);
-    rows.push(baseline(bench).await?);
+/// Which scenarios a run includes: `--only`'s comma-separated names or name prefixes
+/// (case-insensitive), or every scenario. The baseline always runs: every ratio needs it.
+pub struct Selection {
+    prefixes: Vec<String>,
+}
+
+impl Selection {
+    pub fn parse(only: Option<&str>) -> Result<Self> {
+        let prefixes: Vec<String> = only
+            .unwrap_or_default()
+            .split(',')
+            .map(|name| name.trim().to_lowercase())
+            .filter(|name| !name.is_empty())
+            .collect();
+        for prefix in &prefixes {
+            if !SCENARIOS.iter().any(|name| matches(name, prefix)) {
+                bail!(
+                    "--only {prefix:?} names no scenario; they are: {}",
+                    SCENARIOS.join(", ")
+                );
+            }
+        }
+        Ok(Self { prefixes })
+    }
+
+    pub fn includes(&self, name: &str) -> bool {
+        name == BASELINE_ROW
+            || self.prefixes.is_empty()
+            || self.prefixes.iter().any(|prefix| matches(name, prefix))
+    }
+}
+
+fn matches(name: &str, prefix: &str) -> bool {
+    name.to_lowercase().starts_with(prefix)
+}
+
+/// Runs the selected scenarios, in the order of the table.
+pub async fn run_all(bench: &Bench, selection: &Selection) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for name in SCENARIOS {
+        if selection.includes(name) {
+            rows.push(run(bench, name).await?);
+        }
+    }
     Ok(rows)
+}
+
+/// Runs the scenario named `name`, one of `SCENARIOS`.
+pub async fn run(bench: &Bench, name: &str) -> Result<Row> {
+    match name {
+        CLIENT_CREDENTIALS => client_credentials(bench).await,
+        CLIENT_CREDENTIALS_EDDSA => client_credentials_eddsa(bench).await,
+        CLIENT_CREDENTIALS_MANY => client_credentials_many_clients(bench).await,
+        BEARER_CALL => bearer_call(bench).await,
+        REFRESH_ROTATION => refresh_rotation(bench).await,
+        AUTHORIZATION_CODE => authorization_code(bench).await,
+        LEGACY_BASIC => legacy_basic_cached(bench).await,
+        INTROSPECTION => introspection(bench).await,
+        BASELINE_ROW => baseline(bench).await,
+        _ => bail!("no scenario {name:?}"),
+    }
 }
 
 /// RFC 6749 §4.4 with one client: the token endpoint's fixed cost.
 async fn client_credentials(bench: &Bench) -> Result<Row> {
     let scenario = token_requests(std::slice::from_ref(&bench.fixtures.client))?;
     bench
-        .measure("client credentials", &bench.tessera, scenario)
+        .measure(CLIENT_CREDENTIALS, &bench.tessera.server, scenario)
+        .await
+}
+
+/// The same with EdDSA (Ed25519) signatures: a second server, configured with
+/// `signing_alg = EdDSA`, on a fresh store of its own with one account and client; it is
+/// stopped after this row.
+async fn client_credentials_eddsa(bench: &Bench) -> Result<Row> {
+    let eddsa = bench
+        .launcher
+        .start("eddsa", &[("TESSERA_SIGNING_ALG", "EdDSA")])
+        .await?;
+    let (_, client) = fixtures::account_and_client(&eddsa.cli).await?;
+    let token = fetch_token(&eddsa.server, &client).await?;
+    let alg = jwt_alg(&token)?;
+    if alg != "EdDSA" {
+        bail!("the EdDSA server signed with {alg}");
+    }
+    let scenario = token_requests(std::slice::from_ref(&client))?;
+    bench
+        .measure(CLIENT_CREDENTIALS_EDDSA, &eddsa.server, scenario)
         .await
 }
 
@@ -82,13 +182,13 @@ async fn client_credentials(bench: &Bench) -> Result<Row> {
 async fn client_credentials_many_clients(bench: &Bench) -> Result<Row> {
     let scenario = token_requests(&bench.fixtures.many_clients)?;
     bench
-        .measure("client credentials (10k clients)", &bench.tessera, scenario)
+        .measure(CLIENT_CREDENTIALS_MANY, &bench.tessera.server, scenario)
         .await
 }
 
 /// A resource call with a JWT access token (RFC 6750 §2.1), fetched once beforehand.
 async fn bearer_call(bench: &Bench) -> Result<Row> {
-    let token = fetch_token(&bench.tessera, &bench.fixtures.client).await?;
+    let token = fetch_token(&bench.tessera.server, &bench.fixtures.client).await?;
     let bearer = HeaderValue::from_str(&format!("Bearer {token}"))?;
     let scenario = RoundRobin::new(
         Method::GET,
@@ -97,14 +197,16 @@ async fn bearer_call(bench: &Bench) -> Result<Row> {
         Bytes::new(),
         vec![bearer],
     )?;
-    bench.measure("bearer call", &bench.tessera, scenario).await
+    bench
+        .measure(BEARER_CALL, &bench.tessera.server, scenario)
+        .await
 }
 
 /// HTTP Basic with a legacy credential on `GET /v1/account`, the credential's argon2id hash
 /// made at the production cost: after the first request the verification comes from the
 /// keyed-hash cache, so this is the steady state of a customer not yet migrated.
 async fn legacy_basic_cached(bench: &Bench) -> Result<Row> {
-    let legacy = fixtures::legacy_credential(&bench.cli, &bench.fixtures).await?;
+    let legacy = fixtures::legacy_credential(&bench.tessera.cli, &bench.fixtures).await?;
     // The creation reaches the server's cache through the change feed (an invalidation,
     // within 250 ms); let it arrive, so the warmed entry below is the one measured.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -122,7 +224,7 @@ async fn legacy_basic_cached(bench: &Bench) -> Result<Row> {
     // The first, uncached call (argon2id at m=19456, t=2) is measured on its own.
     let request = scenario.request(&mut ());
     let started = std::time::Instant::now();
-    let (status, body) = send_once(bench.tessera.addr, request).await?;
+    let (status, body) = send_once(bench.tessera.server.addr, request).await?;
     if !status.is_success() {
         bail!(
             "first legacy Basic call: status {status}: {}",
@@ -134,14 +236,14 @@ async fn legacy_basic_cached(bench: &Bench) -> Result<Row> {
         started.elapsed().as_secs_f64() * 1e3
     );
     bench
-        .measure("legacy basic (cached)", &bench.tessera, scenario)
+        .measure(LEGACY_BASIC, &bench.tessera.server, scenario)
         .await
 }
 
 /// RFC 7662 introspection of a live access token by a resource-server credential.
 async fn introspection(bench: &Bench) -> Result<Row> {
-    let token = fetch_token(&bench.tessera, &bench.fixtures.client).await?;
-    let rs = fixtures::resource_server(&bench.cli).await?;
+    let token = fetch_token(&bench.tessera.server, &bench.fixtures.client).await?;
+    let rs = fixtures::resource_server(&bench.tessera.cli).await?;
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(FORM_CONTENT_TYPE));
     let scenario = RoundRobin::new(
@@ -152,7 +254,7 @@ async fn introspection(bench: &Bench) -> Result<Row> {
         basic_authorizations(std::slice::from_ref(&rs))?,
     )?;
     bench
-        .measure("introspection", &bench.tessera, scenario)
+        .measure(INTROSPECTION, &bench.tessera.server, scenario)
         .await
 }
 
@@ -161,11 +263,12 @@ async fn introspection(bench: &Bench) -> Result<Row> {
 async fn refresh_rotation(bench: &Bench) -> Result<Row> {
     let connections = bench.config.connections;
     let grant = &bench.fixtures.app_grant;
-    let tokens = fixtures::token_sets(&bench.cli, grant, TOKEN_SETS.max(connections)).await?;
+    let tokens =
+        fixtures::token_sets(&bench.tessera.cli, grant, TOKEN_SETS.max(connections)).await?;
     let authorization = grant.app.basic_authorization()?;
     let scenario = RefreshChains::new(TOKEN_PATH, authorization, tokens, connections)?;
     bench
-        .measure("refresh rotation", &bench.tessera, scenario)
+        .measure(REFRESH_ROTATION, &bench.tessera.server, scenario)
         .await
 }
 
@@ -174,13 +277,13 @@ async fn authorization_code(bench: &Bench) -> Result<Row> {
     let count = codes_needed(bench).await?;
     let scenario = code_exchanges(bench, count).await?;
     bench
-        .measure("authorization code", &bench.tessera, scenario)
+        .measure(AUTHORIZATION_CODE, &bench.tessera.server, scenario)
         .await
 }
 
 async fn code_exchanges(bench: &Bench, count: usize) -> Result<CodeExchanges> {
     let grant = &bench.fixtures.app_grant;
-    let codes = fixtures::codes(&bench.cli, grant, count).await?;
+    let codes = fixtures::codes(&bench.tessera.cli, grant, count).await?;
     let authorization = grant.app.basic_authorization()?;
     CodeExchanges::new(TOKEN_PATH, authorization, REDIRECT_URI, &codes)
 }
@@ -200,7 +303,7 @@ async fn codes_needed(bench: &Bench) -> Result<usize> {
         }
         let probe = Arc::new(code_exchanges(bench, supply).await?);
         eprintln!("probing the code exchange rate …");
-        let report = load::run(bench.tessera.addr, Arc::clone(&probe), config).await?;
+        let report = load::run(bench.tessera.server.addr, Arc::clone(&probe), config).await?;
         if probe.exhausted() {
             continue;
         }
@@ -223,7 +326,7 @@ async fn baseline(bench: &Bench) -> Result<Row> {
 
 impl Bench {
     /// Runs `scenario` against `server`, reading the server's memory and the CPU use around it.
-    async fn measure<S: Scenario>(
+    pub async fn measure<S: Scenario>(
         &self,
         name: &str,
         server: &ServerProcess,
@@ -286,6 +389,22 @@ async fn fetch_token(server: &ServerProcess, client: &Credentials) -> Result<Str
     Ok(token.access_token)
 }
 
+#[derive(Deserialize)]
+struct JoseHeader {
+    alg: String,
+}
+
+/// The `alg` of a JWS compact serialization's protected header (RFC 7515 §4.1.1).
+fn jwt_alg(token: &str) -> Result<String> {
+    let header = token.split('.').next().unwrap_or_default();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .context("the access token's header is not base64url")?;
+    let header: JoseHeader =
+        serde_json::from_slice(&json).context("the access token's header is not JOSE JSON")?;
+    Ok(header.alg)
+}
+
 /// The same request every time, but for the `Authorization` header, taken from a list
 /// round-robin across all connections (a one-entry list for a single client). With an
 /// empty list the request goes as given.
@@ -338,5 +457,32 @@ impl Scenario for RoundRobin {
             }
         }
         request
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_selects_by_prefix_and_always_keeps_the_baseline() -> Result<()> {
+        let selection = Selection::parse(Some("refresh rotation, Client Credentials"))?;
+        let chosen: Vec<&str> = SCENARIOS
+            .into_iter()
+            .filter(|name| selection.includes(name))
+            .collect();
+        assert_eq!(
+            chosen,
+            [
+                CLIENT_CREDENTIALS,
+                CLIENT_CREDENTIALS_EDDSA,
+                CLIENT_CREDENTIALS_MANY,
+                REFRESH_ROTATION,
+                BASELINE_ROW
+            ]
+        );
+        assert!(Selection::parse(None)?.includes(INTROSPECTION));
+        assert!(Selection::parse(Some("refresh,nonsense")).is_err());
+        Ok(())
     }
 }

@@ -93,13 +93,18 @@ impl ServerProcess {
             self.log_tail()
         )
     }
+
+    /// Kills the process and waits for it to end.
+    pub fn stop(&mut self) {
+        // Already exited is fine; nothing else can be done about a failed kill here.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        // Already exited is fine; nothing else can be done about a failed kill here.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 

@@ -1,7 +1,7 @@
 //! How the bench runs the `tessera` binary against its store: `tessera serve` and the
 //! CLI commands that print one JSON document (`--json`). Every invocation gets the same
-//! environment (`TESSERA_DATA_DIR`, and `TESSERA_MASTER_KEY` for PostgreSQL, and no other
-//! `TESSERA_*` variable) and the same `--database`.
+//! environment (`TESSERA_DATA_DIR`, `TESSERA_MASTER_KEY` for PostgreSQL, the settings the
+//! instance was made with, and no other `TESSERA_*` variable) and the same `--database`.
 //!
 //! Only the command line lives here; which fixtures to make is fixtures.rs.
 
@@ -26,6 +26,8 @@ pub struct Tessera {
     data_dir: PathBuf,
     database_url: String,
     master_key: Option<String>,
+    /// `TESSERA_*` settings for every command, e.g. `TESSERA_SIGNING_ALG`.
+    settings: Vec<(String, String)>,
 }
 
 impl Tessera {
@@ -40,7 +42,17 @@ impl Tessera {
             data_dir,
             database_url,
             master_key,
+            settings: Vec::new(),
         }
+    }
+
+    /// The same, with `TESSERA_*` settings for every command it runs.
+    pub fn with_settings(mut self, settings: &[(&str, &str)]) -> Self {
+        self.settings = settings
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        self
     }
 
     fn command(&self) -> Command {
@@ -55,6 +67,7 @@ impl Tessera {
         if let Some(key) = &self.master_key {
             command.env("TESSERA_MASTER_KEY", key);
         }
+        command.envs(self.settings.iter().map(|(name, value)| (name, value)));
         command
     }
 
