@@ -52,6 +52,7 @@ pub async fn mint_authorization_code(
 }
 
 /// §4.1.3: exchanges a code for an access token and the first refresh token of a new set.
+#[tracing::instrument(level = "debug", skip_all, fields(client_id = %client.id))]
 pub async fn exchange_authorization_code(
     cx: &GrantContext<'_>,
     client: &Client,

@@ -10,6 +10,8 @@ use crate::token::keys::SigningKey;
 use crate::UnixSeconds;
 
 /// Issues an access token to an already authenticated `client` (§4.4.2, §4.4.3).
+// The grants' spans are at debug level: none is built per request unless the log filter asks.
+#[tracing::instrument(level = "debug", skip_all, fields(client_id = %client.id))]
 pub fn issue_client_credentials(
     client: &Client,
     form: &Form,

@@ -22,6 +22,7 @@ fn inactive() -> Value {
     json!({ "active": false })
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(client_id = %caller.id))]
 pub async fn introspect(
     store: &dyn Store,
     caches: &Caches,

@@ -20,6 +20,7 @@ pub struct RefreshPolicy {
     pub absolute_ttl: Option<i64>,
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(client_id = %client.id))]
 pub async fn refresh(
     cx: &GrantContext<'_>,
     client: &Client,

@@ -32,6 +32,7 @@ fn not_yours() -> OAuthError {
     )
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(client_id = %client.id))]
 pub async fn revoke(
     store: &dyn Store,
     caches: &Caches,
