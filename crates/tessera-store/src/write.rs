@@ -1,7 +1,7 @@
 //! Guarded writes: the single-use steps of the code flow (consume a code, start a token
 //! set, rotate a refresh token), written once as statements and run by either executor: a
 //! sqlx transaction on PostgreSQL, the group-committing writer thread on SQLite (see
-//! [`crate::sqlite_writer`]).
+//! [`crate::sqlite`]).
 
 use tessera_core::store::StoreResult;
 
