@@ -5,6 +5,7 @@
 //! travelling to a per-connection worker thread and back as in sqlx, which on this path
 //! cost more than the SQL itself. Everything else keeps going through sqlx.
 
+mod checkpointer;
 mod readers;
 mod writer;
 
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Mutex;
 
+use checkpointer::{Checkpointer, WRITER_AUTOCHECKPOINT_PAGES};
 pub(crate) use readers::SqliteReaders;
 pub(crate) use writer::SqliteWriter;
 
@@ -23,6 +25,7 @@ use crate::ConnectError;
 pub(crate) struct SqliteFile {
     pub writer: SqliteWriter,
     pub readers: SqliteReaders,
+    _checkpointer: Checkpointer,
 }
 
 impl SqliteFile {
@@ -33,12 +36,16 @@ impl SqliteFile {
         pragmas: &'static [&'static str],
         lock: Arc<Mutex<()>>,
     ) -> Result<Self, ConnectError> {
+        let writer = connect(path, pragmas)
+            .and_then(|conn| {
+                conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
+                Ok(conn)
+            })
+            .map_err(ConnectError::Direct)?;
         Ok(Self {
-            writer: SqliteWriter::start(
-                connect(path, pragmas).map_err(ConnectError::Direct)?,
-                lock,
-            )?,
+            writer: SqliteWriter::start(writer, lock)?,
             readers: SqliteReaders::new(path, pragmas),
+            _checkpointer: Checkpointer::start(path, pragmas)?,
         })
     }
 }
