@@ -13,6 +13,11 @@ use tessera_core::store::StoreResult;
 /// Idle connections kept for reuse; more are opened under load and closed after.
 const KEEP_IDLE: usize = 4;
 
+/// Read-only; pages read through a memory map of the file. Every commit of the writer
+/// empties a reader's page cache, so without the map each lookup copies its B-tree pages
+/// in again with `pread`; through the map it reads them where the OS keeps them.
+const READER_PRAGMAS: &str = "PRAGMA query_only = ON; PRAGMA mmap_size = 67108864;";
+
 pub(crate) struct SqliteReaders {
     path: PathBuf,
     pragmas: &'static [&'static str],
@@ -38,7 +43,7 @@ impl SqliteReaders {
             Some(conn) => conn,
             None => {
                 let conn = super::connect(&self.path, self.pragmas).map_err(StoreError::new)?;
-                conn.execute_batch("PRAGMA query_only = ON")
+                conn.execute_batch(READER_PRAGMAS)
                     .map_err(StoreError::new)?;
                 conn
             }
