@@ -117,14 +117,23 @@ pub fn resources(rows: &[Row]) -> String {
 }
 
 /// The `--scale` section: each large-store row beside the small-store row of the same
-/// scenario, then the large store's resources and first errors. `store` describes the
-/// large store.
-pub fn scale(small: &[Row], large: &[Row], store: &str) -> String {
+/// scenario, each as a ratio to the baseline measured in its own half of the run, and the
+/// two ratios' quotient (flat is 1.0); then the large store's resources and first errors.
+/// `store` describes the large store; `baseline` names the baseline row in both halves.
+pub fn scale(small: &[Row], large: &[Row], store: &str, baseline: &str) -> String {
+    let rate = |rows: &[Row], name: &str| {
+        rows.iter()
+            .find(|row| row.name == name)
+            .map(|row| row.load.requests_per_second())
+            .filter(|rate| *rate > 0.0)
+    };
+    let (small_base, large_base) = (rate(small, baseline), rate(large, baseline));
     let mut out = format!("Large store: {store}.\n\n");
     out.push_str(
-        "| scenario | small store req/s | large store req/s | ratio (large / small) | small store p99 ms | large store p99 ms |\n\
-         |---|--:|--:|--:|--:|--:|\n",
+        "| scenario | small store req/s | ratio to baseline | large store req/s | ratio to baseline | large / small | small store p99 ms | large store p99 ms |\n\
+         |---|--:|--:|--:|--:|--:|--:|--:|\n",
     );
+    let fmt = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format!("{v:.2}"));
     for row in large {
         let Some(before) = small.iter().find(|s| s.name == row.name) else {
             continue;
@@ -133,15 +142,19 @@ pub fn scale(small: &[Row], large: &[Row], store: &str) -> String {
             before.load.requests_per_second(),
             row.load.requests_per_second(),
         );
-        let ratio = if was > 0.0 {
-            format!("{:.2}", now / was)
-        } else {
-            "—".to_owned()
-        };
+        let was_ratio = small_base.map(|base| was / base);
+        let now_ratio = large_base.map(|base| now / base);
+        let flat = was_ratio
+            .zip(now_ratio)
+            .filter(|(w, _)| *w > 0.0)
+            .map(|(w, n)| n / w);
         let _ = writeln!(
             out,
-            "| {} | {was:.0} | {now:.0} | {ratio} | {:.2} | {:.2} |",
+            "| {} | {was:.0} | {} | {now:.0} | {} | {} | {:.2} | {:.2} |",
             row.name,
+            fmt(was_ratio),
+            fmt(now_ratio),
+            fmt(flat),
             before.load.latency_ms(0.99),
             row.load.latency_ms(0.99),
         );

@@ -161,7 +161,7 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
             counts.clients, counts.token_sets
         );
         text.push('\n');
-        text.push_str(&report::scale(&rows, &large, &store));
+        text.push_str(&report::scale(&rows, &large, &store, BASELINE_ROW));
     }
     println!("{text}");
     if let Some(out) = &args.out {
