@@ -107,6 +107,29 @@ store_test!(
 );
 
 store_test!(
+    async fn require_pkce_holds_confidential_clients_to_pkce_too(app: &TestApp) with |c| {
+        c.require_pkce = true;
+    } {
+        let partner = app.application(Some(CB), false, None).await;
+        let params = [
+            ("response_type", "code"),
+            ("client_id", partner.client_id.as_str()),
+            ("redirect_uri", CB),
+            ("state", "s2"),
+        ];
+        let res = app.get_authorize(&browser(), &params).await;
+        assert_eq!(res.status(), 303);
+        let to = location(&res);
+        assert!(to.starts_with(CB), "{to}");
+        assert_eq!(param(&to, "error").as_deref(), Some("invalid_request"));
+        assert_eq!(param(&to, "state").as_deref(), Some("s2"));
+        assert!(param(&to, "error_description")
+            .unwrap()
+            .contains("PKCE is required"));
+    }
+);
+
+store_test!(
     async fn other_authorize_errors_redirect_with_error_and_state(app: &TestApp) {
         let partner = app.application(Some(CB), false, Some("books:read")).await;
         let b = browser();
