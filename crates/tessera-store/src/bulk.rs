@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use tessera_core::domain::Client;
 use tessera_core::store::{BulkStore, RefreshToken, StoreResult, TokenSet};
 
+use crate::clients::bind_client;
 use crate::{db, SqlStore};
 
 /// Parameters per statement, well under SQLite's limit of 32 766 (PostgreSQL's is 65 535).
@@ -96,19 +97,7 @@ impl BulkStore for SqlStore {
             let sql = insert_statement(CLIENT_COLUMNS, 11, chunk.len());
             let mut query = sqlx::query(&sql);
             for c in chunk {
-                let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
-                query = query
-                    .bind(c.id.as_str())
-                    .bind(c.name.as_str())
-                    .bind(c.kind.as_str())
-                    .bind(c.account_id.as_ref().map(|a| a.as_str().to_owned()))
-                    .bind(grants.join(" "))
-                    .bind(c.scopes.to_string())
-                    .bind(c.redirect_uris.join("\n"))
-                    .bind(c.status.as_str())
-                    .bind(i64::from(c.public))
-                    .bind(i64::from(c.approved))
-                    .bind(c.created_at);
+                query = bind_client(query, c);
             }
             query.execute(&mut *tx).await.map_err(db)?;
         }

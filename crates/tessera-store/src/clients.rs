@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row};
 use tessera_core::domain::{
     AccountId, Client, ClientId, ClientKind, ClientStatus, GrantType, ScopeSet, SecretHash,
     StoredSecret,
@@ -62,29 +63,38 @@ fn secret(r: &AnyRow) -> Result<StoredSecret, StoreError> {
     })
 }
 
+/// Binds a client's columns, in `CLIENT_COLUMNS` order, as the next 11 parameters.
+pub(crate) fn bind_client<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    c: &'q Client,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+    query
+        .bind(c.id.as_str())
+        .bind(c.name.as_str())
+        .bind(c.kind.as_str())
+        .bind(c.account_id.as_ref().map(|a| a.as_str().to_owned()))
+        .bind(grants.join(" "))
+        .bind(c.scopes.to_string())
+        .bind(c.redirect_uris.join("\n"))
+        .bind(c.status.as_str())
+        .bind(i64::from(c.public))
+        .bind(i64::from(c.approved))
+        .bind(c.created_at)
+}
+
 #[async_trait]
 impl ClientStore for SqlStore {
     async fn insert_clients(&self, clients: &[Client]) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         for c in clients {
-            let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
-            sqlx::query(&format!(
+            let sql = format!(
                 "INSERT INTO client ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-            ))
-            .bind(c.id.as_str())
-            .bind(&c.name)
-            .bind(c.kind.as_str())
-            .bind(c.account_id.as_ref().map(|a| a.as_str().to_owned()))
-            .bind(grants.join(" "))
-            .bind(c.scopes.to_string())
-            .bind(c.redirect_uris.join("\n"))
-            .bind(c.status.as_str())
-            .bind(i64::from(c.public))
-            .bind(i64::from(c.approved))
-            .bind(c.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            );
+            bind_client(sqlx::query(&sql), c)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
             for s in &c.secrets {
                 insert_secret(&mut tx, &c.id, s).await?;
             }

@@ -55,25 +55,33 @@ pub fn new_credential_client(
     scopes: &ScopeSet,
     now: UnixSeconds,
 ) -> Result<CreatedClient, StoreError> {
-    let secret = ClientSecret::generate().map_err(StoreError::new)?;
-    let client = Client {
-        id: ClientId::generate().map_err(StoreError::new)?,
-        name: name.to_owned(),
-        kind: ClientKind::Credential,
-        account_id: Some(account.clone()),
-        grant_types: vec![GrantType::ClientCredentials],
-        scopes: scopes.clone(),
-        redirect_uris: Vec::new(),
-        status: ClientStatus::Active,
-        public: false,
-        approved: false,
-        secrets: vec![StoredSecret {
-            hash: secret.hash(),
+    with_fresh_secret(
+        Client {
+            id: ClientId::generate().map_err(StoreError::new)?,
+            name: name.to_owned(),
+            kind: ClientKind::Credential,
+            account_id: Some(account.clone()),
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: scopes.clone(),
+            redirect_uris: Vec::new(),
+            status: ClientStatus::Active,
+            public: false,
+            approved: false,
+            secrets: Vec::new(),
             created_at: now,
-            expires_at: None,
-        }],
+        },
+        now,
+    )
+}
+
+/// `client` with one fresh secret that never expires, as it is created.
+fn with_fresh_secret(mut client: Client, now: UnixSeconds) -> Result<CreatedClient, StoreError> {
+    let secret = ClientSecret::generate().map_err(StoreError::new)?;
+    client.secrets = vec![StoredSecret {
+        hash: secret.hash(),
         created_at: now,
-    };
+        expires_at: None,
+    }];
     Ok(CreatedClient { client, secret })
 }
 
@@ -182,25 +190,25 @@ pub async fn create_resource_server(
             "a name must be 1 to 200 characters".into(),
         ));
     }
-    let secret = ClientSecret::generate().map_err(StoreError::new)?;
-    let client = Client {
-        id: ClientId::generate().map_err(StoreError::new)?,
-        name: name.to_owned(),
-        kind: ClientKind::ResourceServer,
-        account_id: None,
-        grant_types: Vec::new(),
-        scopes: ScopeSet::default(),
-        redirect_uris: Vec::new(),
-        status: ClientStatus::Active,
-        public: false,
-        approved: false,
-        secrets: vec![StoredSecret {
-            hash: secret.hash(),
+    let created = with_fresh_secret(
+        Client {
+            id: ClientId::generate().map_err(StoreError::new)?,
+            name: name.to_owned(),
+            kind: ClientKind::ResourceServer,
+            account_id: None,
+            grant_types: Vec::new(),
+            scopes: ScopeSet::default(),
+            redirect_uris: Vec::new(),
+            status: ClientStatus::Active,
+            public: false,
+            approved: false,
+            secrets: Vec::new(),
             created_at: now,
-            expires_at: None,
-        }],
-        created_at: now,
-    };
-    store.insert_clients(std::slice::from_ref(&client)).await?;
-    Ok(CreatedClient { client, secret })
+        },
+        now,
+    )?;
+    store
+        .insert_clients(std::slice::from_ref(&created.client))
+        .await?;
+    Ok(created)
 }
