@@ -26,11 +26,11 @@ pub(crate) struct Statement {
 }
 
 impl Statement {
-    /// The statement as a sqlx query.
-    pub(crate) fn sqlx(&self) -> Query<'static, Any, AnyArguments<'static>> {
+    /// The statement as a sqlx query, its parameters moved in.
+    pub(crate) fn sqlx(self) -> Query<'static, Any, AnyArguments<'static>> {
         let mut query = sqlx::query(self.sql);
-        for param in &self.params {
-            query = match param.clone() {
+        for param in self.params {
+            query = match param {
                 Param::Int(v) => query.bind(v),
                 Param::MaybeInt(v) => query.bind(v),
                 Param::Text(v) => query.bind(v),

@@ -34,7 +34,7 @@ impl SqlStore {
             .rows_affected()
             > 0;
         if hit {
-            for statement in &write.then {
+            for statement in write.then {
                 statement.sqlx().execute(&mut *tx).await.map_err(db)?;
             }
         }
