@@ -18,7 +18,7 @@ use axum::Router;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 
-use crate::scenarios::{ACCOUNT_PATH, TOKEN_PATH};
+use crate::tessera::{ACCOUNT_PATH, TOKEN_PATH};
 
 /// Length of a Tessera access token (an ES256-signed RFC 9068 JWT with its claims).
 const ACCESS_TOKEN_LEN: usize = 560;

@@ -8,9 +8,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::database::Store;
-use crate::scenarios::JWKS_PATH;
 use crate::server::{free_loopback_addr, ServerProcess};
-use crate::tessera::{random_master_key, Tessera};
+use crate::tessera::{random_master_key, Tessera, JWKS_PATH};
 
 /// Makes instances: which binary, where their directories go, and which kind of store.
 pub struct Launcher {

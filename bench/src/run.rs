@@ -15,8 +15,9 @@ use crate::instance::Launcher;
 use crate::load::LoadConfig;
 use crate::report;
 use crate::scale::{self, ScaleCounts};
-use crate::scenarios::{self, Bench, Selection, ACCOUNT_PATH, BASELINE_ROW, SCALE_SCENARIOS};
+use crate::scenarios::{self, Bench, Selection, BASELINE_ROW, SCALE_SCENARIOS};
 use crate::server::{free_loopback_addr, ServerProcess, TempDir};
+use crate::tessera::ACCOUNT_PATH;
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -36,7 +37,9 @@ pub struct RunArgs {
     /// Warm-up seconds per scenario, discarded [default: 2, or 0.5 with --quick].
     #[arg(long, value_name = "S")]
     warmup: Option<f64>,
-    /// The tessera binary to benchmark; without it, `cargo build --release` runs first.
+    /// The tessera binary to benchmark, built with `--features bench-fixtures` (the bench
+    /// makes its fixtures with the hidden `tessera fixtures` commands); without it,
+    /// `cargo build --release -p tessera --features bench-fixtures` runs first.
     #[arg(long, value_name = "PATH")]
     tessera: Option<PathBuf>,
     /// Also write the report to FILE.
@@ -187,7 +190,9 @@ fn baseline_command(addr: SocketAddr) -> Command {
     command
 }
 
-/// `cargo build --release -p tessera` in this workspace; the path of the binary it made.
+/// `cargo build --release -p tessera --features bench-fixtures` in this workspace; the path
+/// of the binary it made. The feature adds the `tessera fixtures` commands the bench fills
+/// its stores with; the server is the same.
 /// Not `-p tessera-bench` too: this program is already built (bench/run did it), and
 /// building both together unifies dependency features differently, which relinks and
 /// replaces this very binary while it runs.
@@ -198,7 +203,14 @@ async fn build_release() -> Result<PathBuf> {
     eprintln!("building tessera (release) …");
     let status =
         tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-            .args(["build", "--release", "-p", "tessera"])
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "tessera",
+                "--features",
+                "bench-fixtures",
+            ])
             .arg("--manifest-path")
             .arg(workspace.join("Cargo.toml"))
             .status()

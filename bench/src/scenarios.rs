@@ -26,11 +26,8 @@ use crate::procfs::{self, CpuSample};
 use crate::report::Row;
 use crate::server::ServerProcess;
 use crate::single_use::{CodeExchanges, RefreshChains};
+use crate::tessera::{ACCOUNT_PATH, INTROSPECT_PATH, TOKEN_PATH};
 
-pub const TOKEN_PATH: &str = "/oauth/token";
-pub const ACCOUNT_PATH: &str = "/v1/account";
-pub const INTROSPECT_PATH: &str = "/oauth/introspect";
-pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const CLIENT_CREDENTIALS: &str = "client credentials";
 pub const CLIENT_CREDENTIALS_EDDSA: &str = "client credentials (EdDSA)";
 pub const CLIENT_CREDENTIALS_MANY: &str = "client credentials (10k clients)";

@@ -3,7 +3,8 @@
 //! environment (`TESSERA_DATA_DIR`, `TESSERA_MASTER_KEY` for PostgreSQL, the settings the
 //! instance was made with, and no other `TESSERA_*` variable) and the same `--database`.
 //!
-//! Only the command line lives here; which fixtures to make is fixtures.rs.
+//! Only the command line and the paths of Tessera's endpoints live here; which fixtures to
+//! make is fixtures.rs.
 
 use std::fs::File;
 use std::io::Read;
@@ -16,6 +17,12 @@ use anyhow::{bail, Context, Result};
 use base64::Engine;
 use serde::de::DeserializeOwned;
 use tokio::io::AsyncWriteExt;
+
+/// Tessera's paths the bench calls (the baseline serves the same two it measures).
+pub const TOKEN_PATH: &str = "/oauth/token";
+pub const ACCOUNT_PATH: &str = "/v1/account";
+pub const INTROSPECT_PATH: &str = "/oauth/introspect";
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// Generous: the bulk fixtures commands hash one secret per client, or write a row per
 /// code, hundreds of thousands of them on a fast machine.

@@ -12,6 +12,7 @@ pub mod legacy;
 pub mod manage;
 pub mod oauth;
 pub mod random;
+pub mod rfc3339;
 pub mod runtime;
 pub mod store;
 pub mod token;

@@ -14,8 +14,7 @@ use crate::domain::{
 };
 use crate::error::StoreError;
 use crate::legacy::audit::AuditEvent;
-use crate::legacy::report::LegacyReportRow;
-use crate::legacy::usage::UsageDelta;
+use crate::legacy::usage::{LegacyReportRow, UsageDelta};
 use crate::legacy::{Email, LegacyCredential, PasswordHash};
 use crate::token::keys::StoredSigningKey;
 use crate::UnixSeconds;
@@ -73,7 +72,8 @@ pub trait KeyStore: Send + Sync {
         -> StoreResult<()>;
     /// Every stored key, oldest activation first.
     async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
-    /// Deletes keys whose public half left the JWKS; records a `SigningKey` change.
+    /// Deletes keys (whose public half left the JWKS, or retired at once); records a
+    /// `SigningKey` change.
     async fn delete_signing_keys(&self, kids: &[Kid], now: UnixSeconds) -> StoreResult<()>;
 }
 
@@ -447,19 +447,4 @@ impl<T> Store for T where
         + SessionStore
         + AuthorizationStore
 {
-}
-
-/// Bulk inserts for fixtures: filling a store with rows for scale benchmarks and load
-/// tests, many rows per statement. No server calls these, and they record no change:
-/// nothing caches a client or token set that did not exist yet, so there is nothing for
-/// other processes to invalidate.
-#[async_trait]
-pub trait BulkStore: Send + Sync {
-    /// Inserts token sets, each with its first refresh token, in one transaction: all or
-    /// none. Callers keep each call to some thousands of sets; a load of many calls is
-    /// fastest when each call's set ids and token hashes sort after the previous call's.
-    async fn insert_token_sets(&self, sets: &[(TokenSet, RefreshToken)]) -> StoreResult<()>;
-    /// Inserts new clients with their secrets, in one transaction: all or none. Unlike
-    /// [`ClientStore::insert_clients`], it records no `Client` change per client.
-    async fn insert_new_clients(&self, clients: &[Client]) -> StoreResult<()>;
 }

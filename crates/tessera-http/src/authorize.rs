@@ -35,7 +35,7 @@ pub(crate) fn encode(value: &str) -> String {
 fn redirect_to(app: &AppState, delivery: &Delivery, params: &[(&str, &str)]) -> Response {
     let base = match delivery {
         Delivery::Redirect(uri) => uri.clone(),
-        Delivery::CodePage => format!("{}{}", app.tokens.issuer, routes::CODE_PAGE),
+        Delivery::CodePage => format!("{}{}", app.tokens.issuer, crate::paths::CODE_PAGE),
     };
     let query: Vec<String> = params
         .iter()

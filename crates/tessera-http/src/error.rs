@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use tessera_core::error::{ErrorCode, OAuthError};
-use tessera_core::legacy::time::format_rfc3339;
+use tessera_core::rfc3339::format_rfc3339;
 use tessera_core::token::jwt::TokenError;
 use tessera_core::UnixSeconds;
 

@@ -12,7 +12,9 @@ mod caller;
 mod dashboard;
 pub mod error;
 pub mod legacy;
+mod legacy_runtime;
 mod oauth;
+mod paths;
 pub mod session;
 mod signin;
 mod state;
@@ -24,7 +26,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use tessera_core::oauth::routes;
 
-pub use state::{AppState, HttpPolicy, Inner as AppParts, SignInLimits, SystemClock};
+pub use legacy_runtime::LegacyRuntime;
+pub use state::{
+    AppState, HttpPolicy, Inner as AppParts, SessionPolicy, SignInLimits, SystemClock,
+};
 
 /// The whole application: OAuth endpoints, metadata and the sample API.
 pub fn router(state: AppState) -> Router {
@@ -45,20 +50,20 @@ pub fn router(state: AppState) -> Router {
             routes::AUTHORIZE,
             get(authorize::get_authorize).post(authorize::post_authorize),
         )
-        .route(routes::CODE_PAGE, get(authorize::get_code_page))
+        .route(paths::CODE_PAGE, get(authorize::get_code_page))
         .route(
-            routes::SIGN_IN,
+            paths::SIGN_IN,
             get(signin::get_signin).post(signin::post_signin),
         )
-        .route(routes::SIGN_OUT, post(signin::post_signout))
-        .route(routes::STYLESHEET, get(views::get_stylesheet))
+        .route(paths::SIGN_OUT, post(signin::post_signout))
+        .route(paths::STYLESHEET, get(views::get_stylesheet))
         .route(routes::JWKS, get(well_known::get_jwks))
         .route(routes::METADATA, get(well_known::get_metadata))
-        .route(routes::HEALTH, get(well_known::get_health))
-        .route(routes::API_ACCOUNT, get(api::get_account))
-        .route(routes::API_BOOKS, get(api::get_books).post(api::post_books))
-        .route(routes::API_BOOK, get(api::get_book))
-        .route(routes::SCRIPT, get(views::get_script))
+        .route(paths::HEALTH, get(well_known::get_health))
+        .route(paths::API_ACCOUNT, get(api::get_account))
+        .route(paths::API_BOOKS, get(api::get_books).post(api::post_books))
+        .route(paths::API_BOOK, get(api::get_book))
+        .route(paths::SCRIPT, get(views::get_script))
         .merge(dashboard::routes())
         .fallback(error::not_found)
         .with_state(state)

@@ -11,21 +11,10 @@ use tessera_core::random;
 use tessera_core::store::Session;
 
 use crate::error::HttpError;
-use crate::state::AppState;
+use crate::state::{AppState, SessionPolicy};
 
 pub const SESSION_COOKIE: &str = "tessera_session";
 pub const CSRF_COOKIE: &str = "tessera_csrf";
-
-/// Session lifetimes and cookie attributes.
-#[derive(Debug, Clone, Copy)]
-pub struct SessionPolicy {
-    /// A session unused this long ends, seconds.
-    pub idle_ttl: i64,
-    /// A session ends this long after sign-in whatever happens, seconds.
-    pub absolute_ttl: i64,
-    /// Add `Secure` to cookies (the issuer is https).
-    pub secure_cookies: bool,
-}
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

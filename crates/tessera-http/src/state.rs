@@ -20,7 +20,7 @@ use tessera_core::token::keys::Keyring;
 use tessera_core::token::master_key::MasterKey;
 use tessera_core::UnixSeconds;
 
-use crate::legacy::LegacyRuntime;
+use crate::legacy_runtime::LegacyRuntime;
 
 /// The wall clock.
 pub struct SystemClock;
@@ -41,6 +41,17 @@ pub struct HttpPolicy {
     pub form_limit: usize,
     /// Largest accepted JSON body on the sample API, bytes.
     pub json_limit: usize,
+}
+
+/// Session lifetimes and cookie attributes.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// A session unused this long ends, seconds.
+    pub idle_ttl: i64,
+    /// A session ends this long after sign-in whatever happens, seconds.
+    pub absolute_ttl: i64,
+    /// Add `Secure` to cookies (the issuer is https).
+    pub secure_cookies: bool,
 }
 
 /// Failed sign-ins allowed per account and per client address.
@@ -74,7 +85,7 @@ pub struct Inner {
     pub http: HttpPolicy,
     pub authorize: AuthorizePolicy,
     pub refresh: RefreshPolicy,
-    pub sessions: crate::session::SessionPolicy,
+    pub sessions: SessionPolicy,
     pub signin_limits: SignInLimits,
     /// Bounds concurrent argon2id verifications (sign-in and legacy Basic) so their memory
     /// cost cannot multiply under a burst; see `legacy::verify_password_bounded`.

@@ -1,10 +1,13 @@
-//! Bulk inserts for fixtures (scale benchmarks, load tests): multi-row `INSERT … VALUES
-//! (…), (…)` statements, each row in index key order, inside one write transaction per
-//! call. The same SQL on SQLite and PostgreSQL. No server calls these.
+//! Bulk inserts for the benchmarks' fixtures (`tessera fixtures backfill`): multi-row
+//! `INSERT … VALUES (…), (…)` statements, each row in index key order, inside one write
+//! transaction per call. The same SQL on SQLite and PostgreSQL.
+//!
+//! Compiled only with the `bench-fixtures` feature: no server calls these, and they record
+//! no change (nothing caches a client or token set that did not exist yet, so there is
+//! nothing for other processes to invalidate).
 
-use async_trait::async_trait;
 use tessera_core::domain::Client;
-use tessera_core::store::{BulkStore, RefreshToken, StoreResult, TokenSet};
+use tessera_core::store::{RefreshToken, StoreResult, TokenSet};
 
 use crate::clients::bind_client;
 use crate::{db, SqlStore};
@@ -47,9 +50,11 @@ fn insert_statement(table_and_columns: &str, columns: usize, rows: usize) -> Str
     sql
 }
 
-#[async_trait]
-impl BulkStore for SqlStore {
-    async fn insert_token_sets(&self, sets: &[(TokenSet, RefreshToken)]) -> StoreResult<()> {
+impl SqlStore {
+    /// Inserts token sets, each with its first refresh token, in one transaction: all or
+    /// none. Callers keep each call to some thousands of sets; a load of many calls is
+    /// fastest when each call's set ids and token hashes sort after the previous call's.
+    pub async fn insert_token_sets(&self, sets: &[(TokenSet, RefreshToken)]) -> StoreResult<()> {
         // In key order: each index B-tree is then swept once, not hit at random pages.
         let mut token_sets: Vec<&TokenSet> = sets.iter().map(|(s, _)| s).collect();
         token_sets.sort_unstable_by(|a, b| a.id.cmp(&b.id));
@@ -89,7 +94,9 @@ impl BulkStore for SqlStore {
         tx.commit().await.map_err(db)
     }
 
-    async fn insert_new_clients(&self, clients: &[Client]) -> StoreResult<()> {
+    /// Inserts new clients with their secrets, in one transaction: all or none. Unlike
+    /// `ClientStore::insert_clients`, it records no `Client` change per client.
+    pub async fn insert_new_clients(&self, clients: &[Client]) -> StoreResult<()> {
         let mut clients: Vec<&Client> = clients.iter().collect();
         clients.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let mut tx = self.begin().await?;

@@ -1,10 +1,12 @@
 //! What differs between SQLite and PostgreSQL, in one place.
 
-use std::path::PathBuf;
+use std::fs::{DirBuilder, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
 
 use sqlx::migrate::Migrator;
 
-use crate::ConnectError;
+use crate::connect_error::ConnectError;
 
 static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -26,8 +28,8 @@ impl Dialect {
         }
     }
 
-    /// SQLite: create the file (and its directory) on first start. Returns the URL to
-    /// connect with and, for SQLite, the database file's path.
+    /// SQLite: create the file (and its directory) on first start, readable by the owner
+    /// only. Returns the URL to connect with and, for SQLite, the database file's path.
     pub(crate) fn prepare_url(self, url: &str) -> Result<(String, Option<PathBuf>), ConnectError> {
         match self {
             Self::Postgres => Ok((url.to_owned(), None)),
@@ -40,12 +42,15 @@ impl Dialect {
                 if path.is_empty() || path == ":memory:" || url.contains("mode=memory") {
                     return Err(ConnectError::Url(url.to_owned()));
                 }
-                if let Some(dir) = std::path::Path::new(path).parent() {
+                let file = Path::new(path);
+                if let Some(dir) = file.parent() {
                     if !dir.as_os_str().is_empty() {
-                        std::fs::create_dir_all(dir)
+                        create_private_dir(dir)
                             .map_err(|e| ConnectError::Directory(dir.display().to_string(), e))?;
                     }
                 }
+                create_private_file(file)
+                    .map_err(|e| ConnectError::File(file.display().to_string(), e))?;
                 let sep = if url.contains('?') { '&' } else { '?' };
                 Ok((format!("{url}{sep}mode=rwc"), Some(PathBuf::from(path))))
             }
@@ -89,5 +94,31 @@ impl Dialect {
             Self::Sqlite => "BEGIN IMMEDIATE",
             Self::Postgres => "BEGIN",
         }
+    }
+}
+
+/// Creates the directory (and missing parents) as 0700: the database holds password and
+/// secret hashes and sealed signing keys, which other local users must not read. An
+/// existing directory keeps the mode its owner gave it.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the empty database file as 0600 if it does not exist. SQLite gives its `-wal`
+/// and `-shm` files the mode of the database file, so they are 0600 too; without this, all
+/// three would follow the process umask (usually world-readable).
+fn create_private_file(file: &Path) -> io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }

@@ -9,9 +9,11 @@
 mod accounts;
 mod authorization;
 mod books;
+#[cfg(feature = "bench-fixtures")]
 mod bulk;
 mod changes;
 mod clients;
+mod connect_error;
 mod dialect;
 mod keys;
 mod legacy;
@@ -33,6 +35,7 @@ use tessera_core::error::StoreError;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::sqlite::SqliteFile;
+pub use connect_error::ConnectError;
 pub use dialect::Dialect;
 
 #[derive(Clone)]
@@ -69,22 +72,6 @@ impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.tx
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
-    Url(String),
-    #[error("cannot create the directory for the SQLite database {0}: {1}")]
-    Directory(String, std::io::Error),
-    #[error("cannot connect to the database: {0}")]
-    Connect(sqlx::Error),
-    #[error("database migration failed: {0}")]
-    Migrate(sqlx::migrate::MigrateError),
-    #[error("cannot open the SQLite database for writing: {0}")]
-    Direct(rusqlite::Error),
-    #[error("cannot start the SQLite writer thread: {0}")]
-    Thread(std::io::Error),
 }
 
 impl SqlStore {

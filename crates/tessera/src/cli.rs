@@ -56,9 +56,10 @@ pub enum Command {
     /// Third-party applications (authorization code grant).
     #[command(subcommand)]
     App(AppCommand),
-    /// Bulk fixtures for benchmarks and load tests.
+    /// Bulk fixtures for benchmarks (built only with the `bench-fixtures` feature).
+    #[cfg(feature = "bench-fixtures")]
     #[command(subcommand, hide = true)]
-    Fixtures(FixturesCommand),
+    Fixtures(crate::fixtures::FixturesCommand),
 }
 
 #[derive(Debug, Args)]
@@ -213,65 +214,4 @@ pub enum ReportCommand {
     /// Who still uses HTTP Basic: state, last use, requests in 24 h and 7 days, and whether
     /// the replacing OAuth client has been used.
     Legacy,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum FixturesCommand {
-    /// Create many credential clients at once.
-    Clients {
-        #[arg(long)]
-        account: String,
-        #[arg(long)]
-        count: usize,
-        #[arg(long)]
-        scope: Option<String>,
-    },
-    /// Start token sets for a user through an application, as a code exchange would;
-    /// prints each set's refresh token.
-    TokenSets {
-        /// The application's client id.
-        #[arg(long)]
-        app: String,
-        #[arg(long)]
-        account: String,
-        #[arg(long)]
-        user: String,
-        #[arg(long)]
-        count: usize,
-    },
-    /// Mint authorization codes as if the user had approved the application (no PKCE;
-    /// valid for an hour, so they outlast a benchmark run).
-    Codes {
-        /// The application's client id.
-        #[arg(long)]
-        app: String,
-        #[arg(long)]
-        account: String,
-        #[arg(long)]
-        user: String,
-        /// One of the application's registered redirect URIs.
-        #[arg(long)]
-        redirect_uri: String,
-        #[arg(long)]
-        count: usize,
-    },
-    /// Fill the store for scale runs: credential clients of the account, and token sets of
-    /// the application for the user, each with one live refresh token, inserted in bulk.
-    /// Nobody can use them: their secrets and tokens are never printed, and no access token
-    /// is signed. Prints only the counts.
-    Backfill {
-        #[arg(long)]
-        account: String,
-        /// Credential clients to add (all the catalog's scopes).
-        #[arg(long, value_name = "N", default_value_t = 0)]
-        clients: usize,
-        /// Token sets to add; needs --app and --user.
-        #[arg(long, value_name = "N", default_value_t = 0)]
-        token_sets: usize,
-        /// The application's client id.
-        #[arg(long, requires = "user")]
-        app: Option<String>,
-        #[arg(long, requires = "app")]
-        user: Option<String>,
-    },
 }

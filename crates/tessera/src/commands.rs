@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use serde_json::{json, Value};
-use tessera_core::clock::Clock;
 use tessera_core::domain::{hash_password, Password};
 use tessera_core::domain::{Client, GrantType};
 use tessera_core::manage::clients::{self, NewCredentialClient};
@@ -16,6 +15,7 @@ use crate::cli::{
     AccountCommand, AppCommand, Cli, ClientCommand, Command, KeysCommand, UserCommand,
 };
 use crate::config::Config;
+use crate::context::{now, Output};
 use crate::legacy;
 use crate::serve::{key_policy, open_store};
 
@@ -46,12 +46,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(cmd) => legacy::report(&config, cmd, &out).await,
         Command::User(cmd) => user(&config, cmd, &out).await,
         Command::App(cmd) => app(&config, cmd, &out).await,
+        #[cfg(feature = "bench-fixtures")]
         Command::Fixtures(cmd) => crate::fixtures::fixtures(&config, cmd, &out).await,
     }
-}
-
-pub(crate) fn now() -> i64 {
-    SystemClock.now()
 }
 
 fn init_logging(config: &Config, serving: bool) {
@@ -94,20 +91,6 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-}
-
-pub(crate) struct Output {
-    json: bool,
-}
-
-impl Output {
-    pub(crate) fn print(&self, value: &Value, human: impl FnOnce() -> String) {
-        if self.json {
-            println!("{value}");
-        } else {
-            println!("{}", human());
-        }
-    }
 }
 
 fn client_json(c: &Client) -> Value {

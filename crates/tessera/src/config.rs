@@ -1,14 +1,16 @@
 //! Configuration: defaults < TOML file < `TESSERA_*` environment < command-line flags.
 //! Every key is documented in `tessera.example.toml`; a test keeps the two in step.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
-use tessera_core::legacy::time::parse_rfc3339;
 use tessera_core::legacy::{PasswordPolicy, SunsetPolicy};
+use tessera_core::rfc3339::parse_rfc3339;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// `Debug` redacts the master key and the database URL's credentials (see the impl below).
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub listen: String,
@@ -81,6 +83,96 @@ impl Default for Config {
             session_idle_ttl: 1_800,
             session_absolute_ttl: 43_200,
         }
+    }
+}
+
+/// Shows every key, with the master key and the password in the database URL replaced by
+/// `[redacted]`, so a log line of the configuration cannot leak them. The destructuring is
+/// exhaustive on purpose: a new key does not compile until it is listed here, which is
+/// where to decide whether it is a secret.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            listen,
+            database,
+            data_dir,
+            issuer,
+            audience,
+            master_key,
+            master_key_file,
+            signing_alg,
+            key_propagation_delay,
+            key_rotation_interval,
+            access_token_ttl,
+            user_access_token_ttl,
+            sync_interval_ms,
+            form_limit,
+            json_limit,
+            verified_token_cache,
+            log_format,
+            basic_sunset,
+            basic_brownouts,
+            basic_deprecated_at,
+            migration_guide_url,
+            argon2_memory_kib,
+            argon2_iterations,
+            argon2_parallelism,
+            legacy_usage_flush_interval,
+            authorization_code_ttl,
+            require_pkce,
+            skip_consent_when_granted,
+            refresh_token_idle_ttl,
+            refresh_token_absolute_ttl,
+            session_idle_ttl,
+            session_absolute_ttl,
+        } = self;
+        f.debug_struct("Config")
+            .field("listen", listen)
+            .field("database", &database.as_deref().map(redact_credentials))
+            .field("data_dir", data_dir)
+            .field("issuer", issuer)
+            .field("audience", audience)
+            .field("master_key", &master_key.as_ref().map(|_| "[redacted]"))
+            .field("master_key_file", master_key_file)
+            .field("signing_alg", signing_alg)
+            .field("key_propagation_delay", key_propagation_delay)
+            .field("key_rotation_interval", key_rotation_interval)
+            .field("access_token_ttl", access_token_ttl)
+            .field("user_access_token_ttl", user_access_token_ttl)
+            .field("sync_interval_ms", sync_interval_ms)
+            .field("form_limit", form_limit)
+            .field("json_limit", json_limit)
+            .field("verified_token_cache", verified_token_cache)
+            .field("log_format", log_format)
+            .field("basic_sunset", basic_sunset)
+            .field("basic_brownouts", basic_brownouts)
+            .field("basic_deprecated_at", basic_deprecated_at)
+            .field("migration_guide_url", migration_guide_url)
+            .field("argon2_memory_kib", argon2_memory_kib)
+            .field("argon2_iterations", argon2_iterations)
+            .field("argon2_parallelism", argon2_parallelism)
+            .field("legacy_usage_flush_interval", legacy_usage_flush_interval)
+            .field("authorization_code_ttl", authorization_code_ttl)
+            .field("require_pkce", require_pkce)
+            .field("skip_consent_when_granted", skip_consent_when_granted)
+            .field("refresh_token_idle_ttl", refresh_token_idle_ttl)
+            .field("refresh_token_absolute_ttl", refresh_token_absolute_ttl)
+            .field("session_idle_ttl", session_idle_ttl)
+            .field("session_absolute_ttl", session_absolute_ttl)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host/…` → `scheme://[redacted]@host/…`; a URL without
+/// credentials (a SQLite path) is shown as it is.
+fn redact_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://[redacted]{}", &rest[at..]),
+        None => url.to_owned(),
     }
 }
 
@@ -341,6 +433,36 @@ mod tests {
         keys.sort();
         expected.sort();
         assert_eq!(keys, expected, "Config::KEYS must list every field");
+    }
+
+    #[test]
+    fn debug_redacts_the_master_key_and_database_credentials() {
+        let config = Config {
+            master_key: Some("bWFzdGVyIGtleSBtYXRlcmlhbA==".into()),
+            database: Some("postgres://tessera:hunter2@db.internal:5432/tessera".into()),
+            ..Config::default()
+        };
+        for shown in [format!("{config:?}"), format!("{config:#?}")] {
+            assert!(!shown.contains("bWFzdGVy"), "{shown}");
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("tessera:"),
+                "{shown}"
+            );
+            assert!(
+                shown.contains("postgres://[redacted]@db.internal:5432/tessera"),
+                "{shown}"
+            );
+            assert!(shown.contains("access_token_ttl: 86400"), "{shown}");
+        }
+        let sqlite = Config {
+            database: Some("sqlite:///var/lib/tessera/tessera.db".into()),
+            ..Config::default()
+        };
+        assert!(format!("{sqlite:?}").contains("sqlite:///var/lib/tessera/tessera.db"));
+        assert_eq!(
+            redact_credentials("postgres://db/x?user=a@b"),
+            "postgres://db/x?user=a@b"
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! `tessera fixtures …`, hidden: bulk fixtures for benchmarks and load tests. Token sets
-//! and codes a benchmark presents are made by the same core functions as the real flow (a
-//! code exchange, a consent); `backfill` adds rows nobody can use, only to make the store
-//! large, many per statement through the store's `BulkStore`.
+//! `tessera fixtures …`, hidden, and compiled only with the `bench-fixtures` feature
+//! (bench/run builds the binary with it): bulk fixtures for benchmarks. Token sets and
+//! codes a benchmark presents are made by the same core functions as the real flow (a code
+//! exchange, a consent); `backfill` adds rows nobody can use, only to make the store large,
+//! many per statement through the store's bulk inserts (tessera-store's `bulk.rs`).
 
 use anyhow::bail;
+use clap::Subcommand;
 use serde_json::{json, Value};
 use tessera_core::domain::{
     AccountId, Client, ClientKind, ClientStatus, GrantType, Jti, TokenSetId, UserId,
@@ -16,14 +18,74 @@ use tessera_core::oauth::token_set::{
     new_refresh_token, start_token_set, GrantContext, TokenSetOwner,
 };
 use tessera_core::runtime::Caches;
-use tessera_core::store::{BulkStore, KeyStore, RefreshToken, TokenSet, UserStore};
+use tessera_core::store::{KeyStore, RefreshToken, TokenSet, UserStore};
 use tessera_core::token::keys::Keyring;
 use tessera_store::SqlStore;
 
-use crate::cli::FixturesCommand;
-use crate::commands::{now, Output};
 use crate::config::Config;
+use crate::context::{now, Output};
 use crate::serve::{open_store, token_policy};
+
+#[derive(Debug, Subcommand)]
+pub enum FixturesCommand {
+    /// Create many credential clients at once.
+    Clients {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// Start token sets for a user through an application, as a code exchange would;
+    /// prints each set's refresh token.
+    TokenSets {
+        /// The application's client id.
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        count: usize,
+    },
+    /// Mint authorization codes as if the user had approved the application (no PKCE;
+    /// valid for an hour, so they outlast a benchmark run).
+    Codes {
+        /// The application's client id.
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        user: String,
+        /// One of the application's registered redirect URIs.
+        #[arg(long)]
+        redirect_uri: String,
+        #[arg(long)]
+        count: usize,
+    },
+    /// Fill the store for scale runs: credential clients of the account, and token sets of
+    /// the application for the user, each with one live refresh token, inserted in bulk.
+    /// Nobody can use them: their secrets and tokens are never printed, and no access token
+    /// is signed. Prints only the counts.
+    Backfill {
+        #[arg(long)]
+        account: String,
+        /// Credential clients to add (all the catalog's scopes).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        clients: usize,
+        /// Token sets to add; needs --app and --user.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        token_sets: usize,
+        /// The application's client id.
+        #[arg(long, requires = "user")]
+        app: Option<String>,
+        #[arg(long, requires = "app")]
+        user: Option<String>,
+    },
+}
 
 /// Fixture codes live an hour, not the configured minute: a benchmark mints them all
 /// before its run and exchanges them over the following minutes.

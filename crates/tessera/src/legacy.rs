@@ -11,15 +11,16 @@ use tessera_core::legacy::audit::AuditEvent;
 use tessera_core::legacy::provision::{
     change_legacy_password, create_legacy_credential, get_legacy_credential, NewLegacyCredential,
 };
-use tessera_core::legacy::report::{legacy_report, LegacyReportRow};
-use tessera_core::legacy::time::format_rfc3339;
+use tessera_core::legacy::report::legacy_report;
+use tessera_core::legacy::usage::LegacyReportRow;
 use tessera_core::legacy::{migration, LegacyCredential, Password, PasswordHash};
 use tessera_core::manage::accounts;
+use tessera_core::rfc3339::format_rfc3339;
 use tessera_core::store::{AuditStore, LegacyStore};
 
 use crate::cli::{LegacyCommand, ReportCommand};
-use crate::commands::{now, Output};
 use crate::config::Config;
+use crate::context::{now, Output};
 use crate::serve::open_store;
 
 /// Who the audit log names for a CLI action.

@@ -6,6 +6,8 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+mod context;
+#[cfg(feature = "bench-fixtures")]
 mod fixtures;
 mod legacy;
 pub mod master_key;

@@ -1,9 +1,12 @@
 //! Users: humans who sign in, approve applications, and use the dashboard.
 
+use std::fmt;
+
 use super::{AccountId, UserId};
 use crate::UnixSeconds;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` redacts the password hash (an offline guessing target).
+#[derive(Clone, PartialEq, Eq)]
 pub struct User {
     pub id: UserId,
     /// Lower-cased; unique.
@@ -16,6 +19,19 @@ pub struct User {
     pub created_at: UnixSeconds,
 }
 
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &"[redacted]")
+            .field("accounts", &self.accounts)
+            .field("operator", &self.operator)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
 /// Normalizes an email address for lookup: trimmed, lower-cased; `None` unless it looks
 /// like `local@domain`.
 pub fn normalize_email(raw: &str) -> Option<String> {
@@ -26,4 +42,29 @@ pub fn normalize_email(raw: &str) -> Option<String> {
         && email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     ok.then_some(email)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_password_hash() {
+        let user = User {
+            id: UserId::parse("usr_1").unwrap(),
+            email: "ada@example.com".into(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            accounts: Vec::new(),
+            operator: false,
+            created_at: 0,
+        };
+        for shown in [format!("{user:?}"), format!("{user:#?}")] {
+            assert!(!shown.contains("argon2id"), "{shown}");
+            assert!(!shown.contains("aGFzaA"), "{shown}");
+            assert!(
+                shown.contains("[redacted]") && shown.contains("ada@example.com"),
+                "{shown}"
+            );
+        }
+    }
 }

@@ -137,8 +137,7 @@ mod tests {
     use crate::legacy::audit::AuditEvent;
     use crate::legacy::cache::VerificationCache;
     use crate::legacy::limiter::LimitPolicy;
-    use crate::legacy::report::LegacyReportRow;
-    use crate::legacy::usage::UsageDelta;
+    use crate::legacy::usage::{LegacyReportRow, UsageDelta};
     use crate::legacy::LegacyCredential;
     use crate::store::StoreResult;
 

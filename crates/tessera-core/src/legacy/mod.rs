@@ -14,7 +14,6 @@ pub mod migration;
 pub mod provision;
 pub mod report;
 pub mod sunset;
-pub mod time;
 pub mod usage;
 
 pub use crate::domain::password::{Password, PasswordHash, PasswordPolicy};

@@ -1,11 +1,13 @@
 //! Counting Basic requests without touching the database on the request path: counts
-//! accumulate in memory per credential and hour, and a background task flushes them.
+//! accumulate in memory per credential and hour, and a background task flushes them. Also
+//! the row the store reads the counts back into for the migration report.
 
 use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
-use crate::domain::LegacyId;
+use super::credential::{Email, LegacyState};
+use crate::domain::{AccountId, ClientId, LegacyId};
 use crate::UnixSeconds;
 
 /// Buckets are one hour wide: enough resolution for "last 24 h" and "last 7 days".
@@ -18,6 +20,22 @@ pub struct UsageDelta {
     pub hour_start: UnixSeconds,
     pub count: i64,
     pub last_used_at: UnixSeconds,
+}
+
+/// One credential's line of the migration report (see `report.rs`), as the store reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyReportRow {
+    pub credential_id: LegacyId,
+    pub email: Email,
+    pub account_id: AccountId,
+    pub state: LegacyState,
+    pub last_used_at: Option<UnixSeconds>,
+    pub requests_24h: i64,
+    pub requests_7d: i64,
+    /// The client created by the migration.
+    pub client_id: Option<ClientId>,
+    /// When that client obtained its first token: `Some` means the customer has switched.
+    pub client_first_token_at: Option<UnixSeconds>,
 }
 
 #[derive(Default)]

@@ -1,5 +1,6 @@
-//! Signing keys: the first key, rotation, listing.
+//! Signing keys: the first key, rotation, emergency retirement, listing.
 
+use crate::domain::Kid;
 use crate::error::ManageError;
 use crate::store::KeyStore;
 use crate::token::keys::{self, Algorithm, Keyring, StoredSigningKey};
@@ -77,6 +78,56 @@ pub async fn rotate_if_due(
         Some(created) if now - created < interval => Ok(None),
         _ => rotate(store, master, policy, now).await.map(Some),
     }
+}
+
+/// What an emergency retirement did.
+#[derive(Debug)]
+pub struct Retired {
+    pub kid: Kid,
+    /// The key generated to sign in the retired key's place, when that key was signing.
+    pub replacement: Option<StoredSigningKey>,
+}
+
+/// Retires a signing key at once (it is compromised): deletes it, so it leaves the JWKS
+/// and every token it signed is refused, by every server as soon as the change feed
+/// reaches it, instead of after the longest token lifetime as in a rotation.
+///
+/// If the key is the one signing at `now` (and so always when it is the last key), a
+/// replacement is generated and stored first, so signing never stops and never falls
+/// back to the retired key. The replacement takes the retired key's activation instant:
+/// it signs at once on every server that was signing with the retired key (a server
+/// whose clock is behind the CLI's included), skipping the propagation delay, which an
+/// emergency cannot wait for.
+pub async fn retire_now(
+    store: &dyn KeyStore,
+    master: &MasterKey,
+    policy: &KeyPolicy,
+    kid: &str,
+    now: UnixSeconds,
+) -> Result<Retired, ManageError> {
+    let not_found =
+        || ManageError::NotFound(format!("no signing key {kid} (see `tessera keys list`)"));
+    let kid = Kid::parse(kid).ok_or_else(not_found)?;
+    let listed = list_keys(store, now).await?;
+    let Some((key, state)) = listed.iter().find(|(k, _)| k.kid == kid) else {
+        return Err(not_found());
+    };
+    let replacement = if *state == KeyState::Active || listed.len() == 1 {
+        let replacement = generate(policy.algorithm, master, now, key.activates_at.min(now))?;
+        store.insert_signing_key(&replacement, now).await?;
+        Some(replacement)
+    } else {
+        None
+    };
+    store
+        .delete_signing_keys(std::slice::from_ref(&kid), now)
+        .await?;
+    tracing::warn!(
+        kid = %kid,
+        replacement = replacement.as_ref().map(|k| k.kid.to_string()),
+        "retired a signing key at once; every token it signed is refused"
+    );
+    Ok(Retired { kid, replacement })
 }
 
 /// A key's role at a given instant.

@@ -1,8 +1,11 @@
 //! The successful token response (RFC 6749 §5.1).
 
+use std::fmt;
+
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// `Debug` redacts the tokens, so a log line of the response cannot leak them.
+#[derive(Clone, Serialize, PartialEq, Eq)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
@@ -13,4 +16,44 @@ pub struct TokenResponse {
     /// the user may narrow it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_both_tokens() {
+        let response = TokenResponse {
+            access_token: "eyJ.access.secret".into(),
+            token_type: "Bearer",
+            expires_in: 3600,
+            refresh_token: Some("rt_refresh_secret".into()),
+            scope: Some("books:read".into()),
+        };
+        let shown = format!("{response:?}");
+        assert!(!shown.contains("access.secret"), "{shown}");
+        assert!(!shown.contains("refresh_secret"), "{shown}");
+        assert!(
+            shown.contains("[redacted]") && shown.contains("books:read"),
+            "{shown}"
+        );
+        let shown = format!("{response:#?}");
+        assert!(!shown.contains("secret"), "{shown}");
+    }
 }

@@ -46,7 +46,10 @@ impl Caches {
         self.keyring.read().clone()
     }
 
+    /// Replaces the keyring and forgets every verified token: a token verified under a key
+    /// that is now retired must be refused, not served from the cache.
     pub fn set_keyring(&self, keyring: Keyring) {
         *self.keyring.write() = Arc::new(keyring);
+        self.verified.clear();
     }
 }

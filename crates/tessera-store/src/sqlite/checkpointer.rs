@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::ConnectError;
+use crate::connect_error::ConnectError;
 
 /// How often the checkpointer copies what the WAL gained to the database file.
 const INTERVAL: Duration = Duration::from_millis(50);

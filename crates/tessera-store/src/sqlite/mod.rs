@@ -19,7 +19,7 @@ use checkpointer::{Checkpointer, WRITER_AUTOCHECKPOINT_PAGES};
 pub(crate) use readers::SqliteReaders;
 pub(crate) use writer::SqliteWriter;
 
-use crate::ConnectError;
+use crate::connect_error::ConnectError;
 
 /// The direct connections to one SQLite file.
 pub(crate) struct SqliteFile {

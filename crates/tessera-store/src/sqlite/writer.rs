@@ -22,7 +22,7 @@ use tessera_core::error::StoreError;
 use tessera_core::store::StoreResult;
 use tokio::sync::{oneshot, Mutex};
 
-use crate::ConnectError;
+use crate::connect_error::ConnectError;
 
 /// Writes joining one transaction at most; bounds how long the first of them waits.
 const MAX_BATCH: usize = 256;

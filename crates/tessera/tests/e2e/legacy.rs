@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tessera_core::domain::password::hash_password;
 use tessera_core::legacy::provision::{create_legacy_credential, NewLegacyCredential};
-use tessera_core::legacy::time::format_rfc3339;
 use tessera_core::legacy::Password;
+use tessera_core::rfc3339::format_rfc3339;
 
 use crate::support::{eventually, TestApp, TestClient};
 

@@ -10,6 +10,8 @@ mod api;
 mod authorization_code;
 mod cli;
 mod client_credentials;
+mod data_dir;
+#[cfg(feature = "bench-fixtures")]
 mod fixtures;
 mod keys;
 mod legacy;
