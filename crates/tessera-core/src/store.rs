@@ -57,6 +57,14 @@ pub trait ClientStore: Send + Sync {
         approved: bool,
         now: UnixSeconds,
     ) -> StoreResult<bool>;
+    /// Sets whether the application must use PKCE; records a `Client` change. `false`
+    /// when no such client exists.
+    async fn update_client_require_pkce(
+        &self,
+        id: &ClientId,
+        require_pkce: bool,
+        now: UnixSeconds,
+    ) -> StoreResult<bool>;
     /// Ends every secret of the client but the newest at `now`; records a `Client` change.
     async fn expire_older_client_secrets(
         &self,

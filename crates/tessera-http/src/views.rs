@@ -209,6 +209,10 @@ pub struct AppRow {
     pub name: String,
     pub redirect_uris: String,
     pub approved: bool,
+    /// Its authorization requests must carry PKCE (public, or switched on).
+    pub pkce_required: bool,
+    /// The application's own PKCE switch (public clients need PKCE without it).
+    pub require_pkce: bool,
     pub status: String,
 }
 

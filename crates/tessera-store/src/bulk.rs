@@ -9,7 +9,7 @@
 use tessera_core::domain::Client;
 use tessera_core::store::{RefreshToken, StoreResult, TokenSet};
 
-use crate::clients::bind_client;
+use crate::clients::{bind_client, CLIENT_COLUMNS, CLIENT_COLUMN_COUNT};
 use crate::{db, SqlStore};
 
 /// Parameters per statement, well under SQLite's limit of 32 766 (PostgreSQL's is 65 535).
@@ -28,8 +28,6 @@ const TOKEN_SET_COLUMNS: &str =
     "token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at)";
 const REFRESH_TOKEN_COLUMNS: &str =
     "refresh_token (token_hash, token_set_id, created_at, used_at, access_jti, access_expires_at)";
-const CLIENT_COLUMNS: &str = "client (id, name, kind, account_id, grant_types, scopes, \
-     redirect_uris, status, public, approved, created_at)";
 const CLIENT_SECRET_COLUMNS: &str =
     "client_secret (client_id, secret_hash, created_at, expires_at)";
 
@@ -100,8 +98,9 @@ impl SqlStore {
         let mut clients: Vec<&Client> = clients.iter().collect();
         clients.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let mut tx = self.begin().await?;
-        for chunk in clients.chunks(rows_per_statement(11)) {
-            let sql = insert_statement(CLIENT_COLUMNS, 11, chunk.len());
+        let table_and_columns = format!("client ({CLIENT_COLUMNS})");
+        for chunk in clients.chunks(rows_per_statement(CLIENT_COLUMN_COUNT)) {
+            let sql = insert_statement(&table_and_columns, CLIENT_COLUMN_COUNT, chunk.len());
             let mut query = sqlx::query(&sql);
             for c in chunk {
                 query = bind_client(query, c);

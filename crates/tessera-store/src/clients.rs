@@ -17,8 +17,10 @@ use tessera_core::UnixSeconds;
 use crate::changes::record;
 use crate::{corrupt, db, SqlStore};
 
-const CLIENT_COLUMNS: &str = "id, name, kind, account_id, grant_types, scopes, redirect_uris, \
-     status, public, approved, created_at";
+pub(crate) const CLIENT_COLUMNS: &str = "id, name, kind, account_id, grant_types, scopes, \
+     redirect_uris, status, public, approved, require_pkce, created_at";
+/// How many columns [`CLIENT_COLUMNS`] names, and [`bind_client`] binds.
+pub(crate) const CLIENT_COLUMN_COUNT: usize = 12;
 
 fn client(r: &AnyRow, secrets: Vec<StoredSecret>) -> Result<Client, StoreError> {
     let text = |col: &str| -> Result<String, StoreError> { r.try_get(col).map_err(db) };
@@ -49,6 +51,7 @@ fn client(r: &AnyRow, secrets: Vec<StoredSecret>) -> Result<Client, StoreError> 
         status: ClientStatus::parse(&status).ok_or_else(|| corrupt("client status", &status))?,
         public: r.try_get::<i64, _>("public").map_err(db)? != 0,
         approved: r.try_get::<i64, _>("approved").map_err(db)? != 0,
+        require_pkce: r.try_get::<i64, _>("require_pkce").map_err(db)? != 0,
         secrets,
         created_at: r.try_get("created_at").map_err(db)?,
     })
@@ -63,7 +66,8 @@ fn secret(r: &AnyRow) -> Result<StoredSecret, StoreError> {
     })
 }
 
-/// Binds a client's columns, in `CLIENT_COLUMNS` order, as the next 11 parameters.
+/// Binds a client's columns, in `CLIENT_COLUMNS` order, as the next
+/// [`CLIENT_COLUMN_COUNT`] parameters.
 pub(crate) fn bind_client<'q>(
     query: Query<'q, Any, AnyArguments<'q>>,
     c: &'q Client,
@@ -80,6 +84,7 @@ pub(crate) fn bind_client<'q>(
         .bind(c.status.as_str())
         .bind(i64::from(c.public))
         .bind(i64::from(c.approved))
+        .bind(i64::from(c.require_pkce))
         .bind(c.created_at)
 }
 
@@ -89,7 +94,7 @@ impl ClientStore for SqlStore {
         let mut tx = self.begin().await?;
         for c in clients {
             let sql = format!(
-                "INSERT INTO client ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                "INSERT INTO client ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
             );
             bind_client(sqlx::query(&sql), c)
                 .execute(&mut *tx)
@@ -226,6 +231,28 @@ impl ClientStore for SqlStore {
         let mut tx = self.begin().await?;
         let n = sqlx::query("UPDATE client SET approved = $1 WHERE id = $2")
             .bind(i64::from(approved))
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        record(&mut tx, ChangeKind::Client, id.as_str(), now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn update_client_require_pkce(
+        &self,
+        id: &ClientId,
+        require_pkce: bool,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("UPDATE client SET require_pkce = $1 WHERE id = $2")
+            .bind(i64::from(require_pkce))
             .bind(id.as_str())
             .execute(&mut *tx)
             .await

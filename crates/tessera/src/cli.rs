@@ -161,6 +161,19 @@ pub enum AppCommand {
         /// Operator-approved partner application (listed in the dashboard).
         #[arg(long)]
         approved: bool,
+        /// Refuse its authorization requests without PKCE (RFC 9700 §2.1.1), whatever the
+        /// server-wide require_pkce says.
+        #[arg(long)]
+        require_pkce: bool,
+    },
+    /// List applications.
+    List,
+    /// Change an application's settings.
+    Update {
+        client_id: String,
+        /// Require PKCE of its authorization requests (true) or not (false).
+        #[arg(long, value_name = "true|false")]
+        require_pkce: Option<bool>,
     },
 }
 

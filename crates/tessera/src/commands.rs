@@ -304,36 +304,87 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
     Ok(())
 }
 
-async fn app(config: &Config, cmd: AppCommand, out: &Output) -> anyhow::Result<()> {
-    let AppCommand::Create {
-        name,
-        redirect_uris,
-        scope,
-        public,
-        approved,
-    } = cmd;
-    let store = open_store(config).await?;
-    let new = apps::NewApplication {
-        name: &name,
-        redirect_uris: &redirect_uris,
-        scope: scope.as_deref(),
-        public,
-        approved,
-        owner: None,
+/// An application as the `app` commands print it.
+fn app_json(c: &Client) -> Value {
+    let mut value = client_json(c);
+    value["public"] = json!(c.public);
+    value["approved"] = json!(c.approved);
+    value["require_pkce"] = json!(c.require_pkce);
+    value
+}
+
+fn app_line(c: &Client) -> String {
+    let pkce = if c.public || c.require_pkce {
+        "required"
+    } else {
+        "optional"
     };
-    let (client, secret) = apps::create_application(&store, &new, now()).await?;
-    let mut value = client_json(&client);
-    value["public"] = json!(client.public);
-    value["approved"] = json!(client.approved);
-    value["client_secret"] = json!(secret.as_ref().map(|s| s.expose()));
-    out.print(&value, || match &secret {
-        Some(s) => format!(
-            "registered application {}\nclient_secret: {}\n(the secret is shown only now; store it safely)",
-            client.id,
-            s.expose()
-        ),
-        None => format!("registered public application {} (no secret; PKCE required)", client.id),
-    });
+    format!(
+        "{:<26} {:<8} {:<9} {}",
+        c.id,
+        c.status.as_str(),
+        pkce,
+        c.name
+    )
+}
+
+async fn app(config: &Config, cmd: AppCommand, out: &Output) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    match cmd {
+        AppCommand::Create {
+            name,
+            redirect_uris,
+            scope,
+            public,
+            approved,
+            require_pkce,
+        } => {
+            let new = apps::NewApplication {
+                name: &name,
+                redirect_uris: &redirect_uris,
+                scope: scope.as_deref(),
+                public,
+                approved,
+                require_pkce,
+                owner: None,
+            };
+            let (client, secret) = apps::create_application(&store, &new, now()).await?;
+            let mut value = app_json(&client);
+            value["client_secret"] = json!(secret.as_ref().map(|s| s.expose()));
+            out.print(&value, || match &secret {
+                Some(s) => format!(
+                    "registered application {}\nclient_secret: {}\n(the secret is shown only now; store it safely)",
+                    client.id,
+                    s.expose()
+                ),
+                None => format!("registered public application {} (no secret; PKCE required)", client.id),
+            });
+        }
+        AppCommand::List => {
+            let list = apps::list_applications(&store).await?;
+            out.print(&Value::Array(list.iter().map(app_json).collect()), || {
+                let mut t = format!(
+                    "{:<26} {:<8} {:<9} {}\n",
+                    "CLIENT", "STATUS", "PKCE", "NAME"
+                );
+                for c in &list {
+                    t.push_str(&app_line(c));
+                    t.push('\n');
+                }
+                t.trim_end().to_owned()
+            });
+        }
+        AppCommand::Update {
+            client_id,
+            require_pkce,
+        } => {
+            let Some(require_pkce) = require_pkce else {
+                bail!("nothing to change: pass --require-pkce true|false");
+            };
+            let client = apps::set_require_pkce(&store, &client_id, require_pkce, now()).await?;
+            out.print(&app_json(&client), || app_line(&client));
+        }
+    }
     Ok(())
 }
 

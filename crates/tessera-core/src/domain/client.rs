@@ -107,6 +107,9 @@ pub struct Client {
     pub public: bool,
     /// Operator-approved partner application (shown in the dashboard's picker).
     pub approved: bool,
+    /// Authorization requests must carry a PKCE challenge (RFC 9700 §2.1.1), whatever the
+    /// server-wide `require_pkce` says; public clients need one anyway.
+    pub require_pkce: bool,
     pub secrets: Vec<StoredSecret>,
     pub created_at: UnixSeconds,
 }

@@ -18,6 +18,8 @@ pub struct NewApplication<'a> {
     pub public: bool,
     /// Operator-approved partner application.
     pub approved: bool,
+    /// Refuse its authorization requests without PKCE (public clients need it anyway).
+    pub require_pkce: bool,
     /// The API account (organization) that registered it, if registered from the dashboard.
     pub owner: Option<&'a str>,
 }
@@ -58,6 +60,7 @@ pub async fn create_application(
         status: ClientStatus::Active,
         public: new.public,
         approved: new.approved,
+        require_pkce: new.require_pkce,
         secrets: secret
             .iter()
             .map(|s| StoredSecret {
@@ -86,6 +89,25 @@ pub async fn set_approved(
     }
     store
         .update_client_approved(&client.id, approved, now)
+        .await?;
+    get_client(store, id).await
+}
+
+/// Requires PKCE of an application's authorization requests (RFC 9700 §2.1.1), or stops
+/// requiring it. A code issued without a challenge before the switch is refused at the
+/// token endpoint after it.
+pub async fn set_require_pkce(
+    store: &dyn Store,
+    id: &str,
+    require_pkce: bool,
+    now: UnixSeconds,
+) -> Result<Client, ManageError> {
+    let client = get_client(store, id).await?;
+    if client.kind != ClientKind::Application {
+        return Err(ManageError::Invalid(format!("{id} is not an application")));
+    }
+    store
+        .update_client_require_pkce(&client.id, require_pkce, now)
         .await?;
     get_client(store, id).await
 }

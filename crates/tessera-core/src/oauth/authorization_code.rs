@@ -118,6 +118,12 @@ pub async fn exchange_authorization_code(
                 "code_verifier sent but no challenge was made",
             ))
         }
+        // Issued before the application was switched to require PKCE.
+        (None, None) if client.require_pkce => {
+            return Err(OAuthError::invalid_grant(
+                "this application requires PKCE; the code was issued without a code_challenge",
+            ))
+        }
         (None, None) => {}
     }
     let owner = TokenSetOwner {

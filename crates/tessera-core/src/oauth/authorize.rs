@@ -149,7 +149,7 @@ pub fn validate(
         (Some(_), _) | (None, Some(_)) => return Err(fail(OAuthError::invalid_request(
             "PKCE needs code_challenge with code_challenge_method=S256 (plain is not supported)",
         ))),
-        (None, None) if client.public || policy.require_pkce => {
+        (None, None) if client.public || client.require_pkce || policy.require_pkce => {
             return Err(fail(OAuthError::invalid_request(
                 "PKCE is required: send code_challenge and code_challenge_method=S256",
             )))

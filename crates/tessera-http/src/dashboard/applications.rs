@@ -5,8 +5,10 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use tessera_core::domain::{ClientKind, ClientStatus, ScopeSet};
-use tessera_core::manage::apps::{create_application, list_applications, NewApplication};
+use tessera_core::domain::{Client, ClientKind, ClientStatus, ScopeSet, User};
+use tessera_core::manage::apps::{
+    create_application, list_applications, set_require_pkce, NewApplication,
+};
 use tessera_core::manage::authorizations::{deauthorize, list_authorizations};
 use tessera_core::manage::clients::get_client;
 use tessera_core::manage::tokens::generate_token_set;
@@ -70,6 +72,8 @@ pub async fn get_applications(
                 c.redirect_uris.join(" ")
             },
             approved: c.approved,
+            pkce_required: c.public || c.require_pkce,
+            require_pkce: c.require_pkce,
             status: c.status.as_str().into(),
         })
         .collect();
@@ -172,6 +176,7 @@ pub async fn post_register(
         scope: form.get("scope"),
         public: false,
         approved: false,
+        require_pkce: form.get("require_pkce") == Some("on"),
         owner: Some(account),
     };
     let (client, secret) = match create_application(app.store.as_ref(), &new, app.clock.now()).await
@@ -190,23 +195,31 @@ pub async fn post_register(
     }))
 }
 
+/// The application `id` if one of the user's organizations registered it.
+async fn own_application(app: &AppState, user: &User, id: &str) -> Option<Client> {
+    get_client(app.store.as_ref(), id).await.ok().filter(|c| {
+        c.kind == ClientKind::Application
+            && c.account_id
+                .as_ref()
+                .is_some_and(|a| user.accounts.contains(a))
+    })
+}
+
+fn not_own_application() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "No such application of your organization.",
+    )
+}
+
 pub async fn post_rotate(
     State(app): State<AppState>,
     Submitted { visit: v, form, .. }: Submitted<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
     let id = form.get("client_id").unwrap_or("");
-    let mine = get_client(app.store.as_ref(), id).await.ok().filter(|c| {
-        c.kind == ClientKind::Application
-            && c.account_id
-                .as_ref()
-                .is_some_and(|a| v.user.accounts.contains(a))
-    });
-    let Some(client) = mine else {
-        return Ok(error_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "No such application of your organization.",
-        ));
+    let Some(client) = own_application(&app, &v.user, id).await else {
+        return Ok(not_own_application());
     };
     let rotated = match rotate_with_overlap(&app, &client).await {
         Ok(r) => r,
@@ -223,6 +236,29 @@ pub async fn post_rotate(
         token_url: format!("{}{}", app.tokens.issuer, routes::TOKEN),
         back: HERE.into(),
     }))
+}
+
+/// Switches PKCE on or off for one of the organization's applications.
+pub async fn post_pkce(
+    State(app): State<AppState>,
+    Submitted { visit: v, form, .. }: Submitted<ApplicationsPage>,
+) -> Result<Response, HttpError> {
+    let id = form.get("client_id").unwrap_or("");
+    let Some(client) = own_application(&app, &v.user, id).await else {
+        return Ok(not_own_application());
+    };
+    let require = form.get("require_pkce") == Some("true");
+    match set_require_pkce(app.store.as_ref(), id, require, app.clock.now()).await {
+        Ok(_) => {
+            let notice = if require {
+                "now requires PKCE: authorization requests without a code challenge are refused"
+            } else {
+                "no longer requires PKCE"
+            };
+            Ok(back_with(HERE, &format!("{} {notice}.", client.name)))
+        }
+        Err(e) => manage_error(e),
+    }
 }
 
 #[derive(Deserialize)]

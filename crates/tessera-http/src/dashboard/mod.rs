@@ -64,6 +64,7 @@ pub fn routes() -> Router<AppState> {
             "/settings/applications/rotate",
             post(applications::post_rotate),
         )
+        .route("/settings/applications/pkce", post(applications::post_pkce))
         .route(
             "/settings/applications/deauthorize",
             get(applications::get_deauthorize).post(applications::post_deauthorize),

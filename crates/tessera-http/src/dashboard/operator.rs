@@ -49,6 +49,8 @@ pub async fn get_operator(
             name: c.name,
             redirect_uris: c.redirect_uris.join(" "),
             approved: c.approved,
+            pkce_required: c.public || c.require_pkce,
+            require_pkce: c.require_pkce,
             status: c.status.as_str().into(),
         })
         .collect();

@@ -19,3 +19,4 @@ mod metadata;
 mod oauth2_client;
 mod refresh_token;
 mod revocation;
+mod store_conformance;

@@ -160,6 +160,7 @@ impl TestApp {
             scope,
             public,
             approved: true,
+            require_pkce: false,
             owner: None,
         };
         let (client, secret) =

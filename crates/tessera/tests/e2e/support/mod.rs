@@ -20,8 +20,7 @@ use tessera_core::clock::Clock;
 use tessera_core::manage::accounts::create_account;
 use tessera_core::manage::clients::{create_credential_clients, NewCredentialClient};
 
-pub use db::Backend;
-use db::TestDatabase;
+pub use db::{Backend, TestDatabase};
 
 /// A clock the test moves by hand.
 pub struct ManualClock(AtomicI64);

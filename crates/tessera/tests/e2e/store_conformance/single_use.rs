@@ -1,0 +1,233 @@
+//! Single use: authorization codes and refresh-token rotation, alone and under concurrent
+//! calls from two processes.
+//!
+//! ADAPT HERE when the store's single-use API changes: these tests are written against
+//! today's `consume_authorization_code(code_hash, now)` and `rotate_refresh_token`, which
+//! revokes the token set itself on a replay. Lines that assert today's revoke-on-replay are
+//! marked `today:`.
+
+use tessera_core::store::{CodeConsumption, RevocationStore, Rotation};
+
+use super::*;
+
+/// Consumers released at once in the concurrency tests.
+const RACERS: usize = 16;
+
+conformance_test!(
+    /// A code is consumed once: the first call answers `Consumed` with the stored record,
+    /// every later call `AlreadyUsed` with it, an unknown code `NotFound`.
+    async fn authorization_code_is_consumed_once(s) {
+        let (app, user, account) = s.parties().await;
+        let code = s.code(&app.id, &user, &account, T0).await;
+        let first = s.consume_authorization_code(&code.code_hash, T0 + 1).await.unwrap();
+        assert_eq!(first, CodeConsumption::Consumed(code.clone()));
+        for later in [T0 + 2, T0 + 3] {
+            let again = s.consume_authorization_code(&code.code_hash, later).await.unwrap();
+            assert_eq!(again, CodeConsumption::AlreadyUsed(code.clone()));
+        }
+        let unknown = SecretHash::of(b"never issued");
+        assert_eq!(
+            s.consume_authorization_code(&unknown, T0).await.unwrap(),
+            CodeConsumption::NotFound
+        );
+    }
+);
+
+conformance_test!(
+    /// Consuming one code does not spend another code of the same client and user.
+    async fn consuming_a_code_spends_only_that_code(s) {
+        let (app, user, account) = s.parties().await;
+        let one = s.code(&app.id, &user, &account, T0).await;
+        let two = s.code(&app.id, &user, &account, T0).await;
+        assert!(matches!(
+            s.consume_authorization_code(&one.code_hash, T0).await.unwrap(),
+            CodeConsumption::Consumed(_)
+        ));
+        assert_eq!(
+            s.consume_authorization_code(&two.code_hash, T0).await.unwrap(),
+            CodeConsumption::Consumed(two)
+        );
+    }
+);
+
+conformance_test!(
+    /// Of many concurrent consumptions of one code, from two processes, exactly one gets
+    /// `Consumed`; all others get `AlreadyUsed`.
+    async fn concurrent_code_consumption_has_exactly_one_winner(s) {
+        let (app, user, account) = s.parties().await;
+        let code = s.code(&app.id, &user, &account, T0).await;
+        let stores = [s.store.clone(), s.other_process().await];
+        let hash = code.code_hash;
+        let outcomes = race(&stores, RACERS, |_, store| async move {
+            store.consume_authorization_code(&hash, T0 + 1).await.unwrap()
+        })
+        .await;
+        let won = outcomes
+            .iter()
+            .filter(|o| matches!(o, CodeConsumption::Consumed(_)))
+            .count();
+        let lost = outcomes
+            .iter()
+            .filter(|o| matches!(o, CodeConsumption::AlreadyUsed(_)))
+            .count();
+        assert_eq!((won, lost), (1, RACERS - 1), "{outcomes:?}");
+        stores[1].close().await;
+    }
+);
+
+conformance_test!(
+    /// A token set revoked for a replayed code before the first exchange stored it stays
+    /// revoked: the exchange's `insert_token_set` answers `false` and stores nothing.
+    async fn token_set_revoked_for_a_replayed_code_is_never_stored_live(s) {
+        let (app, user, account) = s.parties().await;
+        let code = s.code(&app.id, &user, &account, T0).await;
+        let before = s.seq().await;
+        s.revoke_token_set_of_code(&code, T0 + 1).await.unwrap();
+        assert_eq!(
+            s.changed_after(before).await,
+            [(ChangeKind::TokenSet, code.token_set_id.to_string(), T0 + 1)]
+        );
+        let set = TokenSet {
+            id: code.token_set_id.clone(),
+            client_id: app.id.clone(),
+            user_id: user,
+            account_id: account,
+            scopes: code.scopes.clone(),
+            created_at: T0 + 2,
+            revoked_at: None,
+        };
+        let first = refresh_token(&set.id, T0 + 2);
+        assert!(!s.insert_token_set(&set, &first).await.unwrap());
+        assert_eq!(s.find_refresh_token(&first.token_hash).await.unwrap(), None);
+        assert!(s
+            .list_revoked_token_sets(T0)
+            .await
+            .unwrap()
+            .contains(&code.token_set_id));
+    }
+);
+
+conformance_test!(
+    /// Revoking the token set of a replayed code after the exchange stored it revokes that
+    /// set, and records its change only the first time.
+    async fn revoking_the_set_of_a_replayed_code_revokes_the_stored_set_once(s) {
+        let (app, user, account) = s.parties().await;
+        let code = s.code(&app.id, &user, &account, T0).await;
+        let set = TokenSet {
+            id: code.token_set_id.clone(),
+            client_id: app.id.clone(),
+            user_id: user,
+            account_id: account,
+            scopes: code.scopes.clone(),
+            created_at: T0,
+            revoked_at: None,
+        };
+        let first = refresh_token(&set.id, T0);
+        assert!(s.insert_token_set(&set, &first).await.unwrap());
+        let before = s.seq().await;
+        s.revoke_token_set_of_code(&code, T0 + 5).await.unwrap();
+        s.revoke_token_set_of_code(&code, T0 + 6).await.unwrap();
+        let (_, stored) = s.find_refresh_token(&first.token_hash).await.unwrap().unwrap();
+        assert_eq!(stored.revoked_at, Some(T0 + 5));
+        assert_eq!(
+            s.changed_after(before).await,
+            [(ChangeKind::TokenSet, set.id.to_string(), T0 + 5)]
+        );
+    }
+);
+
+conformance_test!(
+    /// A stored token set and its first refresh token are found by the token's hash, as
+    /// stored.
+    async fn token_set_and_first_refresh_token_round_trip(s) {
+        let (app, user, account) = s.parties().await;
+        let (set, first) = s.token_set(&app.id, &user, &account, T0).await;
+        assert_eq!(
+            s.find_refresh_token(&first.token_hash).await.unwrap(),
+            Some((first, set))
+        );
+        assert_eq!(s.find_refresh_token(&SecretHash::of(b"nope")).await.unwrap(), None);
+    }
+);
+
+conformance_test!(
+    /// Rotation spends the old token (`used_at`), stores the new one, revokes the old
+    /// access token until it would have expired, and records that revocation's change.
+    async fn rotation_spends_the_old_token_and_revokes_its_access_token(s) {
+        let (app, user, account) = s.parties().await;
+        let (set, old) = s.token_set(&app.id, &user, &account, T0).await;
+        let new = refresh_token(&set.id, T0 + 10);
+        let before = s.seq().await;
+        assert_eq!(
+            s.rotate_refresh_token(&old, &new, T0 + 10).await.unwrap(),
+            Rotation::Rotated
+        );
+        let (spent, _) = s.find_refresh_token(&old.token_hash).await.unwrap().unwrap();
+        assert_eq!(spent.used_at, Some(T0 + 10));
+        let (stored, live) = s.find_refresh_token(&new.token_hash).await.unwrap().unwrap();
+        assert_eq!((stored, live.revoked_at), (new, None));
+        assert!(s
+            .list_revoked_tokens(T0 + 10)
+            .await
+            .unwrap()
+            .contains(&(old.access_jti.clone(), old.access_expires_at)));
+        assert_eq!(
+            s.changed_after(before).await,
+            [(ChangeKind::RevokedToken, old.access_jti.clone(), T0 + 10)]
+        );
+    }
+);
+
+conformance_test!(
+    /// A refresh token rotates once: rotating it again answers `Reused` and stores nothing
+    /// (today: and revokes its token set).
+    async fn refresh_token_rotates_once(s) {
+        let (app, user, account) = s.parties().await;
+        let (set, old) = s.token_set(&app.id, &user, &account, T0).await;
+        let first = refresh_token(&set.id, T0 + 1);
+        let replay = refresh_token(&set.id, T0 + 2);
+        assert_eq!(s.rotate_refresh_token(&old, &first, T0 + 1).await.unwrap(), Rotation::Rotated);
+        assert_eq!(s.rotate_refresh_token(&old, &replay, T0 + 2).await.unwrap(), Rotation::Reused);
+        assert_eq!(s.find_refresh_token(&replay.token_hash).await.unwrap(), None);
+        // today: the store revokes the set on a replay.
+        let (_, after) = s.find_refresh_token(&first.token_hash).await.unwrap().unwrap();
+        assert_eq!(after.revoked_at, Some(T0 + 2));
+    }
+);
+
+conformance_test!(
+    /// A refresh token of a revoked token set never rotates, even if it is unused.
+    async fn refresh_token_of_a_revoked_set_does_not_rotate(s) {
+        let (app, user, account) = s.parties().await;
+        let (set, old) = s.token_set(&app.id, &user, &account, T0).await;
+        assert!(s.revoke_token_set(&set.id, T0 + 1).await.unwrap());
+        let new = refresh_token(&set.id, T0 + 2);
+        assert_eq!(s.rotate_refresh_token(&old, &new, T0 + 2).await.unwrap(), Rotation::Reused);
+        assert_eq!(s.find_refresh_token(&new.token_hash).await.unwrap(), None);
+        let (unused, _) = s.find_refresh_token(&old.token_hash).await.unwrap().unwrap();
+        assert_eq!(unused.used_at, None);
+    }
+);
+
+conformance_test!(
+    /// Of many concurrent rotations of one refresh token, from two processes, exactly one
+    /// answers `Rotated`, and only its new token is stored.
+    async fn concurrent_rotation_has_exactly_one_winner(s) {
+        let (app, user, account) = s.parties().await;
+        let (set, old) = s.token_set(&app.id, &user, &account, T0).await;
+        let news: Vec<RefreshToken> = (0..RACERS).map(|_| refresh_token(&set.id, T0 + 1)).collect();
+        let stores = [s.store.clone(), s.other_process().await];
+        let outcomes = race(&stores, RACERS, |i, store| {
+            let (old, new) = (old.clone(), news[i].clone());
+            async move { store.rotate_refresh_token(&old, &new, T0 + 1).await.unwrap() }
+        })
+        .await;
+        let winners: Vec<usize> = (0..RACERS).filter(|&i| outcomes[i] == Rotation::Rotated).collect();
+        assert_eq!(winners.len(), 1, "{outcomes:?}");
+        for (i, new) in news.iter().enumerate() {
+            let stored = s.find_refresh_token(&new.token_hash).await.unwrap().is_some();
+            assert_eq!(stored, winners == [i], "new token {i}");
+        }
+        stores[1].close().await;
+    }
+);
