@@ -7,6 +7,7 @@
 mod support;
 
 mod api;
+mod app_pkce;
 mod authorization_code;
 mod cli;
 mod client_credentials;

@@ -156,6 +156,7 @@ conformance_test!(
         assert!(s.insert_clients(std::slice::from_ref(&fresh)).await.is_err());
         assert!(s.update_client_status(&client.id, ClientStatus::Revoked, now).await.is_err());
         assert!(s.update_client_approved(&client.id, true, now).await.is_err());
+        assert!(s.update_client_require_pkce(&client.id, true, now).await.is_err());
         let extra = secret("extra", now, None);
         assert!(s.insert_client_secret(&client.id, &extra, Some(now), now).await.is_err());
         assert!(s.expire_older_client_secrets(&client.id, now).await.is_err());

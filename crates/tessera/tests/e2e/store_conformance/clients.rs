@@ -11,6 +11,7 @@ conformance_test!(
         let mut client = new_client(ClientKind::Application, Some(&account), T0);
         client.public = true;
         client.approved = true;
+        client.require_pkce = true;
         client.redirect_uris = vec!["https://a.example/cb".into(), "http://127.0.0.1/cb".into()];
         client.secrets = vec![secret("old", T0 - 10, Some(T0 + 10)), secret("new", T0, None)];
         s.insert_clients(std::slice::from_ref(&client)).await.unwrap();
@@ -94,6 +95,30 @@ conformance_test!(
         assert!(!s.find_client(&app.id).await.unwrap().unwrap().approved);
         let unknown = ClientId::generate().unwrap();
         assert!(!s.update_client_approved(&unknown, true, T0 + 3).await.unwrap());
+        assert_eq!(
+            s.changed_after(before).await,
+            [
+                (ChangeKind::Client, app.id.to_string(), T0 + 1),
+                (ChangeKind::Client, app.id.to_string(), T0 + 2)
+            ]
+        );
+    }
+);
+
+conformance_test!(
+    /// `update_client_require_pkce` sets the application's PKCE switch and records a
+    /// `Client` change (so every server's client cache forgets the old setting); for an
+    /// unknown client it answers `false` and records nothing.
+    async fn client_require_pkce_update_is_conditional(s) {
+        let app = s.application(T0).await;
+        assert!(!app.require_pkce, "off unless asked for");
+        let before = s.seq().await;
+        assert!(s.update_client_require_pkce(&app.id, true, T0 + 1).await.unwrap());
+        assert!(s.find_client(&app.id).await.unwrap().unwrap().require_pkce);
+        assert!(s.update_client_require_pkce(&app.id, false, T0 + 2).await.unwrap());
+        assert!(!s.find_client(&app.id).await.unwrap().unwrap().require_pkce);
+        let unknown = ClientId::generate().unwrap();
+        assert!(!s.update_client_require_pkce(&unknown, true, T0 + 3).await.unwrap());
         assert_eq!(
             s.changed_after(before).await,
             [
