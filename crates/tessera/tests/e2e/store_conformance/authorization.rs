@@ -31,7 +31,7 @@ conformance_test!(
             .await
             .unwrap();
         let mut mine = s.list_consents(&user, &app.id).await.unwrap();
-        mine.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
+        mine.sort_by_key(|c| c.updated_at);
         assert_eq!(mine, [wider, elsewhere]);
         let other_app = s.application(T0).await;
         assert_eq!(s.list_consents(&user, &other_app.id).await.unwrap(), []);

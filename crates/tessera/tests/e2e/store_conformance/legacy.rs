@@ -276,7 +276,10 @@ conformance_test!(
                 (T0, AuditAction::LegacyCreated)
             ]
         );
-        assert_eq!(s.list_audit_events(None, 1).await.unwrap(), [refused.clone()]);
+        assert_eq!(
+            s.list_audit_events(None, 1).await.unwrap(),
+            std::slice::from_ref(&refused)
+        );
         let mine = s.list_audit_events(Some(&ops.id), 10).await.unwrap();
         assert_eq!(mine.len(), 2);
         assert_eq!(mine[0], refused);
