@@ -25,6 +25,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait AccountStore: Send + Sync {
     async fn insert_account(&self, account: &Account) -> StoreResult<()>;
     async fn find_account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
+    /// Every account, oldest first.
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
 }
 
@@ -32,7 +33,9 @@ pub trait AccountStore: Send + Sync {
 pub trait ClientStore: Send + Sync {
     /// Inserts clients with their secrets, all or none.
     async fn insert_clients(&self, clients: &[Client]) -> StoreResult<()>;
+    /// The client with its secrets, oldest secret first.
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>>;
+    /// Clients oldest first, each with its secrets; only `account`'s when given.
     async fn list_clients(&self, account: Option<&AccountId>) -> StoreResult<Vec<Client>>;
     /// Sets the status and records a `Client` change. `false` when no such client exists.
     async fn update_client_status(
@@ -152,7 +155,8 @@ pub trait ChangeFeed: Send + Sync {
     async fn list_changes_after(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>>;
     /// The highest `seq` stored, 0 when there is none.
     async fn latest_change_seq(&self) -> StoreResult<i64>;
-    /// Deletes changes created before `before`.
+    /// Deletes changes created before `before`. A `seq` is never given out again, so a
+    /// cursor past pruned changes still sees every later one.
     async fn prune_changes(&self, before: UnixSeconds) -> StoreResult<()>;
 }
 
@@ -172,6 +176,7 @@ pub trait BookStore: Send + Sync {
     async fn insert_book(&self, book: &Book) -> StoreResult<()>;
     /// The book with this id *owned by this account*; another account's book is `None`.
     async fn find_book(&self, account: &AccountId, id: &str) -> StoreResult<Option<Book>>;
+    /// The account's books, oldest first.
     async fn list_books(&self, account: &AccountId) -> StoreResult<Vec<Book>>;
 }
 
@@ -184,6 +189,7 @@ pub struct ScopeEntry {
 
 #[async_trait]
 pub trait ScopeStore: Send + Sync {
+    /// The catalog, by name.
     async fn list_scopes(&self) -> StoreResult<Vec<ScopeEntry>>;
     /// Inserts or updates the entry with this name.
     async fn upsert_scope(&self, scope: &ScopeEntry) -> StoreResult<()>;
