@@ -91,11 +91,14 @@ pub(crate) fn bind_client<'q>(
 #[async_trait]
 impl ClientStore for SqlStore {
     async fn insert_clients(&self, clients: &[Client]) -> StoreResult<()> {
+        let placeholders: Vec<String> =
+            (1..=CLIENT_COLUMN_COUNT).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "INSERT INTO client ({CLIENT_COLUMNS}) VALUES ({})",
+            placeholders.join(", ")
+        );
         let mut tx = self.begin().await?;
         for c in clients {
-            let sql = format!(
-                "INSERT INTO client ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-            );
             bind_client(sqlx::query(&sql), c)
                 .execute(&mut *tx)
                 .await
