@@ -5,7 +5,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// The error codes of RFC 6749 §4.1.2.1, §5.2 and RFC 6750 §3.1.
+/// The error codes of RFC 6749 §4.1.2.1, §5.2, RFC 6750 §3.1 and RFC 7009 §2.2.1: every
+/// OAuth error code Tessera sends is one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -20,6 +21,8 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     InvalidToken,
     InsufficientScope,
+    /// RFC 7009 §2.2.1: the revocation request names a token type this server does not have.
+    UnsupportedTokenType,
 }
 
 impl ErrorCode {
@@ -37,6 +40,7 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::UnsupportedTokenType => "unsupported_token_type",
         }
     }
 }

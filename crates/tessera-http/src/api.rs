@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -98,11 +98,9 @@ async fn create_book(
         .insert_book(&book)
         .await
         .map_err(HttpError::internal)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "id": book.id, "name": book.name })),
-    )
-        .into_response())
+    Ok(crate::error::created(Json(
+        json!({ "id": book.id, "name": book.name }),
+    )))
 }
 
 pub async fn get_books(State(app): State<AppState>, caller: Caller) -> Response {

@@ -2,10 +2,13 @@
 
 use axum::body::Body;
 use axum::extract::{Query, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
 use tessera_core::domain::{ClientId, ScopeSet, User};
+use tessera_core::error::ErrorCode;
 use tessera_core::oauth::authorization_code::{mint_authorization_code, Approval};
 use tessera_core::oauth::authorize::{self, AuthorizationRequest, AuthorizeError, Delivery};
 use tessera_core::oauth::request::Form;
@@ -13,11 +16,11 @@ use tessera_core::oauth::routes;
 use tessera_core::store::Consent;
 
 use crate::body::read_limited;
-use crate::error::HttpError;
-use crate::session::{csrf_ok, csrf_token, current_user};
+use crate::error::{FormKind, HttpError, PageError};
+use crate::session::{csrf_token, current_user, verify_form, CsrfBinding};
 use crate::signin::render_signin;
 use crate::state::AppState;
-use crate::views::{account_choices, error_page, page, CodeView, ConsentView, ScopeLine};
+use crate::views::{account_choices, page, CodeView, ConsentView, ScopeLine};
 
 pub(crate) fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -31,27 +34,38 @@ pub(crate) fn encode(value: &str) -> String {
     out
 }
 
-/// Where the user's browser goes with `params` (§4.1.2: query component, existing query kept).
-fn redirect_to(app: &AppState, delivery: &Delivery, params: &[(&str, &str)]) -> Response {
-    let base = match delivery {
-        Delivery::Redirect(uri) => uri.clone(),
-        Delivery::CodePage => format!("{}{}", app.tokens.issuer, crate::paths::CODE_PAGE),
+/// Where the user's browser goes with `params` (§4.1.2: query component, existing query
+/// kept). Tessera's own code page gets them sealed instead (see [`CodePageLink`]).
+fn redirect_to(
+    app: &AppState,
+    delivery: &Delivery,
+    params: &[(&str, &str)],
+) -> Result<Response, HttpError> {
+    let (base, query) = match delivery {
+        Delivery::Redirect(uri) => {
+            let query: Vec<String> = params
+                .iter()
+                .map(|(k, v)| format!("{k}={}", encode(v)))
+                .collect();
+            (uri.clone(), query.join("&"))
+        }
+        Delivery::CodePage => {
+            let link = CodePageLink::seal(app, params)?;
+            (
+                format!("{}{}", app.tokens.issuer, crate::paths::CODE_PAGE),
+                format!("page={link}"),
+            )
+        }
     };
-    let query: Vec<String> = params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", encode(v)))
-        .collect();
     let sep = if base.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{base}{sep}{}", query.join("&"))).into_response()
+    Ok(Redirect::to(&format!("{base}{sep}{query}")).into_response())
 }
 
-fn error_redirect(app: &AppState, err: AuthorizeError) -> Response {
+fn error_redirect(app: &AppState, err: AuthorizeError) -> Result<Response, HttpError> {
     match err {
-        AuthorizeError::Page(message) => error_page(
-            StatusCode::BAD_REQUEST,
-            "This authorization request cannot be completed",
-            &message,
-        ),
+        AuthorizeError::Page(message) => {
+            Err(PageError::InvalidAuthorizationRequest(message).into())
+        }
         AuthorizeError::Redirect {
             delivery,
             error,
@@ -102,25 +116,21 @@ pub async fn get_authorize(
     let query = query.unwrap_or_default();
     let request = match validate(&app, &query).await? {
         Ok(r) => r,
-        Err(e) => return Ok(error_redirect(&app, e)),
+        Err(e) => return error_redirect(&app, e),
     };
-    let Some((user, _)) = current_user(&app, &headers).await? else {
+    let Some((user, session)) = current_user(&app, &headers).await? else {
         let return_to = format!("{}?{query}", routes::AUTHORIZE);
-        return render_signin(&app, &headers, StatusCode::OK, &return_to, "", None);
+        return render_signin(&app, &headers, &return_to, "", None);
     };
     if user.accounts.is_empty() {
-        return Ok(deny(
-            &app,
-            &request,
-            "your user may not act on any API account",
-        ));
+        return deny(&app, &request, "your user may not act on any API account");
     }
     if app.authorize.skip_consent_when_granted {
         if let Some(consent) = covering_consent(&app, &user, &request).await? {
             return issue(&app, &request, &user, &consent.account_id, &request.scope).await;
         }
     }
-    consent_page(&app, &headers, &user, &request, &query).await
+    consent_page(&app, &session, &user, &request, &query).await
 }
 
 /// An earlier consent of this user for this application covering every requested scope,
@@ -145,7 +155,7 @@ async fn covering_consent(
 
 async fn consent_page(
     app: &AppState,
-    headers: &HeaderMap,
+    session: &tessera_core::domain::SecretHash,
     user: &User,
     request: &AuthorizationRequest,
     query: &str,
@@ -175,24 +185,22 @@ async fn consent_page(
         .map_err(HttpError::internal)?
         .map(|c| c.name.clone())
         .unwrap_or_default();
-    let (csrf, set_cookie) = csrf_token(app, headers)?;
     let view = ConsentView {
-        csrf,
+        csrf: csrf_token(app, CsrfBinding::Session(session))?,
         request: query.to_owned(),
         app_name,
         user_email: user.email.clone(),
         scopes,
         accounts,
     };
-    let mut res = page(StatusCode::OK, &view);
-    if let Some(c) = set_cookie {
-        res.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(res)
+    Ok(page(&view))
 }
 
-fn deny(app: &AppState, request: &AuthorizationRequest, why: &str) -> Response {
-    let mut params = vec![("error", "access_denied"), ("error_description", why)];
+fn deny(app: &AppState, request: &AuthorizationRequest, why: &str) -> Result<Response, HttpError> {
+    let mut params = vec![
+        ("error", ErrorCode::AccessDenied.as_str()),
+        ("error_description", why),
+    ];
     if let Some(s) = &request.state {
         params.push(("state", s));
     }
@@ -220,7 +228,7 @@ async fn issue(
     if let Some(s) = &request.state {
         params.push(("state", s));
     }
-    Ok(redirect_to(app, &request.delivery, &params))
+    redirect_to(app, &request.delivery, &params)
 }
 
 /// The consent form: Authorize (with the scopes left checked) or Deny.
@@ -231,30 +239,21 @@ pub async fn post_authorize(
 ) -> Result<Response, HttpError> {
     let bytes = read_limited(&headers, body, app.http.form_limit).await?;
     let Ok(form) = Form::parse(&bytes) else {
-        return Ok(error_page(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "The form could not be read.",
-        ));
+        return Err(PageError::UnreadableForm.into());
     };
     let query = form.get("request").unwrap_or("");
-    if !csrf_ok(&headers, form.get("csrf")) {
-        return Ok(error_page(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "The page was open too long or in another tab. Go back to the application and start again.",
-        ));
-    }
+    let Some((user, session)) = current_user(&app, &headers).await? else {
+        let return_to = format!("{}?{query}", routes::AUTHORIZE);
+        return render_signin(&app, &headers, &return_to, "", None);
+    };
+    let binding = Some(CsrfBinding::Session(&session));
+    verify_form(&app, &headers, binding, form.get("csrf"), FormKind::Consent)?;
     let request = match validate(&app, query).await? {
         Ok(r) => r,
-        Err(e) => return Ok(error_redirect(&app, e)),
-    };
-    let Some((user, _)) = current_user(&app, &headers).await? else {
-        let return_to = format!("{}?{query}", routes::AUTHORIZE);
-        return render_signin(&app, &headers, StatusCode::OK, &return_to, "", None);
+        Err(e) => return error_redirect(&app, e),
     };
     if form.get("decision") != Some("authorize") {
-        return Ok(deny(&app, &request, "the user denied the request"));
+        return deny(&app, &request, "the user denied the request");
     }
     let granted: ScopeSet = request
         .scope
@@ -263,7 +262,7 @@ pub async fn post_authorize(
         .map(str::to_owned)
         .collect();
     if granted.is_empty() {
-        return Ok(deny(&app, &request, "the user granted no scope"));
+        return deny(&app, &request, "the user granted no scope");
     }
     let Some(account) = user
         .accounts
@@ -271,11 +270,7 @@ pub async fn post_authorize(
         .find(|a| Some(a.as_str()) == form.get("account"))
         .cloned()
     else {
-        return Ok(error_page(
-            StatusCode::BAD_REQUEST,
-            "Choose an API account",
-            "Pick one of your API accounts.",
-        ));
+        return Err(PageError::NoAccountChosen.into());
     };
     let client_id = ClientId::parse(&request.client_id).ok_or(HttpError::NotFound)?;
     let consent = Consent {
@@ -292,30 +287,80 @@ pub async fn post_authorize(
     issue(&app, &request, &user, &account, &granted).await
 }
 
+/// What the code page shows, sealed by the server with the master key (AES-GCM) into the
+/// link's one parameter. The page renders only what opens: a link someone wrote, or one
+/// whose code has expired, shows nothing of its own text (never an echo of the URL).
+#[derive(Serialize, Deserialize)]
+struct CodePageLink {
+    /// The redirect's parameters: `code` and `state`, or `error` and `error_description`.
+    params: Vec<(String, String)>,
+    expires_at: i64,
+}
+
+impl CodePageLink {
+    /// The associated data that keeps these links apart from anything else sealed.
+    const CONTEXT: &'static [u8] = b"tessera code page v1";
+
+    fn seal(app: &AppState, params: &[(&str, &str)]) -> Result<String, HttpError> {
+        let link = Self {
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            expires_at: app.clock.now() + app.authorize.code_ttl,
+        };
+        let json = serde_json::to_vec(&link).map_err(HttpError::internal)?;
+        let sealed = app
+            .master
+            .seal(Self::CONTEXT, &json)
+            .map_err(HttpError::internal)?;
+        Ok(URL_SAFE_NO_PAD.encode(sealed))
+    }
+
+    /// The link's content, if this server sealed it and it has not expired.
+    fn open(app: &AppState, raw: &str) -> Option<Self> {
+        let sealed = URL_SAFE_NO_PAD.decode(raw).ok()?;
+        let json = app.master.open(Self::CONTEXT, &sealed).ok()?;
+        let link: Self = serde_json::from_slice(&json).ok()?;
+        (app.clock.now() < link.expires_at).then_some(link)
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 #[derive(Deserialize)]
 pub struct CodeQuery {
-    code: Option<String>,
-    state: Option<String>,
-    error_description: Option<String>,
+    page: Option<String>,
 }
 
 /// Shows the code for copying (applications registered without a redirect URI).
-pub async fn get_code_page(State(app): State<AppState>, Query(q): Query<CodeQuery>) -> Response {
-    match q.code {
-        Some(code) => page(
-            StatusCode::OK,
-            &CodeView {
-                code,
-                state: q.state,
-                ttl: app.authorize.code_ttl,
-            },
-        ),
-        None => error_page(
-            StatusCode::BAD_REQUEST,
-            "No code",
-            q.error_description
-                .as_deref()
-                .unwrap_or("The authorization did not produce a code."),
-        ),
+pub async fn get_code_page(
+    State(app): State<AppState>,
+    Query(q): Query<CodeQuery>,
+) -> Result<Response, HttpError> {
+    let Some(link) = q
+        .page
+        .as_deref()
+        .and_then(|raw| CodePageLink::open(&app, raw))
+    else {
+        return Err(PageError::InvalidCodeLink.into());
+    };
+    match link.get("code") {
+        Some(code) => Ok(page(&CodeView {
+            code: code.to_owned(),
+            state: link.get("state").map(str::to_owned),
+            ttl: (link.expires_at - app.clock.now()).max(0),
+        })),
+        None => Err(PageError::AuthorizationFailed(
+            link.get("error_description")
+                .unwrap_or("The authorization did not produce a code.")
+                .to_owned(),
+        )
+        .into()),
     }
 }

@@ -1,11 +1,16 @@
-//! THE mapping from errors to status codes, headers and bodies. Nothing else in Tessera
-//! chooses an error status.
+//! THE mapping from errors to status codes, headers and bodies: OAuth and API errors as
+//! JSON ([`HttpError`]), errors of Tessera's own pages as HTML ([`PageError`]). Nothing else
+//! in Tessera chooses a status; the few successes that are not a plain 200 are chosen here
+//! too ([`created`]), so that this file is the one place to read them all.
 
+use std::borrow::Cow;
+
+use askama::Template;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
-use tessera_core::error::{ErrorCode, OAuthError};
+use tessera_core::error::{ErrorCode, ManageError, OAuthError};
 use tessera_core::rfc3339::format_rfc3339;
 use tessera_core::token::jwt::TokenError;
 use tessera_core::UnixSeconds;
@@ -41,10 +46,60 @@ pub enum HttpError {
         retry_after: i64,
     },
     NotFound,
+    /// A method the route does not serve, on an OAuth endpoint that takes only POST (RFC
+    /// 9110 §15.5.6: 405 with `Allow`; the body is RFC 6749 §5.2's `invalid_request`).
+    PostOnly,
+    /// An error of one of Tessera's own pages, shown as a page.
+    Page(PageError),
     /// A failure that is ours: logged with its cause, answered with a bare 500.
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// Which form a CSRF refusal is about: each says what to do next in its own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormKind {
+    SignIn,
+    Consent,
+    Settings,
+}
+
+/// Why one of Tessera's own pages (sign-in, consent, code page, Settings Center) did not do
+/// what was asked. Shown as the error page, or, for the sign-in form, as the form again with
+/// the message; the status is chosen here either way.
+#[derive(Debug)]
+pub enum PageError {
+    /// A form body that is not the form the page sent.
+    UnreadableForm,
+    /// The form's CSRF token is not this browser's: opened before signing in again, in
+    /// another tab, or forged.
+    FormExpired(FormKind),
+    /// A state-changing POST that the browser says another site sent (`Origin`,
+    /// `Sec-Fetch-Site`).
+    CrossSite,
+    /// The email or password is wrong (one message for both: no account enumeration).
+    WrongCredentials,
+    /// Too many failed sign-ins; seconds until the next attempt is allowed.
+    TooManyAttempts { retry_after: i64 },
+    /// An authorization request that cannot be answered with a redirect to the client
+    /// (RFC 6749 §4.1.2.1: invalid client or redirect URI).
+    InvalidAuthorizationRequest(String),
+    /// An authorization that ended in an error, for a client without a redirect URI.
+    AuthorizationFailed(String),
+    /// A code page link that this server did not make, or whose code has expired.
+    InvalidCodeLink,
+    /// The consent form came back without one of the user's API accounts.
+    NoAccountChosen,
+    /// The user may not act on any API account.
+    NoAccount,
+    /// A form named an API account that is not the user's.
+    NotYourAccount,
+    /// An operator page, visited by a customer.
+    OperatorsOnly,
+    /// Nothing of that kind among what this user may see; the sentence says what.
+    NotFound(&'static str),
+    /// A management action refused, with the reason the core gave.
+    Manage(ManageError),
+}
 /// Why Basic was refused, and where the customer reads what to do instead.
 #[derive(Debug)]
 pub struct BasicRefusal {
@@ -63,6 +118,163 @@ impl HttpError {
     }
 }
 
+impl From<PageError> for HttpError {
+    fn from(err: PageError) -> Self {
+        Self::Page(err)
+    }
+}
+
+impl From<ManageError> for HttpError {
+    /// A storage failure is ours (500); every other refusal is the user's to read.
+    fn from(err: ManageError) -> Self {
+        match err {
+            ManageError::Store(e) => Self::internal(e),
+            other => Self::Page(PageError::Manage(other)),
+        }
+    }
+}
+
+impl PageError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::UnreadableForm
+            | Self::InvalidAuthorizationRequest(_)
+            | Self::AuthorizationFailed(_)
+            | Self::InvalidCodeLink
+            | Self::NoAccountChosen => StatusCode::BAD_REQUEST,
+            Self::WrongCredentials => StatusCode::UNAUTHORIZED,
+            Self::FormExpired(_)
+            | Self::CrossSite
+            | Self::NoAccount
+            | Self::NotYourAccount
+            | Self::OperatorsOnly => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Manage(e) => match e {
+                ManageError::NotFound(_) => StatusCode::NOT_FOUND,
+                ManageError::Invalid(_) | ManageError::Conflict(_) | ManageError::Crypto(_) => {
+                    StatusCode::BAD_REQUEST
+                }
+                ManageError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    /// The page's heading.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::UnreadableForm => "Bad request",
+            Self::FormExpired(_) => "This form has expired",
+            Self::CrossSite => "Refused: sent from another site",
+            Self::WrongCredentials | Self::TooManyAttempts { .. } => "Sign in",
+            Self::InvalidAuthorizationRequest(_) => {
+                "This authorization request cannot be completed"
+            }
+            Self::AuthorizationFailed(_) => "No code",
+            Self::InvalidCodeLink => "No code to show",
+            Self::NoAccountChosen => "Choose an API account",
+            Self::NoAccount => "No API account",
+            Self::NotYourAccount => "Not your account",
+            Self::OperatorsOnly => "Operators only",
+            Self::NotFound(_) => "Not found",
+            Self::Manage(ManageError::NotFound(_)) => "Not found",
+            Self::Manage(_) => "That did not work",
+        }
+    }
+
+    /// What the user reads: what went wrong and what to do.
+    pub fn message(&self) -> Cow<'_, str> {
+        match self {
+            Self::UnreadableForm => "The form could not be read.".into(),
+            Self::FormExpired(FormKind::SignIn) => {
+                "This form had expired (or was opened in another tab). Please sign in again."
+                    .into()
+            }
+            Self::FormExpired(FormKind::Consent) => {
+                "The page was open too long or in another tab. Go back to the application and start again."
+                    .into()
+            }
+            Self::FormExpired(FormKind::Settings) => {
+                "It was opened before you signed in again, or in another tab. Reload the page and try again."
+                    .into()
+            }
+            Self::CrossSite => {
+                "Your browser says this form was sent by another web site, so Tessera did nothing. \
+                 If you meant to do this, open Tessera's page yourself and submit it there."
+                    .into()
+            }
+            Self::WrongCredentials => "The email or password is wrong.".into(),
+            Self::TooManyAttempts { retry_after } => format!(
+                "Too many failed attempts. Try again in {} minutes.",
+                (retry_after + 59) / 60
+            )
+            .into(),
+            Self::InvalidAuthorizationRequest(m) | Self::AuthorizationFailed(m) => {
+                m.as_str().into()
+            }
+            Self::InvalidCodeLink => {
+                "This link does not hold a code, or its code has expired. Start again from the application."
+                    .into()
+            }
+            Self::NoAccountChosen => "Pick one of your API accounts.".into(),
+            Self::NoAccount => "Your user may not act on any API account.".into(),
+            Self::NotYourAccount => "Pick one of your API accounts.".into(),
+            Self::OperatorsOnly => "This page is for the provider's operators.".into(),
+            Self::NotFound(what) => (*what).into(),
+            Self::Manage(ManageError::Store(_)) => {
+                "The server could not complete the request; try again.".into()
+            }
+            Self::Manage(
+                ManageError::NotFound(m)
+                | ManageError::Invalid(m)
+                | ManageError::Conflict(m)
+                | ManageError::Crypto(m),
+            ) => m.as_str().into(),
+        }
+    }
+
+    /// `page`, a rendered view that says what went wrong, sent with this error's status
+    /// and headers.
+    pub fn with_page(&self, mut page: Response) -> Response {
+        *page.status_mut() = self.status();
+        if let Self::TooManyAttempts { retry_after } = self {
+            // RFC 9110 §10.2.3: delay-seconds.
+            if let Ok(v) = HeaderValue::from_str(&(*retry_after).max(1).to_string()) {
+                page.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        page
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        if let Self::Manage(ManageError::Store(e)) = &self {
+            tracing::error!(error = %e, "management action failed");
+        }
+        let view = ErrorView {
+            title: self.title(),
+            message: self.message(),
+        };
+        match view.render() {
+            Ok(html) => self.with_page(crate::html::send(html)),
+            Err(err) => HttpError::internal(err).into_response(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "oauth_error.html")]
+struct ErrorView<'a> {
+    title: &'static str,
+    message: Cow<'a, str>,
+}
+
+/// 201 Created with `body` (RFC 9110 §15.3.2).
+pub fn created(body: impl IntoResponse) -> Response {
+    (StatusCode::CREATED, body).into_response()
+}
+
 fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidRequest
@@ -70,7 +282,8 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::UnauthorizedClient
         | ErrorCode::UnsupportedGrantType
         | ErrorCode::InvalidScope
-        | ErrorCode::UnsupportedResponseType => StatusCode::BAD_REQUEST,
+        | ErrorCode::UnsupportedResponseType
+        | ErrorCode::UnsupportedTokenType => StatusCode::BAD_REQUEST,
         ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
         ErrorCode::AccessDenied | ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -203,6 +416,17 @@ impl IntoResponse for HttpError {
                 Json(json!({ "error": "not_found", "error_description": "no such resource" })),
             )
                 .into_response(),
+            Self::PostOnly => {
+                let mut res = oauth_body(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    ErrorCode::InvalidRequest,
+                    "this endpoint accepts only POST",
+                );
+                res.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                res
+            }
+            Self::Page(err) => err.into_response(),
             Self::Internal(err) => {
                 tracing::error!(error = %err, "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()

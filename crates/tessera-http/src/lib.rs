@@ -11,6 +11,7 @@ mod body;
 mod caller;
 mod dashboard;
 pub mod error;
+mod html;
 pub mod legacy;
 mod legacy_runtime;
 mod oauth;

@@ -90,7 +90,7 @@ pub async fn post_revoke(
     };
     let revoked = run.await.map_err(|e| HttpError::OAuth(e, req.challenge))?;
     tracing::info!(?revoked, "revocation request");
-    let mut res = axum::http::StatusCode::OK.into_response();
+    let mut res = ().into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
@@ -194,8 +194,5 @@ fn token_response(body: TokenResponse) -> Response {
 
 /// Any method but POST (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1 all require POST).
 pub async fn wrong_method() -> HttpError {
-    HttpError::OAuth(
-        OAuthError::invalid_request("this endpoint accepts only POST"),
-        Challenge::None,
-    )
+    HttpError::PostOnly
 }

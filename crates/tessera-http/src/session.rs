@@ -1,20 +1,46 @@
 //! Browser sessions and CSRF protection for Tessera's own pages.
 //!
 //! The session cookie carries 256 random bits; the store keeps only their SHA-256, with the
-//! user and the times that bound the session (idle and absolute expiry). Forms carry a CSRF
-//! token that must equal the `tessera_csrf` cookie (double submit; the cookie is HttpOnly
-//! and SameSite=Strict, so another site can neither read nor send it).
+//! user and the times that bound the session (idle and absolute expiry).
+//!
+//! CSRF (OWASP's synchronizer token, stateless): a form's token is the HMAC, under a key
+//! derived from the master key, of what the form is bound to: the session's hash once the
+//! user is signed in, or before that (the sign-in form) a random pre-session cookie. A token
+//! from another session, or planted with a cookie by a sibling site, does not verify. Cookies
+//! take the `__Host-` prefix when the issuer is https, so no other host can set them. POSTs
+//! are also refused when the browser says another site sent them (`Sec-Fetch-Site`,
+//! `Origin`).
 
 use axum::http::{header, HeaderMap, HeaderValue};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use tessera_core::domain::{SecretHash, User};
 use tessera_core::random;
 use tessera_core::store::Session;
 
-use crate::error::HttpError;
+use crate::error::{FormKind, HttpError, PageError};
 use crate::state::{AppState, SessionPolicy};
 
-pub const SESSION_COOKIE: &str = "tessera_session";
-pub const CSRF_COOKIE: &str = "tessera_csrf";
+const SESSION_COOKIE: &str = "tessera_session";
+/// Binds the sign-in form's token to this browser before there is a session.
+const PRE_SESSION_COOKIE: &str = "tessera_csrf";
+/// The HKDF purpose of the CSRF key; a new version invalidates every open form.
+const CSRF_PURPOSE: &[u8] = b"tessera csrf v1";
+
+/// A cookie's name: `__Host-` when secure (RFC 6265bis §4.1.3.2: Secure, Path=/, no
+/// Domain, so a sibling subdomain cannot plant one).
+fn cookie_name(policy: &SessionPolicy, base: &str) -> String {
+    if policy.secure_cookies {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// The raw session cookie of the request, if any.
+pub fn session_cookie<'a>(app: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
+    cookie(headers, &cookie_name(&app.sessions, SESSION_COOKIE))
+}
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -29,11 +55,12 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 fn set_cookie(
     policy: &SessionPolicy,
-    name: &str,
+    base: &str,
     value: &str,
     same_site: &str,
     max_age: Option<i64>,
 ) -> HeaderValue {
+    let name = cookie_name(policy, base);
     let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}");
     if let Some(age) = max_age {
         c.push_str(&format!("; Max-Age={age}"));
@@ -49,7 +76,7 @@ pub async fn current_user(
     app: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<(User, SecretHash)>, HttpError> {
-    let Some(raw) = cookie(headers, SESSION_COOKIE) else {
+    let Some(raw) = session_cookie(app, headers) else {
         return Ok(None);
     };
     let hash = SecretHash::of(raw.as_bytes());
@@ -112,38 +139,114 @@ pub fn clear_session_cookie(app: &AppState) -> HeaderValue {
     set_cookie(&app.sessions, SESSION_COOKIE, "", "Lax", Some(0))
 }
 
-/// The CSRF token for a form: the request's cookie value, or a new one to set.
-pub fn csrf_token(
+/// What a form's CSRF token is bound to.
+#[derive(Clone, Copy)]
+pub enum CsrfBinding<'a> {
+    /// A signed-in user's session, by its stored hash.
+    Session(&'a SecretHash),
+    /// The pre-session cookie's value (the sign-in form).
+    PreSession(&'a str),
+}
+
+impl CsrfBinding<'_> {
+    /// Distinct prefixes, so that no pre-session value can pass for a session's hash.
+    fn message(&self) -> Vec<u8> {
+        match self {
+            Self::Session(hash) => [&b"session\0"[..], &hash.0].concat(),
+            Self::PreSession(value) => [&b"pre-session\0"[..], value.as_bytes()].concat(),
+        }
+    }
+}
+
+/// The CSRF token of forms bound to `binding`.
+pub fn csrf_token(app: &AppState, binding: CsrfBinding<'_>) -> Result<String, HttpError> {
+    let tag = app
+        .master
+        .mac(CSRF_PURPOSE, &binding.message())
+        .map_err(HttpError::internal)?;
+    Ok(URL_SAFE_NO_PAD.encode(tag))
+}
+
+/// Whether `submitted` is the token of `binding` (HMAC verification: constant time).
+fn csrf_ok(app: &AppState, binding: CsrfBinding<'_>, submitted: Option<&str>) -> bool {
+    let Some(tag) = submitted.and_then(|s| URL_SAFE_NO_PAD.decode(s).ok()) else {
+        return false;
+    };
+    app.master
+        .verify_mac(CSRF_PURPOSE, &binding.message(), &tag)
+}
+
+/// The pre-session cookie's value, or a new one with the `Set-Cookie` that stores it.
+pub fn pre_session(
     app: &AppState,
     headers: &HeaderMap,
 ) -> Result<(String, Option<HeaderValue>), HttpError> {
-    if let Some(existing) = cookie(headers, CSRF_COOKIE).filter(|v| v.len() >= 32) {
+    let name = cookie_name(&app.sessions, PRE_SESSION_COOKIE);
+    if let Some(existing) = cookie(headers, &name).filter(|v| v.len() >= 32) {
         return Ok((existing.to_owned(), None));
     }
-    let token = random::token::<32>("").map_err(HttpError::internal)?;
-    let set = set_cookie(&app.sessions, CSRF_COOKIE, &token, "Strict", None);
-    Ok((token, Some(set)))
+    let (value, set) = new_pre_session(app)?;
+    Ok((value, Some(set)))
 }
 
-/// A fresh CSRF cookie, replacing the browser's current one.
-pub fn new_csrf_cookie(app: &AppState) -> Result<HeaderValue, HttpError> {
-    let token = random::token::<32>("").map_err(HttpError::internal)?;
-    Ok(set_cookie(
-        &app.sessions,
-        CSRF_COOKIE,
-        &token,
-        "Strict",
-        None,
-    ))
+/// A fresh pre-session cookie: set at sign-in, so that a sign-in form left open from
+/// before is refused rather than signing in again.
+pub fn new_pre_session(app: &AppState) -> Result<(String, HeaderValue), HttpError> {
+    let value = random::token::<32>("").map_err(HttpError::internal)?;
+    let set = set_cookie(&app.sessions, PRE_SESSION_COOKIE, &value, "Strict", None);
+    Ok((value, set))
 }
 
-/// Whether the form's token matches the cookie.
-pub fn csrf_ok(headers: &HeaderMap, submitted: Option<&str>) -> bool {
-    match (cookie(headers, CSRF_COOKIE), submitted) {
-        // Compared as hashes: constant time in the content, whatever the lengths.
-        (Some(c), Some(s)) if c.len() >= 32 => {
-            SecretHash::of(c.as_bytes()).matches(&SecretHash::of(s.as_bytes()))
-        }
-        _ => false,
+/// The pre-session cookie the request carries, if any.
+pub fn pre_session_cookie<'a>(app: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
+    cookie(headers, &cookie_name(&app.sessions, PRE_SESSION_COOKIE))
+}
+
+/// Whether a state-changing request came from Tessera's own pages, as far as the browser
+/// tells. Fetch Metadata's `Sec-Fetch-Site` must be `same-origin` (or `none`: typed by the
+/// user); `same-site` is refused too, since a sibling subdomain is not us. An `Origin` must
+/// be the issuer's or the host the request was sent to; `null` says nothing (our pages are
+/// `Referrer-Policy: no-referrer`, so browsers send `null` on our own forms). A request with
+/// neither header is not a browser's, or a very old one's, and is judged by its token alone.
+fn same_origin(app: &AppState, headers: &HeaderMap) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").map(HeaderValue::as_bytes);
+    if fetch_site.is_some_and(|v| v != b"same-origin" && v != b"none") {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if origin == "null" {
+        return true;
+    }
+    let issuer = &app.tokens.issuer;
+    let issuer_origin = issuer
+        .find("://")
+        .and_then(|i| issuer[i + 3..].find('/').map(|j| &issuer[..i + 3 + j]))
+        .unwrap_or(issuer);
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let authority = origin.split_once("://").map(|(_, a)| a);
+    origin.eq_ignore_ascii_case(issuer_origin)
+        || host.is_some_and(|h| authority.is_some_and(|a| a.eq_ignore_ascii_case(h)))
+}
+
+/// The checks every state-changing form passes: sent from our own pages, with the token of
+/// `binding` (`None`: nothing the token could be bound to, which no token passes).
+pub fn verify_form(
+    app: &AppState,
+    headers: &HeaderMap,
+    binding: Option<CsrfBinding<'_>>,
+    submitted: Option<&str>,
+    kind: FormKind,
+) -> Result<(), PageError> {
+    if !same_origin(app, headers) {
+        return Err(PageError::CrossSite);
+    }
+    match binding {
+        Some(b) if csrf_ok(app, b, submitted) => Ok(()),
+        _ => Err(PageError::FormExpired(kind)),
     }
 }

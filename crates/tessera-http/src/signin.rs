@@ -4,51 +4,101 @@ use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tessera_core::domain::{normalize_email, Password, PasswordHash};
 
 use crate::body::read_limited;
-use crate::error::HttpError;
+use crate::error::{FormKind, HttpError, PageError};
 use crate::legacy::verify_password_bounded;
 use crate::session::{
-    clear_session_cookie, cookie, csrf_ok, csrf_token, new_csrf_cookie, start_session,
-    SESSION_COOKIE,
+    clear_session_cookie, csrf_token, current_user, new_pre_session, pre_session,
+    pre_session_cookie, start_session, verify_form, CsrfBinding,
 };
 use crate::state::AppState;
-use crate::views::{error_page, page, SignInView};
+use crate::views::{page, SignInView};
 
-const GENERIC_FAILURE: &str = "The email or password is wrong.";
+/// Where a sign-in goes when `return_to` is missing or not safe.
+const HOME: &str = "/";
 
-/// Only local paths: never an open redirect.
+/// Only a path on this server: never an open redirect.
 fn safe_return_to(raw: Option<&str>) -> String {
     match raw {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
-        _ => "/".to_owned(),
+        Some(p) if is_local_path(p) => p.to_owned(),
+        _ => HOME.to_owned(),
     }
 }
 
+/// Whether `p` is a path on this server however a browser reads it. Browsers drop tabs
+/// and newlines from a `Location` and read `\` as `/` (WHATWG URL), so `/\t/evil.example`
+/// or `/\evil` leave the site: the path (before `?`/`#`) must begin with exactly one `/`
+/// and hold no control character or backslash, as written and after percent-decoding (until
+/// nothing changes, for double encoding); no control character anywhere.
+fn is_local_path(p: &str) -> bool {
+    if p.chars().any(char::is_control) {
+        return false;
+    }
+    let mut path = p.split(['?', '#']).next().unwrap_or("").to_owned();
+    for _ in 0..4 {
+        let bare = path.starts_with('/')
+            && !path[1..].starts_with(['/', '\\'])
+            && !path.contains('\\')
+            && !path.chars().any(char::is_control);
+        if !bare {
+            return false;
+        }
+        match percent_decode(&path) {
+            Some(decoded) if decoded == path => return true,
+            Some(decoded) => path = decoded,
+            None => return false,
+        }
+    }
+    // Still changing after four rounds of decoding: no path of ours looks like that.
+    false
+}
+
+/// `%XX` → byte (no `+` rule: this is a path); `None` for a malformed escape.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The sign-in page, with `failure` (status and message) when a sign-in was refused.
 pub fn render_signin(
     app: &AppState,
     headers: &HeaderMap,
-    status: StatusCode,
     return_to: &str,
     email: &str,
-    message: Option<&str>,
+    failure: Option<&PageError>,
 ) -> Result<Response, HttpError> {
-    let (csrf, set_cookie) = csrf_token(app, headers)?;
+    let (binding, set_cookie) = pre_session(app, headers)?;
     let view = SignInView {
-        csrf,
+        csrf: csrf_token(app, CsrfBinding::PreSession(&binding))?,
         return_to: return_to.to_owned(),
         email: email.to_owned(),
-        message: message.map(str::to_owned),
+        message: failure.map(|f| f.message().into_owned()),
     };
-    let mut res = page(status, &view);
+    let mut res = page(&view);
     if let Some(c) = set_cookie {
         res.headers_mut().append(header::SET_COOKIE, c);
     }
-    Ok(res)
+    Ok(match failure {
+        Some(f) => f.with_page(res),
+        None => res,
+    })
 }
 
 #[derive(Deserialize)]
@@ -64,7 +114,6 @@ pub async fn get_signin(
     render_signin(
         &app,
         &headers,
-        StatusCode::OK,
         &safe_return_to(q.return_to.as_deref()),
         "",
         None,
@@ -79,24 +128,17 @@ pub async fn post_signin(
 ) -> Result<Response, HttpError> {
     let bytes = read_limited(&headers, body, app.http.form_limit).await?;
     let Ok(form) = tessera_core::oauth::request::Form::parse(&bytes) else {
-        return Ok(error_page(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "The form could not be read.",
-        ));
+        return Err(PageError::UnreadableForm.into());
     };
     let return_to = safe_return_to(form.get("return_to"));
     let email_raw = form.get("email").unwrap_or("");
-    if !csrf_ok(&headers, form.get("csrf")) {
-        let msg = "This form had expired (or was opened in another tab). Please sign in again.";
-        return render_signin(
-            &app,
-            &headers,
-            StatusCode::FORBIDDEN,
-            &return_to,
-            email_raw,
-            Some(msg),
-        );
+    let binding = pre_session_cookie(&app, &headers).map(CsrfBinding::PreSession);
+    match verify_form(&app, &headers, binding, form.get("csrf"), FormKind::SignIn) {
+        Ok(()) => {}
+        Err(PageError::CrossSite) => return Err(PageError::CrossSite.into()),
+        Err(expired) => {
+            return render_signin(&app, &headers, &return_to, email_raw, Some(&expired))
+        }
     }
     let now = app.clock.now();
     let email = normalize_email(email_raw).unwrap_or_default();
@@ -107,18 +149,8 @@ pub async fn post_signin(
         .blocked_for(&email, now)
         .or_else(|| app.signin_limits.by_address.blocked_for(&address, now));
     if let Some(wait) = blocked {
-        let msg = format!(
-            "Too many failed attempts. Try again in {} minutes.",
-            (wait + 59) / 60
-        );
-        return render_signin(
-            &app,
-            &headers,
-            StatusCode::TOO_MANY_REQUESTS,
-            &return_to,
-            email_raw,
-            Some(&msg),
-        );
+        let refusal = PageError::TooManyAttempts { retry_after: wait };
+        return render_signin(&app, &headers, &return_to, email_raw, Some(&refusal));
     }
     let user = app
         .store
@@ -144,10 +176,9 @@ pub async fn post_signin(
             return render_signin(
                 &app,
                 &headers,
-                StatusCode::UNAUTHORIZED,
                 &return_to,
                 email_raw,
-                Some(GENERIC_FAILURE),
+                Some(&PageError::WrongCredentials),
             );
         }
     };
@@ -156,10 +187,11 @@ pub async fn post_signin(
     tracing::info!(user_id = %user.id, "signed in");
     let mut res = Redirect::to(&return_to).into_response();
     res.headers_mut().append(header::SET_COOKIE, set_cookie);
-    // A new CSRF token per session: forms left open in other tabs from before the sign-in
-    // are refused with a clear message instead of acting under the new session.
+    // Forms of the new session are bound to it; a new pre-session value refuses sign-in
+    // forms left open from before, instead of signing in again with them.
+    let (_, set_pre_session) = new_pre_session(&app)?;
     res.headers_mut()
-        .append(header::SET_COOKIE, new_csrf_cookie(&app)?);
+        .append(header::SET_COOKIE, set_pre_session);
     Ok(res)
 }
 
@@ -170,15 +202,16 @@ pub async fn post_signout(
 ) -> Result<Response, HttpError> {
     let bytes = read_limited(&headers, body, app.http.form_limit).await?;
     let form = tessera_core::oauth::request::Form::parse(&bytes).unwrap_or_default();
-    if !csrf_ok(&headers, form.get("csrf")) {
-        return Ok(error_page(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "Reload the page and try again.",
-        ));
-    }
-    if let Some(raw) = cookie(&headers, SESSION_COOKIE) {
-        let hash = tessera_core::domain::SecretHash::of(raw.as_bytes());
+    // Without a live session there is nothing to sign out of: only the cookie is cleared.
+    if let Some((_, hash)) = current_user(&app, &headers).await? {
+        let binding = Some(CsrfBinding::Session(&hash));
+        verify_form(
+            &app,
+            &headers,
+            binding,
+            form.get("csrf"),
+            FormKind::Settings,
+        )?;
         app.store
             .delete_session(&hash)
             .await
@@ -188,4 +221,51 @@ pub async fn post_signout(
     res.headers_mut()
         .append(header::SET_COOKIE, clear_session_cookie(&app));
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_to_keeps_local_paths() {
+        for p in [
+            "/",
+            "/settings/credentials",
+            "/oauth/authorize?response_type=code&redirect_uri=https%3A%2F%2Fpartner.example%2Fcb",
+            // Only the path decides: a backslash or `//` in the query cannot change the host.
+            "/oauth/authorize?state=a%5Cb%2F%2Fc",
+            "/caf%C3%A9#frag",
+        ] {
+            assert_eq!(safe_return_to(Some(p)), p, "{p}");
+        }
+    }
+
+    #[test]
+    fn return_to_refuses_every_way_off_the_site() {
+        for p in [
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/%09/evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/%0A/evil.example",
+            "/%0d%0a/evil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "/%5Cevil.example",
+            "/%5cevil.example",
+            "/%252F/evil.example",
+            "/%25252F/evil.example",
+            "/ok?x=\r\nSet-Cookie:a=b",
+            "https://evil.example/",
+            "evil.example",
+            "",
+            "/%zz",
+        ] {
+            assert_eq!(safe_return_to(Some(p)), HOME, "{p:?}");
+        }
+        assert_eq!(safe_return_to(None), HOME);
+    }
 }

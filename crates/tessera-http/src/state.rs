@@ -50,7 +50,7 @@ pub struct SessionPolicy {
     pub idle_ttl: i64,
     /// A session ends this long after sign-in whatever happens, seconds.
     pub absolute_ttl: i64,
-    /// Add `Secure` to cookies (the issuer is https).
+    /// Add `Secure` and the `__Host-` prefix to cookies (the issuer is https).
     pub secure_cookies: bool,
 }
 

@@ -1,7 +1,7 @@
 //! One typed view per page; the template of each lives in `templates/<area>_<page>.html`.
 
 use askama::Template;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 #[derive(Template)]
@@ -57,13 +57,6 @@ pub struct ConsentView {
 }
 
 #[derive(Template)]
-#[template(path = "oauth_error.html")]
-pub struct ErrorView {
-    pub title: String,
-    pub message: String,
-}
-
-#[derive(Template)]
 #[template(path = "oauth_code.html")]
 pub struct CodeView {
     pub code: String,
@@ -71,48 +64,12 @@ pub struct CodeView {
     pub ttl: i64,
 }
 
-/// Renders a page with the headers every Tessera page carries: no framing (clickjacking),
-/// no caching, no referrer.
-pub fn page(status: StatusCode, view: &impl Template) -> Response {
-    let html = match view.render() {
-        Ok(html) => html,
-        Err(err) => {
-            tracing::error!(error = %err, "template rendering failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
-    let mut res = (
-        status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html,
-    )
-        .into_response();
-    let h = res.headers_mut();
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; base-uri 'none'"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    res
-}
-
-pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    page(
-        status,
-        &ErrorView {
-            title: title.to_owned(),
-            message: message.to_owned(),
-        },
-    )
+/// A page with 200 and the headers every Tessera page carries ([`crate::html::send`]).
+pub fn page(view: &impl Template) -> Response {
+    match view.render() {
+        Ok(html) => crate::html::send(html),
+        Err(err) => crate::error::HttpError::internal(err).into_response(),
+    }
 }
 
 pub async fn get_stylesheet() -> Response {

@@ -4,7 +4,13 @@
 //! parameter, a bad percent-escape, bytes that are not UTF-8 — becomes `invalid_request`
 //! with a description, never a framework's plain-text rejection.
 
+use std::collections::HashSet;
+
 use crate::error::OAuthError;
+
+/// More parameters than any Tessera form or OAuth request carries (the consent form has one
+/// per scope of the catalog): past this, a request is refused before any work on its names.
+pub const MAX_PARAMETERS: usize = 256;
 
 /// Decoded form parameters, each name at most once.
 #[derive(Debug, Default)]
@@ -14,8 +20,16 @@ pub struct Form {
 
 impl Form {
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let segments = body.split(|&b| b == b'&').filter(|s| !s.is_empty());
+        if segments.clone().count() > MAX_PARAMETERS {
+            return Err(OAuthError::invalid_request(format!(
+                "the request has more than {MAX_PARAMETERS} parameters"
+            )));
+        }
         let mut pairs: Vec<(String, String)> = Vec::new();
-        for segment in body.split(|&b| b == b'&').filter(|s| !s.is_empty()) {
+        // A set, so that spotting a repeat costs one lookup, not a scan of every earlier name.
+        let mut seen: HashSet<String> = HashSet::new();
+        for segment in segments {
             let (name, value) = match segment.iter().position(|&b| b == b'=') {
                 Some(i) => (&segment[..i], &segment[i + 1..]),
                 None => (segment, &segment[segment.len()..]),
@@ -23,7 +37,7 @@ impl Form {
             let name = decode_component(name)?;
             let value = decode_component(value)?;
             // §3.1: "Request and response parameters MUST NOT be included more than once."
-            if pairs.iter().any(|(n, _)| *n == name) {
+            if !seen.insert(name.clone()) {
                 return Err(OAuthError::invalid_request(format!(
                     "the parameter `{name}` is repeated; send each parameter once"
                 )));
@@ -98,5 +112,35 @@ mod tests {
                 ErrorCode::InvalidRequest
             );
         }
+    }
+
+    fn params(n: usize) -> String {
+        (0..n)
+            .map(|i| format!("p{i}=v"))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    #[test]
+    fn parameter_count_is_capped() {
+        let at_cap = Form::parse(params(MAX_PARAMETERS).as_bytes()).unwrap();
+        assert_eq!(at_cap.get("p255"), Some("v"));
+        let err = Form::parse(params(MAX_PARAMETERS + 1).as_bytes()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidRequest);
+        assert!(err.description.contains("more than 256 parameters"));
+        // Empty segments (`a=1&&b=2`) are not parameters and do not count.
+        let sparse = format!("{}{}", "&".repeat(10_000), params(3));
+        assert!(Form::parse(sparse.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_repeat_is_found_wherever_it_is() {
+        let late = format!("{}&p0=again", params(MAX_PARAMETERS - 1));
+        let err = Form::parse(late.as_bytes()).unwrap_err();
+        assert!(
+            err.description.contains("`p0` is repeated"),
+            "{}",
+            err.description
+        );
     }
 }

@@ -42,8 +42,17 @@ pub async fn revoke(
     now: UnixSeconds,
 ) -> Result<Revoked, OAuthError> {
     let token = form.require("token")?;
-    let refresh_first =
-        form.get("token_type_hint") == Some("refresh_token") || !token.contains('.');
+    let hint = form.get("token_type_hint");
+    // §2.1 registers two hints; any other names a type this server cannot revoke (§2.2.1).
+    if let Some(other) = hint.filter(|h| !matches!(*h, "access_token" | "refresh_token")) {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedTokenType,
+            format!(
+                "token_type_hint {other:?} is not a type this server issues; use access_token or refresh_token, or leave it out"
+            ),
+        ));
+    }
+    let refresh_first = hint == Some("refresh_token") || !token.contains('.');
     if refresh_first {
         if let Some(done) = revoke_refresh(store, caches, client, token, policy, now).await? {
             return Ok(done);

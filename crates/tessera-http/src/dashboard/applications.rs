@@ -2,7 +2,6 @@
 //! organization's own registered applications.
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::domain::{Client, ClientKind, ClientStatus, ScopeSet, User};
@@ -14,14 +13,12 @@ use tessera_core::manage::clients::get_client;
 use tessera_core::manage::tokens::generate_token_set;
 use tessera_core::oauth::routes;
 
-use super::{
-    back_with, manage_error, rotate_with_overlap, ApplicationsPage, Page, Signed, Submitted,
-};
-use crate::error::HttpError;
+use super::{back_with, rotate_with_overlap, ApplicationsPage, Page, Signed, Submitted};
+use crate::error::{HttpError, PageError};
 use crate::state::AppState;
 use crate::views::{
-    account_choices, error_page, when, AccountChoice, AppRow, ApplicationsView, AuthorizedRow,
-    ConfirmView, ScopeLine, SecretView, TokensView,
+    account_choices, when, AccountChoice, AppRow, ApplicationsView, AuthorizedRow, ConfirmView,
+    ScopeLine, SecretView, TokensView,
 };
 
 const HERE: &str = ApplicationsPage::HERE;
@@ -31,10 +28,7 @@ pub async fn get_applications(
     Signed { visit: v, .. }: Signed<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
     let store = app.store.as_ref();
-    let authorized = match list_authorizations(store, &v.user).await {
-        Ok(list) => list,
-        Err(e) => return manage_error(e),
-    };
+    let authorized = list_authorizations(store, &v.user).await?;
     let authorized = authorized
         .into_iter()
         .map(|a| AuthorizedRow {
@@ -44,10 +38,7 @@ pub async fn get_applications(
             last_used: when(a.last_used_at),
         })
         .collect();
-    let all = match list_applications(store).await {
-        Ok(list) => list,
-        Err(e) => return manage_error(e),
-    };
+    let all = list_applications(store).await?;
     let partners = all
         .iter()
         .filter(|c| c.approved && c.status == ClientStatus::Active)
@@ -116,10 +107,7 @@ pub async fn post_add(
         .collect();
     let app_id = form.get("app").unwrap_or("");
     // The form lists the whole catalog; keep what this application may use.
-    let allowed = match get_client(app.store.as_ref(), app_id).await {
-        Ok(c) => c.scopes,
-        Err(e) => return manage_error(e),
-    };
+    let allowed = get_client(app.store.as_ref(), app_id).await?.scopes;
     let chosen: ScopeSet = chosen
         .iter()
         .filter(|s| allowed.contains(s))
@@ -131,11 +119,7 @@ pub async fn post_add(
         .grant_context(&keyring, now)
         .map_err(HttpError::internal)?;
     let account = form.get("account").unwrap_or("");
-    let tokens = match generate_token_set(&cx, &v.user, account, app_id, &chosen.to_string()).await
-    {
-        Ok(t) => t,
-        Err(e) => return manage_error(e),
-    };
+    let tokens = generate_token_set(&cx, &v.user, account, app_id, &chosen.to_string()).await?;
     let app_name = get_client(app.store.as_ref(), app_id)
         .await
         .map(|c| c.name)
@@ -156,11 +140,7 @@ pub async fn post_register(
 ) -> Result<Response, HttpError> {
     let account = form.get("account").unwrap_or("");
     if !v.user.accounts.iter().any(|a| a.as_str() == account) {
-        return Ok(error_page(
-            StatusCode::FORBIDDEN,
-            "Not your account",
-            "Pick one of your API accounts.",
-        ));
+        return Err(PageError::NotYourAccount.into());
     }
     let uris: Vec<String> = form
         .get("redirect_uris")
@@ -179,11 +159,7 @@ pub async fn post_register(
         require_pkce: form.get("require_pkce") == Some("on"),
         owner: Some(account),
     };
-    let (client, secret) = match create_application(app.store.as_ref(), &new, app.clock.now()).await
-    {
-        Ok(x) => x,
-        Err(e) => return manage_error(e),
-    };
+    let (client, secret) = create_application(app.store.as_ref(), &new, app.clock.now()).await?;
     let secret = secret.map(|s| s.expose().to_owned()).unwrap_or_default();
     Ok(v.render(|nav| SecretView {
         nav,
@@ -205,12 +181,8 @@ async fn own_application(app: &AppState, user: &User, id: &str) -> Option<Client
     })
 }
 
-fn not_own_application() -> Response {
-    error_page(
-        StatusCode::NOT_FOUND,
-        "Not found",
-        "No such application of your organization.",
-    )
+fn not_own_application() -> HttpError {
+    PageError::NotFound("No such application of your organization.").into()
 }
 
 pub async fn post_rotate(
@@ -219,12 +191,9 @@ pub async fn post_rotate(
 ) -> Result<Response, HttpError> {
     let id = form.get("client_id").unwrap_or("");
     let Some(client) = own_application(&app, &v.user, id).await else {
-        return Ok(not_own_application());
+        return Err(not_own_application());
     };
-    let rotated = match rotate_with_overlap(&app, &client).await {
-        Ok(r) => r,
-        Err(e) => return manage_error(e),
-    };
+    let rotated = rotate_with_overlap(&app, &client).await?;
     Ok(v.render(|nav| SecretView {
         nav,
         title: format!(
@@ -245,7 +214,7 @@ pub async fn post_pkce(
 ) -> Result<Response, HttpError> {
     let id = form.get("client_id").unwrap_or("");
     let Some(client) = own_application(&app, &v.user, id).await else {
-        return Ok(not_own_application());
+        return Err(not_own_application());
     };
     let require = form.get("require_pkce") == Some("true");
     match set_require_pkce(app.store.as_ref(), id, require, app.clock.now()).await {
@@ -257,7 +226,7 @@ pub async fn post_pkce(
             };
             Ok(back_with(HERE, &format!("{} {notice}.", client.name)))
         }
-        Err(e) => manage_error(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -272,11 +241,7 @@ pub async fn get_deauthorize(
     Signed { visit: v, .. }: Signed<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
     let Ok(client) = get_client(app.store.as_ref(), &q.client_id).await else {
-        return Ok(error_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "No such application.",
-        ));
+        return Err(PageError::NotFound("No such application.").into());
     };
     let name = client.name;
     Ok(v.render(|nav| ConfirmView {
@@ -314,6 +279,6 @@ pub async fn post_deauthorize(
                 &format!("Access revoked; {n} {sets} stopped working."),
             ))
         }
-        Err(e) => manage_error(e),
+        Err(e) => Err(e.into()),
     }
 }

@@ -1,7 +1,6 @@
 //! API Credentials: an account's legacy credentials and OAuth 2.0 credential clients.
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::domain::{Client, ClientKind, ClientStatus, User};
@@ -11,14 +10,11 @@ use tessera_core::manage::clients::{
 use tessera_core::manage::tokens::test_credential;
 use tessera_core::oauth::routes;
 
-use super::{
-    back_with, manage_error, rotate_with_overlap, CredentialsPage, Page, Signed, Submitted, Visit,
-};
-use crate::error::HttpError;
+use super::{back_with, rotate_with_overlap, CredentialsPage, Page, Signed, Submitted, Visit};
+use crate::error::{HttpError, PageError};
 use crate::state::AppState;
 use crate::views::{
-    account_choices, error_page, when, ClaimsView, ConfirmView, CredentialRow, CredentialsView,
-    SecretView,
+    account_choices, when, ClaimsView, ConfirmView, CredentialRow, CredentialsView, SecretView,
 };
 
 const HERE: &str = CredentialsPage::HERE;
@@ -39,11 +35,7 @@ pub async fn get_credentials(
         .find(|a| Some(&a.id) == q.account.as_ref())
         .or_else(|| accounts.first())
     else {
-        return Ok(error_page(
-            StatusCode::FORBIDDEN,
-            "No API account",
-            "Your user may not act on any API account.",
-        ));
+        return Err(PageError::NoAccount.into());
     };
     let (account_id, account_name) = (current.id.clone(), current.name.clone());
     let account = tessera_core::domain::AccountId::parse(&account_id).ok_or(HttpError::NotFound)?;
@@ -105,12 +97,8 @@ async fn owned_credential(
     Ok(mine.then_some(client))
 }
 
-fn not_yours() -> Response {
-    error_page(
-        StatusCode::NOT_FOUND,
-        "Not found",
-        "There is no such credential on your API accounts.",
-    )
+fn not_yours() -> HttpError {
+    PageError::NotFound("There is no such credential on your API accounts.").into()
 }
 
 pub async fn post_create(
@@ -119,7 +107,7 @@ pub async fn post_create(
 ) -> Result<Response, HttpError> {
     let account = form.get("account").unwrap_or("");
     if !v.user.accounts.iter().any(|a| a.as_str() == account) {
-        return Ok(not_yours());
+        return Err(not_yours());
     }
     let new = NewCredentialClient {
         account_id: account,
@@ -127,10 +115,7 @@ pub async fn post_create(
         scope: None,
     };
     let mut created =
-        match create_credential_clients(app.store.as_ref(), &new, 1, app.clock.now()).await {
-            Ok(c) => c,
-            Err(e) => return manage_error(e),
-        };
+        create_credential_clients(app.store.as_ref(), &new, 1, app.clock.now()).await?;
     let Some(c) = created.pop() else {
         return Err(HttpError::internal("no client created"));
     };
@@ -168,7 +153,7 @@ pub async fn post_rotate(
 ) -> Result<Response, HttpError> {
     let Some(client) = owned_credential(&app, &v.user, form.get("client_id").unwrap_or("")).await?
     else {
-        return Ok(not_yours());
+        return Err(not_yours());
     };
     if client.status != ClientStatus::Active {
         return Ok(back_with(
@@ -176,10 +161,7 @@ pub async fn post_rotate(
             "That credential was revoked in the meantime; nothing was rotated.",
         ));
     }
-    let rotated = match rotate_with_overlap(&app, &client).await {
-        Ok(r) => r,
-        Err(e) => return manage_error(e),
-    };
+    let rotated = rotate_with_overlap(&app, &client).await?;
     let account = client.account_id.map(|a| a.to_string()).unwrap_or_default();
     let title = "New client secret (the old one works for 24 more hours)";
     secret_page(
@@ -198,7 +180,7 @@ pub async fn post_test(
 ) -> Result<Response, HttpError> {
     let Some(client) = owned_credential(&app, &v.user, form.get("client_id").unwrap_or("")).await?
     else {
-        return Ok(not_yours());
+        return Err(not_yours());
     };
     let now = app.clock.now();
     let keyring = app.caches.keyring();
@@ -248,7 +230,7 @@ pub async fn get_revoke(
     Signed { visit: v, .. }: Signed<CredentialsPage>,
 ) -> Result<Response, HttpError> {
     let Some(client) = owned_credential(&app, &v.user, &q.client_id).await? else {
-        return Ok(not_yours());
+        return Err(not_yours());
     };
     Ok(v.render(|nav| ConfirmView {
         nav,
@@ -267,14 +249,12 @@ pub async fn post_revoke(
 ) -> Result<Response, HttpError> {
     let Some(client) = owned_credential(&app, &v.user, form.get("client_id").unwrap_or("")).await?
     else {
-        return Ok(not_yours());
+        return Err(not_yours());
     };
     if client.status == ClientStatus::Revoked {
         return Ok(back_with(HERE, "That credential was already revoked."));
     }
-    if let Err(e) = revoke_client(app.store.as_ref(), client.id.as_str(), app.clock.now()).await {
-        return manage_error(e);
-    }
+    revoke_client(app.store.as_ref(), client.id.as_str(), app.clock.now()).await?;
     // This process enforces it at once; other servers through the change feed.
     app.caches.clients.invalidate(client.id.as_str());
     let account = client.account_id.map(|a| a.to_string()).unwrap_or_default();

@@ -2,7 +2,6 @@
 //! the same `tessera_core::legacy::migration` functions as `tessera legacy …`.
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::domain::{AccountId, User};
@@ -11,10 +10,10 @@ use tessera_core::legacy::provision::get_legacy_credential;
 use tessera_core::legacy::{LegacyCredential, LegacyState};
 use tessera_core::oauth::routes;
 
-use super::{back_with, manage_error, CredentialsPage, Page, Signed, Submitted};
-use crate::error::HttpError;
+use super::{back_with, CredentialsPage, Page, Signed, Submitted};
+use crate::error::{HttpError, PageError};
 use crate::state::AppState;
-use crate::views::{error_page, when, ConfirmView, LegacyRow, SecretView};
+use crate::views::{when, ConfirmView, LegacyRow, SecretView};
 
 const HERE: &str = CredentialsPage::HERE;
 
@@ -58,12 +57,8 @@ async fn owned(
     }
 }
 
-fn not_found() -> Response {
-    error_page(
-        StatusCode::NOT_FOUND,
-        "Not found",
-        "There is no such legacy credential on your API accounts.",
-    )
+fn not_found() -> HttpError {
+    PageError::NotFound("There is no such legacy credential on your API accounts.").into()
 }
 
 fn actor(user: &User) -> String {
@@ -75,19 +70,15 @@ pub async fn post_migrate(
     Submitted { visit: v, form, .. }: Submitted<CredentialsPage>,
 ) -> Result<Response, HttpError> {
     let Some(c) = owned(&app, &v.user, form.get("email").unwrap_or("")).await? else {
-        return Ok(not_found());
+        return Err(not_found());
     };
-    let migrated = match migrate(
+    let migrated = migrate(
         app.store.as_ref(),
         c.email.as_str(),
         &actor(&v.user),
         app.clock.now(),
     )
-    .await
-    {
-        Ok(m) => m,
-        Err(e) => return manage_error(e),
-    };
+    .await?;
     let account = c.account_id.to_string();
     Ok(v.render(|nav| SecretView {
         nav,
@@ -110,7 +101,7 @@ pub async fn get_remove(
     Signed { visit: v, .. }: Signed<CredentialsPage>,
 ) -> Result<Response, HttpError> {
     let Some(c) = owned(&app, &v.user, &q.email).await? else {
-        return Ok(not_found());
+        return Err(not_found());
     };
     Ok(v.render(|nav| ConfirmView {
         nav,
@@ -130,7 +121,7 @@ pub async fn post_remove(
     Submitted { visit: v, form, .. }: Submitted<CredentialsPage>,
 ) -> Result<Response, HttpError> {
     let Some(c) = owned(&app, &v.user, form.get("email").unwrap_or("")).await? else {
-        return Ok(not_found());
+        return Err(not_found());
     };
     match remove(
         app.store.as_ref(),
@@ -144,6 +135,6 @@ pub async fn post_remove(
             &format!("{HERE}?account={}", c.account_id),
             &format!("Removed the legacy credential {}.", c.email.as_str()),
         )),
-        Err(e) => manage_error(e),
+        Err(e) => Err(e.into()),
     }
 }

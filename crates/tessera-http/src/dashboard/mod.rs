@@ -10,21 +10,21 @@ use std::marker::PhantomData;
 
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use tessera_core::domain::{Client, User};
+use tessera_core::domain::{Client, SecretHash, User};
 use tessera_core::error::ManageError;
 use tessera_core::manage::clients::{rotate_secret, CreatedClient};
 use tessera_core::oauth::request::Form;
 
 use crate::body::read_limited;
-use crate::error::HttpError;
-use crate::session::{csrf_ok, csrf_token, current_user};
+use crate::error::{FormKind, HttpError, PageError};
+use crate::session::{csrf_token, current_user, verify_form, CsrfBinding};
 use crate::state::AppState;
-use crate::views::{error_page, page, Nav};
+use crate::views::{page, Nav};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -77,21 +77,18 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// A signed-in request: the user, the layout's data, and a CSRF cookie to set if new.
+/// A signed-in request: the user, the layout's data (with the session's CSRF token), and
+/// the session it came with.
 pub struct Visit {
     pub user: User,
     pub nav: Nav,
-    set_cookie: Option<HeaderValue>,
+    session: SecretHash,
 }
 
 impl Visit {
-    /// Renders the view built from the layout's data, setting the visit's cookie.
+    /// Renders the view built from the layout's data.
     pub fn render<V: askama::Template>(self, view: impl FnOnce(Nav) -> V) -> Response {
-        let mut res = page(StatusCode::OK, &view(self.nav));
-        if let Some(c) = self.set_cookie {
-            res.headers_mut().append(header::SET_COOKIE, c);
-        }
-        res
+        page(&view(self.nav))
     }
 }
 
@@ -176,25 +173,21 @@ async fn visit(
     here: &str,
     notice: Option<String>,
 ) -> Result<Result<Visit, Response>, HttpError> {
-    let Some((user, _)) = current_user(app, headers).await? else {
+    let Some((user, session)) = current_user(app, headers).await? else {
         let to = format!("/signin?return_to={}", crate::authorize::encode(here));
         return Ok(Err(Redirect::to(&to).into_response()));
     };
-    let (csrf, set_cookie) = csrf_token(app, headers)?;
     let nav = Nav {
-        csrf,
+        csrf: csrf_token(app, CsrfBinding::Session(&session))?,
         email: user.email.clone(),
         operator: user.operator,
         notice,
     };
-    Ok(Ok(Visit {
-        user,
-        nav,
-        set_cookie,
-    }))
+    Ok(Ok(Visit { user, nav, session }))
 }
 
-/// A submitted dashboard form: signed in, CSRF token valid, body parsed.
+/// A submitted dashboard form: sent from our pages, signed in, body parsed, CSRF token
+/// of this session.
 async fn submission(
     app: &AppState,
     headers: &HeaderMap,
@@ -203,20 +196,16 @@ async fn submission(
 ) -> Result<Result<(Visit, Form), Response>, HttpError> {
     let bytes = read_limited(headers, body, app.http.form_limit).await?;
     let Ok(form) = Form::parse(&bytes) else {
-        return Ok(Err(error_page(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "The form could not be read.",
-        )));
+        return Err(PageError::UnreadableForm.into());
     };
-    if !csrf_ok(headers, form.get("csrf")) {
-        return Ok(Err(error_page(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "It was opened before you signed in again, or in another tab. Reload the page and try again.",
-        )));
-    }
-    Ok(visit(app, headers, here, None).await?.map(|v| (v, form)))
+    // Signed out: to the sign-in page, having done nothing.
+    let visit = match visit(app, headers, here, None).await? {
+        Ok(v) => v,
+        Err(to_signin) => return Ok(Err(to_signin)),
+    };
+    let binding = Some(CsrfBinding::Session(&visit.session));
+    verify_form(app, headers, binding, form.get("csrf"), FormKind::Settings)?;
+    Ok(Ok((visit, form)))
 }
 
 /// How long a secret rotated from the dashboard keeps working beside the new one.
@@ -247,16 +236,4 @@ pub fn back_with(path: &str, notice: &str) -> Response {
         crate::authorize::encode(notice)
     ))
     .into_response()
-}
-
-/// A management error as the user sees it: what went wrong, in words (never a 500 for
-/// bad input; storage failures are logged and shown generically).
-pub fn manage_error(err: ManageError) -> Result<Response, HttpError> {
-    match err {
-        ManageError::Store(e) => Err(HttpError::internal(e)),
-        ManageError::NotFound(m) => Ok(error_page(StatusCode::NOT_FOUND, "Not found", &m)),
-        ManageError::Invalid(m) | ManageError::Conflict(m) | ManageError::Crypto(m) => {
-            Ok(error_page(StatusCode::BAD_REQUEST, "That did not work", &m))
-        }
-    }
 }

@@ -1,7 +1,6 @@
 //! Operator pages: partner application approval and signing keys.
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::legacy::report::legacy_report;
@@ -9,20 +8,12 @@ use tessera_core::manage::apps::{list_applications, set_approved};
 use tessera_core::manage::keys::{list_keys, rotate};
 use tessera_core::runtime::sync::{reload_keyring, KeyReload};
 
-use super::{back_with, manage_error, OperatorPage, Page, Signed, Submitted};
-use crate::error::HttpError;
+use super::{back_with, OperatorPage, Page, Signed, Submitted};
+use crate::error::{HttpError, PageError};
 use crate::state::AppState;
-use crate::views::{error_page, when, AppRow, KeyRow, OperatorView, ReportRow};
+use crate::views::{when, AppRow, KeyRow, OperatorView, ReportRow};
 
 const HERE: &str = OperatorPage::HERE;
-
-fn forbidden() -> Response {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "Operators only",
-        "This page is for the provider's operators.",
-    )
-}
 
 #[derive(Deserialize)]
 pub struct OperatorQuery {
@@ -36,12 +27,9 @@ pub async fn get_operator(
     Signed { visit: v, .. }: Signed<OperatorPage>,
 ) -> Result<Response, HttpError> {
     if !v.user.operator {
-        return Ok(forbidden());
+        return Err(PageError::OperatorsOnly.into());
     }
-    let apps = match list_applications(app.store.as_ref()).await {
-        Ok(list) => list,
-        Err(e) => return manage_error(e),
-    };
+    let apps = list_applications(app.store.as_ref()).await?;
     let apps = apps
         .into_iter()
         .map(|c| AppRow {
@@ -54,10 +42,7 @@ pub async fn get_operator(
             status: c.status.as_str().into(),
         })
         .collect();
-    let keys = match list_keys(app.store.as_ref(), app.clock.now()).await {
-        Ok(k) => k,
-        Err(e) => return manage_error(e),
-    };
+    let keys = list_keys(app.store.as_ref(), app.clock.now()).await?;
     let keys = keys
         .into_iter()
         .map(|(k, state)| KeyRow {
@@ -116,7 +101,7 @@ pub async fn post_approve(
     Submitted { visit: v, form, .. }: Submitted<OperatorPage>,
 ) -> Result<Response, HttpError> {
     if !v.user.operator {
-        return Ok(forbidden());
+        return Err(PageError::OperatorsOnly.into());
     }
     let id = form.get("client_id").unwrap_or("");
     let approved = form.get("approved") == Some("true");
@@ -130,7 +115,7 @@ pub async fn post_approve(
             };
             Ok(back_with(HERE, &format!("{} is {what}.", c.name)))
         }
-        Err(e) => manage_error(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -139,12 +124,9 @@ pub async fn post_rotate_key(
     Submitted { visit: v, .. }: Submitted<OperatorPage>,
 ) -> Result<Response, HttpError> {
     if !v.user.operator {
-        return Ok(forbidden());
+        return Err(PageError::OperatorsOnly.into());
     }
-    let key = match rotate(app.store.as_ref(), &app.master, &app.keys, app.clock.now()).await {
-        Ok(k) => k,
-        Err(e) => return manage_error(e),
-    };
+    let key = rotate(app.store.as_ref(), &app.master, &app.keys, app.clock.now()).await?;
     let reload = KeyReload {
         master: &app.master,
         max_token_ttl: app.tokens.max_ttl(),
