@@ -299,8 +299,13 @@ store_test!(
             .text()
             .await
             .unwrap();
-        let code = param(&to, "code").unwrap();
-        assert!(html.contains(&code));
+        let code = field(&html, "code").expect("the code on the page");
+        assert!(code.starts_with("ac_"), "{code}");
+        assert_eq!(
+            param(&to, "code"),
+            None,
+            "the code travels sealed, not in the URL"
+        );
         assert_eq!(app.exchange(&partner, &code).await.0, 200);
     }
 );

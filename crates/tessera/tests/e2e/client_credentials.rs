@@ -188,8 +188,21 @@ store_test!(
             .unwrap();
         assert_eq!(error_of(res).await.1, "invalid_request");
 
-        let res = app.http.get(app.url("/oauth/token")).send().await.unwrap();
-        assert_eq!(error_of(res).await, (400, "invalid_request".into(), None));
+        // RFC 9110 §15.5.6: 405 with Allow; the body keeps RFC 6749 §5.2's shape.
+        for method in [
+            reqwest::Method::GET,
+            reqwest::Method::PUT,
+            reqwest::Method::DELETE,
+        ] {
+            let res = app
+                .http
+                .request(method.clone(), app.url("/oauth/token"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.headers()["allow"], "POST", "{method}");
+            assert_eq!(error_of(res).await, (405, "invalid_request".into(), None));
+        }
 
         let huge = format!(
             "grant_type=client_credentials&pad={}",

@@ -18,6 +18,7 @@ mod keys;
 mod legacy;
 mod metadata;
 mod oauth2_client;
+mod pages;
 mod refresh_token;
 mod revocation;
 mod store_conformance;

@@ -97,8 +97,36 @@ store_test!(
             .post_form("/oauth/revoke", &form_body(&[("token", &token)]))
             .await;
         assert_eq!(res.status(), 401, "client authentication is required");
-        let res = app.http.get(app.url("/oauth/revoke")).send().await.unwrap();
-        assert_eq!(res.status(), 400);
+        for path in ["/oauth/revoke", "/oauth/introspect"] {
+            let res = app.http.get(app.url(path)).send().await.unwrap();
+            assert_eq!(res.status(), 405, "{path}");
+            assert_eq!(res.headers()["allow"], "POST", "{path}");
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["error"], "invalid_request", "{path}");
+        }
+    }
+);
+
+store_test!(
+    async fn rfc7009_2_2_1_an_unknown_token_type_hint_is_unsupported_token_type(app: &TestApp) {
+        let c = app.client(None).await;
+        let token = app.access_token(&c).await;
+        let (status, body) = call(
+            app,
+            "/oauth/revoke",
+            &c,
+            &[("token", &token), ("token_type_hint", "id_token")],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("unsupported_token_type"))
+        );
+        assert!(body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("id_token"));
+        assert_eq!(app.get_bearer("/v1/account", &token).await.status(), 200);
     }
 );
 
