@@ -580,12 +580,17 @@ async function main() {
       assert.match(await r.text(), /This form has expired/);
       r = await page.request.post('/settings/credentials/create', { form: { ...form, csrf: 'x'.repeat(43) }, maxRedirects: 0 });
       assert.equal(r.status(), 403, 'a wrong token is refused too');
-      // The same request with the cookie's token goes through: the refusal was the token's.
-      const csrf = (await context.cookies(base)).find((c) => c.name === 'tessera_csrf');
-      assert.ok(csrf, 'csrf cookie present');
-      assert.equal(csrf.httpOnly, true);
-      assert.equal(csrf.sameSite, 'Strict');
-      r = await page.request.post('/settings/credentials/create', { form: { ...form, name: 'with-csrf', csrf: csrf.value }, maxRedirects: 0 });
+      // The pre-session cookie is no token: the token is an HMAC of the session.
+      const pre = (await context.cookies(base)).find((c) => c.name === 'tessera_csrf');
+      assert.ok(pre, 'pre-session cookie present');
+      assert.equal(pre.httpOnly, true);
+      assert.equal(pre.sameSite, 'Strict');
+      r = await page.request.post('/settings/credentials/create', { form: { ...form, csrf: pre.value }, maxRedirects: 0 });
+      assert.equal(r.status(), 403, "the cookie's value is refused");
+      // The same request with the page's token goes through: the refusal was the token's.
+      await page.goto('/settings/credentials');
+      const csrf = await page.locator('input[name="csrf"]').first().inputValue();
+      r = await page.request.post('/settings/credentials/create', { form: { ...form, name: 'with-csrf', csrf }, maxRedirects: 0 });
       assert.equal(r.status(), 200);
       assert.match(await r.text(), /OAuth 2.0 credentials created/);
     });
