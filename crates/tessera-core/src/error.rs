@@ -5,8 +5,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// The error codes of RFC 6749 §4.1.2.1, §5.2, RFC 6750 §3.1 and RFC 7009 §2.2.1: every
-/// OAuth error code Tessera sends is one of these.
+/// Every error code Tessera sends: those of RFC 6749 §4.1.2.1, §5.2, RFC 6750 §3.1 and
+/// RFC 7009 §2.2.1, then Tessera's own (legacy Basic and the sample API), which no RFC
+/// registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -23,6 +24,16 @@ pub enum ErrorCode {
     InsufficientScope,
     /// RFC 7009 §2.2.1: the revocation request names a token type this server does not have.
     UnsupportedTokenType,
+    /// Legacy HTTP Basic with a wrong email or password.
+    InvalidCredentials,
+    /// Too many failed legacy Basic attempts.
+    TooManyAttempts,
+    /// Legacy HTTP Basic after its sunset.
+    BasicAuthEnded,
+    /// Legacy HTTP Basic during a scheduled brownout.
+    BasicAuthBrownout,
+    /// No such resource on the sample API.
+    NotFound,
 }
 
 impl ErrorCode {
@@ -41,6 +52,11 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::BasicAuthEnded => "basic_auth_ended",
+            Self::BasicAuthBrownout => "basic_auth_brownout",
+            Self::NotFound => "not_found",
         }
     }
 }

@@ -284,8 +284,14 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::InvalidScope
         | ErrorCode::UnsupportedResponseType
         | ErrorCode::UnsupportedTokenType => StatusCode::BAD_REQUEST,
-        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidClient
+        | ErrorCode::InvalidToken
+        | ErrorCode::InvalidCredentials
+        | ErrorCode::BasicAuthEnded
+        | ErrorCode::BasicAuthBrownout => StatusCode::UNAUTHORIZED,
         ErrorCode::AccessDenied | ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
@@ -332,11 +338,12 @@ impl IntoResponse for HttpError {
                 res
             }
             Self::MissingToken => {
+                let code = ErrorCode::InvalidToken;
                 let body = json!({
-                    "error": "invalid_token",
+                    "error": code.as_str(),
                     "error_description": "this endpoint requires `Authorization: Bearer <access token>`",
                 });
-                let mut res = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+                let mut res = (status_of(code), Json(body)).into_response();
                 res.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, bearer_challenge(None, None));
                 res
@@ -350,7 +357,7 @@ impl IntoResponse for HttpError {
                 );
                 res.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
-                    bearer_challenge(Some(("invalid_token", &description)), None),
+                    bearer_challenge(Some((ErrorCode::InvalidToken.as_str(), &description)), None),
                 );
                 res
             }
@@ -386,11 +393,12 @@ impl IntoResponse for HttpError {
             ),
             Self::BasicRefused(refusal) => basic_refused(&refusal),
             Self::BasicInvalid => {
+                let code = ErrorCode::InvalidCredentials;
                 let body = json!({
-                    "error": "invalid_credentials",
+                    "error": code.as_str(),
                     "error_description": "HTTP Basic authentication failed: the email or password is wrong",
                 });
-                let mut res = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+                let mut res = (status_of(code), Json(body)).into_response();
                 res.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
@@ -398,24 +406,26 @@ impl IntoResponse for HttpError {
                 res
             }
             Self::TooManyAttempts { retry_after } => {
+                let code = ErrorCode::TooManyAttempts;
                 let body = json!({
-                    "error": "too_many_attempts",
+                    "error": code.as_str(),
                     "error_description": format!(
                         "too many failed sign-in attempts; try again in {retry_after} seconds"
                     ),
                 });
-                let mut res = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+                let mut res = (status_of(code), Json(body)).into_response();
                 // RFC 9110 §10.2.3: delay-seconds.
                 if let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
                     res.headers_mut().insert(header::RETRY_AFTER, v);
                 }
                 res
             }
-            Self::NotFound => (
-                StatusCode::NOT_FOUND,
-                Json(json!({ "error": "not_found", "error_description": "no such resource" })),
-            )
-                .into_response(),
+            Self::NotFound => {
+                let code = ErrorCode::NotFound;
+                let body =
+                    json!({ "error": code.as_str(), "error_description": "no such resource" });
+                (status_of(code), Json(body)).into_response()
+            }
             Self::PostOnly => {
                 let mut res = oauth_body(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -447,7 +457,7 @@ fn basic_refused(r: &BasicRefusal) -> Response {
                `Authorization: Bearer <token>`.";
     let (error, description) = match (r.ended_at, r.brownout_until) {
         (Some(at), _) => (
-            "basic_auth_ended",
+            ErrorCode::BasicAuthEnded,
             format!(
                 "HTTP Basic authentication ended on {}. {how}{guide}",
                 format_rfc3339(at)
@@ -460,7 +470,7 @@ fn basic_refused(r: &BasicRefusal) -> Response {
                 .map(|s| format!("; it ends for good on {}", format_rfc3339(s)))
                 .unwrap_or_default();
             (
-                "basic_auth_brownout",
+                ErrorCode::BasicAuthBrownout,
                 format!(
                     "HTTP Basic authentication is switched off until {until} (a scheduled brownout{end}). {how}{guide}"
                 ),
@@ -468,13 +478,13 @@ fn basic_refused(r: &BasicRefusal) -> Response {
         }
     };
     let body = json!({
-        "error": error,
+        "error": error.as_str(),
         "error_description": description,
         "sunset": r.sunset_at.map(format_rfc3339),
         "brownout_until": r.brownout_until.map(format_rfc3339),
         "migration_guide": r.guide_url,
     });
-    let mut res = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    let mut res = (status_of(error), Json(body)).into_response();
     res.headers_mut()
         .insert(header::WWW_AUTHENTICATE, bearer_challenge(None, None));
     if let Some(url) = &r.guide_url {
