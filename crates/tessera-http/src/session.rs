@@ -38,7 +38,7 @@ fn cookie_name(policy: &SessionPolicy, base: &str) -> String {
 }
 
 /// The raw session cookie of the request, if any.
-pub fn session_cookie<'a>(app: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
+fn session_cookie<'a>(app: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
     cookie(headers, &cookie_name(&app.sessions, SESSION_COOKIE))
 }
 
