@@ -15,6 +15,8 @@ pub mod random;
 pub mod rfc3339;
 pub mod runtime;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod token;
 
 /// Seconds since the Unix epoch, UTC. The only notion of time in the core.

@@ -326,6 +326,7 @@ pub enum CodeConsumption {
     Consumed(AuthorizationCode),
     /// The code was used before.
     AlreadyUsed(AuthorizationCode),
+    /// No such code, or it was issued to another client.
     NotFound,
 }
 
@@ -364,12 +365,18 @@ pub struct Authorization {
     pub last_used_at: Option<UnixSeconds>,
 }
 
+/// What [`AuthorizationStore::rotate_refresh_token`] found. The store only reports; the
+/// core decides what a replay costs (RFC 9700 §4.14.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {
     /// The old token is spent, the new one stored, the old access token revoked.
     Rotated,
-    /// The old token had already been used: the whole token set is now revoked.
+    /// The old token had already been used; nothing was changed.
     Reused,
+    /// The old token's set is revoked; nothing was changed.
+    SetRevoked,
+    /// No such refresh token.
+    NotFound,
 }
 
 #[async_trait]
@@ -378,11 +385,13 @@ pub trait AuthorizationStore: Send + Sync {
     async fn list_consents(&self, user: &UserId, client: &ClientId) -> StoreResult<Vec<Consent>>;
 
     async fn insert_authorization_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
-    /// Marks the code used, atomically: of any number of concurrent calls with one code,
-    /// exactly one gets `Consumed`.
+    /// Marks the code used if it was issued to `client`, atomically: of any number of
+    /// concurrent calls with one code, exactly one gets `Consumed`. Another client's code is
+    /// `NotFound` and left as it was, so presenting it neither spends nor replays it.
     async fn consume_authorization_code(
         &self,
         code_hash: &SecretHash,
+        client: &ClientId,
         now: UnixSeconds,
     ) -> StoreResult<CodeConsumption>;
 
@@ -394,9 +403,9 @@ pub trait AuthorizationStore: Send + Sync {
         &self,
         token_hash: &SecretHash,
     ) -> StoreResult<Option<(RefreshToken, TokenSet)>>;
-    /// Atomically either spends `old` (storing `new` and revoking `old`'s access token) or,
-    /// when `old` was already spent, revokes the whole token set. Of concurrent calls with
-    /// one `old`, exactly one gets `Rotated`.
+    /// Atomically spends `old` if it is unused and its set live, storing `new` and revoking
+    /// `old`'s access token; otherwise changes nothing and reports what it found. Of
+    /// concurrent calls with one `old`, exactly one gets `Rotated`.
     async fn rotate_refresh_token(
         &self,
         old: &RefreshToken,

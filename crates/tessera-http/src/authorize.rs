@@ -1,5 +1,7 @@
 //! The authorization endpoint (RFC 6749 §3.1, §4.1.1–4.1.2): sign-in, consent, the code.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::HeaderMap;
@@ -7,13 +9,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use tessera_core::domain::{ClientId, ScopeSet, User};
-use tessera_core::error::ErrorCode;
+use tessera_core::domain::{redirect_target, AccountId, Client, ClientId, SecretHash, User};
+use tessera_core::error::OAuthError;
 use tessera_core::oauth::authorization_code::{mint_authorization_code, Approval};
 use tessera_core::oauth::authorize::{self, AuthorizationRequest, AuthorizeError, Delivery};
+use tessera_core::oauth::consent::{
+    consent_step, decide, Approved, ConsentStep, Decision, DecisionOutcome,
+};
 use tessera_core::oauth::request::Form;
 use tessera_core::oauth::routes;
-use tessera_core::store::Consent;
 
 use crate::body::read_limited;
 use crate::error::{FormKind, HttpError, PageError};
@@ -83,10 +87,10 @@ fn error_redirect(app: &AppState, err: AuthorizeError) -> Result<Response, HttpE
     }
 }
 
-async fn validate(
-    app: &AppState,
-    query: &str,
-) -> Result<Result<AuthorizationRequest, AuthorizeError>, HttpError> {
+/// The request validated against its client; the client comes along for the consent rules.
+type Validated = Result<(AuthorizationRequest, Arc<Client>), AuthorizeError>;
+
+async fn validate(app: &AppState, query: &str) -> Result<Validated, HttpError> {
     let Ok(params) = Form::parse(query.as_bytes()) else {
         return Ok(Err(AuthorizeError::Page(
             "The request is malformed (a parameter is repeated or badly encoded).".into(),
@@ -101,11 +105,15 @@ async fn validate(
             .map_err(HttpError::internal)?,
         None => None,
     };
-    Ok(authorize::validate(
-        &params,
-        client.as_deref(),
-        &app.authorize,
-    ))
+    let request = authorize::validate(&params, client.as_deref(), &app.authorize);
+    // `validate` accepts a request only with its client, so `client` is `Some` here.
+    Ok(match (request, client) {
+        (Ok(request), Some(client)) => Ok((request, client)),
+        (Ok(_), None) => Err(AuthorizeError::Page(
+            "The application that sent you here is not registered.".into(),
+        )),
+        (Err(e), _) => Err(e),
+    })
 }
 
 pub async fn get_authorize(
@@ -114,7 +122,7 @@ pub async fn get_authorize(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let query = query.unwrap_or_default();
-    let request = match validate(&app, &query).await? {
+    let (request, client) = match validate(&app, &query).await? {
         Ok(r) => r,
         Err(e) => return error_redirect(&app, e),
     };
@@ -122,46 +130,43 @@ pub async fn get_authorize(
         let return_to = format!("{}?{query}", routes::AUTHORIZE);
         return render_signin(&app, &headers, &return_to, "", None);
     };
-    if user.accounts.is_empty() {
-        return deny(&app, &request, "your user may not act on any API account");
-    }
-    if app.authorize.skip_consent_when_granted {
-        if let Some(consent) = covering_consent(&app, &user, &request).await? {
-            return issue(&app, &request, &user, &consent.account_id, &request.scope).await;
-        }
-    }
-    consent_page(&app, &session, &user, &request, &query).await
-}
-
-/// An earlier consent of this user for this application covering every requested scope,
-/// on an account the user still belongs to.
-async fn covering_consent(
-    app: &AppState,
-    user: &User,
-    request: &AuthorizationRequest,
-) -> Result<Option<Consent>, HttpError> {
-    let Some(client_id) = ClientId::parse(&request.client_id) else {
-        return Ok(None);
-    };
-    let consents = app
-        .store
-        .list_consents(&user.id, &client_id)
+    let step = consent_step(app.store.as_ref(), &client, &user, &request, &app.authorize)
         .await
         .map_err(HttpError::internal)?;
-    Ok(consents
-        .into_iter()
-        .find(|c| request.scope.is_subset(&c.scopes) && user.accounts.contains(&c.account_id)))
+    match step {
+        ConsentStep::Refuse(error) => deny(&app, &request, &error),
+        ConsentStep::Issue(approved) => issue(&app, &request, &user, &approved).await,
+        ConsentStep::Ask { accounts } => {
+            let page = ConsentPage {
+                client: &client,
+                user: &user,
+                request: &request,
+                accounts: &accounts,
+                query: &query,
+            };
+            consent_page(&app, &session, &page).await
+        }
+    }
+}
+
+/// What the consent page shows.
+struct ConsentPage<'a> {
+    client: &'a Client,
+    user: &'a User,
+    request: &'a AuthorizationRequest,
+    /// The accounts the user may authorize the application on.
+    accounts: &'a [AccountId],
+    query: &'a str,
 }
 
 async fn consent_page(
     app: &AppState,
-    session: &tessera_core::domain::SecretHash,
-    user: &User,
-    request: &AuthorizationRequest,
-    query: &str,
+    session: &SecretHash,
+    p: &ConsentPage<'_>,
 ) -> Result<Response, HttpError> {
     let catalog = app.store.list_scopes().await.map_err(HttpError::internal)?;
-    let scopes = request
+    let scopes = p
+        .request
         .scope
         .iter()
         .map(|name| ScopeLine {
@@ -173,33 +178,33 @@ async fn consent_page(
                 .unwrap_or_else(|| name.to_owned()),
         })
         .collect();
-    let accounts = account_choices(app, user).await?;
-    let app_name = app
-        .caches
-        .clients
-        .get(
-            &ClientId::parse(&request.client_id).ok_or(HttpError::NotFound)?,
-            app.store.as_ref(),
-        )
-        .await
-        .map_err(HttpError::internal)?
-        .map(|c| c.name.clone())
-        .unwrap_or_default();
+    let accounts = account_choices(app, p.accounts).await?;
+    let redirect_target = match &p.request.delivery {
+        Delivery::Redirect(uri) => redirect_target(uri),
+        Delivery::CodePage => None,
+    };
     let view = ConsentView {
         csrf: csrf_token(app, CsrfBinding::Session(session))?,
-        request: query.to_owned(),
-        app_name,
-        user_email: user.email.clone(),
+        request: p.query.to_owned(),
+        app_name: p.client.name.clone(),
+        approved: p.client.approved,
+        redirect_target,
+        user_email: p.user.email.clone(),
         scopes,
         accounts,
     };
     Ok(page(&view))
 }
 
-fn deny(app: &AppState, request: &AuthorizationRequest, why: &str) -> Result<Response, HttpError> {
+/// §4.1.2.1: the error goes back to the client with `state`.
+fn deny(
+    app: &AppState,
+    request: &AuthorizationRequest,
+    error: &OAuthError,
+) -> Result<Response, HttpError> {
     let mut params = vec![
-        ("error", ErrorCode::AccessDenied.as_str()),
-        ("error_description", why),
+        ("error", error.code.as_str()),
+        ("error_description", &*error.description),
     ];
     if let Some(s) = &request.state {
         params.push(("state", s));
@@ -211,14 +216,13 @@ async fn issue(
     app: &AppState,
     request: &AuthorizationRequest,
     user: &User,
-    account: &tessera_core::domain::AccountId,
-    scopes: &ScopeSet,
+    approved: &Approved,
 ) -> Result<Response, HttpError> {
     let approval = Approval {
         request,
         user_id: &user.id,
-        account_id: account,
-        scopes,
+        account_id: &approved.account,
+        scopes: &approved.scopes,
     };
     let now = app.clock.now();
     let code = mint_authorization_code(app.store.as_ref(), &approval, &app.authorize, now)
@@ -248,43 +252,25 @@ pub async fn post_authorize(
     };
     let binding = Some(CsrfBinding::Session(&session));
     verify_form(&app, &headers, binding, form.get("csrf"), FormKind::Consent)?;
-    let request = match validate(&app, query).await? {
+    let (request, client) = match validate(&app, query).await? {
         Ok(r) => r,
         Err(e) => return error_redirect(&app, e),
     };
-    if form.get("decision") != Some("authorize") {
-        return deny(&app, &request, "the user denied the request");
-    }
-    let granted: ScopeSet = request
-        .scope
-        .iter()
-        .filter(|s| form.get(&format!("scope.{s}")) == Some("on"))
-        .map(str::to_owned)
-        .collect();
-    if granted.is_empty() {
-        return deny(&app, &request, "the user granted no scope");
-    }
-    let Some(account) = user
-        .accounts
-        .iter()
-        .find(|a| Some(a.as_str()) == form.get("account"))
-        .cloned()
-    else {
-        return Err(PageError::NoAccountChosen.into());
+    let checked = |scope: &str| form.get(&format!("scope.{scope}")) == Some("on");
+    let decision = Decision {
+        authorize: form.get("decision") == Some("authorize"),
+        account: form.get("account"),
+        checked: &checked,
     };
-    let client_id = ClientId::parse(&request.client_id).ok_or(HttpError::NotFound)?;
-    let consent = Consent {
-        user_id: user.id.clone(),
-        client_id,
-        account_id: account.clone(),
-        scopes: granted.clone(),
-        updated_at: app.clock.now(),
-    };
-    app.store
-        .upsert_consent(&consent)
+    let now = app.clock.now();
+    let outcome = decide(app.store.as_ref(), &client, &user, &request, &decision, now)
         .await
         .map_err(HttpError::internal)?;
-    issue(&app, &request, &user, &account, &granted).await
+    match outcome {
+        DecisionOutcome::Issue(approved) => issue(&app, &request, &user, &approved).await,
+        DecisionOutcome::Refuse(error) => deny(&app, &request, &error),
+        DecisionOutcome::UnknownAccount => Err(PageError::NoAccountChosen.into()),
+    }
 }
 
 /// What the code page shows, sealed by the server with the master key (AES-GCM) into the

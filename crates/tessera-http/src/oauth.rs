@@ -6,16 +6,13 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use tessera_core::domain::GrantType;
-use tessera_core::error::{ErrorCode, OAuthError};
-use tessera_core::oauth::authorization_code::exchange_authorization_code;
-use tessera_core::oauth::client_auth::{self, PresentedClient};
-use tessera_core::oauth::client_credentials::issue_client_credentials;
-use tessera_core::oauth::introspection::introspect;
-use tessera_core::oauth::refresh_token::refresh;
+use tessera_core::error::OAuthError;
+use tessera_core::oauth::client_auth::ClientRequest;
+use tessera_core::oauth::introspection::introspect_request;
 use tessera_core::oauth::request::Form;
 use tessera_core::oauth::response::TokenResponse;
-use tessera_core::oauth::revocation::revoke;
+use tessera_core::oauth::revocation::revoke_request;
+use tessera_core::oauth::token::token;
 
 use crate::body::read_form;
 use crate::error::{Challenge, HttpError};
@@ -23,17 +20,26 @@ use crate::state::AppState;
 
 /// The parts every client-authenticated endpoint reads: the `Authorization` header, which
 /// challenge a failure gets, and the strictly parsed form body.
-struct ClientRequest<'h> {
+struct Incoming<'h> {
     authorization: Option<&'h str>,
     challenge: Challenge,
     form: Form,
 }
 
-async fn client_request<'h>(
+impl Incoming<'_> {
+    fn request(&self) -> ClientRequest<'_> {
+        ClientRequest {
+            authorization: self.authorization,
+            form: &self.form,
+        }
+    }
+}
+
+async fn incoming<'h>(
     app: &AppState,
     headers: &'h HeaderMap,
     body: Body,
-) -> Result<ClientRequest<'h>, HttpError> {
+) -> Result<Incoming<'h>, HttpError> {
     let authorization = match headers.get(header::AUTHORIZATION) {
         Some(v) => Some(v.to_str().map_err(|_| {
             HttpError::OAuth(
@@ -48,7 +54,7 @@ async fn client_request<'h>(
         _ => Challenge::None,
     };
     let form = read_form(headers, body, app.http.form_limit, challenge).await?;
-    Ok(ClientRequest {
+    Ok(Incoming {
         authorization,
         challenge,
         form,
@@ -60,8 +66,8 @@ pub async fn post_token(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let req = client_request(&app, &headers, body).await?;
-    let response = token(&app, req.authorization, &req.form)
+    let req = incoming(&app, &headers, body).await?;
+    let response = token(&req.request(), &app.endpoint(), app.clock.now())
         .await
         .map_err(|e| HttpError::OAuth(e, req.challenge))?;
     Ok(token_response(response))
@@ -73,22 +79,10 @@ pub async fn post_revoke(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let req = client_request(&app, &headers, body).await?;
-    let run = async {
-        let presented = client_auth::extract(req.authorization, &req.form)?;
-        let client = authenticate(&app, &presented).await?;
-        let now = app.clock.now();
-        revoke(
-            app.store.as_ref(),
-            &app.caches,
-            &client,
-            &req.form,
-            &app.tokens,
-            now,
-        )
+    let req = incoming(&app, &headers, body).await?;
+    let revoked = revoke_request(&req.request(), &app.endpoint(), app.clock.now())
         .await
-    };
-    let revoked = run.await.map_err(|e| HttpError::OAuth(e, req.challenge))?;
+        .map_err(|e| HttpError::OAuth(e, req.challenge))?;
     tracing::info!(?revoked, "revocation request");
     let mut res = ().into_response();
     res.headers_mut()
@@ -102,85 +96,14 @@ pub async fn post_introspect(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let req = client_request(&app, &headers, body).await?;
-    let run = async {
-        let presented = client_auth::extract(req.authorization, &req.form)?;
-        if presented.secret.is_none() {
-            return Err(OAuthError::invalid_client(
-                "introspection needs client authentication with a secret",
-            ));
-        }
-        let caller = authenticate(&app, &presented).await?;
-        let now = app.clock.now();
-        introspect(
-            app.store.as_ref(),
-            &app.caches,
-            &caller,
-            &req.form,
-            &app.tokens,
-            now,
-        )
+    let req = incoming(&app, &headers, body).await?;
+    let value = introspect_request(&req.request(), &app.endpoint(), app.clock.now())
         .await
-    };
-    let value = run.await.map_err(|e| HttpError::OAuth(e, req.challenge))?;
+        .map_err(|e| HttpError::OAuth(e, req.challenge))?;
     let mut res = Json(value).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
-}
-
-async fn token(
-    app: &AppState,
-    authorization: Option<&str>,
-    form: &Form,
-) -> Result<TokenResponse, OAuthError> {
-    let grant = form
-        .require("grant_type")
-        .map_err(|_| OAuthError::invalid_request("the parameter `grant_type` is missing"))?;
-    let grant = GrantType::parse(grant).ok_or_else(|| {
-        OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!(
-                "grant_type {grant:?} is not supported; use client_credentials, authorization_code or refresh_token"
-            ),
-        )
-    })?;
-    let presented = client_auth::extract(authorization, form)?;
-    let now = app.clock.now();
-    let client = authenticate(app, &presented).await?;
-    if !client.allows_grant(grant) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            format!("this client may not use the {} grant", grant.as_str()),
-        ));
-    }
-    let keyring = app.caches.keyring();
-    let cx = app.grant_context(&keyring, now)?;
-    let response = match grant {
-        GrantType::ClientCredentials => {
-            issue_client_credentials(&client, form, cx.key, &app.tokens, now)?
-        }
-        GrantType::AuthorizationCode => exchange_authorization_code(&cx, &client, form).await?,
-        GrantType::RefreshToken => refresh(&cx, &client, form, &app.refresh).await?,
-    };
-    app.caches
-        .clients
-        .record_token_use(app.store.as_ref(), &client.id, now)
-        .await;
-    Ok(response)
-}
-
-async fn authenticate(
-    app: &AppState,
-    presented: &PresentedClient,
-) -> Result<std::sync::Arc<tessera_core::domain::Client>, OAuthError> {
-    let client = app
-        .caches
-        .clients
-        .get(&presented.id, app.store.as_ref())
-        .await?;
-    client_auth::authenticate(presented, client.as_deref(), app.clock.now())?;
-    client.ok_or_else(|| OAuthError::invalid_client("client authentication failed"))
 }
 
 /// §5.1: JSON, never cached.

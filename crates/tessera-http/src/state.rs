@@ -11,6 +11,7 @@ use tessera_core::error::OAuthError;
 use tessera_core::manage::keys::KeyPolicy;
 use tessera_core::oauth::authorize::AuthorizePolicy;
 use tessera_core::oauth::refresh_token::RefreshPolicy;
+use tessera_core::oauth::token::EndpointContext;
 use tessera_core::oauth::token_set::GrantContext;
 use tessera_core::runtime::rate_limit::RateLimiter;
 use tessera_core::runtime::Caches;
@@ -118,22 +119,23 @@ impl std::ops::Deref for AppState {
 }
 
 impl Inner {
-    /// What a grant needs, with the key of `keyring` that signs at `now`. The caller holds
-    /// the keyring (`caches.keyring()`) so a concurrent rotation cannot pull the key away.
+    /// What the client-authenticated endpoints need of the server's state.
+    pub fn endpoint(&self) -> EndpointContext<'_> {
+        EndpointContext {
+            store: self.store.as_ref(),
+            caches: &self.caches,
+            tokens: &self.tokens,
+            refresh: &self.refresh,
+        }
+    }
+
+    /// What a grant needs, with the key of `keyring` that signs at `now` (see
+    /// [`EndpointContext::grant_context`]).
     pub fn grant_context<'a>(
         &'a self,
         keyring: &'a Keyring,
         now: UnixSeconds,
     ) -> Result<GrantContext<'a>, OAuthError> {
-        let key = keyring
-            .current(now)
-            .ok_or_else(|| OAuthError::server_error("no signing key is active"))?;
-        Ok(GrantContext {
-            store: self.store.as_ref(),
-            caches: &self.caches,
-            key,
-            policy: &self.tokens,
-            now,
-        })
+        self.endpoint().grant_context(keyring, now)
     }
 }

@@ -23,13 +23,13 @@ pub struct AccountChoice {
     pub name: String,
 }
 
-/// The API accounts `user` may act on, named, for a picker.
+/// The API accounts `accounts`, named, for a picker.
 pub async fn account_choices(
     app: &crate::state::AppState,
-    user: &tessera_core::domain::User,
+    accounts: &[tessera_core::domain::AccountId],
 ) -> Result<Vec<AccountChoice>, crate::error::HttpError> {
-    let mut out = Vec::with_capacity(user.accounts.len());
-    for id in &user.accounts {
+    let mut out = Vec::with_capacity(accounts.len());
+    for id in accounts {
         let name = app
             .store
             .find_account(id)
@@ -51,6 +51,11 @@ pub struct ConsentView {
     /// The original authorization request's query string, re-validated on submit.
     pub request: String,
     pub app_name: String,
+    /// Operator-approved; an unapproved application is marked plainly on the page.
+    pub approved: bool,
+    /// Where the code goes: the redirect URI's host (or a native app's scheme); `None` for
+    /// Tessera's own code page.
+    pub redirect_target: Option<String>,
     pub user_email: String,
     pub scopes: Vec<ScopeLine>,
     pub accounts: Vec<AccountChoice>,

@@ -19,10 +19,10 @@ use crate::{corrupt, db, SqlStore};
 
 const CODE_COLUMNS: &str = "code_hash, client_id, redirect_uri, redirect_uri_sent, user_id, \
      account_id, scopes, code_challenge, token_set_id, created_at, expires_at";
-const CODE_BY_HASH: &str =
+const CODE_OF_CLIENT: &str =
     "SELECT code_hash, client_id, redirect_uri, redirect_uri_sent, user_id, \
      account_id, scopes, code_challenge, token_set_id, created_at, expires_at \
-     FROM authorization_code WHERE code_hash = $1";
+     FROM authorization_code WHERE code_hash = $1 AND client_id = $2";
 
 fn text(r: &(impl Columns + ?Sized), col: &str) -> Result<String, StoreError> {
     r.text(col)
@@ -173,13 +173,20 @@ impl AuthorizationStore for SqlStore {
     async fn consume_authorization_code(
         &self,
         code_hash: &SecretHash,
+        client: &ClientId,
         now: UnixSeconds,
     ) -> StoreResult<CodeConsumption> {
+        // The client is part of the condition: another client's code stays as it was.
         let consumed = self
             .guarded_write(GuardedWrite {
                 guard: Statement {
-                    sql: "UPDATE authorization_code SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
-                    params: vec![Param::Int(now), Param::Blob(code_hash.0.to_vec())],
+                    sql: "UPDATE authorization_code SET used_at = $1 \
+                          WHERE code_hash = $2 AND client_id = $3 AND used_at IS NULL",
+                    params: vec![
+                        Param::Int(now),
+                        Param::Blob(code_hash.0.to_vec()),
+                        Param::Text(client.to_string()),
+                    ],
                 },
                 then: Vec::new(),
             })
@@ -187,8 +194,11 @@ impl AuthorizationStore for SqlStore {
         let found = self
             .read_one(
                 Statement {
-                    sql: CODE_BY_HASH,
-                    params: vec![Param::Blob(code_hash.0.to_vec())],
+                    sql: CODE_OF_CLIENT,
+                    params: vec![
+                        Param::Blob(code_hash.0.to_vec()),
+                        Param::Text(client.to_string()),
+                    ],
                 },
                 |r| code(r),
             )
@@ -316,9 +326,23 @@ impl AuthorizationStore for SqlStore {
         if rotated {
             return Ok(Rotation::Rotated);
         }
-        // Spent already, or its set revoked: a replay. The set dies (again, harmlessly).
-        self.revoke_token_set(&old.token_set_id, now).await?;
-        Ok(Rotation::Reused)
+        // Only report why; what a replay costs is the core's decision. Neither a spent
+        // token nor a revoked set ever becomes live again, so this read cannot mislead.
+        let found = self
+            .read_one(
+                Statement {
+                    sql: "SELECT r.used_at, s.revoked_at FROM refresh_token r \
+                          JOIN token_set s ON s.id = r.token_set_id WHERE r.token_hash = $1",
+                    params: vec![Param::Blob(old.token_hash.0.to_vec())],
+                },
+                |r| Ok((r.maybe_int("used_at")?, r.maybe_int("revoked_at")?)),
+            )
+            .await?;
+        Ok(match found {
+            Some((Some(_), _)) => Rotation::Reused,
+            Some((None, _)) => Rotation::SetRevoked,
+            None => Rotation::NotFound,
+        })
     }
 
     async fn revoke_token_set(&self, id: &TokenSetId, now: UnixSeconds) -> StoreResult<bool> {

@@ -174,7 +174,7 @@ pub(crate) async fn fixtures(
                 bail!("--redirect-uri {redirect_uri} is not registered for application {app}");
             }
             let request = AuthorizationRequest {
-                client_id: owner.client.id.to_string(),
+                client_id: owner.client.id.clone(),
                 delivery: Delivery::Redirect(redirect_uri),
                 redirect_uri_sent: true,
                 scope: owner.client.scopes.clone(),

@@ -105,9 +105,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .list_revoked_token_sets(now - tokens.max_ttl())
         .await?
     {
-        caches
-            .revoked_sets
-            .insert(set.to_string(), now + tokens.max_ttl());
+        caches.remember_revoked_set(set.as_str(), now, tokens.max_ttl());
     }
     let passwords = config.password_policy()?;
     let decoy = decoy_hash(&passwords)?;

@@ -16,7 +16,7 @@ pub use password::{
     decoy_hash, hash_password, verify_password, Password, PasswordError, PasswordHash,
     PasswordPolicy,
 };
-pub use redirect_uri::validate_redirect_uri;
+pub use redirect_uri::{is_https, redirect_target, validate_redirect_uri};
 pub use scope::{ScopeError, ScopeSet};
 pub use secret::{ClientSecret, SecretHash};
 pub use user::{normalize_email, User};

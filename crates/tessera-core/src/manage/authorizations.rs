@@ -37,9 +37,7 @@ pub async fn deauthorize(
     let revoked = store.deauthorize(&user.id, &client.id, now).await?;
     if let Some(caches) = caches {
         for set in &revoked {
-            caches
-                .revoked_sets
-                .insert(set.to_string(), now + max_token_ttl);
+            caches.remember_revoked_set(set.as_str(), now, max_token_ttl);
         }
     }
     Ok(revoked.len())

@@ -5,12 +5,13 @@
 use crate::domain::{ClientId, ClientKind, ClientSecret, ClientStatus, TokenSetId, User};
 use crate::error::{ManageError, OAuthError, StoreError};
 use crate::manage::clients::get_client;
-use crate::oauth::client_auth::{self, AuthMethod, PresentedClient};
-use crate::oauth::client_credentials::{issue_client_credentials, within};
+use crate::oauth::client_auth::{authenticate_client, AuthMethod, PresentedClient};
+use crate::oauth::client_credentials::issue_client_credentials;
+use crate::oauth::consent::record_consent;
 use crate::oauth::request::Form;
 use crate::oauth::response::TokenResponse;
+use crate::oauth::scope::within;
 use crate::oauth::token_set::{start_token_set, GrantContext, TokenSetOwner};
-use crate::store::Consent;
 use crate::token::jwt::{self, AccessTokenClaims, Expectations};
 
 /// Starts a token set for an approved application acting on one of the user's accounts,
@@ -40,15 +41,7 @@ pub async fn generate_token_set(
     }
     let scopes = within(&requested, &app.scopes)
         .map_err(|e| ManageError::Invalid(e.description.into_owned()))?;
-    cx.store
-        .upsert_consent(&Consent {
-            user_id: user.id.clone(),
-            client_id: app.id.clone(),
-            account_id: account.clone(),
-            scopes: scopes.clone(),
-            updated_at: cx.now,
-        })
-        .await?;
+    record_consent(cx.store, user, &app.id, account, &scopes, cx.now).await?;
     let id = TokenSetId::generate().map_err(StoreError::new)?;
     let owner = TokenSetOwner {
         client: &app,
@@ -71,13 +64,11 @@ pub async fn test_credential(
     let id =
         ClientId::parse(client_id).ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
     let presented = PresentedClient {
-        id: id.clone(),
+        id,
         secret: Some(ClientSecret::from_request(secret.to_owned())),
         method: AuthMethod::Post,
     };
-    let client = cx.caches.clients.get(&id, cx.store).await?;
-    client_auth::authenticate(&presented, client.as_deref(), cx.now)?;
-    let client = client.ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    let client = authenticate_client(&presented, cx.store, cx.caches, cx.now).await?;
     let response = issue_client_credentials(&client, &Form::default(), cx.key, cx.policy, cx.now)?;
     // A test token is a token: it proves the credential works (the legacy removal rule).
     cx.caches

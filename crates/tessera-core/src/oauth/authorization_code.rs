@@ -5,8 +5,10 @@ use super::authorize::{AuthorizationRequest, AuthorizePolicy, Delivery};
 use super::pkce;
 use super::request::Form;
 use super::response::TokenResponse;
-use super::token_set::{start_token_set, GrantContext, TokenSetOwner};
-use crate::domain::{AccountId, Client, ClientId, ScopeSet, SecretHash, TokenSetId, UserId};
+use super::token_set::{
+    revoke_token_set, start_token_set, GrantContext, SetToRevoke, TokenSetOwner,
+};
+use crate::domain::{AccountId, Client, ScopeSet, SecretHash, TokenSetId, UserId};
 use crate::error::{OAuthError, StoreError};
 use crate::random;
 use crate::store::{AuthorizationCode, CodeConsumption, Store};
@@ -29,11 +31,9 @@ pub async fn mint_authorization_code(
     now: UnixSeconds,
 ) -> Result<String, StoreError> {
     let code = random::token::<32>("ac_").map_err(StoreError::new)?;
-    let client_id = ClientId::parse(&approval.request.client_id)
-        .ok_or_else(|| StoreError::new("invalid client id in an approved request"))?;
     let record = AuthorizationCode {
         code_hash: SecretHash::of(code.as_bytes()),
-        client_id,
+        client_id: approval.request.client_id.clone(),
         redirect_uri: match &approval.request.delivery {
             Delivery::Redirect(uri) => uri.clone(),
             Delivery::CodePage => String::new(),
@@ -60,37 +60,33 @@ pub async fn exchange_authorization_code(
 ) -> Result<TokenResponse, OAuthError> {
     let (store, now) = (cx.store, cx.now);
     let code = form.require("code")?;
+    // §4.1.3: the code must have been issued to this client. The store compares the client
+    // in the consuming statement, so another client's code is neither spent nor replayed.
     let record = match store
-        .consume_authorization_code(&SecretHash::of(code.as_bytes()), now)
+        .consume_authorization_code(&SecretHash::of(code.as_bytes()), &client.id, now)
         .await?
     {
         CodeConsumption::Consumed(record) => record,
         CodeConsumption::NotFound => {
             return Err(OAuthError::invalid_grant(
-                "the authorization code is invalid",
+                "the authorization code is invalid or was issued to another client",
             ))
         }
         // §4.1.2: a code used twice revokes every token issued from it.
         CodeConsumption::AlreadyUsed(record) => {
-            store.revoke_token_set_of_code(&record, now).await?;
-            cx.caches
-                .revoked_sets
-                .insert(record.token_set_id.to_string(), now + cx.policy.max_ttl());
+            let set = SetToRevoke::OfCode(&record);
+            revoke_token_set(store, cx.caches, cx.policy, set, now).await?;
             tracing::warn!(client_id = %record.client_id, "authorization code reused; its tokens are revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used",
             ));
         }
     };
-    if record.client_id != client.id {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code was issued to another client",
-        ));
-    }
     if now >= record.expires_at {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code has expired; codes live 60 seconds",
-        ));
+        let ttl = record.expires_at - record.created_at;
+        return Err(OAuthError::invalid_grant(format!(
+            "the authorization code has expired; codes live {ttl} seconds"
+        )));
     }
     let sent = form.get("redirect_uri");
     let redirect_ok = match sent {
@@ -133,4 +129,187 @@ pub async fn exchange_authorization_code(
         scopes: &record.scopes,
     };
     start_token_set(cx, &record.token_set_id, &owner).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::oauth::token::token;
+    use crate::testing::{
+        application, authenticated, authorization_request, request, user, World, HTTPS_CB, NOW,
+    };
+
+    const TTL: i64 = 90;
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    /// A world with an application and a code minted for it at `NOW`.
+    async fn minted(challenge: Option<&str>) -> (World, Client, String) {
+        let world = World::new();
+        let app = world.add(application(false, true, None)).await;
+        let u = user(&["acct_a"]);
+        let req = authorization_request(&app, Some(HTTPS_CB), "books:read", challenge);
+        let approval = Approval {
+            request: &req,
+            user_id: &u.id,
+            account_id: &u.accounts[0],
+            scopes: &req.scope,
+        };
+        let policy = AuthorizePolicy {
+            require_pkce: false,
+            code_ttl: TTL,
+            skip_consent_when_granted: true,
+        };
+        let code = mint_authorization_code(&world.store, &approval, &policy, NOW)
+            .await
+            .unwrap();
+        (world, (*app).clone(), code)
+    }
+
+    async fn exchange(
+        world: &World,
+        client: &Client,
+        rest: &str,
+        now: UnixSeconds,
+    ) -> Result<TokenResponse, OAuthError> {
+        let body = authenticated(client, &format!("grant_type=authorization_code&{rest}"));
+        token(&request(&body), &world.endpoint(), now).await
+    }
+
+    #[tokio::test]
+    async fn code_exchange_rules() {
+        struct Case {
+            description: &'static str,
+            challenge: Option<&'static str>,
+            /// After `code=…`.
+            rest: String,
+            after: i64,
+            expect: Result<(), (ErrorCode, &'static str)>,
+        }
+        let cb = format!("redirect_uri={HTTPS_CB}");
+        let cases = vec![
+            Case {
+                description: "should exchange a fresh code for tokens",
+                challenge: None,
+                rest: cb.clone(),
+                after: 0,
+                expect: Ok(()),
+            },
+            Case {
+                description: "should fail because the code expired, naming the configured lifetime",
+                challenge: None,
+                rest: cb.clone(),
+                after: TTL,
+                expect: Err((ErrorCode::InvalidGrant, "codes live 90 seconds")),
+            },
+            Case {
+                description: "should fail because redirect_uri differs from the request's",
+                challenge: None,
+                rest: "redirect_uri=https://partner.example/other".into(),
+                after: 0,
+                expect: Err((ErrorCode::InvalidGrant, "redirect_uri")),
+            },
+            Case {
+                description: "should fail because redirect_uri was sent at authorize but not now",
+                challenge: None,
+                rest: String::new(),
+                after: 0,
+                expect: Err((ErrorCode::InvalidGrant, "redirect_uri")),
+            },
+            Case {
+                description: "should exchange with the right PKCE verifier",
+                challenge: Some(CHALLENGE),
+                rest: format!("{cb}&code_verifier={VERIFIER}"),
+                after: 0,
+                expect: Ok(()),
+            },
+            Case {
+                description: "should fail because the PKCE verifier does not match",
+                challenge: Some(CHALLENGE),
+                rest: format!("{cb}&code_verifier={}x", &VERIFIER[1..]),
+                after: 0,
+                expect: Err((ErrorCode::InvalidGrant, "does not match")),
+            },
+            Case {
+                description: "should fail because the PKCE verifier is missing",
+                challenge: Some(CHALLENGE),
+                rest: cb.clone(),
+                after: 0,
+                expect: Err((ErrorCode::InvalidGrant, "missing")),
+            },
+            Case {
+                description: "should fail because a verifier came without a challenge (downgrade)",
+                challenge: None,
+                rest: format!("{cb}&code_verifier={VERIFIER}"),
+                after: 0,
+                expect: Err((ErrorCode::InvalidGrant, "no challenge")),
+            },
+        ];
+        for case in cases {
+            let (world, app, code) = minted(case.challenge).await;
+            let rest = format!("code={code}&{}", case.rest);
+            let got = exchange(&world, &app, &rest, NOW + case.after).await;
+            match (got, case.expect) {
+                (Ok(r), Ok(())) => {
+                    assert!(r.refresh_token.is_some(), "{}", case.description);
+                    assert_eq!(world.store.token_sets().len(), 1, "{}", case.description);
+                }
+                (Err(e), Err((code, words))) => {
+                    assert_eq!(e.code, code, "{}", case.description);
+                    assert!(
+                        e.description.contains(words),
+                        "{}: {}",
+                        case.description,
+                        e.description
+                    );
+                    assert!(world.store.token_sets().is_empty(), "{}", case.description);
+                }
+                (got, _) => panic!("{}: got {got:?}", case.description),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_code_is_invalid_grant() {
+        let (world, app, _) = minted(None).await;
+        let err = exchange(&world, &app, "code=ac_unknown", NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidGrant);
+    }
+
+    #[tokio::test]
+    async fn a_second_use_fails_and_revokes_the_token_set_of_the_first() {
+        let (world, app, code) = minted(None).await;
+        let rest = format!("code={code}&redirect_uri={HTTPS_CB}");
+        exchange(&world, &app, &rest, NOW).await.unwrap();
+        let err = exchange(&world, &app, &rest, NOW + 1).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidGrant);
+        let sets = world.store.token_sets();
+        assert_eq!(sets.len(), 1);
+        assert!(sets[0].revoked_at.is_some(), "the store revoked the set");
+        assert!(
+            world.caches.revoked_sets.contains(sets[0].id.as_str()),
+            "this process refuses the set's access tokens at once"
+        );
+    }
+
+    #[tokio::test]
+    async fn another_clients_code_is_neither_used_nor_burnt() {
+        // Issue 12 item 7: the client is part of consuming the code.
+        let (world, app, code) = minted(None).await;
+        let thief = world.add(application(false, true, None)).await;
+        let rest = format!("code={code}&redirect_uri={HTTPS_CB}");
+        for _ in 0..2 {
+            let err = exchange(&world, &thief, &rest, NOW).await.unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidGrant);
+        }
+        let (_, used) = world.store.code(&SecretHash::of(code.as_bytes())).unwrap();
+        assert_eq!(used, None, "the code is not spent");
+        let tokens = exchange(&world, &app, &rest, NOW).await.unwrap();
+        assert!(tokens.refresh_token.is_some(), "its own client still can");
+        let sets = world.store.token_sets();
+        assert_eq!(sets[0].revoked_at, None, "no replay revocation happened");
+    }
 }

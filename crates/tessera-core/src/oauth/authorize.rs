@@ -6,7 +6,7 @@
 
 use super::pkce;
 use super::request::Form;
-use crate::domain::{Client, ClientKind, ClientStatus, GrantType, ScopeSet};
+use crate::domain::{Client, ClientId, ClientKind, ClientStatus, GrantType, ScopeSet};
 use crate::error::{ErrorCode, OAuthError};
 
 /// What the operator decides about authorization requests.
@@ -32,7 +32,7 @@ pub enum Delivery {
 /// A validated authorization request.
 #[derive(Debug, Clone)]
 pub struct AuthorizationRequest {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub delivery: Delivery,
     /// Whether `redirect_uri` was in the request (then the token request must repeat it).
     pub redirect_uri_sent: bool,
@@ -157,7 +157,7 @@ pub fn validate(
         (None, None) => None,
     };
     Ok(AuthorizationRequest {
-        client_id: client.id.to_string(),
+        client_id: client.id.clone(),
         delivery,
         redirect_uri_sent: sent.is_some(),
         scope,

@@ -1,12 +1,25 @@
-//! Client authentication at the token endpoint (RFC 6749 §2.3.1).
+//! Client authentication (RFC 6749 §2.3.1) at the token, revocation and introspection
+//! endpoints: reading the credentials from the request and checking them.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use std::sync::Arc;
+
 use super::request::{decode_component, Form};
 use crate::domain::{Client, ClientId, ClientSecret, ClientStatus};
 use crate::error::OAuthError;
+use crate::runtime::Caches;
+use crate::store::Store;
 use crate::UnixSeconds;
+
+/// What a client-authenticated endpoint reads of an HTTP request: the `Authorization`
+/// header's value and the strictly parsed form body.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientRequest<'a> {
+    pub authorization: Option<&'a str>,
+    pub form: &'a Form,
+}
 
 /// How the client presented its credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +131,19 @@ pub fn authenticate(
             "client authentication is missing: this client must send its client_secret",
         )),
     }
+}
+
+/// The client a request authenticates as (credentials read by [`extract`], checked by
+/// [`authenticate`]), from the client cache.
+pub async fn authenticate_client(
+    presented: &PresentedClient,
+    store: &dyn Store,
+    caches: &Caches,
+    now: UnixSeconds,
+) -> Result<Arc<Client>, OAuthError> {
+    let client = caches.clients.get(&presented.id, store).await?;
+    authenticate(presented, client.as_deref(), now)?;
+    client.ok_or_else(|| OAuthError::invalid_client("client authentication failed"))
 }
 
 #[cfg(test)]

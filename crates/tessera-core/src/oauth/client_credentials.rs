@@ -3,7 +3,8 @@
 
 use super::request::Form;
 use super::response::TokenResponse;
-use crate::domain::{Client, GrantType, ScopeSet};
+use super::scope::{requested_scope, within};
+use crate::domain::{Client, GrantType};
 use crate::error::{ErrorCode, OAuthError};
 use crate::token::issue::{issue_access_token, Subject, TokenPolicy};
 use crate::token::keys::SigningKey;
@@ -56,28 +57,4 @@ pub fn issue_client_credentials(
         refresh_token: None,
         scope,
     })
-}
-
-/// The `scope` parameter, parsed (§3.3); absent or empty is `None`.
-pub fn requested_scope(form: &Form) -> Result<Option<ScopeSet>, OAuthError> {
-    match form.get("scope") {
-        None => Ok(None),
-        Some(raw) => {
-            let set = ScopeSet::parse(raw).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-            Ok((!set.is_empty()).then_some(set))
-        }
-    }
-}
-
-/// `requested` if it is within `allowed`, else `invalid_scope` naming what is not.
-pub fn within(requested: &ScopeSet, allowed: &ScopeSet) -> Result<ScopeSet, OAuthError> {
-    if requested.is_subset(allowed) {
-        return Ok(requested.clone());
-    }
-    let extra: Vec<&str> = requested.difference(allowed).collect();
-    Err(OAuthError::invalid_scope(format!(
-        "scope not allowed for this client: {}; allowed: {}",
-        extra.join(" "),
-        allowed
-    )))
 }

@@ -8,13 +8,12 @@
 
 use serde_json::{json, Value};
 
+use super::client_auth::{authenticate_client, extract, ClientRequest};
 use super::request::Form;
+use super::token::EndpointContext;
 use crate::domain::{Client, ClientKind, ClientStatus, SecretHash};
 use crate::error::OAuthError;
-use crate::runtime::Caches;
-use crate::store::Store;
 use crate::token::bearer::{authenticate_bearer, BearerError};
-use crate::token::issue::TokenPolicy;
 use crate::token::jwt::Expectations;
 use crate::UnixSeconds;
 
@@ -22,15 +21,31 @@ fn inactive() -> Value {
     json!({ "active": false })
 }
 
-#[tracing::instrument(level = "debug", skip_all, fields(client_id = %caller.id))]
-pub async fn introspect(
-    store: &dyn Store,
-    caches: &Caches,
-    caller: &Client,
-    form: &Form,
-    policy: &TokenPolicy,
+/// §2.1: the caller authenticates with a secret (a public client has nothing to prove it
+/// is a protected resource), then asks about one token.
+pub async fn introspect_request(
+    request: &ClientRequest<'_>,
+    cx: &EndpointContext<'_>,
     now: UnixSeconds,
 ) -> Result<Value, OAuthError> {
+    let presented = extract(request.authorization, request.form)?;
+    if presented.secret.is_none() {
+        return Err(OAuthError::invalid_client(
+            "introspection needs client authentication with a secret",
+        ));
+    }
+    let caller = authenticate_client(&presented, cx.store, cx.caches, now).await?;
+    introspect(cx, &caller, request.form, now).await
+}
+
+#[tracing::instrument(level = "debug", skip_all, fields(client_id = %caller.id))]
+pub async fn introspect(
+    cx: &EndpointContext<'_>,
+    caller: &Client,
+    form: &Form,
+    now: UnixSeconds,
+) -> Result<Value, OAuthError> {
+    let (store, caches, policy) = (cx.store, cx.caches, cx.tokens);
     let token = form.require("token")?;
     let may_see = |client_id: &str| {
         caller.kind == ClientKind::ResourceServer || caller.id.as_str() == client_id
@@ -38,7 +53,7 @@ pub async fn introspect(
     let refresh_first =
         form.get("token_type_hint") == Some("refresh_token") || !token.contains('.');
     if refresh_first {
-        if let Some(v) = refresh_token(store, caches, token, policy, now, &may_see).await? {
+        if let Some(v) = refresh_token(cx, token, now, &may_see).await? {
             return Ok(v);
         }
     }
@@ -69,7 +84,7 @@ pub async fn introspect(
             if refresh_first {
                 return Ok(inactive());
             }
-            Ok(refresh_token(store, caches, token, policy, now, &may_see)
+            Ok(refresh_token(cx, token, now, &may_see)
                 .await?
                 .unwrap_or_else(inactive))
         }
@@ -78,13 +93,12 @@ pub async fn introspect(
 }
 
 async fn refresh_token(
-    store: &dyn Store,
-    caches: &Caches,
+    cx: &EndpointContext<'_>,
     token: &str,
-    policy: &TokenPolicy,
-    _now: UnixSeconds,
+    now: UnixSeconds,
     may_see: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Option<Value>, OAuthError> {
+    let (store, caches, lifetimes) = (cx.store, cx.caches, cx.refresh);
     let Some((refresh, set)) = store
         .find_refresh_token(&SecretHash::of(token.as_bytes()))
         .await?
@@ -92,8 +106,10 @@ async fn refresh_token(
         return Ok(None);
     };
     let client = caches.clients.get(&set.client_id, store).await?;
+    // Live exactly when the token endpoint would accept it (RFC 7662 §2.2).
     let live = refresh.used_at.is_none()
         && set.revoked_at.is_none()
+        && !lifetimes.expired(&refresh, &set, now)
         && !caches.revoked_sets.contains(set.id.as_str())
         && client.is_some_and(|c| c.status == ClientStatus::Active);
     if !live || !may_see(set.client_id.as_str()) {
@@ -106,7 +122,159 @@ async fn refresh_token(
         "sub": set.user_id.as_str(),
         "acct": set.account_id.as_str(),
         "iat": refresh.created_at,
-        "iss": policy.issuer,
+        "iss": cx.tokens.issuer,
         "token_type": "refresh_token",
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ClientKind;
+    use crate::oauth::refresh_token::RefreshPolicy;
+    use crate::store::AuthorizationStore;
+    use crate::testing::{application, authenticated, request, user, World, NOW};
+
+    #[tokio::test]
+    async fn refresh_token_introspection_matches_what_the_token_endpoint_accepts() {
+        enum Caller {
+            Owner,
+            OtherApplication,
+            ResourceServer,
+        }
+        struct Case {
+            description: &'static str,
+            caller: Caller,
+            spent: bool,
+            revoked: bool,
+            after: i64,
+            active: bool,
+        }
+        let case = |description, caller, after, active| Case {
+            description,
+            caller,
+            spent: false,
+            revoked: false,
+            after,
+            active,
+        };
+        let cases = vec![
+            case(
+                "should be active when live, asked by its client",
+                Caller::Owner,
+                99,
+                true,
+            ),
+            case(
+                "should be active for a resource server",
+                Caller::ResourceServer,
+                0,
+                true,
+            ),
+            case(
+                "should be inactive because another application may not see it",
+                Caller::OtherApplication,
+                0,
+                false,
+            ),
+            case(
+                "should be inactive because it sat unused past the idle lifetime",
+                Caller::Owner,
+                100,
+                false,
+            ),
+            case(
+                "should be inactive because the set is past its absolute lifetime",
+                Caller::ResourceServer,
+                1000,
+                false,
+            ),
+            Case {
+                spent: true,
+                ..case(
+                    "should be inactive because it was rotated away",
+                    Caller::Owner,
+                    0,
+                    false,
+                )
+            },
+            Case {
+                revoked: true,
+                ..case(
+                    "should be inactive because its set is revoked",
+                    Caller::Owner,
+                    0,
+                    false,
+                )
+            },
+        ];
+        for case in cases {
+            let world = World::with_refresh(RefreshPolicy {
+                idle_ttl: Some(100),
+                absolute_ttl: Some(1000),
+            });
+            let app = world.add(application(false, true, None)).await;
+            // An absolute limit longer than the idle one: keep the token fresh by rotating
+            // it shortly before the absolute case's instant.
+            let (set, mut rt) = world.token_set(&app, &user(&["acct_a"]), NOW).await;
+            if case.after >= 1000 {
+                for at in (NOW + 90..NOW + case.after).step_by(90) {
+                    let body = authenticated(
+                        &app,
+                        &format!("grant_type=refresh_token&refresh_token={rt}"),
+                    );
+                    rt = crate::oauth::token::token(&request(&body), &world.endpoint(), at)
+                        .await
+                        .unwrap()
+                        .refresh_token
+                        .unwrap();
+                }
+            }
+            if case.spent {
+                let body = authenticated(
+                    &app,
+                    &format!("grant_type=refresh_token&refresh_token={rt}"),
+                );
+                crate::oauth::token::token(&request(&body), &world.endpoint(), NOW)
+                    .await
+                    .unwrap();
+            }
+            if case.revoked {
+                world.store.revoke_token_set(&set.id, NOW).await.unwrap();
+            }
+            let caller = match case.caller {
+                Caller::Owner => app.clone(),
+                Caller::OtherApplication => world.add(application(false, true, None)).await,
+                Caller::ResourceServer => {
+                    let mut rs = application(false, true, None);
+                    rs.kind = ClientKind::ResourceServer;
+                    world.add(rs).await
+                }
+            };
+            let body = authenticated(&caller, &format!("token={rt}"));
+            let got = introspect_request(&request(&body), &world.endpoint(), NOW + case.after)
+                .await
+                .unwrap();
+            assert_eq!(got["active"], json!(case.active), "{}", case.description);
+            if !case.active {
+                assert_eq!(
+                    got,
+                    inactive(),
+                    "{}: nothing else is said",
+                    case.description
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn introspection_needs_a_secret() {
+        let world = World::new();
+        let public = world.add(application(true, true, None)).await;
+        let body = authenticated(&public, "token=rt_x");
+        let err = introspect_request(&request(&body), &world.endpoint(), NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, crate::error::ErrorCode::InvalidClient);
+    }
 }

@@ -1,15 +1,17 @@
 //! The refresh token grant (RFC 6749 §6) with rotation and reuse detection
 //! (RFC 9700 §4.14.2): every refresh returns a new refresh token, the old one and its access
-//! token die, and presenting a spent refresh token revokes the whole token set.
+//! token die, and presenting a spent refresh token revokes the whole token set. The store
+//! only reports what it found; the decisions are all here.
 
-use super::client_credentials::{requested_scope, within};
 use super::request::Form;
 use super::response::TokenResponse;
-use super::token_set::{new_refresh_token, GrantContext};
+use super::scope::granted_scope;
+use super::token_set::{new_refresh_token, revoke_token_set, GrantContext, SetToRevoke};
 use crate::domain::{Client, SecretHash};
 use crate::error::OAuthError;
-use crate::store::Rotation;
+use crate::store::{RefreshToken, Rotation, TokenSet};
 use crate::token::issue::{issue_access_token, Subject};
+use crate::UnixSeconds;
 
 /// Optional lifetimes of refresh tokens; `None`: no limit (the seeds' default).
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,6 +22,26 @@ pub struct RefreshPolicy {
     pub absolute_ttl: Option<i64>,
 }
 
+impl RefreshPolicy {
+    /// Whether `token` of `set` has outlived the idle or the absolute lifetime at `now`;
+    /// the token endpoint refuses it and introspection calls it inactive.
+    pub fn expired(&self, token: &RefreshToken, set: &TokenSet, now: UnixSeconds) -> bool {
+        let idle = self
+            .idle_ttl
+            .is_some_and(|ttl| now >= token.created_at + ttl);
+        let absolute = self
+            .absolute_ttl
+            .is_some_and(|ttl| now >= set.created_at + ttl);
+        idle || absolute
+    }
+}
+
+fn invalid() -> OAuthError {
+    OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
+}
+
+/// §6 with rotation: answers a new access token and a new refresh token for `client`'s
+/// live, unexpired refresh token; a replayed one revokes its whole set.
 #[tracing::instrument(level = "debug", skip_all, fields(client_id = %client.id))]
 pub async fn refresh(
     cx: &GrantContext<'_>,
@@ -35,7 +57,6 @@ pub async fn refresh(
         now,
     } = *cx;
     let presented = form.require("refresh_token")?;
-    let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
     let (old, set) = store
         .find_refresh_token(&SecretHash::of(presented.as_bytes()))
         .await?
@@ -50,31 +71,15 @@ pub async fn refresh(
         return Err(invalid());
     }
     if old.used_at.is_some() {
-        store.revoke_token_set(&set.id, now).await?;
-        caches
-            .revoked_sets
-            .insert(set.id.to_string(), now + policy.max_ttl());
-        tracing::warn!(client_id = %client.id, token_set = %set.id, "refresh token reused; token set revoked");
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was already used; the token set is revoked",
-        ));
+        return Err(reused(cx, &set).await?);
     }
-    let idle_expired = lifetimes
-        .idle_ttl
-        .is_some_and(|ttl| now >= old.created_at + ttl);
-    let absolute_expired = lifetimes
-        .absolute_ttl
-        .is_some_and(|ttl| now >= set.created_at + ttl);
-    if idle_expired || absolute_expired {
+    if lifetimes.expired(&old, &set, now) {
         return Err(OAuthError::invalid_grant(
             "the refresh token has expired; authorize again",
         ));
     }
     // §6: the scope may narrow, never widen.
-    let scope = match requested_scope(form)? {
-        Some(requested) => within(&requested, &set.scopes)?,
-        None => set.scopes.clone(),
-    };
+    let scope = granted_scope(form, &set.scopes)?;
     let subject = Subject {
         sub: set.user_id.as_str(),
         account: Some(set.account_id.as_str()),
@@ -100,13 +105,231 @@ pub async fn refresh(
                 scope: Some(scope.to_string()),
             })
         }
-        Rotation::Reused => {
-            caches
-                .revoked_sets
-                .insert(set.id.to_string(), now + policy.max_ttl());
-            Err(OAuthError::invalid_grant(
-                "the refresh token was already used; the token set is revoked",
-            ))
+        // A concurrent refresh with the same token won: as much a replay as a late one.
+        Rotation::Reused => Err(reused(cx, &set).await?),
+        Rotation::SetRevoked | Rotation::NotFound => Err(invalid()),
+    }
+}
+
+/// RFC 9700 §4.14.2: a spent refresh token presented again means two parties hold the
+/// chain; the whole set dies, access tokens included.
+async fn reused(cx: &GrantContext<'_>, set: &TokenSet) -> Result<OAuthError, OAuthError> {
+    revoke_token_set(
+        cx.store,
+        cx.caches,
+        cx.policy,
+        SetToRevoke::Id(&set.id),
+        cx.now,
+    )
+    .await?;
+    tracing::warn!(client_id = %set.client_id, token_set = %set.id, "refresh token reused; token set revoked");
+    Ok(OAuthError::invalid_grant(
+        "the refresh token was already used; the token set is revoked",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::oauth::token::token;
+    use crate::store::AuthorizationStore;
+    use crate::testing::{application, authenticated, request, user, World, NOW};
+
+    async fn refresh_as(
+        world: &World,
+        client: &Client,
+        refresh_token: &str,
+        rest: &str,
+        now: UnixSeconds,
+    ) -> Result<TokenResponse, OAuthError> {
+        let body = authenticated(
+            client,
+            &format!("grant_type=refresh_token&refresh_token={refresh_token}{rest}"),
+        );
+        token(&request(&body), &world.endpoint(), now).await
+    }
+
+    #[tokio::test]
+    async fn refresh_rules() {
+        enum Setup {
+            Live,
+            SetRevoked,
+            OtherClient,
+            Unknown,
         }
+        struct Case {
+            description: &'static str,
+            policy: RefreshPolicy,
+            setup: Setup,
+            rest: &'static str,
+            after: i64,
+            /// The new access token's scope, or the error.
+            expect: Result<&'static str, ErrorCode>,
+        }
+        let limits = RefreshPolicy {
+            idle_ttl: Some(100),
+            absolute_ttl: Some(1000),
+        };
+        let absolute_only = RefreshPolicy {
+            idle_ttl: None,
+            absolute_ttl: Some(1000),
+        };
+        let cases = vec![
+            Case {
+                description: "should rotate a live token and keep the set's scope",
+                policy: limits,
+                setup: Setup::Live,
+                rest: "",
+                after: 99,
+                expect: Ok("books:read books:write"),
+            },
+            Case {
+                description: "should narrow the scope when asked",
+                policy: limits,
+                setup: Setup::Live,
+                rest: "&scope=books:read",
+                after: 0,
+                expect: Ok("books:read"),
+            },
+            Case {
+                description: "should fail because a wider scope is asked (§6)",
+                policy: limits,
+                setup: Setup::Live,
+                rest: "&scope=books:read+admin",
+                after: 0,
+                expect: Err(ErrorCode::InvalidScope),
+            },
+            Case {
+                description: "should fail because the token sat unused past the idle lifetime",
+                policy: limits,
+                setup: Setup::Live,
+                rest: "",
+                after: 100,
+                expect: Err(ErrorCode::InvalidGrant),
+            },
+            Case {
+                description: "should fail because the set is past its absolute lifetime",
+                policy: absolute_only,
+                setup: Setup::Live,
+                rest: "",
+                after: 1000,
+                expect: Err(ErrorCode::InvalidGrant),
+            },
+            Case {
+                description: "should refresh without limits however old the token is",
+                policy: RefreshPolicy::default(),
+                setup: Setup::Live,
+                rest: "",
+                after: 10_000_000,
+                expect: Ok("books:read books:write"),
+            },
+            Case {
+                description: "should fail because the set was revoked",
+                policy: limits,
+                setup: Setup::SetRevoked,
+                rest: "",
+                after: 0,
+                expect: Err(ErrorCode::InvalidGrant),
+            },
+            Case {
+                description: "should fail because the token belongs to another client",
+                policy: limits,
+                setup: Setup::OtherClient,
+                rest: "",
+                after: 0,
+                expect: Err(ErrorCode::InvalidGrant),
+            },
+            Case {
+                description: "should fail because the token is unknown",
+                policy: limits,
+                setup: Setup::Unknown,
+                rest: "",
+                after: 0,
+                expect: Err(ErrorCode::InvalidGrant),
+            },
+        ];
+        for case in cases {
+            let world = World::with_refresh(case.policy);
+            let app = world.add(application(false, true, None)).await;
+            let other = world.add(application(false, true, None)).await;
+            let (set, rt) = world.token_set(&app, &user(&["acct_a"]), NOW).await;
+            let (caller, presented) = match case.setup {
+                Setup::Live => (&app, rt.clone()),
+                Setup::SetRevoked => {
+                    world.store.revoke_token_set(&set.id, NOW).await.unwrap();
+                    (&app, rt.clone())
+                }
+                Setup::OtherClient => (&other, rt.clone()),
+                Setup::Unknown => (&app, "rt_unknown".to_owned()),
+            };
+            let got = refresh_as(&world, caller, &presented, case.rest, NOW + case.after).await;
+            let old = world
+                .store
+                .refresh_token(&SecretHash::of(rt.as_bytes()))
+                .unwrap();
+            match got {
+                Ok(r) => {
+                    assert!(case.expect.is_ok(), "{}: succeeded", case.description);
+                    assert_eq!(r.scope.as_deref(), case.expect.ok(), "{}", case.description);
+                    assert!(
+                        old.used_at.is_some(),
+                        "{}: old token spent",
+                        case.description
+                    );
+                    assert!(
+                        world.caches.revoked.contains("jti-first")
+                            && world.store.is_token_revoked("jti-first"),
+                        "{}: the old access token dies with it",
+                        case.description
+                    );
+                    let new = r.refresh_token.unwrap();
+                    assert_ne!(new, rt, "{}", case.description);
+                }
+                Err(e) => {
+                    assert_eq!(Err(e.code), case.expect, "{}", case.description);
+                    assert_eq!(old.used_at, None, "{}: token untouched", case.description);
+                    let revoked_before = matches!(case.setup, Setup::SetRevoked);
+                    assert_eq!(
+                        world.store.token_set(&set.id).unwrap().revoked_at.is_some(),
+                        revoked_before,
+                        "{}: a refused refresh revokes nothing",
+                        case.description
+                    );
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn reuse_of_a_spent_token_revokes_the_whole_set() {
+        // The store only reports the reuse; this proves the core revokes.
+        let world = World::new();
+        let app = world.add(application(false, true, None)).await;
+        let (set, first) = world.token_set(&app, &user(&["acct_a"]), NOW).await;
+        let second = refresh_as(&world, &app, &first, "", NOW)
+            .await
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        let err = refresh_as(&world, &app, &first, "", NOW + 1)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidGrant);
+        assert!(
+            err.description.contains("already used"),
+            "{}",
+            err.description
+        );
+        assert!(world.store.token_set(&set.id).unwrap().revoked_at.is_some());
+        assert!(world.caches.revoked_sets.contains(set.id.as_str()));
+        let err = refresh_as(&world, &app, &second, "", NOW + 2)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code,
+            ErrorCode::InvalidGrant,
+            "the newer token died too"
+        );
     }
 }

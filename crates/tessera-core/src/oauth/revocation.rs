@@ -3,7 +3,10 @@
 //! The hint is honoured for the order of lookups, never trusted (§2.1). An unknown, expired
 //! or already revoked token is a success (§2.2). A client revokes only its own tokens.
 
+use super::client_auth::{authenticate_client, extract, ClientRequest};
 use super::request::Form;
+use super::token::EndpointContext;
+use super::token_set::{revoke_token_set, SetToRevoke};
 use crate::domain::{Client, SecretHash};
 use crate::error::{ErrorCode, OAuthError};
 use crate::runtime::Caches;
@@ -30,6 +33,17 @@ fn not_yours() -> OAuthError {
         ErrorCode::UnauthorizedClient,
         "the token was not issued to this client",
     )
+}
+
+/// §2.1: the client authenticates, then revokes one of its tokens.
+pub async fn revoke_request(
+    request: &ClientRequest<'_>,
+    cx: &EndpointContext<'_>,
+    now: UnixSeconds,
+) -> Result<Revoked, OAuthError> {
+    let presented = extract(request.authorization, request.form)?;
+    let client = authenticate_client(&presented, cx.store, cx.caches, now).await?;
+    revoke(cx.store, cx.caches, &client, request.form, cx.tokens, now).await
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(client_id = %client.id))]
@@ -85,10 +99,7 @@ async fn revoke_refresh(
     if set.client_id != client.id {
         return Err(not_yours());
     }
-    store.revoke_token_set(&set.id, now).await?;
-    caches
-        .revoked_sets
-        .insert(set.id.to_string(), now + policy.max_ttl());
+    revoke_token_set(store, caches, policy, SetToRevoke::Id(&set.id), now).await?;
     Ok(Some(Revoked::TokenSet {
         id: set.id.to_string(),
     }))
@@ -118,4 +129,80 @@ async fn revoke_access(
         .await?;
     caches.revoked.insert(claims.jti.clone(), claims.exp);
     Ok(Revoked::AccessToken { jti: claims.jti })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{application, authenticated, request, user, World, NOW};
+
+    #[tokio::test]
+    async fn revoking_a_refresh_token_revokes_its_set_here_and_in_the_store() {
+        let world = World::new();
+        let app = world.add(application(false, true, None)).await;
+        let (set, rt) = world.token_set(&app, &user(&["acct_a"]), NOW).await;
+        let body = authenticated(&app, &format!("token={rt}"));
+        let done = revoke_request(&request(&body), &world.endpoint(), NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            done,
+            Revoked::TokenSet {
+                id: set.id.to_string()
+            }
+        );
+        assert!(world.store.token_set(&set.id).unwrap().revoked_at.is_some());
+        assert!(world.caches.revoked_sets.contains(set.id.as_str()));
+    }
+
+    #[tokio::test]
+    async fn revocation_rules() {
+        struct Case {
+            description: &'static str,
+            token: Option<&'static str>,
+            by_other: bool,
+            expect: Result<(), ErrorCode>,
+        }
+        let cases = [
+            Case {
+                description: "should fail because another client's token is not yours to revoke",
+                token: None,
+                by_other: true,
+                expect: Err(ErrorCode::UnauthorizedClient),
+            },
+            Case {
+                description: "should succeed doing nothing for an unknown token (RFC 7009 §2.2)",
+                token: Some("rt_unknown"),
+                by_other: false,
+                expect: Ok(()),
+            },
+            Case {
+                description: "should succeed doing nothing for a malformed access token",
+                token: Some("a.b.c"),
+                by_other: false,
+                expect: Ok(()),
+            },
+        ];
+        for case in cases {
+            let world = World::new();
+            let app = world.add(application(false, true, None)).await;
+            let other = world.add(application(false, true, None)).await;
+            let (set, rt) = world.token_set(&app, &user(&["acct_a"]), NOW).await;
+            let caller = if case.by_other { &other } else { &app };
+            let body = authenticated(caller, &format!("token={}", case.token.unwrap_or(&rt)));
+            let got = revoke_request(&request(&body), &world.endpoint(), NOW).await;
+            assert_eq!(
+                got.map(|_| ()).map_err(|e| e.code),
+                case.expect,
+                "{}",
+                case.description
+            );
+            assert_eq!(
+                world.store.token_set(&set.id).unwrap().revoked_at,
+                None,
+                "{}: the set is untouched",
+                case.description
+            );
+        }
+    }
 }

@@ -1,12 +1,14 @@
-//! Starting a token set: the access token and first refresh token of a new chain, shared by
-//! the code exchange and the dashboard's "generate tokens".
+//! Token sets: starting one (the access token and first refresh token of a new chain, shared
+//! by the code exchange and the dashboard's "generate tokens"), and revoking one, the single
+//! way every grant and endpoint does it.
 
 use super::response::TokenResponse;
 use crate::domain::{AccountId, Client, ScopeSet, SecretHash, TokenSetId, UserId};
 use crate::error::OAuthError;
+use crate::error::StoreError;
 use crate::random;
 use crate::runtime::Caches;
-use crate::store::{RefreshToken, Store, TokenSet};
+use crate::store::{AuthorizationCode, RefreshToken, Store, TokenSet};
 use crate::token::issue::{issue_access_token, Subject, TokenPolicy};
 use crate::token::keys::SigningKey;
 use crate::UnixSeconds;
@@ -92,4 +94,36 @@ pub async fn start_token_set(
         refresh_token: Some(refresh_token),
         scope: Some(scopes.to_string()),
     })
+}
+
+/// Which token set to revoke.
+#[derive(Debug, Clone, Copy)]
+pub enum SetToRevoke<'a> {
+    /// A stored set, by id.
+    Id(&'a TokenSetId),
+    /// The set a replayed code's first exchange creates, stored or not yet (§4.1.2).
+    OfCode(&'a AuthorizationCode),
+}
+
+/// Revokes a token set in the store and remembers it in this process's cache, so its
+/// access tokens are refused here at once and elsewhere through the change feed.
+pub async fn revoke_token_set(
+    store: &dyn Store,
+    caches: &Caches,
+    policy: &TokenPolicy,
+    set: SetToRevoke<'_>,
+    now: UnixSeconds,
+) -> Result<(), StoreError> {
+    let id = match set {
+        SetToRevoke::Id(id) => {
+            store.revoke_token_set(id, now).await?;
+            id
+        }
+        SetToRevoke::OfCode(code) => {
+            store.revoke_token_set_of_code(code, now).await?;
+            &code.token_set_id
+        }
+    };
+    caches.remember_revoked_set(id.as_str(), now, policy.max_ttl());
+    Ok(())
 }

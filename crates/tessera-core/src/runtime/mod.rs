@@ -18,6 +18,7 @@ pub use verified::VerifiedTokens;
 
 use crate::legacy::cache::VerificationCache;
 use crate::token::keys::Keyring;
+use crate::UnixSeconds;
 
 pub struct Caches {
     pub clients: ClientCache,
@@ -44,6 +45,12 @@ impl Caches {
 
     pub fn keyring(&self) -> Arc<Keyring> {
         self.keyring.read().clone()
+    }
+
+    /// Remembers that a token set is revoked, so this process refuses its access tokens at
+    /// once, for as long as any of them can live (`max_token_ttl` from `now`).
+    pub fn remember_revoked_set(&self, id: &str, now: UnixSeconds, max_token_ttl: i64) {
+        self.revoked_sets.insert(id.to_owned(), now + max_token_ttl);
     }
 
     /// Replaces the keyring and forgets every verified token: a token verified under a key

@@ -95,9 +95,9 @@ async fn apply(
             ChangeKind::RevokedToken => caches
                 .revoked
                 .insert(change.subject.clone(), now + reload.max_token_ttl),
-            ChangeKind::TokenSet => caches
-                .revoked_sets
-                .insert(change.subject.clone(), now + reload.max_token_ttl),
+            ChangeKind::TokenSet => {
+                caches.remember_revoked_set(&change.subject, now, reload.max_token_ttl)
+            }
             ChangeKind::SigningKey => keys_changed = true,
             ChangeKind::LegacyCredential => caches.legacy.invalidate(&change.subject),
         }

@@ -78,7 +78,7 @@ pub async fn get_applications(
             description: s.description,
         })
         .collect();
-    let accounts = account_choices(&app, &v.user).await?;
+    let accounts = account_choices(&app, &v.user.accounts).await?;
     Ok(v.render(|nav| ApplicationsView {
         nav,
         authorized,

@@ -29,7 +29,7 @@ pub async fn get_credentials(
     Query(q): Query<CredentialsQuery>,
     Signed { visit: v, .. }: Signed<CredentialsPage>,
 ) -> Result<Response, HttpError> {
-    let accounts = account_choices(&app, &v.user).await?;
+    let accounts = account_choices(&app, &v.user.accounts).await?;
     let Some(current) = accounts
         .iter()
         .find(|a| Some(&a.id) == q.account.as_ref())

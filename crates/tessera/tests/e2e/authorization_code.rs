@@ -1,7 +1,7 @@
 //! The authorization code flow (RFC 6749 §4.1) with PKCE (RFC 7636): sign-in, consent, code.
 
 use serde_json::Value;
-use tessera_core::domain::SecretHash;
+use tessera_core::domain::{ClientId, SecretHash};
 use tessera_core::oauth::token_set::new_refresh_token;
 use tessera_core::store::{CodeConsumption, TokenSet};
 
@@ -338,9 +338,10 @@ store_test!(
         let partner = app.application(Some(CB), false, None).await;
         let (code, _) = app.code_for(&partner, &[]).await;
         let hash = SecretHash::of(code.as_bytes());
+        let client_id = ClientId::parse(&partner.client_id).unwrap();
         let CodeConsumption::Consumed(first) = app
             .store()
-            .consume_authorization_code(&hash, app.now())
+            .consume_authorization_code(&hash, &client_id, app.now())
             .await
             .unwrap()
         else {
@@ -600,5 +601,132 @@ store_test!(
         app.advance(900);
         assert_eq!(app.sign_in(&b, &html, &user).await.status(), 303);
         assert!(field(&html, "csrf").is_some());
+    }
+);
+
+store_test!(
+    async fn codes_of_another_client_are_neither_used_nor_burnt(app: &TestApp) {
+        // Issue 12 item 7: the client is part of consuming the code, so an application that
+        // learns another's code can neither redeem it nor get its tokens revoked.
+        let partner = app.application(Some(CB), false, None).await;
+        let thief = app.application(Some(CB), false, None).await;
+        let (code, _) = app.code_for(&partner, &[]).await;
+        for _ in 0..2 {
+            let (status, err) = app.exchange(&thief, &code).await;
+            assert_eq!(
+                (status, err["error"].as_str()),
+                (400, Some("invalid_grant"))
+            );
+        }
+        let (status, body) = app.exchange(&partner, &code).await;
+        assert_eq!(status, 200, "its own client still redeems it: {body}");
+        let access = body["access_token"].as_str().unwrap();
+        assert_eq!(app.get_bearer("/v1/books", access).await.status(), 200);
+        let (status, _) = app
+            .refresh(&partner, body["refresh_token"].as_str().unwrap())
+            .await;
+        assert_eq!(status, 200, "no replay revocation happened");
+    }
+);
+
+store_test!(
+    async fn consent_is_never_skipped_for_public_clients_or_non_https_redirects(app: &TestApp) {
+        // Issue 12 item 3 (RFC 8252 §8.6, RFC 9700 §2.1): anyone can present a public
+        // client's id, and a plain-http redirect proves no application.
+        let loopback = "http://127.0.0.1:9/cb";
+        let public = app.application(Some(CB), true, None).await;
+        let plain = app.application(Some(loopback), false, None).await;
+        let pkce = [
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ];
+        for (client, redirect) in [(&public, CB), (&plain, loopback)] {
+            let account = app.account("Acme").await;
+            let user = app.user(&[&account]).await;
+            let b = browser();
+            let mut params = vec![
+                ("response_type", "code"),
+                ("client_id", client.client_id.as_str()),
+                ("redirect_uri", redirect),
+                ("scope", "books:read"),
+            ];
+            params.extend_from_slice(&pkce);
+            let first = app.authorize_with(&b, &user, &params).await;
+            assert!(param(&first, "code").is_some(), "{first}");
+            let again = app.get_authorize(&b, &params).await;
+            assert_eq!(again.status(), 200, "{redirect}: the consent page again");
+            assert!(again.text().await.unwrap().contains("wants access"));
+        }
+    }
+);
+
+store_test!(
+    async fn unapproved_applications_are_for_their_own_accounts_users_only(app: &TestApp) {
+        // Issue 12 item 4: a customer's own registration cannot phish other accounts' users.
+        let owner = app.account("Registrant").await;
+        let elsewhere = app.account("Elsewhere").await;
+        let partner = app.unapproved_application(CB, &owner).await;
+        let params = [
+            ("response_type", "code"),
+            ("client_id", partner.client_id.as_str()),
+            ("redirect_uri", CB),
+            ("state", "s"),
+        ];
+
+        let stranger = app.user(&[&elsewhere]).await;
+        let res = app
+            .signed_in_authorize(&browser(), &stranger, &params)
+            .await;
+        assert_eq!(res.status(), 303);
+        let to = location(&res);
+        assert_eq!(
+            param(&to, "error").as_deref(),
+            Some("access_denied"),
+            "{to}"
+        );
+        assert_eq!(param(&to, "state").as_deref(), Some("s"));
+
+        let member = app.user(&[&elsewhere, &owner]).await;
+        let b = browser();
+        let res = app.signed_in_authorize(&b, &member, &params).await;
+        assert_eq!(res.status(), 200);
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains("Not reviewed"),
+            "unapproved is marked plainly"
+        );
+        assert!(
+            html.contains("partner.example"),
+            "the redirect host is shown"
+        );
+        assert!(
+            html.contains(&owner) && !html.contains(&elsewhere),
+            "only the registrant's account is offered"
+        );
+        let forged = html.replace(&owner, &elsewhere);
+        assert_eq!(
+            app.consent(&b, &forged, "authorize", None).await.status(),
+            400,
+            "another account cannot be chosen by editing the form"
+        );
+        let to = location(&app.consent(&b, &html, "authorize", None).await);
+        let code = param(&to, "code").unwrap_or_else(|| panic!("no code in {to}"));
+        assert_eq!(app.exchange(&partner, &code).await.0, 200);
+
+        let approved = app.application(Some(CB), false, None).await;
+        let params = [
+            ("response_type", "code"),
+            ("client_id", approved.client_id.as_str()),
+        ];
+        let html = app
+            .signed_in_authorize(&browser(), &stranger, &params)
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("partner.example") && !html.contains("Not reviewed"));
     }
 );

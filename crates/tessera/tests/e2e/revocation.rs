@@ -454,3 +454,40 @@ store_test!(
         );
     }
 );
+
+store_test!(async fn introspection_of_refresh_tokens_honours_their_lifetimes(app: &TestApp) with |c| {
+    c.refresh_token_idle_ttl = 129_600;
+    c.refresh_token_absolute_ttl = 172_800;
+} {
+    // Issue 12 item 11: a refresh token the token endpoint would refuse is not active.
+    let partner = app.application(Some(CB), false, None).await;
+    let me = as_client(&partner);
+    let (code, _) = app.code_for(&partner, &[]).await;
+    let (_, body) = app.exchange(&partner, &code).await;
+    let first = body["refresh_token"].as_str().unwrap().to_owned();
+    let active = |intro: Value| intro["active"].as_bool().unwrap();
+
+    app.advance(86_400);
+    let (_, body) = app.refresh(&partner, &first).await;
+    let second = body["refresh_token"].as_str().unwrap().to_owned();
+    assert!(active(call(app, "/oauth/introspect", &me, &[("token", &second)]).await.1));
+    app.advance(86_400);
+    // Two days old: past the absolute lifetime, though used a day ago.
+    assert_eq!(
+        call(app, "/oauth/introspect", &me, &[("token", &second)]).await.1,
+        json!({"active": false})
+    );
+    assert_eq!(app.refresh(&partner, &second).await.1["error"], "invalid_grant");
+
+    let (code, _) = app.code_for(&partner, &[]).await;
+    let (_, body) = app.exchange(&partner, &code).await;
+    let idle = body["refresh_token"].as_str().unwrap().to_owned();
+    assert!(active(call(app, "/oauth/introspect", &me, &[("token", &idle)]).await.1));
+    app.advance(129_600);
+    assert_eq!(
+        call(app, "/oauth/introspect", &me, &[("token", &idle)]).await.1,
+        json!({"active": false}),
+        "unused past the idle lifetime"
+    );
+    assert_eq!(app.refresh(&partner, &idle).await.1["error"], "invalid_grant");
+});

@@ -153,15 +153,33 @@ impl TestApp {
         public: bool,
         scope: Option<&str>,
     ) -> TestApplication {
+        self.register(redirect_uri, public, scope, None).await
+    }
+
+    /// A confidential application registered by the account `owner` from the dashboard,
+    /// not approved by the operator.
+    pub async fn unapproved_application(&self, redirect_uri: &str, owner: &str) -> TestApplication {
+        self.register(Some(redirect_uri), false, None, Some(owner))
+            .await
+    }
+
+    /// An application; operator-approved unless `owner` registered it.
+    async fn register(
+        &self,
+        redirect_uri: Option<&str>,
+        public: bool,
+        scope: Option<&str>,
+        owner: Option<&str>,
+    ) -> TestApplication {
         let uris: Vec<String> = redirect_uri.iter().map(|u| u.to_string()).collect();
         let new = tessera_core::manage::apps::NewApplication {
             name: "Partner App",
             redirect_uris: &uris,
             scope,
             public,
-            approved: true,
+            approved: owner.is_none(),
             require_pkce: false,
-            owner: None,
+            owner,
         };
         let (client, secret) =
             tessera_core::manage::apps::create_application(self.store(), &new, self.now())
@@ -290,6 +308,25 @@ impl TestApp {
         let res = self.consent(browser, &html, "authorize", None).await;
         assert_eq!(res.status(), 303);
         location(&res)
+    }
+
+    /// Signs `user` in from GET /oauth/authorize with `params`; answers the response that
+    /// follows the sign-in (the consent page, or a redirect).
+    pub async fn signed_in_authorize(
+        &self,
+        browser: &reqwest::Client,
+        user: &TestUser,
+        params: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let html = self
+            .get_authorize(browser, params)
+            .await
+            .text()
+            .await
+            .unwrap();
+        let res = self.sign_in(browser, &html, user).await;
+        assert_eq!(res.status(), 303, "signed in");
+        browser.get(self.url(&location(&res))).send().await.unwrap()
     }
 
     /// A code for `app` approved by a new user of a new account.

@@ -1,0 +1,457 @@
+//! An in-memory store for core's unit tests: the storage traits' contracts for what the
+//! grants and consent rules use (clients, consents, codes, token sets, refresh tokens,
+//! revoked access tokens), kept in maps under one lock, so each "atomic" step is atomic.
+//! Everything else answers an error: a test that reaches it needs it implemented first.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+
+use crate::domain::{
+    Account, AccountId, Client, ClientId, ClientStatus, Kid, LegacyId, SecretHash, StoredSecret,
+    TokenSetId, User, UserId,
+};
+use crate::error::StoreError;
+use crate::legacy::audit::AuditEvent;
+use crate::legacy::report::LegacyReportRow;
+use crate::legacy::usage::UsageDelta;
+use crate::legacy::{Email, LegacyCredential, PasswordHash};
+use crate::store::{
+    AccountStore, AuditStore, Authorization, AuthorizationCode, AuthorizationStore, Book,
+    BookStore, Change, ChangeFeed, ClientStore, CodeConsumption, Consent, KeyStore, LegacyStore,
+    RefreshToken, RevocationStore, Rotation, ScopeEntry, ScopeStore, Session, SessionStore,
+    StoreResult, TokenSet, UserStore,
+};
+use crate::token::keys::StoredSigningKey;
+use crate::UnixSeconds;
+
+fn absent<T>() -> StoreResult<T> {
+    Err(StoreError::new("not implemented by the memory store"))
+}
+
+#[derive(Default)]
+struct Tables {
+    clients: HashMap<ClientId, Client>,
+    consents: Vec<Consent>,
+    /// Codes by hash, with when they were used.
+    codes: HashMap<[u8; 32], (AuthorizationCode, Option<UnixSeconds>)>,
+    sets: HashMap<TokenSetId, TokenSet>,
+    refresh: HashMap<[u8; 32], RefreshToken>,
+    revoked_tokens: HashMap<String, UnixSeconds>,
+    token_uses: Vec<(ClientId, UnixSeconds)>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    pub fn consents(&self) -> Vec<Consent> {
+        self.tables.lock().consents.clone()
+    }
+
+    pub fn token_set(&self, id: &TokenSetId) -> Option<TokenSet> {
+        self.tables.lock().sets.get(id).cloned()
+    }
+
+    pub fn code(&self, hash: &SecretHash) -> Option<(AuthorizationCode, Option<UnixSeconds>)> {
+        self.tables.lock().codes.get(&hash.0).cloned()
+    }
+
+    pub fn refresh_token(&self, hash: &SecretHash) -> Option<RefreshToken> {
+        self.tables.lock().refresh.get(&hash.0).cloned()
+    }
+
+    pub fn is_token_revoked(&self, jti: &str) -> bool {
+        self.tables.lock().revoked_tokens.contains_key(jti)
+    }
+
+    pub fn token_sets(&self) -> Vec<TokenSet> {
+        self.tables.lock().sets.values().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl ClientStore for MemoryStore {
+    async fn insert_clients(&self, clients: &[Client]) -> StoreResult<()> {
+        let mut t = self.tables.lock();
+        for c in clients {
+            t.clients.insert(c.id.clone(), c.clone());
+        }
+        Ok(())
+    }
+    async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
+        Ok(self.tables.lock().clients.get(id).cloned())
+    }
+    async fn list_clients(&self, _: Option<&AccountId>) -> StoreResult<Vec<Client>> {
+        absent()
+    }
+    async fn update_client_status(
+        &self,
+        _: &ClientId,
+        _: ClientStatus,
+        _: UnixSeconds,
+    ) -> StoreResult<bool> {
+        absent()
+    }
+    async fn insert_client_secret(
+        &self,
+        _: &ClientId,
+        _: &StoredSecret,
+        _: Option<UnixSeconds>,
+        _: UnixSeconds,
+    ) -> StoreResult<bool> {
+        absent()
+    }
+    async fn update_client_approved(
+        &self,
+        _: &ClientId,
+        _: bool,
+        _: UnixSeconds,
+    ) -> StoreResult<bool> {
+        absent()
+    }
+    async fn expire_older_client_secrets(&self, _: &ClientId, _: UnixSeconds) -> StoreResult<bool> {
+        absent()
+    }
+}
+
+#[async_trait]
+impl AuthorizationStore for MemoryStore {
+    async fn upsert_consent(&self, consent: &Consent) -> StoreResult<()> {
+        let mut t = self.tables.lock();
+        t.consents.retain(|c| {
+            (&c.user_id, &c.client_id, &c.account_id)
+                != (&consent.user_id, &consent.client_id, &consent.account_id)
+        });
+        t.consents.push(consent.clone());
+        Ok(())
+    }
+
+    async fn list_consents(&self, user: &UserId, client: &ClientId) -> StoreResult<Vec<Consent>> {
+        Ok(self
+            .tables
+            .lock()
+            .consents
+            .iter()
+            .filter(|c| &c.user_id == user && &c.client_id == client)
+            .cloned()
+            .collect())
+    }
+
+    async fn insert_authorization_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
+        self.tables
+            .lock()
+            .codes
+            .insert(code.code_hash.0, (code.clone(), None));
+        Ok(())
+    }
+
+    async fn consume_authorization_code(
+        &self,
+        code_hash: &SecretHash,
+        client: &ClientId,
+        now: UnixSeconds,
+    ) -> StoreResult<CodeConsumption> {
+        let mut t = self.tables.lock();
+        Ok(match t.codes.get_mut(&code_hash.0) {
+            Some((code, used)) if &code.client_id == client => match used {
+                Some(_) => CodeConsumption::AlreadyUsed(code.clone()),
+                None => {
+                    *used = Some(now);
+                    CodeConsumption::Consumed(code.clone())
+                }
+            },
+            _ => CodeConsumption::NotFound,
+        })
+    }
+
+    async fn insert_token_set(&self, set: &TokenSet, first: &RefreshToken) -> StoreResult<bool> {
+        let mut t = self.tables.lock();
+        if t.sets.contains_key(&set.id) {
+            return Ok(false);
+        }
+        t.sets.insert(set.id.clone(), set.clone());
+        t.refresh.insert(first.token_hash.0, first.clone());
+        Ok(true)
+    }
+
+    async fn find_refresh_token(
+        &self,
+        token_hash: &SecretHash,
+    ) -> StoreResult<Option<(RefreshToken, TokenSet)>> {
+        let t = self.tables.lock();
+        Ok(t.refresh
+            .get(&token_hash.0)
+            .and_then(|r| t.sets.get(&r.token_set_id).map(|s| (r.clone(), s.clone()))))
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &RefreshToken,
+        new: &RefreshToken,
+        now: UnixSeconds,
+    ) -> StoreResult<Rotation> {
+        let mut t = self.tables.lock();
+        let Some(stored) = t.refresh.get(&old.token_hash.0).cloned() else {
+            return Ok(Rotation::NotFound);
+        };
+        if stored.used_at.is_some() {
+            return Ok(Rotation::Reused);
+        }
+        let live = t
+            .sets
+            .get(&stored.token_set_id)
+            .is_some_and(|s| s.revoked_at.is_none());
+        if !live {
+            return Ok(Rotation::SetRevoked);
+        }
+        if let Some(r) = t.refresh.get_mut(&old.token_hash.0) {
+            r.used_at = Some(now);
+        }
+        t.refresh.insert(new.token_hash.0, new.clone());
+        t.revoked_tokens
+            .insert(old.access_jti.clone(), old.access_expires_at);
+        Ok(Rotation::Rotated)
+    }
+
+    async fn revoke_token_set(&self, id: &TokenSetId, now: UnixSeconds) -> StoreResult<bool> {
+        let mut t = self.tables.lock();
+        Ok(match t.sets.get_mut(id) {
+            Some(s) if s.revoked_at.is_none() => {
+                s.revoked_at = Some(now);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn revoke_token_set_of_code(
+        &self,
+        code: &AuthorizationCode,
+        now: UnixSeconds,
+    ) -> StoreResult<()> {
+        let mut t = self.tables.lock();
+        let set = t
+            .sets
+            .entry(code.token_set_id.clone())
+            .or_insert_with(|| TokenSet {
+                id: code.token_set_id.clone(),
+                client_id: code.client_id.clone(),
+                user_id: code.user_id.clone(),
+                account_id: code.account_id.clone(),
+                scopes: code.scopes.clone(),
+                created_at: now,
+                revoked_at: None,
+            });
+        set.revoked_at.get_or_insert(now);
+        Ok(())
+    }
+
+    async fn list_authorizations(&self, _: &UserId) -> StoreResult<Vec<Authorization>> {
+        absent()
+    }
+    async fn deauthorize(
+        &self,
+        _: &UserId,
+        _: &ClientId,
+        _: UnixSeconds,
+    ) -> StoreResult<Vec<TokenSetId>> {
+        absent()
+    }
+    async fn list_revoked_token_sets(&self, _: UnixSeconds) -> StoreResult<Vec<TokenSetId>> {
+        absent()
+    }
+}
+
+#[async_trait]
+impl RevocationStore for MemoryStore {
+    async fn insert_revoked_token(
+        &self,
+        jti: &str,
+        expires_at: UnixSeconds,
+        _: UnixSeconds,
+    ) -> StoreResult<()> {
+        self.tables
+            .lock()
+            .revoked_tokens
+            .insert(jti.to_owned(), expires_at);
+        Ok(())
+    }
+    async fn prune_revoked_tokens(&self, _: UnixSeconds) -> StoreResult<()> {
+        absent()
+    }
+    async fn list_revoked_tokens(&self, _: UnixSeconds) -> StoreResult<Vec<(String, UnixSeconds)>> {
+        absent()
+    }
+}
+
+#[async_trait]
+impl LegacyStore for MemoryStore {
+    async fn insert_legacy_credential(
+        &self,
+        _: &LegacyCredential,
+        _: &AuditEvent,
+    ) -> StoreResult<()> {
+        absent()
+    }
+    async fn find_legacy_credential(&self, _: &Email) -> StoreResult<Option<LegacyCredential>> {
+        absent()
+    }
+    async fn list_legacy_credentials(
+        &self,
+        _: Option<&AccountId>,
+    ) -> StoreResult<Vec<LegacyCredential>> {
+        absent()
+    }
+    async fn update_legacy_password(
+        &self,
+        _: &LegacyId,
+        _: &PasswordHash,
+        _: &AuditEvent,
+    ) -> StoreResult<bool> {
+        absent()
+    }
+    async fn mark_legacy_migrated(
+        &self,
+        _: &LegacyId,
+        _: &ClientId,
+        _: Option<&ClientId>,
+        _: &AuditEvent,
+    ) -> StoreResult<bool> {
+        absent()
+    }
+    async fn mark_legacy_removed(&self, _: &LegacyId, _: &AuditEvent) -> StoreResult<bool> {
+        absent()
+    }
+    async fn record_token_use(&self, client: &ClientId, now: UnixSeconds) -> StoreResult<()> {
+        self.tables.lock().token_uses.push((client.clone(), now));
+        Ok(())
+    }
+    async fn find_last_token_at(&self, _: &ClientId) -> StoreResult<Option<UnixSeconds>> {
+        absent()
+    }
+    async fn find_first_token_at(&self, _: &ClientId) -> StoreResult<Option<UnixSeconds>> {
+        absent()
+    }
+    async fn add_legacy_usage(&self, _: &[UsageDelta]) -> StoreResult<()> {
+        absent()
+    }
+    async fn prune_legacy_usage(&self, _: UnixSeconds) -> StoreResult<()> {
+        absent()
+    }
+    async fn legacy_report(
+        &self,
+        _: UnixSeconds,
+        _: UnixSeconds,
+    ) -> StoreResult<Vec<LegacyReportRow>> {
+        absent()
+    }
+}
+
+#[async_trait]
+impl AccountStore for MemoryStore {
+    async fn insert_account(&self, _: &Account) -> StoreResult<()> {
+        absent()
+    }
+    async fn find_account(&self, _: &AccountId) -> StoreResult<Option<Account>> {
+        absent()
+    }
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
+        absent()
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryStore {
+    async fn insert_signing_key(&self, _: &StoredSigningKey, _: UnixSeconds) -> StoreResult<()> {
+        absent()
+    }
+    async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
+        absent()
+    }
+    async fn delete_signing_keys(&self, _: &[Kid], _: UnixSeconds) -> StoreResult<()> {
+        absent()
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for MemoryStore {
+    async fn list_changes_after(&self, _: i64, _: i64) -> StoreResult<Vec<Change>> {
+        absent()
+    }
+    async fn latest_change_seq(&self) -> StoreResult<i64> {
+        absent()
+    }
+    async fn prune_changes(&self, _: UnixSeconds) -> StoreResult<()> {
+        absent()
+    }
+}
+
+#[async_trait]
+impl BookStore for MemoryStore {
+    async fn insert_book(&self, _: &Book) -> StoreResult<()> {
+        absent()
+    }
+    async fn find_book(&self, _: &AccountId, _: &str) -> StoreResult<Option<Book>> {
+        absent()
+    }
+    async fn list_books(&self, _: &AccountId) -> StoreResult<Vec<Book>> {
+        absent()
+    }
+}
+
+#[async_trait]
+impl ScopeStore for MemoryStore {
+    async fn list_scopes(&self) -> StoreResult<Vec<ScopeEntry>> {
+        absent()
+    }
+    async fn upsert_scope(&self, _: &ScopeEntry) -> StoreResult<()> {
+        absent()
+    }
+}
+
+#[async_trait]
+impl AuditStore for MemoryStore {
+    async fn insert_audit_event(&self, _: &AuditEvent) -> StoreResult<()> {
+        absent()
+    }
+    async fn list_audit_events(
+        &self,
+        _: Option<&LegacyId>,
+        _: i64,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        absent()
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn insert_user(&self, _: &User) -> StoreResult<bool> {
+        absent()
+    }
+    async fn find_user_by_email(&self, _: &str) -> StoreResult<Option<User>> {
+        absent()
+    }
+    async fn find_user(&self, _: &UserId) -> StoreResult<Option<User>> {
+        absent()
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn insert_session(&self, _: &Session) -> StoreResult<()> {
+        absent()
+    }
+    async fn find_session(&self, _: &SecretHash) -> StoreResult<Option<Session>> {
+        absent()
+    }
+    async fn touch_session(&self, _: &SecretHash, _: UnixSeconds) -> StoreResult<()> {
+        absent()
+    }
+    async fn delete_session(&self, _: &SecretHash) -> StoreResult<()> {
+        absent()
+    }
+}
