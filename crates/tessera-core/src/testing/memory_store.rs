@@ -14,8 +14,8 @@ use crate::domain::{
 };
 use crate::error::StoreError;
 use crate::legacy::audit::AuditEvent;
-use crate::legacy::report::LegacyReportRow;
-use crate::legacy::usage::UsageDelta;
+
+use crate::legacy::usage::{LegacyReportRow, UsageDelta};
 use crate::legacy::{Email, LegacyCredential, PasswordHash};
 use crate::store::{
     AccountStore, AuditStore, Authorization, AuthorizationCode, AuthorizationStore, Book,
