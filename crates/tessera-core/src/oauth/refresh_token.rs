@@ -332,4 +332,19 @@ mod tests {
             "the newer token died too"
         );
     }
+
+    #[tokio::test]
+    async fn losing_a_concurrent_rotation_is_a_reuse_and_revokes_the_set() {
+        let world = World::new();
+        let app = world.add(application(false, true, None)).await;
+        let (set, rt) = world.token_set(&app, &user(&["acct_a"]), NOW).await;
+        world
+            .store
+            .lose_next_rotation
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let err = refresh_as(&world, &app, &rt, "", NOW).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidGrant);
+        assert!(world.store.token_set(&set.id).unwrap().revoked_at.is_some());
+        assert!(world.caches.revoked_sets.contains(set.id.as_str()));
+    }
 }

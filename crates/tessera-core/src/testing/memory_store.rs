@@ -4,6 +4,7 @@
 //! Everything else answers an error: a test that reaches it needs it implemented first.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -45,6 +46,8 @@ struct Tables {
 #[derive(Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
+    /// Makes the next rotation lose a race: another refresh spends the token first.
+    pub lose_next_rotation: AtomicBool,
 }
 
 impl MemoryStore {
@@ -195,6 +198,11 @@ impl AuthorizationStore for MemoryStore {
         now: UnixSeconds,
     ) -> StoreResult<Rotation> {
         let mut t = self.tables.lock();
+        if self.lose_next_rotation.swap(false, Ordering::SeqCst) {
+            if let Some(r) = t.refresh.get_mut(&old.token_hash.0) {
+                r.used_at = Some(now);
+            }
+        }
         let Some(stored) = t.refresh.get(&old.token_hash.0).cloned() else {
             return Ok(Rotation::NotFound);
         };
