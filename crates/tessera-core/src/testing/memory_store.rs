@@ -116,6 +116,14 @@ impl ClientStore for MemoryStore {
     ) -> StoreResult<bool> {
         absent()
     }
+    async fn update_client_require_pkce(
+        &self,
+        _: &ClientId,
+        _: bool,
+        _: UnixSeconds,
+    ) -> StoreResult<bool> {
+        absent()
+    }
     async fn expire_older_client_secrets(&self, _: &ClientId, _: UnixSeconds) -> StoreResult<bool> {
         absent()
     }

@@ -137,6 +137,7 @@ pub fn application(public: bool, approved: bool, owner: Option<&str>) -> Client 
         status: ClientStatus::Active,
         public,
         approved,
+        require_pkce: false,
         secrets: if public {
             Vec::new()
         } else {

@@ -56,7 +56,7 @@ conformance_test!(
         let (_, stored) = s.find_refresh_token(&refresh.token_hash).await.unwrap().unwrap();
         assert_eq!(stored.revoked_at, Some(T0 + 3));
         let new = refresh_token(&set.id, T0 + 5);
-        assert_eq!(s.rotate_refresh_token(&refresh, &new, T0 + 5).await.unwrap(), Rotation::Reused);
+        assert_eq!(s.rotate_refresh_token(&refresh, &new, T0 + 5).await.unwrap(), Rotation::SetRevoked);
     }
 );
 

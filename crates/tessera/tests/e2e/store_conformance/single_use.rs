@@ -1,10 +1,6 @@
-//! Single use: authorization codes and refresh-token rotation, alone and under concurrent
-//! calls from two processes.
-//!
-//! ADAPT HERE when the store's single-use API changes: these tests are written against
-//! today's `consume_authorization_code(code_hash, now)` and `rotate_refresh_token`, which
-//! revokes the token set itself on a replay. Lines that assert today's revoke-on-replay are
-//! marked `today:`.
+//! Single use: authorization codes (consumed only by the client they were issued to) and
+//! refresh-token rotation (which reports what it found and decides nothing), alone and under
+//! concurrent calls from two processes.
 
 use tessera_core::store::{CodeConsumption, RevocationStore, Rotation};
 
@@ -19,16 +15,40 @@ conformance_test!(
     async fn authorization_code_is_consumed_once(s) {
         let (app, user, account) = s.parties().await;
         let code = s.code(&app.id, &user, &account, T0).await;
-        let first = s.consume_authorization_code(&code.code_hash, T0 + 1).await.unwrap();
+        let first = s.consume_authorization_code(&code.code_hash, &app.id, T0 + 1).await.unwrap();
         assert_eq!(first, CodeConsumption::Consumed(code.clone()));
         for later in [T0 + 2, T0 + 3] {
-            let again = s.consume_authorization_code(&code.code_hash, later).await.unwrap();
+            let again = s.consume_authorization_code(&code.code_hash, &app.id, later).await.unwrap();
             assert_eq!(again, CodeConsumption::AlreadyUsed(code.clone()));
         }
         let unknown = SecretHash::of(b"never issued");
         assert_eq!(
-            s.consume_authorization_code(&unknown, T0).await.unwrap(),
+            s.consume_authorization_code(&unknown, &app.id, T0).await.unwrap(),
             CodeConsumption::NotFound
+        );
+    }
+);
+
+conformance_test!(
+    /// Another client's code is `NotFound` and left unspent, however often it is presented:
+    /// the client is part of the consuming statement (issue 12 item 7).
+    async fn another_clients_code_is_neither_consumed_nor_replayed(s) {
+        let (app, user, account) = s.parties().await;
+        let other = s.application(T0).await;
+        let code = s.code(&app.id, &user, &account, T0).await;
+        for at in [T0 + 1, T0 + 2] {
+            assert_eq!(
+                s.consume_authorization_code(&code.code_hash, &other.id, at)
+                    .await
+                    .unwrap(),
+                CodeConsumption::NotFound
+            );
+        }
+        assert_eq!(
+            s.consume_authorization_code(&code.code_hash, &app.id, T0 + 3)
+                .await
+                .unwrap(),
+            CodeConsumption::Consumed(code)
         );
     }
 );
@@ -40,11 +60,11 @@ conformance_test!(
         let one = s.code(&app.id, &user, &account, T0).await;
         let two = s.code(&app.id, &user, &account, T0).await;
         assert!(matches!(
-            s.consume_authorization_code(&one.code_hash, T0).await.unwrap(),
+            s.consume_authorization_code(&one.code_hash, &app.id, T0).await.unwrap(),
             CodeConsumption::Consumed(_)
         ));
         assert_eq!(
-            s.consume_authorization_code(&two.code_hash, T0).await.unwrap(),
+            s.consume_authorization_code(&two.code_hash, &app.id, T0).await.unwrap(),
             CodeConsumption::Consumed(two)
         );
     }
@@ -57,9 +77,15 @@ conformance_test!(
         let (app, user, account) = s.parties().await;
         let code = s.code(&app.id, &user, &account, T0).await;
         let stores = [s.store.clone(), s.other_process().await];
-        let hash = code.code_hash;
-        let outcomes = race(&stores, RACERS, |_, store| async move {
-            store.consume_authorization_code(&hash, T0 + 1).await.unwrap()
+        let (hash, client) = (code.code_hash, app.id.clone());
+        let outcomes = race(&stores, RACERS, |_, store| {
+            let client = client.clone();
+            async move {
+                store
+                    .consume_authorization_code(&hash, &client, T0 + 1)
+                    .await
+                    .unwrap()
+            }
         })
         .await;
         let won = outcomes
@@ -179,8 +205,8 @@ conformance_test!(
 );
 
 conformance_test!(
-    /// A refresh token rotates once: rotating it again answers `Reused` and stores nothing
-    /// (today: and revokes its token set).
+    /// A refresh token rotates once: rotating it again answers `Reused`, stores nothing and
+    /// leaves the set alone (revoking it is the core's decision).
     async fn refresh_token_rotates_once(s) {
         let (app, user, account) = s.parties().await;
         let (set, old) = s.token_set(&app.id, &user, &account, T0).await;
@@ -189,29 +215,34 @@ conformance_test!(
         assert_eq!(s.rotate_refresh_token(&old, &first, T0 + 1).await.unwrap(), Rotation::Rotated);
         assert_eq!(s.rotate_refresh_token(&old, &replay, T0 + 2).await.unwrap(), Rotation::Reused);
         assert_eq!(s.find_refresh_token(&replay.token_hash).await.unwrap(), None);
-        // today: the store revokes the set on a replay.
         let (_, after) = s.find_refresh_token(&first.token_hash).await.unwrap().unwrap();
-        assert_eq!(after.revoked_at, Some(T0 + 2));
+        assert_eq!(after.revoked_at, None);
     }
 );
 
 conformance_test!(
-    /// A refresh token of a revoked token set never rotates, even if it is unused.
+    /// A refresh token of a revoked token set never rotates, even if it is unused: the
+    /// rotation answers `SetRevoked`; an unknown token answers `NotFound`.
     async fn refresh_token_of_a_revoked_set_does_not_rotate(s) {
         let (app, user, account) = s.parties().await;
         let (set, old) = s.token_set(&app.id, &user, &account, T0).await;
         assert!(s.revoke_token_set(&set.id, T0 + 1).await.unwrap());
         let new = refresh_token(&set.id, T0 + 2);
-        assert_eq!(s.rotate_refresh_token(&old, &new, T0 + 2).await.unwrap(), Rotation::Reused);
+        assert_eq!(s.rotate_refresh_token(&old, &new, T0 + 2).await.unwrap(), Rotation::SetRevoked);
         assert_eq!(s.find_refresh_token(&new.token_hash).await.unwrap(), None);
         let (unused, _) = s.find_refresh_token(&old.token_hash).await.unwrap().unwrap();
         assert_eq!(unused.used_at, None);
+        let unknown = refresh_token(&set.id, T0);
+        assert_eq!(
+            s.rotate_refresh_token(&unknown, &new, T0 + 3).await.unwrap(),
+            Rotation::NotFound
+        );
     }
 );
 
 conformance_test!(
     /// Of many concurrent rotations of one refresh token, from two processes, exactly one
-    /// answers `Rotated`, and only its new token is stored.
+    /// answers `Rotated`, every other `Reused`, and only the winner's new token is stored.
     async fn concurrent_rotation_has_exactly_one_winner(s) {
         let (app, user, account) = s.parties().await;
         let (set, old) = s.token_set(&app.id, &user, &account, T0).await;
@@ -224,6 +255,10 @@ conformance_test!(
         .await;
         let winners: Vec<usize> = (0..RACERS).filter(|&i| outcomes[i] == Rotation::Rotated).collect();
         assert_eq!(winners.len(), 1, "{outcomes:?}");
+        assert!(
+            outcomes.iter().filter(|o| **o == Rotation::Reused).count() == RACERS - 1,
+            "{outcomes:?}"
+        );
         for (i, new) in news.iter().enumerate() {
             let stored = s.find_refresh_token(&new.token_hash).await.unwrap().is_some();
             assert_eq!(stored, winners == [i], "new token {i}");
