@@ -155,8 +155,12 @@ pub trait ChangeFeed: Send + Sync {
     async fn list_changes_after(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>>;
     /// The highest `seq` stored, 0 when there is none.
     async fn latest_change_seq(&self) -> StoreResult<i64>;
-    /// Deletes changes created before `before`. A `seq` is never given out again, so a
-    /// cursor past pruned changes still sees every later one.
+    /// The lowest `seq` stored, 0 when there is none: a cursor below it may have missed
+    /// pruned changes.
+    async fn oldest_change_seq(&self) -> StoreResult<i64>;
+    /// Deletes changes created before `before`, except the newest change: it stays, so the
+    /// feed's position survives pruning (see [`ChangeFeed::oldest_change_seq`]). A `seq` is
+    /// never given out again, so a cursor past pruned changes still sees every later one.
     async fn prune_changes(&self, before: UnixSeconds) -> StoreResult<()>;
 }
 
@@ -287,6 +291,13 @@ pub trait SessionStore: Send + Sync {
     async fn find_session(&self, id_hash: &SecretHash) -> StoreResult<Option<Session>>;
     async fn touch_session(&self, id_hash: &SecretHash, now: UnixSeconds) -> StoreResult<()>;
     async fn delete_session(&self, id_hash: &SecretHash) -> StoreResult<()>;
+    /// Deletes sessions that nobody can use any more: last seen at or before
+    /// `last_seen_by`, or created at or before `created_by`.
+    async fn prune_sessions(
+        &self,
+        last_seen_by: UnixSeconds,
+        created_by: UnixSeconds,
+    ) -> StoreResult<()>;
 }
 
 /// A user's standing approval of an application on one API account.
@@ -394,6 +405,9 @@ pub trait AuthorizationStore: Send + Sync {
         client: &ClientId,
         now: UnixSeconds,
     ) -> StoreResult<CodeConsumption>;
+    /// Deletes codes that expired before `before`, used or not. Until then a replayed
+    /// code is still recognized, and revokes what it issued.
+    async fn prune_authorization_codes(&self, before: UnixSeconds) -> StoreResult<()>;
 
     /// Stores a new token set with its first refresh token; `false`, storing nothing, when
     /// the set was revoked before it was created (see

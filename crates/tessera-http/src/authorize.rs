@@ -100,7 +100,7 @@ async fn validate(app: &AppState, query: &str) -> Result<Validated, HttpError> {
         Some(id) => app
             .caches
             .clients
-            .get(&id, app.store.as_ref())
+            .get(&id, app.store.as_ref(), app.clock.now())
             .await
             .map_err(HttpError::internal)?,
         None => None,

@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tessera_core::domain::{normalize_email, Password, PasswordHash};
+use tessera_core::runtime::rate_limit::{address_key, RetryAfter};
 
 use crate::body::read_limited;
 use crate::error::{FormKind, HttpError, PageError};
@@ -140,15 +141,9 @@ pub async fn post_signin(
             return render_signin(&app, &headers, &return_to, email_raw, Some(&expired))
         }
     }
-    let now = app.clock.now();
     let email = normalize_email(email_raw).unwrap_or_default();
-    let address = peer.ip().to_string();
-    let blocked = app
-        .signin_limits
-        .by_account
-        .blocked_for(&email, now)
-        .or_else(|| app.signin_limits.by_address.blocked_for(&address, now));
-    if let Some(wait) = blocked {
+    let address = address_key(peer.ip());
+    if let Err(RetryAfter(wait)) = app.signin_limits.begin(&email, address, app.clock.now_ms()) {
         let refusal = PageError::TooManyAttempts { retry_after: wait };
         return render_signin(&app, &headers, &return_to, email_raw, Some(&refusal));
     }
@@ -170,8 +165,7 @@ pub async fn post_signin(
     let user = match user {
         Some(u) if matches => u,
         _ => {
-            app.signin_limits.by_account.record_failure(&email, now);
-            app.signin_limits.by_address.record_failure(&address, now);
+            // The attempt stays counted.
             tracing::info!(address = %address, "failed sign-in");
             return render_signin(
                 &app,
@@ -182,7 +176,7 @@ pub async fn post_signin(
             );
         }
     };
-    app.signin_limits.by_account.clear(&email);
+    app.signin_limits.succeed(&email, address);
     let set_cookie = start_session(&app, &user).await?;
     tracing::info!(user_id = %user.id, "signed in");
     let mut res = Redirect::to(&return_to).into_response();

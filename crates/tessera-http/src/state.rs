@@ -1,6 +1,7 @@
 //! What every handler shares.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,7 +14,7 @@ use tessera_core::oauth::authorize::AuthorizePolicy;
 use tessera_core::oauth::refresh_token::RefreshPolicy;
 use tessera_core::oauth::token::EndpointContext;
 use tessera_core::oauth::token_set::GrantContext;
-use tessera_core::runtime::rate_limit::RateLimiter;
+use tessera_core::runtime::rate_limit::{KeyedLimiter, Quota, RetryAfter};
 use tessera_core::runtime::Caches;
 use tessera_core::store::Store;
 use tessera_core::token::issue::TokenPolicy;
@@ -55,19 +56,49 @@ pub struct SessionPolicy {
     pub secure_cookies: bool,
 }
 
-/// Failed sign-ins allowed per account and per client address.
+/// Sign-in attempts allowed per account and per client address. An attempt is counted
+/// before its argon2id verification and given back when it succeeds, so parallel guesses
+/// cannot all pass.
 pub struct SignInLimits {
-    pub by_account: RateLimiter,
-    pub by_address: RateLimiter,
+    pub by_account: KeyedLimiter<String>,
+    pub by_address: KeyedLimiter<IpAddr>,
 }
 
 impl Default for SignInLimits {
     /// 5 failures per account and 20 per address in 15 minutes.
     fn default() -> Self {
+        let quota = |burst| Quota {
+            burst,
+            period_secs: 900,
+        };
         Self {
-            by_account: RateLimiter::new(5, 900),
-            by_address: RateLimiter::new(20, 900),
+            by_account: KeyedLimiter::new(quota(5), 100_000),
+            by_address: KeyedLimiter::new(quota(20), 100_000),
         }
+    }
+}
+
+impl SignInLimits {
+    /// Counts an attempt at `email` from `address` (an [`address_key`]), or refuses it.
+    ///
+    /// [`address_key`]: tessera_core::runtime::rate_limit::address_key
+    pub fn begin(&self, email: &str, address: IpAddr, now_ms: i64) -> Result<(), RetryAfter> {
+        self.by_address.acquire(&address, now_ms)?;
+        self.by_account
+            .acquire(&email.to_owned(), now_ms)
+            .inspect_err(|_| self.by_address.refund(&address))
+    }
+
+    /// The attempt succeeded: the address gets it back, the account starts afresh.
+    pub fn succeed(&self, email: &str, address: IpAddr) {
+        self.by_address.refund(&address);
+        self.by_account.reset(&email.to_owned());
+    }
+
+    /// Forgets keys whose budgets are full again.
+    pub fn prune(&self, now_ms: i64) {
+        self.by_account.prune(now_ms);
+        self.by_address.prune(now_ms);
     }
 }
 

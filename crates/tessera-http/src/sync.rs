@@ -1,6 +1,7 @@
 //! Background work of a server: following the change feed (revocations, client changes and
 //! new keys made by the CLI or another replica reach this process within one poll
-//! interval), pruning, scheduled key rotation, and flushing legacy Basic usage counts.
+//! interval), pruning (the change feed, expired revocations, codes and sessions, limiter
+//! keys), scheduled key rotation, and flushing legacy Basic usage counts.
 
 use std::time::Duration;
 
@@ -10,6 +11,10 @@ use tokio::sync::watch;
 
 use crate::legacy;
 use crate::state::AppState;
+
+/// How long an expired authorization code is kept: a replay within it is still recognized
+/// and revokes the tokens the code issued (RFC 6749 §4.1.2); after it, "invalid".
+const CODE_KEPT_AFTER_EXPIRY: i64 = 86_400;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SyncPolicy {
@@ -65,13 +70,29 @@ pub async fn run(
 }
 
 async fn housekeeping(app: &AppState, policy: SyncPolicy, now: i64) {
-    app.caches.revoked.prune(now);
+    app.caches.prune(now);
+    app.signin_limits.prune(now.saturating_mul(1000));
     legacy::housekeeping(app, now).await;
     if let Err(err) = app.store.prune_changes(now - 3600).await {
         tracing::warn!(error = %err, "pruning the change feed failed");
     }
     if let Err(err) = app.store.prune_revoked_tokens(now).await {
         tracing::warn!(error = %err, "pruning expired revocations failed");
+    }
+    if let Err(err) = app
+        .store
+        .prune_authorization_codes(now - CODE_KEPT_AFTER_EXPIRY)
+        .await
+    {
+        tracing::warn!(error = %err, "pruning expired authorization codes failed");
+    }
+    let sessions = &app.sessions;
+    if let Err(err) = app
+        .store
+        .prune_sessions(now - sessions.idle_ttl, now - sessions.absolute_ttl)
+        .await
+    {
+        tracing::warn!(error = %err, "pruning expired sessions failed");
     }
     if let Some(interval) = policy.rotation_interval {
         match rotate_if_due(app.store.as_ref(), &app.master, &app.keys, interval, now).await {

@@ -210,6 +210,15 @@ impl AuthorizationStore for SqlStore {
         })
     }
 
+    async fn prune_authorization_codes(&self, before: UnixSeconds) -> StoreResult<()> {
+        sqlx::query("DELETE FROM authorization_code WHERE expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn insert_token_set(&self, s: &TokenSet, first: &RefreshToken) -> StoreResult<bool> {
         // A row already there is the revoked set of a replayed code.
         self.guarded_write(GuardedWrite {

@@ -72,12 +72,23 @@ impl ChangeFeed for SqlStore {
         row.try_get("seq").map_err(db)
     }
 
-    async fn prune_changes(&self, before: UnixSeconds) -> StoreResult<()> {
-        sqlx::query("DELETE FROM change_event WHERE created_at < $1")
-            .bind(before)
-            .execute(&self.pool)
+    async fn oldest_change_seq(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COALESCE(MIN(seq), 0) AS seq FROM change_event")
+            .fetch_one(&self.pool)
             .await
             .map_err(db)?;
+        row.try_get("seq").map_err(db)
+    }
+
+    async fn prune_changes(&self, before: UnixSeconds) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM change_event WHERE created_at < $1 \
+             AND seq < (SELECT MAX(seq) FROM change_event)",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
         Ok(())
     }
 }

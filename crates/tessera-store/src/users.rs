@@ -149,4 +149,18 @@ impl SessionStore for SqlStore {
             .map_err(db)?;
         Ok(())
     }
+
+    async fn prune_sessions(
+        &self,
+        last_seen_by: UnixSeconds,
+        created_by: UnixSeconds,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM session WHERE last_seen_at <= $1 OR created_at <= $2")
+            .bind(last_seen_by)
+            .bind(created_by)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
 }

@@ -14,7 +14,7 @@ use tessera_core::manage::keys::{ensure_signing_key, KeyPolicy};
 use tessera_core::oauth::authorize::AuthorizePolicy;
 use tessera_core::oauth::refresh_token::RefreshPolicy;
 use tessera_core::random;
-use tessera_core::runtime::sync::{reload_keyring, KeyReload};
+use tessera_core::runtime::sync::{load_all, KeyReload};
 use tessera_core::runtime::Caches;
 use tessera_core::store::Store;
 use tessera_core::token::issue::TokenPolicy;
@@ -84,9 +84,6 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let keys = key_policy(config)?;
     let now = clock.now();
 
-    // Read the feed position first: whatever changes after it is replayed, so nothing
-    // committed between loading the caches and starting the poller is missed.
-    let cursor_start = store.latest_change_seq().await?;
     ensure_signing_key(store.as_ref(), &master, &keys, now).await?;
     let caches = Arc::new(Caches::new(
         Keyring::from_stored(&[], &master, tokens.max_ttl())?,
@@ -97,16 +94,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         master: &master,
         max_token_ttl: tokens.max_ttl(),
     };
-    reload_keyring(store.as_ref(), &caches, &reload).await?;
-    for (jti, until) in store.list_revoked_tokens(now).await? {
-        caches.revoked.insert(jti, until);
-    }
-    for set in store
-        .list_revoked_token_sets(now - tokens.max_ttl())
-        .await?
-    {
-        caches.remember_revoked_set(set.as_str(), now, tokens.max_ttl());
-    }
+    let cursor_start = load_all(store.as_ref(), &caches, &reload, now).await?;
     let passwords = config.password_policy()?;
     let decoy = decoy_hash(&passwords)?;
     let scopes: ScopeSet = store

@@ -1,8 +1,10 @@
 //! Authenticating a request that uses HTTP Basic (RFC 7617) with a legacy credential.
 //!
 //! Order matters: the sunset first (after it, nothing about the credential is looked at),
-//! then the failure limit (a limited caller costs no argon2 and learns nothing), then the
-//! verification cache, and only then the store and argon2id.
+//! then the caller's own limits, counting the attempt (a limited caller costs no argon2 and
+//! learns nothing, not even from the cache), then the verification cache (a cached success
+//! passes the credential's ceiling, so guesses from elsewhere cannot lock it out), then the
+//! credential's ceiling, and only then the store and argon2id.
 
 use std::net::IpAddr;
 
@@ -17,6 +19,7 @@ use super::sunset::{SunsetDecision, SunsetPolicy};
 use super::usage::UsageCounter;
 use crate::domain::password::{Password, PasswordHash};
 use crate::error::StoreError;
+use crate::runtime::rate_limit::RetryAfter;
 use crate::store::LegacyStore;
 use crate::UnixSeconds;
 
@@ -84,19 +87,25 @@ pub async fn authenticate_basic(
     let (email, password) = match parse_basic(credentials) {
         Ok(parsed) => parsed,
         Err(e) => {
-            ctx.limiter.fail_address(peer, now);
+            ctx.limiter.fail_address(peer, now_ms);
             return Err(e);
         }
     };
-    if let Some(retry_after) = ctx.limiter.retry_after(email.as_str(), peer, now) {
-        return Err(BasicError::Limited { retry_after });
-    }
+    let limited = |RetryAfter(retry_after)| BasicError::Limited { retry_after };
+    let attempt = ctx
+        .limiter
+        .begin(email.as_str(), peer, now_ms)
+        .map_err(limited)?;
     let key = ctx.cache.key_of(&email, &password);
     if let Some(identity) = ctx.cache.get(&key, now_ms) {
+        ctx.limiter.succeed(attempt, false);
         ctx.usage.record(&identity.credential_id, now);
         return Ok(identity);
     }
-    let generation = ctx.cache.generation();
+    ctx.limiter
+        .before_verifying(&attempt, now_ms)
+        .map_err(limited)?;
+    let read_at = ctx.cache.generation();
     let found = store
         .find_legacy_credential(&email)
         .await?
@@ -109,17 +118,17 @@ pub async fn authenticate_basic(
         None => (ctx.dummy_hash.clone(), None),
     };
     let matched = verifier.verify(hash, password).await;
+    // A failure keeps its attempt counted.
     let Some(credential) = credential.filter(|_| matched) else {
-        ctx.limiter.fail(email.as_str(), peer, now);
         return Err(BasicError::Invalid);
     };
-    ctx.limiter.succeed(email.as_str());
+    ctx.limiter.succeed(attempt, true);
     let identity = LegacyIdentity {
         credential_id: credential.id,
         account_id: credential.account_id,
         created_at: credential.created_at,
     };
-    ctx.cache.insert(key, identity.clone(), generation, now_ms);
+    ctx.cache.insert(key, identity.clone(), read_at, now_ms);
     ctx.usage.record(&identity.credential_id, now);
     Ok(identity)
 }

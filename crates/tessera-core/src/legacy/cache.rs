@@ -6,15 +6,12 @@
 //! map is no offline oracle for guessing. Entries live `ttl_ms` at most, the map holds
 //! `capacity` at most, and a change to a credential (the change feed) drops its entries.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use aws_lc_rs::hmac;
-use parking_lot::RwLock;
 
 use super::credential::Email;
 use crate::domain::password::Password;
 use crate::domain::{AccountId, LegacyId};
+use crate::runtime::{Generation, GuardedCache};
 use crate::UnixSeconds;
 
 /// Entries kept at most: far more than the legacy credentials a provider has.
@@ -31,29 +28,18 @@ pub struct LegacyIdentity {
     pub created_at: UnixSeconds,
 }
 
-struct Entry {
-    identity: LegacyIdentity,
-    expires_at_ms: i64,
-}
-
 pub struct VerificationCache {
     key: hmac::Key,
-    map: RwLock<HashMap<[u8; 32], Entry>>,
-    capacity: usize,
+    map: GuardedCache<[u8; 32], LegacyIdentity>,
     ttl_ms: i64,
-    /// Bumped by every invalidation, so a verification that read the store before an
-    /// invalidation cannot put its stale answer in afterwards.
-    generation: AtomicU64,
 }
 
 impl VerificationCache {
     pub fn new(key: [u8; 32], capacity: usize, ttl_ms: i64) -> Self {
         Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, &key),
-            map: RwLock::new(HashMap::new()),
-            capacity,
+            map: GuardedCache::new(capacity),
             ttl_ms,
-            generation: AtomicU64::new(0),
         }
     }
 
@@ -70,52 +56,34 @@ impl VerificationCache {
     }
 
     pub fn get(&self, key: &[u8; 32], now_ms: i64) -> Option<LegacyIdentity> {
+        self.map.get(key, now_ms)
+    }
+
+    /// Read before the store; see [`GuardedCache`].
+    pub fn generation(&self) -> Generation {
+        self.map.generation()
+    }
+
+    /// Adds an entry unless an invalidation happened since `read_at`.
+    pub fn insert(
+        &self,
+        key: [u8; 32],
+        identity: LegacyIdentity,
+        read_at: Generation,
+        now_ms: i64,
+    ) {
         self.map
-            .read()
-            .get(key)
-            .filter(|e| now_ms < e.expires_at_ms)
-            .map(|e| e.identity.clone())
-    }
-
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-
-    /// Adds an entry unless an invalidation happened since `generation` was read.
-    pub fn insert(&self, key: [u8; 32], identity: LegacyIdentity, generation: u64, now_ms: i64) {
-        if self.capacity == 0 {
-            return;
-        }
-        let mut map = self.map.write();
-        if self.generation() != generation {
-            return;
-        }
-        if map.len() >= self.capacity {
-            map.retain(|_, e| now_ms < e.expires_at_ms);
-            if map.len() >= self.capacity {
-                map.clear();
-            }
-        }
-        map.insert(
-            key,
-            Entry {
-                identity,
-                expires_at_ms: now_ms + self.ttl_ms,
-            },
-        );
+            .insert(key, identity, read_at, now_ms.saturating_add(self.ttl_ms));
     }
 
     /// Drops every entry of the credential `id` (password changed, migrated, removed).
     pub fn invalidate(&self, id: &str) {
-        let mut map = self.map.write();
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        map.retain(|_, e| e.identity.credential_id.as_str() != id);
+        self.map
+            .invalidate_where(|identity| identity.credential_id.as_str() == id);
     }
 
     pub fn clear(&self) {
-        let mut map = self.map.write();
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        map.clear();
+        self.map.clear();
     }
 }
 

@@ -1,26 +1,31 @@
-//! Failed Basic attempts, counted per credential (the email tried) and per client address,
-//! in memory. A fixed window per key: at most `max` failures, then refusal until the
-//! window that began with the first failure ends.
+//! Basic attempts, limited per client address, per credential from one address, and per
+//! credential from every address together (a ceiling far above the others, so failures
+//! from one address cannot lock a credential out everywhere, while guessing spread over
+//! many addresses still meets a limit). GCRA per key, see [`KeyedLimiter`].
 //!
-//! A limited credential is refused even with the right password: otherwise guesses would
-//! go on for free while "limited". The per-credential count resets on success; the
-//! per-address one does not, so one good credential cannot launder guesses at others.
+//! An attempt is counted against the caller's own budgets before anything answers it, so
+//! parallel guesses cannot all pass, and a limited caller is refused even with the right
+//! password (otherwise guesses would go on for free while "limited", and a cached success
+//! would tell a right guess from a wrong one). A success gives the attempt back and forgets
+//! the caller's count for the credential; the per-address count stays, so one good
+//! credential cannot launder guesses at others.
 
-use std::borrow::Borrow;
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::IpAddr;
 
-use parking_lot::Mutex;
-
+use crate::runtime::rate_limit::{address_key, KeyedLimiter, Quota, RetryAfter};
 use crate::UnixSeconds;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitPolicy {
+    /// Seconds in which the budgets below are spent at most once.
     pub window: i64,
+    /// Attempts at one credential from one client address.
+    pub per_credential_address: u32,
+    /// Attempts at one credential from every address together.
     pub per_credential: u32,
+    /// Attempts from one client address, at any credential.
     pub per_address: u32,
-    /// Keys remembered at most (per map); beyond, expired windows are dropped first.
+    /// Keys remembered at most (per map); beyond, the coldest are forgotten.
     pub capacity: usize,
 }
 
@@ -28,125 +33,98 @@ impl Default for LimitPolicy {
     fn default() -> Self {
         Self {
             window: 300,
-            per_credential: 10,
+            per_credential_address: 10,
+            per_credential: 100,
             per_address: 50,
             capacity: 100_000,
         }
     }
 }
 
-#[derive(Clone, Copy)]
-struct Window {
-    started: UnixSeconds,
-    failures: u32,
-}
-
-struct Counter<K> {
-    map: Mutex<HashMap<K, Window>>,
-}
-
-impl<K: Hash + Eq> Counter<K> {
-    fn new() -> Self {
-        Self {
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Seconds until `key` may try again, if it is limited.
-    fn retry_after<Q>(&self, key: &Q, max: u32, window: i64, now: UnixSeconds) -> Option<i64>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let map = self.map.lock();
-        let w = map.get(key)?;
-        let ends = w.started + window;
-        (w.failures >= max && now < ends).then_some(ends - now)
-    }
-
-    fn fail(&self, key: K, policy: &LimitPolicy, now: UnixSeconds) {
-        let mut map = self.map.lock();
-        if map.len() >= policy.capacity && !map.contains_key(&key) {
-            map.retain(|_, w| now < w.started + policy.window);
-            if map.len() >= policy.capacity {
-                map.clear();
-            }
-        }
-        let w = map.entry(key).or_insert(Window {
-            started: now,
-            failures: 0,
-        });
-        if now >= w.started + policy.window {
-            *w = Window {
-                started: now,
-                failures: 0,
-            };
-        }
-        w.failures = w.failures.saturating_add(1);
-    }
-
-    fn forget<Q>(&self, key: &Q)
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.map.lock().remove(key);
-    }
-
-    fn prune(&self, window: i64, now: UnixSeconds) {
-        self.map.lock().retain(|_, w| now < w.started + window);
-    }
+/// An attempt counted against its caller's own budgets; see [`FailureLimiter::begin`].
+#[must_use]
+pub struct Attempt {
+    email: String,
+    address: Option<IpAddr>,
 }
 
 pub struct FailureLimiter {
-    policy: LimitPolicy,
-    credentials: Counter<String>,
-    addresses: Counter<IpAddr>,
+    by_address: KeyedLimiter<IpAddr>,
+    by_credential_address: KeyedLimiter<(String, Option<IpAddr>)>,
+    by_credential: KeyedLimiter<String>,
 }
 
 impl FailureLimiter {
-    pub fn new(policy: LimitPolicy) -> Self {
+    pub fn new(p: LimitPolicy) -> Self {
+        let quota = |burst| Quota {
+            burst,
+            period_secs: p.window,
+        };
         Self {
-            policy,
-            credentials: Counter::new(),
-            addresses: Counter::new(),
+            by_address: KeyedLimiter::new(quota(p.per_address), p.capacity),
+            by_credential_address: KeyedLimiter::new(quota(p.per_credential_address), p.capacity),
+            by_credential: KeyedLimiter::new(quota(p.per_credential), p.capacity),
         }
     }
 
-    /// Seconds to wait when the credential or the address is limited.
-    pub fn retry_after(&self, email: &str, peer: Option<IpAddr>, now: UnixSeconds) -> Option<i64> {
-        let p = &self.policy;
-        let by_credential = self
-            .credentials
-            .retry_after(email, p.per_credential, p.window, now);
-        let by_address = peer.and_then(|ip| {
-            self.addresses
-                .retry_after(&ip, p.per_address, p.window, now)
-        });
-        by_credential.max(by_address)
+    /// Counts an attempt at `email` from `peer` before it is answered, or refuses it when
+    /// the address or this credential from this address is limited.
+    pub fn begin(
+        &self,
+        email: &str,
+        peer: Option<IpAddr>,
+        now_ms: i64,
+    ) -> Result<Attempt, RetryAfter> {
+        let address = peer.map(address_key);
+        if let Some(ip) = &address {
+            self.by_address.acquire(ip, now_ms)?;
+        }
+        let key = (email.to_owned(), address);
+        if let Err(wait) = self.by_credential_address.acquire(&key, now_ms) {
+            // Refused before anything was looked at: it costs the address nothing.
+            if let Some(ip) = &address {
+                self.by_address.refund(ip);
+            }
+            return Err(wait);
+        }
+        Ok(Attempt {
+            email: key.0,
+            address,
+        })
     }
 
-    pub fn fail(&self, email: &str, peer: Option<IpAddr>, now: UnixSeconds) {
-        self.credentials.fail(email.to_owned(), &self.policy, now);
-        if let Some(ip) = peer {
-            self.addresses.fail(ip, &self.policy, now);
+    /// The ceiling for the credential from every address, checked after the cache (a
+    /// cached success passes it) and before the store and argon2id. A refused attempt
+    /// stays counted against its caller.
+    pub fn before_verifying(&self, attempt: &Attempt, now_ms: i64) -> Result<(), RetryAfter> {
+        self.by_credential.acquire(&attempt.email, now_ms)
+    }
+
+    /// The attempt succeeded; `verified`: it passed [`FailureLimiter::before_verifying`].
+    pub fn succeed(&self, attempt: Attempt, verified: bool) {
+        if let Some(ip) = &attempt.address {
+            self.by_address.refund(ip);
         }
+        if verified {
+            self.by_credential.refund(&attempt.email);
+        }
+        self.by_credential_address
+            .reset(&(attempt.email, attempt.address));
     }
 
     /// A failure that names no credential (a malformed header).
-    pub fn fail_address(&self, peer: Option<IpAddr>, now: UnixSeconds) {
-        if let Some(ip) = peer {
-            self.addresses.fail(ip, &self.policy, now);
+    pub fn fail_address(&self, peer: Option<IpAddr>, now_ms: i64) {
+        if let Some(ip) = peer.map(address_key) {
+            let _limited_already = self.by_address.acquire(&ip, now_ms);
         }
     }
 
-    pub fn succeed(&self, email: &str) {
-        self.credentials.forget(email);
-    }
-
+    /// Forgets keys whose budgets are full again.
     pub fn prune(&self, now: UnixSeconds) {
-        self.credentials.prune(self.policy.window, now);
-        self.addresses.prune(self.policy.window, now);
+        let now_ms = now.saturating_mul(1000);
+        self.by_address.prune(now_ms);
+        self.by_credential_address.prune(now_ms);
+        self.by_credential.prune(now_ms);
     }
 }
 
@@ -154,38 +132,69 @@ impl FailureLimiter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn limits_per_credential_then_the_window_ends() {
-        let l = FailureLimiter::new(LimitPolicy {
+    fn policy() -> LimitPolicy {
+        LimitPolicy {
             window: 60,
-            per_credential: 3,
+            per_credential_address: 3,
+            per_credential: 5,
             per_address: 100,
             capacity: 10,
-        });
-        for t in 0..3 {
-            assert_eq!(l.retry_after("a@x", None, t), None);
-            l.fail("a@x", None, t);
         }
-        assert_eq!(l.retry_after("a@x", None, 10), Some(50));
-        assert_eq!(l.retry_after("b@x", None, 10), None);
-        assert_eq!(l.retry_after("a@x", None, 60), None);
-        l.fail("a@x", None, 61);
-        assert_eq!(l.retry_after("a@x", None, 61), None, "a new window");
+    }
+
+    fn ip(raw: &str) -> Option<IpAddr> {
+        Some(raw.parse().unwrap())
     }
 
     #[test]
-    fn limits_per_address_across_credentials() {
+    fn failures_from_one_address_do_not_limit_the_credential_from_another() {
+        let l = FailureLimiter::new(policy());
+        let a = ip("192.0.2.1");
+        for _ in 0..3 {
+            let attempt = l.begin("a@x", a, 0).unwrap();
+            l.before_verifying(&attempt, 0).unwrap();
+        }
+        assert_eq!(l.begin("a@x", a, 0).err(), Some(RetryAfter(20)));
+        let from_b = l.begin("a@x", ip("192.0.2.2"), 0).unwrap();
+        l.before_verifying(&from_b, 0).unwrap();
+        l.succeed(from_b, true);
+        assert!(l.begin("a@x", a, 0).is_err(), "B's success does not free A");
+        assert!(l.begin("a@x", a, 20_000).is_ok(), "one attempt back");
+    }
+
+    #[test]
+    fn the_ceiling_across_addresses_stops_verifying_but_not_the_callers_own_budget() {
+        let l = FailureLimiter::new(policy());
+        for i in 0..5 {
+            let attempt = l.begin("a@x", ip(&format!("192.0.2.{i}")), 0).unwrap();
+            l.before_verifying(&attempt, 0).unwrap();
+        }
+        let late = l.begin("a@x", ip("192.0.2.9"), 0).unwrap();
+        assert_eq!(l.before_verifying(&late, 0), Err(RetryAfter(12)));
+        // A cached success needs no verification, so the ceiling does not apply.
+        l.succeed(late, false);
+        assert!(l.begin("a@x", ip("192.0.2.9"), 0).is_ok());
+    }
+
+    #[test]
+    fn limits_per_address_across_credentials_and_success_keeps_them() {
         let l = FailureLimiter::new(LimitPolicy {
-            window: 60,
-            per_credential: 100,
             per_address: 2,
-            capacity: 10,
+            ..policy()
         });
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        l.fail("a@x", Some(ip), 0);
-        l.fail("b@x", Some(ip), 0);
-        l.succeed("a@x");
-        assert_eq!(l.retry_after("c@x", Some(ip), 1), Some(59));
-        assert_eq!(l.retry_after("c@x", None, 1), None);
+        let a = ip("2001:db8::1");
+        let _ = l.begin("a@x", a, 0).unwrap();
+        let ok = l.begin("b@x", a, 0).unwrap();
+        l.succeed(ok, true);
+        let _ = l.begin("c@x", a, 0).unwrap();
+        assert_eq!(
+            l.begin("d@x", ip("2001:db8::2"), 0).err(),
+            Some(RetryAfter(30)),
+            "the same /64, limited; the success was given back, the failures were not"
+        );
+        assert!(
+            l.begin("d@x", None, 0).is_ok(),
+            "no address, no address limit"
+        );
     }
 }

@@ -141,7 +141,7 @@ pub async fn authenticate_client(
     caches: &Caches,
     now: UnixSeconds,
 ) -> Result<Arc<Client>, OAuthError> {
-    let client = caches.clients.get(&presented.id, store).await?;
+    let client = caches.clients.get(&presented.id, store, now).await?;
     authenticate(presented, client.as_deref(), now)?;
     client.ok_or_else(|| OAuthError::invalid_client("client authentication failed"))
 }

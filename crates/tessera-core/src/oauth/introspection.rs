@@ -105,7 +105,7 @@ async fn refresh_token(
     else {
         return Ok(None);
     };
-    let client = caches.clients.get(&set.client_id, store).await?;
+    let client = caches.clients.get(&set.client_id, store, now).await?;
     // Live exactly when the token endpoint would accept it (RFC 7662 §2.2).
     let live = refresh.used_at.is_none()
         && set.revoked_at.is_none()

@@ -1,8 +1,10 @@
 //! In-memory state a server keeps so the hot paths need no database round trip: clients,
-//! the keyring, revoked tokens, already verified tokens and legacy credentials. [`sync`] keeps it consistent
-//! with the store through the change feed.
+//! the keyring, revoked tokens, already verified tokens and legacy credentials. [`sync`] keeps
+//! it consistent with the store through the change feed; every cache of store answers is a
+//! [`GuardedCache`].
 
-mod clients;
+pub mod clients;
+mod guarded;
 pub mod rate_limit;
 mod revoked;
 pub mod sync;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 pub use clients::ClientCache;
+pub use guarded::{Generation, GuardedCache};
 pub use revoked::RevokedTokens;
 pub use verified::VerifiedTokens;
 
@@ -58,5 +61,36 @@ impl Caches {
     pub fn set_keyring(&self, keyring: Keyring) {
         *self.keyring.write() = Arc::new(keyring);
         self.verified.clear();
+    }
+
+    /// Forgets revocations of tokens (and token sets) that have expired by `now` anyway.
+    pub fn prune(&self, now: UnixSeconds) {
+        self.revoked.prune(now);
+        self.revoked_sets.prune(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::master_key::MasterKey;
+
+    #[test]
+    fn pruning_forgets_expired_token_and_token_set_revocations_only() {
+        let master = MasterKey::from_bytes(&[7; 32]).unwrap();
+        let caches = Caches::new(
+            Keyring::from_stored(&[], &master, 60).unwrap(),
+            10,
+            VerificationCache::new([1; 32], 10, 1_000),
+        );
+        caches.revoked.insert("old".into(), 10);
+        caches.revoked.insert("live".into(), 11);
+        caches.revoked_sets.insert("old_set".into(), 10);
+        caches.revoked_sets.insert("live_set".into(), 11);
+        caches.prune(10);
+        assert!(!caches.revoked.contains("old"));
+        assert!(caches.revoked.contains("live"));
+        assert!(!caches.revoked_sets.contains("old_set"));
+        assert!(caches.revoked_sets.contains("live_set"));
     }
 }

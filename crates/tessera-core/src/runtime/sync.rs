@@ -5,6 +5,10 @@
 //! highest seq seen: it keeps a watermark below which everything has been applied, applies
 //! what it finds above it once, and steps over a hole only after `GAP_TIMEOUT_MS` (a
 //! rolled-back transaction leaves a hole forever).
+//!
+//! The feed is pruned after an hour. A cursor that fell behind further than that (a paused
+//! or partitioned replica) would miss revocations, so when the oldest change left is past
+//! its position it reloads every cache from the store instead ([`load_all`]).
 
 use std::collections::BTreeSet;
 
@@ -43,6 +47,15 @@ impl ChangeCursor {
         now_ms: i64,
     ) -> Result<usize, StoreError> {
         let changes = store.list_changes_after(self.watermark, BATCH).await?;
+        if self.pruned_past(store.oldest_change_seq().await?) {
+            tracing::warn!(
+                position = self.watermark,
+                "the change feed was pruned past this server's position; reloading every cache"
+            );
+            let seq = load_all(store, caches, reload, now_ms.div_euclid(1000)).await?;
+            *self = Self::after(seq);
+            return Ok(0);
+        }
         let mut fresh = Vec::new();
         for change in changes {
             if self.applied_above.insert(change.seq) {
@@ -52,6 +65,13 @@ impl ChangeCursor {
         apply(&fresh, store, caches, reload, now_ms / 1000).await?;
         self.advance(now_ms);
         Ok(fresh.len())
+    }
+
+    /// Whether changes right after the watermark may have been pruned unread: the oldest
+    /// change left (0: none) is past the next one this cursor expects. The store keeps its
+    /// newest change when pruning, so an empty feed means nothing was ever recorded.
+    fn pruned_past(&self, oldest: i64) -> bool {
+        oldest > self.watermark + 1
     }
 
     fn advance(&mut self, now_ms: i64) {
@@ -108,6 +128,29 @@ async fn apply(
     Ok(())
 }
 
+/// Fills every cache from the store (at start, and when the cursor's position was pruned);
+/// returns the feed position to follow from. The position is read first: whatever changes
+/// after it is replayed, so nothing committed while loading is missed.
+pub async fn load_all(
+    store: &dyn Store,
+    caches: &Caches,
+    reload: &KeyReload<'_>,
+    now: UnixSeconds,
+) -> Result<i64, StoreError> {
+    let seq = store.latest_change_seq().await?;
+    caches.clients.clear();
+    caches.legacy.clear();
+    reload_keyring(store, caches, reload).await?;
+    for (jti, until) in store.list_revoked_tokens(now).await? {
+        caches.revoked.insert(jti, until);
+    }
+    let ttl = reload.max_token_ttl;
+    for set in store.list_revoked_token_sets(now - ttl).await? {
+        caches.remember_revoked_set(set.as_str(), now, ttl);
+    }
+    Ok(seq)
+}
+
 pub async fn reload_keyring(
     store: &dyn Store,
     caches: &Caches,
@@ -138,5 +181,14 @@ mod tests {
         assert_eq!(c.watermark, 8);
         c.advance(2 + GAP_TIMEOUT_MS);
         assert_eq!(c.watermark, 10, "a hole older than the timeout is skipped");
+    }
+
+    #[test]
+    fn a_position_pruned_from_the_feed_is_noticed() {
+        let c = ChangeCursor::after(5);
+        assert!(!c.pruned_past(0), "nothing recorded yet");
+        assert!(!c.pruned_past(3), "the cursor's past is still there");
+        assert!(!c.pruned_past(6), "the next change is still there");
+        assert!(c.pruned_past(7), "seq 6 may have been pruned unread");
     }
 }

@@ -1,48 +1,45 @@
 //! Tokens whose signature has already been verified, keyed by SHA-256 of the token text.
 //!
-//! Verifying an ES256 signature costs ~65 µs; a hash lookup well under one. The key is a
-//! collision-resistant hash, so no other string can hit a cached token's entry. Revocation
-//! and expiry are checked on every use, never cached.
+//! Verifying an ES256 signature costs ~65 µs; a lookup well under one. The key is a
+//! collision-resistant hash, so no other string can hit a cached token's entry. An entry
+//! lives until the token expires; revocation is checked on every use, never cached. A new
+//! keyring (rotation, retirement) drops every entry, and the generation guard keeps a
+//! verification made with the old keyring from landing after that.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
-
+use super::guarded::{Generation, GuardedCache};
 use crate::domain::SecretHash;
 use crate::token::jwt::AccessTokenClaims;
+use crate::UnixSeconds;
 
 pub struct VerifiedTokens {
-    map: RwLock<HashMap<SecretHash, Arc<AccessTokenClaims>>>,
-    capacity: usize,
+    map: GuardedCache<SecretHash, Arc<AccessTokenClaims>>,
 }
 
 impl VerifiedTokens {
     pub fn new(capacity: usize) -> Self {
         Self {
-            map: RwLock::new(HashMap::new()),
-            capacity,
+            map: GuardedCache::new(capacity),
         }
     }
 
-    pub fn get(&self, key: &SecretHash) -> Option<Arc<AccessTokenClaims>> {
-        self.map.read().get(key).cloned()
+    /// The claims of a verified token that has not expired at `now`.
+    pub fn get(&self, key: &SecretHash, now: UnixSeconds) -> Option<Arc<AccessTokenClaims>> {
+        self.map.get(key, now.saturating_mul(1000))
     }
 
-    /// Adds an entry. When full, the cache starts over: simple, bounded, and the cost is
-    /// one signature verification per live token, spread over the next requests.
-    pub fn insert(&self, key: SecretHash, claims: Arc<AccessTokenClaims>) {
-        if self.capacity == 0 {
-            return;
-        }
-        let mut map = self.map.write();
-        if map.len() >= self.capacity {
-            map.clear();
-        }
-        map.insert(key, claims);
+    /// Read before taking the keyring that verifies.
+    pub fn generation(&self) -> Generation {
+        self.map.generation()
+    }
+
+    pub fn insert(&self, key: SecretHash, claims: Arc<AccessTokenClaims>, read_at: Generation) {
+        let expires_at_ms = claims.exp.saturating_mul(1000);
+        self.map.insert(key, claims, read_at, expires_at_ms);
     }
 
     pub fn clear(&self) {
-        self.map.write().clear();
+        self.map.clear();
     }
 }

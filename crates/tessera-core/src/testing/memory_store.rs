@@ -160,6 +160,14 @@ impl AuthorizationStore for MemoryStore {
         Ok(())
     }
 
+    async fn prune_authorization_codes(&self, before: UnixSeconds) -> StoreResult<()> {
+        self.tables
+            .lock()
+            .codes
+            .retain(|_, (code, _)| code.expires_at >= before);
+        Ok(())
+    }
+
     async fn consume_authorization_code(
         &self,
         code_hash: &SecretHash,
@@ -401,6 +409,9 @@ impl ChangeFeed for MemoryStore {
     async fn latest_change_seq(&self) -> StoreResult<i64> {
         absent()
     }
+    async fn oldest_change_seq(&self) -> StoreResult<i64> {
+        absent()
+    }
     async fn prune_changes(&self, _: UnixSeconds) -> StoreResult<()> {
         absent()
     }
@@ -468,6 +479,9 @@ impl SessionStore for MemoryStore {
         absent()
     }
     async fn delete_session(&self, _: &SecretHash) -> StoreResult<()> {
+        absent()
+    }
+    async fn prune_sessions(&self, _: UnixSeconds, _: UnixSeconds) -> StoreResult<()> {
         absent()
     }
 }

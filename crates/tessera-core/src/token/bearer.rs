@@ -28,12 +28,13 @@ pub async fn authenticate_bearer(
     now: UnixSeconds,
 ) -> Result<Arc<AccessTokenClaims>, BearerError> {
     let key = SecretHash::of(token.as_bytes());
-    let claims = match caches.verified.get(&key) {
-        Some(claims) if now < claims.exp => claims,
-        Some(_) => return Err(TokenError::Expired.into()),
+    let claims = match caches.verified.get(&key, now) {
+        Some(claims) => claims,
         None => {
+            // Before the keyring: a new keyring landing during the verification voids it.
+            let read_at = caches.verified.generation();
             let claims = Arc::new(jwt::verify(token, &caches.keyring(), expect, now)?);
-            caches.verified.insert(key, claims.clone());
+            caches.verified.insert(key, claims.clone(), read_at);
             claims
         }
     };
@@ -45,7 +46,7 @@ pub async fn authenticate_bearer(
         return Err(TokenError::Revoked.into());
     }
     let client_id = ClientId::parse(&claims.client_id).ok_or(TokenError::Malformed)?;
-    match caches.clients.get(&client_id, clients).await? {
+    match caches.clients.get(&client_id, clients, now).await? {
         Some(c) if c.status == ClientStatus::Active => Ok(claims),
         _ => Err(TokenError::Revoked.into()),
     }

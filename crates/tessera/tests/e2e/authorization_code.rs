@@ -730,3 +730,41 @@ store_test!(
         assert!(html.contains("partner.example") && !html.contains("Not reviewed"));
     }
 );
+
+store_test!(
+    async fn parallel_wrong_sign_ins_are_counted_before_argon2(app: &TestApp)
+    with |c| {
+        // Costly enough that the guesses overlap while argon2id runs.
+        c.argon2_memory_kib = 8192;
+        c.argon2_iterations = 2;
+    }
+    {
+        let account = app.account("Acme").await;
+        let user = app.user(&[&account]).await;
+        let b = browser();
+        let html = b
+            .get(app.url("/signin"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let guessers: Vec<_> = (0..50)
+            .map(|i| crate::support::flow::TestUser {
+                email: user.email.clone(),
+                password: format!("wrong {i}"),
+                user_id: user.user_id.clone(),
+                accounts: vec![],
+            })
+            .collect();
+        let statuses: Vec<u16> = crate::support::join_all(guessers.iter().map(|guess| async {
+            app.sign_in(&b, &html, guess).await.status().as_u16()
+        }))
+        .await;
+        let verified = statuses.iter().filter(|s| **s == 401).count();
+        let limited = statuses.iter().filter(|s| **s == 429).count();
+        assert_eq!(verified + limited, 50, "{statuses:?}");
+        assert!(verified <= 5, "{verified} guesses verified; the limit is 5");
+    }
+);

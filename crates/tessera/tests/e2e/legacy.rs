@@ -1,6 +1,7 @@
 //! Legacy HTTP Basic credentials on the sample API: deprecation signalling, brownouts, the
 //! sunset, failure limits, the verification cache, migration, removal and the report.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -9,7 +10,7 @@ use tessera_core::legacy::provision::{create_legacy_credential, NewLegacyCredent
 use tessera_core::legacy::Password;
 use tessera_core::rfc3339::format_rfc3339;
 
-use crate::support::{eventually, TestApp, TestClient};
+use crate::support::{eventually, join_all, TestApp, TestClient};
 
 const GUIDE: &str = "https://developer.example.com/migrating-from-basic";
 const SUNSET: &str = "2099-06-15T00:00:00Z";
@@ -255,6 +256,91 @@ store_test!(
         let res = get_basic(app, "/v1/books", "ops@acme.example", "correct horse").await;
         assert_eq!(res.status(), 429, "this address is limited");
         assert!(header(&res, "retry-after").is_some());
+    }
+);
+
+/// A client whose requests come from `127.0.0.<last>` (all of 127/8 is loopback).
+fn from_address(last: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
+        .build()
+        .unwrap()
+}
+
+async fn basic_from(app: &TestApp, client: &reqwest::Client, email: &str, password: &str) -> u16 {
+    client
+        .get(app.url("/v1/books"))
+        .basic_auth(email, Some(password))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+store_test!(
+    async fn failures_from_one_address_leave_the_credential_working_from_another(app: &TestApp) {
+        credential(app, "ops@acme.example", "correct horse").await;
+        let a = from_address(2);
+        for _ in 0..10 {
+            assert_eq!(basic_from(app, &a, "ops@acme.example", "wrong").await, 401);
+        }
+        assert_eq!(basic_from(app, &a, "ops@acme.example", "wrong").await, 429);
+        assert_eq!(
+            basic_from(app, &a, "ops@acme.example", "correct horse").await,
+            429,
+            "limited at A even with the right password"
+        );
+        let b = from_address(3);
+        assert_eq!(
+            basic_from(app, &b, "ops@acme.example", "correct horse").await,
+            200,
+            "A's failures do not lock the integration out at B"
+        );
+
+        // Guessing spread over addresses meets the credential's ceiling (100 in 5 minutes):
+        // A's 10 and 9 more addresses' 10 each.
+        for last in 10..19 {
+            let guesser = from_address(last);
+            for _ in 0..10 {
+                assert_eq!(
+                    basic_from(app, &guesser, "ops@acme.example", "wrong").await,
+                    401
+                );
+            }
+        }
+        let late = from_address(30);
+        assert_eq!(
+            basic_from(app, &late, "ops@acme.example", "wrong").await,
+            429,
+            "the ceiling: no more verifications of this credential"
+        );
+        assert_eq!(
+            basic_from(app, &from_address(31), "ops@acme.example", "correct horse").await,
+            200,
+            "a cached success passes the ceiling"
+        );
+    }
+);
+
+store_test!(
+    async fn parallel_wrong_passwords_are_counted_before_argon2(app: &TestApp)
+    with |c| {
+        // Costly enough that the guesses overlap while argon2id runs.
+        c.argon2_memory_kib = 8192;
+        c.argon2_iterations = 2;
+    }
+    {
+        credential(app, "ops@acme.example", "correct horse").await;
+        let guesses = (0..50).map(|i| async move {
+            let password = format!("wrong {i}");
+            basic_from(app, &app.http, "ops@acme.example", &password).await
+        });
+        let statuses = join_all(guesses).await;
+        let verified = statuses.iter().filter(|s| **s == 401).count();
+        let limited = statuses.iter().filter(|s| **s == 429).count();
+        assert_eq!(verified + limited, 50, "{statuses:?}");
+        assert!(verified <= 10, "{verified} guesses verified; the limit is 10");
     }
 );
 

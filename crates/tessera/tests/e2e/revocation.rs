@@ -435,6 +435,50 @@ store_test!(
 );
 
 store_test!(
+    async fn a_replica_behind_a_pruned_change_feed_reloads_and_refuses_revoked_tokens(
+        app: &TestApp,
+    ) {
+        let other = app.spawn_process_replica().await;
+        let c = app.client(None).await;
+        let token = app.access_token(&c).await;
+        let at_replica = |token: String| {
+            let url = format!("{other}/v1/account");
+            async move {
+                app.http
+                    .get(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        };
+        assert_eq!(at_replica(token.clone()).await, 200);
+
+        app.signal_replicas("STOP");
+        let c = &c;
+        let revoke = |token: String| async move {
+            call(app, "/oauth/revoke", c, &[("token", &token)]).await.0
+        };
+        assert_eq!(revoke(token.clone()).await, 200);
+        // A later change: pruning keeps the newest one, and it is not the revocation.
+        let later = app.access_token(c).await;
+        assert_eq!(revoke(later).await, 200);
+        app.store().prune_changes(app.now() + 1).await.unwrap();
+        app.signal_replicas("CONT");
+
+        let refused = eventually(Duration::from_secs(10), || async {
+            at_replica(token.clone()).await == 401
+        })
+        .await;
+        assert!(
+            refused.is_some(),
+            "the replica reloaded its caches instead of missing the pruned revocation"
+        );
+    }
+);
+
+store_test!(
     async fn expired_revocations_are_pruned_from_the_store(app: &TestApp) {
         let c = app.client(None).await;
         let token = app.access_token(&c).await;

@@ -67,6 +67,33 @@ conformance_test!(
 );
 
 conformance_test!(
+    /// Pruning deletes the sessions last seen at or before one instant or created at or
+    /// before another (idle or past their absolute lifetime), and keeps every other.
+    async fn pruning_sessions_deletes_only_idle_and_too_old_ones(s) {
+        let account = s.account(T0).await;
+        let user = s.user(&[&account]).await;
+        let session = |tag: &str, created_at, last_seen_at| Session {
+            id_hash: SecretHash::of(tag.as_bytes()),
+            user_id: user.clone(),
+            created_at,
+            last_seen_at,
+        };
+        for one in [
+            session("idle", T0, T0 + 10),
+            session("too old", T0 - 100, T0 + 50),
+            session("live", T0 - 99, T0 + 11),
+        ] {
+            s.insert_session(&one).await.unwrap();
+        }
+        s.prune_sessions(T0 + 10, T0 - 100).await.unwrap();
+        for (tag, kept) in [("idle", false), ("too old", false), ("live", true)] {
+            let found = s.find_session(&SecretHash::of(tag.as_bytes())).await.unwrap();
+            assert_eq!(found.is_some(), kept, "{tag}");
+        }
+    }
+);
+
+conformance_test!(
     /// A book is found only through the account that owns it; an account's books list
     /// oldest first.
     async fn books_belong_to_their_account(s) {

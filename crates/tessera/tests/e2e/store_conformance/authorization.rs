@@ -1,7 +1,7 @@
 //! Consents and token sets beyond single use: the consent upsert, revoking a token set,
 //! de-authorizing an application, and what the user sees.
 
-use tessera_core::store::{Consent, Rotation};
+use tessera_core::store::{CodeConsumption, Consent, Rotation};
 
 use super::*;
 
@@ -150,5 +150,25 @@ conformance_test!(
             let (_, stored) = s.find_refresh_token(&refresh.token_hash).await.unwrap().unwrap();
             assert_eq!(stored.revoked_at, None, "{:?}", set.id);
         }
+    }
+);
+
+conformance_test!(
+    /// Pruning deletes the codes that expired before the instant, used or not, and keeps
+    /// the rest usable.
+    async fn pruning_codes_deletes_only_expired_ones(s) {
+        let (app, user, account) = s.parties().await;
+        let expired = s.code(&app.id, &user, &account, T0).await;
+        let used = s.code(&app.id, &user, &account, T0).await;
+        let consumed = s.consume_authorization_code(&used.code_hash, &app.id, T0 + 1).await.unwrap();
+        assert!(matches!(consumed, CodeConsumption::Consumed(_)));
+        let live = s.code(&app.id, &user, &account, T0 + 1).await;
+        s.prune_authorization_codes(expired.expires_at + 1).await.unwrap();
+        for gone in [&expired, &used] {
+            let found = s.consume_authorization_code(&gone.code_hash, &app.id, T0 + 2).await.unwrap();
+            assert_eq!(found, CodeConsumption::NotFound);
+        }
+        let found = s.consume_authorization_code(&live.code_hash, &app.id, T0 + 2).await.unwrap();
+        assert!(matches!(found, CodeConsumption::Consumed(_)));
     }
 );

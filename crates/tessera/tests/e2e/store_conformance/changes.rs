@@ -10,6 +10,7 @@ conformance_test!(
     /// A fresh store has no changes: the latest `seq` is 0 and the feed after 0 is empty.
     async fn fresh_store_has_an_empty_feed(s) {
         assert_eq!(s.seq().await, 0);
+        assert_eq!(s.oldest_change_seq().await.unwrap(), 0);
         assert_eq!(s.changes_after(0).await, []);
     }
 );
@@ -47,8 +48,9 @@ conformance_test!(
 
 conformance_test!(
     /// Pruning deletes the changes created before the instant and keeps the rest with their
-    /// `seq`; a change recorded after pruning gets a `seq` above every earlier one, so a
-    /// cursor never misses it.
+    /// `seq`, and always the newest (the oldest `seq` left tells a cursor whether it missed
+    /// pruned changes); a change recorded after pruning gets a `seq` above every earlier
+    /// one, so a cursor never misses it.
     async fn pruning_keeps_later_changes_and_never_reuses_a_seq(s) {
         s.insert_revoked_token("at_old", T0 + 60, T0).await.unwrap();
         s.insert_revoked_token("at_mid", T0 + 60, T0 + 10).await.unwrap();
@@ -56,13 +58,16 @@ conformance_test!(
         let all = s.changes_after(0).await;
         s.prune_changes(T0 + 10).await.unwrap();
         assert_eq!(s.changes_after(0).await, all[1..]);
+        assert_eq!(s.oldest_change_seq().await.unwrap(), all[1].seq);
         s.prune_changes(T0 + 21).await.unwrap();
-        assert_eq!(s.changes_after(0).await, []);
+        assert_eq!(s.changes_after(0).await, all[2..], "the newest stays");
+        assert_eq!(s.oldest_change_seq().await.unwrap(), all[2].seq);
         s.insert_revoked_token("at_after", T0 + 60, T0 + 30).await.unwrap();
-        let after = s.changes_after(0).await;
+        let after = s.changes_after(all[2].seq).await;
         assert_eq!(after.len(), 1);
         assert!(after[0].seq > all[2].seq, "{after:?} after {all:?}");
-        assert_eq!(s.changes_after(all[2].seq).await, after);
+        s.prune_changes(T0 + 31).await.unwrap();
+        assert_eq!(s.changes_after(0).await, after);
     }
 );
 

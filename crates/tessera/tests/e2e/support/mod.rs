@@ -131,6 +131,19 @@ impl TestApp {
         base
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to every replica process: a stopped replica falls
+    /// behind the change feed as a paused or partitioned one would.
+    pub fn signal_replicas(&self, signal: &str) {
+        for child in self.replicas.lock().unwrap().iter() {
+            let status = std::process::Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string())
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill -{signal}");
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Ok(mut replicas) = self.replicas.lock() {
             for mut child in replicas.drain(..) {
@@ -334,6 +347,39 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     None
+}
+
+/// Runs `futures` concurrently on the calling task; their outputs, in order.
+pub async fn join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut pending: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (slot, future) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(out) => {
+                        *future = Some(out);
+                        *slot = None;
+                    }
+                    Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("polled to the end"))
+        .collect()
 }
 
 pub fn random_suffix() -> String {
