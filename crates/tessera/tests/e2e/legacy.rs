@@ -280,7 +280,15 @@ async fn basic_from(app: &TestApp, client: &reqwest::Client, email: &str, passwo
 
 store_test!(
     async fn failures_from_one_address_leave_the_credential_working_from_another(app: &TestApp) {
+        let cache = &app.state().caches.legacy;
+        let before = cache.generation();
         credential(app, "ops@acme.example", "correct horse").await;
+        // The creation reaches the cache as an invalidation; after it, a success stays cached.
+        let applied = eventually(Duration::from_secs(5), || async {
+            cache.generation() != before
+        })
+        .await;
+        assert!(applied.is_some());
         let a = from_address(2);
         for _ in 0..10 {
             assert_eq!(basic_from(app, &a, "ops@acme.example", "wrong").await, 401);
