@@ -92,16 +92,28 @@ pub async fn authenticate_basic(
         }
     };
     let limited = |RetryAfter(retry_after)| BasicError::Limited { retry_after };
-    let attempt = ctx
-        .limiter
-        .begin(email.as_str(), peer, now_ms)
-        .map_err(limited)?;
     let key = ctx.cache.key_of(&email, &password);
-    if let Some(identity) = ctx.cache.get(&key, now_ms) {
-        ctx.limiter.succeed(attempt, false);
-        ctx.usage.record(&identity.credential_id, now);
-        return Ok(identity);
-    }
+    let (attempt, _flight) = loop {
+        let attempt = ctx
+            .limiter
+            .begin(email.as_str(), peer, now_ms)
+            .map_err(limited)?;
+        if let Some(identity) = ctx.cache.get(&key, now_ms) {
+            ctx.limiter.succeed(attempt, false);
+            ctx.usage.record(&identity.credential_id, now);
+            return Ok(identity);
+        }
+        match ctx.cache.start_verifying(key) {
+            Ok(flight) => break (attempt, flight),
+            // The same credentials are being verified: wait for that answer without
+            // holding an attempt (a burst of an integration's requests after its cache
+            // entry expired must not spend its budget), then ask again.
+            Err(in_flight) => {
+                ctx.limiter.release(attempt);
+                in_flight.await;
+            }
+        }
+    };
     ctx.limiter
         .before_verifying(&attempt, now_ms)
         .map_err(limited)?;

@@ -5,8 +5,16 @@
 //! the password itself is never kept, and without the process's key a memory dump of the
 //! map is no offline oracle for guessing. Entries live `ttl_ms` at most, the map holds
 //! `capacity` at most, and a change to a credential (the change feed) drops its entries.
+//!
+//! Concurrent misses of one key verify once: the others wait for that answer (then find it
+//! cached) instead of each spending argon2id, and an attempt, on the same question.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_lc_rs::hmac;
+use event_listener::{Event, EventListener};
+use parking_lot::Mutex;
 
 use super::credential::Email;
 use crate::domain::password::Password;
@@ -32,6 +40,22 @@ pub struct VerificationCache {
     key: hmac::Key,
     map: GuardedCache<[u8; 32], LegacyIdentity>,
     ttl_ms: i64,
+    /// Keys being verified now, each with the event its end fires.
+    in_flight: Mutex<HashMap<[u8; 32], Arc<Event>>>,
+}
+
+/// The one verification of a key in flight; its end (drop) wakes the waiters.
+pub struct Flight<'a> {
+    cache: &'a VerificationCache,
+    key: [u8; 32],
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        if let Some(event) = self.cache.in_flight.lock().remove(&self.key) {
+            event.notify(usize::MAX);
+        }
+    }
 }
 
 impl VerificationCache {
@@ -40,7 +64,20 @@ impl VerificationCache {
             key: hmac::Key::new(hmac::HMAC_SHA256, &key),
             map: GuardedCache::new(capacity),
             ttl_ms,
+            in_flight: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Starts the verification of `key`, or, when one is in flight, the listener that
+    /// fires when it ends. The listener is registered under the lock the flight's end
+    /// takes, so no end is missed.
+    pub fn start_verifying(&self, key: [u8; 32]) -> Result<Flight<'_>, EventListener> {
+        let mut in_flight = self.in_flight.lock();
+        if let Some(event) = in_flight.get(&key) {
+            return Err(event.listen());
+        }
+        in_flight.insert(key, Arc::new(Event::new()));
+        Ok(Flight { cache: self, key })
     }
 
     /// The keyed hash; the email's length goes first so no (email, password) split of the
@@ -115,6 +152,23 @@ mod tests {
         assert_eq!(cache.get(&key, 1), None);
         cache.insert(key, identity("lc_1"), generation, 2);
         assert_eq!(cache.get(&key, 3), None, "read before the invalidation");
+    }
+
+    #[test]
+    fn one_verification_per_key_at_a_time_and_its_end_wakes_the_waiters() {
+        use std::future::Future;
+        use std::pin::pin;
+        use std::task::{Context, Poll, Waker};
+
+        let cache = VerificationCache::new([1; 32], 10, 1000);
+        let flight = cache.start_verifying([1; 32]).ok().unwrap();
+        let mut waiting = pin!(cache.start_verifying([1; 32]).err().unwrap());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(cache.start_verifying([2; 32]).is_ok(), "another key");
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+        drop(flight);
+        assert!(matches!(waiting.as_mut().poll(&mut cx), Poll::Ready(())));
+        assert!(cache.start_verifying([1; 32]).is_ok(), "free again");
     }
 
     #[test]

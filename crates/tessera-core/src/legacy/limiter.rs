@@ -112,6 +112,15 @@ impl FailureLimiter {
             .reset(&(attempt.email, attempt.address));
     }
 
+    /// Gives the attempt back without an answer (it waits for another request's).
+    pub fn release(&self, attempt: Attempt) {
+        if let Some(ip) = &attempt.address {
+            self.by_address.refund(ip);
+        }
+        self.by_credential_address
+            .refund(&(attempt.email, attempt.address));
+    }
+
     /// A failure that names no credential (a malformed header).
     pub fn fail_address(&self, peer: Option<IpAddr>, now_ms: i64) {
         if let Some(ip) = peer.map(address_key) {

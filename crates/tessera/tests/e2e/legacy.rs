@@ -353,6 +353,20 @@ store_test!(
 );
 
 store_test!(
+    async fn a_parallel_burst_with_the_right_password_verifies_once_and_all_pass(app: &TestApp)
+    with |c| {
+        c.argon2_memory_kib = 8192;
+        c.argon2_iterations = 2;
+    }
+    {
+        credential(app, "ops@acme.example", "correct horse").await;
+        let burst = (0..50).map(|_| basic_from(app, &app.http, "ops@acme.example", "correct horse"));
+        let statuses = join_all(burst).await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+);
+
+store_test!(
     async fn a_changed_password_or_a_removed_credential_stops_working_at_once(app: &TestApp) {
         let (account, _) = credential(app, "ops@acme.example", "correct horse").await;
         // Twice: the second answer comes from the verification cache.
