@@ -3,6 +3,7 @@
 mod account;
 mod client;
 mod ids;
+pub mod imported_hash;
 pub mod password;
 mod redirect_uri;
 mod scope;
@@ -12,6 +13,7 @@ mod user;
 pub use account::Account;
 pub use client::{Client, ClientKind, ClientStatus, GrantType, StoredSecret};
 pub use ids::{AccountId, ClientId, Jti, Kid, LegacyId, TokenSetId, UserId};
+pub use imported_hash::{HashFamily, HashRejection};
 pub use password::{
     decoy_hash, hash_password, verify_password, Password, PasswordError, PasswordHash,
     PasswordPolicy,

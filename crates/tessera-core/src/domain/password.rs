@@ -7,9 +7,10 @@
 
 use std::fmt;
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
+use super::imported_hash::{self, HashFamily, HashRejection};
 use crate::random;
 
 /// The argon2id cost for new hashes.
@@ -89,15 +90,33 @@ impl fmt::Debug for Password {
     }
 }
 
-/// An argon2id hash in PHC string form (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
+/// A stored password hash: an argon2id PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`)
+/// as Tessera makes them, or a hash imported from another system, kept as it came until
+/// the first successful login rehashes it (see `imported_hash`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct PasswordHash(String);
 
 impl PasswordHash {
-    /// A stored PHC string; `None` if it does not parse.
+    /// A stored hash; `None` if it is in no format Tessera can verify.
     pub fn parse(raw: &str) -> Option<Self> {
-        argon2::PasswordHash::new(raw).ok()?;
-        Some(Self(raw.to_owned()))
+        Self::parse_imported(raw).ok()
+    }
+
+    /// A hash from an import file, or why it cannot be imported (never the hash itself).
+    pub fn parse_imported(raw: &str) -> Result<Self, HashRejection> {
+        imported_hash::parse(raw)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// Which system's format the hash is in.
+    pub fn family(&self) -> HashFamily {
+        // Every value was parsed on the way in; UnknownFormat cannot come back here.
+        imported_hash::parse(&self.0).unwrap_or(HashFamily::Argon2id)
+    }
+
+    /// Whether the next successful login should replace it with an argon2id hash.
+    pub fn needs_upgrade(&self) -> bool {
+        self.family() != HashFamily::Argon2id
     }
 
     pub fn as_str(&self) -> &str {
@@ -126,15 +145,10 @@ pub fn hash_password(
     Ok(PasswordHash(hash.to_string()))
 }
 
-/// Whether `password` matches `hash`; the argon2 crate compares the outputs in constant
-/// time. CPU- and memory-heavy: not on an async thread.
+/// Whether `password` matches `hash`, by the hash's own family; each compares the outputs
+/// in constant time. CPU- and memory-heavy: not on an async thread.
 pub fn verify_password(hash: &PasswordHash, password: &Password) -> bool {
-    let Ok(parsed) = argon2::PasswordHash::new(&hash.0) else {
-        return false;
-    };
-    Argon2::default()
-        .verify_password(password.expose().as_bytes(), &parsed)
-        .is_ok()
+    imported_hash::verify(&hash.0, password.expose().as_bytes())
 }
 
 /// A hash no password matches, with `policy`'s cost: verifying against it costs the same
@@ -183,7 +197,27 @@ mod tests {
             &Password::from_request("wrong horse".into())
         ));
         assert!(!format!("{pw:?}{hash:?}").contains("horse"));
+        assert!(!hash.needs_upgrade());
         assert_eq!(PasswordHash::parse(hash.as_str()), Some(hash));
+    }
+
+    #[test]
+    fn imported_hashes_parse_verify_and_ask_for_an_upgrade() {
+        let pw = Password::new("correct horse battery".into()).unwrap();
+        let hash =
+            PasswordHash::parse_imported("$5$pepper$qEeDnFVzhTwXQ4aTFfKG3oqhpAd/aoar8fMHX4tGFa7")
+                .unwrap();
+        assert_eq!(hash.family(), HashFamily::ShaCrypt256);
+        assert!(hash.needs_upgrade());
+        assert!(verify_password(&hash, &pw));
+        assert!(!verify_password(
+            &hash,
+            &Password::from_request("nope nope".into())
+        ));
+        assert_eq!(
+            PasswordHash::parse_imported("5f4dcc3b5aa765d61d8327deb882cf99"),
+            Err(HashRejection::UnsaltedDigest)
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod report;
 pub mod sunset;
 pub mod usage;
 
+pub use crate::domain::imported_hash::{HashFamily, HashRejection};
 pub use crate::domain::password::{Password, PasswordHash, PasswordPolicy};
 pub use credential::{Email, LegacyCredential, LegacyState};
 pub use sunset::{SunsetDecision, SunsetPolicy};
