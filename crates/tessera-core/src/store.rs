@@ -209,6 +209,15 @@ pub trait LegacyStore: Send + Sync {
         credential: &LegacyCredential,
         audit: &AuditEvent,
     ) -> StoreResult<()>;
+    /// Writes a `tessera legacy import` in one transaction: the new credentials and the
+    /// replaced hashes, each with its change record and audit event. All or nothing: if
+    /// any write fails (an email taken meanwhile, a credential removed meanwhile), none
+    /// is kept.
+    async fn import_legacy_credentials(
+        &self,
+        new: &[(LegacyCredential, AuditEvent)],
+        rehashed: &[(LegacyId, PasswordHash, AuditEvent)],
+    ) -> StoreResult<()>;
     /// The credential with this email that is not removed (at most one exists).
     async fn find_legacy_credential(&self, email: &Email) -> StoreResult<Option<LegacyCredential>>;
     /// Every credential, removed ones too, oldest first; only `account`'s when given.

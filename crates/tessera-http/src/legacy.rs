@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use async_trait::async_trait;
-use tessera_core::domain::password::verify_password;
+use tessera_core::domain::password::{hash_password, verify_password};
 use tessera_core::legacy::basic::{authenticate_basic, BasicContext, BasicError, PasswordVerifier};
 use tessera_core::legacy::cache::LegacyIdentity;
 use tessera_core::legacy::{Password, PasswordHash};
@@ -21,6 +21,16 @@ struct BlockingVerifier<'a>(&'a AppState);
 impl PasswordVerifier for BlockingVerifier<'_> {
     async fn verify(&self, hash: PasswordHash, password: Password) -> bool {
         verify_password_bounded(self.0, hash, password).await
+    }
+
+    /// argon2id with the configured cost, under the same permits as verification.
+    async fn rehash(&self, password: Password) -> Option<PasswordHash> {
+        let _permit = self.0.password_checks.acquire().await.ok()?;
+        let policy = self.0.legacy.passwords;
+        tokio::task::spawn_blocking(move || hash_password(&policy, &password).ok())
+            .await
+            .ok()
+            .flatten()
     }
 }
 

@@ -77,6 +77,39 @@ async fn insert_audit(conn: &mut AnyConnection, e: &AuditEvent) -> StoreResult<(
     Ok(())
 }
 
+/// Inserts one credential row and its change record (at `changed_at`).
+async fn insert_credential_row(
+    conn: &mut AnyConnection,
+    c: &LegacyCredential,
+    changed_at: UnixSeconds,
+) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO legacy_credential ({COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ))
+    .bind(c.id.as_str())
+    .bind(c.account_id.as_str())
+    .bind(c.email.as_str())
+    .bind(c.password_hash.as_ref().map(|h| h.as_str().to_owned()))
+    .bind(c.state.as_str())
+    .bind(c.migrated_client_id.as_ref().map(|m| m.as_str().to_owned()))
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .bind(c.migrated_at)
+    .bind(c.removed_at)
+    .bind(c.last_used_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    record(
+        conn,
+        ChangeKind::LegacyCredential,
+        c.id.as_str(),
+        changed_at,
+    )
+    .await
+}
+
 impl SqlStore {
     /// Runs one credential `UPDATE` (`$1` is `now`, `$2` the id, then `binds`), and when it
     /// changed a row, records the change and the audit event in the same transaction.
@@ -111,32 +144,44 @@ impl LegacyStore for SqlStore {
         audit: &AuditEvent,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(&format!(
-            "INSERT INTO legacy_credential ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        ))
-        .bind(c.id.as_str())
-        .bind(c.account_id.as_str())
-        .bind(c.email.as_str())
-        .bind(c.password_hash.as_ref().map(|h| h.as_str().to_owned()))
-        .bind(c.state.as_str())
-        .bind(c.migrated_client_id.as_ref().map(|m| m.as_str().to_owned()))
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(c.migrated_at)
-        .bind(c.removed_at)
-        .bind(c.last_used_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        record(
-            &mut tx,
-            ChangeKind::LegacyCredential,
-            c.id.as_str(),
-            c.created_at,
-        )
-        .await?;
+        insert_credential_row(&mut tx, c, c.created_at).await?;
         insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn import_legacy_credentials(
+        &self,
+        new: &[(LegacyCredential, AuditEvent)],
+        rehashed: &[(LegacyId, PasswordHash, AuditEvent)],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for (c, audit) in new {
+            // The change is now, whatever `created_at` the import file gave.
+            insert_credential_row(&mut tx, c, audit.at).await?;
+            insert_audit(&mut tx, audit).await?;
+        }
+        for (id, hash, audit) in rehashed {
+            let updated = sqlx::query(
+                "UPDATE legacy_credential SET password_hash = $3, updated_at = $1 \
+                 WHERE id = $2 AND state <> 'removed'",
+            )
+            .bind(audit.at)
+            .bind(id.as_str())
+            .bind(hash.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+            if updated == 0 {
+                // Dropping the transaction rolls back every row written before.
+                return Err(StoreError::new(format!(
+                    "the legacy credential {} was removed during the import",
+                    id.as_str()
+                )));
+            }
+            record(&mut tx, ChangeKind::LegacyCredential, id.as_str(), audit.at).await?;
+            insert_audit(&mut tx, audit).await?;
+        }
         tx.commit().await.map_err(db)
     }
 

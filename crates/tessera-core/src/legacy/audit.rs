@@ -13,6 +13,10 @@ pub enum AuditAction {
     /// A removal asked for too early (before migration or before the new client's first
     /// token): recorded so the operator sees attempts, not only successes.
     LegacyRemovalRefused,
+    /// Created by `tessera legacy import` with a hash made by another system.
+    LegacyImported,
+    /// An imported hash replaced by argon2id at its first successful login.
+    HashUpgraded,
 }
 
 impl AuditAction {
@@ -23,6 +27,8 @@ impl AuditAction {
             Self::LegacyMigrated => "legacy.migrated",
             Self::LegacyRemoved => "legacy.removed",
             Self::LegacyRemovalRefused => "legacy.removal_refused",
+            Self::LegacyImported => "legacy.imported",
+            Self::HashUpgraded => "legacy.hash_upgraded",
         }
     }
 
@@ -33,6 +39,8 @@ impl AuditAction {
             Self::LegacyMigrated,
             Self::LegacyRemoved,
             Self::LegacyRemovalRefused,
+            Self::LegacyImported,
+            Self::HashUpgraded,
         ]
         .into_iter()
         .find(|a| a.as_str() == raw)

@@ -16,6 +16,7 @@ use super::cache::{LegacyIdentity, VerificationCache};
 use super::credential::{Email, LegacyState};
 use super::limiter::FailureLimiter;
 use super::sunset::{SunsetDecision, SunsetPolicy};
+use super::upgrade::upgrade_imported_hash;
 use super::usage::UsageCounter;
 use crate::domain::password::{Password, PasswordHash};
 use crate::error::StoreError;
@@ -27,6 +28,9 @@ use crate::UnixSeconds;
 #[async_trait]
 pub trait PasswordVerifier: Send + Sync {
     async fn verify(&self, hash: PasswordHash, password: Password) -> bool;
+    /// An argon2id hash of `password` with the configured cost, to replace an imported
+    /// hash (see `upgrade`); `None` if hashing failed.
+    async fn rehash(&self, password: Password) -> Option<PasswordHash>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,12 +133,17 @@ pub async fn authenticate_basic(
         },
         None => (ctx.dummy_hash.clone(), None),
     };
+    // An imported hash is replaced after its first success: keep the password for that.
+    let upgrade_with = hash.needs_upgrade().then(|| password.clone());
     let matched = verifier.verify(hash, password).await;
     // A failure keeps its attempt counted.
     let Some(credential) = credential.filter(|_| matched) else {
         return Err(BasicError::Invalid);
     };
     ctx.limiter.succeed(attempt, true);
+    if let Some(password) = upgrade_with {
+        upgrade_imported_hash(store, verifier, &credential, password, now).await;
+    }
     let identity = LegacyIdentity {
         credential_id: credential.id,
         account_id: credential.account_id,
@@ -155,7 +164,7 @@ mod tests {
     use super::*;
     use crate::domain::password::{hash_password, verify_password, PasswordPolicy};
     use crate::domain::{AccountId, ClientId, LegacyId};
-    use crate::legacy::audit::AuditEvent;
+    use crate::legacy::audit::{AuditAction, AuditEvent};
     use crate::legacy::cache::VerificationCache;
     use crate::legacy::limiter::LimitPolicy;
     use crate::legacy::usage::{LegacyReportRow, UsageDelta};
@@ -177,10 +186,28 @@ mod tests {
         parallelism: 1,
     };
 
-    struct OneCredential(LegacyCredential, AtomicUsize);
+    /// One credential; records hash replacements and serves the latest hash.
+    struct OneCredential(
+        LegacyCredential,
+        AtomicUsize,
+        parking_lot::Mutex<Vec<(PasswordHash, AuditEvent)>>,
+    );
+
+    impl OneCredential {
+        fn new(credential: LegacyCredential) -> Self {
+            Self(credential, AtomicUsize::new(0), Default::default())
+        }
+    }
 
     #[async_trait]
     impl LegacyStore for OneCredential {
+        async fn import_legacy_credentials(
+            &self,
+            _: &[(LegacyCredential, AuditEvent)],
+            _: &[(LegacyId, PasswordHash, AuditEvent)],
+        ) -> StoreResult<()> {
+            unimplemented!()
+        }
         async fn insert_legacy_credential(
             &self,
             _: &LegacyCredential,
@@ -193,7 +220,11 @@ mod tests {
             email: &Email,
         ) -> StoreResult<Option<LegacyCredential>> {
             self.1.fetch_add(1, Ordering::SeqCst);
-            Ok((*email == self.0.email).then(|| self.0.clone()))
+            let mut found = self.0.clone();
+            if let Some((hash, _)) = self.2.lock().last() {
+                found.password_hash = Some(hash.clone());
+            }
+            Ok((*email == self.0.email).then_some(found))
         }
         async fn list_legacy_credentials(
             &self,
@@ -204,10 +235,11 @@ mod tests {
         async fn update_legacy_password(
             &self,
             _: &LegacyId,
-            _: &PasswordHash,
-            _: &AuditEvent,
+            hash: &PasswordHash,
+            audit: &AuditEvent,
         ) -> StoreResult<bool> {
-            unimplemented!()
+            self.2.lock().push((hash.clone(), audit.clone()));
+            Ok(true)
         }
         async fn mark_legacy_migrated(
             &self,
@@ -254,6 +286,25 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             verify_password(&hash, &password)
         }
+        async fn rehash(&self, password: Password) -> Option<PasswordHash> {
+            hash_password(&CHEAP, &password).ok()
+        }
+    }
+
+    fn credential_with(hash: PasswordHash) -> LegacyCredential {
+        LegacyCredential {
+            id: LegacyId::parse("lc_1").unwrap(),
+            account_id: AccountId::parse("acct_1").unwrap(),
+            email: Email::parse("ops@acme.example").unwrap(),
+            password_hash: Some(hash),
+            state: LegacyState::Active,
+            migrated_client_id: None,
+            created_at: 0,
+            updated_at: 0,
+            migrated_at: None,
+            removed_at: None,
+            last_used_at: None,
+        }
     }
 
     #[test]
@@ -272,7 +323,7 @@ mod tests {
             removed_at: None,
             last_used_at: None,
         };
-        let store = OneCredential(credential, AtomicUsize::new(0));
+        let store = OneCredential::new(credential);
         let verifier = CountingVerifier::default();
         let (sunset, cache) = (
             SunsetPolicy::default(),
@@ -329,6 +380,67 @@ mod tests {
             5,
             "misses cost argon2 too (timing)"
         );
+        assert!(
+            store.2.lock().is_empty(),
+            "argon2id hashes are never rehashed"
+        );
+    }
+
+    #[test]
+    fn an_imported_hash_is_replaced_by_argon2id_at_its_first_success_only() {
+        let imported = bcrypt::hash("correct horse", 4).unwrap();
+        let hash = PasswordHash::parse_imported(&imported).unwrap();
+        let store = OneCredential::new(credential_with(hash));
+        let verifier = CountingVerifier::default();
+        let (sunset, cache) = (
+            SunsetPolicy::default(),
+            VerificationCache::new([9; 32], 10, 60_000),
+        );
+        let (limiter, usage) = (
+            FailureLimiter::new(LimitPolicy::default()),
+            UsageCounter::default(),
+        );
+        let dummy = hash_password(&CHEAP, &Password::from_request("filler".into())).unwrap();
+        let ctx = BasicContext {
+            sunset: &sunset,
+            cache: &cache,
+            limiter: &limiter,
+            usage: &usage,
+            dummy_hash: &dummy,
+        };
+        let run = |h: &str, at_ms: i64| {
+            block_on(authenticate_basic(h, &ctx, &store, &verifier, None, at_ms))
+        };
+
+        let wrong = STANDARD.encode("ops@acme.example:wrong horse");
+        assert!(matches!(run(&wrong, 0), Err(BasicError::Invalid)));
+        assert!(store.2.lock().is_empty(), "a failure upgrades nothing");
+
+        let right = STANDARD.encode("ops@acme.example:correct horse");
+        run(&right, 1_000).unwrap();
+        {
+            let updates = store.2.lock();
+            assert_eq!(updates.len(), 1);
+            let (new_hash, audit) = &updates[0];
+            assert!(new_hash
+                .as_str()
+                .starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+            assert!(verify_password(
+                new_hash,
+                &Password::from_request("correct horse".into())
+            ));
+            assert_eq!(audit.action, AuditAction::HashUpgraded);
+            assert_eq!(audit.detail, "hash upgraded from bcrypt");
+            assert_eq!(audit.at, 1);
+            assert!(!audit.detail.contains(&imported));
+        }
+
+        // The store's change drops the cache entry on every server; the next miss
+        // verifies the argon2id hash and leaves it alone.
+        cache.invalidate("lc_1");
+        run(&right, 2_000).unwrap();
+        assert_eq!(store.2.lock().len(), 1, "upgraded once");
+        assert!(matches!(run(&wrong, 3_000), Err(BasicError::Invalid)));
     }
 
     #[test]

@@ -9,11 +9,13 @@ pub mod audit;
 pub mod basic;
 pub mod cache;
 pub mod credential;
+pub mod import;
 pub mod limiter;
 pub mod migration;
 pub mod provision;
 pub mod report;
 pub mod sunset;
+pub mod upgrade;
 pub mod usage;
 
 pub use crate::domain::imported_hash::{HashFamily, HashRejection};

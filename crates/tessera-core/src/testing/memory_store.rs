@@ -314,6 +314,13 @@ impl RevocationStore for MemoryStore {
 
 #[async_trait]
 impl LegacyStore for MemoryStore {
+    async fn import_legacy_credentials(
+        &self,
+        _: &[(LegacyCredential, AuditEvent)],
+        _: &[(LegacyId, PasswordHash, AuditEvent)],
+    ) -> StoreResult<()> {
+        absent()
+    }
     async fn insert_legacy_credential(
         &self,
         _: &LegacyCredential,
