@@ -197,6 +197,18 @@ pub enum LegacyCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Import legacy credentials with the password hashes another system made, from a CSV
+    /// file with a header row or JSON Lines (email, account, password_hash, and optional
+    /// created_at, last_used_at in RFC 3339). By default any rejected line aborts it all.
+    Import {
+        file: std::path::PathBuf,
+        /// Check every line and print what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Import the valid lines and report the rejected ones.
+        #[arg(long)]
+        skip_invalid: bool,
+    },
     /// List legacy credentials (removed ones too).
     List {
         #[arg(long)]

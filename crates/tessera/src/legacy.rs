@@ -41,6 +41,9 @@ fn credential_json(c: &LegacyCredential) -> Value {
         "email": c.email.as_str(),
         "account_id": c.account_id.as_str(),
         "state": c.state.as_str(),
+        // Which format the stored hash is in (argon2id, or an imported one until its
+        // first login); never the hash.
+        "hash_algorithm": c.password_hash.as_ref().map(|h| h.family().name()),
         "migrated_client_id": c.migrated_client_id.as_ref().map(|id| id.as_str()),
         "created_at": c.created_at,
         "migrated_at": c.migrated_at,
@@ -74,6 +77,14 @@ pub(crate) async fn legacy(
                     c.id, c.email, c.account_id
                 )
             });
+        }
+        LegacyCommand::Import {
+            file,
+            dry_run,
+            skip_invalid,
+        } => {
+            crate::legacy_import::import(&store, &file, dry_run, skip_invalid, &actor(), out)
+                .await?;
         }
         LegacyCommand::List { account } => {
             let account = match account {

@@ -10,5 +10,6 @@ mod context;
 #[cfg(feature = "bench-fixtures")]
 mod fixtures;
 mod legacy;
+mod legacy_import;
 pub mod master_key;
 pub mod serve;

@@ -28,6 +28,8 @@ pub struct ImportRow {
     pub password_hash: String,
     pub created_at: Option<String>,
     pub last_used_at: Option<String>,
+    /// Set by the reader when the line is not a record at all; it is rejected with this.
+    pub unreadable: Option<String>,
 }
 
 /// A line that will not be imported, and why.
@@ -87,6 +89,9 @@ async fn plan_row(
     accounts: &mut HashMap<String, bool>,
     seen: &mut HashSet<Email>,
 ) -> Result<Result<Planned, String>, StoreError> {
+    if let Some(why) = row.unreadable {
+        return Ok(Err(why));
+    }
     let Some(email) = Email::parse(&row.email) else {
         return Ok(Err(
             "not an email address usable with HTTP Basic (one @, no spaces or colons)".into(),
