@@ -143,7 +143,12 @@ async fn plan_row(
                 existing.account_id
             )));
         }
-        if existing.password_hash.as_ref() == Some(&hash) {
+        let stored = existing.password_hash.as_ref();
+        // Once Tessera holds its own hash (upgraded at a login, or set with `legacy
+        // password`), a file's older foreign hash does not replace it: re-running an
+        // import after users logged in changes nothing.
+        let upgraded = stored.is_some_and(|h| !h.needs_upgrade()) && hash.needs_upgrade();
+        if stored == Some(&hash) || upgraded {
             return Ok(Ok(Planned::Unchanged));
         }
         return Ok(Ok(Planned::Updated(Box::new(existing), hash)));

@@ -16,6 +16,7 @@ mod data_dir;
 mod fixtures;
 mod keys;
 mod legacy;
+mod legacy_import;
 mod metadata;
 mod oauth2_client;
 mod pages;

@@ -39,7 +39,7 @@ pub struct TestApp {
     server: Option<RunningServer>,
     replicas: std::sync::Mutex<Vec<std::process::Child>>,
     _db: TestDatabase,
-    dir: PathBuf,
+    pub dir: PathBuf,
 }
 
 #[derive(Clone)]
