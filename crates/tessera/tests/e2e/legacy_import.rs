@@ -317,6 +317,27 @@ store_test!(
         })
         .await;
         assert!(took.is_some());
+        // Another foreign hash for the same email and account replaces the stored one.
+        let changed = bcrypt::hash("changed password", 4).unwrap();
+        let path = write(
+            app,
+            "changed.jsonl",
+            &line("bcrypt@import.example", &account, &changed),
+        );
+        let out = app.cli_json(&["legacy", "import", &path]);
+        assert_eq!(
+            (out["updated"].as_u64(), out["new"].as_u64()),
+            (Some(1), Some(0)),
+            "{out}"
+        );
+        assert_eq!(
+            basic_status(app, "bcrypt@import.example", "changed password").await,
+            200
+        );
+        assert_eq!(
+            basic_status(app, "bcrypt@import.example", "bcrypt password").await,
+            401
+        );
         // The credential under the other account was not moved.
         assert_eq!(
             basic_status(app, "taken@import.example", "taken password").await,
