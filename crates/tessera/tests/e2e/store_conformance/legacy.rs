@@ -286,3 +286,46 @@ conformance_test!(
         assert_eq!(s.list_audit_events(Some(&dev.id), 10).await.unwrap().len(), 1);
     }
 );
+
+conformance_test!(
+    /// An import is one transaction: new credentials and replaced hashes are written with
+    /// their changes and audit events together, and one failing row (here a live email
+    /// taken) keeps none of them.
+    async fn legacy_import_writes_all_or_nothing(s) {
+        let account = s.account(T0).await;
+        let existing = s.legacy(&account, "ops@acme.example", T0).await;
+        let bcrypt = PasswordHash::parse("$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW").unwrap();
+        let fresh = |email: &str| LegacyCredential {
+            id: LegacyId::generate().unwrap(),
+            email: Email::parse(email).unwrap(),
+            password_hash: Some(bcrypt.clone()),
+            created_at: T0 - 1000,
+            ..existing.clone()
+        };
+        let new_one = fresh("new@acme.example");
+        let taken = fresh("OPS@acme.example");
+        let imported = |c: &LegacyCredential| audit(AuditAction::LegacyImported, &c.id, T0 + 5);
+        let rehash = (existing.id.clone(), bcrypt.clone(), imported(&existing));
+        let before = s.seq().await;
+        let batch = [(new_one.clone(), imported(&new_one)), (taken.clone(), imported(&taken))];
+        assert!(s.import_legacy_credentials(&batch, std::slice::from_ref(&rehash)).await.is_err());
+        assert_eq!(s.seq().await, before, "no change recorded");
+        assert_eq!(s.find_legacy_credential(&new_one.email).await.unwrap(), None);
+        assert_eq!(s.find_legacy_credential(&existing.email).await.unwrap(), Some(existing.clone()));
+        assert!(s.list_audit_events(None, 100).await.unwrap().iter().all(|e| e.at != T0 + 5));
+
+        let batch = [(new_one.clone(), imported(&new_one))];
+        s.import_legacy_credentials(&batch, std::slice::from_ref(&rehash)).await.unwrap();
+        assert_eq!(s.find_legacy_credential(&new_one.email).await.unwrap(), Some(new_one.clone()));
+        let updated = s.find_legacy_credential(&existing.email).await.unwrap().unwrap();
+        assert_eq!((updated.password_hash, updated.updated_at), (Some(bcrypt.clone()), T0 + 5));
+        assert_eq!(
+            s.changed_after(before).await,
+            [
+                (ChangeKind::LegacyCredential, new_one.id.to_string(), T0 + 5),
+                (ChangeKind::LegacyCredential, existing.id.to_string(), T0 + 5)
+            ]
+        );
+        assert_eq!(s.list_audit_events(Some(&new_one.id), 10).await.unwrap(), [imported(&new_one)]);
+    }
+);
