@@ -183,6 +183,16 @@ pub enum KeysCommand {
     Rotate,
     /// List signing keys and their state.
     List,
+    /// Emergency: retire a (compromised) signing key at once. It leaves the JWKS and every
+    /// token it signed is refused; if it is signing, a new key signs in its place at once.
+    Retire {
+        /// The key's id (`tessera keys list`).
+        kid: String,
+        /// Required: the retirement is immediate and breaks every token the key signed.
+        /// A planned change of keys is `tessera keys rotate`.
+        #[arg(long, required = true)]
+        now: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

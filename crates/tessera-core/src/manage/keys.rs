@@ -184,3 +184,146 @@ fn generate(
 ) -> Result<StoredSigningKey, ManageError> {
     keys::generate(alg, master, now, activates_at).map_err(|e| ManageError::Crypto(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use async_trait::async_trait;
+    use parking_lot::Mutex;
+
+    use super::*;
+    use crate::store::StoreResult;
+
+    /// The fake never waits, so polling once finishes every future.
+    fn block_on<T>(f: impl Future<Output = T>) -> T {
+        let mut f = pin!(f);
+        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("the fake store waited"),
+        }
+    }
+
+    #[derive(Default)]
+    struct Keys(Mutex<Vec<StoredSigningKey>>);
+
+    #[async_trait]
+    impl KeyStore for Keys {
+        async fn insert_signing_key(
+            &self,
+            key: &StoredSigningKey,
+            _: UnixSeconds,
+        ) -> StoreResult<()> {
+            self.0.lock().push(key.clone());
+            Ok(())
+        }
+        async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
+            Ok(self.0.lock().clone())
+        }
+        async fn delete_signing_keys(&self, kids: &[Kid], _: UnixSeconds) -> StoreResult<()> {
+            self.0.lock().retain(|k| !kids.contains(&k.kid));
+            Ok(())
+        }
+    }
+
+    const POLICY: KeyPolicy = KeyPolicy {
+        algorithm: Algorithm::Es256,
+        propagation_delay: 600,
+        max_token_ttl: 3600,
+    };
+
+    fn master() -> MasterKey {
+        MasterKey::from_bytes(&[7; 32]).unwrap()
+    }
+
+    fn ring(store: &Keys) -> Keyring {
+        Keyring::from_stored(&store.0.lock(), &master(), POLICY.max_token_ttl).unwrap()
+    }
+
+    #[test]
+    fn retiring_the_signing_key_puts_a_replacement_in_its_place_at_once() {
+        let store = Keys::default();
+        let first = block_on(ensure_signing_key(&store, &master(), &POLICY, 1_000))
+            .unwrap()
+            .unwrap();
+        // The CLI's clock may run ahead of a server's: the replacement must sign for a
+        // server that is still at the retired key's activation.
+        let retired = block_on(retire_now(
+            &store,
+            &master(),
+            &POLICY,
+            first.kid.as_str(),
+            1_500,
+        ))
+        .unwrap();
+        assert_eq!(retired.kid, first.kid);
+        let replacement = retired
+            .replacement
+            .expect("the last key is never left without one");
+        let ring = ring(&store);
+        assert!(
+            ring.verifier(first.kid.as_str(), 1_500).is_none(),
+            "refused at once"
+        );
+        assert!(!ring.jwks(1_500).to_string().contains(first.kid.as_str()));
+        for now in [1_000, 1_500] {
+            assert_eq!(
+                ring.current(now).unwrap().kid,
+                replacement.kid,
+                "signs at {now}"
+            );
+        }
+    }
+
+    #[test]
+    fn retiring_the_active_key_beside_a_pending_one_keeps_signing_until_it_activates() {
+        let store = Keys::default();
+        let first = block_on(ensure_signing_key(&store, &master(), &POLICY, 1_000))
+            .unwrap()
+            .unwrap();
+        let pending = block_on(rotate(&store, &master(), &POLICY, 2_000)).unwrap();
+        let retired = block_on(retire_now(
+            &store,
+            &master(),
+            &POLICY,
+            first.kid.as_str(),
+            2_100,
+        ))
+        .unwrap();
+        let replacement = retired.replacement.expect("the retired key was signing");
+        let ring = ring(&store);
+        assert_eq!(ring.current(2_100).unwrap().kid, replacement.kid);
+        assert_eq!(
+            ring.current(2_600).unwrap().kid,
+            pending.kid,
+            "the rotation still happens"
+        );
+    }
+
+    #[test]
+    fn retiring_a_superseded_key_makes_no_replacement_and_unknown_kids_are_not_found() {
+        let store = Keys::default();
+        let first = block_on(ensure_signing_key(&store, &master(), &POLICY, 1_000))
+            .unwrap()
+            .unwrap();
+        let second = block_on(rotate(&store, &master(), &POLICY, 2_000)).unwrap();
+        let retired = block_on(retire_now(
+            &store,
+            &master(),
+            &POLICY,
+            first.kid.as_str(),
+            3_000,
+        ))
+        .unwrap();
+        assert!(retired.replacement.is_none());
+        let left: Vec<Kid> = store.0.lock().iter().map(|k| k.kid.clone()).collect();
+        assert_eq!(left, vec![second.kid.clone()]);
+
+        let err =
+            block_on(retire_now(&store, &master(), &POLICY, "kid_unknown", 3_000)).unwrap_err();
+        assert!(matches!(err, ManageError::NotFound(_)), "{err}");
+        assert_eq!(store.0.lock().len(), 1, "nothing changed");
+    }
+}
