@@ -187,24 +187,11 @@ fn generate(
 
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
-    use std::pin::pin;
-    use std::task::{Context, Poll, Waker};
-
     use async_trait::async_trait;
     use parking_lot::Mutex;
 
     use super::*;
     use crate::store::StoreResult;
-
-    /// The fake never waits, so polling once finishes every future.
-    fn block_on<T>(f: impl Future<Output = T>) -> T {
-        let mut f = pin!(f);
-        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("the fake store waited"),
-        }
-    }
 
     #[derive(Default)]
     struct Keys(Mutex<Vec<StoredSigningKey>>);
@@ -238,30 +225,32 @@ mod tests {
         MasterKey::from_bytes(&[7; 32]).unwrap()
     }
 
+    /// A store whose first key was made at 1 000, as a server's first start makes it.
+    async fn first_key() -> (Keys, StoredSigningKey) {
+        let store = Keys::default();
+        let first = ensure_signing_key(&store, &master(), &POLICY, 1_000).await;
+        let first = first.unwrap().unwrap();
+        (store, first)
+    }
+
+    async fn retire(store: &Keys, kid: &str, now: UnixSeconds) -> Result<Retired, ManageError> {
+        retire_now(store, &master(), &POLICY, kid, now).await
+    }
+
     fn ring(store: &Keys) -> Keyring {
         Keyring::from_stored(&store.0.lock(), &master(), POLICY.max_token_ttl).unwrap()
     }
 
-    #[test]
-    fn retiring_the_signing_key_puts_a_replacement_in_its_place_at_once() {
-        let store = Keys::default();
-        let first = block_on(ensure_signing_key(&store, &master(), &POLICY, 1_000))
-            .unwrap()
-            .unwrap();
+    #[tokio::test]
+    async fn retiring_the_signing_key_puts_a_replacement_in_its_place_at_once() {
+        let (store, first) = first_key().await;
         // The CLI's clock may run ahead of a server's: the replacement must sign for a
         // server that is still at the retired key's activation.
-        let retired = block_on(retire_now(
-            &store,
-            &master(),
-            &POLICY,
-            first.kid.as_str(),
-            1_500,
-        ))
-        .unwrap();
+        let retired = retire(&store, first.kid.as_str(), 1_500).await.unwrap();
         assert_eq!(retired.kid, first.kid);
         let replacement = retired
             .replacement
-            .expect("the last key is never left without one");
+            .expect("the last key is never left alone");
         let ring = ring(&store);
         assert!(
             ring.verifier(first.kid.as_str(), 1_500).is_none(),
@@ -269,60 +258,35 @@ mod tests {
         );
         assert!(!ring.jwks(1_500).to_string().contains(first.kid.as_str()));
         for now in [1_000, 1_500] {
-            assert_eq!(
-                ring.current(now).unwrap().kid,
-                replacement.kid,
-                "signs at {now}"
-            );
+            assert_eq!(ring.current(now).unwrap().kid, replacement.kid, "at {now}");
         }
     }
 
-    #[test]
-    fn retiring_the_active_key_beside_a_pending_one_keeps_signing_until_it_activates() {
-        let store = Keys::default();
-        let first = block_on(ensure_signing_key(&store, &master(), &POLICY, 1_000))
-            .unwrap()
-            .unwrap();
-        let pending = block_on(rotate(&store, &master(), &POLICY, 2_000)).unwrap();
-        let retired = block_on(retire_now(
-            &store,
-            &master(),
-            &POLICY,
-            first.kid.as_str(),
-            2_100,
-        ))
-        .unwrap();
+    #[tokio::test]
+    async fn retiring_the_active_key_beside_a_pending_one_keeps_signing_until_it_activates() {
+        let (store, first) = first_key().await;
+        let pending = rotate(&store, &master(), &POLICY, 2_000).await.unwrap();
+        let retired = retire(&store, first.kid.as_str(), 2_100).await.unwrap();
         let replacement = retired.replacement.expect("the retired key was signing");
         let ring = ring(&store);
         assert_eq!(ring.current(2_100).unwrap().kid, replacement.kid);
         assert_eq!(
             ring.current(2_600).unwrap().kid,
             pending.kid,
-            "the rotation still happens"
+            "the rotation goes on"
         );
     }
 
-    #[test]
-    fn retiring_a_superseded_key_makes_no_replacement_and_unknown_kids_are_not_found() {
-        let store = Keys::default();
-        let first = block_on(ensure_signing_key(&store, &master(), &POLICY, 1_000))
-            .unwrap()
-            .unwrap();
-        let second = block_on(rotate(&store, &master(), &POLICY, 2_000)).unwrap();
-        let retired = block_on(retire_now(
-            &store,
-            &master(),
-            &POLICY,
-            first.kid.as_str(),
-            3_000,
-        ))
-        .unwrap();
+    #[tokio::test]
+    async fn retiring_a_superseded_key_makes_no_replacement_and_unknown_kids_are_not_found() {
+        let (store, first) = first_key().await;
+        let second = rotate(&store, &master(), &POLICY, 2_000).await.unwrap();
+        let retired = retire(&store, first.kid.as_str(), 3_000).await.unwrap();
         assert!(retired.replacement.is_none());
         let left: Vec<Kid> = store.0.lock().iter().map(|k| k.kid.clone()).collect();
         assert_eq!(left, vec![second.kid.clone()]);
 
-        let err =
-            block_on(retire_now(&store, &master(), &POLICY, "kid_unknown", 3_000)).unwrap_err();
+        let err = retire(&store, "kid_unknown", 3_000).await.unwrap_err();
         assert!(matches!(err, ManageError::NotFound(_)), "{err}");
         assert_eq!(store.0.lock().len(), 1, "nothing changed");
     }
