@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use std::fmt;
+
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -18,7 +20,8 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+/// `Debug` redacts the password in the database URL (see `config::redact_credentials`).
+#[derive(Args)]
 pub struct Global {
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://<data_dir>/tessera.db]
     #[arg(long, global = true)]
@@ -29,6 +32,20 @@ pub struct Global {
     /// Print one JSON object or array on stdout and nothing else.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+impl fmt::Debug for Global {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let database = self
+            .database
+            .as_deref()
+            .map(crate::config::redact_credentials);
+        f.debug_struct("Global")
+            .field("database", &database)
+            .field("config", &self.config)
+            .field("json", &self.json)
+            .finish()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +200,16 @@ pub enum KeysCommand {
     Rotate,
     /// List signing keys and their state.
     List,
+    /// Emergency: retire a (compromised) signing key at once. It leaves the JWKS and every
+    /// token it signed is refused; if it is signing, a new key signs in its place at once.
+    Retire {
+        /// The key's id (`tessera keys list`).
+        kid: String,
+        /// Required: the retirement is immediate and breaks every token the key signed.
+        /// A planned change of keys is `tessera keys rotate`.
+        #[arg(long, required = true)]
+        now: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,4 +266,27 @@ pub enum ReportCommand {
     /// Who still uses HTTP Basic: state, last use, requests in 24 h and 7 days, and whether
     /// the replacing OAuth client has been used.
     Legacy,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_password_in_the_database_flag() {
+        let cli = Cli::try_parse_from([
+            "tessera",
+            "--database",
+            "postgres://tessera:hunter2@db.internal/tessera",
+            "keys",
+            "list",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("postgres://[redacted]@db.internal/tessera"),
+            "{shown}"
+        );
+    }
 }

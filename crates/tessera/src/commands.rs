@@ -399,6 +399,25 @@ async fn keys_command(config: &Config, cmd: KeysCommand, out: &Output) -> anyhow
                 || format!("new key {} ({}) signs from {}", k.kid, k.alg.as_str(), k.activates_at),
             );
         }
+        KeysCommand::Retire { kid, now: _ } => {
+            let master = crate::master_key::resolve(config)?;
+            let policy = key_policy(config)?;
+            let retired = keys::retire_now(&store, &master, &policy, &kid, now()).await?;
+            eprintln!("{}", retire_warning(&retired, &policy, config));
+            let replacement = retired.replacement.as_ref().map(|k| {
+                json!({ "kid": k.kid.as_str(), "alg": k.alg.as_str(), "activates_at": k.activates_at })
+            });
+            out.print(
+                &json!({ "retired": retired.kid.as_str(), "replacement": replacement }),
+                || match &retired.replacement {
+                    Some(k) => format!(
+                        "retired key {}; key {} signs in its place",
+                        retired.kid, k.kid
+                    ),
+                    None => format!("retired key {}", retired.kid),
+                },
+            );
+        }
         KeysCommand::List => {
             let list = keys::list_keys(&store, now()).await?;
             let value: Vec<Value> = list
@@ -429,4 +448,24 @@ async fn keys_command(config: &Config, cmd: KeysCommand, out: &Output) -> anyhow
         }
     }
     Ok(())
+}
+
+/// What an emergency retirement breaks, for the operator who just did it.
+fn retire_warning(retired: &keys::Retired, policy: &keys::KeyPolicy, config: &Config) -> String {
+    let mut text = format!(
+        "warning: signing key {} is retired now. Every access token it signed (up to {} s \
+         old) is refused by every server within {} ms; the clients holding them must get \
+         new tokens, and resource servers that verify tokens themselves trust the key until \
+         they fetch the JWKS again. Refresh tokens keep working.",
+        retired.kid, policy.max_token_ttl, config.sync_interval_ms
+    );
+    if let Some(k) = &retired.replacement {
+        text.push_str(&format!(
+            "\nwarning: {} was signing: new key {} signs in its place at once, without the \
+             {} s propagation delay, so a resource server that cached the JWKS meets an \
+             unknown kid until it fetches the JWKS again.",
+            retired.kid, k.kid, policy.propagation_delay
+        ));
+    }
+    text
 }

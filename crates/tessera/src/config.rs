@@ -165,7 +165,7 @@ impl fmt::Debug for Config {
 
 /// `scheme://user:password@host/…` → `scheme://[redacted]@host/…`; a URL without
 /// credentials (a SQLite path) is shown as it is.
-fn redact_credentials(url: &str) -> String {
+pub(crate) fn redact_credentials(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

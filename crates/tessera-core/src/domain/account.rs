@@ -1,6 +1,6 @@
 //! API accounts: the owners of data in the provider's API.
 
-use super::AccountId;
+use super::ids::AccountId;
 use crate::UnixSeconds;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,8 @@
 //! Clients (RFC 6749 §2): credential clients of one API account, and third-party applications.
 
-use super::{AccountId, ClientId, ScopeSet, SecretHash};
+use super::ids::{AccountId, ClientId};
+use super::scope::ScopeSet;
+use super::secret::SecretHash;
 use crate::UnixSeconds;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

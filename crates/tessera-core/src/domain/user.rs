@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{AccountId, UserId};
+use super::ids::{AccountId, UserId};
 use crate::UnixSeconds;
 
 /// `Debug` redacts the password hash (an offline guessing target).

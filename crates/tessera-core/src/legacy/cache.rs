@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use super::credential::Email;
 use crate::domain::password::Password;
 use crate::domain::{AccountId, LegacyId};
-use crate::runtime::{Generation, GuardedCache};
+use crate::runtime::guarded::{Generation, GuardedCache};
 use crate::UnixSeconds;
 
 /// Entries kept at most: far more than the legacy credentials a provider has.

@@ -184,3 +184,110 @@ fn generate(
 ) -> Result<StoredSigningKey, ManageError> {
     keys::generate(alg, master, now, activates_at).map_err(|e| ManageError::Crypto(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use parking_lot::Mutex;
+
+    use super::*;
+    use crate::store::StoreResult;
+
+    #[derive(Default)]
+    struct Keys(Mutex<Vec<StoredSigningKey>>);
+
+    #[async_trait]
+    impl KeyStore for Keys {
+        async fn insert_signing_key(
+            &self,
+            key: &StoredSigningKey,
+            _: UnixSeconds,
+        ) -> StoreResult<()> {
+            self.0.lock().push(key.clone());
+            Ok(())
+        }
+        async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
+            Ok(self.0.lock().clone())
+        }
+        async fn delete_signing_keys(&self, kids: &[Kid], _: UnixSeconds) -> StoreResult<()> {
+            self.0.lock().retain(|k| !kids.contains(&k.kid));
+            Ok(())
+        }
+    }
+
+    const POLICY: KeyPolicy = KeyPolicy {
+        algorithm: Algorithm::Es256,
+        propagation_delay: 600,
+        max_token_ttl: 3600,
+    };
+
+    fn master() -> MasterKey {
+        MasterKey::from_bytes(&[7; 32]).unwrap()
+    }
+
+    /// A store whose first key was made at 1 000, as a server's first start makes it.
+    async fn first_key() -> (Keys, StoredSigningKey) {
+        let store = Keys::default();
+        let first = ensure_signing_key(&store, &master(), &POLICY, 1_000).await;
+        let first = first.unwrap().unwrap();
+        (store, first)
+    }
+
+    async fn retire(store: &Keys, kid: &str, now: UnixSeconds) -> Result<Retired, ManageError> {
+        retire_now(store, &master(), &POLICY, kid, now).await
+    }
+
+    fn ring(store: &Keys) -> Keyring {
+        Keyring::from_stored(&store.0.lock(), &master(), POLICY.max_token_ttl).unwrap()
+    }
+
+    #[tokio::test]
+    async fn retiring_the_signing_key_puts_a_replacement_in_its_place_at_once() {
+        let (store, first) = first_key().await;
+        // The CLI's clock may run ahead of a server's: the replacement must sign for a
+        // server that is still at the retired key's activation.
+        let retired = retire(&store, first.kid.as_str(), 1_500).await.unwrap();
+        assert_eq!(retired.kid, first.kid);
+        let replacement = retired
+            .replacement
+            .expect("the last key is never left alone");
+        let ring = ring(&store);
+        assert!(
+            ring.verifier(first.kid.as_str(), 1_500).is_none(),
+            "refused at once"
+        );
+        assert!(!ring.jwks(1_500).to_string().contains(first.kid.as_str()));
+        for now in [1_000, 1_500] {
+            assert_eq!(ring.current(now).unwrap().kid, replacement.kid, "at {now}");
+        }
+    }
+
+    #[tokio::test]
+    async fn retiring_the_active_key_beside_a_pending_one_keeps_signing_until_it_activates() {
+        let (store, first) = first_key().await;
+        let pending = rotate(&store, &master(), &POLICY, 2_000).await.unwrap();
+        let retired = retire(&store, first.kid.as_str(), 2_100).await.unwrap();
+        let replacement = retired.replacement.expect("the retired key was signing");
+        let ring = ring(&store);
+        assert_eq!(ring.current(2_100).unwrap().kid, replacement.kid);
+        assert_eq!(
+            ring.current(2_600).unwrap().kid,
+            pending.kid,
+            "the rotation goes on"
+        );
+    }
+
+    #[tokio::test]
+    async fn retiring_a_superseded_key_makes_no_replacement_and_unknown_kids_are_not_found() {
+        let (store, first) = first_key().await;
+        let second = rotate(&store, &master(), &POLICY, 2_000).await.unwrap();
+        let retired = retire(&store, first.kid.as_str(), 3_000).await.unwrap();
+        assert!(retired.replacement.is_none());
+        let left: Vec<Kid> = store.0.lock().iter().map(|k| k.kid.clone()).collect();
+        assert_eq!(left, vec![second.kid.clone()]);
+
+        let err = retire(&store, "kid_unknown", 3_000).await.unwrap_err();
+        assert!(matches!(err, ManageError::NotFound(_)), "{err}");
+        assert_eq!(store.0.lock().len(), 1, "nothing changed");
+    }
+}

@@ -4,7 +4,7 @@
 //! [`GuardedCache`].
 
 pub mod clients;
-mod guarded;
+pub mod guarded;
 pub mod rate_limit;
 mod revoked;
 pub mod sync;
@@ -15,7 +15,6 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 pub use clients::ClientCache;
-pub use guarded::{Generation, GuardedCache};
 pub use revoked::RevokedTokens;
 pub use verified::VerifiedTokens;
 

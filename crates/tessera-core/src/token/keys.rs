@@ -50,8 +50,9 @@ impl Algorithm {
     }
 }
 
-/// A key as stored: the private half sealed with the master key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A key as stored: the private half sealed with the master key. `Debug` leaves the sealed
+/// private half out: it is ciphertext, but nothing a log line needs.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredSigningKey {
     pub kid: Kid,
     pub alg: Algorithm,
@@ -64,6 +65,19 @@ pub struct StoredSigningKey {
     pub private_key_sealed: Vec<u8>,
     pub created_at: UnixSeconds,
     pub activates_at: UnixSeconds,
+}
+
+impl std::fmt::Debug for StoredSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("public_jwk", &self.public_jwk)
+            .field("private_key_sealed", &"[redacted]")
+            .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -337,5 +351,23 @@ impl Keyring {
     /// still wake up for a pending activation.
     pub fn newest_activation(&self) -> Option<UnixSeconds> {
         self.signing.last().map(|(at, _)| *at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_leaves_out_the_sealed_private_key() {
+        let master = MasterKey::from_bytes(&[7; 32]).unwrap();
+        let key = generate(Algorithm::Es256, &master, 0, 0).unwrap();
+        let shown = format!("{key:?}");
+        let sealed = format!("{:?}", key.private_key_sealed);
+        assert!(!shown.contains(&sealed[1..sealed.len() - 1]), "{shown}");
+        assert!(
+            shown.contains("[redacted]") && shown.contains(key.kid.as_str()),
+            "{shown}"
+        );
     }
 }

@@ -13,7 +13,7 @@ use tessera_core::manage::clients::get_client;
 use tessera_core::manage::tokens::generate_token_set;
 use tessera_core::oauth::routes;
 
-use super::{back_with, rotate_with_overlap, ApplicationsPage, Page, Signed, Submitted};
+use super::visit::{back_with, rotate_with_overlap, ApplicationsPage, Page, Signed, Submitted};
 use crate::error::{HttpError, PageError};
 use crate::state::AppState;
 use crate::views::{

@@ -10,7 +10,9 @@ use tessera_core::manage::clients::{
 use tessera_core::manage::tokens::test_credential;
 use tessera_core::oauth::routes;
 
-use super::{back_with, rotate_with_overlap, CredentialsPage, Page, Signed, Submitted, Visit};
+use super::visit::{
+    back_with, rotate_with_overlap, CredentialsPage, Page, Signed, Submitted, Visit,
+};
 use crate::error::{HttpError, PageError};
 use crate::state::AppState;
 use crate::views::{

@@ -10,7 +10,7 @@ use tessera_core::legacy::provision::get_legacy_credential;
 use tessera_core::legacy::{LegacyCredential, LegacyState};
 use tessera_core::oauth::routes;
 
-use super::{back_with, CredentialsPage, Page, Signed, Submitted};
+use super::visit::{back_with, CredentialsPage, Page, Signed, Submitted};
 use crate::error::{HttpError, PageError};
 use crate::state::AppState;
 use crate::views::{when, ConfirmView, LegacyRow, SecretView};

@@ -8,7 +8,7 @@ use tessera_core::manage::apps::{list_applications, set_approved};
 use tessera_core::manage::keys::{list_keys, rotate};
 use tessera_core::runtime::sync::{reload_keyring, KeyReload};
 
-use super::{back_with, OperatorPage, Page, Signed, Submitted};
+use super::visit::{back_with, OperatorPage, Page, Signed, Submitted};
 use crate::error::{HttpError, PageError};
 use crate::state::AppState;
 use crate::views::{when, AppRow, KeyRow, OperatorView, ReportRow};

@@ -27,7 +27,7 @@ pub(crate) struct Checkpointer {
 
 impl Checkpointer {
     pub(crate) fn start(path: &Path, pragmas: &[&str]) -> Result<Self, ConnectError> {
-        let conn = super::connect(path, pragmas).map_err(ConnectError::Direct)?;
+        let conn = super::connection::connect(path, pragmas).map_err(ConnectError::Direct)?;
         let (stop, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("tessera-sqlite-checkpoint".into())

@@ -6,16 +6,17 @@
 //! cost more than the SQL itself. Everything else keeps going through sqlx.
 
 mod checkpointer;
+mod connection;
 mod readers;
 mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Mutex;
 
 use checkpointer::{Checkpointer, WRITER_AUTOCHECKPOINT_PAGES};
+use connection::connect;
 pub(crate) use readers::SqliteReaders;
 pub(crate) use writer::SqliteWriter;
 
@@ -48,18 +49,4 @@ impl SqliteFile {
             _checkpointer: Checkpointer::start(path, pragmas)?,
         })
     }
-}
-
-/// One connection with the session settings every connection of the store gets.
-fn connect(path: &Path, pragmas: &[&str]) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    for pragma in pragmas {
-        // `journal_mode` answers with a row, which execute_batch ignores.
-        conn.execute_batch(pragma)?;
-    }
-    conn.set_prepared_statement_cache_capacity(32);
-    Ok(conn)
 }

@@ -42,7 +42,8 @@ impl SqliteReaders {
         let conn = match idle {
             Some(conn) => conn,
             None => {
-                let conn = super::connect(&self.path, self.pragmas).map_err(StoreError::new)?;
+                let conn = super::connection::connect(&self.path, self.pragmas)
+                    .map_err(StoreError::new)?;
                 conn.execute_batch(READER_PRAGMAS)
                     .map_err(StoreError::new)?;
                 conn

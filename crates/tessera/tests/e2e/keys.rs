@@ -128,3 +128,72 @@ store_test!(async fn scheduled_rotation_publishes_a_new_key_when_the_newest_is_o
     let rotated = eventually(std::time::Duration::from_secs(2), || async { kids(app).await.len() == 2 }).await;
     assert!(rotated.is_some(), "the housekeeping task rotated the key");
 });
+
+store_test!(
+    async fn retire_now_drops_the_key_from_the_jwks_and_refuses_its_tokens_at_once(app: &TestApp) {
+        let c = app.client(None).await;
+        let token = app.access_token(&c).await;
+        let kid = jwt::header(&token)["kid"].as_str().unwrap().to_owned();
+        // Accepted, and so also in the verified-token cache, which must not keep it alive.
+        assert_eq!(app.get_bearer("/v1/account", &token).await.status(), 200);
+
+        let refused = app.cli(&["keys", "retire", &kid]).unwrap_err();
+        assert!(
+            refused.1.contains("--now"),
+            "the flag is required: {}",
+            refused.1
+        );
+        let unknown = app
+            .cli(&["keys", "retire", "kid_unknown", "--now"])
+            .unwrap_err();
+        assert!(
+            unknown.1.contains("no signing key kid_unknown"),
+            "{}",
+            unknown.1
+        );
+        assert_eq!(
+            kids(app).await,
+            vec![kid.clone()],
+            "a refused retirement changes nothing"
+        );
+
+        let out = app.cli_output(&["keys", "retire", &kid, "--now", "--json"], "");
+        assert!(out.status.success(), "{out:?}");
+        let warning = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            warning.contains("warning:") && warning.contains("is refused"),
+            "{warning}"
+        );
+        assert!(
+            warning.contains("signs in its place"),
+            "the active key was replaced: {warning}"
+        );
+        let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(printed["retired"], kid.as_str());
+        let replacement = printed["replacement"]["kid"].as_str().unwrap().to_owned();
+
+        // The running server learns of it through the change feed.
+        let refused = eventually(std::time::Duration::from_secs(2), || async {
+            app.get_bearer("/v1/account", &token).await.status() == 401
+        })
+        .await;
+        assert!(refused.is_some(), "the retired key's token is refused");
+        let res = app.get_bearer("/v1/account", &token).await;
+        let challenge = res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+        assert_eq!(
+            kids(app).await,
+            vec![replacement.clone()],
+            "only the replacement is published"
+        );
+
+        // Signing goes on with the replacement, at once.
+        let fresh = app.access_token(&c).await;
+        assert_eq!(jwt::header(&fresh)["kid"], replacement.as_str());
+        assert!(jwt::verify_with_jwks(&fresh, &jwks(app).await));
+        assert_eq!(app.get_bearer("/v1/account", &fresh).await.status(), 200);
+    }
+);

@@ -266,6 +266,20 @@ impl TestApp {
 
     /// Like [`TestApp::cli`], with `input` on the command's stdin.
     pub fn cli_with_stdin(&self, args: &[&str], input: &str) -> Result<String, (i32, String)> {
+        let out = self.cli_output(args, input);
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err((
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ))
+        }
+    }
+
+    /// Runs the real `tessera` binary against this test's database, `input` on its stdin;
+    /// its exit status, stdout and stderr (a warning printed on success included).
+    pub fn cli_output(&self, args: &[&str], input: &str) -> std::process::Output {
         use std::io::Write;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
             .args(["--database", self.config.database.as_deref().expect("db")])
@@ -299,15 +313,7 @@ impl TestApp {
         if let Some(mut stdin) = child.stdin.take() {
             stdin.write_all(input.as_bytes()).expect("write stdin");
         }
-        let out = child.wait_with_output().expect("tessera binary ends");
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err((
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            ))
-        }
+        child.wait_with_output().expect("tessera binary ends")
     }
 
     pub fn cli_json(&self, args: &[&str]) -> Value {
