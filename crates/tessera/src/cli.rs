@@ -178,6 +178,10 @@ pub enum AppCommand {
         /// Operator-approved partner application (listed in the dashboard).
         #[arg(long)]
         approved: bool,
+        /// The API account registering it: until approved, only that account's users may
+        /// authorize it (without an owner or --approved, nobody can).
+        #[arg(long = "account", value_name = "ACCOUNT_ID")]
+        account: Option<String>,
         /// Refuse its authorization requests without PKCE (RFC 9700 §2.1.1), whatever the
         /// server-wide require_pkce says.
         #[arg(long)]

@@ -337,6 +337,7 @@ async fn app(config: &Config, cmd: AppCommand, out: &Output) -> anyhow::Result<(
             scope,
             public,
             approved,
+            account,
             require_pkce,
         } => {
             let new = apps::NewApplication {
@@ -346,7 +347,7 @@ async fn app(config: &Config, cmd: AppCommand, out: &Output) -> anyhow::Result<(
                 public,
                 approved,
                 require_pkce,
-                owner: None,
+                owner: account.as_deref(),
             };
             let (client, secret) = apps::create_application(&store, &new, now()).await?;
             let mut value = app_json(&client);

@@ -732,6 +732,72 @@ store_test!(
 );
 
 store_test!(
+    async fn an_unapproved_cli_application_with_an_account_is_for_that_accounts_users(
+        app: &TestApp,
+    ) {
+        // Without --approved and without an owner nobody could authorize it; --account makes
+        // its registrant's users able to, before the operator approves it.
+        let owner = app.account("Registrant").await;
+        let elsewhere = app.account("Elsewhere").await;
+        let (_, err) = app
+            .cli(&[
+                "app",
+                "create",
+                "--name",
+                "Stray",
+                "--account",
+                "acct_missing",
+            ])
+            .unwrap_err();
+        assert!(err.contains("no API account acct_missing"), "{err}");
+        let created = app.cli_json(&[
+            "app",
+            "create",
+            "--name",
+            "Partner App",
+            "--redirect-uri",
+            CB,
+            "--account",
+            &owner,
+        ]);
+        assert_eq!(created["approved"], false);
+        assert_eq!(created["account_id"].as_str(), Some(owner.as_str()));
+        let partner = crate::support::flow::TestApplication {
+            client_id: created["client_id"].as_str().unwrap().to_owned(),
+            client_secret: created["client_secret"].as_str().map(str::to_owned),
+            redirect_uri: Some(CB.to_owned()),
+        };
+        let params = [
+            ("response_type", "code"),
+            ("client_id", partner.client_id.as_str()),
+            ("redirect_uri", CB),
+            ("state", "s"),
+        ];
+
+        let stranger = app.user(&[&elsewhere]).await;
+        let res = app
+            .signed_in_authorize(&browser(), &stranger, &params)
+            .await;
+        assert_eq!(res.status(), 303);
+        let to = location(&res);
+        assert_eq!(
+            param(&to, "error").as_deref(),
+            Some("access_denied"),
+            "{to}"
+        );
+
+        let member = app.user(&[&owner]).await;
+        let b = browser();
+        let res = app.signed_in_authorize(&b, &member, &params).await;
+        assert_eq!(res.status(), 200);
+        let html = res.text().await.unwrap();
+        let to = location(&app.consent(&b, &html, "authorize", None).await);
+        let code = param(&to, "code").unwrap_or_else(|| panic!("no code in {to}"));
+        assert_eq!(app.exchange(&partner, &code).await.0, 200);
+    }
+);
+
+store_test!(
     async fn parallel_wrong_sign_ins_are_counted_before_argon2(app: &TestApp)
     with |c| {
         // Costly enough that the guesses overlap while argon2id runs.
