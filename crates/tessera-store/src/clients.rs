@@ -231,20 +231,7 @@ impl ClientStore for SqlStore {
         approved: bool,
         now: UnixSeconds,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        let n = sqlx::query("UPDATE client SET approved = $1 WHERE id = $2")
-            .bind(i64::from(approved))
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        record(&mut tx, ChangeKind::Client, id.as_str(), now).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(true)
+        set_flag(self, id, ClientFlag::Approved, approved, now).await
     }
 
     async fn update_client_require_pkce(
@@ -253,20 +240,7 @@ impl ClientStore for SqlStore {
         require_pkce: bool,
         now: UnixSeconds,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        let n = sqlx::query("UPDATE client SET require_pkce = $1 WHERE id = $2")
-            .bind(i64::from(require_pkce))
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        record(&mut tx, ChangeKind::Client, id.as_str(), now).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(true)
+        set_flag(self, id, ClientFlag::RequirePkce, require_pkce, now).await
     }
 
     async fn expire_older_client_secrets(
@@ -288,6 +262,47 @@ impl ClientStore for SqlStore {
         tx.commit().await.map_err(db)?;
         Ok(n > 0)
     }
+}
+
+/// A client's boolean settings the operator switches.
+#[derive(Clone, Copy)]
+enum ClientFlag {
+    Approved,
+    RequirePkce,
+}
+
+impl ClientFlag {
+    fn update(self) -> &'static str {
+        match self {
+            Self::Approved => "UPDATE client SET approved = $1 WHERE id = $2",
+            Self::RequirePkce => "UPDATE client SET require_pkce = $1 WHERE id = $2",
+        }
+    }
+}
+
+/// Sets one flag and records the change, so every server's client cache reloads the
+/// client; false when there is no such client.
+async fn set_flag(
+    store: &SqlStore,
+    id: &ClientId,
+    flag: ClientFlag,
+    value: bool,
+    now: UnixSeconds,
+) -> StoreResult<bool> {
+    let mut tx = store.begin().await?;
+    let n = sqlx::query(flag.update())
+        .bind(i64::from(value))
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+    if n == 0 {
+        return Ok(false);
+    }
+    record(&mut tx, ChangeKind::Client, id.as_str(), now).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(true)
 }
 
 async fn insert_secret(

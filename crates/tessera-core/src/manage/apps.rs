@@ -83,10 +83,7 @@ pub async fn set_approved(
     approved: bool,
     now: UnixSeconds,
 ) -> Result<Client, ManageError> {
-    let client = get_client(store, id).await?;
-    if client.kind != ClientKind::Application {
-        return Err(ManageError::Invalid(format!("{id} is not an application")));
-    }
+    let client = get_application(store, id).await?;
     store
         .update_client_approved(&client.id, approved, now)
         .await?;
@@ -102,14 +99,20 @@ pub async fn set_require_pkce(
     require_pkce: bool,
     now: UnixSeconds,
 ) -> Result<Client, ManageError> {
-    let client = get_client(store, id).await?;
-    if client.kind != ClientKind::Application {
-        return Err(ManageError::Invalid(format!("{id} is not an application")));
-    }
+    let client = get_application(store, id).await?;
     store
         .update_client_require_pkce(&client.id, require_pkce, now)
         .await?;
     get_client(store, id).await
+}
+
+/// The application `id`; a credential client is refused, its settings are not these.
+async fn get_application(store: &dyn Store, id: &str) -> Result<Client, ManageError> {
+    let client = get_client(store, id).await?;
+    if client.kind != ClientKind::Application {
+        return Err(ManageError::Invalid(format!("{id} is not an application")));
+    }
+    Ok(client)
 }
 
 /// Every registered application (for the operator).
