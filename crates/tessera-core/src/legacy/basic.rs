@@ -156,10 +156,7 @@ pub async fn authenticate_basic(
 
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
-    use std::pin::pin;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::{Context, Poll, Waker};
 
     use super::*;
     use crate::domain::password::{hash_password, verify_password, PasswordPolicy};
@@ -170,15 +167,7 @@ mod tests {
     use crate::legacy::usage::{LegacyReportRow, UsageDelta};
     use crate::legacy::LegacyCredential;
     use crate::store::StoreResult;
-
-    /// The fakes never wait, so polling once finishes every future.
-    fn block_on<T>(f: impl Future<Output = T>) -> T {
-        let mut f = pin!(f);
-        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("a fake future waited"),
-        }
-    }
+    use crate::testing::block_on;
 
     const CHEAP: PasswordPolicy = PasswordPolicy {
         memory_kib: 64,

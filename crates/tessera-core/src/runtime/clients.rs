@@ -92,25 +92,14 @@ impl ClientCache {
 
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
-    use std::pin::pin;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::{Context, Poll, Waker};
 
     use async_trait::async_trait;
 
     use super::*;
     use crate::domain::{AccountId, ClientKind, ClientStatus, StoredSecret};
     use crate::store::StoreResult;
-
-    /// The fake never waits, so polling once finishes every future.
-    fn block_on<T>(f: impl Future<Output = T>) -> T {
-        let mut f = pin!(f);
-        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("a fake future waited"),
-        }
-    }
+    use crate::testing::block_on;
 
     fn client(status: ClientStatus) -> Client {
         Client {

@@ -3,7 +3,10 @@
 
 pub mod memory_store;
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use crate::domain::{
     AccountId, Client, ClientId, ClientKind, ClientStatus, GrantType, ScopeSet, SecretHash,
@@ -210,5 +213,15 @@ pub fn authorization_request(
         scope: scopes(scope),
         state: None,
         code_challenge: code_challenge.map(str::to_owned),
+    }
+}
+
+/// Runs a future over fakes that never wait: polling once finishes it (a test with a real
+/// wait in it fails here instead of hanging).
+pub fn block_on<T>(f: impl Future<Output = T>) -> T {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("a fake future waited"),
     }
 }
