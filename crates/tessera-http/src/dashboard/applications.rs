@@ -11,6 +11,7 @@ use tessera_core::manage::apps::{
 use tessera_core::manage::authorizations::{deauthorize, list_authorizations};
 use tessera_core::manage::clients::get_client;
 use tessera_core::manage::tokens::generate_token_set;
+use tessera_core::oauth::request::Form;
 use tessera_core::oauth::routes;
 
 use super::visit::{back_with, rotate_with_overlap, ApplicationsPage, Page, Signed, Submitted};
@@ -171,28 +172,27 @@ pub async fn post_register(
     }))
 }
 
-/// The application `id` if one of the user's organizations registered it.
-async fn own_application(app: &AppState, user: &User, id: &str) -> Option<Client> {
-    get_client(app.store.as_ref(), id).await.ok().filter(|c| {
-        c.kind == ClientKind::Application
-            && c.account_id
-                .as_ref()
-                .is_some_and(|a| user.accounts.contains(a))
-    })
-}
-
-fn not_own_application() -> HttpError {
-    PageError::NotFound("No such application of your organization.").into()
+/// The application the form's `client_id` names, if one of the user's organizations
+/// registered it; any other is "not found", so a form cannot reach another's application.
+async fn own_application(app: &AppState, user: &User, form: &Form) -> Result<Client, HttpError> {
+    let id = form.get("client_id").unwrap_or("");
+    get_client(app.store.as_ref(), id)
+        .await
+        .ok()
+        .filter(|c| {
+            c.kind == ClientKind::Application
+                && c.account_id
+                    .as_ref()
+                    .is_some_and(|a| user.accounts.contains(a))
+        })
+        .ok_or_else(|| PageError::NotFound("No such application of your organization.").into())
 }
 
 pub async fn post_rotate(
     State(app): State<AppState>,
     Submitted { visit: v, form, .. }: Submitted<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
-    let id = form.get("client_id").unwrap_or("");
-    let Some(client) = own_application(&app, &v.user, id).await else {
-        return Err(not_own_application());
-    };
+    let client = own_application(&app, &v.user, &form).await?;
     let rotated = rotate_with_overlap(&app, &client).await?;
     Ok(v.render(|nav| SecretView {
         nav,
@@ -212,12 +212,16 @@ pub async fn post_pkce(
     State(app): State<AppState>,
     Submitted { visit: v, form, .. }: Submitted<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
-    let id = form.get("client_id").unwrap_or("");
-    let Some(client) = own_application(&app, &v.user, id).await else {
-        return Err(not_own_application());
-    };
+    let client = own_application(&app, &v.user, &form).await?;
     let require = form.get("require_pkce") == Some("true");
-    match set_require_pkce(app.store.as_ref(), id, require, app.clock.now()).await {
+    match set_require_pkce(
+        app.store.as_ref(),
+        client.id.as_str(),
+        require,
+        app.clock.now(),
+    )
+    .await
+    {
         Ok(_) => {
             let notice = if require {
                 "now requires PKCE: authorization requests without a code challenge are refused"
