@@ -146,6 +146,32 @@ pub async fn authenticate_client(
     client.ok_or_else(|| OAuthError::invalid_client("client authentication failed"))
 }
 
+/// Which clients an endpoint lets authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Confidential clients with their secret, public clients with their id alone.
+    Any,
+    /// Only clients proving a secret; the description says why to one that sent none.
+    WithSecret(&'static str),
+}
+
+/// The client a request authenticates as: its credentials read from the request
+/// ([`extract`]), a missing secret refused where `accepted` demands one before any lookup,
+/// then checked against the client ([`authenticate_client`]).
+pub async fn authenticate_request(
+    request: &ClientRequest<'_>,
+    accepted: Accepted,
+    store: &dyn Store,
+    caches: &Caches,
+    now: UnixSeconds,
+) -> Result<Arc<Client>, OAuthError> {
+    let presented = extract(request.authorization, request.form)?;
+    if let (Accepted::WithSecret(why), None) = (accepted, &presented.secret) {
+        return Err(OAuthError::invalid_client(why));
+    }
+    authenticate_client(&presented, store, caches, now).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 
 use serde_json::{json, Value};
 
-use super::client_auth::{authenticate_client, extract, ClientRequest};
+use super::client_auth::{authenticate_request, Accepted, ClientRequest};
 use super::request::Form;
 use super::token::EndpointContext;
 use crate::domain::{Client, ClientKind, ClientStatus, SecretHash};
@@ -28,13 +28,8 @@ pub async fn introspect_request(
     cx: &EndpointContext<'_>,
     now: UnixSeconds,
 ) -> Result<Value, OAuthError> {
-    let presented = extract(request.authorization, request.form)?;
-    if presented.secret.is_none() {
-        return Err(OAuthError::invalid_client(
-            "introspection needs client authentication with a secret",
-        ));
-    }
-    let caller = authenticate_client(&presented, cx.store, cx.caches, now).await?;
+    let accepted = Accepted::WithSecret("introspection needs client authentication with a secret");
+    let caller = authenticate_request(request, accepted, cx.store, cx.caches, now).await?;
     introspect(cx, &caller, request.form, now).await
 }
 

@@ -3,7 +3,7 @@
 //! grant's file. HTTP parses the request, calls [`token`] and renders what it answers.
 
 use super::authorization_code::exchange_authorization_code;
-use super::client_auth::{authenticate_client, extract, ClientRequest};
+use super::client_auth::{authenticate_request, Accepted, ClientRequest};
 use super::client_credentials::issue_client_credentials;
 use super::refresh_token::{refresh, RefreshPolicy};
 use super::request::Form;
@@ -56,8 +56,7 @@ pub async fn token(
     now: UnixSeconds,
 ) -> Result<TokenResponse, OAuthError> {
     let grant = grant_type(request.form)?;
-    let presented = extract(request.authorization, request.form)?;
-    let client = authenticate_client(&presented, cx.store, cx.caches, now).await?;
+    let client = authenticate_request(request, Accepted::Any, cx.store, cx.caches, now).await?;
     if !client.allows_grant(grant) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
