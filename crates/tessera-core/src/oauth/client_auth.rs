@@ -194,4 +194,30 @@ mod tests {
             crate::error::ErrorCode::InvalidRequest
         );
     }
+
+    #[tokio::test]
+    async fn an_endpoint_demanding_a_secret_refuses_a_public_client_with_its_reason() {
+        use crate::testing::{application, form, request, World, NOW};
+        let world = World::new();
+        let public = world.add(application(true, true, None)).await;
+        let body = form(&format!("client_id={}", public.id));
+        let (store, caches) = (&world.store, &world.caches);
+        let any = authenticate_request(&request(&body), Accepted::Any, store, caches, NOW).await;
+        assert_eq!(any.unwrap().id, public.id);
+        let why = "introspection needs client authentication with a secret";
+        for id in [public.id.as_str(), "cl_nobody"] {
+            let body = form(&format!("client_id={id}"));
+            let err = authenticate_request(
+                &request(&body),
+                Accepted::WithSecret(why),
+                store,
+                caches,
+                NOW,
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(err.code, crate::error::ErrorCode::InvalidClient, "{id}");
+            assert_eq!(err.description, why, "{id}: refused before any lookup");
+        }
+    }
 }
