@@ -677,16 +677,7 @@ store_test!(
         ];
 
         let stranger = app.user(&[&elsewhere]).await;
-        let res = app
-            .signed_in_authorize(&browser(), &stranger, &params)
-            .await;
-        assert_eq!(res.status(), 303);
-        let to = location(&res);
-        assert_eq!(
-            param(&to, "error").as_deref(),
-            Some("access_denied"),
-            "{to}"
-        );
+        let to = app.refused_authorize(&stranger, &params).await;
         assert_eq!(param(&to, "state").as_deref(), Some("s"));
 
         let member = app.user(&[&elsewhere, &owner]).await;
@@ -775,16 +766,7 @@ store_test!(
         ];
 
         let stranger = app.user(&[&elsewhere]).await;
-        let res = app
-            .signed_in_authorize(&browser(), &stranger, &params)
-            .await;
-        assert_eq!(res.status(), 303);
-        let to = location(&res);
-        assert_eq!(
-            param(&to, "error").as_deref(),
-            Some("access_denied"),
-            "{to}"
-        );
+        app.refused_authorize(&stranger, &params).await;
 
         let member = app.user(&[&owner]).await;
         let b = browser();

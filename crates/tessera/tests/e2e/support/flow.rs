@@ -329,6 +329,20 @@ impl TestApp {
         browser.get(self.url(&location(&res))).send().await.unwrap()
     }
 
+    /// Signs `user` in to authorize with `params` and expects the refusal sent back to the
+    /// client (RFC 6749 §4.1.2.1 `access_denied`); answers where the browser was sent.
+    pub async fn refused_authorize(&self, user: &TestUser, params: &[(&str, &str)]) -> String {
+        let res = self.signed_in_authorize(&browser(), user, params).await;
+        assert_eq!(res.status(), 303);
+        let to = location(&res);
+        assert_eq!(
+            param(&to, "error").as_deref(),
+            Some("access_denied"),
+            "{to}"
+        );
+        to
+    }
+
     /// A code for `app` approved by a new user of a new account.
     pub async fn code_for(
         &self,
