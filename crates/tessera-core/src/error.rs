@@ -32,8 +32,12 @@ pub enum ErrorCode {
     BasicAuthEnded,
     /// Legacy HTTP Basic during a scheduled brownout.
     BasicAuthBrownout,
-    /// No such resource on the sample API.
+    /// No such resource on the sample API, or no gateway route for the request.
     NotFound,
+    /// The gateway's upstream refused the connection, reset it or sent no valid response.
+    BadGateway,
+    /// The gateway's upstream did not connect or answer in time.
+    GatewayTimeout,
 }
 
 impl ErrorCode {
@@ -57,6 +61,8 @@ impl ErrorCode {
             Self::BasicAuthEnded => "basic_auth_ended",
             Self::BasicAuthBrownout => "basic_auth_brownout",
             Self::NotFound => "not_found",
+            Self::BadGateway => "bad_gateway",
+            Self::GatewayTimeout => "gateway_timeout",
         }
     }
 }

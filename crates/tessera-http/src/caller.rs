@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use tessera_core::domain::ScopeSet;
@@ -39,16 +39,41 @@ impl Caller {
         }
     }
 
-    /// 403 `insufficient_scope` unless the caller may use `scope` (RFC 6750 §3.1).
-    pub fn require_scope(&self, scope: &'static str) -> Result<(), HttpError> {
-        let allowed = match &self.grant {
+    /// Whether the caller's grant includes `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        match &self.grant {
             Grant::Token(claims) => claims.has_scope(scope),
             Grant::Legacy { scopes, .. } => scopes.contains(scope),
-        };
-        if allowed {
+        }
+    }
+
+    /// Who is calling, as the gateway tells its upstream.
+    pub fn identity(&self) -> Identity<'_> {
+        match &self.grant {
+            Grant::Token(claims) => Identity {
+                account: claims.account(),
+                client: &claims.client_id,
+                scope: claims.scope.clone(),
+                // A user's token names the API account in `acct` and the user in `sub`.
+                subject: claims.acct.as_ref().map(|_| claims.sub.as_str()),
+                auth: "bearer",
+            },
+            Grant::Legacy { identity, scopes } => Identity {
+                account: identity.account_id.as_str(),
+                client: identity.credential_id.as_str(),
+                scope: scopes.to_string(),
+                subject: None,
+                auth: "basic",
+            },
+        }
+    }
+
+    /// 403 `insufficient_scope` unless the caller may use `scope` (RFC 6750 §3.1).
+    pub fn require_scope(&self, scope: &'static str) -> Result<(), HttpError> {
+        if self.has_scope(scope) {
             Ok(())
         } else {
-            Err(HttpError::InsufficientScope(scope))
+            Err(HttpError::InsufficientScope(scope.into()))
         }
     }
 
@@ -65,12 +90,41 @@ impl Caller {
     }
 }
 
+/// The caller's identity, borrowed from its grant.
+pub struct Identity<'a> {
+    /// The API account's id.
+    pub account: &'a str,
+    /// The OAuth client, or the legacy credential.
+    pub client: &'a str,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// The user, for a token an application got through the authorization code flow.
+    pub subject: Option<&'a str>,
+    /// `bearer` or `basic`.
+    pub auth: &'static str,
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, HttpError> {
-        let value = parts
-            .headers
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        Caller::authenticate(app, &parts.headers, peer).await
+    }
+}
+
+impl Caller {
+    /// Authenticates the `Authorization` header: Bearer, or legacy Basic from `peer` (whose
+    /// failures count against its address).
+    pub async fn authenticate(
+        app: &AppState,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<Self, HttpError> {
+        let value = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or(HttpError::MissingToken)?;
@@ -78,12 +132,8 @@ impl FromRequestParts<AppState> for Caller {
         let grant = if scheme.eq_ignore_ascii_case("bearer") {
             Grant::Token(bearer::authenticate_token(app, rest.trim()).await?)
         } else if scheme.eq_ignore_ascii_case("basic") {
-            let peer = parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| canonical(addr.ip()));
             Grant::Legacy {
-                identity: legacy::authenticate(app, rest, peer).await?,
+                identity: legacy::authenticate(app, rest, peer.map(canonical)).await?,
                 scopes: app.legacy.scopes.clone(),
             }
         } else {

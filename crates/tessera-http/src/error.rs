@@ -31,12 +31,14 @@ pub enum HttpError {
     MissingToken,
     /// A Bearer token that is invalid, expired or revoked.
     InvalidToken(TokenError),
-    /// A valid token without the needed scope.
-    InsufficientScope(&'static str),
+    /// A valid token without the needed scope; space-separated when several are missing.
+    InsufficientScope(Cow<'static, str>),
     /// A body over the limit.
     PayloadTooLarge,
-    /// A malformed request to the sample API.
+    /// A malformed request to the sample API or the gateway.
     BadRequest(String),
+    /// The gateway could not get a response from its upstream.
+    Upstream(UpstreamFailure),
     /// HTTP Basic with a legacy credential after the sunset or in a brownout window.
     BasicRefused(BasicRefusal),
     /// HTTP Basic with a wrong email or password, or a malformed Basic header.
@@ -100,6 +102,15 @@ pub enum PageError {
     /// A management action refused, with the reason the core gave.
     Manage(ManageError),
 }
+/// How the gateway's upstream failed; logged with the request id where it happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// Refused, reset, or an unreadable response: 502 (RFC 9110 §15.6.3).
+    Unreachable,
+    /// No connection or no response headers within the configured time: 504 (§15.6.5).
+    TimedOut,
+}
+
 /// Why Basic was refused, and where the customer reads what to do instead.
 #[derive(Debug)]
 pub struct BasicRefusal {
@@ -293,6 +304,8 @@ fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::BadGateway => StatusCode::BAD_GATEWAY,
+        ErrorCode::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
@@ -362,7 +375,8 @@ impl IntoResponse for HttpError {
                 res
             }
             Self::InsufficientScope(scope) => {
-                let description = format!("this request needs the scope {scope}");
+                let noun = if scope.contains(' ') { "scopes" } else { "scope" };
+                let description = format!("this request needs the {noun} {scope}");
                 let mut res = oauth_body(
                     StatusCode::FORBIDDEN,
                     ErrorCode::InsufficientScope,
@@ -370,7 +384,7 @@ impl IntoResponse for HttpError {
                 );
                 res.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
-                    bearer_challenge(Some(("insufficient_scope", &description)), Some(scope)),
+                    bearer_challenge(Some(("insufficient_scope", &description)), Some(&scope)),
                 );
                 res
             }
@@ -391,6 +405,20 @@ impl IntoResponse for HttpError {
                 ErrorCode::InvalidRequest,
                 &description,
             ),
+            Self::Upstream(failure) => {
+                let (code, description) = match failure {
+                    UpstreamFailure::Unreachable => (
+                        ErrorCode::BadGateway,
+                        "the API behind this gateway could not be reached",
+                    ),
+                    UpstreamFailure::TimedOut => (
+                        ErrorCode::GatewayTimeout,
+                        "the API behind this gateway did not answer in time",
+                    ),
+                };
+                let body = json!({ "error": code.as_str(), "error_description": description });
+                (status_of(code), Json(body)).into_response()
+            }
             Self::BasicRefused(refusal) => basic_refused(&refusal),
             Self::BasicInvalid => {
                 let code = ErrorCode::InvalidCredentials;

@@ -11,6 +11,7 @@ mod body;
 mod caller;
 mod dashboard;
 pub mod error;
+mod gateway;
 mod html;
 pub mod legacy;
 mod legacy_runtime;
@@ -27,14 +28,17 @@ use axum::routing::{get, post};
 use axum::Router;
 use tessera_core::oauth::routes;
 
+pub use gateway::{Gateway, GatewayPolicy};
 pub use legacy_runtime::LegacyRuntime;
 pub use state::{
     AppState, HttpPolicy, Inner as AppParts, SessionPolicy, SignInLimits, SystemClock,
 };
 
-/// The whole application: OAuth endpoints, metadata and the sample API.
+/// The whole application: OAuth endpoints, metadata, pages, and either the sample API or,
+/// when an upstream is configured, the gateway to it for every other path.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let proxied = state.gateway.is_some();
+    let router = Router::new()
         .route(
             routes::TOKEN,
             post(oauth::post_token).fallback(oauth::wrong_method),
@@ -61,11 +65,16 @@ pub fn router(state: AppState) -> Router {
         .route(routes::JWKS, get(well_known::get_jwks))
         .route(routes::METADATA, get(well_known::get_metadata))
         .route(paths::HEALTH, get(well_known::get_health))
-        .route(paths::API_ACCOUNT, get(api::get_account))
-        .route(paths::API_BOOKS, get(api::get_books).post(api::post_books))
-        .route(paths::API_BOOK, get(api::get_book))
         .route(paths::SCRIPT, get(views::get_script))
-        .merge(dashboard::routes())
-        .fallback(error::not_found)
-        .with_state(state)
+        .merge(dashboard::routes());
+    let router = if proxied {
+        router.fallback(gateway::proxy)
+    } else {
+        router
+            .route(paths::API_ACCOUNT, get(api::get_account))
+            .route(paths::API_BOOKS, get(api::get_books).post(api::post_books))
+            .route(paths::API_BOOK, get(api::get_book))
+            .fallback(error::not_found)
+    };
+    router.with_state(state)
 }

@@ -22,6 +22,7 @@ use tessera_core::token::keys::Keyring;
 use tessera_core::token::master_key::MasterKey;
 use tessera_core::UnixSeconds;
 
+use crate::gateway::Gateway;
 use crate::legacy_runtime::LegacyRuntime;
 
 /// The wall clock.
@@ -131,6 +132,8 @@ pub struct Inner {
     pub accounts: RwLock<HashMap<String, Arc<Account>>>,
     /// Legacy Basic credentials: sunset policy, failure limits, usage counts.
     pub legacy: LegacyRuntime,
+    /// The provider's API that Tessera proxies to; `None`: the sample API is served.
+    pub gateway: Option<Gateway>,
 }
 
 impl AppState {

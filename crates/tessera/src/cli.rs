@@ -87,6 +87,9 @@ pub struct ServeArgs {
     /// Public base URL, the `iss` of tokens [default: http://<listen>]
     #[arg(long)]
     pub issuer: Option<String>,
+    /// The provider's API to proxy to, http://HOST[:PORT] [default: none, the sample API]
+    #[arg(long)]
+    pub upstream: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -34,6 +34,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(listen) = args.listen {
                 config.listen = listen;
             }
+            if let Some(upstream) = args.upstream {
+                config.upstream = Some(upstream);
+            }
             if let Some(issuer) = args.issuer {
                 config.issuer = Some(issuer);
             }

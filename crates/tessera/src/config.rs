@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
+use tessera_core::gateway::{RouteSpec, Unmatched};
 use tessera_core::legacy::{PasswordPolicy, SunsetPolicy};
 use tessera_core::rfc3339::parse_rfc3339;
 
@@ -45,6 +46,11 @@ pub struct Config {
     pub refresh_token_absolute_ttl: i64,
     pub session_idle_ttl: i64,
     pub session_absolute_ttl: i64,
+    pub upstream: Option<String>,
+    pub upstream_connect_timeout_ms: u64,
+    pub upstream_timeout_ms: u64,
+    pub unmatched: String,
+    pub route: Vec<RouteSpec>,
 }
 
 impl Default for Config {
@@ -82,6 +88,11 @@ impl Default for Config {
             refresh_token_absolute_ttl: 0,
             session_idle_ttl: 1_800,
             session_absolute_ttl: 43_200,
+            upstream: None,
+            upstream_connect_timeout_ms: 5_000,
+            upstream_timeout_ms: 30_000,
+            unmatched: "deny".into(),
+            route: Vec::new(),
         }
     }
 }
@@ -125,6 +136,11 @@ impl fmt::Debug for Config {
             refresh_token_absolute_ttl,
             session_idle_ttl,
             session_absolute_ttl,
+            upstream,
+            upstream_connect_timeout_ms,
+            upstream_timeout_ms,
+            unmatched,
+            route,
         } = self;
         f.debug_struct("Config")
             .field("listen", listen)
@@ -159,6 +175,11 @@ impl fmt::Debug for Config {
             .field("refresh_token_absolute_ttl", refresh_token_absolute_ttl)
             .field("session_idle_ttl", session_idle_ttl)
             .field("session_absolute_ttl", session_absolute_ttl)
+            .field("upstream", upstream)
+            .field("upstream_connect_timeout_ms", upstream_connect_timeout_ms)
+            .field("upstream_timeout_ms", upstream_timeout_ms)
+            .field("unmatched", unmatched)
+            .field("route", route)
             .finish()
     }
 }
@@ -178,7 +199,9 @@ pub(crate) fn redact_credentials(url: &str) -> String {
 
 /// Keys whose value is text (and `None` by default), so an environment value is never
 /// read as a number.
-const TEXT_KEYS: [&str; 11] = [
+const TEXT_KEYS: [&str; 13] = [
+    "upstream",
+    "unmatched",
     "listen",
     "database",
     "data_dir",
@@ -195,11 +218,14 @@ const TEXT_KEYS: [&str; 11] = [
 /// Keys whose value is a list; in the environment, comma-separated.
 const LIST_KEYS: [&str; 1] = ["basic_brownouts"];
 
+/// Keys whose value is an array of tables (`[[route]]`); not settable from the environment.
+const TABLE_KEYS: [&str; 1] = ["route"];
+
 const BOOL_KEYS: [&str; 2] = ["require_pkce", "skip_consent_when_granted"];
 
 impl Config {
     /// Every key, in file order.
-    pub const KEYS: [&'static str; 32] = [
+    pub const KEYS: [&'static str; 37] = [
         "listen",
         "database",
         "data_dir",
@@ -232,6 +258,11 @@ impl Config {
         "refresh_token_absolute_ttl",
         "session_idle_ttl",
         "session_absolute_ttl",
+        "upstream",
+        "upstream_connect_timeout_ms",
+        "upstream_timeout_ms",
+        "unmatched",
+        "route",
     ];
 
     /// Defaults, overlaid with the TOML file (if any), then with `TESSERA_<KEY>` variables.
@@ -247,6 +278,9 @@ impl Config {
             None => toml::Table::new(),
         };
         for key in Self::KEYS {
+            if TABLE_KEYS.contains(&key) {
+                continue;
+            }
             let var = format!("TESSERA_{}", key.to_uppercase());
             if let Some(value) = env(&var) {
                 let parsed = if TEXT_KEYS.contains(&key) || key == "log_format" {
@@ -310,9 +344,23 @@ impl Config {
         if self.legacy_usage_flush_interval == 0 {
             bail!("legacy_usage_flush_interval must be at least 1 second");
         }
+        if self.upstream_connect_timeout_ms == 0 || self.upstream_timeout_ms == 0 {
+            bail!("upstream_connect_timeout_ms and upstream_timeout_ms must be at least 1");
+        }
+        self.unmatched_policy()?;
         self.password_policy()?;
         self.sunset_policy()?;
         Ok(())
+    }
+
+    /// What the gateway does with a request that matches no `[[route]]`.
+    pub fn unmatched_policy(&self) -> anyhow::Result<Unmatched> {
+        Unmatched::parse(&self.unmatched).with_context(|| {
+            format!(
+                "unmatched must be \"deny\" or \"authenticated\", not {:?}",
+                self.unmatched
+            )
+        })
     }
 
     /// The argon2id cost of new legacy password hashes.
@@ -405,6 +453,13 @@ mod tests {
     fn example_file_documents_every_key() {
         let text = include_str!("../../../tessera.example.toml");
         for key in Config::KEYS {
+            if TABLE_KEYS.contains(&key) {
+                assert!(
+                    text.contains(&format!("\n# [[{key}]]")),
+                    "tessera.example.toml does not document [[{key}]]"
+                );
+                continue;
+            }
             let setting = format!("\n# {key} = ");
             let set = format!("\n{key} = ");
             assert!(
@@ -425,6 +480,7 @@ mod tests {
             basic_sunset: Some("x".into()),
             basic_deprecated_at: Some("x".into()),
             migration_guide_url: Some("x".into()),
+            upstream: Some("x".into()),
             ..Config::default()
         };
         let table = toml::Table::try_from(&full).unwrap();

@@ -20,7 +20,11 @@ use tessera_core::store::Store;
 use tessera_core::token::issue::TokenPolicy;
 use tessera_core::token::keys::{Algorithm, Keyring};
 use tessera_http::sync::SyncPolicy;
-use tessera_http::{AppParts, AppState, HttpPolicy, LegacyRuntime, SessionPolicy, SignInLimits};
+use tessera_core::gateway::RouteTable;
+use tessera_http::{
+    AppParts, AppState, Gateway, GatewayPolicy, HttpPolicy, LegacyRuntime, SessionPolicy,
+    SignInLimits,
+};
 use tessera_store::SqlStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -71,6 +75,26 @@ pub fn key_policy(config: &Config) -> anyhow::Result<KeyPolicy> {
     })
 }
 
+/// The gateway to the configured upstream, its routes checked against the scope catalog;
+/// `None` without an upstream. A route that cannot be used stops the server from starting.
+pub fn gateway(config: &Config, catalog: &ScopeSet) -> anyhow::Result<Option<Gateway>> {
+    let routes = RouteTable::build(&config.route, catalog, config.unmatched_policy()?)?;
+    let Some(upstream) = &config.upstream else {
+        if !config.route.is_empty() {
+            anyhow::bail!("[[route]] tables need an upstream (config upstream, TESSERA_UPSTREAM or --upstream)");
+        }
+        return Ok(None);
+    };
+    let gateway = Gateway::new(GatewayPolicy {
+        upstream: upstream.clone(),
+        routes,
+        connect_timeout: Duration::from_millis(config.upstream_connect_timeout_ms),
+        response_timeout: Duration::from_millis(config.upstream_timeout_ms),
+    })
+    .map_err(anyhow::Error::msg)?;
+    Ok(Some(gateway))
+}
+
 /// Opens the configured store (applying migrations).
 pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     Ok(SqlStore::connect(&config.database_url()).await?)
@@ -103,6 +127,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .into_iter()
         .map(|s| s.name)
         .collect();
+
+    let gateway = gateway(config, &scopes)?;
 
     let sunset = config.sunset_policy()?;
     let passwords = config.password_policy()?;
@@ -155,6 +181,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         scopes,
         accounts: Default::default(),
         legacy,
+        gateway,
     });
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -187,7 +214,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         sync_policy,
         rx,
     ));
-    tracing::info!(%addr, issuer = %state.tokens.issuer, "tessera is serving");
+    tracing::info!(%addr, issuer = %state.tokens.issuer, upstream = ?config.upstream, "tessera is serving");
     Ok(RunningServer {
         addr,
         state,
