@@ -408,7 +408,9 @@ mod tests {
     fn unmatched_policy() {
         let routes = [spec(&["GET"], "/v1/books", &["books:read"])];
         assert_eq!(
-            table(&routes, Unmatched::Deny).access("GET", "/v2").unwrap(),
+            table(&routes, Unmatched::Deny)
+                .access("GET", "/v2")
+                .unwrap(),
             Access::Deny
         );
         assert_eq!(
@@ -456,8 +458,8 @@ mod tests {
         ];
         for (s, want) in cases {
             let other = spec(&[], "/ok", &[]);
-            let err = RouteTable::build(&[other, s.clone()], &catalog(), Unmatched::Deny)
-                .unwrap_err();
+            let err =
+                RouteTable::build(&[other, s.clone()], &catalog(), Unmatched::Deny).unwrap_err();
             assert_eq!(err.index, 2);
             let text = err.to_string();
             assert!(text.contains(want), "{text}");
@@ -496,7 +498,15 @@ mod tests {
 
     #[test]
     fn reserved_paths() {
-        for p in ["/oauth/token", "/.well-known/jwks.json", "/signin", "/settings", "/settings/x", "/health", "/static/a.css"] {
+        for p in [
+            "/oauth/token",
+            "/.well-known/jwks.json",
+            "/signin",
+            "/settings",
+            "/settings/x",
+            "/health",
+            "/static/a.css",
+        ] {
             assert!(is_reserved(p), "{p}");
         }
         for p in ["/signing", "/healthz", "/v1/oauth/x", "/settingsx"] {

@@ -375,7 +375,11 @@ impl IntoResponse for HttpError {
                 res
             }
             Self::InsufficientScope(scope) => {
-                let noun = if scope.contains(' ') { "scopes" } else { "scope" };
+                let noun = if scope.contains(' ') {
+                    "scopes"
+                } else {
+                    "scope"
+                };
                 let description = format!("this request needs the {noun} {scope}");
                 let mut res = oauth_body(
                     StatusCode::FORBIDDEN,

@@ -8,6 +8,7 @@ use anyhow::Context;
 use tessera_core::clock::Clock;
 use tessera_core::domain::decoy_hash;
 use tessera_core::domain::ScopeSet;
+use tessera_core::gateway::RouteTable;
 use tessera_core::legacy::cache::{self, VerificationCache};
 use tessera_core::legacy::limiter::{FailureLimiter, LimitPolicy};
 use tessera_core::manage::keys::{ensure_signing_key, KeyPolicy};
@@ -20,7 +21,6 @@ use tessera_core::store::Store;
 use tessera_core::token::issue::TokenPolicy;
 use tessera_core::token::keys::{Algorithm, Keyring};
 use tessera_http::sync::SyncPolicy;
-use tessera_core::gateway::RouteTable;
 use tessera_http::{
     AppParts, AppState, Gateway, GatewayPolicy, HttpPolicy, LegacyRuntime, SessionPolicy,
     SignInLimits,

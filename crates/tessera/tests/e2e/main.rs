@@ -14,6 +14,7 @@ mod client_credentials;
 mod data_dir;
 #[cfg(feature = "bench-fixtures")]
 mod fixtures;
+mod gateway;
 mod keys;
 mod legacy;
 mod legacy_import;
