@@ -554,6 +554,31 @@ mod tests {
         let err = Config::load(None, bad).unwrap_err().to_string();
         assert!(err.contains("basic_sunset"), "{err}");
 
+        let env = |k: &str| (k == "TESSERA_UPSTREAM").then(|| "http://127.0.0.1:9000".to_owned());
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.upstream.as_deref(), Some("http://127.0.0.1:9000"));
+        let bad = |k: &str| (k == "TESSERA_UNMATCHED").then(|| "allow".to_owned());
+        let err = Config::load(None, bad).unwrap_err().to_string();
+        assert!(err.contains("unmatched"), "{err}");
+
+        std::fs::write(
+            &file,
+            "[[route]]\nmethods = [\"GET\"]\npath = \"/v1/books/{id}\"\nscopes = [\"books:read\"]\n\
+             [[route]]\npath = \"/v1/status\"\npublic = true\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), |_| None).unwrap();
+        assert_eq!(c.route.len(), 2);
+        assert_eq!(c.route[0].scopes, ["books:read"]);
+        assert!(c.route[1].public);
+        std::fs::write(
+            &file,
+            "[[route]]\npath = \"/v1\"\nscope = [\"books:read\"]\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&file), |_| None).unwrap_err().to_string();
+        assert!(err.contains("scope"), "{err}");
+
         std::fs::write(&file, "acces_token_ttl = 60\n").unwrap();
         let err = Config::load(Some(&file), |_| None).unwrap_err().to_string();
         assert!(err.contains("acces_token_ttl"), "{err}");
