@@ -12,6 +12,8 @@ use std::cmp::Ordering;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ScopeSet;
+use crate::token::jwt::AccessTokenClaims;
+use crate::UnixSeconds;
 
 /// Paths Tessera answers itself; never proxied, and no route may claim them.
 /// Each is reserved with everything below it (`/settings` and `/settings/…`).
@@ -239,6 +241,45 @@ pub fn missing_scopes(required: &[String], held: impl Fn(&str) -> bool) -> Optio
         .filter(|s| !held(s))
         .collect();
     (!missing.is_empty()).then(|| missing.join(" "))
+}
+
+/// Lifetime of the internal JWT sent to the upstream, seconds: it covers one request.
+pub const INTERNAL_TOKEN_TTL: UnixSeconds = 60;
+
+/// Who called, as the upstream is told.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamCaller<'a> {
+    pub account: &'a str,
+    pub client: &'a str,
+    /// Space-separated granted scopes.
+    pub scope: &'a str,
+    /// The user, for a token from the authorization code flow.
+    pub subject: Option<&'a str>,
+}
+
+/// The claims of the short-lived JWT the upstream receives with `upstream_identity = "jwt"`:
+/// an RFC 9068 access token whose audience is the upstream itself, so that it cannot be
+/// replayed at Tessera or anywhere else, and which the upstream verifies with Tessera's JWKS.
+pub fn internal_claims(
+    issuer: &str,
+    upstream: &str,
+    caller: UpstreamCaller<'_>,
+    jti: String,
+    now: UnixSeconds,
+) -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: issuer.to_owned(),
+        // RFC 9068 §2.2: `sub` is the user when there is one, else the client's account.
+        sub: caller.subject.unwrap_or(caller.account).to_owned(),
+        aud: upstream.to_owned(),
+        client_id: caller.client.to_owned(),
+        scope: caller.scope.to_owned(),
+        iat: now,
+        exp: now + INTERNAL_TOKEN_TTL,
+        jti,
+        acct: caller.subject.map(|_| caller.account.to_owned()),
+        sid: None,
+    }
 }
 
 fn split_request_path(path: &str) -> Result<Vec<&str>, PathError> {
@@ -512,6 +553,25 @@ mod tests {
         for p in ["/signing", "/healthz", "/v1/oauth/x", "/settingsx"] {
             assert!(!is_reserved(p), "{p}");
         }
+    }
+
+    #[test]
+    fn internal_claims_name_the_user_and_the_account() {
+        let caller = UpstreamCaller {
+            account: "acct_1",
+            client: "cl_1",
+            scope: "books:read",
+            subject: Some("usr_1"),
+        };
+        let c = internal_claims("https://t", "http://up", caller, "j".into(), 100);
+        assert_eq!((c.sub.as_str(), c.account()), ("usr_1", "acct_1"));
+        assert_eq!((c.aud.as_str(), c.exp), ("http://up", 160));
+        let own = UpstreamCaller {
+            subject: None,
+            ..caller
+        };
+        let c = internal_claims("https://t", "http://up", own, "j".into(), 100);
+        assert_eq!((c.sub.as_str(), c.acct), ("acct_1", None));
     }
 
     #[test]

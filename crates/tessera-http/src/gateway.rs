@@ -17,8 +17,11 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tessera_core::gateway::{is_reserved, missing_scopes, Access, RouteTable};
+use tessera_core::gateway::{
+    internal_claims, is_reserved, missing_scopes, Access, RouteTable, UpstreamCaller,
+};
 use tessera_core::random;
+use tessera_core::token::jwt::sign;
 
 use crate::caller::{Caller, Identity};
 use crate::error::{HttpError, UpstreamFailure};
@@ -47,6 +50,9 @@ pub struct GatewayPolicy {
     pub connect_timeout: Duration,
     /// Longest wait for the upstream's response headers once the request is sent.
     pub response_timeout: Duration,
+    /// Also send a short-lived internal JWT as `Authorization: Bearer` (audience: the
+    /// upstream), so the upstream can verify the identity with the JWKS.
+    pub identity_jwt: bool,
 }
 
 /// The upstream and a pooled HTTP/1.1 client to reach it.
@@ -54,6 +60,7 @@ pub struct Gateway {
     origin: String,
     routes: RouteTable,
     response_timeout: Duration,
+    identity_jwt: bool,
     client: Client<HttpConnector, Body>,
 }
 
@@ -84,6 +91,7 @@ impl Gateway {
             origin: format!("http://{authority}"),
             routes: policy.routes,
             response_timeout: policy.response_timeout,
+            identity_jwt: policy.identity_jwt,
             client,
         })
     }
@@ -151,17 +159,48 @@ async fn forward(
         }
     };
     let identity = caller.as_ref().map(Caller::identity);
-    let outcome = send(gateway, req, identity, peer, request_id).await;
+    let internal = match (&identity, gateway.identity_jwt) {
+        (Some(id), true) => internal_token(app, gateway, id).map(Some),
+        _ => Ok(None),
+    };
+    let outcome = match internal {
+        Ok(internal) => send(gateway, req, identity, internal, peer, request_id).await,
+        Err(e) => Err(e),
+    };
     match caller {
         Some(caller) => caller.respond(outcome),
         None => outcome.unwrap_or_else(IntoResponse::into_response),
     }
 }
 
+/// `Bearer <JWT>` for the upstream, signed with the key that signs access tokens now.
+fn internal_token(
+    app: &AppState,
+    gateway: &Gateway,
+    id: &Identity<'_>,
+) -> Result<HeaderValue, HttpError> {
+    let now = app.clock.now();
+    let keyring = app.caches.keyring();
+    let key = keyring
+        .current(now)
+        .ok_or_else(|| HttpError::internal("no signing key is active"))?;
+    let caller = UpstreamCaller {
+        account: id.account,
+        client: id.client,
+        scope: &id.scope,
+        subject: id.subject,
+    };
+    let jti = random::token::<16>("").map_err(HttpError::internal)?;
+    let claims = internal_claims(&app.tokens.issuer, &gateway.origin, caller, jti, now);
+    let jwt = sign(key, &claims).map_err(HttpError::internal)?;
+    HeaderValue::from_str(&format!("Bearer {jwt}")).map_err(HttpError::internal)
+}
+
 async fn send(
     gateway: &Gateway,
     req: Request,
     identity: Option<Identity<'_>>,
+    internal: Option<HeaderValue>,
     peer: Option<IpAddr>,
     request_id: &HeaderValue,
 ) -> Result<Response, HttpError> {
@@ -178,6 +217,9 @@ async fn send(
     prepare_request_headers(&mut parts.headers, identity, peer, incoming_host)
         .map_err(HttpError::internal)?;
     parts.headers.insert(REQUEST_ID, request_id.clone());
+    if let Some(bearer) = internal {
+        parts.headers.insert(header::AUTHORIZATION, bearer);
+    }
     let upstream_req = axum::http::Request::from_parts(parts, body);
 
     let sent = tokio::time::timeout(

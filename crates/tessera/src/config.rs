@@ -50,6 +50,7 @@ pub struct Config {
     pub upstream_connect_timeout_ms: u64,
     pub upstream_timeout_ms: u64,
     pub unmatched: String,
+    pub upstream_identity: String,
     pub route: Vec<RouteSpec>,
 }
 
@@ -92,6 +93,7 @@ impl Default for Config {
             upstream_connect_timeout_ms: 5_000,
             upstream_timeout_ms: 30_000,
             unmatched: "deny".into(),
+            upstream_identity: "headers".into(),
             route: Vec::new(),
         }
     }
@@ -140,6 +142,7 @@ impl fmt::Debug for Config {
             upstream_connect_timeout_ms,
             upstream_timeout_ms,
             unmatched,
+            upstream_identity,
             route,
         } = self;
         f.debug_struct("Config")
@@ -179,6 +182,7 @@ impl fmt::Debug for Config {
             .field("upstream_connect_timeout_ms", upstream_connect_timeout_ms)
             .field("upstream_timeout_ms", upstream_timeout_ms)
             .field("unmatched", unmatched)
+            .field("upstream_identity", upstream_identity)
             .field("route", route)
             .finish()
     }
@@ -199,9 +203,10 @@ pub(crate) fn redact_credentials(url: &str) -> String {
 
 /// Keys whose value is text (and `None` by default), so an environment value is never
 /// read as a number.
-const TEXT_KEYS: [&str; 13] = [
+const TEXT_KEYS: [&str; 14] = [
     "upstream",
     "unmatched",
+    "upstream_identity",
     "listen",
     "database",
     "data_dir",
@@ -225,7 +230,7 @@ const BOOL_KEYS: [&str; 2] = ["require_pkce", "skip_consent_when_granted"];
 
 impl Config {
     /// Every key, in file order.
-    pub const KEYS: [&'static str; 37] = [
+    pub const KEYS: [&'static str; 38] = [
         "listen",
         "database",
         "data_dir",
@@ -262,6 +267,7 @@ impl Config {
         "upstream_connect_timeout_ms",
         "upstream_timeout_ms",
         "unmatched",
+        "upstream_identity",
         "route",
     ];
 
@@ -348,6 +354,9 @@ impl Config {
             bail!("upstream_connect_timeout_ms and upstream_timeout_ms must be at least 1");
         }
         self.unmatched_policy()?;
+        if !matches!(self.upstream_identity.as_str(), "headers" | "jwt") {
+            bail!("upstream_identity must be \"headers\" or \"jwt\"");
+        }
         self.password_policy()?;
         self.sunset_policy()?;
         Ok(())

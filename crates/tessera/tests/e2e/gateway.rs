@@ -618,3 +618,53 @@ async fn a_bad_route_stops_the_server_naming_the_route() {
     let _ = std::fs::remove_dir_all(&dir);
     app.stop().await;
 }
+
+gateway_test!(
+    upstream_identity_jwt_is_verifiable_with_the_jwks,
+    |c: &mut tessera::config::Config| {
+        super::book_routes(c);
+        c.upstream_identity = "jwt".into();
+    },
+    identity_jwt
+);
+async fn identity_jwt(app: &TestApp, up: &Upstream) {
+    let c = app.client(Some("books:read")).await;
+    let token = app.access_token(&c).await;
+    assert_eq!(app.get_bearer("/v1/books/b1", &token).await.status(), 200);
+    let seen = up.last();
+    let internal = seen
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .expect("an internal token")
+        .to_owned();
+    assert_ne!(internal, token, "the caller's own token is never passed on");
+    let jwks: Value = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(crate::support::jwt::verify_with_jwks(&internal, &jwks));
+    let claims = crate::support::jwt::claims(&internal);
+    assert_eq!(claims["aud"], up.url(), "its audience is the upstream");
+    assert_eq!(claims["iss"], "http://tessera.test");
+    assert_eq!(claims["sub"], c.account_id.as_str());
+    assert_eq!(claims["client_id"], c.client_id.as_str());
+    assert_eq!(claims["scope"], "books:read");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        60
+    );
+    assert_eq!(seen.header("tessera-account"), Some(c.account_id.as_str()));
+
+    // Issued for the upstream, it is no access token for Tessera's own API.
+    let res = app.get_bearer("/v1/books/b1", &internal).await;
+    assert_eq!(res.status(), 401);
+
+    // A public route carries no identity, so no token either.
+    app.http.get(app.url("/v1/status")).send().await.unwrap();
+    assert_eq!(up.last().header("authorization"), None);
+}
