@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod forwarded;
 pub mod gateway;
 pub mod legacy;
 pub mod manage;

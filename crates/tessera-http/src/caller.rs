@@ -1,10 +1,10 @@
 //! Who is calling the API: a Bearer access token (RFC 6750), or — until the sunset — a
 //! legacy credential with HTTP Basic (RFC 7617). Handlers see one [`Caller`] either way.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,7 @@ use tessera_core::legacy::cache::LegacyIdentity;
 use tessera_core::token::jwt::AccessTokenClaims;
 
 use crate::bearer;
+use crate::client_addr::{client_ip, peer};
 use crate::error::HttpError;
 use crate::legacy;
 use crate::state::AppState;
@@ -108,21 +109,18 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, HttpError> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        Caller::authenticate(app, &parts.headers, peer).await
+        let client = client_ip(app, peer(&parts.extensions), &parts.headers);
+        Caller::authenticate(app, &parts.headers, client).await
     }
 }
 
 impl Caller {
-    /// Authenticates the `Authorization` header: Bearer, or legacy Basic from `peer` (whose
-    /// failures count against its address).
+    /// Authenticates the `Authorization` header: Bearer, or legacy Basic from `client`
+    /// (whose failures count against its address).
     pub async fn authenticate(
         app: &AppState,
         headers: &HeaderMap,
-        peer: Option<IpAddr>,
+        client: Option<IpAddr>,
     ) -> Result<Self, HttpError> {
         let value = headers
             .get(header::AUTHORIZATION)
@@ -133,7 +131,7 @@ impl Caller {
             Grant::Token(bearer::authenticate_token(app, rest.trim()).await?)
         } else if scheme.eq_ignore_ascii_case("basic") {
             Grant::Legacy {
-                identity: legacy::authenticate(app, rest, peer.map(canonical)).await?,
+                identity: legacy::authenticate(app, rest, client).await?,
                 scopes: app.legacy.scopes.clone(),
             }
         } else {
@@ -143,13 +141,5 @@ impl Caller {
             grant,
             app: app.clone(),
         })
-    }
-}
-
-/// An IPv4 client on a dual-stack socket is one address, however it arrived.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }

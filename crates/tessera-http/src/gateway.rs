@@ -6,17 +6,18 @@
 //! Bodies stream both ways; nothing is buffered. Statuses of failures are chosen in
 //! `error.rs`; the upstream's own responses pass through with their status.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderName};
 use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use tessera_core::forwarded::canonical;
 use tessera_core::gateway::{
     internal_claims, is_reserved, missing_scopes, Access, RouteTable, UpstreamCaller,
 };
@@ -24,6 +25,7 @@ use tessera_core::random;
 use tessera_core::token::jwt::sign;
 
 use crate::caller::{Caller, Identity};
+use crate::client_addr::{client_ip, peer};
 use crate::error::{HttpError, UpstreamFailure};
 use crate::state::AppState;
 
@@ -39,6 +41,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 /// RFC 9110 §7.6.3: protocol version and a pseudonym for this hop.
 const VIA: &str = "1.1 tessera";
 
@@ -97,6 +100,14 @@ impl Gateway {
     }
 }
 
+/// The connection this request came over.
+#[derive(Clone, Copy)]
+struct Hop {
+    peer: Option<IpAddr>,
+    /// The peer is one of `trusted_proxies`: its forwarding headers are kept.
+    trusted: bool,
+}
+
 /// The router's fallback when an upstream is configured.
 pub async fn proxy(State(app): State<AppState>, req: Request) -> Response {
     let request_id = request_id(req.headers());
@@ -139,15 +150,17 @@ async fn forward(
         Ok(access) => access,
         Err(e) => return HttpError::BadRequest(e.to_string()).into_response(),
     };
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+    let peer = peer(req.extensions()).map(canonical);
+    let client = client_ip(app, peer, req.headers());
+    let hop = Hop {
+        peer,
+        trusted: peer.is_some_and(|p| app.trusted_proxies.trusts(p)),
+    };
     let caller = match access {
         Access::Deny => return HttpError::NotFound.into_response(),
         Access::Public => None,
         Access::Scopes(required) => {
-            let caller = match Caller::authenticate(app, req.headers(), peer).await {
+            let caller = match Caller::authenticate(app, req.headers(), client).await {
                 Ok(caller) => caller,
                 Err(e) => return e.into_response(),
             };
@@ -164,7 +177,7 @@ async fn forward(
         _ => Ok(None),
     };
     let outcome = match internal {
-        Ok(internal) => send(gateway, req, identity, internal, peer, request_id).await,
+        Ok(internal) => send(gateway, req, identity, internal, hop, request_id).await,
         Err(e) => Err(e),
     };
     match caller {
@@ -201,7 +214,7 @@ async fn send(
     req: Request,
     identity: Option<Identity<'_>>,
     internal: Option<HeaderValue>,
-    peer: Option<IpAddr>,
+    hop: Hop,
     request_id: &HeaderValue,
 ) -> Result<Response, HttpError> {
     let (mut parts, body) = req.into_parts();
@@ -214,8 +227,14 @@ async fn send(
         .parse()
         .map_err(|_| HttpError::BadRequest("the request target is not a valid path".into()))?;
     let incoming_host = parts.headers.get(header::HOST).cloned();
-    prepare_request_headers(&mut parts.headers, identity, peer, incoming_host)
-        .map_err(HttpError::internal)?;
+    prepare_request_headers(
+        &mut parts.headers,
+        identity,
+        hop.peer,
+        hop.trusted,
+        incoming_host,
+    )
+    .map_err(HttpError::internal)?;
     parts.headers.insert(REQUEST_ID, request_id.clone());
     if let Some(bearer) = internal {
         parts.headers.insert(header::AUTHORIZATION, bearer);
@@ -272,6 +291,7 @@ fn prepare_request_headers(
     headers: &mut HeaderMap,
     identity: Option<Identity<'_>>,
     peer: Option<IpAddr>,
+    from_trusted_proxy: bool,
     incoming_host: Option<HeaderValue>,
 ) -> Result<(), axum::http::header::InvalidHeaderValue> {
     strip_hop_by_hop(headers);
@@ -297,27 +317,66 @@ fn prepare_request_headers(
         headers.insert(AUTH, HeaderValue::from_static(id.auth));
     }
     headers.append(header::VIA, HeaderValue::from_static(VIA));
-    if let Some(ip) = peer {
-        // De-facto standard: the list of addresses the request came through, ours last.
-        let earlier: Vec<&str> = headers
-            .get_all(&FORWARDED_FOR)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        let list = if earlier.is_empty() {
-            ip.to_string()
-        } else {
-            format!("{}, {ip}", earlier.join(", "))
-        };
-        headers.insert(FORWARDED_FOR, HeaderValue::from_str(&list)?);
+    if !from_trusted_proxy {
+        // Only a trusted proxy's forwarding headers are believed (`trusted_proxies`).
+        for name in [
+            &FORWARDED_FOR,
+            &FORWARDED_PROTO,
+            &FORWARDED_HOST,
+            &FORWARDED,
+        ] {
+            headers.remove(name);
+        }
     }
-    // What this hop received; earlier hops' claims are not believed (no trusted proxies).
-    headers.insert(FORWARDED_PROTO, HeaderValue::from_static("http"));
-    match incoming_host {
-        Some(host) => headers.insert(FORWARDED_HOST, host),
-        None => headers.remove(FORWARDED_HOST),
+    let Some(ip) = peer else {
+        return Ok(());
     };
+    // De-facto standard: the addresses the request came through, this hop's peer last.
+    headers.insert(
+        FORWARDED_FOR,
+        appended(headers, &FORWARDED_FOR, &ip.to_string())?,
+    );
+    // The first proxy's view of scheme and host wins; ours only when none came before.
+    if !headers.contains_key(&FORWARDED_PROTO) {
+        headers.insert(FORWARDED_PROTO, HeaderValue::from_static("http"));
+    }
+    if let Some(host) = &incoming_host {
+        if !headers.contains_key(&FORWARDED_HOST) {
+            headers.insert(FORWARDED_HOST, host.clone());
+        }
+    }
+    // RFC 7239 §4: one element per hop; an IPv6 node is quoted and bracketed (§6), a host
+    // with a port is not a token and is quoted too.
+    let node = match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    };
+    let mut element = format!("for={node};proto=http");
+    if let Some(host) = incoming_host.as_ref().and_then(|h| h.to_str().ok()) {
+        if host
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
+            element.push_str(&format!(";host=\"{host}\""));
+        }
+    }
+    headers.insert(FORWARDED, appended(headers, &FORWARDED, &element)?);
     Ok(())
+}
+
+/// The values of `name` joined, with `last` appended.
+fn appended(
+    headers: &HeaderMap,
+    name: &HeaderName,
+    last: &str,
+) -> Result<HeaderValue, axum::http::header::InvalidHeaderValue> {
+    let mut list: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    list.push(last);
+    HeaderValue::from_str(&list.join(", "))
 }
 
 /// Removes the headers that concern only one connection (RFC 9110 §7.6.1): those named in
@@ -387,7 +446,7 @@ mod tests {
         };
         let peer = Some("192.0.2.7".parse().unwrap());
         let host = Some(HeaderValue::from_static("api.example.com"));
-        prepare_request_headers(&mut h, Some(id), peer, host).unwrap();
+        prepare_request_headers(&mut h, Some(id), peer, true, host).unwrap();
         assert!(h.get(header::AUTHORIZATION).is_none());
         assert_eq!(h["tessera-account"], "acct_1");
         assert_eq!(h["tessera-client"], "cli_1");
@@ -395,9 +454,35 @@ mod tests {
         assert!(h.get("tessera-subject").is_none());
         assert!(h.get("tessera-other").is_none());
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
-        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(
+            h["x-forwarded-proto"], "https",
+            "a trusted proxy's scheme is kept"
+        );
+        assert_eq!(
+            h["forwarded"],
+            "for=192.0.2.7;proto=http;host=\"api.example.com\""
+        );
         assert_eq!(h["x-forwarded-host"], "api.example.com");
         assert_eq!(h["via"], "1.1 tessera");
+    }
+
+    #[test]
+    fn an_untrusted_peers_forwarding_headers_are_replaced() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        h.insert("x-forwarded-host", HeaderValue::from_static("evil.example"));
+        h.insert("forwarded", HeaderValue::from_static("for=10.0.0.1"));
+        let peer = Some("2001:db8::1".parse().unwrap());
+        let host = Some(HeaderValue::from_static("api.example.com:8443"));
+        prepare_request_headers(&mut h, None, peer, false, host).unwrap();
+        assert_eq!(h["x-forwarded-for"], "2001:db8::1");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "api.example.com:8443");
+        assert_eq!(
+            h["forwarded"],
+            "for=\"[2001:db8::1]\";proto=http;host=\"api.example.com:8443\""
+        );
     }
 
     #[test]

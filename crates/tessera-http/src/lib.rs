@@ -9,6 +9,7 @@ mod authorize;
 mod bearer;
 mod body;
 mod caller;
+mod client_addr;
 mod dashboard;
 pub mod error;
 mod gateway;

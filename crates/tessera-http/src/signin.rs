@@ -1,9 +1,9 @@
 //! Signing in and out: the page shared by the authorization flow and the dashboard.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -11,6 +11,7 @@ use tessera_core::domain::{normalize_email, Password, PasswordHash};
 use tessera_core::runtime::rate_limit::{address_key, RetryAfter};
 
 use crate::body::read_limited;
+use crate::client_addr::ClientAddr;
 use crate::error::{FormKind, HttpError, PageError};
 use crate::legacy::verify_password_bounded;
 use crate::session::{
@@ -123,7 +124,7 @@ pub async fn get_signin(
 
 pub async fn post_signin(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
@@ -142,7 +143,8 @@ pub async fn post_signin(
         }
     }
     let email = normalize_email(email_raw).unwrap_or_default();
-    let address = address_key(peer.ip());
+    // Without connection info (never under `tessera serve`) every client shares one key.
+    let address = address_key(client.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
     if let Err(RetryAfter(wait)) = app.signin_limits.begin(&email, address, app.clock.now_ms()) {
         let refusal = PageError::TooManyAttempts { retry_after: wait };
         return render_signin(&app, &headers, &return_to, email_raw, Some(&refusal));

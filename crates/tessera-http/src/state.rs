@@ -9,6 +9,7 @@ use parking_lot::RwLock;
 use tessera_core::clock::Clock;
 use tessera_core::domain::{Account, ScopeSet};
 use tessera_core::error::OAuthError;
+use tessera_core::forwarded::TrustedProxies;
 use tessera_core::manage::keys::KeyPolicy;
 use tessera_core::oauth::authorize::AuthorizePolicy;
 use tessera_core::oauth::refresh_token::RefreshPolicy;
@@ -134,6 +135,8 @@ pub struct Inner {
     pub legacy: LegacyRuntime,
     /// The provider's API that Tessera proxies to; `None`: the sample API is served.
     pub gateway: Option<Gateway>,
+    /// Proxies in front of Tessera whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl AppState {

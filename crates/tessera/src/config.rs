@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
+use tessera_core::forwarded::TrustedProxies;
 use tessera_core::gateway::{RouteSpec, Unmatched};
 use tessera_core::legacy::{PasswordPolicy, SunsetPolicy};
 use tessera_core::rfc3339::parse_rfc3339;
@@ -51,6 +52,7 @@ pub struct Config {
     pub upstream_timeout_ms: u64,
     pub unmatched: String,
     pub upstream_identity: String,
+    pub trusted_proxies: Vec<String>,
     pub route: Vec<RouteSpec>,
 }
 
@@ -94,6 +96,7 @@ impl Default for Config {
             upstream_timeout_ms: 30_000,
             unmatched: "deny".into(),
             upstream_identity: "headers".into(),
+            trusted_proxies: Vec::new(),
             route: Vec::new(),
         }
     }
@@ -143,6 +146,7 @@ impl fmt::Debug for Config {
             upstream_timeout_ms,
             unmatched,
             upstream_identity,
+            trusted_proxies,
             route,
         } = self;
         f.debug_struct("Config")
@@ -183,6 +187,7 @@ impl fmt::Debug for Config {
             .field("upstream_timeout_ms", upstream_timeout_ms)
             .field("unmatched", unmatched)
             .field("upstream_identity", upstream_identity)
+            .field("trusted_proxies", trusted_proxies)
             .field("route", route)
             .finish()
     }
@@ -221,7 +226,7 @@ const TEXT_KEYS: [&str; 14] = [
 ];
 
 /// Keys whose value is a list; in the environment, comma-separated.
-const LIST_KEYS: [&str; 1] = ["basic_brownouts"];
+const LIST_KEYS: [&str; 2] = ["basic_brownouts", "trusted_proxies"];
 
 /// Keys whose value is an array of tables (`[[route]]`); not settable from the environment.
 const TABLE_KEYS: [&str; 1] = ["route"];
@@ -230,7 +235,7 @@ const BOOL_KEYS: [&str; 2] = ["require_pkce", "skip_consent_when_granted"];
 
 impl Config {
     /// Every key, in file order.
-    pub const KEYS: [&'static str; 38] = [
+    pub const KEYS: [&'static str; 39] = [
         "listen",
         "database",
         "data_dir",
@@ -268,6 +273,7 @@ impl Config {
         "upstream_timeout_ms",
         "unmatched",
         "upstream_identity",
+        "trusted_proxies",
         "route",
     ];
 
@@ -354,6 +360,8 @@ impl Config {
             bail!("upstream_connect_timeout_ms and upstream_timeout_ms must be at least 1");
         }
         self.unmatched_policy()?;
+        TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
         if !matches!(self.upstream_identity.as_str(), "headers" | "jwt") {
             bail!("upstream_identity must be \"headers\" or \"jwt\"");
         }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use tessera_core::clock::Clock;
 use tessera_core::domain::decoy_hash;
 use tessera_core::domain::ScopeSet;
+use tessera_core::forwarded::TrustedProxies;
 use tessera_core::gateway::RouteTable;
 use tessera_core::legacy::cache::{self, VerificationCache};
 use tessera_core::legacy::limiter::{FailureLimiter, LimitPolicy};
@@ -130,6 +131,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .collect();
 
     let gateway = gateway(config, &scopes)?;
+    let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies)
+        .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
 
     let sunset = config.sunset_policy()?;
     let passwords = config.password_policy()?;
@@ -183,6 +186,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         accounts: Default::default(),
         legacy,
         gateway,
+        trusted_proxies,
     });
 
     let listener = tokio::net::TcpListener::bind(&config.listen)

@@ -238,20 +238,20 @@ async fn scopes_per_route_and_method(app: &TestApp, up: &Upstream) {
         .unwrap();
     assert_eq!(res.status(), 200);
 
-    // A writer's POST goes through, with its body.
+    // A writer's POST goes through with its body, which streams: no json_limit (1 MiB) here.
     let writer = app.client(Some("books:write")).await;
     let wtoken = app.access_token(&writer).await;
     let res = app
         .http
         .post(app.url("/v1/books/b1/pages"))
         .bearer_auth(&wtoken)
-        .body(vec![7u8; 100_000])
+        .body(vec![7u8; 3 << 20])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
     let seen = up.last();
-    assert_eq!((seen.method.as_str(), seen.body_len), ("POST", 100_000));
+    assert_eq!((seen.method.as_str(), seen.body_len), ("POST", 3 << 20));
     // The writer may not GET a book: that route needs books:read.
     assert_eq!(app.get_bearer("/v1/books/b1", &wtoken).await.status(), 403);
 
@@ -341,10 +341,8 @@ async fn identity_headers(app: &TestApp, up: &Upstream) {
     assert_eq!(seen.headers.get_all("tessera-account").iter().count(), 1);
     assert_eq!(seen.header("authorization"), None);
     assert_eq!(seen.header("x-request-id"), Some("trace-42"));
-    assert_eq!(
-        seen.header("x-forwarded-for"),
-        Some("203.0.113.9, 127.0.0.1")
-    );
+    // Tessera's peer is no trusted proxy: its forwarding headers are replaced, not believed.
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
     assert_eq!(
         seen.header("x-forwarded-host"),
@@ -667,4 +665,59 @@ async fn identity_jwt(app: &TestApp, up: &Upstream) {
     // A public route carries no identity, so no token either.
     app.http.get(app.url("/v1/status")).send().await.unwrap();
     assert_eq!(up.last().header("authorization"), None);
+}
+
+async fn basic_failures(app: &TestApp, forwarded_for: &str, n: usize) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for i in 0..n {
+        let res = app
+            .http
+            .get(app.url("/v1/books/b1"))
+            .basic_auth(format!("nobody{i}@example.com"), Some("wrong"))
+            .header("x-forwarded-for", forwarded_for)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    statuses
+}
+
+gateway_test!(
+    trusted_proxies_decide_the_client_address,
+    |c: &mut tessera::config::Config| {
+        super::book_routes(c);
+        c.trusted_proxies = vec!["127.0.0.0/8".into()];
+    },
+    trusted_proxies
+);
+async fn trusted_proxies(app: &TestApp, up: &Upstream) {
+    let res = app
+        .http
+        .get(app.url("/v1/status"))
+        .header("x-forwarded-for", "198.51.100.1")
+        .header("x-forwarded-proto", "https")
+        .header("forwarded", "for=198.51.100.1;proto=https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let seen = up.last();
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("198.51.100.1, 127.0.0.1")
+    );
+    assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
+    let forwarded = seen.header("forwarded").unwrap();
+    assert!(
+        forwarded.starts_with("for=198.51.100.1;proto=https, for=127.0.0.1;proto=http;host="),
+        "{forwarded}"
+    );
+
+    // The per-address limit on failed Basic attempts (50 in 5 minutes) counts the client the
+    // proxy forwarded for, not the proxy: another client behind it is not locked out.
+    let first = basic_failures(app, "198.51.100.1", 50).await;
+    assert!(first.iter().all(|s| *s == 401), "{first:?}");
+    assert_eq!(basic_failures(app, "198.51.100.1", 1).await, [429]);
+    assert_eq!(basic_failures(app, "198.51.100.2", 1).await, [401]);
 }
