@@ -104,6 +104,8 @@ impl Gateway {
 #[derive(Clone, Copy)]
 struct Hop {
     peer: Option<IpAddr>,
+    /// The client's address (`trusted_proxies` applied), for the log.
+    client: Option<IpAddr>,
     /// The peer is one of `trusted_proxies`: its forwarding headers are kept.
     trusted: bool,
 }
@@ -154,6 +156,7 @@ async fn forward(
     let client = client_ip(app, peer, req.headers());
     let hop = Hop {
         peer,
+        client,
         trusted: peer.is_some_and(|p| app.trusted_proxies.trusts(p)),
     };
     let caller = match access {
@@ -254,11 +257,11 @@ async fn send(
             } else {
                 UpstreamFailure::Unreachable
             };
-            tracing::warn!(request_id = ?request_id, error = %err, ?failure, "upstream request failed");
+            tracing::warn!(request_id = ?request_id, client = ?hop.client, error = %err, ?failure, "upstream request failed");
             return Err(HttpError::Upstream(failure));
         }
         Err(_) => {
-            tracing::warn!(request_id = ?request_id, "upstream did not send response headers in time");
+            tracing::warn!(request_id = ?request_id, client = ?hop.client, "upstream did not send response headers in time");
             return Err(HttpError::Upstream(UpstreamFailure::TimedOut));
         }
     };
