@@ -296,6 +296,37 @@ mod tests {
         }
     }
 
+    /// What a Basic check borrows, with default policies and a cheap decoy hash.
+    struct Parts {
+        sunset: SunsetPolicy,
+        cache: VerificationCache,
+        limiter: FailureLimiter,
+        usage: UsageCounter,
+        dummy: PasswordHash,
+    }
+
+    impl Parts {
+        fn new() -> Self {
+            Parts {
+                sunset: SunsetPolicy::default(),
+                cache: VerificationCache::new([9; 32], 10, 60_000),
+                limiter: FailureLimiter::new(LimitPolicy::default()),
+                usage: UsageCounter::default(),
+                dummy: hash_password(&CHEAP, &Password::from_request("filler".into())).unwrap(),
+            }
+        }
+
+        fn context(&self) -> BasicContext<'_> {
+            BasicContext {
+                sunset: &self.sunset,
+                cache: &self.cache,
+                limiter: &self.limiter,
+                usage: &self.usage,
+                dummy_hash: &self.dummy,
+            }
+        }
+    }
+
     #[test]
     fn argon2_runs_once_per_credential_until_the_cache_entry_is_invalidated() {
         let pw = Password::new("correct horse".into()).unwrap();
@@ -314,22 +345,8 @@ mod tests {
         };
         let store = OneCredential::new(credential);
         let verifier = CountingVerifier::default();
-        let (sunset, cache) = (
-            SunsetPolicy::default(),
-            VerificationCache::new([9; 32], 10, 60_000),
-        );
-        let (limiter, usage) = (
-            FailureLimiter::new(LimitPolicy::default()),
-            UsageCounter::default(),
-        );
-        let dummy = hash_password(&CHEAP, &Password::from_request("filler".into())).unwrap();
-        let ctx = BasicContext {
-            sunset: &sunset,
-            cache: &cache,
-            limiter: &limiter,
-            usage: &usage,
-            dummy_hash: &dummy,
-        };
+        let parts = Parts::new();
+        let ctx = parts.context();
         let header = STANDARD.encode("ops@acme.example:correct horse");
         let run = |h: &str, at_ms: i64| {
             block_on(authenticate_basic(h, &ctx, &store, &verifier, None, at_ms))
@@ -344,9 +361,9 @@ mod tests {
             "argon2 once, then the cache"
         );
         assert_eq!(store.1.load(Ordering::SeqCst), 1, "no store read on a hit");
-        assert_eq!(usage.take().iter().map(|d| d.count).sum::<i64>(), 3);
+        assert_eq!(parts.usage.take().iter().map(|d| d.count).sum::<i64>(), 3);
 
-        cache.invalidate("lc_1");
+        parts.cache.invalidate("lc_1");
         run(&header, 3_000).unwrap();
         assert_eq!(
             verifier.0.load(Ordering::SeqCst),
@@ -381,22 +398,8 @@ mod tests {
         let hash = PasswordHash::parse_imported(&imported).unwrap();
         let store = OneCredential::new(credential_with(hash));
         let verifier = CountingVerifier::default();
-        let (sunset, cache) = (
-            SunsetPolicy::default(),
-            VerificationCache::new([9; 32], 10, 60_000),
-        );
-        let (limiter, usage) = (
-            FailureLimiter::new(LimitPolicy::default()),
-            UsageCounter::default(),
-        );
-        let dummy = hash_password(&CHEAP, &Password::from_request("filler".into())).unwrap();
-        let ctx = BasicContext {
-            sunset: &sunset,
-            cache: &cache,
-            limiter: &limiter,
-            usage: &usage,
-            dummy_hash: &dummy,
-        };
+        let parts = Parts::new();
+        let ctx = parts.context();
         let run = |h: &str, at_ms: i64| {
             block_on(authenticate_basic(h, &ctx, &store, &verifier, None, at_ms))
         };
@@ -426,7 +429,7 @@ mod tests {
 
         // The store's change drops the cache entry on every server; the next miss
         // verifies the argon2id hash and leaves it alone.
-        cache.invalidate("lc_1");
+        parts.cache.invalidate("lc_1");
         run(&right, 2_000).unwrap();
         assert_eq!(store.2.lock().len(), 1, "upgraded once");
         assert!(matches!(run(&wrong, 3_000), Err(BasicError::Invalid)));
