@@ -250,7 +250,9 @@ impl ClientStore for SqlStore {
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         let n = sqlx::query(
-            "UPDATE client_secret SET expires_at = $1 WHERE client_id = $2              AND id < (SELECT MAX(id) FROM client_secret WHERE client_id = $2)              AND (expires_at IS NULL OR expires_at > $1)",
+            "UPDATE client_secret SET expires_at = $1 WHERE client_id = $2 \
+             AND id < (SELECT MAX(id) FROM client_secret WHERE client_id = $2) \
+             AND (expires_at IS NULL OR expires_at > $1)",
         )
         .bind(now)
         .bind(id.as_str())

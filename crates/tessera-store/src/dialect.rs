@@ -1,12 +1,11 @@
 //! What differs between SQLite and PostgreSQL, in one place.
 
-use std::fs::{DirBuilder, OpenOptions};
-use std::io;
 use std::path::{Path, PathBuf};
 
 use sqlx::migrate::Migrator;
 
 use crate::connect_error::ConnectError;
+use crate::private_fs::{create_private_dir, create_private_file};
 
 static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -94,31 +93,5 @@ impl Dialect {
             Self::Sqlite => "BEGIN IMMEDIATE",
             Self::Postgres => "BEGIN",
         }
-    }
-}
-
-/// Creates the directory (and missing parents) as 0700: the database holds password and
-/// secret hashes and sealed signing keys, which other local users must not read. An
-/// existing directory keeps the mode its owner gave it.
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-/// Creates the empty database file as 0600 if it does not exist. SQLite gives its `-wal`
-/// and `-shm` files the mode of the database file, so they are 0600 too; without this, all
-/// three would follow the process umask (usually world-readable).
-fn create_private_file(file: &Path) -> io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(file) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
     }
 }

@@ -17,6 +17,7 @@ mod connect_error;
 mod dialect;
 mod keys;
 mod legacy;
+pub mod private_fs;
 mod read;
 mod revocations;
 mod scopes;

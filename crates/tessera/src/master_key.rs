@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use tessera_core::token::master_key::MasterKey;
+use tessera_store::private_fs::create_private_dir;
 use tessera_store::Dialect;
 
 use crate::config::Config;
@@ -43,16 +44,6 @@ fn read(path: &Path) -> anyhow::Result<MasterKey> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the master key file {}", path.display()))?;
     MasterKey::from_base64(&text).with_context(|| format!("master key file {}", path.display()))
-}
-
-/// Creates the data directory (and missing parents) as 0700: it holds the master key and,
-/// by default, the SQLite store. An existing directory keeps the mode its owner gave it.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }
 
 /// Creates the file readable by its owner only (0600), failing if it exists.
