@@ -255,6 +255,8 @@ pub struct UpstreamCaller<'a> {
     pub scope: &'a str,
     /// The user, for a token from the authorization code flow.
     pub subject: Option<&'a str>,
+    /// The account's external id, when it has one.
+    pub external_id: Option<&'a str>,
 }
 
 /// The claims of the short-lived JWT the upstream receives with `upstream_identity = "jwt"`:
@@ -279,6 +281,7 @@ pub fn internal_claims(
         jti,
         acct: caller.subject.map(|_| caller.account.to_owned()),
         sid: None,
+        account_external_id: caller.external_id.map(str::to_owned),
     }
 }
 
@@ -562,16 +565,34 @@ mod tests {
             client: "cl_1",
             scope: "books:read",
             subject: Some("usr_1"),
+            external_id: None,
         };
         let c = internal_claims("https://t", "http://up", caller, "j".into(), 100);
         assert_eq!((c.sub.as_str(), c.account()), ("usr_1", "acct_1"));
         assert_eq!((c.aud.as_str(), c.exp), ("http://up", 160));
+        assert_eq!(c.account_external_id, None);
         let own = UpstreamCaller {
             subject: None,
             ..caller
         };
         let c = internal_claims("https://t", "http://up", own, "j".into(), 100);
         assert_eq!((c.sub.as_str(), c.acct), ("acct_1", None));
+    }
+
+    #[test]
+    fn internal_claims_carry_the_accounts_external_id_beside_its_id() {
+        let caller = UpstreamCaller {
+            account: "acct_1",
+            client: "cl_1",
+            scope: "books:read",
+            subject: None,
+            external_id: Some("cus_42"),
+        };
+        let c = internal_claims("https://t", "http://up", caller, "j".into(), 100);
+        assert_eq!(c.sub, "acct_1", "sub stays Tessera's id");
+        assert_eq!(c.account_external_id.as_deref(), Some("cus_42"));
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["account_external_id"], "cus_42");
     }
 
     #[test]

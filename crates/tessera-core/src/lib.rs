@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod forwarded;
 pub mod gateway;
+pub mod import;
 pub mod legacy;
 pub mod manage;
 pub mod oauth;

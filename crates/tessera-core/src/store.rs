@@ -2,15 +2,15 @@
 //! implements them for SQLite and PostgreSQL.
 //!
 //! Contract for every mutation that other processes must see (client status, secrets,
-//! signing keys, revocations): the implementation records a [`Change`] in the same
-//! transaction, so a server polling [`ChangeFeed`] can never observe the mutation without
-//! its change, nor the change without the mutation.
+//! signing keys, revocations, account names and external ids): the implementation records
+//! a [`Change`] in the same transaction, so a server polling [`ChangeFeed`] can never
+//! observe the mutation without its change, nor the change without the mutation.
 
 use async_trait::async_trait;
 
 use crate::domain::{
-    Account, AccountId, Client, ClientId, ClientStatus, Kid, LegacyId, ScopeSet, SecretHash,
-    StoredSecret, TokenSetId, User, UserId,
+    Account, AccountId, Client, ClientId, ClientStatus, ExternalId, Kid, LegacyId, ScopeSet,
+    SecretHash, StoredSecret, TokenSetId, User, UserId,
 };
 use crate::error::StoreError;
 use crate::legacy::audit::AuditEvent;
@@ -21,12 +21,46 @@ use crate::UnixSeconds;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What [`AccountStore::update_account`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountUpdate {
+    /// Stored, with its `Account` change.
+    Updated,
+    /// No account has that id; nothing was changed.
+    NotFound,
+    /// Another account has that external id; nothing was changed.
+    ExternalIdTaken,
+}
+
+/// API accounts. An external id belongs to at most one account; accounts without one do
+/// not conflict. Accounts are never deleted.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    async fn insert_account(&self, account: &Account) -> StoreResult<()>;
+    /// Inserts the account; `false`, storing nothing, when its external id is taken. A new
+    /// account records no change: no server can have cached it.
+    async fn insert_account(&self, account: &Account) -> StoreResult<bool>;
     async fn find_account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
+    /// The account with exactly this external id (case matters).
+    async fn find_account_by_external_id(&self, id: &ExternalId) -> StoreResult<Option<Account>>;
     /// Every account, oldest first.
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
+    /// Replaces the name and external id of the account with `account.id` (its
+    /// `created_at` is left as stored) and records an `Account` change.
+    async fn update_account(
+        &self,
+        account: &Account,
+        now: UnixSeconds,
+    ) -> StoreResult<AccountUpdate>;
+    /// Writes a `tessera account import` in one transaction: inserts `new`, replaces the
+    /// name and external id of each of `updated` (recording an `Account` change for each).
+    /// All or nothing: `false`, with nothing written, when an external id of the file was
+    /// taken meanwhile or an updated account does not exist.
+    async fn import_accounts(
+        &self,
+        new: &[Account],
+        updated: &[Account],
+        now: UnixSeconds,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -116,6 +150,8 @@ pub enum ChangeKind {
     /// A legacy credential's password, state or existence changed; the subject is its id.
     LegacyCredential,
     TokenSet,
+    /// An API account's name or external id changed; the subject is its id.
+    Account,
 }
 
 impl ChangeKind {
@@ -126,6 +162,7 @@ impl ChangeKind {
             Self::RevokedToken => "revoked_token",
             Self::LegacyCredential => "legacy_credential",
             Self::TokenSet => "token_set",
+            Self::Account => "account",
         }
     }
 
@@ -136,6 +173,7 @@ impl ChangeKind {
             "revoked_token" => Some(Self::RevokedToken),
             "legacy_credential" => Some(Self::LegacyCredential),
             "token_set" => Some(Self::TokenSet),
+            "account" => Some(Self::Account),
             _ => None,
         }
     }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-use tessera_core::domain::{AccountId, ClientId, LegacyId};
+use tessera_core::domain::{AccountId, ClientId, ExternalId, LegacyId};
 use tessera_core::error::StoreError;
 use tessera_core::legacy::audit::{AuditAction, AuditEvent};
 use tessera_core::legacy::usage::{LegacyReportRow, UsageDelta};
@@ -28,6 +28,11 @@ fn account_id(raw: &str) -> Result<AccountId, StoreError> {
 
 fn client_id(raw: Option<String>) -> Result<Option<ClientId>, StoreError> {
     raw.map(|c| ClientId::parse(&c).ok_or_else(|| corrupt("client id", &c)))
+        .transpose()
+}
+
+fn external_id(raw: Option<String>) -> Result<Option<ExternalId>, StoreError> {
+    raw.map(|e| ExternalId::parse(&e).map_err(|_| corrupt("external id", &e)))
         .transpose()
 }
 
@@ -350,13 +355,16 @@ impl LegacyStore for SqlStore {
     ) -> StoreResult<Vec<LegacyReportRow>> {
         // CAST: PostgreSQL's SUM of BIGINT is NUMERIC, which the Any driver cannot decode.
         let rows = sqlx::query(
-            "SELECT c.id, c.email, c.account_id, c.state, c.last_used_at, c.migrated_client_id, \
+            "SELECT c.id, c.email, c.account_id, a.name AS account_name, \
+               a.external_id AS account_external_id, c.state, c.created_at, c.last_used_at, \
+               c.migrated_client_id, \
                CAST(COALESCE((SELECT SUM(u.requests) FROM legacy_usage u \
                  WHERE u.credential_id = c.id AND u.hour_start >= $1), 0) AS BIGINT) AS requests_24h, \
                CAST(COALESCE((SELECT SUM(u.requests) FROM legacy_usage u \
                  WHERE u.credential_id = c.id AND u.hour_start >= $2), 0) AS BIGINT) AS requests_7d, \
                cl.first_token_at \
-             FROM legacy_credential c LEFT JOIN client cl ON cl.id = c.migrated_client_id \
+             FROM legacy_credential c JOIN account a ON a.id = c.account_id \
+             LEFT JOIN client cl ON cl.id = c.migrated_client_id \
              ORDER BY c.created_at, c.id",
         )
         .bind(day_from)
@@ -371,7 +379,12 @@ impl LegacyStore for SqlStore {
                     credential_id: legacy_id(&text("id")?)?,
                     email: email(&text("email")?)?,
                     account_id: account_id(&text("account_id")?)?,
+                    account_name: text("account_name")?,
+                    account_external_id: external_id(
+                        r.try_get("account_external_id").map_err(db)?,
+                    )?,
                     state: state(&text("state")?)?,
+                    created_at: r.try_get("created_at").map_err(db)?,
                     last_used_at: r.try_get("last_used_at").map_err(db)?,
                     requests_24h: r.try_get("requests_24h").map_err(db)?,
                     requests_7d: r.try_get("requests_7d").map_err(db)?,

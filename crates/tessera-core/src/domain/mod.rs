@@ -2,6 +2,7 @@
 
 mod account;
 mod client;
+pub mod external_id;
 mod ids;
 pub mod imported_hash;
 pub mod password;
@@ -10,8 +11,9 @@ mod scope;
 mod secret;
 mod user;
 
-pub use account::Account;
+pub use account::{account_name, Account};
 pub use client::{Client, ClientKind, ClientStatus, GrantType, StoredSecret};
+pub use external_id::{ExternalId, ExternalIdError};
 pub use ids::{AccountId, ClientId, Jti, Kid, LegacyId, TokenSetId, UserId};
 pub use imported_hash::{HashFamily, HashRejection};
 pub use password::{

@@ -14,6 +14,8 @@ use super::provision::event;
 use crate::domain::password::PasswordHash;
 use crate::domain::{AccountId, LegacyId};
 use crate::error::{ManageError, StoreError};
+use crate::import::{ImportCounts, ImportSummary, Rejected};
+use crate::manage::accounts::get_account;
 use crate::rfc3339::parse_rfc3339;
 use crate::store::Store;
 use crate::UnixSeconds;
@@ -32,14 +34,6 @@ pub struct ImportRow {
     pub unreadable: Option<String>,
 }
 
-/// A line that will not be imported, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejected {
-    pub line: usize,
-    pub email: String,
-    pub reason: String,
-}
-
 /// What an import would do.
 #[derive(Debug, Default)]
 pub struct ImportPlan {
@@ -50,6 +44,20 @@ pub struct ImportPlan {
     pub rejected: Vec<Rejected>,
 }
 
+impl ImportSummary for ImportPlan {
+    fn counts(&self) -> ImportCounts {
+        ImportCounts {
+            new: self.new.len(),
+            updated: self.updated.len(),
+            unchanged: self.unchanged,
+        }
+    }
+
+    fn rejected(&self) -> &[Rejected] {
+        &self.rejected
+    }
+}
+
 /// Sorts every row; reads the store, writes nothing.
 pub async fn plan_import(
     store: &dyn Store,
@@ -57,7 +65,7 @@ pub async fn plan_import(
     now: UnixSeconds,
 ) -> Result<ImportPlan, ManageError> {
     let mut plan = ImportPlan::default();
-    let mut accounts: HashMap<String, bool> = HashMap::new();
+    let mut accounts: HashMap<String, Result<AccountId, String>> = HashMap::new();
     let mut seen: HashSet<Email> = HashSet::new();
     for row in rows {
         let (line, raw_email) = (row.line, row.email.clone());
@@ -67,7 +75,7 @@ pub async fn plan_import(
             Ok(Planned::Unchanged) => plan.unchanged += 1,
             Err(reason) => plan.rejected.push(Rejected {
                 line,
-                email: raw_email,
+                subject: raw_email,
                 reason,
             }),
         }
@@ -86,7 +94,7 @@ async fn plan_row(
     store: &dyn Store,
     row: ImportRow,
     now: UnixSeconds,
-    accounts: &mut HashMap<String, bool>,
+    accounts: &mut HashMap<String, Result<AccountId, String>>,
     seen: &mut HashSet<Email>,
 ) -> Result<Result<Planned, String>, StoreError> {
     if let Some(why) = row.unreadable {
@@ -100,23 +108,23 @@ async fn plan_row(
     if !seen.insert(email.clone()) {
         return Ok(Err(format!("{email} appears on an earlier line too")));
     }
-    let Some(account_id) = AccountId::parse(row.account.trim()) else {
-        return Ok(Err(format!(
-            "{:?} is not an account id (acct_…)",
-            row.account
-        )));
-    };
-    let exists = match accounts.get(account_id.as_str()) {
-        Some(known) => *known,
+    // `acct_…` or `ext:<external id>`, resolved like every account the CLI takes.
+    let account_id = match accounts.get(&row.account) {
+        Some(known) => known.clone(),
         None => {
-            let found = store.find_account(&account_id).await?.is_some();
-            accounts.insert(account_id.as_str().to_owned(), found);
-            found
+            let resolved = match get_account(store, &row.account).await {
+                Ok(account) => Ok(account.id),
+                Err(ManageError::Store(e)) => return Err(e),
+                Err(e) => Err(e.to_string()),
+            };
+            accounts.insert(row.account.clone(), resolved.clone());
+            resolved
         }
     };
-    if !exists {
-        return Ok(Err(format!("no API account {account_id}")));
-    }
+    let account_id = match account_id {
+        Ok(id) => id,
+        Err(reason) => return Ok(Err(reason)),
+    };
     let hash = match PasswordHash::parse_imported(row.password_hash.trim()) {
         Ok(hash) => hash,
         Err(rejection) => return Ok(Err(rejection.to_string())),

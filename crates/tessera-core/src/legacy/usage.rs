@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use parking_lot::Mutex;
 
 use super::credential::{Email, LegacyState};
-use crate::domain::{AccountId, ClientId, LegacyId};
+use crate::domain::{AccountId, ClientId, ExternalId, LegacyId};
 use crate::UnixSeconds;
 
 /// Buckets are one hour wide: enough resolution for "last 24 h" and "last 7 days".
@@ -28,7 +28,10 @@ pub struct LegacyReportRow {
     pub credential_id: LegacyId,
     pub email: Email,
     pub account_id: AccountId,
+    pub account_name: String,
+    pub account_external_id: Option<ExternalId>,
     pub state: LegacyState,
+    pub created_at: UnixSeconds,
     pub last_used_at: Option<UnixSeconds>,
     pub requests_24h: i64,
     pub requests_7d: i64,

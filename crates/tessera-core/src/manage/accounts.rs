@@ -1,38 +1,194 @@
-//! API accounts.
+//! API accounts: creating and changing them, and [`get_account`], the one way every command
+//! turns what the operator typed (`acct_…` or `ext:<external id>`) into an account.
 
-use crate::domain::{Account, AccountId};
+use crate::domain::{account_name, Account, AccountId, ExternalId};
 use crate::error::{ManageError, StoreError};
-use crate::store::AccountStore;
+use crate::store::{AccountStore, AccountUpdate};
 use crate::UnixSeconds;
 
+/// How an operator names an account: the prefix of the external-id form.
+pub const EXTERNAL_PREFIX: &str = "ext:";
+
+/// An account as named on the command line or in an import file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountRef {
+    /// Tessera's id (`acct_…`, or an id imported from elsewhere).
+    Id(AccountId),
+    /// `ext:<external id>`: the provider's own id.
+    External(ExternalId),
+}
+
+impl AccountRef {
+    /// `ext:<external id>`, or else an account id. The message says what is wrong.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(ext) = raw.strip_prefix(EXTERNAL_PREFIX) {
+            return ExternalId::parse(ext)
+                .map(Self::External)
+                .map_err(|e| format!("{raw:?}: {e}"));
+        }
+        AccountId::parse(raw.trim()).map(Self::Id).ok_or_else(|| {
+            format!("{raw:?} is not an account: use its id (acct_…) or ext:<external id>")
+        })
+    }
+}
+
+impl std::fmt::Display for AccountRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "{id}"),
+            Self::External(ext) => write!(f, "{EXTERNAL_PREFIX}{}", ext.as_str()),
+        }
+    }
+}
+
+/// Creates an account, with the provider's id when given. A taken external id is a
+/// `Conflict` that names the account holding it.
 pub async fn create_account(
     store: &dyn AccountStore,
     name: &str,
+    external_id: Option<&str>,
     now: UnixSeconds,
 ) -> Result<Account, ManageError> {
-    let name = name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(ManageError::Invalid(
-            "an account name must be 1 to 200 characters".into(),
-        ));
-    }
-    let id = AccountId::generate().map_err(StoreError::new)?;
+    let name = account_name(name).map_err(ManageError::Invalid)?;
+    let external_id = external_id.map(parse_external_id).transpose()?;
     let account = Account {
-        id,
-        name: name.to_owned(),
+        id: AccountId::generate().map_err(StoreError::new)?,
+        name,
+        external_id,
         created_at: now,
     };
-    store.insert_account(&account).await?;
+    if !store.insert_account(&account).await? {
+        return Err(taken(store, account.external_id.as_ref()).await);
+    }
     Ok(account)
 }
 
-/// The account, or `NotFound` with a message that says what to do.
-pub async fn get_account(store: &dyn AccountStore, id: &str) -> Result<Account, ManageError> {
-    let not_found = || {
-        ManageError::NotFound(format!(
-            "no API account {id}; `tessera account list` shows the existing ones"
-        ))
+/// What `tessera account update` changes; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct AccountChanges<'a> {
+    pub name: Option<&'a str>,
+    /// `Some(None)` removes the external id.
+    pub external_id: Option<Option<&'a str>>,
+}
+
+/// Renames an account or sets, changes or removes its external id. Running servers see the
+/// change through the change feed (the gateway's `Tessera-Account` follows it).
+pub async fn update_account(
+    store: &dyn AccountStore,
+    account: &str,
+    changes: AccountChanges<'_>,
+    now: UnixSeconds,
+) -> Result<Account, ManageError> {
+    let mut updated = get_account(store, account).await?;
+    if let Some(name) = changes.name {
+        updated.name = account_name(name).map_err(ManageError::Invalid)?;
+    }
+    if let Some(external_id) = changes.external_id {
+        updated.external_id = external_id.map(parse_external_id).transpose()?;
+    }
+    match store.update_account(&updated, now).await? {
+        AccountUpdate::Updated => Ok(updated),
+        AccountUpdate::NotFound => Err(not_found(&AccountRef::Id(updated.id))),
+        AccountUpdate::ExternalIdTaken => Err(taken(store, updated.external_id.as_ref()).await),
+    }
+}
+
+/// The account `raw` names (`acct_…` or `ext:<external id>`), or `NotFound`/`Invalid` with
+/// a message that says what to do. Every command that takes an account resolves it here.
+pub async fn get_account(store: &dyn AccountStore, raw: &str) -> Result<Account, ManageError> {
+    let reference =
+        AccountRef::parse(raw).map_err(|why| match raw.strip_prefix(EXTERNAL_PREFIX) {
+            Some(_) => ManageError::Invalid(why),
+            // Not even an id: no account can have it.
+            None => not_found_raw(raw),
+        })?;
+    find_account(store, &reference)
+        .await?
+        .ok_or_else(|| not_found(&reference))
+}
+
+/// The account a parsed reference names, if any.
+pub async fn find_account(
+    store: &dyn AccountStore,
+    reference: &AccountRef,
+) -> Result<Option<Account>, StoreError> {
+    match reference {
+        AccountRef::Id(id) => store.find_account(id).await,
+        AccountRef::External(ext) => store.find_account_by_external_id(ext).await,
+    }
+}
+
+fn parse_external_id(raw: &str) -> Result<ExternalId, ManageError> {
+    ExternalId::parse(raw).map_err(|e| ManageError::Invalid(format!("--external-id {raw:?}: {e}")))
+}
+
+fn not_found(reference: &AccountRef) -> ManageError {
+    match reference {
+        AccountRef::Id(id) => not_found_raw(id.as_str()),
+        AccountRef::External(ext) => ManageError::NotFound(format!(
+            "no API account has the external id {:?}; `tessera account list` shows the \
+             existing ones",
+            ext.as_str()
+        )),
+    }
+}
+
+fn not_found_raw(raw: &str) -> ManageError {
+    ManageError::NotFound(format!(
+        "no API account {raw}; `tessera account list` shows the existing ones"
+    ))
+}
+
+/// The refusal of a taken external id, naming its holder.
+async fn taken(store: &dyn AccountStore, external_id: Option<&ExternalId>) -> ManageError {
+    let Some(ext) = external_id else {
+        return ManageError::Conflict("the account could not be stored".into());
     };
-    let id = AccountId::parse(id).ok_or_else(not_found)?;
-    store.find_account(&id).await?.ok_or_else(not_found)
+    let holder = match store.find_account_by_external_id(ext).await {
+        Ok(Some(a)) => format!(" ({}, {})", a.id, a.name),
+        _ => String::new(),
+    };
+    ManageError::Conflict(format!(
+        "the external id {:?} already belongs to another API account{holder}",
+        ext.as_str()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn references_are_ids_or_ext_prefixed_external_ids() {
+        assert_eq!(
+            AccountRef::parse("acct_1").unwrap(),
+            AccountRef::Id(AccountId::parse("acct_1").unwrap())
+        );
+        assert_eq!(
+            AccountRef::parse("ext:cus 42").unwrap(),
+            AccountRef::External(ExternalId::parse("cus 42").unwrap())
+        );
+        assert_eq!(
+            AccountRef::parse("ext:ext:x").unwrap(),
+            AccountRef::External(ExternalId::parse("ext:x").unwrap())
+        );
+        assert_eq!(
+            AccountRef::parse("ext:cus 42").unwrap().to_string(),
+            "ext:cus 42"
+        );
+    }
+
+    #[test]
+    fn a_malformed_reference_should_fail_saying_why() {
+        let empty = AccountRef::parse("ext:").unwrap_err();
+        assert!(empty.contains("must not be empty"), "{empty}");
+        let spaced = AccountRef::parse("ext: 42").unwrap_err();
+        assert!(spaced.contains("start or end with a space"), "{spaced}");
+        let neither = AccountRef::parse("two words").unwrap_err();
+        assert!(
+            neither.contains("acct_") && neither.contains("ext:"),
+            "{neither}"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Administrative actions, shared by the CLI and the dashboard: nothing is implemented twice.
 
+pub mod account_import;
 pub mod accounts;
 pub mod apps;
 pub mod authorizations;

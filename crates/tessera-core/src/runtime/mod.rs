@@ -1,8 +1,9 @@
 //! In-memory state a server keeps so the hot paths need no database round trip: clients,
-//! the keyring, revoked tokens, already verified tokens and legacy credentials. [`sync`] keeps
-//! it consistent with the store through the change feed; every cache of store answers is a
-//! [`GuardedCache`].
+//! accounts, the keyring, revoked tokens, already verified tokens and legacy credentials.
+//! [`sync`] keeps it consistent with the store through the change feed; every cache of
+//! store answers is a [`GuardedCache`].
 
+pub mod accounts;
 pub mod clients;
 pub mod guarded;
 pub mod rate_limit;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+pub use accounts::AccountCache;
 pub use clients::ClientCache;
 pub use revoked::RevokedTokens;
 pub use verified::VerifiedTokens;
@@ -24,6 +26,8 @@ use crate::UnixSeconds;
 
 pub struct Caches {
     pub clients: ClientCache,
+    /// API accounts (names, external ids) for the gateway and the sample API.
+    pub accounts: AccountCache,
     pub revoked: RevokedTokens,
     /// Revoked token sets by id: their access tokens (claim `sid`) are refused.
     pub revoked_sets: RevokedTokens,
@@ -37,6 +41,7 @@ impl Caches {
     pub fn new(keyring: Keyring, verified_capacity: usize, legacy: VerificationCache) -> Self {
         Self {
             clients: ClientCache::default(),
+            accounts: AccountCache::default(),
             revoked: RevokedTokens::default(),
             revoked_sets: RevokedTokens::default(),
             verified: VerifiedTokens::new(verified_capacity),

@@ -120,6 +120,7 @@ async fn apply(
             }
             ChangeKind::SigningKey => keys_changed = true,
             ChangeKind::LegacyCredential => caches.legacy.invalidate(&change.subject),
+            ChangeKind::Account => caches.accounts.invalidate(&change.subject),
         }
     }
     if keys_changed {
@@ -139,6 +140,7 @@ pub async fn load_all(
 ) -> Result<i64, StoreError> {
     let seq = store.latest_change_seq().await?;
     caches.clients.clear();
+    caches.accounts.clear();
     caches.legacy.clear();
     reload_keyring(store, caches, reload).await?;
     for (jti, until) in store.list_revoked_tokens(now).await? {

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::domain::{
-    Account, AccountId, Client, ClientId, ClientStatus, Kid, LegacyId, SecretHash, StoredSecret,
-    TokenSetId, User, UserId,
+    Account, AccountId, Client, ClientId, ClientStatus, ExternalId, Kid, LegacyId, SecretHash,
+    StoredSecret, TokenSetId, User, UserId,
 };
 use crate::error::StoreError;
 use crate::legacy::audit::AuditEvent;
@@ -19,10 +19,10 @@ use crate::legacy::audit::AuditEvent;
 use crate::legacy::usage::{LegacyReportRow, UsageDelta};
 use crate::legacy::{Email, LegacyCredential, PasswordHash};
 use crate::store::{
-    AccountStore, AuditStore, Authorization, AuthorizationCode, AuthorizationStore, Book,
-    BookStore, Change, ChangeFeed, ClientStore, CodeConsumption, Consent, KeyStore, LegacyStore,
-    RefreshToken, RevocationStore, Rotation, ScopeEntry, ScopeStore, Session, SessionStore,
-    StoreResult, TokenSet, UserStore,
+    AccountStore, AccountUpdate, AuditStore, Authorization, AuthorizationCode, AuthorizationStore,
+    Book, BookStore, Change, ChangeFeed, ClientStore, CodeConsumption, Consent, KeyStore,
+    LegacyStore, RefreshToken, RevocationStore, Rotation, ScopeEntry, ScopeStore, Session,
+    SessionStore, StoreResult, TokenSet, UserStore,
 };
 use crate::token::keys::StoredSigningKey;
 use crate::UnixSeconds;
@@ -384,13 +384,27 @@ impl LegacyStore for MemoryStore {
 
 #[async_trait]
 impl AccountStore for MemoryStore {
-    async fn insert_account(&self, _: &Account) -> StoreResult<()> {
+    async fn insert_account(&self, _: &Account) -> StoreResult<bool> {
         absent()
     }
     async fn find_account(&self, _: &AccountId) -> StoreResult<Option<Account>> {
         absent()
     }
+    async fn find_account_by_external_id(&self, _: &ExternalId) -> StoreResult<Option<Account>> {
+        absent()
+    }
     async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
+        absent()
+    }
+    async fn update_account(&self, _: &Account, _: UnixSeconds) -> StoreResult<AccountUpdate> {
+        absent()
+    }
+    async fn import_accounts(
+        &self,
+        _: &[Account],
+        _: &[Account],
+        _: UnixSeconds,
+    ) -> StoreResult<bool> {
         absent()
     }
 }

@@ -55,6 +55,7 @@ pub fn issue_access_token(
         jti: jti.to_string(),
         acct: subject.account.map(str::to_owned),
         sid: subject.token_set.map(str::to_owned),
+        account_external_id: None,
     };
     let token = jwt::sign(key, &claims).map_err(OAuthError::server_error)?;
     Ok((token, claims))

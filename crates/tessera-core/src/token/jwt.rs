@@ -32,6 +32,10 @@ pub struct AccessTokenClaims {
     /// The token set (refresh-token chain) that issued this token, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Only in the gateway's internal token: the API account's external id, when it has
+    /// one (the value of the `Tessera-Account` header then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_external_id: Option<String>,
 }
 
 impl AccessTokenClaims {
@@ -167,6 +171,7 @@ mod tests {
             jti: "j".into(),
             acct: None,
             sid: None,
+            account_external_id: None,
         }
     }
 

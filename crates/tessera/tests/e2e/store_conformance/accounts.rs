@@ -1,19 +1,142 @@
 //! Accounts, users, sessions, the sample API's books and the scope catalog.
 
-use tessera_core::store::{Book, BookStore, ScopeEntry, ScopeStore, Session, SessionStore};
+use tessera_core::domain::ExternalId;
+use tessera_core::store::{
+    AccountUpdate, Book, BookStore, ScopeEntry, ScopeStore, Session, SessionStore,
+};
 
 use super::*;
 
+/// An account not stored yet, with the external id `ext` if given.
+fn account(name: &str, ext: Option<&str>, at: i64) -> Account {
+    Account {
+        id: AccountId::generate().unwrap(),
+        name: name.into(),
+        external_id: ext.map(|e| ExternalId::parse(e).unwrap()),
+        created_at: at,
+    }
+}
+
+fn ext(raw: &str) -> ExternalId {
+    ExternalId::parse(raw).unwrap()
+}
+
 conformance_test!(
-    /// Accounts read back as stored and list oldest first; an unknown id is `None`.
+    /// Accounts read back as stored (with or without an external id) and list oldest
+    /// first; an unknown id is `None`.
     async fn accounts_round_trip_and_list_oldest_first(s) {
-        let late = Account { id: AccountId::generate().unwrap(), name: "Late".into(), created_at: T0 + 9 };
-        let early = Account { id: AccountId::generate().unwrap(), name: "Early".into(), created_at: T0 };
-        s.insert_account(&late).await.unwrap();
-        s.insert_account(&early).await.unwrap();
+        let late = account("Late", Some("cus 9"), T0 + 9);
+        let early = account("Early", None, T0);
+        assert!(s.insert_account(&late).await.unwrap());
+        assert!(s.insert_account(&early).await.unwrap());
         assert_eq!(s.find_account(&late.id).await.unwrap(), Some(late.clone()));
         assert_eq!(s.find_account(&AccountId::generate().unwrap()).await.unwrap(), None);
         assert_eq!(s.list_accounts().await.unwrap(), [early, late]);
+    }
+);
+
+conformance_test!(
+    /// An external id belongs to at most one account: inserting a second account with it
+    /// answers `false` and stores nothing. Accounts without one never conflict. Lookup by
+    /// external id is exact (case matters) and records no change.
+    async fn an_external_id_belongs_to_one_account(s) {
+        let seq = s.seq().await;
+        let first = account("First", Some("cus_1"), T0);
+        assert!(s.insert_account(&first).await.unwrap());
+        let twin = account("Twin", Some("cus_1"), T0);
+        assert!(!s.insert_account(&twin).await.unwrap());
+        assert_eq!(s.find_account(&twin.id).await.unwrap(), None);
+        for _ in 0..2 {
+            assert!(s.insert_account(&account("No ext", None, T0)).await.unwrap());
+        }
+        assert_eq!(s.find_account_by_external_id(&ext("cus_1")).await.unwrap(), Some(first));
+        assert_eq!(s.find_account_by_external_id(&ext("CUS_1")).await.unwrap(), None);
+        assert_eq!(s.find_account_by_external_id(&ext("cus_2")).await.unwrap(), None);
+        assert_eq!(s.list_accounts().await.unwrap().len(), 3);
+        assert_eq!(s.changed_after(seq).await, [], "new accounts record no change");
+    }
+);
+
+conformance_test!(
+    /// `update_account` replaces the name and external id (never `created_at`) and records
+    /// an `Account` change; an unknown id is `NotFound` and a taken external id
+    /// `ExternalIdTaken`, both changing and recording nothing. A removed external id is free
+    /// for another account.
+    async fn updating_an_account_records_its_change(s) {
+        let acme = account("Acme", None, T0);
+        let globex = account("Globex", Some("cus_2"), T0);
+        assert!(s.insert_account(&acme).await.unwrap());
+        assert!(s.insert_account(&globex).await.unwrap());
+        let seq = s.seq().await;
+
+        let renamed = Account {
+            name: "Acme Inc".into(),
+            external_id: Some(ext("cus_1")),
+            created_at: T0 + 500,
+            ..acme.clone()
+        };
+        assert_eq!(s.update_account(&renamed, T0 + 5).await.unwrap(), AccountUpdate::Updated);
+        let stored = Account { created_at: T0, ..renamed.clone() };
+        assert_eq!(s.find_account(&acme.id).await.unwrap(), Some(stored.clone()));
+        assert_eq!(
+            s.find_account_by_external_id(&ext("cus_1")).await.unwrap(),
+            Some(stored.clone())
+        );
+        assert_eq!(
+            s.changed_after(seq).await,
+            [(ChangeKind::Account, acme.id.to_string(), T0 + 5)]
+        );
+
+        let seq = s.seq().await;
+        let unknown = account("Nobody", None, T0);
+        assert_eq!(s.update_account(&unknown, T0 + 6).await.unwrap(), AccountUpdate::NotFound);
+        let grab = Account { external_id: Some(ext("cus_2")), ..stored.clone() };
+        assert_eq!(
+            s.update_account(&grab, T0 + 6).await.unwrap(),
+            AccountUpdate::ExternalIdTaken
+        );
+        assert_eq!(s.find_account(&acme.id).await.unwrap(), Some(stored.clone()));
+        assert_eq!(s.changed_after(seq).await, [], "refusals record nothing");
+
+        let released = Account { external_id: None, ..globex.clone() };
+        assert_eq!(s.update_account(&released, T0 + 7).await.unwrap(), AccountUpdate::Updated);
+        assert_eq!(s.update_account(&grab, T0 + 8).await.unwrap(), AccountUpdate::Updated);
+        assert_eq!(
+            s.find_account_by_external_id(&ext("cus_2")).await.unwrap().map(|a| a.id),
+            Some(acme.id)
+        );
+    }
+);
+
+conformance_test!(
+    /// `import_accounts` writes every new and updated account in one transaction, recording
+    /// an `Account` change for each updated one only; when one new account's external id is
+    /// taken, or one updated account does not exist, it answers `false` and nothing of the
+    /// call is kept.
+    async fn importing_accounts_is_all_or_nothing(s) {
+        let old = account("Old name", Some("cus_1"), T0);
+        assert!(s.insert_account(&old).await.unwrap());
+        let seq = s.seq().await;
+        let new = [account("Two", Some("cus_2"), T0 + 1), account("Three", Some("cus_3"), T0 + 2)];
+        let renamed = Account { name: "New name".into(), ..old.clone() };
+        assert!(s.import_accounts(&new, std::slice::from_ref(&renamed), T0 + 1).await.unwrap());
+        assert_eq!(s.list_accounts().await.unwrap(), [renamed.clone(), new[0].clone(), new[1].clone()]);
+        assert_eq!(
+            s.changed_after(seq).await,
+            [(ChangeKind::Account, old.id.to_string(), T0 + 1)]
+        );
+
+        let seq = s.seq().await;
+        let clash = [account("Four", Some("cus_4"), T0 + 2), account("Again", Some("cus_2"), T0 + 2)];
+        let rename = Account { name: "Renamed again".into(), ..renamed.clone() };
+        assert!(!s.import_accounts(&clash, std::slice::from_ref(&rename), T0 + 2).await.unwrap());
+        let ghost = account("Ghost", None, T0);
+        let fresh = [account("Five", Some("cus_5"), T0 + 2)];
+        assert!(!s.import_accounts(&fresh, &[rename, ghost], T0 + 2).await.unwrap());
+        assert_eq!(s.list_accounts().await.unwrap().len(), 3, "nothing kept");
+        assert_eq!(s.find_account_by_external_id(&ext("cus_4")).await.unwrap(), None);
+        assert_eq!(s.find_account(&old.id).await.unwrap(), Some(renamed));
+        assert_eq!(s.changed_after(seq).await, []);
     }
 );
 

@@ -223,6 +223,15 @@ conformance_test!(
         // Their audit events were not written either.
         let events = s.list_audit_events(None, 100).await.unwrap();
         assert!(events.iter().all(|e| e.at < now), "{events:?}");
+
+        let stored = s.find_account(&account).await.unwrap().unwrap();
+        let renamed = Account {
+            name: "Renamed".into(),
+            ..stored.clone()
+        };
+        assert!(s.update_account(&renamed, now).await.is_err());
+        assert!(s.import_accounts(&[], std::slice::from_ref(&renamed), now).await.is_err());
+        assert_eq!(s.find_account(&account).await.unwrap(), Some(stored));
         assert_eq!(s.seq().await, seq);
     }
 );

@@ -135,9 +135,10 @@ impl StoreUnderTest {
         let account = Account {
             id: AccountId::generate().expect("id"),
             name: "Acme".into(),
+            external_id: None,
             created_at: at,
         };
-        self.insert_account(&account).await.expect("account");
+        assert!(self.insert_account(&account).await.expect("account"));
         account.id
     }
 
