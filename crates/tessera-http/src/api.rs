@@ -24,29 +24,24 @@ fn account_id(raw: &str) -> Result<AccountId, HttpError> {
 }
 
 async fn account(app: &AppState, id: &AccountId) -> Result<Arc<Account>, HttpError> {
-    if let Some(a) = app.accounts.read().get(id.as_str()) {
-        return Ok(a.clone());
-    }
-    let found = app
-        .store
-        .find_account(id)
+    app.caches
+        .accounts
+        .get(id, app.store.as_ref(), app.clock.now())
         .await
-        .map_err(HttpError::internal)?;
-    let account = Arc::new(found.ok_or(HttpError::NotFound)?);
-    app.accounts
-        .write()
-        .insert(id.as_str().to_owned(), account.clone());
-    Ok(account)
+        .map_err(HttpError::internal)?
+        .ok_or(HttpError::NotFound)
 }
 
 pub async fn get_account(State(app): State<AppState>, caller: Caller) -> Response {
     let outcome = async {
         caller.require_scope("account:read")?;
         let account = account(&app, &account_id(caller.account())?).await?;
-        Ok(
-            Json(json!({ "account_id": account.id.as_str(), "name": account.name }))
-                .into_response(),
-        )
+        Ok(Json(json!({
+            "account_id": account.id.as_str(),
+            "name": account.name,
+            "external_id": account.external_id.as_ref().map(|e| e.as_str()),
+        }))
+        .into_response())
     };
     caller.respond(outcome.await)
 }

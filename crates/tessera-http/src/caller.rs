@@ -57,6 +57,7 @@ impl Caller {
                 scope: claims.scope.clone(),
                 // A user's token names the API account in `acct` and the user in `sub`.
                 subject: claims.acct.as_ref().map(|_| claims.sub.as_str()),
+                external_id: None,
                 auth: "bearer",
             },
             Grant::Legacy { identity, scopes } => Identity {
@@ -64,6 +65,7 @@ impl Caller {
                 client: identity.credential_id.as_str(),
                 scope: scopes.to_string(),
                 subject: None,
+                external_id: None,
                 auth: "basic",
             },
         }
@@ -101,6 +103,9 @@ pub struct Identity<'a> {
     pub scope: String,
     /// The user, for a token an application got through the authorization code flow.
     pub subject: Option<&'a str>,
+    /// The account's external id, when it has one (the gateway looks it up; the grant
+    /// does not carry it).
+    pub external_id: Option<&'a str>,
     /// `bearer` or `basic`.
     pub auth: &'static str,
 }

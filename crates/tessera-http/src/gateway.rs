@@ -7,6 +7,7 @@
 //! `error.rs`; the upstream's own responses pass through with their status.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -17,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use tessera_core::domain::{Account, AccountId, ExternalId};
 use tessera_core::forwarded::canonical;
 use tessera_core::gateway::{
     internal_claims, is_reserved, missing_scopes, Access, RouteTable, UpstreamCaller,
@@ -174,7 +176,20 @@ async fn forward(
             Some(caller)
         }
     };
-    let identity = caller.as_ref().map(Caller::identity);
+    let account = match &caller {
+        Some(caller) => match account_of(app, caller.account()).await {
+            Ok(account) => account,
+            Err(e) => return caller.respond(Err(e)),
+        },
+        None => None,
+    };
+    let identity = caller.as_ref().map(|c| Identity {
+        external_id: account
+            .as_ref()
+            .and_then(|a| a.external_id.as_ref())
+            .map(ExternalId::as_str),
+        ..c.identity()
+    });
     let internal = match (&identity, gateway.identity_jwt) {
         (Some(id), true) => internal_token(app, gateway, id).map(Some),
         _ => Ok(None),
@@ -187,6 +202,19 @@ async fn forward(
         Some(caller) => caller.respond(outcome),
         None => outcome.unwrap_or_else(IntoResponse::into_response),
     }
+}
+
+/// The caller's API account from memory (its external id is what the upstream knows it
+/// by); the store is read only on a miss, and the change feed drops a changed account.
+async fn account_of(app: &AppState, id: &str) -> Result<Option<Arc<Account>>, HttpError> {
+    let Some(id) = AccountId::parse(id) else {
+        return Ok(None);
+    };
+    app.caches
+        .accounts
+        .get(&id, app.store.as_ref(), app.clock.now())
+        .await
+        .map_err(HttpError::internal)
 }
 
 /// `Bearer <JWT>` for the upstream, signed with the key that signs access tokens now.
@@ -205,6 +233,7 @@ fn internal_token(
         client: id.client,
         scope: &id.scope,
         subject: id.subject,
+        external_id: id.external_id,
     };
     let jti = random::token::<16>("").map_err(HttpError::internal)?;
     let claims = internal_claims(&app.tokens.issuer, &gateway.origin, caller, jti, now);
@@ -311,7 +340,9 @@ fn prepare_request_headers(
         headers.remove(name);
     }
     if let Some(id) = identity {
-        headers.insert(ACCOUNT, HeaderValue::from_str(id.account)?);
+        // What the upstream's own database calls the account, when Tessera knows it.
+        let account = id.external_id.unwrap_or(id.account);
+        headers.insert(ACCOUNT, HeaderValue::from_str(account)?);
         headers.insert(CLIENT, HeaderValue::from_str(id.client)?);
         headers.insert(SCOPE, HeaderValue::from_str(&id.scope)?);
         if let Some(subject) = id.subject {
@@ -445,6 +476,7 @@ mod tests {
             client: "cli_1",
             scope: "books:read".into(),
             subject: None,
+            external_id: None,
             auth: "bearer",
         };
         let peer = Some("192.0.2.7".parse().unwrap());
@@ -467,6 +499,22 @@ mod tests {
         );
         assert_eq!(h["x-forwarded-host"], "api.example.com");
         assert_eq!(h["via"], "1.1 tessera");
+    }
+
+    #[test]
+    fn the_account_header_is_the_external_id_when_there_is_one() {
+        let mut h = HeaderMap::new();
+        let id = Identity {
+            account: "acct_1",
+            client: "cli_1",
+            scope: "books:read".into(),
+            subject: None,
+            external_id: Some("cus 42"),
+            auth: "basic",
+        };
+        prepare_request_headers(&mut h, Some(id), None, false, None).unwrap();
+        assert_eq!(h["tessera-account"], "cus 42");
+        assert_eq!(h["tessera-auth"], "basic");
     }
 
     #[test]

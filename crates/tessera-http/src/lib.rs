@@ -11,6 +11,7 @@ mod body;
 mod caller;
 mod client_addr;
 mod dashboard;
+mod download;
 pub mod error;
 mod gateway;
 mod html;

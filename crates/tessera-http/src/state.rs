@@ -1,13 +1,11 @@
 //! What every handler shares.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use parking_lot::RwLock;
 use tessera_core::clock::Clock;
-use tessera_core::domain::{Account, ScopeSet};
+use tessera_core::domain::ScopeSet;
 use tessera_core::error::OAuthError;
 use tessera_core::forwarded::TrustedProxies;
 use tessera_core::manage::keys::KeyPolicy;
@@ -129,8 +127,6 @@ pub struct Inner {
     pub decoy_hash: String,
     /// The scope catalog, for the metadata document.
     pub scopes: ScopeSet,
-    /// API accounts by id, for the sample API (accounts never change after creation).
-    pub accounts: RwLock<HashMap<String, Arc<Account>>>,
     /// Legacy Basic credentials: sunset policy, failure limits, usage counts.
     pub legacy: LegacyRuntime,
     /// The provider's API that Tessera proxies to; `None`: the sample API is served.

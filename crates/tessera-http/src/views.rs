@@ -210,6 +210,8 @@ pub struct KeyRow {
 pub struct ReportRow {
     pub email: String,
     pub account: String,
+    pub account_name: String,
+    pub external_id: Option<String>,
     pub state: String,
     pub last_used: String,
     pub day: i64,

@@ -92,22 +92,54 @@ pub struct ServeArgs {
     pub upstream: Option<String>,
 }
 
+/// Wherever a command takes an account (`--account`, an import file's `account` column),
+/// it accepts Tessera's id (`acct_…`) or `ext:<external id>`.
 #[derive(Debug, Subcommand)]
 pub enum AccountCommand {
     /// Create an API account.
     Create {
         #[arg(long)]
         name: String,
+        /// The provider's own id of the account (unique; 1-200 printable ASCII characters).
+        /// The gateway sends it upstream in Tessera-Account.
+        #[arg(long, value_name = "ID")]
+        external_id: Option<String>,
     },
-    /// List API accounts.
+    /// List API accounts with their external ids.
     List,
+    /// Rename an account, or set, change or remove its external id; running servers follow
+    /// within the sync interval.
+    Update {
+        /// acct_… or ext:<external id>
+        account: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_name = "ID", conflicts_with = "no_external_id")]
+        external_id: Option<String>,
+        /// Remove the external id (the upstream sees the acct_ id again).
+        #[arg(long)]
+        no_external_id: bool,
+    },
+    /// Create or rename accounts from a CSV file with a header row or JSON Lines (columns
+    /// external_id, name). An existing external id is renamed, never duplicated; the same
+    /// data again is "unchanged". By default any rejected line aborts it all.
+    Import {
+        file: std::path::PathBuf,
+        /// Check every line and print what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Import the valid lines and report the rejected ones.
+        #[arg(long)]
+        skip_invalid: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Create a credential client acting as an API account; prints its secret once.
     Create {
-        #[arg(long)]
+        /// The API account: acct_… or ext:<external id>.
+        #[arg(long, value_name = "ACCOUNT")]
         account: String,
         #[arg(long)]
         name: String,
@@ -120,7 +152,8 @@ pub enum ClientCommand {
     },
     /// List clients.
     List {
-        #[arg(long)]
+        /// Only this API account's: acct_… or ext:<external id>.
+        #[arg(long, value_name = "ACCOUNT")]
         account: Option<String>,
     },
     /// Revoke a client: no new tokens, and its live tokens stop working.
@@ -147,8 +180,9 @@ pub enum UserCommand {
     Create {
         #[arg(long)]
         email: String,
-        /// An API account the user may act on (repeat for several).
-        #[arg(long = "account")]
+        /// An API account the user may act on, acct_… or ext:<external id> (repeat for
+        /// several).
+        #[arg(long = "account", value_name = "ACCOUNT")]
         accounts: Vec<String>,
         /// Operators approve partner applications and see the migration report.
         #[arg(long)]
@@ -182,8 +216,9 @@ pub enum AppCommand {
         #[arg(long)]
         approved: bool,
         /// The API account registering it: until approved, only that account's users may
-        /// authorize it (without an owner or --approved, nobody can).
-        #[arg(long = "account", value_name = "ACCOUNT_ID")]
+        /// authorize it (without an owner or --approved, nobody can). acct_… or
+        /// ext:<external id>.
+        #[arg(long = "account", value_name = "ACCOUNT")]
         account: Option<String>,
         /// Refuse its authorization requests without PKCE (RFC 9700 §2.1.1), whatever the
         /// server-wide require_pkce says.
@@ -223,7 +258,8 @@ pub enum KeysCommand {
 pub enum LegacyCommand {
     /// Create a legacy credential: HTTP Basic with EMAIL and a password acts as ACCOUNT.
     Create {
-        #[arg(long)]
+        /// The API account: acct_… or ext:<external id>.
+        #[arg(long, value_name = "ACCOUNT")]
         account: String,
         #[arg(long)]
         email: String,
@@ -232,8 +268,9 @@ pub enum LegacyCommand {
         password_stdin: bool,
     },
     /// Import legacy credentials with the password hashes another system made, from a CSV
-    /// file with a header row or JSON Lines (email, account, password_hash, and optional
-    /// created_at, last_used_at in RFC 3339). By default any rejected line aborts it all.
+    /// file with a header row or JSON Lines (email, account as acct_… or ext:<external id>,
+    /// password_hash, and optional created_at, last_used_at in RFC 3339). By default any
+    /// rejected line aborts it all.
     Import {
         file: std::path::PathBuf,
         /// Check every line and print what would change; write nothing.
@@ -245,7 +282,8 @@ pub enum LegacyCommand {
     },
     /// List legacy credentials (removed ones too).
     List {
-        #[arg(long)]
+        /// Only this API account's: acct_… or ext:<external id>.
+        #[arg(long, value_name = "ACCOUNT")]
         account: Option<String>,
     },
     /// Replace a legacy credential's password; the old one stops working at once.
@@ -270,9 +308,22 @@ pub enum LegacyCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
-    /// Who still uses HTTP Basic: state, last use, requests in 24 h and 7 days, and whether
-    /// the replacing OAuth client has been used.
-    Legacy,
+    /// Who still uses HTTP Basic: account (name, external id), state, last use, requests in
+    /// 24 h and 7 days, and whether the replacing OAuth client has been used.
+    Legacy {
+        /// `csv`: one row per credential with a header row, for a spreadsheet or a mail
+        /// merge (the dashboard's "Download CSV" is the same file).
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// A table for people (or one JSON value with --json).
+    Text,
+    /// RFC 4180 CSV with a header row.
+    Csv,
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use serde_json::{json, Value};
 use tessera_core::domain::{hash_password, Password};
-use tessera_core::domain::{Client, GrantType};
+use tessera_core::domain::{Account, Client, GrantType};
 use tessera_core::manage::clients::{self, NewCredentialClient};
 use tessera_core::manage::{accounts, apps, authorizations, keys, users};
 use tessera_http::SystemClock;
@@ -16,6 +16,7 @@ use crate::cli::{
 };
 use crate::config::Config;
 use crate::context::{now, Output};
+use crate::import_file::RunMode;
 use crate::legacy;
 use crate::serve::{key_policy, open_store};
 
@@ -110,29 +111,78 @@ fn client_json(c: &Client) -> Value {
     })
 }
 
+fn account_json(a: &Account) -> Value {
+    json!({
+        "account_id": a.id.as_str(),
+        "name": a.name,
+        "external_id": a.external_id.as_ref().map(|e| e.as_str()),
+        "created_at": a.created_at,
+    })
+}
+
 async fn account(config: &Config, cmd: AccountCommand, out: &Output) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     match cmd {
-        AccountCommand::Create { name } => {
-            let a = accounts::create_account(&store, &name, now()).await?;
-            out.print(
-                &json!({ "account_id": a.id.as_str(), "name": a.name }),
-                || format!("created API account {} ({})", a.id, a.name),
-            );
+        AccountCommand::Create { name, external_id } => {
+            let a = accounts::create_account(&store, &name, external_id.as_deref(), now()).await?;
+            out.print(&account_json(&a), || match &a.external_id {
+                Some(ext) => format!(
+                    "created API account {} ({}, external id {ext})",
+                    a.id, a.name
+                ),
+                None => format!("created API account {} ({})", a.id, a.name),
+            });
         }
         AccountCommand::List => {
             let list = tessera_core::store::AccountStore::list_accounts(&store).await?;
-            let value: Vec<Value> = list
-                .iter()
-                .map(|a| json!({ "account_id": a.id.as_str(), "name": a.name, "created_at": a.created_at }))
-                .collect();
-            out.print(&Value::Array(value), || {
-                let mut t = format!("{:<28} {}\n", "ACCOUNT", "NAME");
-                for a in &list {
-                    t.push_str(&format!("{:<28} {}\n", a.id, a.name));
-                }
-                t.trim_end().to_owned()
+            out.print(
+                &Value::Array(list.iter().map(account_json).collect()),
+                || {
+                    let mut t = format!("{:<28} {:<24} {}\n", "ACCOUNT", "EXTERNAL ID", "NAME");
+                    for a in &list {
+                        let ext = a.external_id.as_ref().map_or("-", |e| e.as_str());
+                        t.push_str(&format!("{:<28} {:<24} {}\n", a.id, ext, a.name));
+                    }
+                    t.trim_end().to_owned()
+                },
+            );
+        }
+        AccountCommand::Update {
+            account,
+            name,
+            external_id,
+            no_external_id,
+        } => {
+            let changes = accounts::AccountChanges {
+                name: name.as_deref(),
+                external_id: match (external_id.as_deref(), no_external_id) {
+                    (_, true) => Some(None),
+                    (Some(ext), false) => Some(Some(ext)),
+                    (None, false) => None,
+                },
+            };
+            if changes.name.is_none() && changes.external_id.is_none() {
+                bail!("nothing to change: pass --name, --external-id or --no-external-id");
+            }
+            let a = accounts::update_account(&store, &account, changes, now()).await?;
+            out.print(&account_json(&a), || {
+                let ext = a.external_id.as_ref().map_or("none", |e| e.as_str());
+                format!(
+                    "updated API account {} ({}, external id {ext})",
+                    a.id, a.name
+                )
             });
+        }
+        AccountCommand::Import {
+            file,
+            dry_run,
+            skip_invalid,
+        } => {
+            let mode = RunMode {
+                dry_run,
+                skip_invalid,
+            };
+            crate::account_import::import(&store, &file, mode, out).await?;
         }
     }
     Ok(())

@@ -11,16 +11,17 @@ use tessera_core::legacy::audit::AuditEvent;
 use tessera_core::legacy::provision::{
     change_legacy_password, create_legacy_credential, get_legacy_credential, NewLegacyCredential,
 };
-use tessera_core::legacy::report::legacy_report;
+use tessera_core::legacy::report::{legacy_report, report_csv};
 use tessera_core::legacy::usage::LegacyReportRow;
 use tessera_core::legacy::{migration, LegacyCredential, Password, PasswordHash};
 use tessera_core::manage::accounts;
 use tessera_core::rfc3339::format_rfc3339;
 use tessera_core::store::{AuditStore, LegacyStore};
 
-use crate::cli::{LegacyCommand, ReportCommand};
+use crate::cli::{LegacyCommand, ReportCommand, ReportFormat};
 use crate::config::Config;
 use crate::context::{now, Output};
+use crate::import_file::RunMode;
 use crate::serve::open_store;
 
 /// Who the audit log names for a CLI action.
@@ -64,6 +65,8 @@ pub(crate) async fn legacy(
             email,
             password_stdin,
         } => {
+            // Fail on an unknown account before asking for a password.
+            accounts::get_account(&store, &account).await?;
             let hash = read_and_hash(config, password_stdin).await?;
             let new = NewLegacyCredential {
                 account_id: &account,
@@ -83,8 +86,11 @@ pub(crate) async fn legacy(
             dry_run,
             skip_invalid,
         } => {
-            crate::legacy_import::import(&store, &file, dry_run, skip_invalid, &actor(), out)
-                .await?;
+            let mode = RunMode {
+                dry_run,
+                skip_invalid,
+            };
+            crate::legacy_import::import(&store, &file, mode, &actor(), out).await?;
         }
         LegacyCommand::List { account } => {
             let account = match account {
@@ -238,12 +244,19 @@ pub(crate) async fn report(
 ) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     match cmd {
-        ReportCommand::Legacy => {
+        ReportCommand::Legacy { format } => {
+            if format == ReportFormat::Csv && out.json {
+                bail!("--json and --format csv are two different outputs; pick one");
+            }
             let rows = legacy_report(&store, now()).await?;
-            out.print(
-                &Value::Array(rows.iter().map(report_json).collect()),
-                || report_table(&rows),
-            );
+            match format {
+                // Exactly what the dashboard's "Download CSV" serves.
+                ReportFormat::Csv => print!("{}", report_csv(&rows)?),
+                ReportFormat::Text => out.print(
+                    &Value::Array(rows.iter().map(report_json).collect()),
+                    || report_table(&rows),
+                ),
+            }
         }
     }
     Ok(())
@@ -254,7 +267,10 @@ fn report_json(r: &LegacyReportRow) -> Value {
         "credential_id": r.credential_id.as_str(),
         "email": r.email.as_str(),
         "account_id": r.account_id.as_str(),
+        "account_name": r.account_name,
+        "external_id": r.account_external_id.as_ref().map(|e| e.as_str()),
         "state": r.state.as_str(),
+        "created_at": time(Some(r.created_at)),
         "last_basic_use": time(r.last_used_at),
         "basic_requests_24h": r.requests_24h,
         "basic_requests_7d": r.requests_7d,
@@ -264,9 +280,18 @@ fn report_json(r: &LegacyReportRow) -> Value {
     })
 }
 
+/// The account as people know it: its name, then the external id or else Tessera's id.
+fn account_label(r: &LegacyReportRow) -> String {
+    let id = r
+        .account_external_id
+        .as_ref()
+        .map_or(r.account_id.as_str(), |e| e.as_str());
+    format!("{} ({id})", r.account_name)
+}
+
 fn report_table(rows: &[LegacyReportRow]) -> String {
     let mut t = format!(
-        "{:<32} {:<28} {:<9} {:<21} {:>7} {:>7}  {}\n",
+        "{:<32} {:<36} {:<9} {:<21} {:>7} {:>7}  {}\n",
         "EMAIL", "ACCOUNT", "STATE", "LAST BASIC USE", "24H", "7D", "NEW CLIENT USED"
     );
     for r in rows {
@@ -279,9 +304,9 @@ fn report_table(rows: &[LegacyReportRow]) -> String {
             (Some(_), Some(at)) => format!("yes (since {})", format_rfc3339(at)),
         };
         t.push_str(&format!(
-            "{:<32} {:<28} {:<9} {:<21} {:>7} {:>7}  {}\n",
+            "{:<32} {:<36} {:<9} {:<21} {:>7} {:>7}  {}\n",
             r.email,
-            r.account_id.as_str(),
+            account_label(r),
             r.state.as_str(),
             last,
             r.requests_24h,

@@ -3,12 +3,14 @@
 //! injected clock.
 #![forbid(unsafe_code)]
 
+mod account_import;
 pub mod cli;
 pub mod commands;
 pub mod config;
 mod context;
 #[cfg(feature = "bench-fixtures")]
 mod fixtures;
+mod import_file;
 mod legacy;
 mod legacy_import;
 pub mod master_key;

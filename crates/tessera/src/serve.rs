@@ -183,7 +183,6 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
                 .unwrap_or(2),
         ),
         scopes,
-        accounts: Default::default(),
         legacy,
         gateway,
         trusted_proxies,

@@ -58,6 +58,10 @@ pub fn routes() -> Router<AppState> {
             get(applications::get_deauthorize).post(applications::post_deauthorize),
         )
         .route("/settings/operator", get(operator::get_operator))
+        .route(
+            "/settings/operator/report.csv",
+            get(operator::get_report_csv),
+        )
         .route("/settings/operator/approve", post(operator::post_approve))
         .route(
             "/settings/operator/rotate-key",

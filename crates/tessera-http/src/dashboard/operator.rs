@@ -1,19 +1,25 @@
-//! Operator pages: partner application approval and signing keys.
+//! Operator pages: partner application approval, the legacy migration report (and its CSV
+//! download) and signing keys.
 
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
-use tessera_core::legacy::report::legacy_report;
+use tessera_core::legacy::report::{legacy_report, report_csv};
+use tessera_core::legacy::usage::LegacyReportRow;
+use tessera_core::manage::accounts;
 use tessera_core::manage::apps::{list_applications, set_approved};
 use tessera_core::manage::keys::{list_keys, rotate};
 use tessera_core::runtime::sync::{reload_keyring, KeyReload};
 
 use super::visit::{back_with, OperatorPage, Page, Signed, Submitted};
+use crate::download;
 use crate::error::{HttpError, PageError};
 use crate::state::AppState;
 use crate::views::{when, AppRow, KeyRow, OperatorView, ReportRow};
 
 const HERE: &str = OperatorPage::HERE;
+/// What a browser saves the report's CSV as.
+const REPORT_FILE_NAME: &str = "tessera-legacy-report.csv";
 
 #[derive(Deserialize)]
 pub struct OperatorQuery {
@@ -70,11 +76,13 @@ pub async fn get_operator(
         .filter(|r| {
             filter_account
                 .as_deref()
-                .is_none_or(|a| r.account_id.as_str() == a)
+                .is_none_or(|a| names_account(r, a))
         })
         .map(|r| ReportRow {
             email: r.email.as_str().to_owned(),
             account: r.account_id.to_string(),
+            account_name: r.account_name,
+            external_id: r.account_external_id.map(|e| e.as_str().to_owned()),
             state: r.state.as_str().to_owned(),
             last_used: when(r.last_used_at),
             day: r.requests_24h,
@@ -94,6 +102,32 @@ pub async fn get_operator(
         filter_state: filter_state.unwrap_or_else(|| "all".into()),
         filter_account: filter_account.unwrap_or_default(),
     }))
+}
+
+/// Whether the account filter `wanted` names the row's account: its id, `ext:<external
+/// id>` (as the CLI takes it) or the bare external id.
+fn names_account(row: &LegacyReportRow, wanted: &str) -> bool {
+    let external = row.account_external_id.as_ref().map(|e| e.as_str());
+    row.account_id.as_str() == wanted
+        || external.is_some_and(|e| {
+            e == wanted || wanted.strip_prefix(accounts::EXTERNAL_PREFIX) == Some(e)
+        })
+}
+
+/// The whole migration report as a CSV download: exactly what `tessera report legacy
+/// --format csv` prints (one function makes both), for operators only, like the page.
+pub async fn get_report_csv(
+    State(app): State<AppState>,
+    Signed { visit: v, .. }: Signed<OperatorPage>,
+) -> Result<Response, HttpError> {
+    if !v.user.operator {
+        return Err(PageError::OperatorsOnly.into());
+    }
+    let rows = legacy_report(app.store.as_ref(), app.clock.now())
+        .await
+        .map_err(HttpError::internal)?;
+    let csv = report_csv(&rows).map_err(HttpError::internal)?;
+    Ok(download::csv(REPORT_FILE_NAME, csv))
 }
 
 pub async fn post_approve(
