@@ -6,6 +6,8 @@
 #[macro_use]
 mod support;
 
+mod account_gateway;
+mod accounts;
 mod api;
 mod app_pkce;
 mod authorization_code;
@@ -22,5 +24,6 @@ mod metadata;
 mod oauth2_client;
 mod pages;
 mod refresh_token;
+mod report_csv;
 mod revocation;
 mod store_conformance;

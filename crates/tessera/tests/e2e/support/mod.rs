@@ -186,7 +186,16 @@ impl TestApp {
     }
 
     pub async fn account(&self, name: &str) -> String {
-        create_account(self.store(), name, self.now())
+        create_account(self.store(), name, None, self.now())
+            .await
+            .expect("account")
+            .id
+            .to_string()
+    }
+
+    /// A new account with the provider's id `external_id`; its `acct_` id.
+    pub async fn account_with_external_id(&self, name: &str, external_id: &str) -> String {
+        create_account(self.store(), name, Some(external_id), self.now())
             .await
             .expect("account")
             .id
