@@ -343,7 +343,9 @@ fn parse_route(spec: &RouteSpec, catalog: &ScopeSet) -> Result<Route, String> {
     }
     for s in &spec.scopes {
         if !catalog.contains(s) {
-            return Err(format!("scope {s:?} is not in the scope catalog"));
+            return Err(format!(
+                "scope {s:?} is not in the scope catalog (add it with a [[scope]] table or `tessera scope create`)"
+            ));
         }
     }
     Ok(Route {

@@ -152,6 +152,8 @@ pub enum ChangeKind {
     TokenSet,
     /// An API account's name or external id changed; the subject is its id.
     Account,
+    /// A scope catalog entry was added, described anew or deleted; the subject is its name.
+    Scope,
 }
 
 impl ChangeKind {
@@ -163,6 +165,7 @@ impl ChangeKind {
             Self::LegacyCredential => "legacy_credential",
             Self::TokenSet => "token_set",
             Self::Account => "account",
+            Self::Scope => "scope",
         }
     }
 
@@ -174,6 +177,7 @@ impl ChangeKind {
             "legacy_credential" => Some(Self::LegacyCredential),
             "token_set" => Some(Self::TokenSet),
             "account" => Some(Self::Account),
+            "scope" => Some(Self::Scope),
             _ => None,
         }
     }
@@ -229,12 +233,42 @@ pub struct ScopeEntry {
     pub description: String,
 }
 
+/// What in the store uses a scope. Revoked clients, and consents given to them, use
+/// nothing: they can never obtain a token again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeUsage {
+    /// Credential clients allowed the scope, oldest first.
+    pub clients: Vec<ClientId>,
+    /// Applications allowed the scope, oldest first.
+    pub applications: Vec<ClientId>,
+    /// Consents that include the scope.
+    pub consents: i64,
+    /// The users who gave those consents.
+    pub consent_users: i64,
+}
+
+impl ScopeUsage {
+    pub fn is_unused(&self) -> bool {
+        self.clients.is_empty() && self.applications.is_empty() && self.consents == 0
+    }
+}
+
+/// The scope catalog. Every mutation records a `Scope` change (subject: the name) in the
+/// same transaction, so running servers reload the catalog they keep in memory. Names are
+/// compared exactly (scope names are case-sensitive, RFC 6749 §3.3).
 #[async_trait]
 pub trait ScopeStore: Send + Sync {
     /// The catalog, by name.
     async fn list_scopes(&self) -> StoreResult<Vec<ScopeEntry>>;
-    /// Inserts or updates the entry with this name.
-    async fn upsert_scope(&self, scope: &ScopeEntry) -> StoreResult<()>;
+    /// Adds an entry; `false`, changing nothing, when the name is taken.
+    async fn insert_scope(&self, scope: &ScopeEntry, now: UnixSeconds) -> StoreResult<bool>;
+    /// Replaces the description of the entry with this name; `false` when there is none.
+    async fn update_scope(&self, scope: &ScopeEntry, now: UnixSeconds) -> StoreResult<bool>;
+    /// Deletes the entry; `false` when there is none. Whether anything still uses it is the
+    /// caller's question ([`ScopeStore::find_scope_usage`]).
+    async fn delete_scope(&self, name: &str, now: UnixSeconds) -> StoreResult<bool>;
+    /// The clients (not revoked), applications and consents whose scopes include `name`.
+    async fn find_scope_usage(&self, name: &str) -> StoreResult<ScopeUsage>;
 }
 
 /// Legacy Basic credentials, their usage counts, and the first-token mark of clients the

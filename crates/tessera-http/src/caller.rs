@@ -137,7 +137,7 @@ impl Caller {
         } else if scheme.eq_ignore_ascii_case("basic") {
             Grant::Legacy {
                 identity: legacy::authenticate(app, rest, client).await?,
-                scopes: app.legacy.scopes.clone(),
+                scopes: app.caches.scopes(),
             }
         } else {
             return Err(HttpError::MissingToken);

@@ -2,12 +2,10 @@
 //! limiter, usage counter, a timing filler hash) and the deprecation headers it adds to
 //! responses (RFC 9745, RFC 8594). Handlers reach it through the shared state.
 
-use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use tessera_core::domain::password::{hash_password, PasswordError};
-use tessera_core::domain::ScopeSet;
 use tessera_core::legacy::cache::LegacyIdentity;
 use tessera_core::legacy::limiter::FailureLimiter;
 use tessera_core::legacy::usage::UsageCounter;
@@ -24,8 +22,6 @@ pub struct LegacyRuntime {
     pub passwords: PasswordPolicy,
     pub limiter: FailureLimiter,
     pub usage: UsageCounter,
-    /// What a Basic caller may do: the whole scope catalog, as before OAuth existed.
-    pub scopes: Arc<ScopeSet>,
     pub(crate) dummy_hash: PasswordHash,
     sunset_header: Option<HeaderValue>,
     link_header: Option<HeaderValue>,
@@ -38,7 +34,6 @@ impl LegacyRuntime {
         sunset: SunsetPolicy,
         passwords: PasswordPolicy,
         limiter: FailureLimiter,
-        scopes: ScopeSet,
     ) -> Result<Self, PasswordError> {
         let filler = Password::from_request("not a password: timing filler".into());
         let dummy_hash = hash_password(&passwords, &filler)?;
@@ -56,7 +51,6 @@ impl LegacyRuntime {
             passwords,
             limiter,
             usage: UsageCounter::default(),
-            scopes: Arc::new(scopes),
             dummy_hash,
             sunset_header,
             link_header,

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tessera_core::clock::Clock;
-use tessera_core::domain::ScopeSet;
 use tessera_core::error::OAuthError;
 use tessera_core::forwarded::TrustedProxies;
 use tessera_core::manage::keys::KeyPolicy;
@@ -125,8 +124,6 @@ pub struct Inner {
     /// An argon2id hash of a random password, verified when an email is unknown so that
     /// response time does not reveal which emails exist.
     pub decoy_hash: String,
-    /// The scope catalog, for the metadata document.
-    pub scopes: ScopeSet,
     /// Legacy Basic credentials: sunset policy, failure limits, usage counts.
     pub legacy: LegacyRuntime,
     /// The provider's API that Tessera proxies to; `None`: the sample API is served.

@@ -22,7 +22,7 @@ pub async fn get_jwks(State(app): State<AppState>) -> Response {
 pub async fn get_metadata(State(app): State<AppState>) -> Json<serde_json::Value> {
     Json(metadata(
         &app.tokens.issuer,
-        &app.scopes,
+        &app.caches.scopes(),
         app.keys.algorithm,
     ))
 }

@@ -73,6 +73,9 @@ pub enum Command {
     /// Third-party applications (authorization code grant).
     #[command(subcommand)]
     App(AppCommand),
+    /// The scope catalog: what clients may be allowed, users consent to and routes require.
+    #[command(subcommand)]
+    Scope(ScopeCommand),
     /// Bulk fixtures for benchmarks (built only with the `bench-fixtures` feature).
     #[cfg(feature = "bench-fixtures")]
     #[command(subcommand, hide = true)]
@@ -234,6 +237,31 @@ pub enum AppCommand {
         #[arg(long, value_name = "true|false")]
         require_pkce: Option<bool>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScopeCommand {
+    /// Add a scope to the catalog. NAME: printable ASCII without spaces, quotes or
+    /// backslashes (RFC 6749 §3.3), at most 128 characters.
+    Create {
+        name: String,
+        /// What it lets an application do, in plain words: the consent page shows it
+        /// (1 to 200 characters).
+        #[arg(long)]
+        description: String,
+    },
+    /// List the catalog.
+    List,
+    /// Show a scope and everything that uses it (clients, applications, consents, routes).
+    Describe { name: String },
+    /// Replace a scope's description; the consent page shows the new words at once.
+    Update {
+        name: String,
+        #[arg(long)]
+        description: String,
+    },
+    /// Remove a scope; refused, naming them, while anything uses it.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -50,6 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(cmd) => legacy::report(&config, cmd, &out).await,
         Command::User(cmd) => user(&config, cmd, &out).await,
         Command::App(cmd) => app(&config, cmd, &out).await,
+        Command::Scope(cmd) => crate::scopes::scope(&config, cmd, &out).await,
         #[cfg(feature = "bench-fixtures")]
         Command::Fixtures(cmd) => crate::fixtures::fixtures(&config, cmd, &out).await,
     }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::forwarded::TrustedProxies;
 use tessera_core::gateway::{RouteSpec, Unmatched};
 use tessera_core::legacy::{PasswordPolicy, SunsetPolicy};
+use tessera_core::manage::scopes::{check_configured, CatalogConfig, ScopeSpec};
 use tessera_core::rfc3339::parse_rfc3339;
 
 /// `Debug` redacts the master key and the database URL's credentials (see the impl below).
@@ -54,6 +55,7 @@ pub struct Config {
     pub upstream_identity: String,
     pub trusted_proxies: Vec<String>,
     pub route: Vec<RouteSpec>,
+    pub scope: Vec<ScopeSpec>,
 }
 
 impl Default for Config {
@@ -98,6 +100,7 @@ impl Default for Config {
             upstream_identity: "headers".into(),
             trusted_proxies: Vec::new(),
             route: Vec::new(),
+            scope: Vec::new(),
         }
     }
 }
@@ -148,6 +151,7 @@ impl fmt::Debug for Config {
             upstream_identity,
             trusted_proxies,
             route,
+            scope,
         } = self;
         f.debug_struct("Config")
             .field("listen", listen)
@@ -189,6 +193,7 @@ impl fmt::Debug for Config {
             .field("upstream_identity", upstream_identity)
             .field("trusted_proxies", trusted_proxies)
             .field("route", route)
+            .field("scope", scope)
             .finish()
     }
 }
@@ -228,14 +233,15 @@ const TEXT_KEYS: [&str; 14] = [
 /// Keys whose value is a list; in the environment, comma-separated.
 const LIST_KEYS: [&str; 2] = ["basic_brownouts", "trusted_proxies"];
 
-/// Keys whose value is an array of tables (`[[route]]`); not settable from the environment.
-const TABLE_KEYS: [&str; 1] = ["route"];
+/// Keys whose value is an array of tables (`[[route]]`, `[[scope]]`); not settable from the
+/// environment.
+const TABLE_KEYS: [&str; 2] = ["route", "scope"];
 
 const BOOL_KEYS: [&str; 2] = ["require_pkce", "skip_consent_when_granted"];
 
 impl Config {
     /// Every key, in file order.
-    pub const KEYS: [&'static str; 39] = [
+    pub const KEYS: [&'static str; 40] = [
         "listen",
         "database",
         "data_dir",
@@ -275,6 +281,7 @@ impl Config {
         "upstream_identity",
         "trusted_proxies",
         "route",
+        "scope",
     ];
 
     /// Defaults, overlaid with the TOML file (if any), then with `TESSERA_<KEY>` variables.
@@ -365,9 +372,19 @@ impl Config {
         if !matches!(self.upstream_identity.as_str(), "headers" | "jwt") {
             bail!("upstream_identity must be \"headers\" or \"jwt\"");
         }
+        check_configured(&self.scope)?;
         self.password_policy()?;
         self.sunset_policy()?;
         Ok(())
+    }
+
+    /// What the configuration says about the scope catalog: its `[[scope]]` tables and the
+    /// routes whose scopes must stay in it.
+    pub fn catalog(&self) -> CatalogConfig<'_> {
+        CatalogConfig {
+            scopes: &self.scope,
+            routes: &self.route,
+        }
     }
 
     /// What the gateway does with a request that matches no `[[route]]`.

@@ -13,6 +13,7 @@ use tessera_core::gateway::RouteTable;
 use tessera_core::legacy::cache::{self, VerificationCache};
 use tessera_core::legacy::limiter::{FailureLimiter, LimitPolicy};
 use tessera_core::manage::keys::{ensure_signing_key, KeyPolicy};
+use tessera_core::manage::scopes;
 use tessera_core::oauth::authorize::AuthorizePolicy;
 use tessera_core::oauth::refresh_token::RefreshPolicy;
 use tessera_core::random;
@@ -97,14 +98,29 @@ pub fn gateway(config: &Config, catalog: &ScopeSet) -> anyhow::Result<Option<Gat
     Ok(Some(gateway))
 }
 
-/// Opens the configured store (applying migrations).
+/// Opens the configured store: applies migrations, then the `[[scope]]` tables.
 pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
-    Ok(SqlStore::connect(&config.database_url()).await?)
+    open_store_at(config, crate::context::now()).await
+}
+
+/// [`open_store`] at `now`, the instant catalog changes are recorded at.
+async fn open_store_at(config: &Config, now: i64) -> anyhow::Result<SqlStore> {
+    let store = SqlStore::connect(&config.database_url()).await?;
+    let applied = scopes::apply_configured(&store, config.catalog(), now).await?;
+    if applied != scopes::Applied::default() {
+        tracing::info!(
+            created = ?applied.created,
+            described = ?applied.described,
+            removed_samples = ?applied.removed_samples,
+            "applied the [[scope]] tables to the scope catalog"
+        );
+    }
+    Ok(store)
 }
 
 /// Starts a server on `config.listen` (port 0 picks a free one).
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
-    let store: Arc<dyn Store> = Arc::new(open_store(config).await?);
+    let store: Arc<dyn Store> = Arc::new(open_store_at(config, clock.now()).await?);
     let master = Arc::new(crate::master_key::resolve(config)?);
     let tokens = token_policy(config);
     let keys = key_policy(config)?;
@@ -123,27 +139,19 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let cursor_start = load_all(store.as_ref(), &caches, &reload, now).await?;
     let passwords = config.password_policy()?;
     let decoy = decoy_hash(&passwords)?;
-    let scopes: ScopeSet = store
-        .list_scopes()
-        .await?
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-
-    let gateway = gateway(config, &scopes)?;
+    // The catalog as the store holds it after the [[scope]] tables were applied.
+    let gateway = gateway(config, &caches.scopes())?;
     let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies)
         .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
 
     let sunset = config.sunset_policy()?;
     let passwords = config.password_policy()?;
-    let catalog = scopes.clone();
     // Hashes the timing filler with the configured cost: keep it off the async threads.
     let legacy = tokio::task::spawn_blocking(move || {
         LegacyRuntime::new(
             sunset,
             passwords,
             FailureLimiter::new(LimitPolicy::default()),
-            catalog,
         )
     })
     .await
@@ -182,7 +190,6 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
                 .map(|n| n.get())
                 .unwrap_or(2),
         ),
-        scopes,
         legacy,
         gateway,
         trusted_proxies,

@@ -1,28 +1,106 @@
-//! Scope sets (RFC 6749 §3.3).
+//! Scope names and sets (RFC 6749 §3.3), and the words the consent page shows for a scope.
 
 use std::collections::BTreeSet;
 use std::fmt;
+
+/// The longest scope name, in characters: far beyond any real name, short enough that a
+/// token of every scope fits in a header and a consent form.
+pub const MAX_SCOPE_NAME_LEN: usize = 128;
+
+/// The longest scope description, in characters.
+pub const MAX_SCOPE_DESCRIPTION_LEN: usize = 200;
+
+/// Why a scope name or description is refused.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ScopeError {
+    #[error("a scope name must not be empty")]
+    Empty,
+    #[error(
+        "scope token {0:?}… is too long: scope names have at most {MAX_SCOPE_NAME_LEN} characters"
+    )]
+    TooLong(String),
+    #[error("scope token {0:?} is not valid: scope tokens are printable ASCII without spaces, quotes or backslashes")]
+    Invalid(String),
+    #[error("a scope description must be 1 to {MAX_SCOPE_DESCRIPTION_LEN} characters of text, without line breaks or other control characters")]
+    Description,
+}
+
+/// One scope token: `1*( %x21 / %x23-5B / %x5D-7E )` (§3.3), at most
+/// [`MAX_SCOPE_NAME_LEN`] characters. Scope names are case-sensitive.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ScopeName(String);
+
+impl ScopeName {
+    pub fn parse(raw: &str) -> Result<Self, ScopeError> {
+        if raw.is_empty() {
+            return Err(ScopeError::Empty);
+        }
+        // §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+        let valid = raw
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        if !valid {
+            return Err(ScopeError::Invalid(raw.to_owned()));
+        }
+        // Every byte is ASCII here, so bytes are characters.
+        if raw.len() > MAX_SCOPE_NAME_LEN {
+            return Err(ScopeError::TooLong(raw[..32].to_owned()));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for ScopeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What the consent page says a scope lets an application do: 1 to
+/// [`MAX_SCOPE_DESCRIPTION_LEN`] characters, not blank, on one line; kept trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeDescription(String);
+
+impl ScopeDescription {
+    pub fn parse(raw: &str) -> Result<Self, ScopeError> {
+        let text = raw.trim();
+        let length = text.chars().count();
+        if length == 0
+            || length > MAX_SCOPE_DESCRIPTION_LEN
+            || text.chars().any(char::is_control)
+        {
+            return Err(ScopeError::Description);
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
 
 /// A set of scope tokens, kept sorted so equal sets print equally.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ScopeSet(BTreeSet<String>);
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("scope token {0:?} is not valid: scope tokens are printable ASCII without spaces, quotes or backslashes")]
-pub struct ScopeError(pub String);
-
 impl ScopeSet {
-    /// Parses a space-delimited list; tokens are `1*( %x21 / %x23-5B / %x5D-7E )` (§3.3).
+    /// Parses a space-delimited list of [`ScopeName`]s (§3.3).
     pub fn parse(raw: &str) -> Result<Self, ScopeError> {
         let mut set = BTreeSet::new();
         for token in raw.split(' ').filter(|t| !t.is_empty()) {
-            let valid = token
-                .bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
-            if !valid {
-                return Err(ScopeError(token.to_owned()));
-            }
-            set.insert(token.to_owned());
+            set.insert(ScopeName::parse(token)?.into_string());
         }
         Ok(Self(set))
     }
@@ -84,6 +162,50 @@ mod tests {
         assert!(ScopeSet::parse("a\"b").is_err());
         assert!(ScopeSet::parse("a\\b").is_err());
         assert!(ScopeSet::parse("caf\u{e9}").is_err());
+    }
+
+    #[test]
+    fn scope_names_follow_rfc6749_3_3_and_the_length_cap() {
+        let longest = "a".repeat(MAX_SCOPE_NAME_LEN);
+        let too_long = "a".repeat(MAX_SCOPE_NAME_LEN + 1);
+        let cases: [(&str, &str, Result<(), fn(&ScopeError) -> bool>); 12] = [
+            ("should accept letters, colons, dots", "invoices:read.v2", Ok(())),
+            ("should accept ! and ~, the ends of the ranges", "!#[]~", Ok(())),
+            ("should accept a URL-like scope", "https://api.example/x?y=1", Ok(())),
+            ("should accept the longest name", &longest, Ok(())),
+            ("should fail because the name is empty", "", Err(|e| *e == ScopeError::Empty)),
+            ("should fail because of a space", "a b", Err(|e| matches!(e, ScopeError::Invalid(_)))),
+            ("should fail because of a quote", "a\"b", Err(|e| matches!(e, ScopeError::Invalid(_)))),
+            ("should fail because of a backslash", "a\\b", Err(|e| matches!(e, ScopeError::Invalid(_)))),
+            ("should fail because of a tab", "a\tb", Err(|e| matches!(e, ScopeError::Invalid(_)))),
+            ("should fail because of DEL", "a\u{7f}", Err(|e| matches!(e, ScopeError::Invalid(_)))),
+            ("should fail because it is not ASCII", "caf\u{e9}", Err(|e| matches!(e, ScopeError::Invalid(_)))),
+            ("should fail because it is too long", &too_long, Err(|e| matches!(e, ScopeError::TooLong(_)))),
+        ];
+        for (description, raw, expect) in cases {
+            match (ScopeName::parse(raw), expect) {
+                (Ok(name), Ok(())) => assert_eq!(name.as_str(), raw, "{description}"),
+                (Err(e), Err(check)) => assert!(check(&e), "{description}: {e:?}"),
+                (got, _) => panic!("{description}: {got:?}"),
+            }
+        }
+        assert!(
+            ScopeSet::parse(&format!("a {too_long}")).is_err(),
+            "a set applies the same rule to each token"
+        );
+    }
+
+    #[test]
+    fn scope_descriptions_are_one_line_of_1_to_200_characters() {
+        assert_eq!(
+            ScopeDescription::parse("  Read your invoices ").unwrap().as_str(),
+            "Read your invoices"
+        );
+        let longest = "é".repeat(MAX_SCOPE_DESCRIPTION_LEN);
+        assert!(ScopeDescription::parse(&longest).is_ok(), "characters, not bytes");
+        for bad in ["", "   ", "two\nlines", &"x".repeat(MAX_SCOPE_DESCRIPTION_LEN + 1)] {
+            assert_eq!(ScopeDescription::parse(bad), Err(ScopeError::Description), "{bad:?}");
+        }
     }
 
     #[test]

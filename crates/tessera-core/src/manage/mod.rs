@@ -6,5 +6,6 @@ pub mod apps;
 pub mod authorizations;
 pub mod clients;
 pub mod keys;
+pub mod scopes;
 pub mod tokens;
 pub mod users;

@@ -1,7 +1,7 @@
 //! In-memory state a server keeps so the hot paths need no database round trip: clients,
-//! accounts, the keyring, revoked tokens, already verified tokens and legacy credentials.
-//! [`sync`] keeps it consistent with the store through the change feed; every cache of
-//! store answers is a [`GuardedCache`].
+//! accounts, the keyring, the scope catalog, revoked tokens, already verified tokens and
+//! legacy credentials. [`sync`] keeps it consistent with the store through the change feed;
+//! every cache of store answers is a [`GuardedCache`].
 
 pub mod accounts;
 pub mod clients;
@@ -20,6 +20,7 @@ pub use clients::ClientCache;
 pub use revoked::RevokedTokens;
 pub use verified::VerifiedTokens;
 
+use crate::domain::ScopeSet;
 use crate::legacy::cache::VerificationCache;
 use crate::token::keys::Keyring;
 use crate::UnixSeconds;
@@ -35,6 +36,9 @@ pub struct Caches {
     /// Recently verified legacy Basic credentials.
     pub legacy: VerificationCache,
     keyring: RwLock<Arc<Keyring>>,
+    /// The scope catalog's names: what the metadata document lists and what a legacy Basic
+    /// caller may do. Empty until [`sync::load_all`] fills it.
+    scopes: RwLock<Arc<ScopeSet>>,
 }
 
 impl Caches {
@@ -47,11 +51,20 @@ impl Caches {
             verified: VerifiedTokens::new(verified_capacity),
             legacy,
             keyring: RwLock::new(Arc::new(keyring)),
+            scopes: RwLock::new(Arc::new(ScopeSet::default())),
         }
     }
 
     pub fn keyring(&self) -> Arc<Keyring> {
         self.keyring.read().clone()
+    }
+
+    pub fn scopes(&self) -> Arc<ScopeSet> {
+        self.scopes.read().clone()
+    }
+
+    pub fn set_scopes(&self, scopes: ScopeSet) {
+        *self.scopes.write() = Arc::new(scopes);
     }
 
     /// Remembers that a token set is revoked, so this process refuses its access tokens at

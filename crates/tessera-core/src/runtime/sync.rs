@@ -107,6 +107,7 @@ async fn apply(
     now: UnixSeconds,
 ) -> Result<(), StoreError> {
     let mut keys_changed = false;
+    let mut scopes_changed = false;
     for change in changes {
         match change.kind {
             ChangeKind::Client => caches.clients.invalidate(&change.subject),
@@ -121,10 +122,14 @@ async fn apply(
             ChangeKind::SigningKey => keys_changed = true,
             ChangeKind::LegacyCredential => caches.legacy.invalidate(&change.subject),
             ChangeKind::Account => caches.accounts.invalidate(&change.subject),
+            ChangeKind::Scope => scopes_changed = true,
         }
     }
     if keys_changed {
         reload_keyring(store, caches, reload).await?;
+    }
+    if scopes_changed {
+        reload_scopes(store, caches).await?;
     }
     Ok(())
 }
@@ -143,6 +148,7 @@ pub async fn load_all(
     caches.accounts.clear();
     caches.legacy.clear();
     reload_keyring(store, caches, reload).await?;
+    reload_scopes(store, caches).await?;
     for (jti, until) in store.list_revoked_tokens(now).await? {
         caches.revoked.insert(jti, until);
     }
@@ -162,6 +168,13 @@ pub async fn reload_keyring(
     let ring = Keyring::from_stored(&stored, reload.master, reload.max_token_ttl)
         .map_err(StoreError::new)?;
     caches.set_keyring(ring);
+    Ok(())
+}
+
+/// Reads the scope catalog's names into the cache.
+pub async fn reload_scopes(store: &dyn Store, caches: &Caches) -> Result<(), StoreError> {
+    let names = store.list_scopes().await?.into_iter().map(|s| s.name);
+    caches.set_scopes(names.collect());
     Ok(())
 }
 

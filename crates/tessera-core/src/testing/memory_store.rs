@@ -1,6 +1,7 @@
 //! An in-memory store for core's unit tests: the storage traits' contracts for what the
-//! grants and consent rules use (clients, consents, codes, token sets, refresh tokens,
-//! revoked access tokens), kept in maps under one lock, so each "atomic" step is atomic.
+//! grants, consent rules and catalog actions use (clients, consents, codes, token sets,
+//! refresh tokens, revoked access tokens, scopes), kept in maps under one lock, so each
+//! "atomic" step is atomic.
 //! Everything else answers an error: a test that reaches it needs it implemented first.
 
 use std::collections::HashMap;
@@ -10,7 +11,7 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::domain::{
-    Account, AccountId, Client, ClientId, ClientStatus, ExternalId, Kid, LegacyId, SecretHash,
+    Account, AccountId, Client, ClientId, ClientKind, ClientStatus, ExternalId, Kid, LegacyId, SecretHash,
     StoredSecret, TokenSetId, User, UserId,
 };
 use crate::error::StoreError;
@@ -21,7 +22,7 @@ use crate::legacy::{Email, LegacyCredential, PasswordHash};
 use crate::store::{
     AccountStore, AccountUpdate, AuditStore, Authorization, AuthorizationCode, AuthorizationStore,
     Book, BookStore, Change, ChangeFeed, ClientStore, CodeConsumption, Consent, KeyStore,
-    LegacyStore, RefreshToken, RevocationStore, Rotation, ScopeEntry, ScopeStore, Session,
+    LegacyStore, RefreshToken, RevocationStore, Rotation, ScopeEntry, ScopeStore, ScopeUsage, Session,
     SessionStore, StoreResult, TokenSet, UserStore,
 };
 use crate::token::keys::StoredSigningKey;
@@ -41,6 +42,7 @@ struct Tables {
     refresh: HashMap<[u8; 32], RefreshToken>,
     revoked_tokens: HashMap<String, UnixSeconds>,
     token_uses: Vec<(ClientId, UnixSeconds)>,
+    scopes: Vec<ScopeEntry>,
 }
 
 #[derive(Default)]
@@ -454,10 +456,65 @@ impl BookStore for MemoryStore {
 #[async_trait]
 impl ScopeStore for MemoryStore {
     async fn list_scopes(&self) -> StoreResult<Vec<ScopeEntry>> {
-        absent()
+        let mut list = self.tables.lock().scopes.clone();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(list)
     }
-    async fn upsert_scope(&self, _: &ScopeEntry) -> StoreResult<()> {
-        absent()
+    async fn insert_scope(&self, scope: &ScopeEntry, _: UnixSeconds) -> StoreResult<bool> {
+        let mut t = self.tables.lock();
+        if t.scopes.iter().any(|s| s.name == scope.name) {
+            return Ok(false);
+        }
+        t.scopes.push(scope.clone());
+        Ok(true)
+    }
+    async fn update_scope(&self, scope: &ScopeEntry, _: UnixSeconds) -> StoreResult<bool> {
+        let mut t = self.tables.lock();
+        let Some(entry) = t.scopes.iter_mut().find(|s| s.name == scope.name) else {
+            return Ok(false);
+        };
+        entry.description = scope.description.clone();
+        Ok(true)
+    }
+    async fn delete_scope(&self, name: &str, _: UnixSeconds) -> StoreResult<bool> {
+        let mut t = self.tables.lock();
+        let before = t.scopes.len();
+        t.scopes.retain(|s| s.name != name);
+        Ok(t.scopes.len() < before)
+    }
+    async fn find_scope_usage(&self, name: &str) -> StoreResult<ScopeUsage> {
+        let t = self.tables.lock();
+        let live = |id: &ClientId| {
+            t.clients
+                .get(id)
+                .is_some_and(|c| c.status != ClientStatus::Revoked)
+        };
+        let mut using: Vec<&Client> = t
+            .clients
+            .values()
+            .filter(|c| live(&c.id) && c.scopes.contains(name))
+            .collect();
+        using.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let of_kind = |kind: ClientKind| {
+            using
+                .iter()
+                .filter(|c| c.kind == kind)
+                .map(|c| c.id.clone())
+                .collect()
+        };
+        let consents: Vec<&Consent> = t
+            .consents
+            .iter()
+            .filter(|c| live(&c.client_id) && c.scopes.contains(name))
+            .collect();
+        let users: std::collections::HashSet<&UserId> =
+            consents.iter().map(|c| &c.user_id).collect();
+        Ok(ScopeUsage {
+            clients: of_kind(ClientKind::Credential),
+            applications: of_kind(ClientKind::Application),
+            consents: consents.len() as i64,
+            consent_users: users.len() as i64,
+        })
     }
 }
 

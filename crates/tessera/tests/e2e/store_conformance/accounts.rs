@@ -1,9 +1,7 @@
-//! Accounts, users, sessions, the sample API's books and the scope catalog.
+//! Accounts, users, sessions and the sample API's books.
 
 use tessera_core::domain::ExternalId;
-use tessera_core::store::{
-    AccountUpdate, Book, BookStore, ScopeEntry, ScopeStore, Session, SessionStore,
-};
+use tessera_core::store::{AccountUpdate, Book, BookStore, Session, SessionStore};
 
 use super::*;
 
@@ -236,26 +234,5 @@ conformance_test!(
         assert_eq!(s.find_book(&stranger, "bk_2").await.unwrap(), None);
         assert_eq!(s.list_books(&owner).await.unwrap(), [first, second]);
         assert_eq!(s.list_books(&stranger).await.unwrap(), []);
-    }
-);
-
-conformance_test!(
-    /// `upsert_scope` adds a new catalog entry or replaces an existing entry's description;
-    /// the catalog lists by name.
-    async fn scope_upsert_adds_or_replaces(s) {
-        let entry = |name: &str, description: &str| ScopeEntry {
-            name: name.into(),
-            description: description.into(),
-        };
-        s.upsert_scope(&entry("archive:read", "Read your archive")).await.unwrap();
-        s.upsert_scope(&entry("books:read", "Read books")).await.unwrap();
-        let catalog = s.list_scopes().await.unwrap();
-        let names: Vec<&str> = catalog.iter().map(|e| e.name.as_str()).collect();
-        let mut sorted = names.clone();
-        sorted.sort();
-        assert_eq!(names, sorted);
-        assert!(catalog.contains(&entry("archive:read", "Read your archive")));
-        assert!(catalog.contains(&entry("books:read", "Read books")));
-        assert_eq!(catalog.iter().filter(|e| e.name == "books:read").count(), 1);
     }
 );

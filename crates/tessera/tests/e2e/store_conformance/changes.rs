@@ -2,7 +2,7 @@
 //! transaction; the feed reads in `seq` order from a cursor, and pruning never lets a `seq`
 //! come back.
 
-use tessera_core::store::{AuditStore, KeyStore, RevocationStore};
+use tessera_core::store::{AuditStore, KeyStore, RevocationStore, ScopeEntry, ScopeStore};
 
 use super::*;
 
@@ -220,6 +220,13 @@ conformance_test!(
             ]
         );
         assert_eq!(legacy[0].password_hash, credential.password_hash);
+
+        let catalog = s.list_scopes().await.unwrap();
+        let entry = |name: &str| ScopeEntry { name: name.into(), description: "Words".into() };
+        assert!(s.insert_scope(&entry("new:scope"), now).await.is_err());
+        assert!(s.update_scope(&entry("books:read"), now).await.is_err());
+        assert!(s.delete_scope("books:write", now).await.is_err());
+        assert_eq!(s.list_scopes().await.unwrap(), catalog);
         // Their audit events were not written either.
         let events = s.list_audit_events(None, 100).await.unwrap();
         assert!(events.iter().all(|e| e.at < now), "{events:?}");

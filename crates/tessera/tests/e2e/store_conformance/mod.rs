@@ -48,6 +48,7 @@ mod changes;
 mod clients;
 mod keys;
 mod legacy;
+mod scopes;
 mod single_use;
 
 use std::ops::Deref;
