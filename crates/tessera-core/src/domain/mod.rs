@@ -22,7 +22,8 @@ pub use password::{
 };
 pub use redirect_uri::{is_https, redirect_target, validate_redirect_uri};
 pub use scope::{
-    ScopeDescription, ScopeError, ScopeName, ScopeSet, MAX_SCOPE_DESCRIPTION_LEN, MAX_SCOPE_NAME_LEN,
+    ScopeDescription, ScopeError, ScopeName, ScopeSet, MAX_SCOPE_DESCRIPTION_LEN,
+    MAX_SCOPE_NAME_LEN,
 };
 pub use secret::{ClientSecret, SecretHash};
 pub use user::{normalize_email, User};

@@ -66,7 +66,10 @@ pub fn check_configured(specs: &[ScopeSpec]) -> Result<Vec<ScopeEntry>, ScopeSpe
         };
         let entry = entry(&spec.name, &spec.description).map_err(fail)?;
         if let Some(j) = entries.iter().position(|e| e.name == entry.name) {
-            return Err(fail(format!("the name is taken by [[scope]] #{} too", j + 1)));
+            return Err(fail(format!(
+                "the name is taken by [[scope]] #{} too",
+                j + 1
+            )));
         }
         entries.push(entry);
     }
@@ -90,7 +93,8 @@ pub async fn apply_configured(
     config: CatalogConfig<'_>,
     now: UnixSeconds,
 ) -> Result<Applied, ManageError> {
-    let wanted = check_configured(config.scopes).map_err(|e| ManageError::Invalid(e.to_string()))?;
+    let wanted =
+        check_configured(config.scopes).map_err(|e| ManageError::Invalid(e.to_string()))?;
     let mut applied = Applied::default();
     if wanted.is_empty() {
         return Ok(applied);
@@ -247,12 +251,18 @@ pub async fn remove_scope(
 ) -> Result<ScopeEntry, ManageError> {
     let details = show_scope(store, name, config).await?;
     if details.in_use() {
+        let mut steps = Vec::new();
+        if !details.usage.is_unused() {
+            steps.push("revoke those clients and applications (their consents end with them)");
+        }
+        if !details.routes.is_empty() || details.configured.is_some() {
+            steps.push("take it out of those tables of the configuration");
+        }
         return Err(ManageError::Conflict(format!(
-            "scope {} is in use, so it stays: {}. Revoke those clients and applications \
-             (their consents end with them), and take it out of those tables of the \
-             configuration first",
+            "scope {} is in use, so it stays: {}. To remove it, first {}",
             details.entry.name,
-            details.users().join("; ")
+            details.users().join("; "),
+            steps.join(" and ")
         )));
     }
     if !store.delete_scope(&details.entry.name, now).await? {
@@ -418,11 +428,24 @@ mod tests {
         };
         let applied = block_on(apply_configured(&store, config, 5)).unwrap();
         assert_eq!(applied.created, ["invoices:read"]);
-        assert_eq!(applied.described, ["account:write"], "a sample described anew");
-        assert_eq!(applied.removed_samples, ["account:read"], "the only unused sample");
+        assert_eq!(
+            applied.described,
+            ["account:write"],
+            "a sample described anew"
+        );
+        assert_eq!(
+            applied.removed_samples,
+            ["account:read"],
+            "the only unused sample"
+        );
         assert_eq!(
             names(&store),
-            ["account:write", "books:read", "books:write", "invoices:read"],
+            [
+                "account:write",
+                "books:read",
+                "books:write",
+                "invoices:read"
+            ],
             "books:read has a client, books:write a route"
         );
         let again = block_on(apply_configured(&store, config, 6)).unwrap();
@@ -471,7 +494,10 @@ mod tests {
         ] {
             assert!(message.contains(&part), "{part} in {message}");
         }
-        assert!(!message.contains(revoked.id.as_str()), "a revoked client uses nothing");
+        assert!(
+            !message.contains(revoked.id.as_str()),
+            "a revoked client uses nothing"
+        );
         assert!(names(&store).contains(&"books:read".to_owned()));
 
         let removed = block_on(remove_scope(&store, "account:write", config, 1)).unwrap();
@@ -495,7 +521,13 @@ mod tests {
         assert_eq!(created.description, "Read reports");
         let err = block_on(create_scope(&store, "reports:read", "Again", 1)).unwrap_err();
         assert!(matches!(err, ManageError::Conflict(_)), "{err:?}");
-        for (name, description) in [("a b", "x"), ("a\"b", "x"), ("a\\b", "x"), ("", "x"), ("ok", " ")] {
+        for (name, description) in [
+            ("a b", "x"),
+            ("a\"b", "x"),
+            ("a\\b", "x"),
+            ("", "x"),
+            ("ok", " "),
+        ] {
             let err = block_on(create_scope(&store, name, description, 1)).unwrap_err();
             assert!(matches!(err, ManageError::Invalid(_)), "{name:?}: {err:?}");
         }
@@ -503,12 +535,23 @@ mod tests {
             scopes: &[spec("books:read", "Read")],
             routes: &[],
         };
-        let updated =
-            block_on(update_description(&store, "reports:read", "Read every report", config, 2))
-                .unwrap();
+        let updated = block_on(update_description(
+            &store,
+            "reports:read",
+            "Read every report",
+            config,
+            2,
+        ))
+        .unwrap();
         assert_eq!(updated.description, "Read every report");
-        let err =
-            block_on(update_description(&store, "books:read", "Other words", config, 2)).unwrap_err();
+        let err = block_on(update_description(
+            &store,
+            "books:read",
+            "Other words",
+            config,
+            2,
+        ))
+        .unwrap_err();
         assert!(err.to_string().contains("[[scope]] #1"), "{err}");
     }
 }

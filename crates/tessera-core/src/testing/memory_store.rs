@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::domain::{
-    Account, AccountId, Client, ClientId, ClientKind, ClientStatus, ExternalId, Kid, LegacyId, SecretHash,
-    StoredSecret, TokenSetId, User, UserId,
+    Account, AccountId, Client, ClientId, ClientKind, ClientStatus, ExternalId, Kid, LegacyId,
+    SecretHash, StoredSecret, TokenSetId, User, UserId,
 };
 use crate::error::StoreError;
 use crate::legacy::audit::AuditEvent;
@@ -22,8 +22,8 @@ use crate::legacy::{Email, LegacyCredential, PasswordHash};
 use crate::store::{
     AccountStore, AccountUpdate, AuditStore, Authorization, AuthorizationCode, AuthorizationStore,
     Book, BookStore, Change, ChangeFeed, ClientStore, CodeConsumption, Consent, KeyStore,
-    LegacyStore, RefreshToken, RevocationStore, Rotation, ScopeEntry, ScopeStore, ScopeUsage, Session,
-    SessionStore, StoreResult, TokenSet, UserStore,
+    LegacyStore, RefreshToken, RevocationStore, Rotation, ScopeEntry, ScopeStore, ScopeUsage,
+    Session, SessionStore, StoreResult, TokenSet, UserStore,
 };
 use crate::token::keys::StoredSigningKey;
 use crate::UnixSeconds;

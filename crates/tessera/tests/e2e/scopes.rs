@@ -65,7 +65,14 @@ fn cli_client(app: &TestApp, scope: &str) -> TestClient {
     let account = app.cli_json(&["account", "create", "--name", "Acme"]);
     let account_id = account["account_id"].as_str().unwrap();
     let c = app.cli_json(&[
-        "client", "create", "--account", account_id, "--name", "prod", "--scope", scope,
+        "client",
+        "create",
+        "--account",
+        account_id,
+        "--name",
+        "prod",
+        "--scope",
+        scope,
     ]);
     TestClient {
         account_id: account_id.to_owned(),
@@ -100,7 +107,10 @@ fn refused_removal(app: &TestApp, extra: &[&str], name: &str) -> String {
     args.extend(["scope", "remove", name]);
     let (code, stderr) = app.cli(&args).unwrap_err();
     assert_ne!(code, 0);
-    assert!(stderr.contains(&format!("scope {name} is in use")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("scope {name} is in use")),
+        "{stderr}"
+    );
     stderr
 }
 
@@ -125,12 +135,18 @@ store_test!(
         );
         let text = app.cli(&["scope", "list"]).unwrap();
         assert!(text.starts_with("SCOPE"), "{text}");
-        assert!(text.contains("invoices:read") && text.contains("See your invoices"), "{text}");
+        assert!(
+            text.contains("invoices:read") && text.contains("See your invoices"),
+            "{text}"
+        );
 
         let (_, stderr) = app
             .cli(&["scope", "create", "invoices:read", "--description", "Again"])
             .unwrap_err();
-        assert!(stderr.contains("scope invoices:read exists already"), "{stderr}");
+        assert!(
+            stderr.contains("scope invoices:read exists already"),
+            "{stderr}"
+        );
 
         let shown = app.cli_json(&["scope", "describe", "invoices:read"]);
         assert_eq!(shown["description"], "See your invoices");
@@ -157,9 +173,14 @@ store_test!(
         );
 
         let removed = app.cli_json(&["scope", "remove", "invoices:read"]);
-        assert_eq!(removed, serde_json::json!({ "name": "invoices:read", "removed": true }));
+        assert_eq!(
+            removed,
+            serde_json::json!({ "name": "invoices:read", "removed": true })
+        );
         assert!(!catalog(app).contains(&"invoices:read".to_owned()));
-        let (code, stderr) = app.cli(&["scope", "describe", "invoices:read"]).unwrap_err();
+        let (code, stderr) = app
+            .cli(&["scope", "describe", "invoices:read"])
+            .unwrap_err();
         assert_ne!(code, 0);
         assert!(stderr.contains("no scope \"invoices:read\""), "{stderr}");
         let (_, stderr) = app.cli(&["scope", "remove", "invoices:read"]).unwrap_err();
@@ -176,11 +197,23 @@ store_test!(
         let long = "a".repeat(129);
         let cases: [(&str, &str, &str); 7] = [
             ("two words", "Fine", "\"two words\" is not valid"),
-            ("say\"what", "Fine", "is not valid: scope tokens are printable ASCII"),
-            ("back\\slash", "Fine", "without spaces, quotes or backslashes"),
+            (
+                "say\"what",
+                "Fine",
+                "is not valid: scope tokens are printable ASCII",
+            ),
+            (
+                "back\\slash",
+                "Fine",
+                "without spaces, quotes or backslashes",
+            ),
             ("", "Fine", "a scope name must not be empty"),
             (&long, "Fine", "at most 128 characters"),
-            ("ok:name", "   ", "a scope description must be 1 to 200 characters"),
+            (
+                "ok:name",
+                "   ",
+                "a scope description must be 1 to 200 characters",
+            ),
             ("ok:name", "two\nlines", "without line breaks"),
         ];
         for (name, description, want) in cases {
@@ -199,19 +232,37 @@ store_test!(
         assert_eq!(names.len(), 4, "nothing was created: {names:?}");
         // The widest name RFC 6749 allows is fine.
         let odd = "!#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}~";
-        app.cli_json(&["scope", "create", odd, "--description", "Every allowed character"]);
+        app.cli_json(&[
+            "scope",
+            "create",
+            odd,
+            "--description",
+            "Every allowed character",
+        ]);
         assert!(catalog(app).contains(&odd.to_owned()));
     }
 );
 
 store_test!(
     async fn scope_remove_is_refused_naming_the_clients_and_applications_using_it(app: &TestApp) {
-        app.cli_json(&["scope", "create", "reports:read", "--description", "Read reports"]);
+        app.cli_json(&[
+            "scope",
+            "create",
+            "reports:read",
+            "--description",
+            "Read reports",
+        ]);
         let client = cli_client(app, "reports:read books:read");
         let partner = cli_application(app, "reports:read");
         let stderr = refused_removal(app, &[], "reports:read");
-        assert!(stderr.contains(&format!("clients {}", client.client_id)), "{stderr}");
-        assert!(stderr.contains(&format!("applications {}", partner.client_id)), "{stderr}");
+        assert!(
+            stderr.contains(&format!("clients {}", client.client_id)),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("applications {}", partner.client_id)),
+            "{stderr}"
+        );
 
         // The new scope is the client's to use: its token carries it.
         let res = app
@@ -267,8 +318,14 @@ store_test!(
         assert_eq!(body["scope"], "invoices:read");
 
         let shown = app.cli_json(&["scope", "describe", "invoices:read"]);
-        assert_eq!(shown["applications"], serde_json::json!([partner.client_id]));
-        assert_eq!((shown["consents"].as_i64(), shown["consent_users"].as_i64()), (Some(1), Some(1)));
+        assert_eq!(
+            shown["applications"],
+            serde_json::json!([partner.client_id])
+        );
+        assert_eq!(
+            (shown["consents"].as_i64(), shown["consent_users"].as_i64()),
+            (Some(1), Some(1))
+        );
         let stderr = refused_removal(app, &[], "invoices:read");
         assert!(stderr.contains("1 consent of 1 user"), "{stderr}");
         assert!(stderr.contains(&partner.client_id), "{stderr}");
@@ -285,7 +342,10 @@ store_test!(
         let res = app.signed_in_authorize(&browser(), &other, &params).await;
         assert_eq!(res.status(), 200);
         let html = res.text().await.unwrap();
-        assert!(html.contains("Read your invoices and credit notes"), "{html}");
+        assert!(
+            html.contains("Read your invoices and credit notes"),
+            "{html}"
+        );
         assert!(!html.contains("See your invoices"), "{html}");
 
         app.cli_json(&["client", "revoke", &partner.client_id]);
@@ -295,7 +355,13 @@ store_test!(
 
 store_test!(
     async fn scope_remove_is_refused_naming_the_routes_and_scope_tables_using_it(app: &TestApp) {
-        app.cli_json(&["scope", "create", "orders:read", "--description", "See your orders"]);
+        app.cli_json(&[
+            "scope",
+            "create",
+            "orders:read",
+            "--description",
+            "See your orders",
+        ]);
         let file = config_file(
             app,
             "[[route]]\npath = \"/v1/status\"\npublic = true\n\
@@ -309,9 +375,21 @@ store_test!(
             "{stderr}"
         );
         let stderr = refused_removal(app, &with_config, "orders:write");
-        assert!(stderr.contains("[[scope]] #1 of the configuration"), "{stderr}");
-        let shown = app.cli_json(&["--config", file.to_str().unwrap(), "scope", "describe", "orders:read"]);
-        assert_eq!(shown["routes"], serde_json::json!([{ "index": 2, "path": "/v1/orders/{id}" }]));
+        assert!(
+            stderr.contains("[[scope]] #1 of the configuration"),
+            "{stderr}"
+        );
+        let shown = app.cli_json(&[
+            "--config",
+            file.to_str().unwrap(),
+            "scope",
+            "describe",
+            "orders:read",
+        ]);
+        assert_eq!(
+            shown["routes"],
+            serde_json::json!([{ "index": 2, "path": "/v1/orders/{id}" }])
+        );
         let (_, stderr) = app
             .cli(&[
                 "--config",
@@ -323,7 +401,10 @@ store_test!(
                 "Other words",
             ])
             .unwrap_err();
-        assert!(stderr.contains("[[scope]] #1 of the configuration; change it there"), "{stderr}");
+        assert!(
+            stderr.contains("[[scope]] #1 of the configuration; change it there"),
+            "{stderr}"
+        );
         // Without the file nothing in the configuration holds them.
         app.cli_json(&["scope", "remove", "orders:read"]);
     }
@@ -379,11 +460,12 @@ store_test!(
 );
 
 store_test!(
-    async fn scope_tables_applied_by_the_cli_keep_used_samples_and_reach_the_server(
-        app: &TestApp,
-    ) {
+    async fn scope_tables_applied_by_the_cli_keep_used_samples_and_reach_the_server(app: &TestApp) {
         let all = scopes_supported(app).await;
-        assert_eq!(all, ["account:read", "account:write", "books:read", "books:write"]);
+        assert_eq!(
+            all,
+            ["account:read", "account:write", "books:read", "books:write"]
+        );
         let reader = cli_client(app, "books:read");
         let file = config_file(
             app,
@@ -400,19 +482,32 @@ store_test!(
             scopes_supported(app).await == ["books:read", "reports:read"]
         })
         .await;
-        assert!(took.is_some(), "the running server follows the catalog through the change feed");
+        assert!(
+            took.is_some(),
+            "the running server follows the catalog through the change feed"
+        );
         let token = app.access_token(&reader).await;
         assert_eq!(app.get_bearer("/v1/books", &token).await.status(), 200);
 
-        app.cli_json(&["scope", "create", "reports:write", "--description", "Write reports"]);
+        app.cli_json(&[
+            "scope",
+            "create",
+            "reports:write",
+            "--description",
+            "Write reports",
+        ]);
         let took = eventually(Duration::from_secs(2), || async {
-            scopes_supported(app).await.contains(&"reports:write".to_owned())
+            scopes_supported(app)
+                .await
+                .contains(&"reports:write".to_owned())
         })
         .await;
         assert!(took.is_some());
         app.cli_json(&["scope", "remove", "reports:write"]);
         let took = eventually(Duration::from_secs(2), || async {
-            !scopes_supported(app).await.contains(&"reports:write".to_owned())
+            !scopes_supported(app)
+                .await
+                .contains(&"reports:write".to_owned())
         })
         .await;
         assert!(took.is_some());
@@ -443,7 +538,10 @@ async fn configured_scopes_guard_a_route(backend: Backend) {
         ["invoices:read", "invoices:write"],
         "the unused sample scopes are gone"
     );
-    assert_eq!(scopes_supported(&app).await, ["invoices:read", "invoices:write"]);
+    assert_eq!(
+        scopes_supported(&app).await,
+        ["invoices:read", "invoices:write"]
+    );
     let shown = app.cli_json(&["scope", "describe", "invoices:write"]);
     assert_eq!(shown["description"], "Create and cancel invoices");
 
@@ -459,7 +557,16 @@ async fn configured_scopes_guard_a_route(backend: Backend) {
     let res = app.get_bearer("/v1/invoices/in_1", &token).await;
     assert_eq!(res.status(), 403);
     let (_, stderr) = app
-        .cli(&["client", "create", "--account", &writer.account_id, "--name", "x", "--scope", "books:read"])
+        .cli(&[
+            "client",
+            "create",
+            "--account",
+            &writer.account_id,
+            "--name",
+            "x",
+            "--scope",
+            "books:read",
+        ])
         .unwrap_err();
     assert!(stderr.contains("unknown scope books:read"), "{stderr}");
     app.stop().await;
