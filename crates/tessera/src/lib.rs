@@ -15,3 +15,4 @@ mod legacy;
 mod legacy_import;
 pub mod master_key;
 pub mod serve;
+mod signals;

@@ -21,6 +21,7 @@ pub use revoked::RevokedTokens;
 pub use verified::VerifiedTokens;
 
 use crate::legacy::cache::VerificationCache;
+use crate::metrics::Counters;
 use crate::token::keys::Keyring;
 use crate::UnixSeconds;
 
@@ -34,6 +35,8 @@ pub struct Caches {
     pub verified: VerifiedTokens,
     /// Recently verified legacy Basic credentials.
     pub legacy: VerificationCache,
+    /// Reuse detections, counted for `/metrics`.
+    pub counters: Counters,
     keyring: RwLock<Arc<Keyring>>,
 }
 
@@ -46,6 +49,7 @@ impl Caches {
             revoked_sets: RevokedTokens::default(),
             verified: VerifiedTokens::new(verified_capacity),
             legacy,
+            counters: Counters::default(),
             keyring: RwLock::new(Arc::new(keyring)),
         }
     }

@@ -21,6 +21,7 @@ mod keys;
 mod legacy;
 mod legacy_import;
 mod metadata;
+mod observe;
 mod oauth2_client;
 mod pages;
 mod refresh_token;
