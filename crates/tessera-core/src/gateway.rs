@@ -591,7 +591,13 @@ mod tests {
         ] {
             assert!(is_reserved(p), "{p}");
         }
-        for p in ["/signing", "/healthzz", "/v1/oauth/x", "/settingsx", "/metricsx"] {
+        for p in [
+            "/signing",
+            "/healthzz",
+            "/v1/oauth/x",
+            "/settingsx",
+            "/metricsx",
+        ] {
             assert!(!is_reserved(p), "{p}");
         }
     }

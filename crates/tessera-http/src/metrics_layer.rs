@@ -145,7 +145,10 @@ impl Collector for RouteMetrics {
                 .collect();
             responses.sort();
             for ((method, status), n) in responses {
-                let labels = ([("route", &**route), ("method", method)], [("status", status)]);
+                let labels = (
+                    [("route", &**route), ("method", method)],
+                    [("status", status)],
+                );
                 family
                     .encode_family(&labels)?
                     .encode_counter::<NoLabelSet, _, u64>(&n, None)?;

@@ -74,7 +74,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut signals = crate::signals::Signals::listen()?;
     let server = crate::serve::start(&config, Arc::new(SystemClock)).await?;
     let first = signals.recv().await;
-    tracing::info!(signal = first.name(), "shutting down; a second signal exits at once");
+    tracing::info!(
+        signal = first.name(),
+        "shutting down; a second signal exits at once"
+    );
     tokio::spawn(async move {
         let second = signals.recv().await;
         tracing::warn!(

@@ -368,7 +368,9 @@ impl Config {
             bail!("legacy_usage_flush_interval must be at least 1 second");
         }
         if self.shutdown_grace_ms == 0 {
-            bail!("shutdown_grace_ms must be at least 1 (milliseconds to finish requests in flight)");
+            bail!(
+                "shutdown_grace_ms must be at least 1 (milliseconds to finish requests in flight)"
+            );
         }
         if self.upstream_connect_timeout_ms == 0 || self.upstream_timeout_ms == 0 {
             bail!("upstream_connect_timeout_ms and upstream_timeout_ms must be at least 1");

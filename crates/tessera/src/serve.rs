@@ -94,7 +94,9 @@ impl RunningServer {
             Ok(done) => done.context("the sync task panicked")?,
             Err(_) => {
                 sync.abort();
-                tracing::warn!("the sync task did not stop in time: legacy usage counts not flushed");
+                tracing::warn!(
+                    "the sync task did not stop in time: legacy usage counts not flushed"
+                );
             }
         }
         // Waits for connections to come back to the pool: one held by a dropped request

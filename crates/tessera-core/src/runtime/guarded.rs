@@ -132,7 +132,11 @@ mod tests {
         assert_eq!(c.get("a", 999), Some(1));
         assert_eq!(c.get("a", 1_000), None);
         let stats = c.stats();
-        assert_eq!((stats.hits.get(), stats.misses.get()), (1, 1), "expired is a miss");
+        assert_eq!(
+            (stats.hits.get(), stats.misses.get()),
+            (1, 1),
+            "expired is a miss"
+        );
         let off = GuardedCache::<String, u32>::new(0);
         assert_eq!(off.get("a", 0), None);
         assert_eq!(off.stats().misses.get(), 1, "a cache switched off misses");

@@ -70,8 +70,7 @@ async fn legacy_credential(app: &TestApp) {
         .unwrap();
 }
 
-const TOKENS_ISSUED: &str =
-    r#"tessera_token_requests_total{grant_type="client_credentials",outcome="issued",error="none"}"#;
+const TOKENS_ISSUED: &str = r#"tessera_token_requests_total{grant_type="client_credentials",outcome="issued",error="none"}"#;
 const TOKENS_INVALID_SCOPE: &str = r#"tessera_token_requests_total{grant_type="client_credentials",outcome="refused",error="invalid_scope"}"#;
 const TOKENS_UNSUPPORTED: &str = r#"tessera_token_requests_total{grant_type="other",outcome="refused",error="unsupported_grant_type"}"#;
 const TOKEN_200: &str =
@@ -216,7 +215,10 @@ store_test!(
         let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
         assert_eq!(app.refresh(&partner, &refresh).await.0, 200);
         let (status, err) = app.refresh(&partner, &refresh).await;
-        assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
 
         let b = browser();
         let html = b.get(app.url("/signin")).send().await.unwrap();
@@ -429,7 +431,10 @@ impl ServeProcess {
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--database", app.config.database.as_deref().unwrap()])
             .args(["--upstream", &format!("http://{}", upstream.addr)])
-            .env("TESSERA_MASTER_KEY", app.config.master_key.as_deref().unwrap())
+            .env(
+                "TESSERA_MASTER_KEY",
+                app.config.master_key.as_deref().unwrap(),
+            )
             .env("TESSERA_ISSUER", app.config.issuer.as_deref().unwrap())
             .env("TESSERA_DATA_DIR", &app.dir)
             .env("TESSERA_ARGON2_MEMORY_KIB", "64")
@@ -580,7 +585,10 @@ store_test!(
             .find(|r| r["email"] == EMAIL)
             .unwrap()
             .clone();
-        assert_eq!(row["basic_requests_24h"], 3, "flushed at the stop: {report}");
+        assert_eq!(
+            row["basic_requests_24h"], 3,
+            "flushed at the stop: {report}"
+        );
     }
 );
 
