@@ -56,19 +56,20 @@ impl Latency {
         self.sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
-    /// Sum (seconds), count and cumulative buckets, as the text format wants them.
+    /// Sum (seconds), count and each bucket's own count (the encoder accumulates them).
     fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
-        let mut cumulative = 0;
+        let mut total = 0;
         let mut buckets = Vec::with_capacity(self.counts.len());
         for (i, count) in self.counts.iter().enumerate() {
-            cumulative += count.load(Ordering::Relaxed);
+            let n = count.load(Ordering::Relaxed);
+            total += n;
             let bound = BUCKETS_US
                 .get(i)
                 .map_or(f64::INFINITY, |us| *us as f64 / 1e6);
-            buckets.push((bound, cumulative));
+            buckets.push((bound, n));
         }
         let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-        (sum, cumulative, buckets)
+        (sum, total, buckets)
     }
 }
 
@@ -297,7 +298,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn latency_buckets_are_cumulative_and_end_at_inf() {
+    fn latency_buckets_count_their_own_observations_and_end_at_inf() {
         let l = Latency::default();
         l.observe(Duration::from_micros(400));
         l.observe(Duration::from_micros(500));
@@ -307,8 +308,9 @@ mod tests {
         assert_eq!(count, 4);
         assert!((sum - 60.0039).abs() < 1e-9, "{sum}");
         assert_eq!(buckets[0], (0.0005, 2), "the bound is inclusive");
-        assert_eq!(buckets[3], (0.005, 3));
-        assert_eq!(buckets[13], (10.0, 3));
-        assert_eq!(buckets[14], (f64::INFINITY, 4));
+        assert_eq!(buckets[3], (0.005, 1));
+        assert_eq!(buckets[13], (10.0, 0));
+        assert_eq!(buckets[14], (f64::INFINITY, 1));
+        assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), count);
     }
 }
