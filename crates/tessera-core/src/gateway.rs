@@ -8,6 +8,7 @@
 //! `{*name}`; at equal paths a route naming its methods beats one that takes any method.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +18,7 @@ use crate::UnixSeconds;
 
 /// Paths Tessera answers itself; never proxied, and no route may claim them.
 /// Each is reserved with everything below it (`/settings` and `/settings/…`).
-const RESERVED: [&str; 7] = [
+const RESERVED: [&str; 10] = [
     "/oauth",
     "/.well-known",
     "/signin",
@@ -25,6 +26,9 @@ const RESERVED: [&str; 7] = [
     "/settings",
     "/static",
     "/health",
+    "/healthz",
+    "/readyz",
+    "/metrics",
 ];
 
 /// Whether `path` belongs to Tessera rather than to the upstream API.
@@ -107,6 +111,8 @@ impl Segment {
 
 #[derive(Debug)]
 struct Route {
+    /// The path as configured, which names the route in `/metrics`.
+    path: Arc<str>,
     /// Upper-case; empty: every method.
     methods: Vec<String>,
     segments: Vec<Segment>,
@@ -216,12 +222,7 @@ impl RouteTable {
     /// What a request with `method` (upper-case, as sent) to `path` (without the query)
     /// must satisfy.
     pub fn access(&self, method: &str, path: &str) -> Result<Access<'_>, PathError> {
-        let parts = split_request_path(path)?;
-        let best = self
-            .routes
-            .iter()
-            .filter(|r| r.matches(method, &parts))
-            .max_by(|a, b| a.specificity(b));
+        let best = self.best(method, path)?;
         Ok(match best {
             Some(r) if r.public => Access::Public,
             Some(r) => Access::Scopes(&r.scopes),
@@ -230,6 +231,23 @@ impl RouteTable {
                 Unmatched::Authenticated => Access::Scopes(&[]),
             },
         })
+    }
+}
+
+impl RouteTable {
+    fn best(&self, method: &str, path: &str) -> Result<Option<&Route>, PathError> {
+        let parts = split_request_path(path)?;
+        Ok(self
+            .routes
+            .iter()
+            .filter(|r| r.matches(method, &parts))
+            .max_by(|a, b| a.specificity(b)))
+    }
+
+    /// The configured path of the route a request matches, as written in `[[route]]`
+    /// (`/v1/books/{id}`): a name with no part of the request in it, for `/metrics`.
+    pub fn pattern(&self, method: &str, path: &str) -> Option<&Arc<str>> {
+        self.best(method, path).ok().flatten().map(|r| &r.path)
     }
 }
 
@@ -349,6 +367,7 @@ fn parse_route(spec: &RouteSpec, catalog: &ScopeSet) -> Result<Route, String> {
         }
     }
     Ok(Route {
+        path: Arc::from(spec.path.as_str()),
         methods,
         segments,
         scopes: spec.scopes.clone(),
@@ -410,6 +429,22 @@ mod tests {
         assert_eq!(t.access("GET", "/v1/books").unwrap(), Access::Deny);
         assert_eq!(t.access("GET", "/v1/books/").unwrap(), Access::Deny);
         assert_eq!(t.access("GET", "/v1/books/b1/x").unwrap(), Access::Deny);
+    }
+
+    #[test]
+    fn a_request_is_named_by_its_routes_configured_path() {
+        let t = table(
+            &[
+                spec(&["GET"], "/v1/books/{id}", &["books:read"]),
+                spec(&[], "/v1/{*rest}", &["account:read"]),
+            ],
+            Unmatched::Authenticated,
+        );
+        let name = |m, p| t.pattern(m, p).map(|s| s.to_string());
+        assert_eq!(name("GET", "/v1/books/b1"), Some("/v1/books/{id}".into()));
+        assert_eq!(name("POST", "/v1/books/b1"), Some("/v1/{*rest}".into()));
+        assert_eq!(name("GET", "/v2/x"), None, "no route: no name");
+        assert_eq!(name("GET", "/v1/%2e%2e/x"), None, "refused path: no name");
     }
 
     #[test]
@@ -551,11 +586,20 @@ mod tests {
             "/settings",
             "/settings/x",
             "/health",
+            "/healthz",
+            "/readyz",
+            "/metrics",
             "/static/a.css",
         ] {
             assert!(is_reserved(p), "{p}");
         }
-        for p in ["/signing", "/healthz", "/v1/oauth/x", "/settingsx"] {
+        for p in [
+            "/signing",
+            "/healthzz",
+            "/v1/oauth/x",
+            "/settingsx",
+            "/metricsx",
+        ] {
             assert!(!is_reserved(p), "{p}");
         }
     }

@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod import;
 pub mod legacy;
 pub mod manage;
+pub mod metrics;
 pub mod oauth;
 pub mod random;
 pub mod rfc3339;

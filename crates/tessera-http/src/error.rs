@@ -53,6 +53,8 @@ pub enum HttpError {
     PostOnly,
     /// An error of one of Tessera's own pages, shown as a page.
     Page(PageError),
+    /// `/readyz` with a failing check: the readiness report, which names it.
+    NotReady(serde_json::Value),
     /// A failure that is ours: logged with its cause, answered with a bare 500.
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -469,6 +471,13 @@ impl IntoResponse for HttpError {
                 res
             }
             Self::Page(err) => err.into_response(),
+            Self::NotReady(report) => {
+                // A load balancer sends no traffic here until the checks pass again.
+                let mut res = (StatusCode::SERVICE_UNAVAILABLE, Json(report)).into_response();
+                res.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                res
+            }
             Self::Internal(err) => {
                 tracing::error!(error = %err, "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()

@@ -100,6 +100,11 @@ impl Gateway {
             client,
         })
     }
+
+    /// The configured path of the route a request matches: its name in `/metrics`.
+    pub(crate) fn route_name(&self, method: &str, path: &str) -> Option<&str> {
+        self.routes.pattern(method, path).map(|p| &**p)
+    }
 }
 
 /// The connection this request came over.

@@ -67,7 +67,7 @@ pub async fn authenticate(
         dummy_hash: &legacy.dummy_hash,
     };
     let now_ms = app.clock.now_ms();
-    authenticate_basic(
+    let result = authenticate_basic(
         credentials,
         &ctx,
         app.store.as_ref(),
@@ -75,8 +75,17 @@ pub async fn authenticate(
         peer,
         now_ms,
     )
-    .await
-    .map_err(|e| match e {
+    .await;
+    app.metrics.basic_request(match &result {
+        Ok(_) => "ok",
+        Err(BasicError::Malformed) => "malformed",
+        Err(BasicError::Invalid) => "wrong_password",
+        Err(BasicError::Ended { .. }) => "refused_sunset",
+        Err(BasicError::Brownout { .. }) => "brownout",
+        Err(BasicError::Limited { .. }) => "limited",
+        Err(BasicError::Store(_)) => "error",
+    });
+    result.map_err(|e| match e {
         BasicError::Malformed | BasicError::Invalid => HttpError::BasicInvalid,
         BasicError::Ended { at } => HttpError::BasicRefused(BasicRefusal {
             ended_at: Some(at),
@@ -102,9 +111,19 @@ pub async fn flush_usage(app: &AppState) -> usize {
     if deltas.is_empty() {
         return 0;
     }
-    match app.store.add_legacy_usage(&deltas).await {
-        Ok(()) => deltas.len(),
+    let started = std::time::Instant::now();
+    let written = app.store.add_legacy_usage(&deltas).await;
+    let metrics = &app.metrics;
+    metrics
+        .usage_flush_seconds
+        .observe(started.elapsed().as_secs_f64());
+    match written {
+        Ok(()) => {
+            metrics.usage_flush_rows.inc_by(deltas.len() as u64);
+            deltas.len()
+        }
         Err(err) => {
+            metrics.usage_flush_errors.inc();
             tracing::warn!(error = %err, "flushing legacy usage counts failed; retrying later");
             app.legacy.usage.restore(deltas);
             0

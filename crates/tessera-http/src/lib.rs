@@ -14,9 +14,12 @@ mod dashboard;
 mod download;
 pub mod error;
 mod gateway;
+mod health;
 mod html;
 pub mod legacy;
 mod legacy_runtime;
+pub mod metrics;
+mod metrics_layer;
 mod oauth;
 mod paths;
 pub mod session;
@@ -31,13 +34,16 @@ use axum::Router;
 use tessera_core::oauth::routes;
 
 pub use gateway::{Gateway, GatewayPolicy};
+pub use health::ReadinessPolicy;
 pub use legacy_runtime::LegacyRuntime;
+pub use metrics::Metrics;
 pub use state::{
     AppState, HttpPolicy, Inner as AppParts, SessionPolicy, SignInLimits, SystemClock,
 };
 
-/// The whole application: OAuth endpoints, metadata, pages, and either the sample API or,
-/// when an upstream is configured, the gateway to it for every other path.
+/// The whole application: OAuth endpoints, metadata, pages, health checks, `/metrics`
+/// unless it has its own listener, and either the sample API or, when an upstream is
+/// configured, the gateway to it for every other path. Every route is measured.
 pub fn router(state: AppState) -> Router {
     let proxied = state.gateway.is_some();
     let router = Router::new()
@@ -67,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         .route(routes::JWKS, get(well_known::get_jwks))
         .route(routes::METADATA, get(well_known::get_metadata))
         .route(paths::HEALTH, get(well_known::get_health))
+        .route(paths::HEALTHZ, get(health::get_healthz))
+        .route(paths::READYZ, get(health::get_readyz))
         .route(paths::SCRIPT, get(views::get_script))
         .merge(dashboard::routes());
     let router = if proxied {
@@ -78,5 +86,20 @@ pub fn router(state: AppState) -> Router {
             .route(paths::API_BOOK, get(api::get_book))
             .fallback(error::not_found)
     };
-    router.with_state(state)
+    let router = if state.metrics_on_main_listener {
+        router.route(paths::METRICS, get(metrics::get_metrics))
+    } else {
+        router
+    };
+    router
+        .layer(metrics_layer::MetricsLayer::new(state.clone()))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for the `metrics_listen` address.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(paths::METRICS, get(metrics::get_metrics))
+        .fallback(error::not_found)
+        .with_state(state)
 }

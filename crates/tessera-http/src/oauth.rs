@@ -11,11 +11,12 @@ use tessera_core::oauth::client_auth::ClientRequest;
 use tessera_core::oauth::introspection::introspect_request;
 use tessera_core::oauth::request::Form;
 use tessera_core::oauth::response::TokenResponse;
-use tessera_core::oauth::revocation::revoke_request;
+use tessera_core::oauth::revocation::{revoke_request, Revoked};
 use tessera_core::oauth::token::token;
 
 use crate::body::read_form;
 use crate::error::{Challenge, HttpError};
+use crate::metrics::{grant_type_label, Metrics};
 use crate::state::AppState;
 
 /// The parts every client-authenticated endpoint reads: the `Authorization` header, which
@@ -66,10 +67,22 @@ pub async fn post_token(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let req = incoming(&app, &headers, body).await?;
-    let response = token(&req.request(), &app.endpoint(), app.clock.now())
-        .await
-        .map_err(|e| HttpError::OAuth(e, req.challenge))?;
+    let req = match incoming(&app, &headers, body).await {
+        Ok(req) => req,
+        Err(e) => {
+            let code = match &e {
+                HttpError::OAuth(err, _) => err.code,
+                _ => tessera_core::error::ErrorCode::InvalidRequest,
+            };
+            app.metrics.token_request("other", Some(code));
+            return Err(e);
+        }
+    };
+    let grant_type = grant_type_label(req.form.get("grant_type"));
+    let result = token(&req.request(), &app.endpoint(), app.clock.now()).await;
+    app.metrics
+        .token_request(grant_type, result.as_ref().err().map(|e| e.code));
+    let response = result.map_err(|e| HttpError::OAuth(e, req.challenge))?;
     Ok(token_response(response))
 }
 
@@ -80,9 +93,15 @@ pub async fn post_revoke(
     body: Body,
 ) -> Result<Response, HttpError> {
     let req = incoming(&app, &headers, body).await?;
-    let revoked = revoke_request(&req.request(), &app.endpoint(), app.clock.now())
-        .await
-        .map_err(|e| HttpError::OAuth(e, req.challenge))?;
+    let result = revoke_request(&req.request(), &app.endpoint(), app.clock.now()).await;
+    let counted = match &result {
+        Ok(Revoked::AccessToken { .. }) => "access_token",
+        Ok(Revoked::TokenSet { .. }) => "token_set",
+        Ok(Revoked::Nothing) => "nothing",
+        Err(_) => "refused",
+    };
+    Metrics::count(&app.metrics.revocations, counted);
+    let revoked = result.map_err(|e| HttpError::OAuth(e, req.challenge))?;
     tracing::info!(?revoked, "revocation request");
     let mut res = ().into_response();
     res.headers_mut()
@@ -97,9 +116,14 @@ pub async fn post_introspect(
     body: Body,
 ) -> Result<Response, HttpError> {
     let req = incoming(&app, &headers, body).await?;
-    let value = introspect_request(&req.request(), &app.endpoint(), app.clock.now())
-        .await
-        .map_err(|e| HttpError::OAuth(e, req.challenge))?;
+    let result = introspect_request(&req.request(), &app.endpoint(), app.clock.now()).await;
+    let counted = match &result {
+        Ok(v) if v["active"] == true => "active",
+        Ok(_) => "inactive",
+        Err(_) => "refused",
+    };
+    Metrics::count(&app.metrics.introspections, counted);
+    let value = result.map_err(|e| HttpError::OAuth(e, req.challenge))?;
     let mut res = Json(value).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -1,4 +1,4 @@
-//! Paths of Tessera's own pages, static files, the sample API and the health check,
+//! Paths of Tessera's own pages, static files, the sample API, health checks and metrics,
 //! shared by the router and the handlers that link to them. The OAuth endpoints' paths are
 //! in core (`tessera_core::oauth::routes`), because the metadata document publishes them.
 
@@ -12,3 +12,6 @@ pub const API_ACCOUNT: &str = "/v1/account";
 pub const API_BOOKS: &str = "/v1/books";
 pub const API_BOOK: &str = "/v1/books/{id}";
 pub const HEALTH: &str = "/health";
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const METRICS: &str = "/metrics";

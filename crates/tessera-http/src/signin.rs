@@ -146,6 +146,7 @@ pub async fn post_signin(
     // Without connection info (never under `tessera serve`) every client shares one key.
     let address = address_key(client.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
     if let Err(RetryAfter(wait)) = app.signin_limits.begin(&email, address, app.clock.now_ms()) {
+        app.metrics.signin_lockouts.inc();
         let refusal = PageError::TooManyAttempts { retry_after: wait };
         return render_signin(&app, &headers, &return_to, email_raw, Some(&refusal));
     }
@@ -168,6 +169,7 @@ pub async fn post_signin(
         Some(u) if matches => u,
         _ => {
             // The attempt stays counted.
+            app.metrics.signin_failures.inc();
             tracing::info!(address = %address, "failed sign-in");
             return render_signin(
                 &app,

@@ -13,6 +13,7 @@ use tessera_core::oauth::refresh_token::RefreshPolicy;
 use tessera_core::oauth::token::EndpointContext;
 use tessera_core::oauth::token_set::GrantContext;
 use tessera_core::runtime::rate_limit::{KeyedLimiter, Quota, RetryAfter};
+use tessera_core::runtime::sync::FeedStatus;
 use tessera_core::runtime::Caches;
 use tessera_core::store::Store;
 use tessera_core::token::issue::TokenPolicy;
@@ -21,7 +22,9 @@ use tessera_core::token::master_key::MasterKey;
 use tessera_core::UnixSeconds;
 
 use crate::gateway::Gateway;
+use crate::health::ReadinessPolicy;
 use crate::legacy_runtime::LegacyRuntime;
+use crate::metrics::Metrics;
 
 /// The wall clock.
 pub struct SystemClock;
@@ -130,6 +133,13 @@ pub struct Inner {
     pub gateway: Option<Gateway>,
     /// Proxies in front of Tessera whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// What `/metrics` exports; see `metrics.rs`.
+    pub metrics: Arc<Metrics>,
+    /// Serve `/metrics` on the main listener (no separate `metrics_listen`).
+    pub metrics_on_main_listener: bool,
+    /// How the sync task follows the change feed, for `/readyz` and `/metrics`.
+    pub feed: Arc<FeedStatus>,
+    pub readiness: ReadinessPolicy,
 }
 
 impl AppState {

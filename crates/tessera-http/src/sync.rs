@@ -43,7 +43,8 @@ pub async fn run(
             _ = ticker.tick() => {}
             _ = shutdown.changed() => {
                 // Counted requests would be lost with the process.
-                legacy::flush_usage(&app).await;
+                let rows = legacy::flush_usage(&app).await;
+                tracing::info!(rows, "legacy usage counts flushed");
                 return;
             }
         }
@@ -55,11 +56,22 @@ pub async fn run(
             master: &app.master,
             max_token_ttl: app.tokens.max_ttl(),
         };
-        if let Err(err) = cursor
+        let polled = cursor
             .poll(app.store.as_ref(), &app.caches, &reload, app.clock.now_ms())
-            .await
-        {
-            tracing::warn!(error = %err, "reading the change feed failed; retrying");
+            .await;
+        // How far behind the feed's head this process is, for `/metrics`.
+        let latest = match polled {
+            Ok(_) => app.store.latest_change_seq().await,
+            Err(err) => Err(err),
+        };
+        match latest {
+            Ok(latest) => app
+                .feed
+                .succeeded(app.clock.now_ms(), cursor.position(), latest),
+            Err(err) => {
+                app.feed.failed();
+                tracing::warn!(error = %err, "reading the change feed failed; retrying");
+            }
         }
         let now = app.clock.now();
         if last_housekeeping.is_none_or(|last| now - last >= 60) {

@@ -71,31 +71,23 @@ fn init_logging(config: &Config, serving: bool) {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Listening before the server starts: a signal during start-up is not lost.
+    let mut signals = crate::signals::Signals::listen()?;
     let server = crate::serve::start(&config, Arc::new(SystemClock)).await?;
-    shutdown_signal().await;
-    tracing::info!("shutting down");
+    let first = signals.recv().await;
+    tracing::info!(
+        signal = first.name(),
+        "shutting down; a second signal exits at once"
+    );
+    tokio::spawn(async move {
+        let second = signals.recv().await;
+        tracing::warn!(
+            signal = second.name(),
+            "second signal: exiting now, without waiting for requests or flushing usage counts"
+        );
+        std::process::exit(second.exit_code());
+    });
     server.stop().await
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 fn client_json(c: &Client) -> Value {

@@ -33,6 +33,8 @@ pub struct Config {
     pub json_limit: usize,
     pub verified_token_cache: usize,
     pub log_format: String,
+    pub metrics_listen: Option<String>,
+    pub shutdown_grace_ms: u64,
     pub basic_sunset: Option<String>,
     pub basic_brownouts: Vec<String>,
     pub basic_deprecated_at: Option<String>,
@@ -78,6 +80,8 @@ impl Default for Config {
             json_limit: 1024 * 1024,
             verified_token_cache: 100_000,
             log_format: "text".into(),
+            metrics_listen: None,
+            shutdown_grace_ms: 10_000,
             basic_sunset: None,
             basic_brownouts: Vec::new(),
             basic_deprecated_at: None,
@@ -129,6 +133,8 @@ impl fmt::Debug for Config {
             json_limit,
             verified_token_cache,
             log_format,
+            metrics_listen,
+            shutdown_grace_ms,
             basic_sunset,
             basic_brownouts,
             basic_deprecated_at,
@@ -171,6 +177,8 @@ impl fmt::Debug for Config {
             .field("json_limit", json_limit)
             .field("verified_token_cache", verified_token_cache)
             .field("log_format", log_format)
+            .field("metrics_listen", metrics_listen)
+            .field("shutdown_grace_ms", shutdown_grace_ms)
             .field("basic_sunset", basic_sunset)
             .field("basic_brownouts", basic_brownouts)
             .field("basic_deprecated_at", basic_deprecated_at)
@@ -213,7 +221,8 @@ pub(crate) fn redact_credentials(url: &str) -> String {
 
 /// Keys whose value is text (and `None` by default), so an environment value is never
 /// read as a number.
-const TEXT_KEYS: [&str; 14] = [
+const TEXT_KEYS: [&str; 15] = [
+    "metrics_listen",
     "upstream",
     "unmatched",
     "upstream_identity",
@@ -241,7 +250,7 @@ const BOOL_KEYS: [&str; 2] = ["require_pkce", "skip_consent_when_granted"];
 
 impl Config {
     /// Every key, in file order.
-    pub const KEYS: [&'static str; 40] = [
+    pub const KEYS: [&'static str; 42] = [
         "listen",
         "database",
         "data_dir",
@@ -259,6 +268,8 @@ impl Config {
         "json_limit",
         "verified_token_cache",
         "log_format",
+        "metrics_listen",
+        "shutdown_grace_ms",
         "basic_sunset",
         "basic_brownouts",
         "basic_deprecated_at",
@@ -362,6 +373,11 @@ impl Config {
         }
         if self.legacy_usage_flush_interval == 0 {
             bail!("legacy_usage_flush_interval must be at least 1 second");
+        }
+        if self.shutdown_grace_ms == 0 {
+            bail!(
+                "shutdown_grace_ms must be at least 1 (milliseconds to finish requests in flight)"
+            );
         }
         if self.upstream_connect_timeout_ms == 0 || self.upstream_timeout_ms == 0 {
             bail!("upstream_connect_timeout_ms and upstream_timeout_ms must be at least 1");
@@ -515,6 +531,7 @@ mod tests {
             basic_deprecated_at: Some("x".into()),
             migration_guide_url: Some("x".into()),
             upstream: Some("x".into()),
+            metrics_listen: Some("x".into()),
             ..Config::default()
         };
         let table = toml::Table::try_from(&full).unwrap();

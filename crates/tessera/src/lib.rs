@@ -16,3 +16,4 @@ mod legacy_import;
 pub mod master_key;
 mod scopes;
 pub mod serve;
+mod signals;

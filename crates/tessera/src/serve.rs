@@ -17,15 +17,15 @@ use tessera_core::manage::scopes;
 use tessera_core::oauth::authorize::AuthorizePolicy;
 use tessera_core::oauth::refresh_token::RefreshPolicy;
 use tessera_core::random;
-use tessera_core::runtime::sync::{load_all, KeyReload};
+use tessera_core::runtime::sync::{load_all, FeedStatus, KeyReload};
 use tessera_core::runtime::Caches;
 use tessera_core::store::Store;
 use tessera_core::token::issue::TokenPolicy;
 use tessera_core::token::keys::{Algorithm, Keyring};
 use tessera_http::sync::SyncPolicy;
 use tessera_http::{
-    AppParts, AppState, Gateway, GatewayPolicy, HttpPolicy, LegacyRuntime, SessionPolicy,
-    SignInLimits,
+    AppParts, AppState, Gateway, GatewayPolicy, HttpPolicy, LegacyRuntime, Metrics,
+    ReadinessPolicy, SessionPolicy, SignInLimits,
 };
 use tessera_store::SqlStore;
 use tokio::sync::watch;
@@ -35,18 +35,77 @@ use crate::config::Config;
 
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
-    shutdown: watch::Sender<bool>,
+    /// The store the state uses, kept to close its pool last.
+    store: SqlStore,
+    stop_http: watch::Sender<bool>,
+    stop_sync: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
+    metrics: Option<JoinHandle<std::io::Result<()>>>,
     sync: JoinHandle<()>,
+    grace: Duration,
 }
 
 impl RunningServer {
-    /// Stops accepting, lets requests in flight finish, stops the sync task.
+    /// Stops cleanly, logging each step: stops accepting connections; gives requests in
+    /// flight the grace period to finish, then drops them; stops the sync task, which
+    /// flushes the legacy usage counts (after the last request, so none is lost); closes
+    /// the store's connections. Fails only if a task panicked.
     pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.shutdown.send(true);
-        self.http.await.context("the HTTP task panicked")??;
-        self.sync.await.context("the sync task panicked")?;
+        tracing::info!(
+            grace_ms = self.grace.as_millis() as u64,
+            in_flight = self.state.metrics.in_flight_now(),
+            "stopping: no new connections; finishing requests in flight"
+        );
+        let _ = self.stop_http.send(true);
+        let mut aborts = vec![self.http.abort_handle()];
+        aborts.extend(self.metrics.as_ref().map(JoinHandle::abort_handle));
+        let servers = async {
+            let http = self.http.await;
+            let metrics = match self.metrics {
+                Some(task) => Some(task.await),
+                None => None,
+            };
+            (http, metrics)
+        };
+        match tokio::time::timeout(self.grace, servers).await {
+            Ok((http, metrics)) => {
+                http.context("the HTTP task panicked")??;
+                if let Some(metrics) = metrics {
+                    metrics.context("the metrics task panicked")??;
+                }
+                tracing::info!("requests in flight finished");
+            }
+            Err(_) => {
+                let left = self.state.metrics.in_flight_now();
+                tracing::warn!(
+                    requests = left,
+                    "grace period over: requests still in flight are dropped"
+                );
+                for task in aborts {
+                    task.abort();
+                }
+            }
+        }
+        let _ = self.stop_sync.send(true);
+        let sync = self.sync.abort_handle();
+        match tokio::time::timeout(self.grace, self.sync).await {
+            Ok(done) => done.context("the sync task panicked")?,
+            Err(_) => {
+                sync.abort();
+                tracing::warn!(
+                    "the sync task did not stop in time: legacy usage counts not flushed"
+                );
+            }
+        }
+        // Waits for connections to come back to the pool: one held by a dropped request
+        // must not keep the process alive.
+        match tokio::time::timeout(self.grace, self.store.close()).await {
+            Ok(()) => tracing::info!("store closed; stopped"),
+            Err(_) => tracing::warn!("the store's connections did not close in time; stopped"),
+        }
         Ok(())
     }
 }
@@ -120,7 +179,8 @@ async fn open_store_at(config: &Config, now: i64) -> anyhow::Result<SqlStore> {
 
 /// Starts a server on `config.listen` (port 0 picks a free one).
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
-    let store: Arc<dyn Store> = Arc::new(open_store_at(config, clock.now()).await?);
+    let sql_store = open_store_at(config, clock.now()).await?;
+    let store: Arc<dyn Store> = Arc::new(sql_store.clone());
     let master = Arc::new(crate::master_key::resolve(config)?);
     let tokens = token_policy(config);
     let keys = key_policy(config)?;
@@ -137,6 +197,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         max_token_ttl: tokens.max_ttl(),
     };
     let cursor_start = load_all(store.as_ref(), &caches, &reload, now).await?;
+    let feed = Arc::new(FeedStatus::new(clock.now_ms()));
+    let metrics = Arc::new(Metrics::new(caches.clone(), feed.clone(), clock.clone()));
     let passwords = config.password_policy()?;
     let decoy = decoy_hash(&passwords)?;
     // The catalog as the store holds it after the [[scope]] tables were applied.
@@ -193,25 +255,36 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         legacy,
         gateway,
         trusted_proxies,
+        metrics,
+        metrics_on_main_listener: config.metrics_listen.is_none(),
+        feed,
+        readiness: readiness_policy(config),
     });
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let (shutdown, rx) = watch::channel(false);
-    let mut http_rx = rx.clone();
+    let metrics_listener = match &config.metrics_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("metrics_listen: cannot listen on {at}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    let (stop_http, http_rx) = watch::channel(false);
+    let (stop_sync, sync_rx) = watch::channel(false);
     // The peer address feeds the per-address limit on failed Basic attempts.
     let app = tessera_http::router(state.clone());
-    let http = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = http_rx.wait_for(|stop| *stop).await;
-        })
-        .await
+    let http = tokio::spawn(serve_until(listener, app, http_rx.clone()));
+    let metrics = metrics_listener.map(|listener| {
+        let app = tessera_http::metrics_router(state.clone());
+        tokio::spawn(serve_until(listener, app, http_rx))
     });
     let sync_policy = SyncPolicy {
         poll_interval: Duration::from_millis(config.sync_interval_ms),
@@ -223,14 +296,44 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         state.clone(),
         cursor_start,
         sync_policy,
-        rx,
+        sync_rx,
     ));
-    tracing::info!(%addr, issuer = %state.tokens.issuer, upstream = ?config.upstream, "tessera is serving");
+    tracing::info!(%addr, ?metrics_addr, issuer = %state.tokens.issuer, upstream = ?config.upstream, "tessera is serving");
     Ok(RunningServer {
         addr,
+        metrics_addr,
         state,
-        shutdown,
+        store: sql_store,
+        stop_http,
+        stop_sync,
         http,
+        metrics,
         sync,
+        grace: Duration::from_millis(config.shutdown_grace_ms),
     })
+}
+
+/// Serves `app` on `listener` until `stop` turns true, then lets open requests finish.
+async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    })
+    .await
+}
+
+/// `/readyz` fails when the change feed has not been read for ten poll intervals (and at
+/// least 5 s, so one slow poll is not an outage).
+pub fn readiness_policy(config: &Config) -> ReadinessPolicy {
+    let interval = i64::try_from(config.sync_interval_ms).unwrap_or(1000);
+    ReadinessPolicy {
+        feed_max_lag_ms: (10 * interval).max(5_000),
+    }
 }

@@ -96,6 +96,11 @@ impl VerificationCache {
         self.map.get(key, now_ms)
     }
 
+    /// How many lookups found recently verified credentials.
+    pub fn stats(&self) -> &crate::metrics::HitMiss {
+        self.map.stats()
+    }
+
     /// Read before the store; see [`GuardedCache`].
     pub fn generation(&self) -> Generation {
         self.map.generation()

@@ -76,6 +76,7 @@ pub async fn exchange_authorization_code(
         CodeConsumption::AlreadyUsed(record) => {
             let set = SetToRevoke::OfCode(&record);
             revoke_token_set(store, cx.caches, cx.policy, set, now).await?;
+            cx.caches.counters.code_reuse.inc();
             tracing::warn!(client_id = %record.client_id, "authorization code reused; its tokens are revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used",

@@ -122,6 +122,7 @@ async fn reused(cx: &GrantContext<'_>, set: &TokenSet) -> Result<OAuthError, OAu
         cx.now,
     )
     .await?;
+    cx.caches.counters.refresh_reuse.inc();
     tracing::warn!(client_id = %set.client_id, token_set = %set.id, "refresh token reused; token set revoked");
     Ok(OAuthError::invalid_grant(
         "the refresh token was already used; the token set is revoked",
@@ -323,6 +324,7 @@ mod tests {
         );
         assert!(world.store.token_set(&set.id).unwrap().revoked_at.is_some());
         assert!(world.caches.revoked_sets.contains(set.id.as_str()));
+        assert_eq!(world.caches.counters.refresh_reuse.get(), 1, "counted once");
         let err = refresh_as(&world, &app, &second, "", NOW + 2)
             .await
             .unwrap_err();

@@ -60,6 +60,11 @@ impl ClientCache {
         Ok(Some(client))
     }
 
+    /// How many lookups were answered from memory.
+    pub fn stats(&self) -> &crate::metrics::HitMiss {
+        self.map.stats()
+    }
+
     /// Forgets a client so the next use reads it again.
     pub fn invalidate(&self, id: &str) {
         self.map.invalidate(id);

@@ -19,6 +19,8 @@ use parking_lot::RwLock;
 use quick_cache::sync::Cache;
 use quick_cache::Equivalent;
 
+use crate::metrics::HitMiss;
+
 /// The cache's invalidation count when a reader started; see the module header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Generation(u64);
@@ -34,6 +36,8 @@ pub struct GuardedCache<K, V> {
     map: Option<Cache<K, Entry<V>>>,
     generation: AtomicU64,
     guard: RwLock<()>,
+    /// Lookups answered from memory or not, for `/metrics`.
+    stats: HitMiss,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> GuardedCache<K, V> {
@@ -42,6 +46,7 @@ impl<K: Eq + Hash + Clone, V: Clone> GuardedCache<K, V> {
             map: (capacity > 0).then(|| Cache::new(capacity)),
             generation: AtomicU64::new(0),
             guard: RwLock::new(()),
+            stats: HitMiss::default(),
         }
     }
 
@@ -50,11 +55,19 @@ impl<K: Eq + Hash + Clone, V: Clone> GuardedCache<K, V> {
     where
         Q: Hash + Equivalent<K> + ?Sized,
     {
-        self.map
-            .as_ref()?
-            .get(key)
+        let found = self
+            .map
+            .as_ref()
+            .and_then(|map| map.get(key))
             .filter(|e| now_ms < e.expires_at_ms)
-            .map(|e| e.value)
+            .map(|e| e.value);
+        self.stats.record(found.is_some());
+        found
+    }
+
+    /// How many lookups hit and missed.
+    pub fn stats(&self) -> &HitMiss {
+        &self.stats
     }
 
     /// Read before the store: pass it to [`GuardedCache::insert`].
@@ -118,6 +131,15 @@ mod tests {
         c.insert("a".into(), 1, c.generation(), 1_000);
         assert_eq!(c.get("a", 999), Some(1));
         assert_eq!(c.get("a", 1_000), None);
+        let stats = c.stats();
+        assert_eq!(
+            (stats.hits.get(), stats.misses.get()),
+            (1, 1),
+            "expired is a miss"
+        );
+        let off = GuardedCache::<String, u32>::new(0);
+        assert_eq!(off.get("a", 0), None);
+        assert_eq!(off.stats().misses.get(), 1, "a cache switched off misses");
     }
 
     #[test]

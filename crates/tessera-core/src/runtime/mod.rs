@@ -22,6 +22,7 @@ pub use verified::VerifiedTokens;
 
 use crate::domain::ScopeSet;
 use crate::legacy::cache::VerificationCache;
+use crate::metrics::Counters;
 use crate::token::keys::Keyring;
 use crate::UnixSeconds;
 
@@ -35,6 +36,8 @@ pub struct Caches {
     pub verified: VerifiedTokens,
     /// Recently verified legacy Basic credentials.
     pub legacy: VerificationCache,
+    /// Reuse detections, counted for `/metrics`.
+    pub counters: Counters,
     keyring: RwLock<Arc<Keyring>>,
     /// The scope catalog's names: what the metadata document lists and what a legacy Basic
     /// caller may do. Empty until [`sync::load_all`] fills it.
@@ -50,6 +53,7 @@ impl Caches {
             revoked_sets: RevokedTokens::default(),
             verified: VerifiedTokens::new(verified_capacity),
             legacy,
+            counters: Counters::default(),
             keyring: RwLock::new(Arc::new(keyring)),
             scopes: RwLock::new(Arc::new(ScopeSet::default())),
         }

@@ -11,8 +11,10 @@
 //! its position it reloads every cache from the store instead ([`load_all`]).
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::error::StoreError;
+use crate::metrics::Count;
 use crate::runtime::Caches;
 use crate::store::{Change, ChangeKind, Store};
 use crate::token::keys::Keyring;
@@ -67,6 +69,11 @@ impl ChangeCursor {
         Ok(fresh.len())
     }
 
+    /// The seq below which every change has been applied.
+    pub fn position(&self) -> i64 {
+        self.watermark
+    }
+
     /// Whether changes right after the watermark may have been pruned unread: the oldest
     /// change left (0: none) is past the next one this cursor expects. The store keeps its
     /// newest change when pruning, so an empty feed means nothing was ever recorded.
@@ -90,6 +97,56 @@ impl ChangeCursor {
             self.watermark += 1;
             self.gap_seen_at_ms = None;
         }
+    }
+}
+
+/// How well this process follows the feed, for `/readyz` and `/metrics`: written by the
+/// sync task after each poll, read by any request.
+#[derive(Debug)]
+pub struct FeedStatus {
+    last_success_ms: AtomicI64,
+    behind: AtomicI64,
+    /// Polls that failed (the store unreachable, a change that could not be applied).
+    pub errors: Count,
+}
+
+impl FeedStatus {
+    /// The caches were loaded at `now_ms`: as good as a successful poll.
+    pub fn new(now_ms: i64) -> Self {
+        Self {
+            last_success_ms: AtomicI64::new(now_ms),
+            behind: AtomicI64::new(0),
+            errors: Count::default(),
+        }
+    }
+
+    /// A poll at `now_ms` applied the feed up to `position`; the newest change is `latest`.
+    pub fn succeeded(&self, now_ms: i64, position: i64, latest: i64) {
+        self.last_success_ms.store(now_ms, Ordering::Relaxed);
+        self.behind
+            .store(latest.saturating_sub(position).max(0), Ordering::Relaxed);
+    }
+
+    pub fn failed(&self) {
+        self.errors.inc();
+    }
+
+    /// Milliseconds since the last successful poll.
+    pub fn lag_ms(&self, now_ms: i64) -> i64 {
+        now_ms
+            .saturating_sub(self.last_success_ms.load(Ordering::Relaxed))
+            .max(0)
+    }
+
+    /// Changes committed but not yet applied here, as of the last successful poll.
+    pub fn behind(&self) -> i64 {
+        self.behind.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last successful poll is older than `bound_ms`: this process may be
+    /// serving revoked tokens and stale clients, so it should take no traffic.
+    pub fn lagging(&self, now_ms: i64, bound_ms: i64) -> bool {
+        self.lag_ms(now_ms) > bound_ms
     }
 }
 
@@ -196,6 +253,19 @@ mod tests {
         assert_eq!(c.watermark, 8);
         c.advance(2 + GAP_TIMEOUT_MS);
         assert_eq!(c.watermark, 10, "a hole older than the timeout is skipped");
+    }
+
+    #[test]
+    fn the_feed_lags_once_no_poll_succeeded_within_the_bound() {
+        let status = FeedStatus::new(1_000);
+        assert!(!status.lagging(3_000, 2_000), "exactly at the bound");
+        assert!(status.lagging(3_001, 2_000));
+        status.succeeded(3_001, 40, 45);
+        assert_eq!((status.lag_ms(3_500), status.behind()), (499, 5));
+        assert!(!status.lagging(3_500, 2_000));
+        status.failed();
+        assert_eq!(status.errors.get(), 1);
+        assert_eq!(status.lag_ms(0), 0, "a clock set back is no lag");
     }
 
     #[test]

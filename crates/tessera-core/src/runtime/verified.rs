@@ -29,6 +29,11 @@ impl VerifiedTokens {
         self.map.get(key, now.saturating_mul(1000))
     }
 
+    /// How many lookups found an already verified token.
+    pub fn stats(&self) -> &crate::metrics::HitMiss {
+        self.map.stats()
+    }
+
     /// Read before taking the keyring that verifies.
     pub fn generation(&self) -> Generation {
         self.map.generation()

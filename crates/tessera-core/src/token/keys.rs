@@ -319,6 +319,15 @@ impl Keyring {
             .map(|(_, k)| k)
     }
 
+    /// When the key that signs at `now` began signing: its age is `now` minus this.
+    pub fn current_since(&self, now: UnixSeconds) -> Option<UnixSeconds> {
+        self.signing
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= now)
+            .map(|(at, _)| *at)
+    }
+
     /// The key for `kid` if it is published at `now`.
     pub fn verifier(&self, kid: &str, now: UnixSeconds) -> Option<&VerifyingKey> {
         let kid = Kid::parse(kid)?;

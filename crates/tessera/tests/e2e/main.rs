@@ -22,6 +22,7 @@ mod legacy;
 mod legacy_import;
 mod metadata;
 mod oauth2_client;
+mod observe;
 mod pages;
 mod refresh_token;
 mod report_csv;

@@ -170,6 +170,12 @@ impl TestApp {
         self.clock.now()
     }
 
+    /// `http://ADDR` of the `metrics_listen` listener, when one is configured.
+    pub fn metrics_base(&self) -> Option<String> {
+        let server = self.server.as_ref().expect("running");
+        server.metrics_addr.map(|a| format!("http://{a}"))
+    }
+
     /// The running server's shared state (caches, legacy counters).
     pub fn state(&self) -> &tessera_http::AppState {
         &self.server.as_ref().expect("running").state
