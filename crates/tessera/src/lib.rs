@@ -14,4 +14,5 @@ mod import_file;
 mod legacy;
 mod legacy_import;
 pub mod master_key;
+mod progress;
 pub mod serve;
