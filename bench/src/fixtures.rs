@@ -250,22 +250,38 @@ struct LegacyCreated {
 /// A legacy Basic credential on the bench account, hashed at the production argon2id cost
 /// (the CLI runs without the cheap-argon2 environment here): (email, password).
 pub async fn legacy_credential(tessera: &Tessera, fixtures: &Fixtures) -> Result<(String, String)> {
+    legacy_credential_as(
+        tessera,
+        &fixtures.app_grant.account_id,
+        LEGACY_EMAIL,
+        LEGACY_PASSWORD,
+    )
+    .await
+}
+
+/// The same for `account`, with this email and password.
+pub async fn legacy_credential_as(
+    tessera: &Tessera,
+    account: &str,
+    email: &str,
+    password: &str,
+) -> Result<(String, String)> {
     let _: LegacyCreated = tessera
         .json_with(
             &[
                 "legacy",
                 "create",
                 "--account",
-                &fixtures.app_grant.account_id,
+                account,
                 "--email",
-                LEGACY_EMAIL,
+                email,
                 "--password-stdin",
             ],
             &[],
-            Some(LEGACY_PASSWORD),
+            Some(password),
         )
         .await?;
-    Ok((LEGACY_EMAIL.to_owned(), LEGACY_PASSWORD.to_owned()))
+    Ok((email.to_owned(), password.to_owned()))
 }
 
 /// A resource server's credential, which may introspect any token.

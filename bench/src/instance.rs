@@ -67,6 +67,21 @@ impl Launcher {
     }
 }
 
+impl Launcher {
+    /// A fresh store named `name` and the CLI bound to it, without a server: for commands
+    /// measured on their own (the legacy import). Dropping the store removes it.
+    pub fn store_only(&self, name: &str) -> Result<(Tessera, Store)> {
+        let dir = self.dir.join(name);
+        std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let (store, master_key) = match &self.postgres {
+            Some(url) => (Store::postgres(url)?, Some(random_master_key()?)),
+            None => (Store::sqlite(&dir), None),
+        };
+        let cli = Tessera::new(self.binary.clone(), dir, store.url().to_owned(), master_key);
+        Ok((cli, store))
+    }
+}
+
 impl Instance {
     /// Stops the server and starts it again on the same store, on a new port, so it begins
     /// with empty caches as at its first start. Its log goes to a new file.

@@ -10,6 +10,7 @@ mod baseline;
 mod client;
 mod database;
 mod fixtures;
+mod import;
 mod instance;
 mod load;
 mod procfs;

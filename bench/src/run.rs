@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::fixtures;
+use crate::import;
 use crate::instance::Launcher;
 use crate::load::LoadConfig;
 use crate::report;
@@ -147,6 +148,21 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
         launcher,
     };
     let rows = scenarios::run_all(&bench, &selection).await?;
+    let size = if args.quick {
+        import::QUICK_IMPORT
+    } else {
+        import::FULL_IMPORT
+    };
+    let imported = if selection.includes(import::LEGACY_IMPORT) {
+        Some(import::legacy_import(&bench.launcher, size).await?)
+    } else {
+        None
+    };
+    let first_call = if selection.includes(import::LEGACY_FIRST_CALL) {
+        Some(import::legacy_first_call(&bench).await?)
+    } else {
+        None
+    };
     let large = match scale_counts {
         Some(counts) => scale::run(&mut bench, &rows, counts).await?,
         None => Vec::new(),
@@ -158,6 +174,11 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
         config,
     };
     let mut text = report::render(&context, &rows, BASELINE_ROW);
+    let import_section = import::report(imported.as_ref(), first_call.as_ref());
+    if !import_section.is_empty() {
+        text.push('\n');
+        text.push_str(&import_section);
+    }
     if let Some(counts) = scale_counts {
         let store = format!(
             "{} credential clients, and {} more token sets with one live refresh token each",

@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use crate::client::{body_excerpt, send_once, BenchRequest};
 use crate::fixtures::{self, basic_authorizations, Credentials, Fixtures, REDIRECT_URI};
+use crate::import::IMPORT_ROWS;
 use crate::instance::{Instance, Launcher};
 use crate::load::{self, LoadConfig, Scenario};
 use crate::procfs::{self, CpuSample};
@@ -98,11 +99,13 @@ impl Selection {
             .map(|name| name.trim().to_lowercase())
             .filter(|name| !name.is_empty())
             .collect();
+        let every = SCENARIOS.iter().chain(&IMPORT_ROWS);
         for prefix in &prefixes {
-            if !SCENARIOS.iter().any(|name| matches(name, prefix)) {
+            if !every.clone().any(|name| matches(name, prefix)) {
                 bail!(
-                    "--only {prefix:?} names no scenario; they are: {}",
-                    SCENARIOS.join(", ")
+                    "--only {prefix:?} names no scenario; they are: {}, {}",
+                    SCENARIOS.join(", "),
+                    IMPORT_ROWS.join(", ")
                 );
             }
         }
@@ -479,6 +482,9 @@ mod tests {
             ]
         );
         assert!(Selection::parse(None)?.includes(INTROSPECTION));
+        let legacy = Selection::parse(Some("legacy"))?;
+        assert!(legacy.includes(LEGACY_BASIC) && IMPORT_ROWS.iter().all(|r| legacy.includes(r)));
+        assert!(!legacy.includes(BEARER_CALL));
         assert!(Selection::parse(Some("refresh,nonsense")).is_err());
         Ok(())
     }

@@ -9,14 +9,16 @@
 use std::fs::File;
 use std::io::Read;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use serde::de::DeserializeOwned;
 use tokio::io::AsyncWriteExt;
+
+use crate::procfs;
 
 /// Tessera's paths the bench calls (the baseline serves the same two it measures).
 pub const TOKEN_PATH: &str = "/oauth/token";
@@ -27,6 +29,15 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// Generous: the bulk fixtures commands hash one secret per client, or write a row per
 /// code, hundreds of thousands of them on a fast machine.
 const CLI_TIMEOUT: Duration = Duration::from_secs(600);
+/// How often a measured command's peak RSS is read.
+const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(10);
+
+/// What a measured command printed, how long it ran and its peak RSS.
+pub struct Measured<T> {
+    pub value: T,
+    pub elapsed: Duration,
+    pub peak_kib: Option<u64>,
+}
 
 pub struct Tessera {
     binary: PathBuf,
@@ -91,6 +102,67 @@ impl Tessera {
             &format!("http://{addr}"),
         ]);
         command
+    }
+
+    /// The directory the commands run with as `TESSERA_DATA_DIR` (the instance's own).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Runs a CLI command with `--database … --json` as [`Tessera::json`] does, and measures
+    /// it: wall time from spawn to exit, and the process's peak RSS (VmHWM, read every
+    /// 10 ms while it runs; a high-water mark, so the last read after the peak holds it).
+    pub async fn json_measured<T: DeserializeOwned>(&self, args: &[&str]) -> Result<Measured<T>> {
+        let mut command = self.command();
+        command
+            .args(args)
+            .args(["--database", &self.database_url, "--json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let shown = format!("tessera {}", args.join(" "));
+        let mut command = tokio::process::Command::from(command);
+        command.kill_on_drop(true);
+        let started = Instant::now();
+        let child = command
+            .spawn()
+            .with_context(|| format!("running {shown}"))?;
+        let pid = child.id().context("the command has no process id")?;
+        let output = child.wait_with_output();
+        tokio::pin!(output);
+        let mut peak_kib = None;
+        let deadline = tokio::time::sleep(CLI_TIMEOUT);
+        tokio::pin!(deadline);
+        let output = loop {
+            tokio::select! {
+                output = &mut output => break output.with_context(|| format!("running {shown}"))?,
+                () = &mut deadline => bail!("{shown} did not finish within {CLI_TIMEOUT:?}"),
+                () = tokio::time::sleep(RSS_SAMPLE_EVERY) => {
+                    if let Ok(memory) = procfs::memory(pid) {
+                        peak_kib = peak_kib.max(Some(memory.peak_kib));
+                    }
+                }
+            }
+        };
+        let elapsed = started.elapsed();
+        if !output.status.success() {
+            bail!(
+                "{shown} failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        let value = serde_json::from_slice(&output.stdout).with_context(|| {
+            format!(
+                "{shown} printed no JSON of the expected shape: {}",
+                String::from_utf8_lossy(&output.stdout).trim()
+            )
+        })?;
+        Ok(Measured {
+            value,
+            elapsed,
+            peak_kib,
+        })
     }
 
     /// Runs a CLI command with `--database … --json` and parses what it prints.

@@ -21,6 +21,9 @@ use crate::UnixSeconds;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Told how far a long write has got (rows written so far), for a progress display.
+pub type Progress<'a> = &'a (dyn Fn(usize) + Send + Sync);
+
 /// What [`AccountStore::update_account`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountUpdate {
@@ -40,8 +43,15 @@ pub trait AccountStore: Send + Sync {
     /// account records no change: no server can have cached it.
     async fn insert_account(&self, account: &Account) -> StoreResult<bool>;
     async fn find_account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
+    /// Those of `ids` that exist, in no particular order; a few batched reads however many
+    /// ids are given (an import names thousands).
+    async fn find_accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<Account>>;
     /// The account with exactly this external id (case matters).
     async fn find_account_by_external_id(&self, id: &ExternalId) -> StoreResult<Option<Account>>;
+    /// Those accounts whose external id is one of `ids`, in no particular order; a few
+    /// batched reads however many are given.
+    async fn find_accounts_by_external_ids(&self, ids: &[ExternalId])
+        -> StoreResult<Vec<Account>>;
     /// Every account, oldest first.
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
     /// Replaces the name and external id of the account with `account.id` (its
@@ -284,14 +294,19 @@ pub trait LegacyStore: Send + Sync {
     /// Writes a `tessera legacy import` in one transaction: the new credentials and the
     /// replaced hashes, each with its change record and audit event. All or nothing: if
     /// any write fails (an email taken meanwhile, a credential removed meanwhile), none
-    /// is kept.
+    /// is kept. `progress` is called with the count written so far as batches go in.
     async fn import_legacy_credentials(
         &self,
         new: &[(LegacyCredential, AuditEvent)],
         rehashed: &[(LegacyId, PasswordHash, AuditEvent)],
+        progress: Progress<'_>,
     ) -> StoreResult<()>;
     /// The credential with this email that is not removed (at most one exists).
     async fn find_legacy_credential(&self, email: &Email) -> StoreResult<Option<LegacyCredential>>;
+    /// The credentials not removed whose email is one of `emails`, in no particular order;
+    /// a few batched reads however many emails are given (an import names thousands).
+    async fn find_legacy_credentials(&self, emails: &[Email])
+        -> StoreResult<Vec<LegacyCredential>>;
     /// Every credential, removed ones too, oldest first; only `account`'s when given.
     async fn list_legacy_credentials(
         &self,

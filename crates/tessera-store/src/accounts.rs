@@ -9,6 +9,7 @@ use tessera_core::store::{AccountStore, AccountUpdate, ChangeKind, StoreResult};
 use tessera_core::UnixSeconds;
 
 use crate::changes::record;
+use crate::multi_row::{parameter_list, PARAMETERS_PER_STATEMENT};
 use crate::{corrupt, db, SqlStore};
 
 const COLUMNS: &str = "id, name, external_id, created_at";
@@ -73,6 +74,28 @@ async fn update_row(
     Ok(AccountUpdate::Updated)
 }
 
+impl SqlStore {
+    /// The accounts whose `column` is one of `values`, a few hundred per statement.
+    async fn find_accounts_where(&self, column: &str, values: &[&str]) -> StoreResult<Vec<Account>> {
+        let mut found = Vec::new();
+        for chunk in values.chunks(PARAMETERS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM account WHERE {column} IN {}",
+                parameter_list(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for value in chunk {
+                query = query.bind(*value);
+            }
+            let rows = query.fetch_all(&self.pool).await.map_err(db)?;
+            for row in &rows {
+                found.push(account(row)?);
+            }
+        }
+        Ok(found)
+    }
+}
+
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn insert_account(&self, a: &Account) -> StoreResult<bool> {
@@ -99,6 +122,19 @@ impl AccountStore for SqlStore {
         .await
         .map_err(db)?;
         row.as_ref().map(account).transpose()
+    }
+
+    async fn find_accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<Account>> {
+        let ids: Vec<&str> = ids.iter().map(AccountId::as_str).collect();
+        self.find_accounts_where("id", &ids).await
+    }
+
+    async fn find_accounts_by_external_ids(
+        &self,
+        ids: &[ExternalId],
+    ) -> StoreResult<Vec<Account>> {
+        let ids: Vec<&str> = ids.iter().map(ExternalId::as_str).collect();
+        self.find_accounts_where("external_id", &ids).await
     }
 
     async fn list_accounts(&self) -> StoreResult<Vec<Account>> {

@@ -6,23 +6,12 @@
 //! no change (nothing caches a client or token set that did not exist yet, so there is
 //! nothing for other processes to invalidate).
 
-use tessera_core::domain::Client;
+use tessera_core::domain::{Account, Client};
 use tessera_core::store::{RefreshToken, StoreResult, TokenSet};
 
 use crate::clients::{bind_client, CLIENT_COLUMNS, CLIENT_COLUMN_COUNT};
+use crate::multi_row::{insert_statement, rows_per_statement};
 use crate::{db, SqlStore};
-
-/// Parameters per statement, well under SQLite's limit of 32 766 (PostgreSQL's is 65 535).
-/// Not more: sqlx's SQLite driver asks SQLite for each parameter's name, which SQLite finds
-/// by walking the statement's list of names, so binding costs the square of the parameters
-/// per statement. At 5 500 that was half of a bulk load's time; from about 100 to 600 the
-/// load takes the same time.
-const PARAMETERS_PER_STATEMENT: usize = 256;
-
-/// Rows per statement for a table of `columns` columns.
-fn rows_per_statement(columns: usize) -> usize {
-    (PARAMETERS_PER_STATEMENT / columns).max(1)
-}
 
 const TOKEN_SET_COLUMNS: &str =
     "token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at)";
@@ -30,23 +19,7 @@ const REFRESH_TOKEN_COLUMNS: &str =
     "refresh_token (token_hash, token_set_id, created_at, used_at, access_jti, access_expires_at)";
 const CLIENT_SECRET_COLUMNS: &str =
     "client_secret (client_id, secret_hash, created_at, expires_at)";
-
-/// `INSERT INTO <table (columns)> VALUES ($1, …, $c), ($c+1, …), …` for `rows` rows.
-fn insert_statement(table_and_columns: &str, columns: usize, rows: usize) -> String {
-    let mut sql = format!("INSERT INTO {table_and_columns} VALUES ");
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..columns {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(row * columns + column + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql
-}
+const ACCOUNT_COLUMNS: &str = "account (id, name, created_at)";
 
 impl SqlStore {
     /// Inserts token sets, each with its first refresh token, in one transaction: all or
@@ -125,21 +98,21 @@ impl SqlStore {
         }
         tx.commit().await.map_err(db)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn insert_statement_numbers_parameters_row_by_row() {
-        assert_eq!(
-            insert_statement("t (a, b)", 2, 2),
-            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
-        );
-        assert_eq!(
-            insert_statement("t (a)", 1, 1),
-            "INSERT INTO t (a) VALUES ($1)"
-        );
+    /// Inserts new accounts in one transaction: all or none.
+    pub async fn insert_new_accounts(&self, accounts: &[Account]) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for chunk in accounts.chunks(rows_per_statement(3)) {
+            let sql = insert_statement(ACCOUNT_COLUMNS, 3, chunk.len());
+            let mut query = sqlx::query(&sql);
+            for a in chunk {
+                query = query
+                    .bind(a.id.as_str())
+                    .bind(a.name.as_str())
+                    .bind(a.created_at);
+            }
+            query.execute(&mut *tx).await.map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
     }
 }

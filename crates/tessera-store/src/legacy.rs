@@ -9,10 +9,13 @@ use tessera_core::error::StoreError;
 use tessera_core::legacy::audit::{AuditAction, AuditEvent};
 use tessera_core::legacy::usage::{LegacyReportRow, UsageDelta};
 use tessera_core::legacy::{Email, LegacyCredential, LegacyState, PasswordHash};
-use tessera_core::store::{AuditStore, ChangeKind, LegacyStore, StoreResult};
+use tessera_core::store::{AuditStore, ChangeKind, LegacyStore, Progress, StoreResult};
 use tessera_core::UnixSeconds;
 
 use crate::changes::record;
+use crate::multi_row::{
+    insert_statement, parameter_list, rows_per_statement, PARAMETERS_PER_STATEMENT,
+};
 use crate::{corrupt, db, SqlStore};
 
 const COLUMNS: &str = "id, account_id, email, password_hash, state, migrated_client_id, \
@@ -115,6 +118,69 @@ async fn insert_credential_row(
     .await
 }
 
+/// Credentials an import writes between two progress reports.
+const IMPORT_BATCH: usize = 1_000;
+const CREDENTIAL_COLUMN_COUNT: usize = 11;
+const AUDIT_COLUMNS: &str =
+    "audit_event (at, actor, action, credential_id, account_id, client_id, detail)";
+const AUDIT_COLUMN_COUNT: usize = 7;
+const CHANGE_COLUMNS: &str = "change_event (kind, subject, created_at)";
+
+/// Inserts imported credentials, their change records (at the audit event's time, not the
+/// file's `created_at`) and their audit events, many rows per statement.
+async fn insert_imported(
+    conn: &mut AnyConnection,
+    batch: &[(LegacyCredential, AuditEvent)],
+) -> StoreResult<()> {
+    let table = format!("legacy_credential ({COLUMNS})");
+    for chunk in batch.chunks(rows_per_statement(CREDENTIAL_COLUMN_COUNT)) {
+        let sql = insert_statement(&table, CREDENTIAL_COLUMN_COUNT, chunk.len());
+        let mut query = sqlx::query(&sql);
+        for (c, _) in chunk {
+            query = query
+                .bind(c.id.as_str())
+                .bind(c.account_id.as_str())
+                .bind(c.email.as_str())
+                .bind(c.password_hash.as_ref().map(|h| h.as_str().to_owned()))
+                .bind(c.state.as_str())
+                .bind(c.migrated_client_id.as_ref().map(|m| m.as_str().to_owned()))
+                .bind(c.created_at)
+                .bind(c.updated_at)
+                .bind(c.migrated_at)
+                .bind(c.removed_at)
+                .bind(c.last_used_at);
+        }
+        query.execute(&mut *conn).await.map_err(db)?;
+    }
+    for chunk in batch.chunks(rows_per_statement(3)) {
+        let sql = insert_statement(CHANGE_COLUMNS, 3, chunk.len());
+        let mut query = sqlx::query(&sql);
+        for (c, audit) in chunk {
+            query = query
+                .bind(ChangeKind::LegacyCredential.as_str())
+                .bind(c.id.as_str())
+                .bind(audit.at);
+        }
+        query.execute(&mut *conn).await.map_err(db)?;
+    }
+    for chunk in batch.chunks(rows_per_statement(AUDIT_COLUMN_COUNT)) {
+        let sql = insert_statement(AUDIT_COLUMNS, AUDIT_COLUMN_COUNT, chunk.len());
+        let mut query = sqlx::query(&sql);
+        for (_, e) in chunk {
+            query = query
+                .bind(e.at)
+                .bind(e.actor.as_str())
+                .bind(e.action.as_str())
+                .bind(e.credential_id.as_ref().map(|c| c.as_str().to_owned()))
+                .bind(e.account_id.as_ref().map(|a| a.as_str().to_owned()))
+                .bind(e.client_id.as_ref().map(|c| c.as_str().to_owned()))
+                .bind(e.detail.as_str());
+        }
+        query.execute(&mut *conn).await.map_err(db)?;
+    }
+    Ok(())
+}
+
 impl SqlStore {
     /// Runs one credential `UPDATE` (`$1` is `now`, `$2` the id, then `binds`), and when it
     /// changed a row, records the change and the audit event in the same transaction.
@@ -158,12 +224,15 @@ impl LegacyStore for SqlStore {
         &self,
         new: &[(LegacyCredential, AuditEvent)],
         rehashed: &[(LegacyId, PasswordHash, AuditEvent)],
+        progress: Progress<'_>,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        for (c, audit) in new {
+        let mut written = 0;
+        for batch in new.chunks(IMPORT_BATCH) {
             // The change is now, whatever `created_at` the import file gave.
-            insert_credential_row(&mut tx, c, audit.at).await?;
-            insert_audit(&mut tx, audit).await?;
+            insert_imported(&mut tx, batch).await?;
+            written += batch.len();
+            progress(written);
         }
         for (id, hash, audit) in rehashed {
             let updated = sqlx::query(
@@ -186,8 +255,14 @@ impl LegacyStore for SqlStore {
             }
             record(&mut tx, ChangeKind::LegacyCredential, id.as_str(), audit.at).await?;
             insert_audit(&mut tx, audit).await?;
+            written += 1;
+            if written % IMPORT_BATCH == 0 {
+                progress(written);
+            }
         }
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        progress(written);
+        Ok(())
     }
 
     async fn find_legacy_credential(&self, email: &Email) -> StoreResult<Option<LegacyCredential>> {
@@ -199,6 +274,29 @@ impl LegacyStore for SqlStore {
         .await
         .map_err(db)?;
         row.as_ref().map(credential).transpose()
+    }
+
+    async fn find_legacy_credentials(
+        &self,
+        emails: &[Email],
+    ) -> StoreResult<Vec<LegacyCredential>> {
+        let mut found = Vec::new();
+        for chunk in emails.chunks(PARAMETERS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM legacy_credential \
+                 WHERE state <> 'removed' AND email IN {}",
+                parameter_list(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for email in chunk {
+                query = query.bind(email.as_str());
+            }
+            let rows = query.fetch_all(&self.pool).await.map_err(db)?;
+            for row in &rows {
+                found.push(credential(row)?);
+            }
+        }
+        Ok(found)
     }
 
     async fn list_legacy_credentials(

@@ -18,6 +18,7 @@ mod dialect;
 mod keys;
 mod legacy;
 pub mod private_fs;
+mod multi_row;
 mod read;
 mod revocations;
 mod scopes;

@@ -8,7 +8,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use serde_json::{json, Value};
 use tessera_core::domain::{
-    AccountId, Client, ClientKind, ClientStatus, GrantType, Jti, TokenSetId, UserId,
+    Account, AccountId, Client, ClientKind, ClientStatus, GrantType, Jti, TokenSetId, UserId,
 };
 use tessera_core::manage::accounts;
 use tessera_core::manage::clients::{self, NewCredentialClient};
@@ -28,6 +28,11 @@ use crate::serve::{open_store, token_policy};
 
 #[derive(Debug, Subcommand)]
 pub enum FixturesCommand {
+    /// Create many API accounts at once, in one transaction; prints their ids.
+    Accounts {
+        #[arg(long)]
+        count: usize,
+    },
     /// Create many credential clients at once.
     Clients {
         #[arg(long)]
@@ -101,6 +106,23 @@ pub(crate) async fn fixtures(
     let store = open_store(config).await?;
     let now = now();
     match cmd {
+        FixturesCommand::Accounts { count } => {
+            let mut accounts = Vec::with_capacity(count);
+            for i in 0..count {
+                accounts.push(Account {
+                    id: AccountId::generate()?,
+                    name: format!("Fixture account {i}"),
+                    external_id: None,
+                    created_at: now,
+                });
+            }
+            store.insert_new_accounts(&accounts).await?;
+            let ids: Vec<Value> = accounts
+                .iter()
+                .map(|a| Value::String(a.id.as_str().to_owned()))
+                .collect();
+            out.print(&Value::Array(ids), || format!("created {count} accounts"));
+        }
         FixturesCommand::Clients {
             account,
             count,

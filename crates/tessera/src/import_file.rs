@@ -1,8 +1,11 @@
 //! What `tessera legacy import` and `tessera account import` share: reading a CSV file with
 //! a header row, or JSON Lines, into records by column name; and how a plan is checked,
-//! reported and stopped (`--dry-run`, all or nothing, `--skip-invalid`). The core decides
-//! what each line does (`tessera_core::import`); nothing here looks at a value.
+//! reported and stopped (`--dry-run`, all or nothing, `--skip-invalid`). The file is read
+//! as a stream. The core decides what each line does (`tessera_core::import`); nothing
+//! here looks at a value.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -10,10 +13,12 @@ use serde_json::{json, Value};
 use tessera_core::import::ImportSummary;
 
 use crate::context::Output;
+use crate::progress::Phase;
 
 /// What a malformed record is rejected with; the parsers' own messages may quote fields.
 const BAD_CSV: &str = "not a CSV record with as many fields as the header";
 const BAD_JSON: &str = "not a JSON object";
+const NOT_UTF8: &str = "not UTF-8 text";
 
 /// The columns of a file: the required ones (a CSV header must name them), then the
 /// optional ones, in the order [`Record::get`] indexes them.
@@ -62,25 +67,79 @@ impl Record {
 /// Reads `file`: JSON Lines when the first non-blank line is an object, CSV with a header
 /// otherwise. A malformed line becomes a record the import rejects, not an error.
 pub(crate) fn read_records(file: &Path, columns: &Columns<'_>) -> anyhow::Result<Vec<Record>> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    if first.trim_start().starts_with('{') {
-        Ok(json_records(&text, columns))
+    let mut records = Vec::new();
+    for_each_record(file, columns, None, |r| records.push(r))?;
+    Ok(records)
+}
+
+/// The same as a stream: each record goes to `each` as it is read, so a large file is never
+/// held in memory; `progress` hears the line reached.
+pub(crate) fn for_each_record(
+    file: &Path,
+    columns: &Columns<'_>,
+    progress: Option<&Phase>,
+    mut each: impl FnMut(Record),
+) -> anyhow::Result<()> {
+    let opened = File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 16, opened);
+    let tick = |line: usize| {
+        if let Some(p) = progress {
+            p.set(line as u64);
+        }
+    };
+    // The first byte that is not blank, peeked at in the buffer (nothing consumed).
+    let first = reader
+        .fill_buf()?
+        .iter()
+        .copied()
+        .find(|b| !b.is_ascii_whitespace());
+    if first == Some(b'{') {
+        json_records(reader, columns, tick, &mut each)
     } else {
-        csv_records(&text, columns)
+        csv_records(reader, columns, tick, &mut each)
     }
 }
 
-fn json_records(text: &str, columns: &Columns<'_>) -> Vec<Record> {
-    let mut records = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+/// Lines in `file` (a last line without a newline counts): a progress total.
+pub(crate) fn count_lines(file: &Path) -> anyhow::Result<u64> {
+    let opened = File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 16, opened);
+    let (mut lines, mut last) = (0u64, b'\n');
+    loop {
+        let chunk = reader.fill_buf()?;
+        let Some(&end) = chunk.last() else { break };
+        lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        last = end;
+        let n = chunk.len();
+        reader.consume(n);
+    }
+    Ok(lines + u64::from(last != b'\n'))
+}
+
+fn json_records(
+    mut reader: impl BufRead,
+    columns: &Columns<'_>,
+    tick: impl Fn(usize),
+    each: &mut impl FnMut(Record),
+) -> anyhow::Result<()> {
+    let mut buf = Vec::new();
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        tick(line_no);
+        let Ok(line) = std::str::from_utf8(&buf) else {
+            each(Record::malformed(line_no, NOT_UTF8.into()));
+            continue;
+        };
         if line.trim().is_empty() {
             continue;
         }
-        let line_no = i + 1;
         let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(line) else {
-            records.push(Record::malformed(line_no, BAD_JSON.into()));
+            each(Record::malformed(line_no, BAD_JSON.into()));
             continue;
         };
         let mut values = Vec::new();
@@ -97,19 +156,23 @@ fn json_records(text: &str, columns: &Columns<'_>) -> Vec<Record> {
                 }
             });
         }
-        records.push(Record {
+        each(Record {
             line: line_no,
             values,
             unreadable,
         });
     }
-    records
 }
 
-fn csv_records(text: &str, columns: &Columns<'_>) -> anyhow::Result<Vec<Record>> {
+fn csv_records(
+    reader: impl Read,
+    columns: &Columns<'_>,
+    tick: impl Fn(usize),
+    each: &mut impl FnMut(Record),
+) -> anyhow::Result<()> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+        .from_reader(reader);
     let headers = reader
         .headers()
         .context("the first line must be a CSV header")?
@@ -123,12 +186,11 @@ fn csv_records(text: &str, columns: &Columns<'_>) -> anyhow::Result<Vec<Record>>
     }
     let required = columns.required.len();
     let found: Vec<Option<usize>> = columns.all().map(position).collect();
-    let mut records = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         let line_no = reader.position().line() as usize;
         match reader.read_record(&mut record) {
-            Ok(false) => break,
+            Ok(false) => return Ok(()),
             Ok(true) => {
                 let values = found
                     .iter()
@@ -139,16 +201,20 @@ fn csv_records(text: &str, columns: &Columns<'_>) -> anyhow::Result<Vec<Record>>
                         (i < required || !value.is_empty()).then(|| value.to_owned())
                     })
                     .collect();
-                records.push(Record {
+                each(Record {
                     line: record.position().map_or(line_no, |p| p.line() as usize),
                     values,
                     unreadable: None,
                 });
             }
-            Err(_) => records.push(Record::malformed(line_no, BAD_CSV.into())),
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                return Err(e).context("reading the import file");
+            }
+            Err(_) => each(Record::malformed(line_no, BAD_CSV.into())),
         }
+        // The line the next record starts on, less one: the lines read so far.
+        tick((reader.position().line() as usize).saturating_sub(1));
     }
-    Ok(records)
 }
 
 /// `a`, `a and b`, `a, b and c`.

@@ -1,15 +1,18 @@
 //! `tessera legacy import FILE`: reads a CSV (with a header row) or JSON Lines file of
-//! legacy credentials with their existing password hashes (`import_file.rs`), and hands the
-//! rows to `tessera_core::legacy::import`, which decides and writes. Nothing printed here ever
+//! legacy credentials with their existing password hashes as a stream (`import_file.rs`),
+//! hands each row to `tessera_core::legacy::import` as it is read, which checks, plans and
+//! writes. Long imports show their progress (`progress.rs`). Nothing printed here ever
 //! contains a hash: rejected lines show their number, email and reason.
 
 use std::path::Path;
 
-use tessera_core::legacy::import::{apply_import, plan_import, ImportRow};
+use tessera_core::import::{ImportCounts, ImportSummary, Rejected};
+use tessera_core::legacy::import::{apply_import, plan_import, ImportCheck, ImportRow};
 use tessera_core::store::Store;
 
 use crate::context::{now, Output};
-use crate::import_file::{print, read_records, ready_to_write, Columns, RunMode};
+use crate::import_file::{count_lines, for_each_record, print, ready_to_write, Columns, RunMode};
+use crate::progress::Display;
 
 const COLUMNS: Columns<'static> = Columns {
     // `account`: `acct_…` or `ext:<external id>`.
@@ -24,9 +27,12 @@ pub(crate) async fn import(
     actor: &str,
     out: &Output,
 ) -> anyhow::Result<()> {
-    let rows = read_records(file, &COLUMNS)?
-        .into_iter()
-        .map(|r| ImportRow {
+    let display = Display::choose(out.json);
+    let total = count_lines(file)?;
+    let checking = display.phase("checking", "lines", total);
+    let mut check = ImportCheck::new();
+    for_each_record(file, &COLUMNS, Some(&checking), |r| {
+        check.add(ImportRow {
             line: r.line,
             email: r.text(0),
             account: r.text(1),
@@ -34,14 +40,38 @@ pub(crate) async fn import(
             created_at: r.get(3),
             last_used_at: r.get(4),
             unreadable: r.unreadable,
-        })
-        .collect();
+        });
+    })?;
+    checking.finish(total);
     let at = now();
-    let plan = plan_import(store, rows, at).await?;
+    let plan = plan_import(store, check, at).await?;
     if !ready_to_write(&plan, mode, "email", out)? {
         return Ok(());
     }
-    apply_import(store, &plan, actor, at).await?;
-    print(out, &plan, "email", "imported");
+    // What to print once the plan has been written (and given away).
+    let summary = Summary {
+        counts: plan.counts(),
+        rejected: plan.rejected.clone(),
+    };
+    let to_write = (summary.counts.new + summary.counts.updated) as u64;
+    let writing = display.phase("writing", "credentials", to_write);
+    apply_import(store, plan, actor, at, &|done| writing.set(done as u64)).await?;
+    writing.finish(to_write);
+    print(out, &summary, "email", "imported");
     Ok(())
+}
+
+struct Summary {
+    counts: ImportCounts,
+    rejected: Vec<Rejected>,
+}
+
+impl ImportSummary for Summary {
+    fn counts(&self) -> ImportCounts {
+        self.counts
+    }
+
+    fn rejected(&self) -> &[Rejected] {
+        &self.rejected
+    }
 }

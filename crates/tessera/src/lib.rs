@@ -14,6 +14,7 @@ mod import_file;
 mod legacy;
 mod legacy_import;
 pub mod master_key;
+mod progress;
 mod scopes;
 pub mod serve;
 mod signals;

@@ -4,7 +4,8 @@
 //! A stored hash is a string; its prefix says which family made it, and verification
 //! dispatches on that. Parsing checks the whole shape up front, so an import rejects a
 //! malformed line instead of storing a credential nobody can log in with. Reasons name
-//! the problem, never the hash: they end up in CLI output and audit records.
+//! the problem, never the hash: they end up in CLI output and audit records. An import
+//! also holds each hash's cost parameters to the caps of `hash_cost`.
 
 use std::fmt;
 
@@ -14,6 +15,8 @@ use base64::Engine;
 use pbkdf2::Pbkdf2;
 use scrypt::Scrypt;
 use subtle::ConstantTimeEq;
+
+use super::hash_cost::{CostCaps, Digest, HashCost, TooCostly};
 
 /// Which system's format a stored hash is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,27 +74,49 @@ pub enum HashRejection {
     UnknownFormat,
     #[error("the {0} hash is malformed")]
     Malformed(&'static str),
+    #[error("{0}")]
+    TooCostly(TooCostly),
 }
 
 /// Parses `raw` far enough to know it can be verified later.
 pub fn parse(raw: &str) -> Result<HashFamily, HashRejection> {
+    inspect(raw).map(|(family, _)| family)
+}
+
+/// Parses `raw` as [`parse`] does, and refuses a hash whose verification would cost more
+/// than `caps` allow. For hashes coming in from an import file; a stored hash is read with
+/// [`parse`], so a cap never makes a credential already in the store unusable.
+pub fn parse_within_caps(raw: &str, caps: &CostCaps) -> Result<HashFamily, HashRejection> {
+    let (family, cost) = inspect(raw)?;
+    cost.check(caps).map_err(HashRejection::TooCostly)?;
+    Ok(family)
+}
+
+/// The family and cost parameters of `raw`, or why it cannot be verified.
+fn inspect(raw: &str) -> Result<(HashFamily, HashCost), HashRejection> {
     if raw.is_empty() {
         return Err(HashRejection::Empty);
     }
+    let pbkdf2 = |digest, iterations| HashCost::Pbkdf2 { digest, iterations };
     if let Some(rest) = raw.strip_prefix("pbkdf2_sha256$") {
-        return django(rest, 32).map(|_| HashFamily::DjangoPbkdf2);
+        return django(rest, 32)
+            .map(|(i, _, _)| (HashFamily::DjangoPbkdf2, pbkdf2(Digest::Sha256, i)));
     }
     if let Some(rest) = raw.strip_prefix("pbkdf2_sha1$") {
-        return django(rest, 20).map(|_| HashFamily::DjangoPbkdf2);
+        return django(rest, 20)
+            .map(|(i, _, _)| (HashFamily::DjangoPbkdf2, pbkdf2(Digest::Sha1, i)));
     }
     if ["$2a$", "$2b$", "$2y$"].iter().any(|p| raw.starts_with(p)) {
-        return bcrypt_shape(raw).map(|()| HashFamily::Bcrypt);
+        return bcrypt_shape(raw).map(|cost| (HashFamily::Bcrypt, HashCost::Bcrypt { cost }));
     }
+    let sha_crypt = |digest, rounds| HashCost::ShaCrypt { digest, rounds };
     if let Some(rest) = raw.strip_prefix("$5$") {
-        return sha_crypt_shape(rest, 43, "sha256-crypt").map(|()| HashFamily::ShaCrypt256);
+        return sha_crypt_shape(rest, 43, "sha256-crypt")
+            .map(|rounds| (HashFamily::ShaCrypt256, sha_crypt(Digest::Sha256, rounds)));
     }
     if let Some(rest) = raw.strip_prefix("$6$") {
-        return sha_crypt_shape(rest, 86, "sha512-crypt").map(|()| HashFamily::ShaCrypt512);
+        return sha_crypt_shape(rest, 86, "sha512-crypt")
+            .map(|rounds| (HashFamily::ShaCrypt512, sha_crypt(Digest::Sha512, rounds)));
     }
     if raw.starts_with('$') {
         return phc(raw);
@@ -135,7 +160,7 @@ pub fn verify(raw: &str, password: &[u8]) -> bool {
     }
 }
 
-fn phc(raw: &str) -> Result<HashFamily, HashRejection> {
+fn phc(raw: &str) -> Result<(HashFamily, HashCost), HashRejection> {
     let ident = raw[1..].split('$').next().unwrap_or_default();
     let (family, name) = match ident {
         "argon2id" => (HashFamily::Argon2id, "argon2id"),
@@ -148,19 +173,42 @@ fn phc(raw: &str) -> Result<HashFamily, HashRejection> {
     if parsed.salt.is_none() || parsed.hash.is_none() {
         return Err(HashRejection::Malformed(name));
     }
-    let params_ok = match family {
-        HashFamily::Scrypt => scrypt::Params::try_from(&parsed).is_ok(),
-        HashFamily::Pbkdf2Phc => pbkdf2::Params::try_from(&parsed).is_ok(),
-        _ => argon2::Params::try_from(&parsed).is_ok(),
+    let bad = || HashRejection::Malformed(name);
+    let cost = match family {
+        HashFamily::Scrypt => {
+            let p = scrypt::Params::try_from(&parsed).map_err(|_| bad())?;
+            HashCost::Scrypt {
+                log_n: p.log_n(),
+                r: p.r(),
+                p: p.p(),
+            }
+        }
+        HashFamily::Pbkdf2Phc => {
+            let p = pbkdf2::Params::try_from(&parsed).map_err(|_| bad())?;
+            let digest = if ident == "pbkdf2-sha512" {
+                Digest::Sha512
+            } else {
+                Digest::Sha256
+            };
+            HashCost::Pbkdf2 {
+                digest,
+                iterations: p.rounds,
+            }
+        }
+        _ => {
+            let p = argon2::Params::try_from(&parsed).map_err(|_| bad())?;
+            HashCost::Argon2 {
+                memory_kib: p.m_cost(),
+                passes: p.t_cost(),
+                lanes: p.p_cost(),
+            }
+        }
     };
-    if params_ok {
-        Ok(family)
-    } else {
-        Err(HashRejection::Malformed(name))
-    }
+    Ok((family, cost))
 }
 
-fn bcrypt_shape(raw: &str) -> Result<(), HashRejection> {
+/// The cost of a well-formed bcrypt hash.
+fn bcrypt_shape(raw: &str) -> Result<u32, HashRejection> {
     let parts: bcrypt::HashParts = raw
         .parse()
         .map_err(|_| HashRejection::Malformed("bcrypt"))?;
@@ -169,16 +217,18 @@ fn bcrypt_shape(raw: &str) -> Result<(), HashRejection> {
     if !(4..=31).contains(&parts.get_cost()) || tail.len() != 53 || !tail.bytes().all(crypt_b64) {
         return Err(HashRejection::Malformed("bcrypt"));
     }
-    Ok(())
+    Ok(parts.get_cost())
 }
 
-/// `[rounds=N$]salt$hash` after the `$5$`/`$6$` prefix (Drepper's SHA-crypt spec).
-fn sha_crypt_shape(rest: &str, hash_len: usize, name: &'static str) -> Result<(), HashRejection> {
+/// `[rounds=N$]salt$hash` after the `$5$`/`$6$` prefix (Drepper's SHA-crypt spec); the
+/// rounds it states, or the spec's default of 5 000.
+fn sha_crypt_shape(rest: &str, hash_len: usize, name: &'static str) -> Result<u32, HashRejection> {
     let bad = HashRejection::Malformed(name);
     let mut fields: Vec<&str> = rest.split('$').collect();
+    let mut rounds = 5_000;
     if fields.first().is_some_and(|f| f.starts_with("rounds=")) {
-        let rounds = fields.remove(0);
-        rounds["rounds=".len()..]
+        let field = fields.remove(0);
+        rounds = field["rounds=".len()..]
             .parse::<u32>()
             .map_err(|_| bad.clone())?;
     }
@@ -190,7 +240,7 @@ fn sha_crypt_shape(rest: &str, hash_len: usize, name: &'static str) -> Result<()
     if !salt_ok || hash.len() != hash_len || !hash.bytes().all(crypt_b64) {
         return Err(bad);
     }
-    Ok(())
+    Ok(rounds)
 }
 
 fn crypt_b64(b: u8) -> bool {
@@ -411,6 +461,65 @@ mod tests {
             assert!(!verify(raw, PW));
             let text = reason.to_string();
             assert!(raw.is_empty() || !text.contains(raw), "{text}");
+        }
+    }
+
+    #[test]
+    fn cost_parameters_are_read_from_every_family_and_held_to_the_caps() {
+        use crate::domain::hash_cost::COST_CAPS;
+        // Hand-written shapes (the costs are the point; these never verify anything).
+        let b64 = |n: usize| "A".repeat(n);
+        let within = [
+            "$2b$12$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW".to_owned(),
+            format!("$argon2id$v=19$m=65536,t=3,p=4${}${}", b64(22), b64(43)),
+            format!("$scrypt$ln=17,r=8,p=1${}${}", b64(22), b64(43)),
+            format!("$pbkdf2-sha256$i=600000,l=32${}${}", b64(22), b64(43)),
+            "pbkdf2_sha256$1000000$seasalt$DrdiWD40lyBuydnjvZiDrdQMx1S1mOA9O0QYex0R6ww=".into(),
+            format!("$6$rounds=656000$saltsalt${}", b64(86)),
+            format!("$5$saltsalt${}", b64(43)),
+        ];
+        for raw in &within {
+            assert!(parse_within_caps(raw, &COST_CAPS).is_ok(), "{raw}");
+        }
+        let above = [
+            (
+                "$2b$16$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW".to_owned(),
+                "bcrypt cost of 16",
+            ),
+            (
+                format!("$argon2id$v=19$m=2097152,t=1,p=4${}${}", b64(22), b64(43)),
+                "argon2 memory (m, KiB) of 2097152",
+            ),
+            (
+                format!("$argon2i$v=19$m=65536,t=20,p=1${}${}", b64(22), b64(43)),
+                "argon2 work (m·t, KiB) of 1310720",
+            ),
+            (
+                format!("$scrypt$ln=22,r=8,p=1${}${}", b64(22), b64(43)),
+                "scrypt memory (128·N·r bytes) of 4294967296",
+            ),
+            (
+                format!("$pbkdf2-sha512$i=50000000,l=64${}${}", b64(22), b64(86)),
+                "PBKDF2-SHA-512 iteration count of 50000000",
+            ),
+            (
+                "pbkdf2_sha1$4000000000$seasalt$LPTbYn9/9ALjztx0Dtq5V+DLYLg=".into(),
+                "PBKDF2-SHA-1 iteration count of 4000000000",
+            ),
+            (
+                format!("$6$rounds=999999999$saltsalt${}", b64(86)),
+                "SHA-512-crypt rounds count of 999999999",
+            ),
+        ];
+        for (raw, says) in &above {
+            // The shape is fine: a stored hash like this still parses and verifies.
+            assert!(parse(raw).is_ok(), "{raw}");
+            let Err(HashRejection::TooCostly(refusal)) = parse_within_caps(raw, &COST_CAPS) else {
+                panic!("{raw} was not refused for its cost");
+            };
+            let text = refusal.to_string();
+            assert!(text.contains(says), "{text}");
+            assert!(!text.contains(raw.as_str()), "{text}");
         }
     }
 }

@@ -3,6 +3,7 @@
 mod account;
 mod client;
 pub mod external_id;
+pub mod hash_cost;
 mod ids;
 pub mod imported_hash;
 pub mod password;

@@ -10,6 +10,7 @@ use std::fmt;
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
+use super::hash_cost::COST_CAPS;
 use super::imported_hash::{self, HashFamily, HashRejection};
 use crate::random;
 
@@ -99,12 +100,14 @@ pub struct PasswordHash(String);
 impl PasswordHash {
     /// A stored hash; `None` if it is in no format Tessera can verify.
     pub fn parse(raw: &str) -> Option<Self> {
-        Self::parse_imported(raw).ok()
+        imported_hash::parse(raw).ok()?;
+        Some(Self(raw.to_owned()))
     }
 
-    /// A hash from an import file, or why it cannot be imported (never the hash itself).
+    /// A hash from an import file, or why it cannot be imported (never the hash itself):
+    /// besides its format, its cost must be within [`COST_CAPS`].
     pub fn parse_imported(raw: &str) -> Result<Self, HashRejection> {
-        imported_hash::parse(raw)?;
+        imported_hash::parse_within_caps(raw, &COST_CAPS)?;
         Ok(Self(raw.to_owned()))
     }
 

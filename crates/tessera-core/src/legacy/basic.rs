@@ -166,7 +166,7 @@ mod tests {
     use crate::legacy::limiter::LimitPolicy;
     use crate::legacy::usage::{LegacyReportRow, UsageDelta};
     use crate::legacy::LegacyCredential;
-    use crate::store::StoreResult;
+    use crate::store::{Progress, StoreResult};
     use crate::testing::block_on;
 
     const CHEAP: PasswordPolicy = PasswordPolicy {
@@ -194,7 +194,11 @@ mod tests {
             &self,
             _: &[(LegacyCredential, AuditEvent)],
             _: &[(LegacyId, PasswordHash, AuditEvent)],
+            _: Progress<'_>,
         ) -> StoreResult<()> {
+            unimplemented!()
+        }
+        async fn find_legacy_credentials(&self, _: &[Email]) -> StoreResult<Vec<LegacyCredential>> {
             unimplemented!()
         }
         async fn insert_legacy_credential(

@@ -1,6 +1,8 @@
 //! API accounts: creating and changing them, and [`get_account`], the one way every command
 //! turns what the operator typed (`acct_…` or `ext:<external id>`) into an account.
 
+use std::collections::HashMap;
+
 use crate::domain::{account_name, Account, AccountId, ExternalId};
 use crate::error::{ManageError, StoreError};
 use crate::store::{AccountStore, AccountUpdate};
@@ -105,6 +107,62 @@ pub async fn get_account(store: &dyn AccountStore, raw: &str) -> Result<Account,
     find_account(store, &reference)
         .await?
         .ok_or_else(|| not_found(&reference))
+}
+
+/// [`get_account`] for many references at once (an import file's `account` column): each
+/// distinct one resolved to its account or to the message `get_account` would fail with,
+/// in two batched store reads (ids, external ids) however many there are.
+pub async fn resolve_accounts<'a>(
+    store: &dyn AccountStore,
+    raws: impl IntoIterator<Item = &'a str>,
+) -> Result<HashMap<String, Result<Account, String>>, StoreError> {
+    let mut parsed: HashMap<String, Result<AccountRef, String>> = HashMap::new();
+    for raw in raws {
+        if !parsed.contains_key(raw) {
+            let reference = AccountRef::parse(raw).map_err(|why| {
+                match raw.strip_prefix(EXTERNAL_PREFIX) {
+                    Some(_) => ManageError::Invalid(why),
+                    None => not_found_raw(raw),
+                }
+                .to_string()
+            });
+            parsed.insert(raw.to_owned(), reference);
+        }
+    }
+    let (mut ids, mut externals) = (Vec::new(), Vec::new());
+    for reference in parsed.values().flatten() {
+        match reference {
+            AccountRef::Id(id) => ids.push(id.clone()),
+            AccountRef::External(ext) => externals.push(ext.clone()),
+        }
+    }
+    let by_id: HashMap<AccountId, Account> = store
+        .find_accounts(&ids)
+        .await?
+        .into_iter()
+        .map(|a| (a.id.clone(), a))
+        .collect();
+    let by_external: HashMap<ExternalId, Account> = store
+        .find_accounts_by_external_ids(&externals)
+        .await?
+        .into_iter()
+        .filter_map(|a| Some((a.external_id.clone()?, a)))
+        .collect();
+    Ok(parsed
+        .into_iter()
+        .map(|(raw, reference)| {
+            let resolved = reference.and_then(|reference| {
+                let found = match &reference {
+                    AccountRef::Id(id) => by_id.get(id),
+                    AccountRef::External(ext) => by_external.get(ext),
+                };
+                found
+                    .cloned()
+                    .ok_or_else(|| not_found(&reference).to_string())
+            });
+            (raw, resolved)
+        })
+        .collect())
 }
 
 /// The account a parsed reference names, if any.

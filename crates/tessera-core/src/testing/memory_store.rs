@@ -22,8 +22,8 @@ use crate::legacy::{Email, LegacyCredential, PasswordHash};
 use crate::store::{
     AccountStore, AccountUpdate, AuditStore, Authorization, AuthorizationCode, AuthorizationStore,
     Book, BookStore, Change, ChangeFeed, ClientStore, CodeConsumption, Consent, KeyStore,
-    LegacyStore, RefreshToken, RevocationStore, Rotation, ScopeEntry, ScopeStore, ScopeUsage,
-    Session, SessionStore, StoreResult, TokenSet, UserStore,
+    LegacyStore, Progress, RefreshToken, RevocationStore, Rotation, ScopeEntry, ScopeStore,
+    ScopeUsage, Session, SessionStore, StoreResult, TokenSet, UserStore,
 };
 use crate::token::keys::StoredSigningKey;
 use crate::UnixSeconds;
@@ -320,7 +320,11 @@ impl LegacyStore for MemoryStore {
         &self,
         _: &[(LegacyCredential, AuditEvent)],
         _: &[(LegacyId, PasswordHash, AuditEvent)],
+        _: Progress<'_>,
     ) -> StoreResult<()> {
+        absent()
+    }
+    async fn find_legacy_credentials(&self, _: &[Email]) -> StoreResult<Vec<LegacyCredential>> {
         absent()
     }
     async fn insert_legacy_credential(
@@ -393,6 +397,12 @@ impl AccountStore for MemoryStore {
         absent()
     }
     async fn find_account_by_external_id(&self, _: &ExternalId) -> StoreResult<Option<Account>> {
+        absent()
+    }
+    async fn find_accounts(&self, _: &[AccountId]) -> StoreResult<Vec<Account>> {
+        absent()
+    }
+    async fn find_accounts_by_external_ids(&self, _: &[ExternalId]) -> StoreResult<Vec<Account>> {
         absent()
     }
     async fn list_accounts(&self) -> StoreResult<Vec<Account>> {

@@ -345,3 +345,166 @@ store_test!(
         );
     }
 );
+
+store_test!(
+    async fn hashes_above_the_cost_caps_are_rejected_lines_that_never_show_the_hash(app: &TestApp) {
+        let account = app.account("Imported Co").await;
+        // Well-formed hashes whose parameters make one verification a denial-of-service
+        // lever, written by hand (making them would take the time they are refused for).
+        let b64 = |n: usize| "A".repeat(n);
+        let levers = [
+            (
+                "bcrypt16@import.example",
+                "$2b$16$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW".to_owned(),
+                "bcrypt cost of 16",
+            ),
+            (
+                "argon2@import.example",
+                format!("$argon2id$v=19$m=2097152,t=1,p=4${}${}", b64(22), b64(43)),
+                "argon2 memory",
+            ),
+            (
+                "scrypt@import.example",
+                format!("$scrypt$ln=22,r=8,p=1${}${}", b64(22), b64(43)),
+                "scrypt memory",
+            ),
+            (
+                "pbkdf2@import.example",
+                format!("$pbkdf2-sha256$i=50000000,l=32${}${}", b64(22), b64(43)),
+                "PBKDF2-SHA-256 iteration count",
+            ),
+            (
+                "django@import.example",
+                "pbkdf2_sha1$4000000000$seasalt$LPTbYn9/9ALjztx0Dtq5V+DLYLg=".to_owned(),
+                "PBKDF2-SHA-1 iteration count",
+            ),
+            (
+                "crypt@import.example",
+                format!("$6$rounds=999999999$saltsalt${}", b64(86)),
+                "SHA-512-crypt rounds",
+            ),
+        ];
+        let fine = bcrypt::hash("fine password", 4).unwrap();
+        let mut jsonl = vec![serde_json::json!({
+            "email": "fine@import.example", "account": account, "password_hash": fine
+        })
+        .to_string()];
+        for (email, hash, _) in &levers {
+            jsonl.push(
+                serde_json::json!({ "email": email, "account": account, "password_hash": hash })
+                    .to_string(),
+            );
+        }
+        let path = write(app, "levers.jsonl", &jsonl.join("\n"));
+
+        let dry = app
+            .cli(&["legacy", "import", &path, "--dry-run", "--json"])
+            .unwrap();
+        for (_, hash, _) in &levers {
+            assert!(!dry.contains(hash.as_str()), "{dry}");
+        }
+        let dry: Value = serde_json::from_str(&dry).unwrap();
+        assert_eq!(dry["new"], 1, "{dry}");
+        let rejected = dry["rejected"].as_array().unwrap();
+        assert_eq!(rejected.len(), levers.len(), "{dry}");
+        for (i, (email, _, says)) in levers.iter().enumerate() {
+            let r = &rejected[i];
+            assert_eq!(
+                (r["line"].as_u64(), r["email"].as_str()),
+                (Some(i as u64 + 2), Some(*email))
+            );
+            let reason = r["reason"].as_str().unwrap();
+            assert!(
+                reason.contains(says) && reason.contains("above Tessera's cap"),
+                "{reason}"
+            );
+        }
+
+        let text = app
+            .cli(&["legacy", "import", &path, "--skip-invalid"])
+            .unwrap();
+        assert!(
+            text.starts_with("imported: 1 new, 0 updated, 0 unchanged, 6 rejected"),
+            "{text}"
+        );
+        assert_eq!(
+            algorithms(app),
+            [("fine@import.example".to_owned(), "bcrypt".to_owned())]
+        );
+        let took = eventually(Duration::from_secs(2), || async {
+            basic_status(app, "fine@import.example", "fine password").await == 200
+        })
+        .await;
+        assert!(took.is_some());
+        assert_eq!(
+            basic_status(app, "bcrypt16@import.example", "any password").await,
+            401
+        );
+    }
+);
+
+store_test!(
+    async fn long_imports_print_progress_lines_on_stderr_when_not_on_a_terminal_and_nothing_with_json(
+        app: &TestApp,
+    ) {
+        let account = app.account("Bulk Co").await;
+        // One real hash for every line: the import parses hashes, it does not verify them.
+        let hash = bcrypt::hash("bulk password", 4).unwrap();
+        let lines = 20_001;
+        let mut csv = String::from("email,account,password_hash\n");
+        for i in 0..lines {
+            csv.push_str(&format!("user{i}@bulk.example,{account},{hash}\n"));
+        }
+        let path = write(app, "bulk.csv", &csv);
+
+        // --json: one JSON value on stdout, nothing on stderr, even on a long dry run.
+        let out = app.cli_output(&["legacy", "import", &path, "--dry-run", "--json"], "");
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+        let dry: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(dry["new"], lines, "{dry}");
+
+        // Not a terminal: plain progress lines on stderr, the result alone on stdout.
+        let out = app.cli_output(&["legacy", "import", &path], "");
+        assert!(out.status.success(), "{out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout,
+            "imported: 20001 new, 0 updated, 0 unchanged, 0 rejected\n"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for expected in [
+            "checking 10000 of 20002 lines (",
+            "checking 20000 of 20002 lines (",
+            "checked 20002 of 20002 lines in ",
+            "writing 10000 of 20001 credentials (",
+            "wrote 20001 of 20001 credentials in ",
+        ] {
+            assert!(
+                stderr.lines().any(|l| l.starts_with(expected)),
+                "{expected:?} in {stderr}"
+            );
+        }
+        assert!(!stderr.contains(hash.as_str()), "{stderr}");
+        assert!(
+            !stderr.contains('\r'),
+            "no bar drawn off a terminal: {stderr:?}"
+        );
+
+        // Every line found again through the batched lookup: all unchanged, written nothing.
+        let out = app.cli_output(&["legacy", "import", &path, "--json"], "");
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+        let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (again["unchanged"].as_u64(), again["new"].as_u64()),
+            (Some(lines as u64), Some(0)),
+            "{again}"
+        );
+        let took = eventually(Duration::from_secs(2), || async {
+            basic_status(app, "user20000@bulk.example", "bulk password").await == 200
+        })
+        .await;
+        assert!(took.is_some());
+    }
+);

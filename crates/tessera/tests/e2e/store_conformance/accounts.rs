@@ -139,6 +139,38 @@ conformance_test!(
 );
 
 conformance_test!(
+    /// The batched lookups find those of many ids, or many external ids, that exist (more
+    /// than one statement holds), and none of those that do not.
+    async fn accounts_are_found_in_bulk(s) {
+        let mut ids = Vec::new();
+        let mut externals = Vec::new();
+        let mut existing = Vec::new();
+        for i in 0..300 {
+            let mut one = account(&format!("Acme {i}"), Some(&format!("cus_{i}")), T0 + i);
+            if i % 3 == 0 {
+                if i % 2 == 0 {
+                    one.external_id = None;
+                }
+                assert!(s.insert_account(&one).await.unwrap());
+                existing.push(one.clone());
+            }
+            ids.push(one.id.clone());
+            externals.push(ext(&format!("cus_{i}")));
+        }
+        let mut found = s.find_accounts(&ids).await.unwrap();
+        found.sort_by_key(|a| a.created_at);
+        assert_eq!(found, existing);
+        let mut found = s.find_accounts_by_external_ids(&externals).await.unwrap();
+        found.sort_by_key(|a| a.created_at);
+        let with_external: Vec<Account> =
+            existing.iter().filter(|a| a.external_id.is_some()).cloned().collect();
+        assert_eq!(found, with_external);
+        assert_eq!(s.find_accounts(&[]).await.unwrap(), []);
+        assert_eq!(s.find_accounts_by_external_ids(&[]).await.unwrap(), []);
+    }
+);
+
+conformance_test!(
     /// A user is inserted with its account memberships and found by id and by email; a
     /// second user with a taken email answers `false` and stores nothing.
     async fn user_email_is_unique(s) {

@@ -308,14 +308,14 @@ conformance_test!(
         let rehash = (existing.id.clone(), bcrypt.clone(), imported(&existing));
         let before = s.seq().await;
         let batch = [(new_one.clone(), imported(&new_one)), (taken.clone(), imported(&taken))];
-        assert!(s.import_legacy_credentials(&batch, std::slice::from_ref(&rehash)).await.is_err());
+        assert!(s.import_legacy_credentials(&batch, std::slice::from_ref(&rehash), &|_| {}).await.is_err());
         assert_eq!(s.seq().await, before, "no change recorded");
         assert_eq!(s.find_legacy_credential(&new_one.email).await.unwrap(), None);
         assert_eq!(s.find_legacy_credential(&existing.email).await.unwrap(), Some(existing.clone()));
         assert!(s.list_audit_events(None, 100).await.unwrap().iter().all(|e| e.at != T0 + 5));
 
         let batch = [(new_one.clone(), imported(&new_one))];
-        s.import_legacy_credentials(&batch, std::slice::from_ref(&rehash)).await.unwrap();
+        s.import_legacy_credentials(&batch, std::slice::from_ref(&rehash), &|_| {}).await.unwrap();
         assert_eq!(s.find_legacy_credential(&new_one.email).await.unwrap(), Some(new_one.clone()));
         let updated = s.find_legacy_credential(&existing.email).await.unwrap().unwrap();
         assert_eq!((updated.password_hash, updated.updated_at), (Some(bcrypt.clone()), T0 + 5));
@@ -327,5 +327,66 @@ conformance_test!(
             ]
         );
         assert_eq!(s.list_audit_events(Some(&new_one.id), 10).await.unwrap(), [imported(&new_one)]);
+    }
+);
+
+conformance_test!(
+    /// A large import (more rows than one statement or one progress batch holds) writes
+    /// every credential with one change and one audit event each, and reports its progress
+    /// up to the total; the batched lookup by email then finds every live one, and no
+    /// removed one.
+    async fn large_import_is_written_whole_and_found_in_bulk(s) {
+        let account = s.account(T0).await;
+        let hash = PasswordHash::parse("$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW").unwrap();
+        let batch: Vec<(LegacyCredential, AuditEvent)> = (0..2_345)
+            .map(|i| {
+                let c = LegacyCredential {
+                    id: LegacyId::generate().unwrap(),
+                    account_id: account.clone(),
+                    email: Email::parse(&format!("user{i}@bulk.example")).unwrap(),
+                    password_hash: Some(hash.clone()),
+                    state: LegacyState::Active,
+                    migrated_client_id: None,
+                    created_at: T0 - 1000,
+                    updated_at: T0,
+                    migrated_at: None,
+                    removed_at: None,
+                    last_used_at: None,
+                };
+                let e = audit(AuditAction::LegacyImported, &c.id, T0 + 1);
+                (c, e)
+            })
+            .collect();
+        let before = s.seq().await;
+        let reports = std::sync::Mutex::new(Vec::new());
+        s.import_legacy_credentials(&batch, &[], &|n| reports.lock().unwrap().push(n))
+            .await
+            .unwrap();
+        let reports = reports.into_inner().unwrap();
+        assert!(reports.len() >= 3, "{reports:?}");
+        assert!(reports.windows(2).all(|w| w[0] <= w[1]), "{reports:?}");
+        assert_eq!(reports.last(), Some(&batch.len()));
+        let changes = s.list_changes_after(before, 10_000).await.unwrap();
+        assert_eq!(changes.len(), batch.len());
+        assert!(changes.iter().all(|c| c.kind == ChangeKind::LegacyCredential && c.created_at == T0 + 1));
+        let subjects: std::collections::HashSet<&str> = changes.iter().map(|c| c.subject.as_str()).collect();
+        assert!(batch.iter().all(|(c, _)| subjects.contains(c.id.as_str())));
+        assert_eq!(s.list_audit_events(None, 10_000).await.unwrap().len(), batch.len());
+        let last = &batch[batch.len() - 1];
+        assert_eq!(s.list_audit_events(Some(&last.0.id), 10).await.unwrap(), [last.1.clone()]);
+
+        // One of them migrated and removed: the bulk lookup skips it, as the single one does.
+        let gone = &batch[7].0;
+        let client = s.credential_client(&account, T0).await;
+        assert!(s.mark_legacy_migrated(&gone.id, &client.id, None, &migrate(&gone.id, T0 + 2)).await.unwrap());
+        assert!(s.mark_legacy_removed(&gone.id, &audit(AuditAction::LegacyRemoved, &gone.id, T0 + 3)).await.unwrap());
+        let mut emails: Vec<Email> = batch.iter().map(|(c, _)| c.email.clone()).collect();
+        emails.push(Email::parse("nobody@bulk.example").unwrap());
+        let found = s.find_legacy_credentials(&emails).await.unwrap();
+        assert_eq!(found.len(), batch.len() - 1);
+        assert!(found.iter().all(|c| c.id != gone.id));
+        let sample = found.iter().find(|c| c.id == last.0.id).unwrap();
+        assert_eq!(sample, &last.0);
+        assert_eq!(s.find_legacy_credentials(&[]).await.unwrap(), []);
     }
 );
