@@ -26,4 +26,5 @@ mod pages;
 mod refresh_token;
 mod report_csv;
 mod revocation;
+mod snippets;
 mod store_conformance;
