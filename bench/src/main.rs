@@ -10,8 +10,10 @@ mod baseline;
 mod client;
 mod database;
 mod fixtures;
+mod gateway;
 mod instance;
 mod load;
+mod nginx;
 mod procfs;
 mod report;
 mod run;
@@ -20,6 +22,8 @@ mod scenarios;
 mod server;
 mod single_use;
 mod tessera;
+mod upload;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,6 +55,12 @@ enum Command {
     /// Serve the baseline: POST /oauth/token and GET /v1/account with fixed answers.
     Baseline {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+    },
+    /// Serve the gateway rows' upstream: GET of any path answers a fixed small JSON, POST
+    /// counts the body's bytes.
+    Upstream {
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8091")]
         listen: SocketAddr,
     },
     /// Load one URL with one request (for checking the load generator).
@@ -86,6 +96,7 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Baseline { listen } => baseline::serve(listen).await,
+        Command::Upstream { listen } => upstream::serve(listen).await,
         Command::Load(args) => load_url(args).await,
         Command::Run(args) => {
             let command_line = command_line();
@@ -127,9 +138,9 @@ async fn load_url(args: LoadArgs) -> Result<()> {
                 .ok()
         })
         .map(|m| m.resident_kib);
-    let before = args.pid.and_then(|pid| CpuSample::take(pid).ok());
+    let before = args.pid.and_then(|pid| CpuSample::take(&[pid]).ok());
     let report = load::run(addr, Arc::new(scenario), config).await?;
-    let after = args.pid.and_then(|pid| CpuSample::take(pid).ok());
+    let after = args.pid.and_then(|pid| CpuSample::take(&[pid]).ok());
     let peak_kib = args
         .pid
         .and_then(|pid| procfs::memory(pid).ok())
