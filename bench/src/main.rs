@@ -1,6 +1,7 @@
 //! `tessera-bench`: Tessera's load harness. `run` benchmarks a Tessera binary against the
-//! baseline server and prints a Markdown table; `baseline` is that server; `load` (hidden)
-//! loads any URL, for checking the generator itself.
+//! baseline server and prints a Markdown table; `baseline` is that server; `upstream` is
+//! the API the gateway rows put Tessera (and nginx) in front of; `load` (hidden) loads any
+//! URL, for checking the generator itself.
 //!
 //! Talks to Tessera only over HTTP and through its CLI: it links no Tessera crate, so it
 //! measures the binary as shipped.
