@@ -39,6 +39,11 @@ impl Launcher {
         }
     }
 
+    /// The run's directory, where each instance gets its own.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// Starts `tessera serve` named `name` on a fresh store, with `settings` (`TESSERA_*`
     /// variables) for the server and every CLI command; returns once it answers.
     pub async fn start(&self, name: &str, settings: &[(&str, &str)]) -> Result<Instance> {

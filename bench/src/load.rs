@@ -84,6 +84,15 @@ impl LoadReport {
         })
     }
 
+    /// A report of `requests` in `measured`, nothing else, for the report's own tests.
+    #[cfg(test)]
+    pub fn with_requests(requests: u64, measured: Duration) -> Result<Self> {
+        Ok(Self {
+            requests,
+            ..Self::empty(measured)?
+        })
+    }
+
     pub fn requests_per_second(&self) -> f64 {
         self.requests as f64 / self.measured.as_secs_f64()
     }

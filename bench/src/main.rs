@@ -1,6 +1,7 @@
 //! `tessera-bench`: Tessera's load harness. `run` benchmarks a Tessera binary against the
-//! baseline server and prints a Markdown table; `baseline` is that server; `load` (hidden)
-//! loads any URL, for checking the generator itself.
+//! baseline server and prints a Markdown table; `baseline` is that server; `upstream` is
+//! the API the gateway rows put Tessera (and nginx) in front of; `load` (hidden) loads any
+//! URL, for checking the generator itself.
 //!
 //! Talks to Tessera only over HTTP and through its CLI: it links no Tessera crate, so it
 //! measures the binary as shipped.
@@ -10,9 +11,11 @@ mod baseline;
 mod client;
 mod database;
 mod fixtures;
+mod gateway;
 mod import;
 mod instance;
 mod load;
+mod nginx;
 mod procfs;
 mod report;
 mod run;
@@ -21,6 +24,8 @@ mod scenarios;
 mod server;
 mod single_use;
 mod tessera;
+mod upload;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,6 +57,12 @@ enum Command {
     /// Serve the baseline: POST /oauth/token and GET /v1/account with fixed answers.
     Baseline {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+    },
+    /// Serve the gateway rows' upstream: GET of any path answers a fixed small JSON, POST
+    /// counts the body's bytes.
+    Upstream {
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8091")]
         listen: SocketAddr,
     },
     /// Load one URL with one request (for checking the load generator).
@@ -87,6 +98,7 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Baseline { listen } => baseline::serve(listen).await,
+        Command::Upstream { listen } => upstream::serve(listen).await,
         Command::Load(args) => load_url(args).await,
         Command::Run(args) => {
             let command_line = command_line();
@@ -128,9 +140,9 @@ async fn load_url(args: LoadArgs) -> Result<()> {
                 .ok()
         })
         .map(|m| m.resident_kib);
-    let before = args.pid.and_then(|pid| CpuSample::take(pid).ok());
+    let before = args.pid.and_then(|pid| CpuSample::take(&[pid]).ok());
     let report = load::run(addr, Arc::new(scenario), config).await?;
-    let after = args.pid.and_then(|pid| CpuSample::take(pid).ok());
+    let after = args.pid.and_then(|pid| CpuSample::take(&[pid]).ok());
     let peak_kib = args
         .pid
         .and_then(|pid| procfs::memory(pid).ok())

@@ -31,6 +31,51 @@ pub fn memory(pid: u32) -> Result<Memory> {
     })
 }
 
+/// The memory of `pids` added up: for a server of several processes (nginx's master and
+/// workers), the sum of each one's resident and peak memory. The sum of peaks is at least
+/// the peak of the sum: an upper bound when the processes peak at different times.
+pub fn memory_of(pids: &[u32]) -> Result<Memory> {
+    let mut total = Memory {
+        resident_kib: 0,
+        peak_kib: 0,
+    };
+    for pid in pids {
+        let one = memory(*pid)?;
+        total.resident_kib += one.resident_kib;
+        total.peak_kib += one.peak_kib;
+    }
+    Ok(total)
+}
+
+/// `pid` and every process descended from it that is alive now, `pid` first.
+pub fn family(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|child| Some((child, parent_of(child)?)))
+        .collect();
+    let mut family = vec![pid];
+    let mut next = 0;
+    while let Some(&member) = family.get(next) {
+        family.extend(
+            parents
+                .iter()
+                .filter(|(_, parent)| *parent == member)
+                .map(|(child, _)| *child),
+        );
+        next += 1;
+    }
+    family
+}
+
+/// The parent process id (field 4 of proc(5)'s stat), if `pid` still exists.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Resets VmHWM to the current VmRSS, so each scenario reports its own peak rather
 /// than the largest since the server started (proc(5), clear_refs value 5).
 pub fn reset_peak(pid: u32) -> Result<()> {
@@ -93,10 +138,16 @@ pub struct CpuSample {
 }
 
 impl CpuSample {
-    pub fn take(server_pid: u32) -> Result<Self> {
+    /// The counters now, the server's being the sum over `server_pids` (one process, or a
+    /// master and its workers).
+    pub fn take(server_pids: &[u32]) -> Result<Self> {
+        let mut server = 0;
+        for pid in server_pids {
+            server += process_ticks(Some(*pid))?;
+        }
         Ok(Self {
             machine: machine_ticks()?,
-            server: process_ticks(Some(server_pid))?,
+            server,
             generator: process_ticks(None)?,
         })
     }
@@ -156,6 +207,23 @@ pub fn cpu_model() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_family_holds_the_children_of_its_head() -> Result<()> {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn()?;
+        let members = family(std::process::id());
+        let found = members.contains(&child.id());
+        child.kill()?;
+        child.wait()?;
+        assert_eq!(members.first(), Some(&std::process::id()));
+        assert!(found, "the child {} is not in {members:?}", child.id());
+        assert_eq!(
+            family(child.id()),
+            [child.id()],
+            "a process alone is its own family"
+        );
+        Ok(())
+    }
 
     #[test]
     fn reads_own_memory_and_resets_peak() -> Result<()> {

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::gateway::{GatewayNotes, GATEWAY_BEARER_CALL, NGINX_PROXY, UPSTREAM_DIRECT};
 use crate::load::{LoadConfig, LoadReport};
 use crate::procfs::{self, CpuCores};
 
@@ -169,6 +170,71 @@ pub fn scale(small: &[Row], large: &[Row], store: &str, baseline: &str) -> Strin
     out
 }
 
+/// The gateway issue's targets, when a gateway row ran: its rate as a share of nginx's and
+/// of the upstream's called directly, Tessera's peak memory under that load, and the
+/// upload's effect on that memory.
+pub fn gateway(rows: &[Row], notes: &GatewayNotes) -> Option<String> {
+    let find = |name: &str| rows.iter().find(|row| row.name == name);
+    let gateway = find(GATEWAY_BEARER_CALL)?;
+    let rate = gateway.load.requests_per_second();
+    let mut out = String::from(
+        "Gateway targets (each rate against the other row of the same run):\n\n\
+         | target | measured | |\n\
+         |---|---|---|\n",
+    );
+    let verdict = |met: bool| if met { "met" } else { "missed" };
+    for (other, target) in [(NGINX_PROXY, 0.8), (UPSTREAM_DIRECT, 0.45)] {
+        let label = format!("{GATEWAY_BEARER_CALL} ≥ {target} × {other}");
+        match find(other).map(|row| row.load.requests_per_second()) {
+            Some(base) if base > 0.0 => {
+                let ratio = rate / base;
+                let _ = writeln!(
+                    out,
+                    "| {label} | {ratio:.2} ({rate:.0} / {base:.0} req/s) | {} |",
+                    verdict(ratio >= target)
+                );
+            }
+            _ => {
+                let why = match (&notes.nginx_skipped, other == NGINX_PROXY) {
+                    (Some(reason), true) => format!("skipped: {reason}"),
+                    _ => format!("{other} did not run"),
+                };
+                let _ = writeln!(out, "| {label} | — ({why}) | not measured |");
+            }
+        }
+    }
+    if let Some(peak) = gateway.peak_kib {
+        let _ = writeln!(
+            out,
+            "| Tessera's peak RSS under the gateway load ≤ 100 MiB | {} MiB | {} |",
+            mib(Some(peak)),
+            verdict(peak <= 100 << 10)
+        );
+    }
+    if let Some(upload) = &notes.upload {
+        let size = upload.bytes >> 20;
+        let speed = |time: std::time::Duration| size as f64 / time.as_secs_f64().max(1e-9);
+        let note = if upload.bytes < 1 << 30 {
+            " (the target is for 1024 MiB)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "| a 1 GiB upload through the gateway raises its RSS by ≤ 32 MiB | +{} MiB for {size} MiB{note} ({} → peak {} MiB); through the gateway in {:.2} s ({:.0} MiB/s), directly in {:.2} s ({:.0} MiB/s) | {} |",
+            mib(Some(upload.raise_kib())),
+            mib(Some(upload.idle_kib)),
+            mib(Some(upload.peak_kib)),
+            upload.through_gateway.as_secs_f64(),
+            speed(upload.through_gateway),
+            upload.direct.as_secs_f64(),
+            speed(upload.direct),
+            verdict(upload.raise_kib() <= 32 << 10),
+        );
+    }
+    Some(out)
+}
+
 fn mib(kib: Option<u64>) -> String {
     kib.map_or_else(
         || "—".to_owned(),
@@ -207,6 +273,56 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anyhow::Context as _;
+
+    fn row(name: &str, requests: u64, peak_mib: u64) -> anyhow::Result<Row> {
+        Ok(Row {
+            name: name.to_owned(),
+            load: LoadReport::with_requests(requests, std::time::Duration::from_secs(1))?,
+            idle_kib: None,
+            peak_kib: Some(peak_mib << 10),
+            cpu: None,
+        })
+    }
+
+    #[test]
+    fn gateway_targets_compare_rows_of_the_same_run() -> anyhow::Result<()> {
+        let rows = [
+            row(UPSTREAM_DIRECT, 10_000, 5)?,
+            row(GATEWAY_BEARER_CALL, 4_000, 120)?,
+            row(NGINX_PROXY, 4_500, 8)?,
+        ];
+        let notes = GatewayNotes {
+            upload: Some(crate::gateway::UploadFigure {
+                bytes: 1 << 30,
+                idle_kib: 20 << 10,
+                peak_kib: 22 << 10,
+                through_gateway: std::time::Duration::from_secs(2),
+                direct: std::time::Duration::from_secs(1),
+            }),
+            nginx_skipped: None,
+        };
+        let text = gateway(&rows, &notes).context("a section")?;
+        assert!(text.contains("| gateway bearer call ≥ 0.8 × nginx proxy (no auth) | 0.89 (4000 / 4500 req/s) | met |"), "{text}");
+        assert!(text.contains("| gateway bearer call ≥ 0.45 × upstream direct | 0.40 (4000 / 10000 req/s) | missed |"), "{text}");
+        assert!(text.contains("| 120.0 MiB | missed |"), "{text}");
+        assert!(text.contains("| +2.0 MiB for 1024 MiB (20.0 → peak 22.0 MiB); through the gateway in 2.00 s (512 MiB/s), directly in 1.00 s (1024 MiB/s) | met |"), "{text}");
+
+        let skipped = GatewayNotes {
+            upload: None,
+            nginx_skipped: Some("nginx is not installed".to_owned()),
+        };
+        let text = gateway(&rows[..2], &skipped).context("a section")?;
+        assert!(
+            text.contains("| — (skipped: nginx is not installed) | not measured |"),
+            "{text}"
+        );
+        assert!(
+            gateway(&rows[..1], &skipped).is_none(),
+            "no gateway row, no section"
+        );
+        Ok(())
+    }
 
     #[test]
     fn civil_from_days_matches_known_dates() {

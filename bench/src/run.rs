@@ -6,11 +6,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
 use crate::fixtures;
+use crate::gateway;
 use crate::import;
 use crate::instance::Launcher;
 use crate::load::LoadConfig;
@@ -19,6 +21,7 @@ use crate::scale::{self, ScaleCounts};
 use crate::scenarios::{self, Bench, Selection, BASELINE_ROW, SCALE_SCENARIOS};
 use crate::server::{free_loopback_addr, ServerProcess, TempDir};
 use crate::tessera::ACCOUNT_PATH;
+use crate::upstream::BOOK_PATH;
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -60,6 +63,10 @@ pub struct RunArgs {
     /// With --scale: token sets added, each with one live refresh token.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     scale_tokens: usize,
+    /// MiB uploaded through the gateway for its memory figure [default: 1024, or 64 with
+    /// --quick].
+    #[arg(long, value_name = "N")]
+    upload_mib: Option<u64>,
 }
 
 impl RunArgs {
@@ -79,6 +86,17 @@ impl RunArgs {
             clients: self.scale_clients,
             token_sets: self.scale_tokens,
         }))
+    }
+
+    fn upload_bytes(&self) -> Result<u64> {
+        let mib = self
+            .upload_mib
+            .unwrap_or(if self.quick { 64 } else { 1024 });
+        if mib == 0 {
+            bail!("--upload-mib must be at least 1");
+        }
+        mib.checked_mul(1 << 20)
+            .context("--upload-mib is too large")
     }
 
     fn load_config(&self) -> Result<LoadConfig> {
@@ -114,6 +132,7 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
     let config = args.load_config()?;
     let selection = Selection::parse(args.only.as_deref())?;
     let scale_counts = args.scale_counts(&selection)?;
+    let upload_bytes = args.upload_bytes()?;
     let binary = match &args.tessera {
         Some(path) => path.clone(),
         None => build_release().await?,
@@ -131,6 +150,19 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
         baseline_addr,
         dir.path().join("baseline.log"),
     )?;
+    let upstream = if gateway::ROWS.iter().any(|name| selection.includes(name)) {
+        let addr = free_loopback_addr()?;
+        let mut upstream = ServerProcess::spawn(
+            "upstream",
+            this_program(&["upstream", "--listen", &addr.to_string()]),
+            addr,
+            dir.path().join("upstream.log"),
+        )?;
+        upstream.wait_ready(BOOK_PATH).await?;
+        Some(upstream)
+    } else {
+        None
+    };
     let launcher = Launcher::new(binary, dir.path().to_owned(), args.postgres.clone());
     let tessera = launcher.start("tessera", &[]).await?;
     baseline.wait_ready(ACCOUNT_PATH).await?;
@@ -146,6 +178,9 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
         baseline,
         fixtures,
         launcher,
+        upstream,
+        upload_bytes,
+        gateway_notes: Mutex::default(),
     };
     let rows = scenarios::run_all(&bench, &selection).await?;
     let size = if args.quick {
@@ -179,6 +214,15 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
         text.push('\n');
         text.push_str(&import_section);
     }
+    let notes = bench
+        .gateway_notes
+        .lock()
+        .map_err(|_| anyhow::anyhow!("a gateway row panicked"))?;
+    if let Some(section) = report::gateway(&rows, &notes) {
+        text.push('\n');
+        text.push_str(&section);
+    }
+    drop(notes);
     if let Some(counts) = scale_counts {
         let store = format!(
             "{} credential clients, and {} more token sets with one live refresh token each",
@@ -203,11 +247,17 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
 }
 
 /// This same binary's `baseline` subcommand, so the baseline runs in its own process and
-/// its memory is measured like Tessera's. Started through /proc/self/exe, which still
-/// names this program after a build has replaced the file it was started from.
+/// its memory is measured like Tessera's.
 fn baseline_command(addr: SocketAddr) -> Command {
+    this_program(&["baseline", "--listen", &addr.to_string()])
+}
+
+/// This program with `args` (the `baseline` and `upstream` servers), started through
+/// /proc/self/exe, which still names this program after a build has replaced the file it
+/// was started from.
+fn this_program(args: &[&str]) -> Command {
     let mut command = Command::new("/proc/self/exe");
-    command.args(["baseline", "--listen", &addr.to_string()]);
+    command.args(args);
     command
 }
 

@@ -47,10 +47,10 @@ pub async fn run(bench: &mut Bench, small: &[Row], counts: ScaleCounts) -> Resul
     let mut rows = Vec::new();
     for name in SCALE_SCENARIOS {
         if small.iter().any(|row| row.name == name) {
-            rows.push(scenarios::run(bench, name).await?);
+            rows.extend(scenarios::run(bench, name).await?);
         }
     }
-    rows.push(scenarios::run(bench, BASELINE_ROW).await?);
+    rows.extend(scenarios::run(bench, BASELINE_ROW).await?);
     Ok(rows)
 }
 

@@ -7,7 +7,7 @@
 //! report.rs do not change.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use crate::client::{body_excerpt, send_once, BenchRequest};
 use crate::fixtures::{self, basic_authorizations, Credentials, Fixtures, REDIRECT_URI};
+use crate::gateway::{self, GatewayNotes, GATEWAY_BEARER_CALL, NGINX_PROXY, UPSTREAM_DIRECT};
 use crate::import::IMPORT_ROWS;
 use crate::instance::{Instance, Launcher};
 use crate::load::{self, LoadConfig, Scenario};
@@ -39,7 +40,7 @@ pub const LEGACY_BASIC: &str = "legacy basic (cached)";
 pub const INTROSPECTION: &str = "introspection";
 pub const BASELINE_ROW: &str = "baseline";
 /// Every scenario, in the order of the table.
-pub const SCENARIOS: [&str; 9] = [
+pub const SCENARIOS: [&str; 12] = [
     CLIENT_CREDENTIALS,
     CLIENT_CREDENTIALS_EDDSA,
     CLIENT_CREDENTIALS_MANY,
@@ -48,6 +49,9 @@ pub const SCENARIOS: [&str; 9] = [
     AUTHORIZATION_CODE,
     LEGACY_BASIC,
     INTROSPECTION,
+    UPSTREAM_DIRECT,
+    GATEWAY_BEARER_CALL,
+    NGINX_PROXY,
     BASELINE_ROW,
 ];
 /// The scenarios `--scale` runs again on the large store: the token endpoint's and the
@@ -83,6 +87,12 @@ pub struct Bench {
     pub fixtures: Fixtures,
     /// For scenarios that need a Tessera server of their own.
     pub launcher: Launcher,
+    /// The in-bench upstream of the gateway rows, when any of them is selected.
+    pub upstream: Option<ServerProcess>,
+    /// Bytes of the upload through the gateway (1 GiB, or 64 MiB with `--quick`).
+    pub upload_bytes: u64,
+    /// What the gateway rows report besides their rows.
+    pub gateway_notes: Mutex<GatewayNotes>,
 }
 
 /// Which scenarios a run includes: `--only`'s comma-separated names or name prefixes
@@ -128,15 +138,16 @@ pub async fn run_all(bench: &Bench, selection: &Selection) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for name in SCENARIOS {
         if selection.includes(name) {
-            rows.push(run(bench, name).await?);
+            rows.extend(run(bench, name).await?);
         }
     }
     Ok(rows)
 }
 
-/// Runs the scenario named `name`, one of `SCENARIOS`.
-pub async fn run(bench: &Bench, name: &str) -> Result<Row> {
-    match name {
+/// Runs the scenario named `name`, one of `SCENARIOS`; `None` when it was skipped (the
+/// nginx row without nginx, which says why).
+pub async fn run(bench: &Bench, name: &str) -> Result<Option<Row>> {
+    let row = match name {
         CLIENT_CREDENTIALS => client_credentials(bench).await,
         CLIENT_CREDENTIALS_EDDSA => client_credentials_eddsa(bench).await,
         CLIENT_CREDENTIALS_MANY => client_credentials_many_clients(bench).await,
@@ -145,9 +156,13 @@ pub async fn run(bench: &Bench, name: &str) -> Result<Row> {
         AUTHORIZATION_CODE => authorization_code(bench).await,
         LEGACY_BASIC => legacy_basic_cached(bench).await,
         INTROSPECTION => introspection(bench).await,
+        UPSTREAM_DIRECT => gateway::upstream_direct(bench).await,
+        GATEWAY_BEARER_CALL => gateway::gateway_bearer_call(bench).await,
+        NGINX_PROXY => return gateway::nginx_proxy(bench).await,
         BASELINE_ROW => baseline(bench).await,
         _ => bail!("no scenario {name:?}"),
-    }
+    };
+    row.map(Some)
 }
 
 /// RFC 6749 §4.4 with one client: the token endpoint's fixed cost.
@@ -333,15 +348,18 @@ impl Bench {
         scenario: S,
     ) -> Result<Row> {
         eprintln!("running {name} …");
-        let pid = server.pid();
-        if let Err(error) = procfs::reset_peak(pid) {
-            eprintln!("warning: peak RSS of {name} includes earlier scenarios: {error:#}");
+        // One process, or a master and its workers (nginx): memory and CPU are summed.
+        let pids = procfs::family(server.pid());
+        for pid in &pids {
+            if let Err(error) = procfs::reset_peak(*pid) {
+                eprintln!("warning: peak RSS of {name} includes earlier scenarios: {error:#}");
+            }
         }
-        let idle_kib = procfs::memory(pid).ok().map(|m| m.resident_kib);
-        let before = CpuSample::take(pid);
+        let idle_kib = procfs::memory_of(&pids).ok().map(|m| m.resident_kib);
+        let before = CpuSample::take(&pids);
         let load = load::run(server.addr, Arc::new(scenario), self.config).await?;
-        let after = CpuSample::take(pid);
-        let peak_kib = procfs::memory(pid).ok().map(|m| m.peak_kib);
+        let after = CpuSample::take(&pids);
+        let peak_kib = procfs::memory_of(&pids).ok().map(|m| m.peak_kib);
         Ok(Row {
             name: name.to_owned(),
             load,
@@ -375,7 +393,7 @@ struct TokenResponse {
 }
 
 /// One client credentials grant outside the measurement, for scenarios that need a token.
-async fn fetch_token(server: &ServerProcess, client: &Credentials) -> Result<String> {
+pub async fn fetch_token(server: &ServerProcess, client: &Credentials) -> Result<String> {
     let request = token_requests(std::slice::from_ref(client))?.request(&mut ());
     let (status, body) = send_once(server.addr, request).await?;
     if !status.is_success() {
@@ -478,6 +496,20 @@ mod tests {
                 CLIENT_CREDENTIALS_EDDSA,
                 CLIENT_CREDENTIALS_MANY,
                 REFRESH_ROTATION,
+                BASELINE_ROW
+            ]
+        );
+        let gateway = Selection::parse(Some("upstream,gateway,nginx"))?;
+        let chosen: Vec<&str> = SCENARIOS
+            .into_iter()
+            .filter(|name| gateway.includes(name))
+            .collect();
+        assert_eq!(
+            chosen,
+            [
+                UPSTREAM_DIRECT,
+                GATEWAY_BEARER_CALL,
+                NGINX_PROXY,
                 BASELINE_ROW
             ]
         );

@@ -18,6 +18,7 @@ use hyper::{Request, StatusCode};
 use tokio::time::{sleep, Instant};
 
 use crate::client::send_once;
+use crate::procfs;
 
 /// How long a server may take from spawn to answering its readiness request.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -94,6 +95,34 @@ impl ServerProcess {
         )
     }
 
+    /// Asks the process to end (SIGTERM) and waits up to `grace` for it, then kills what
+    /// is left of it and of the processes it had started (by their ids, collected before
+    /// the signal): for a server whose workers would outlive a killed master (nginx).
+    pub fn terminate(&mut self, grace: Duration) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        let family = procfs::family(self.pid());
+        let _ = signal("-TERM", &family[..1]);
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let alive: Vec<u32> = family
+            .iter()
+            .skip(1)
+            .copied()
+            .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
+            .collect();
+        if !alive.is_empty() {
+            let _ = signal("-KILL", &alive);
+        }
+        self.stop();
+    }
+
     /// Kills the process and waits for it to end.
     pub fn stop(&mut self) {
         // Already exited is fine; nothing else can be done about a failed kill here.
@@ -106,6 +135,16 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// `kill SIGNAL PID…`: std can send only SIGKILL, and only to a child it holds.
+fn signal(signal: &str, pids: &[u32]) -> std::io::Result<std::process::ExitStatus> {
+    Command::new("kill")
+        .arg(signal)
+        .args(pids.iter().map(u32::to_string))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
 }
 
 /// A fresh directory under the system temp dir, removed with its contents when dropped.

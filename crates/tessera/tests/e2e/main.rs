@@ -28,4 +28,5 @@ mod refresh_token;
 mod report_csv;
 mod revocation;
 mod scopes;
+mod snippets;
 mod store_conformance;
