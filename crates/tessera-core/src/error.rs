@@ -38,6 +38,8 @@ pub enum ErrorCode {
     BadGateway,
     /// The gateway's upstream did not connect or answer in time.
     GatewayTimeout,
+    /// The client stopped sending its request body to the gateway.
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -63,6 +65,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::BadGateway => "bad_gateway",
             Self::GatewayTimeout => "gateway_timeout",
+            Self::RequestTimeout => "request_timeout",
         }
     }
 }

@@ -39,6 +39,8 @@ pub enum HttpError {
     BadRequest(String),
     /// The gateway could not get a response from its upstream.
     Upstream(UpstreamFailure),
+    /// The client sent nothing of its request body for the gateway's idle timeout.
+    RequestTimeout,
     /// HTTP Basic with a legacy credential after the sunset or in a brownout window.
     BasicRefused(BasicRefusal),
     /// HTTP Basic with a wrong email or password, or a malformed Basic header.
@@ -308,6 +310,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::BadGateway => StatusCode::BAD_GATEWAY,
         ErrorCode::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
@@ -424,6 +427,19 @@ impl IntoResponse for HttpError {
                 };
                 let body = json!({ "error": code.as_str(), "error_description": description });
                 (status_of(code), Json(body)).into_response()
+            }
+            Self::RequestTimeout => {
+                // RFC 9110 §15.5.9: the request never arrived whole.
+                let code = ErrorCode::RequestTimeout;
+                let body = json!({
+                    "error": code.as_str(),
+                    "error_description": "the request body stopped arriving before it was complete",
+                });
+                let mut res = (status_of(code), Json(body)).into_response();
+                // The rest of the body will not be read: the connection cannot carry more.
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                res
             }
             Self::BasicRefused(refusal) => basic_refused(&refusal),
             Self::BasicInvalid => {

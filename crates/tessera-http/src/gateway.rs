@@ -1,10 +1,18 @@
 //! Tessera as a reverse proxy in front of the provider's own API (the "upstream"): every
 //! request to a path that is not Tessera's own is checked against the configured routes
 //! (`tessera_core::gateway`), authenticated exactly as the sample API does (`caller.rs`)
-//! and forwarded over HTTP/1.1 with the caller's identity in `Tessera-*` headers.
+//! and forwarded over HTTP/1.1 with the caller's identity in `Tessera-*` headers
+//! (`gateway/headers.rs`). WebSocket handshakes pass the same checks and become tunnels
+//! (`gateway/upgrade.rs`).
 //!
-//! Bodies stream both ways; nothing is buffered. Statuses of failures are chosen in
-//! `error.rs`; the upstream's own responses pass through with their status.
+//! Bodies stream both ways; nothing is buffered. A body whose sender goes quiet is cut
+//! (`gateway/idle.rs`). Statuses of failures are chosen in `error.rs`; the upstream's own
+//! responses pass through with their status.
+
+mod connector;
+mod headers;
+mod idle;
+mod upgrade;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -13,8 +21,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderName};
-use axum::http::{HeaderMap, HeaderValue, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -30,22 +39,15 @@ use crate::caller::{Caller, Identity};
 use crate::client_addr::{client_ip, peer};
 use crate::error::{HttpError, UpstreamFailure};
 use crate::state::AppState;
+use connector::Connector;
+use headers::{prepare_request_headers, strip_hop_by_hop, VIA};
+use idle::{idle_cause, Idle, IdleBody};
+use upgrade::Tunnel;
 
-/// The identity headers the upstream receives; any incoming header with this prefix is
-/// removed first, so a caller can never pose as someone else.
-const IDENTITY_PREFIX: &str = "tessera-";
-const ACCOUNT: HeaderName = HeaderName::from_static("tessera-account");
-const CLIENT: HeaderName = HeaderName::from_static("tessera-client");
-const SCOPE: HeaderName = HeaderName::from_static("tessera-scope");
-const SUBJECT: HeaderName = HeaderName::from_static("tessera-subject");
-const AUTH: HeaderName = HeaderName::from_static("tessera-auth");
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
-/// RFC 9110 §7.6.3: protocol version and a pseudonym for this hop.
-const VIA: &str = "1.1 tessera";
+
+/// The body the upstream receives: the client's, cut if the client goes quiet.
+type UpstreamBody = IdleBody<Body>;
 
 /// What the gateway is configured with.
 pub struct GatewayPolicy {
@@ -53,8 +55,12 @@ pub struct GatewayPolicy {
     pub upstream: String,
     pub routes: RouteTable,
     pub connect_timeout: Duration,
-    /// Longest wait for the upstream's response headers once the request is sent.
+    /// Longest wait for the upstream's response headers once the request body is sent, and
+    /// longest the upstream may take nothing of what is sent to it.
     pub response_timeout: Duration,
+    /// Longest a body (the client's request, the upstream's response) or a WebSocket
+    /// tunnel may carry nothing.
+    pub idle_timeout: Duration,
     /// Also send a short-lived internal JWT as `Authorization: Bearer` (audience: the
     /// upstream), so the upstream can verify the identity with the JWKS.
     pub identity_jwt: bool,
@@ -65,8 +71,9 @@ pub struct Gateway {
     origin: String,
     routes: RouteTable,
     response_timeout: Duration,
+    idle_timeout: Duration,
     identity_jwt: bool,
-    client: Client<HttpConnector, Body>,
+    client: Client<Connector, UpstreamBody>,
 }
 
 impl Gateway {
@@ -80,9 +87,15 @@ impl Gateway {
             && uri.authority().is_some()
             && matches!(uri.path(), "" | "/")
             && uri.query().is_none();
+        if uri.scheme_str() == Some("https") {
+            return Err(format!(
+                "upstream {:?}: https upstreams are not supported; reach the upstream over a private network with http://HOST[:PORT]",
+                policy.upstream
+            ));
+        }
         let Some(authority) = uri.authority().filter(|_| plain_origin) else {
             return Err(format!(
-                "upstream {:?} must be http://HOST[:PORT] without a path (https upstreams are not supported)",
+                "upstream {:?} must be http://HOST[:PORT] without a path",
                 policy.upstream
             ));
         };
@@ -91,11 +104,12 @@ impl Gateway {
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
+            .build(Connector::new(connector, policy.response_timeout));
         Ok(Self {
             origin: format!("http://{authority}"),
             routes: policy.routes,
             response_timeout: policy.response_timeout,
+            idle_timeout: policy.idle_timeout,
             identity_jwt: policy.identity_jwt,
             client,
         })
@@ -255,6 +269,12 @@ async fn send(
     request_id: &HeaderValue,
 ) -> Result<Response, HttpError> {
     let (mut parts, body) = req.into_parts();
+    // The client's side of a WebSocket switch, taken before the request goes up.
+    let client_upgrade = upgrade::wants_websocket(&parts.method, &parts.headers)
+        .then(|| parts.extensions.remove::<OnUpgrade>())
+        .flatten();
+    // What this server's connection attached to the request stays here.
+    parts.extensions = Default::default();
     let target = parts
         .uri
         .path_and_query()
@@ -272,20 +292,36 @@ async fn send(
         incoming_host,
     )
     .map_err(HttpError::internal)?;
+    if client_upgrade.is_some() {
+        upgrade::keep_upgrade_headers(&mut parts.headers);
+    }
     parts.headers.insert(REQUEST_ID, request_id.clone());
     if let Some(bearer) = internal {
         parts.headers.insert(header::AUTHORIZATION, bearer);
     }
+    let (body, body_sent) = IdleBody::request(body, gateway.idle_timeout);
     let upstream_req = axum::http::Request::from_parts(parts, body);
 
-    let sent = tokio::time::timeout(
-        gateway.response_timeout,
-        gateway.client.request(upstream_req),
-    )
-    .await;
+    // The wait for the response headers starts when the request body has all been sent, so
+    // a long upload is not cut; an upstream that stops reading it fails a write instead.
+    let answer_due = async {
+        let _ = body_sent.await;
+        tokio::time::sleep(gateway.response_timeout).await;
+    };
+    let sent = tokio::select! {
+        sent = gateway.client.request(upstream_req) => sent,
+        () = answer_due => {
+            tracing::warn!(request_id = ?request_id, client = ?hop.client, "upstream did not send response headers in time");
+            return Err(HttpError::Upstream(UpstreamFailure::TimedOut));
+        }
+    };
     let res = match sent {
-        Ok(Ok(res)) => res,
-        Ok(Err(err)) => {
+        Ok(res) => res,
+        Err(err) if idle_cause(&err) == Some(Idle::Client) => {
+            tracing::info!(request_id = ?request_id, client = ?hop.client, "the client sent nothing of its request body in time; the upstream connection is dropped");
+            return Err(HttpError::RequestTimeout);
+        }
+        Err(err) => {
             let failure = if timed_out(&err) {
                 UpstreamFailure::TimedOut
             } else {
@@ -294,21 +330,52 @@ async fn send(
             tracing::warn!(request_id = ?request_id, client = ?hop.client, error = %err, ?failure, "upstream request failed");
             return Err(HttpError::Upstream(failure));
         }
-        Err(_) => {
-            tracing::warn!(request_id = ?request_id, client = ?hop.client, "upstream did not send response headers in time");
-            return Err(HttpError::Upstream(UpstreamFailure::TimedOut));
-        }
     };
+    if res.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return switch(gateway, res, client_upgrade, hop, request_id);
+    }
     let (mut parts, body) = res.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     parts
         .headers
         .append(header::VIA, HeaderValue::from_static(VIA));
+    let body = IdleBody::response(body, gateway.idle_timeout, request_id.clone(), hop.client);
     Ok(Response::from_parts(parts, Body::new(body)))
 }
 
-/// Whether a connection attempt ran out of time (a connect timeout), as opposed to being
-/// refused or reset.
+/// The upstream switched protocols: the client gets the `101`, and once it is written both
+/// connections become one tunnel.
+fn switch(
+    gateway: &Gateway,
+    mut res: axum::http::Response<hyper::body::Incoming>,
+    client_upgrade: Option<OnUpgrade>,
+    hop: Hop,
+    request_id: &HeaderValue,
+) -> Result<Response, HttpError> {
+    let accepted = upgrade::switched_to_websocket(res.headers());
+    let Some(client) = client_upgrade.filter(|_| accepted) else {
+        tracing::warn!(request_id = ?request_id, client = ?hop.client, "upstream switched protocols without being asked for WebSocket");
+        return Err(HttpError::Upstream(UpstreamFailure::Unreachable));
+    };
+    let tunnel = Tunnel {
+        client,
+        upstream: hyper::upgrade::on(&mut res),
+        idle_timeout: gateway.idle_timeout,
+        request_id: request_id.clone(),
+        client_addr: hop.client,
+    };
+    tokio::spawn(tunnel.run());
+    let (mut parts, _) = res.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    upgrade::keep_upgrade_headers(&mut parts.headers);
+    parts
+        .headers
+        .append(header::VIA, HeaderValue::from_static(VIA));
+    Ok(Response::from_parts(parts, Body::empty()))
+}
+
+/// Whether the upstream ran out of time (a connect timeout, or a write it took nothing of),
+/// as opposed to refusing or resetting the connection.
 fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(err);
     while let Some(e) = source {
@@ -322,224 +389,10 @@ fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// The request as the upstream must see it: no hop-by-hop headers, no credentials, no
-/// identity headers but ours, and the forwarding headers of this hop.
-fn prepare_request_headers(
-    headers: &mut HeaderMap,
-    identity: Option<Identity<'_>>,
-    peer: Option<IpAddr>,
-    from_trusted_proxy: bool,
-    incoming_host: Option<HeaderValue>,
-) -> Result<(), axum::http::header::InvalidHeaderValue> {
-    strip_hop_by_hop(headers);
-    // The credential was for Tessera; the upstream learns who called from our headers.
-    headers.remove(header::AUTHORIZATION);
-    // The client connects to the upstream's address (hyper sets `Host` from the URI).
-    headers.remove(header::HOST);
-    let spoofed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| name.as_str().starts_with(IDENTITY_PREFIX))
-        .cloned()
-        .collect();
-    for name in spoofed {
-        headers.remove(name);
-    }
-    if let Some(id) = identity {
-        // What the upstream's own database calls the account, when Tessera knows it.
-        let account = id.external_id.unwrap_or(id.account);
-        headers.insert(ACCOUNT, HeaderValue::from_str(account)?);
-        headers.insert(CLIENT, HeaderValue::from_str(id.client)?);
-        headers.insert(SCOPE, HeaderValue::from_str(&id.scope)?);
-        if let Some(subject) = id.subject {
-            headers.insert(SUBJECT, HeaderValue::from_str(subject)?);
-        }
-        headers.insert(AUTH, HeaderValue::from_static(id.auth));
-    }
-    headers.append(header::VIA, HeaderValue::from_static(VIA));
-    if !from_trusted_proxy {
-        // Only a trusted proxy's forwarding headers are believed (`trusted_proxies`).
-        for name in [
-            &FORWARDED_FOR,
-            &FORWARDED_PROTO,
-            &FORWARDED_HOST,
-            &FORWARDED,
-        ] {
-            headers.remove(name);
-        }
-    }
-    let Some(ip) = peer else {
-        return Ok(());
-    };
-    // De-facto standard: the addresses the request came through, this hop's peer last.
-    headers.insert(
-        FORWARDED_FOR,
-        appended(headers, &FORWARDED_FOR, &ip.to_string())?,
-    );
-    // The first proxy's view of scheme and host wins; ours only when none came before.
-    if !headers.contains_key(&FORWARDED_PROTO) {
-        headers.insert(FORWARDED_PROTO, HeaderValue::from_static("http"));
-    }
-    if let Some(host) = &incoming_host {
-        if !headers.contains_key(&FORWARDED_HOST) {
-            headers.insert(FORWARDED_HOST, host.clone());
-        }
-    }
-    // RFC 7239 §4: one element per hop; an IPv6 node is quoted and bracketed (§6), a host
-    // with a port is not a token and is quoted too.
-    let node = match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("\"[{v6}]\""),
-    };
-    let mut element = format!("for={node};proto=http");
-    if let Some(host) = incoming_host.as_ref().and_then(|h| h.to_str().ok()) {
-        if host
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-        {
-            element.push_str(&format!(";host=\"{host}\""));
-        }
-    }
-    headers.insert(FORWARDED, appended(headers, &FORWARDED, &element)?);
-    Ok(())
-}
-
-/// The values of `name` joined, with `last` appended.
-fn appended(
-    headers: &HeaderMap,
-    name: &HeaderName,
-    last: &str,
-) -> Result<HeaderValue, axum::http::header::InvalidHeaderValue> {
-    let mut list: Vec<&str> = headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    list.push(last);
-    HeaderValue::from_str(&list.join(", "))
-}
-
-/// Removes the headers that concern only one connection (RFC 9110 §7.6.1): those named in
-/// `Connection`, and the hop-by-hop fields whether or not they are named there.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in [
-        header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        HeaderName::from_static("proxy-connection"),
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
-        headers.remove(name);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn hop_by_hop_headers_go_including_those_named_in_connection() {
-        let mut h = HeaderMap::new();
-        h.append(header::CONNECTION, HeaderValue::from_static("X-Hop, close"));
-        h.append(header::CONNECTION, HeaderValue::from_static("x-other"));
-        h.insert("x-hop", HeaderValue::from_static("1"));
-        h.insert("x-other", HeaderValue::from_static("1"));
-        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        h.insert(header::TE, HeaderValue::from_static("trailers"));
-        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        h.insert("x-end-to-end", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut h);
-        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
-        assert_eq!(left, ["x-end-to-end"]);
-    }
-
-    #[test]
-    fn request_headers_carry_our_identity_only() {
-        let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
-        h.insert("tessera-account", HeaderValue::from_static("acct_evil"));
-        h.insert("tessera-subject", HeaderValue::from_static("usr_evil"));
-        h.insert("tessera-other", HeaderValue::from_static("x"));
-        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        let id = Identity {
-            account: "acct_1",
-            client: "cli_1",
-            scope: "books:read".into(),
-            subject: None,
-            external_id: None,
-            auth: "bearer",
-        };
-        let peer = Some("192.0.2.7".parse().unwrap());
-        let host = Some(HeaderValue::from_static("api.example.com"));
-        prepare_request_headers(&mut h, Some(id), peer, true, host).unwrap();
-        assert!(h.get(header::AUTHORIZATION).is_none());
-        assert_eq!(h["tessera-account"], "acct_1");
-        assert_eq!(h["tessera-client"], "cli_1");
-        assert_eq!(h["tessera-auth"], "bearer");
-        assert!(h.get("tessera-subject").is_none());
-        assert!(h.get("tessera-other").is_none());
-        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
-        assert_eq!(
-            h["x-forwarded-proto"], "https",
-            "a trusted proxy's scheme is kept"
-        );
-        assert_eq!(
-            h["forwarded"],
-            "for=192.0.2.7;proto=http;host=\"api.example.com\""
-        );
-        assert_eq!(h["x-forwarded-host"], "api.example.com");
-        assert_eq!(h["via"], "1.1 tessera");
-    }
-
-    #[test]
-    fn the_account_header_is_the_external_id_when_there_is_one() {
-        let mut h = HeaderMap::new();
-        let id = Identity {
-            account: "acct_1",
-            client: "cli_1",
-            scope: "books:read".into(),
-            subject: None,
-            external_id: Some("cus 42"),
-            auth: "basic",
-        };
-        prepare_request_headers(&mut h, Some(id), None, false, None).unwrap();
-        assert_eq!(h["tessera-account"], "cus 42");
-        assert_eq!(h["tessera-auth"], "basic");
-    }
-
-    #[test]
-    fn an_untrusted_peers_forwarding_headers_are_replaced() {
-        let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        h.insert("x-forwarded-host", HeaderValue::from_static("evil.example"));
-        h.insert("forwarded", HeaderValue::from_static("for=10.0.0.1"));
-        let peer = Some("2001:db8::1".parse().unwrap());
-        let host = Some(HeaderValue::from_static("api.example.com:8443"));
-        prepare_request_headers(&mut h, None, peer, false, host).unwrap();
-        assert_eq!(h["x-forwarded-for"], "2001:db8::1");
-        assert_eq!(h["x-forwarded-proto"], "http");
-        assert_eq!(h["x-forwarded-host"], "api.example.com:8443");
-        assert_eq!(
-            h["forwarded"],
-            "for=\"[2001:db8::1]\";proto=http;host=\"api.example.com:8443\""
-        );
-    }
 
     #[test]
     fn request_ids_are_kept_when_sane() {

@@ -53,6 +53,7 @@ pub struct Config {
     pub upstream: Option<String>,
     pub upstream_connect_timeout_ms: u64,
     pub upstream_timeout_ms: u64,
+    pub upstream_idle_timeout_ms: u64,
     pub unmatched: String,
     pub upstream_identity: String,
     pub trusted_proxies: Vec<String>,
@@ -100,6 +101,7 @@ impl Default for Config {
             upstream: None,
             upstream_connect_timeout_ms: 5_000,
             upstream_timeout_ms: 30_000,
+            upstream_idle_timeout_ms: 60_000,
             unmatched: "deny".into(),
             upstream_identity: "headers".into(),
             trusted_proxies: Vec::new(),
@@ -153,6 +155,7 @@ impl fmt::Debug for Config {
             upstream,
             upstream_connect_timeout_ms,
             upstream_timeout_ms,
+            upstream_idle_timeout_ms,
             unmatched,
             upstream_identity,
             trusted_proxies,
@@ -197,6 +200,7 @@ impl fmt::Debug for Config {
             .field("upstream", upstream)
             .field("upstream_connect_timeout_ms", upstream_connect_timeout_ms)
             .field("upstream_timeout_ms", upstream_timeout_ms)
+            .field("upstream_idle_timeout_ms", upstream_idle_timeout_ms)
             .field("unmatched", unmatched)
             .field("upstream_identity", upstream_identity)
             .field("trusted_proxies", trusted_proxies)
@@ -250,7 +254,7 @@ const BOOL_KEYS: [&str; 2] = ["require_pkce", "skip_consent_when_granted"];
 
 impl Config {
     /// Every key, in file order.
-    pub const KEYS: [&'static str; 42] = [
+    pub const KEYS: [&'static str; 43] = [
         "listen",
         "database",
         "data_dir",
@@ -288,6 +292,7 @@ impl Config {
         "upstream",
         "upstream_connect_timeout_ms",
         "upstream_timeout_ms",
+        "upstream_idle_timeout_ms",
         "unmatched",
         "upstream_identity",
         "trusted_proxies",
@@ -379,8 +384,11 @@ impl Config {
                 "shutdown_grace_ms must be at least 1 (milliseconds to finish requests in flight)"
             );
         }
-        if self.upstream_connect_timeout_ms == 0 || self.upstream_timeout_ms == 0 {
-            bail!("upstream_connect_timeout_ms and upstream_timeout_ms must be at least 1");
+        if self.upstream_connect_timeout_ms == 0
+            || self.upstream_timeout_ms == 0
+            || self.upstream_idle_timeout_ms == 0
+        {
+            bail!("upstream_connect_timeout_ms, upstream_timeout_ms and upstream_idle_timeout_ms must be at least 1");
         }
         self.unmatched_policy()?;
         TrustedProxies::parse(&self.trusted_proxies)
@@ -608,6 +616,15 @@ mod tests {
         let env = |k: &str| (k == "TESSERA_UPSTREAM").then(|| "http://127.0.0.1:9000".to_owned());
         let c = Config::load(None, env).unwrap();
         assert_eq!(c.upstream.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(c.upstream_idle_timeout_ms, 60_000);
+        let env = |k: &str| (k == "TESSERA_UPSTREAM_IDLE_TIMEOUT_MS").then(|| "300".to_owned());
+        assert_eq!(
+            Config::load(None, env).unwrap().upstream_idle_timeout_ms,
+            300
+        );
+        let bad = |k: &str| (k == "TESSERA_UPSTREAM_IDLE_TIMEOUT_MS").then(|| "0".to_owned());
+        let err = Config::load(None, bad).unwrap_err().to_string();
+        assert!(err.contains("upstream_idle_timeout_ms"), "{err}");
         let bad = |k: &str| (k == "TESSERA_UNMATCHED").then(|| "allow".to_owned());
         let err = Config::load(None, bad).unwrap_err().to_string();
         assert!(err.contains("unmatched"), "{err}");

@@ -151,6 +151,7 @@ pub fn gateway(config: &Config, catalog: &ScopeSet) -> anyhow::Result<Option<Gat
         routes,
         connect_timeout: Duration::from_millis(config.upstream_connect_timeout_ms),
         response_timeout: Duration::from_millis(config.upstream_timeout_ms),
+        idle_timeout: Duration::from_millis(config.upstream_idle_timeout_ms),
         identity_jwt: config.upstream_identity == "jwt",
     })
     .map_err(anyhow::Error::msg)?;

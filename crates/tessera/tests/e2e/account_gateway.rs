@@ -12,7 +12,7 @@ use tessera_core::gateway::RouteSpec;
 use tessera_core::legacy::provision::{create_legacy_credential, NewLegacyCredential};
 use tessera_core::legacy::Password;
 
-use crate::gateway::Upstream;
+use crate::support::upstream::Upstream;
 use crate::support::{eventually, Backend, TestApp};
 
 fn routes(c: &mut Config) {

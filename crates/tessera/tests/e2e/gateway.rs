@@ -1,127 +1,20 @@
-//! Tessera as a gateway in front of a real upstream: a small HTTP server started by each
-//! test that records every request it receives and can be told to stall; another that
-//! drops connections; and a closed port.
+//! Tessera as a gateway in front of a real upstream (`support/upstream.rs`): a small HTTP
+//! server started by each test that records every request it receives and can be told to
+//! stall; another that drops connections; and a closed port.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tessera::config::Config;
 use tessera_core::domain::password::hash_password;
 use tessera_core::gateway::RouteSpec;
 use tessera_core::legacy::provision::{create_legacy_credential, NewLegacyCredential};
 use tessera_core::legacy::Password;
-use tokio::io::AsyncReadExt;
-use tokio::task::JoinHandle;
 
+use crate::support::upstream::{resetting_upstream, Upstream};
 use crate::support::{eventually, Backend, TestApp};
 
-/// A request as the upstream saw it.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub method: String,
-    /// Path and query.
-    pub target: String,
-    pub headers: HeaderMap,
-    pub body_len: usize,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-}
-
-/// The recording upstream. Paths under `/stall` never get an answer.
-pub struct Upstream {
-    pub addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    task: JoinHandle<()>,
-}
-
-impl Upstream {
-    pub async fn start() -> Self {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new()
-            .fallback(record)
-            .with_state(seen.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, seen, task }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    /// The last request received.
-    pub fn last(&self) -> Seen {
-        self.seen().pop().expect("the upstream received a request")
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn record(State(seen): State<Arc<Mutex<Vec<Seen>>>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let target = parts
-        .uri
-        .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_default();
-    let stall = target.starts_with("/stall");
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-    seen.lock().unwrap().push(Seen {
-        method: parts.method.to_string(),
-        target: target.clone(),
-        headers: parts.headers,
-        body_len: bytes.len(),
-    });
-    if stall {
-        std::future::pending::<()>().await;
-    }
-    let mut res = Body::from(format!("{{\"upstream\":\"{target}\"}}")).into_response();
-    let h = res.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/json"));
-    // Hop-by-hop headers the gateway must not pass back to the client.
-    h.insert("connection", HeaderValue::from_static("x-upstream-hop"));
-    h.insert("x-upstream-hop", HeaderValue::from_static("secret"));
-    h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-    h.insert("x-upstream", HeaderValue::from_static("yes"));
-    res
-}
-
-/// An upstream that reads the request and drops the connection without answering.
-async fn resetting_upstream() -> (String, JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut buf = [0u8; 1024];
-            let _ = stream.read(&mut buf).await;
-            drop(stream);
-        }
-    });
-    (format!("http://{addr}"), task)
-}
-
-fn route(methods: &[&str], path: &str, scopes: &[&str]) -> RouteSpec {
+pub fn route(methods: &[&str], path: &str, scopes: &[&str]) -> RouteSpec {
     RouteSpec {
         methods: methods.iter().map(|m| m.to_string()).collect(),
         path: path.into(),
@@ -130,7 +23,7 @@ fn route(methods: &[&str], path: &str, scopes: &[&str]) -> RouteSpec {
     }
 }
 
-fn public(path: &str) -> RouteSpec {
+pub fn public(path: &str) -> RouteSpec {
     RouteSpec {
         public: true,
         ..route(&[], path, &[])
@@ -148,7 +41,7 @@ fn book_routes(c: &mut Config) {
 }
 
 /// A recording upstream and a Tessera in front of it.
-async fn spawn(backend: Backend, tune: impl FnOnce(&mut Config)) -> (TestApp, Upstream) {
+pub async fn spawn(backend: Backend, tune: impl FnOnce(&mut Config)) -> (TestApp, Upstream) {
     let upstream = Upstream::start().await;
     let url = upstream.url();
     let app = TestApp::spawn_with(backend, |c| {
@@ -180,7 +73,7 @@ macro_rules! gateway_test {
     };
 }
 
-fn header(res: &reqwest::Response, name: &str) -> Option<String> {
+pub fn header(res: &reqwest::Response, name: &str) -> Option<String> {
     res.headers()
         .get(name)
         .map(|v| v.to_str().unwrap().to_owned())
@@ -614,6 +507,31 @@ async fn a_bad_route_stops_the_server_naming_the_route() {
         assert!(stderr.contains(want), "{toml}: {stderr}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_or_pathed_upstream_stops_the_server_with_a_clear_error() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let cases = [
+        (
+            "https://api.example.com",
+            "https upstreams are not supported",
+        ),
+        ("http://127.0.0.1:9/v1", "without a path"),
+        ("127.0.0.1:9", "http://HOST[:PORT]"),
+    ];
+    for (upstream, want) in cases {
+        let (code, stderr) = app
+            .cli(&["serve", "--listen", "127.0.0.1:0", "--upstream", upstream])
+            .unwrap_err();
+        assert_ne!(code, 0);
+        assert!(stderr.contains(want), "{upstream}: {stderr}");
+        assert!(
+            stderr.contains(upstream),
+            "the error names the upstream: {stderr}"
+        );
+    }
     app.stop().await;
 }
 

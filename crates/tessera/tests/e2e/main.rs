@@ -17,6 +17,8 @@ mod data_dir;
 #[cfg(feature = "bench-fixtures")]
 mod fixtures;
 mod gateway;
+mod gateway_streaming;
+mod gateway_websocket;
 mod keys;
 mod legacy;
 mod legacy_import;

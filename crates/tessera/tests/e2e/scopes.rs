@@ -9,7 +9,7 @@ use serde_json::Value;
 use tessera_core::gateway::RouteSpec;
 use tessera_core::manage::scopes::ScopeSpec;
 
-use crate::gateway::Upstream;
+use crate::support::upstream::Upstream;
 use crate::support::flow::{browser, location, param, TestApplication};
 use crate::support::{eventually, Backend, TestApp, TestClient};
 

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tessera_core::gateway::RouteSpec;
 use tokio::io::AsyncWriteExt;
 
-use crate::gateway::Upstream;
+use crate::support::upstream::Upstream;
 use crate::support::{Backend, TestApp};
 
 const SNIPPETS: &str = "docs/snippets";

@@ -5,6 +5,7 @@
 mod db;
 pub mod flow;
 pub mod jwt;
+pub mod upstream;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -40,6 +41,12 @@ pub struct TestApp {
     replicas: std::sync::Mutex<Vec<std::process::Child>>,
     _db: TestDatabase,
     pub dir: PathBuf,
+}
+
+/// A `tessera serve` process started by the test.
+pub struct ServerProcess {
+    pub base: String,
+    pub pid: u32,
 }
 
 #[derive(Clone)]
@@ -97,6 +104,12 @@ impl TestApp {
     /// Starts the real `tessera serve` binary as a second process on the same store and
     /// master key; returns its base URL. It is killed when the test app stops.
     pub async fn spawn_process_replica(&self) -> String {
+        self.spawn_process(&[]).await.base
+    }
+
+    /// Like [`TestApp::spawn_process_replica`], with more `TESSERA_*` settings in its
+    /// environment; also returns its process id.
+    pub async fn spawn_process(&self, env: &[(&str, &str)]) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -113,10 +126,12 @@ impl TestApp {
             .env("TESSERA_DATA_DIR", &self.dir)
             .env("TESSERA_ARGON2_MEMORY_KIB", "64")
             .env("TESSERA_ARGON2_ITERATIONS", "1")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("tessera serve starts");
+        let pid = child.id();
         self.replicas.lock().unwrap().push(child);
         let base = format!("http://127.0.0.1:{port}");
         let up = eventually(Duration::from_secs(20), || async {
@@ -128,7 +143,7 @@ impl TestApp {
         })
         .await;
         assert!(up.is_some(), "replica answers /health");
-        base
+        ServerProcess { base, pid }
     }
 
     /// Sends `signal` (`STOP`, `CONT`) to every replica process: a stopped replica falls
