@@ -9,8 +9,8 @@ use serde_json::Value;
 use tessera_core::gateway::RouteSpec;
 use tessera_core::manage::scopes::ScopeSpec;
 
-use crate::support::upstream::Upstream;
 use crate::support::flow::{browser, location, param, TestApplication};
+use crate::support::upstream::Upstream;
 use crate::support::{eventually, Backend, TestApp, TestClient};
 
 const CB: &str = "https://partner.example/callback";
