@@ -50,8 +50,7 @@ pub trait AccountStore: Send + Sync {
     async fn find_account_by_external_id(&self, id: &ExternalId) -> StoreResult<Option<Account>>;
     /// Those accounts whose external id is one of `ids`, in no particular order; a few
     /// batched reads however many are given.
-    async fn find_accounts_by_external_ids(&self, ids: &[ExternalId])
-        -> StoreResult<Vec<Account>>;
+    async fn find_accounts_by_external_ids(&self, ids: &[ExternalId]) -> StoreResult<Vec<Account>>;
     /// Every account, oldest first.
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
     /// Replaces the name and external id of the account with `account.id` (its

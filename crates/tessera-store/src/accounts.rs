@@ -76,7 +76,11 @@ async fn update_row(
 
 impl SqlStore {
     /// The accounts whose `column` is one of `values`, a few hundred per statement.
-    async fn find_accounts_where(&self, column: &str, values: &[&str]) -> StoreResult<Vec<Account>> {
+    async fn find_accounts_where(
+        &self,
+        column: &str,
+        values: &[&str],
+    ) -> StoreResult<Vec<Account>> {
         let mut found = Vec::new();
         for chunk in values.chunks(PARAMETERS_PER_STATEMENT) {
             let sql = format!(
@@ -129,10 +133,7 @@ impl AccountStore for SqlStore {
         self.find_accounts_where("id", &ids).await
     }
 
-    async fn find_accounts_by_external_ids(
-        &self,
-        ids: &[ExternalId],
-    ) -> StoreResult<Vec<Account>> {
+    async fn find_accounts_by_external_ids(&self, ids: &[ExternalId]) -> StoreResult<Vec<Account>> {
         let ids: Vec<&str> = ids.iter().map(ExternalId::as_str).collect();
         self.find_accounts_where("external_id", &ids).await
     }

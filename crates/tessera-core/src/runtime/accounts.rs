@@ -111,6 +111,15 @@ mod tests {
         ) -> StoreResult<Option<Account>> {
             unimplemented!()
         }
+        async fn find_accounts(&self, _: &[AccountId]) -> StoreResult<Vec<Account>> {
+            unimplemented!()
+        }
+        async fn find_accounts_by_external_ids(
+            &self,
+            _: &[ExternalId],
+        ) -> StoreResult<Vec<Account>> {
+            unimplemented!()
+        }
         async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
             unimplemented!()
         }
