@@ -5,6 +5,7 @@
 //! structs. That keeps every RFC rule testable without a server and without sleeping.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod clock;
 pub mod domain;
 pub mod error;

@@ -8,12 +8,12 @@
 
 use async_trait::async_trait;
 
+use crate::audit::{AuditEvent, AuditQuery};
 use crate::domain::{
     Account, AccountId, Client, ClientId, ClientStatus, ExternalId, Kid, LegacyId, ScopeSet,
     SecretHash, StoredSecret, TokenSetId, User, UserId,
 };
 use crate::error::StoreError;
-use crate::legacy::audit::AuditEvent;
 use crate::legacy::usage::{LegacyReportRow, UsageDelta};
 use crate::legacy::{Email, LegacyCredential, PasswordHash};
 use crate::token::keys::StoredSigningKey;
@@ -352,14 +352,11 @@ pub trait LegacyStore: Send + Sync {
 
 #[async_trait]
 pub trait AuditStore: Send + Sync {
-    /// Records an event that goes with no mutation (e.g. a refused removal).
+    /// Records an event on its own (the legacy methods above write theirs in the change's
+    /// transaction).
     async fn insert_audit_event(&self, event: &AuditEvent) -> StoreResult<()>;
-    /// The newest `limit` events, newest first; only the credential's when given.
-    async fn list_audit_events(
-        &self,
-        credential: Option<&LegacyId>,
-        limit: i64,
-    ) -> StoreResult<Vec<AuditEvent>>;
+    /// The events `query` selects, newest first.
+    async fn list_audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
 }
 
 #[async_trait]

@@ -230,6 +230,28 @@ pub struct OperatorView {
     pub filter_account: String,
 }
 
+pub struct AuditRow {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_audit.html")]
+pub struct AuditView {
+    pub nav: Nav,
+    pub rows: Vec<AuditRow>,
+    pub actor: String,
+    pub target: String,
+    pub since: String,
+    /// Why the `since` filter was ignored, when it was.
+    pub problem: Option<String>,
+    pub limit: i64,
+}
+
 pub async fn get_script() -> Response {
     (
         [

@@ -1,17 +1,18 @@
-//! Legacy Basic credentials, their usage buckets, the first-token mark of clients, and the
-//! audit log (which is written in the same transaction as the mutation it records).
+//! Legacy Basic credentials, their usage buckets and the first-token mark of clients; each
+//! change's audit event is written in the same transaction as the change.
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+use tessera_core::audit::AuditEvent;
 use tessera_core::domain::{AccountId, ClientId, ExternalId, LegacyId};
 use tessera_core::error::StoreError;
-use tessera_core::legacy::audit::{AuditAction, AuditEvent};
 use tessera_core::legacy::usage::{LegacyReportRow, UsageDelta};
 use tessera_core::legacy::{Email, LegacyCredential, LegacyState, PasswordHash};
-use tessera_core::store::{AuditStore, ChangeKind, LegacyStore, Progress, StoreResult};
+use tessera_core::store::{ChangeKind, LegacyStore, Progress, StoreResult};
 use tessera_core::UnixSeconds;
 
+use crate::audit::{bind_event, insert_audit, AUDIT_COLUMNS, AUDIT_COLUMN_COUNT};
 use crate::changes::record;
 use crate::multi_row::{
     insert_statement, parameter_list, rows_per_statement, PARAMETERS_PER_STATEMENT,
@@ -67,24 +68,6 @@ fn credential(r: &AnyRow) -> Result<LegacyCredential, StoreError> {
     })
 }
 
-async fn insert_audit(conn: &mut AnyConnection, e: &AuditEvent) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_event (at, actor, action, credential_id, account_id, client_id, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(e.at)
-    .bind(&e.actor)
-    .bind(e.action.as_str())
-    .bind(e.credential_id.as_ref().map(|c| c.as_str().to_owned()))
-    .bind(e.account_id.as_ref().map(|a| a.as_str().to_owned()))
-    .bind(e.client_id.as_ref().map(|c| c.as_str().to_owned()))
-    .bind(&e.detail)
-    .execute(conn)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
 /// Inserts one credential row and its change record (at `changed_at`).
 async fn insert_credential_row(
     conn: &mut AnyConnection,
@@ -121,9 +104,6 @@ async fn insert_credential_row(
 /// Credentials an import writes between two progress reports.
 const IMPORT_BATCH: usize = 1_000;
 const CREDENTIAL_COLUMN_COUNT: usize = 11;
-const AUDIT_COLUMNS: &str =
-    "audit_event (at, actor, action, credential_id, account_id, client_id, detail)";
-const AUDIT_COLUMN_COUNT: usize = 7;
 const CHANGE_COLUMNS: &str = "change_event (kind, subject, created_at)";
 
 /// Inserts imported credentials, their change records (at the audit event's time, not the
@@ -167,14 +147,7 @@ async fn insert_imported(
         let sql = insert_statement(AUDIT_COLUMNS, AUDIT_COLUMN_COUNT, chunk.len());
         let mut query = sqlx::query(&sql);
         for (_, e) in chunk {
-            query = query
-                .bind(e.at)
-                .bind(e.actor.as_str())
-                .bind(e.action.as_str())
-                .bind(e.credential_id.as_ref().map(|c| c.as_str().to_owned()))
-                .bind(e.account_id.as_ref().map(|a| a.as_str().to_owned()))
-                .bind(e.client_id.as_ref().map(|c| c.as_str().to_owned()))
-                .bind(e.detail.as_str());
+            query = bind_event(query, e);
         }
         query.execute(&mut *conn).await.map_err(db)?;
     }
@@ -488,52 +461,6 @@ impl LegacyStore for SqlStore {
                     requests_7d: r.try_get("requests_7d").map_err(db)?,
                     client_id: client_id(r.try_get("migrated_client_id").map_err(db)?)?,
                     client_first_token_at: r.try_get("first_token_at").map_err(db)?,
-                })
-            })
-            .collect()
-    }
-}
-
-#[async_trait]
-impl AuditStore for SqlStore {
-    async fn insert_audit_event(&self, event: &AuditEvent) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        insert_audit(&mut conn, event).await
-    }
-
-    async fn list_audit_events(
-        &self,
-        credential: Option<&LegacyId>,
-        limit: i64,
-    ) -> StoreResult<Vec<AuditEvent>> {
-        let filter = if credential.is_some() {
-            "WHERE credential_id = $2"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT at, actor, action, credential_id, account_id, client_id, detail \
-             FROM audit_event {filter} ORDER BY id DESC LIMIT $1"
-        );
-        let mut query = sqlx::query(&sql).bind(limit);
-        if let Some(c) = credential {
-            query = query.bind(c.as_str().to_owned());
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                let action: String = r.try_get("action").map_err(db)?;
-                let credential: Option<String> = r.try_get("credential_id").map_err(db)?;
-                let account: Option<String> = r.try_get("account_id").map_err(db)?;
-                Ok(AuditEvent {
-                    at: r.try_get("at").map_err(db)?,
-                    actor: r.try_get("actor").map_err(db)?,
-                    action: AuditAction::parse(&action)
-                        .ok_or_else(|| corrupt("audit action", &action))?,
-                    credential_id: credential.as_deref().map(legacy_id).transpose()?,
-                    account_id: account.as_deref().map(account_id).transpose()?,
-                    client_id: client_id(r.try_get("client_id").map_err(db)?)?,
-                    detail: r.try_get("detail").map_err(db)?,
                 })
             })
             .collect()

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod audit;
 mod authorization;
 mod books;
 #[cfg(feature = "bench-fixtures")]

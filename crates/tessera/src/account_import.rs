@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use tessera_core::manage::account_import::{apply_account_import, plan_account_import, AccountRow};
-use tessera_core::store::AccountStore;
+use tessera_core::store::Store;
 
-use crate::context::{now, Output};
+use crate::context::{actor, now, Output};
 use crate::import_file::{print, read_records, ready_to_write, Columns, RunMode};
 
 const COLUMNS: Columns<'static> = Columns {
@@ -16,7 +16,7 @@ const COLUMNS: Columns<'static> = Columns {
 };
 
 pub(crate) async fn import(
-    store: &dyn AccountStore,
+    store: &dyn Store,
     file: &Path,
     mode: RunMode,
     out: &Output,
@@ -35,7 +35,7 @@ pub(crate) async fn import(
     if !ready_to_write(&plan, mode, "external_id", out)? {
         return Ok(());
     }
-    apply_account_import(store, &plan, at).await?;
+    apply_account_import(store, &actor(), &plan, at).await?;
     print(out, &plan, "external_id", "imported");
     Ok(())
 }

@@ -76,10 +76,30 @@ pub enum Command {
     /// The scope catalog: what clients may be allowed, users consent to and routes require.
     #[command(subcommand)]
     Scope(ScopeCommand),
+    /// The audit log of administrative changes (CLI, Settings Center, Tessera itself),
+    /// newest first.
+    Audit(AuditArgs),
     /// Bulk fixtures for benchmarks (built only with the `bench-fixtures` feature).
     #[cfg(feature = "bench-fixtures")]
     #[command(subcommand, hide = true)]
     Fixtures(crate::fixtures::FixturesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only events at or after this: an RFC 3339 time or an age such as 30m, 24h, 7d.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only this actor (`cli:ops`, `user:usr_…`, `system`, `config`), or every actor of a
+    /// kind (`cli`, `user`).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only events about this id (a client, app, account, user, key, scope or legacy
+    /// credential id), or `KIND:ID` for the target alone.
+    #[arg(long)]
+    pub target: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    pub limit: i64,
 }
 
 #[derive(Debug, Args)]

@@ -15,7 +15,7 @@ use crate::cli::{
     AccountCommand, AppCommand, Cli, ClientCommand, Command, KeysCommand, UserCommand,
 };
 use crate::config::Config;
-use crate::context::{now, Output};
+use crate::context::{actor, now, Output};
 use crate::import_file::RunMode;
 use crate::legacy;
 use crate::serve::{key_policy, open_store};
@@ -51,6 +51,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user(&config, cmd, &out).await,
         Command::App(cmd) => app(&config, cmd, &out).await,
         Command::Scope(cmd) => crate::scopes::scope(&config, cmd, &out).await,
+        Command::Audit(args) => crate::audit::audit(&config, args, &out).await,
         #[cfg(feature = "bench-fixtures")]
         Command::Fixtures(cmd) => crate::fixtures::fixtures(&config, cmd, &out).await,
     }
@@ -117,7 +118,9 @@ async fn account(config: &Config, cmd: AccountCommand, out: &Output) -> anyhow::
     let store = open_store(config).await?;
     match cmd {
         AccountCommand::Create { name, external_id } => {
-            let a = accounts::create_account(&store, &name, external_id.as_deref(), now()).await?;
+            let a =
+                accounts::create_account(&store, &actor(), &name, external_id.as_deref(), now())
+                    .await?;
             out.print(&account_json(&a), || match &a.external_id {
                 Some(ext) => format!(
                     "created API account {} ({}, external id {ext})",
@@ -157,7 +160,7 @@ async fn account(config: &Config, cmd: AccountCommand, out: &Output) -> anyhow::
             if changes.name.is_none() && changes.external_id.is_none() {
                 bail!("nothing to change: pass --name, --external-id or --no-external-id");
             }
-            let a = accounts::update_account(&store, &account, changes, now()).await?;
+            let a = accounts::update_account(&store, &actor(), &account, changes, now()).await?;
             out.print(&account_json(&a), || {
                 let ext = a.external_id.as_ref().map_or("none", |e| e.as_str());
                 format!(
@@ -198,7 +201,8 @@ async fn client(config: &Config, cmd: ClientCommand, out: &Output) -> anyhow::Re
                 name: &name,
                 scope: scope.as_deref(),
             };
-            let mut created = clients::create_credential_clients(&store, &new, 1, now()).await?;
+            let mut created =
+                clients::create_credential_clients(&store, &actor(), &new, 1, now()).await?;
             let Some(c) = created.pop() else {
                 bail!("no client was created")
             };
@@ -241,20 +245,20 @@ async fn client(config: &Config, cmd: ClientCommand, out: &Output) -> anyhow::Re
             );
         }
         ClientCommand::RotateSecret { client_id, overlap } => {
-            let c = clients::rotate_secret(&store, &client_id, overlap, now()).await?;
+            let c = clients::rotate_secret(&store, &actor(), &client_id, overlap, now()).await?;
             out.print(
                 &json!({ "client_id": c.client.id.as_str(), "client_secret": c.secret.expose(), "old_secrets_expire_at": now() + overlap }),
                 || format!("new client_secret: {}\n(shown only now; the old one works for {overlap} more seconds)", c.secret.expose()),
             );
         }
         ClientCommand::ExpireOldSecrets { client_id } => {
-            let c = clients::expire_old_secrets(&store, &client_id, now()).await?;
+            let c = clients::expire_old_secrets(&store, &actor(), &client_id, now()).await?;
             out.print(&json!({ "client_id": c.id.as_str() }), || {
                 format!("only the newest secret of {} works now", c.id)
             });
         }
         ClientCommand::CreateResourceServer { name } => {
-            let c = clients::create_resource_server(&store, &name, now()).await?;
+            let c = clients::create_resource_server(&store, &actor(), &name, now()).await?;
             let mut value = client_json(&c.client);
             value["client_secret"] = json!(c.secret.expose());
             out.print(&value, || {
@@ -266,7 +270,7 @@ async fn client(config: &Config, cmd: ClientCommand, out: &Output) -> anyhow::Re
             });
         }
         ClientCommand::Revoke { client_id } => {
-            let c = clients::revoke_client(&store, &client_id, now()).await?;
+            let c = clients::revoke_client(&store, &actor(), &client_id, now()).await?;
             out.print(
                 &json!({ "client_id": c.id.as_str(), "status": c.status.as_str() }),
                 || format!("revoked client {}", c.id),
@@ -306,7 +310,7 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
                 operator,
                 password_hash: hash.as_str().to_owned(),
             };
-            let u = users::create_user(&store, new, now()).await?;
+            let u = users::create_user(&store, &actor(), new, now()).await?;
             out.print(
                 &json!({ "user_id": u.id.as_str(), "email": u.email, "operator": u.operator }),
                 || format!("created user {} ({})", u.id, u.email),
@@ -340,7 +344,8 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
             let u = authorizations::get_user_by_email(&store, &email).await?;
             let max_ttl = crate::serve::token_policy(config).max_ttl();
             let n =
-                authorizations::deauthorize(&store, None, &u, &client_id, max_ttl, now()).await?;
+                authorizations::deauthorize(&store, &actor(), None, &u, &client_id, max_ttl, now())
+                    .await?;
             out.print(
                 &json!({ "client_id": client_id, "revoked_token_sets": n }),
                 || format!("de-authorized {client_id}: {n} token sets revoked"),
@@ -395,7 +400,7 @@ async fn app(config: &Config, cmd: AppCommand, out: &Output) -> anyhow::Result<(
                 require_pkce,
                 owner: account.as_deref(),
             };
-            let (client, secret) = apps::create_application(&store, &new, now()).await?;
+            let (client, secret) = apps::create_application(&store, &actor(), &new, now()).await?;
             let mut value = app_json(&client);
             value["client_secret"] = json!(secret.as_ref().map(|s| s.expose()));
             out.print(&value, || match &secret {
@@ -428,7 +433,8 @@ async fn app(config: &Config, cmd: AppCommand, out: &Output) -> anyhow::Result<(
             let Some(require_pkce) = require_pkce else {
                 bail!("nothing to change: pass --require-pkce true|false");
             };
-            let client = apps::set_require_pkce(&store, &client_id, require_pkce, now()).await?;
+            let client =
+                apps::set_require_pkce(&store, &actor(), &client_id, require_pkce, now()).await?;
             out.print(&app_json(&client), || app_line(&client));
         }
     }
@@ -440,7 +446,7 @@ async fn keys_command(config: &Config, cmd: KeysCommand, out: &Output) -> anyhow
     match cmd {
         KeysCommand::Rotate => {
             let master = crate::master_key::resolve(config)?;
-            let k = keys::rotate(&store, &master, &key_policy(config)?, now()).await?;
+            let k = keys::rotate(&store, &actor(), &master, &key_policy(config)?, now()).await?;
             out.print(
                 &json!({ "kid": k.kid.as_str(), "alg": k.alg.as_str(), "activates_at": k.activates_at }),
                 || format!("new key {} ({}) signs from {}", k.kid, k.alg.as_str(), k.activates_at),
@@ -449,7 +455,7 @@ async fn keys_command(config: &Config, cmd: KeysCommand, out: &Output) -> anyhow
         KeysCommand::Retire { kid, now: _ } => {
             let master = crate::master_key::resolve(config)?;
             let policy = key_policy(config)?;
-            let retired = keys::retire_now(&store, &master, &policy, &kid, now()).await?;
+            let retired = keys::retire_now(&store, &actor(), &master, &policy, &kid, now()).await?;
             eprintln!("{}", retire_warning(&retired, &policy, config));
             let replacement = retired.replacement.as_ref().map(|k| {
                 json!({ "kid": k.kid.as_str(), "alg": k.alg.as_str(), "activates_at": k.activates_at })

@@ -7,6 +7,7 @@
 use anyhow::bail;
 use clap::Subcommand;
 use serde_json::{json, Value};
+use tessera_core::audit::Actor;
 use tessera_core::domain::{
     Account, AccountId, Client, ClientKind, ClientStatus, GrantType, Jti, TokenSetId, UserId,
 };
@@ -133,7 +134,14 @@ pub(crate) async fn fixtures(
                 name: "fixture",
                 scope: scope.as_deref(),
             };
-            let created = clients::create_credential_clients(&store, &new, count, now).await?;
+            let created = clients::create_credential_clients(
+                &store,
+                &Actor::cli("bench-fixtures"),
+                &new,
+                count,
+                now,
+            )
+            .await?;
             let list: Vec<Value> = created
                 .iter()
                 .map(|c| json!({ "client_id": c.client.id.as_str(), "client_secret": c.secret.expose() }))

@@ -6,8 +6,8 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
+use tessera_core::audit::AuditQuery;
 use tessera_core::domain::password::hash_password;
-use tessera_core::legacy::audit::AuditEvent;
 use tessera_core::legacy::provision::{
     change_legacy_password, create_legacy_credential, get_legacy_credential, NewLegacyCredential,
 };
@@ -16,21 +16,13 @@ use tessera_core::legacy::usage::LegacyReportRow;
 use tessera_core::legacy::{migration, LegacyCredential, Password, PasswordHash};
 use tessera_core::manage::accounts;
 use tessera_core::rfc3339::format_rfc3339;
-use tessera_core::store::{AuditStore, LegacyStore};
+use tessera_core::store::LegacyStore;
 
 use crate::cli::{LegacyCommand, ReportCommand, ReportFormat};
 use crate::config::Config;
-use crate::context::{now, Output};
+use crate::context::{actor, now, Output};
 use crate::import_file::RunMode;
 use crate::serve::open_store;
-
-/// Who the audit log names for a CLI action.
-fn actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("cli:{user}")
-}
 
 fn time(t: Option<i64>) -> Value {
     t.map_or(Value::Null, |t| json!(format_rfc3339(t)))
@@ -172,33 +164,19 @@ pub(crate) async fn legacy(
             });
         }
         LegacyCommand::Audit { email, limit } => {
-            let id = match email {
-                Some(e) => Some(get_credential_any_state(&store, &e).await?),
+            let target = match email {
+                Some(e) => Some(format!(
+                    "legacy:{}",
+                    get_credential_any_state(&store, &e).await?
+                )),
                 None => None,
             };
-            let events = store
-                .list_audit_events(id.as_ref(), limit.clamp(1, 10_000))
-                .await?;
-            out.print(
-                &Value::Array(events.iter().map(audit_json).collect()),
-                || {
-                    let mut t = format!(
-                        "{:<20} {:<24} {:<20} {:<28} {}\n",
-                        "AT", "ACTION", "ACTOR", "CREDENTIAL", "DETAIL"
-                    );
-                    for e in &events {
-                        t.push_str(&format!(
-                            "{:<20} {:<24} {:<20} {:<28} {}\n",
-                            format_rfc3339(e.at),
-                            e.action.as_str(),
-                            e.actor,
-                            e.credential_id.as_ref().map_or("-", |c| c.as_str()),
-                            e.detail
-                        ));
-                    }
-                    t.trim_end().to_owned()
-                },
-            );
+            let query = AuditQuery {
+                target,
+                limit,
+                ..AuditQuery::default()
+            };
+            crate::audit::print_events(&store, &query, out).await?;
         }
     }
     Ok(())
@@ -223,18 +201,6 @@ async fn get_credential_any_state(
                 "no legacy credential for {email}; `tessera legacy list` shows the existing ones"
             )
         })
-}
-
-fn audit_json(e: &AuditEvent) -> Value {
-    json!({
-        "at": e.at,
-        "actor": e.actor,
-        "action": e.action.as_str(),
-        "credential_id": e.credential_id.as_ref().map(|c| c.as_str()),
-        "account_id": e.account_id.as_ref().map(|a| a.as_str()),
-        "client_id": e.client_id.as_ref().map(|c| c.as_str()),
-        "detail": e.detail,
-    })
 }
 
 pub(crate) async fn report(

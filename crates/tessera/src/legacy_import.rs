@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use tessera_core::audit::Actor;
 use tessera_core::import::{ImportCounts, ImportSummary, Rejected};
 use tessera_core::legacy::import::{apply_import, plan_import, ImportCheck, ImportRow};
 use tessera_core::store::Store;
@@ -24,7 +25,7 @@ pub(crate) async fn import(
     store: &dyn Store,
     file: &Path,
     mode: RunMode,
-    actor: &str,
+    actor: &Actor,
     out: &Output,
 ) -> anyhow::Result<()> {
     let display = Display::choose(out.json);

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod account_import;
+mod audit;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -8,7 +8,7 @@ use tessera_core::store::ScopeEntry;
 
 use crate::cli::ScopeCommand;
 use crate::config::Config;
-use crate::context::{now, Output};
+use crate::context::{actor, now, Output};
 use crate::serve::open_store;
 
 fn entry_json(e: &ScopeEntry) -> Value {
@@ -56,7 +56,7 @@ pub(crate) async fn scope(config: &Config, cmd: ScopeCommand, out: &Output) -> a
     let store = open_store(config).await?;
     match cmd {
         ScopeCommand::Create { name, description } => {
-            let e = scopes::create_scope(&store, &name, &description, now()).await?;
+            let e = scopes::create_scope(&store, &actor(), &name, &description, now()).await?;
             out.print(&entry_json(&e), || {
                 format!("created scope {} ({})", e.name, e.description)
             });
@@ -77,15 +77,21 @@ pub(crate) async fn scope(config: &Config, cmd: ScopeCommand, out: &Output) -> a
             out.print(&details_json(&d), || details_text(&d));
         }
         ScopeCommand::Update { name, description } => {
-            let e =
-                scopes::update_description(&store, &name, &description, config.catalog(), now())
-                    .await?;
+            let e = scopes::update_description(
+                &store,
+                &actor(),
+                &name,
+                &description,
+                config.catalog(),
+                now(),
+            )
+            .await?;
             out.print(&entry_json(&e), || {
                 format!("scope {} is now described as: {}", e.name, e.description)
             });
         }
         ScopeCommand::Remove { name } => {
-            let e = scopes::remove_scope(&store, &name, config.catalog(), now()).await?;
+            let e = scopes::remove_scope(&store, &actor(), &name, config.catalog(), now()).await?;
             out.print(&json!({ "name": e.name, "removed": true }), || {
                 format!("removed scope {}", e.name)
             });

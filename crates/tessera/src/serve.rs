@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use tessera_core::audit::Actor;
 use tessera_core::clock::Clock;
 use tessera_core::domain::decoy_hash;
 use tessera_core::domain::ScopeSet;
@@ -166,7 +167,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
 /// [`open_store`] at `now`, the instant catalog changes are recorded at.
 async fn open_store_at(config: &Config, now: i64) -> anyhow::Result<SqlStore> {
     let store = SqlStore::connect(&config.database_url()).await?;
-    let applied = scopes::apply_configured(&store, config.catalog(), now).await?;
+    let applied = scopes::apply_configured(&store, &Actor::config(), config.catalog(), now).await?;
     if applied != scopes::Applied::default() {
         tracing::info!(
             created = ?applied.created,
@@ -187,7 +188,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let keys = key_policy(config)?;
     let now = clock.now();
 
-    ensure_signing_key(store.as_ref(), &master, &keys, now).await?;
+    ensure_signing_key(store.as_ref(), &Actor::system(), &master, &keys, now).await?;
     let caches = Arc::new(Caches::new(
         Keyring::from_stored(&[], &master, tokens.max_ttl())?,
         config.verified_token_cache,

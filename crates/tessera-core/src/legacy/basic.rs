@@ -159,9 +159,9 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::audit::{AuditAction, AuditEvent};
     use crate::domain::password::{hash_password, verify_password, PasswordPolicy};
     use crate::domain::{AccountId, ClientId, LegacyId};
-    use crate::legacy::audit::{AuditAction, AuditEvent};
     use crate::legacy::cache::VerificationCache;
     use crate::legacy::limiter::LimitPolicy;
     use crate::legacy::usage::{LegacyReportRow, UsageDelta};

@@ -14,9 +14,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::audit::AuditAction;
 use super::credential::{Email, LegacyCredential, LegacyState};
 use super::provision::event;
+use crate::audit::{Actor, AuditAction};
 use crate::domain::password::PasswordHash;
 use crate::domain::{AccountId, LegacyId};
 use crate::error::{ManageError, StoreError};
@@ -254,7 +254,7 @@ fn decide(
 pub async fn apply_import(
     store: &dyn Store,
     plan: ImportPlan,
-    actor: &str,
+    actor: &Actor,
     now: UnixSeconds,
     progress: Progress<'_>,
 ) -> Result<(), ManageError> {

@@ -2,9 +2,9 @@
 //! customer has switched (the Ocrolus procedure: migrate, "test them by requesting a JWT
 //! access key", then remove).
 
-use super::audit::AuditAction;
 use super::credential::{LegacyCredential, LegacyState};
 use super::provision::{event, get_legacy_credential};
+use crate::audit::{Actor, AuditAction, Outcome};
 use crate::domain::{ClientId, ClientStatus};
 use crate::error::ManageError;
 use crate::manage::clients::{
@@ -23,11 +23,11 @@ pub struct Migrated {
 /// catalog (what Basic could do), and marks the credential migrated. Basic with it keeps
 /// working until removal or the sunset. A migrated credential whose client was revoked
 /// may be migrated again.
-#[tracing::instrument(skip_all, fields(actor = actor))]
+#[tracing::instrument(skip_all, fields(actor = %actor))]
 pub async fn migrate(
     store: &dyn Store,
     email: &str,
-    actor: &str,
+    actor: &Actor,
     now: UnixSeconds,
 ) -> Result<Migrated, ManageError> {
     let mut credential = get_legacy_credential(store, email).await?;
@@ -38,7 +38,7 @@ pub async fn migrate(
         name: &name,
         scope: None,
     };
-    let mut created = create_credential_clients(store, &new, 1, now).await?;
+    let mut created = create_credential_clients(store, actor, &new, 1, now).await?;
     let Some(created) = created.pop() else {
         return Err(ManageError::Invalid("no client was created".into()));
     };
@@ -65,7 +65,7 @@ pub async fn migrate(
     {
         // Another migration of the same credential committed first: withdraw ours so
         // the account does not end up with a client nobody has the secret of.
-        revoke_client(store, created.client.id.as_str(), now).await?;
+        revoke_client(store, actor, created.client.id.as_str(), now).await?;
         return Err(ManageError::Conflict(format!(
             "the legacy credential for {} was migrated concurrently; see `tessera legacy list`",
             credential.email
@@ -111,11 +111,11 @@ async fn replaceable_client(
 
 /// Removes a migrated credential whose new client has obtained a token. Refusals are
 /// audited too and say what is missing.
-#[tracing::instrument(skip_all, fields(actor = actor))]
+#[tracing::instrument(skip_all, fields(actor = %actor))]
 pub async fn remove(
     store: &dyn Store,
     email: &str,
-    actor: &str,
+    actor: &Actor,
     now: UnixSeconds,
 ) -> Result<LegacyCredential, ManageError> {
     let mut credential = get_legacy_credential(store, email).await?;
@@ -126,7 +126,8 @@ pub async fn remove(
             AuditAction::LegacyRemovalRefused,
             now,
             &why,
-        );
+        )
+        .outcome(Outcome::Refused);
         store.insert_audit_event(&audit).await?;
         return Err(ManageError::Conflict(why));
     }

@@ -5,7 +5,6 @@
 //! argon2id work is synchronous here; the HTTP layer runs it in `spawn_blocking` through
 //! [`basic::PasswordVerifier`].
 
-pub mod audit;
 pub mod basic;
 pub mod cache;
 pub mod credential;

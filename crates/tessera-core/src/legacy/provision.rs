@@ -3,8 +3,8 @@
 //! Hashing is the caller's job ([`super::password::hash_password`], off the async
 //! threads); these functions take the finished hash.
 
-use super::audit::{AuditAction, AuditEvent};
 use super::credential::{Email, LegacyCredential, LegacyState};
+use crate::audit::{Actor, AuditAction, AuditEvent, Target};
 use crate::domain::password::PasswordHash;
 use crate::domain::LegacyId;
 use crate::error::{ManageError, StoreError};
@@ -26,11 +26,11 @@ pub fn parse_email(raw: &str) -> Result<Email, ManageError> {
     })
 }
 
-#[tracing::instrument(skip_all, fields(actor = actor))]
+#[tracing::instrument(skip_all, fields(actor = %actor))]
 pub async fn create_legacy_credential(
     store: &dyn Store,
     new: NewLegacyCredential<'_>,
-    actor: &str,
+    actor: &Actor,
     now: UnixSeconds,
 ) -> Result<LegacyCredential, ManageError> {
     let account = get_account(store, new.account_id).await?;
@@ -77,12 +77,12 @@ pub async fn get_legacy_credential(
 
 /// Replaces the password; Basic with the old one stops working on every server within
 /// one change-feed poll (the verification caches drop the credential).
-#[tracing::instrument(skip_all, fields(actor = actor))]
+#[tracing::instrument(skip_all, fields(actor = %actor))]
 pub async fn change_legacy_password(
     store: &dyn Store,
     email: &str,
     hash: PasswordHash,
-    actor: &str,
+    actor: &Actor,
     now: UnixSeconds,
 ) -> Result<LegacyCredential, ManageError> {
     let mut credential = get_legacy_credential(store, email).await?;
@@ -100,20 +100,18 @@ pub async fn change_legacy_password(
     Ok(credential)
 }
 
-pub(super) fn event(
+/// The audit event of an action on `c`: its credential, account and migrated client.
+pub(crate) fn event(
     c: &LegacyCredential,
-    actor: &str,
+    actor: &Actor,
     action: AuditAction,
     now: UnixSeconds,
     detail: &str,
 ) -> AuditEvent {
-    AuditEvent {
-        at: now,
-        actor: actor.to_owned(),
-        action,
-        credential_id: Some(c.id.clone()),
-        account_id: Some(c.account_id.clone()),
-        client_id: c.migrated_client_id.clone(),
-        detail: detail.to_owned(),
-    }
+    let mut e = AuditEvent::new(now, actor, action, Target::new("legacy", c.id.as_str()))
+        .credential(&c.id)
+        .account(&c.account_id)
+        .detail(detail);
+    e.client_id = c.migrated_client_id.clone();
+    e
 }

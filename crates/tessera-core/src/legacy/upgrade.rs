@@ -2,15 +2,13 @@
 //! of the same password the first time that password is verified against it, so imported
 //! credentials end up with Tessera's own hash without anyone choosing a new password.
 
-use super::audit::{AuditAction, AuditEvent};
 use super::basic::PasswordVerifier;
 use super::credential::LegacyCredential;
+use super::provision::event;
+use crate::audit::{Actor, AuditAction};
 use crate::domain::password::Password;
 use crate::store::LegacyStore;
 use crate::UnixSeconds;
-
-/// Who the audit log names for an upgrade: the server, on a Basic request.
-pub const UPGRADE_ACTOR: &str = "basic-auth";
 
 /// Rehashes `password` (just verified against `credential`'s imported hash) with the
 /// configured argon2id cost and stores it. Best effort: the request already succeeded,
@@ -29,15 +27,13 @@ pub async fn upgrade_imported_hash(
         tracing::warn!(credential = %credential.id.as_str(), "rehashing an imported password failed");
         return;
     };
-    let audit = AuditEvent {
-        at: now,
-        actor: UPGRADE_ACTOR.to_owned(),
-        action: AuditAction::HashUpgraded,
-        credential_id: Some(credential.id.clone()),
-        account_id: Some(credential.account_id.clone()),
-        client_id: credential.migrated_client_id.clone(),
-        detail: format!("hash upgraded from {from}"),
-    };
+    let audit = event(
+        credential,
+        &Actor::system(),
+        AuditAction::HashUpgraded,
+        now,
+        &format!("hash upgraded from {from} at a Basic login"),
+    );
     if let Err(err) = store
         .update_legacy_password(&credential.id, &hash, &audit)
         .await

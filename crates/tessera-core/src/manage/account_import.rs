@@ -8,10 +8,11 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::audit::{record, Actor, AuditAction, AuditEvent, Target};
 use crate::domain::{account_name, Account, AccountId, ExternalId};
 use crate::error::{ManageError, StoreError};
 use crate::import::{ImportCounts, ImportSummary, Rejected};
-use crate::store::AccountStore;
+use crate::store::{AccountStore, Store};
 use crate::UnixSeconds;
 
 /// One line of an accounts file, as read (CSV or JSON Lines).
@@ -129,80 +130,43 @@ fn plan_row(
 /// Writes the plan in one transaction. Running servers see renamed accounts through the
 /// change feed.
 pub async fn apply_account_import(
-    store: &dyn AccountStore,
+    store: &dyn Store,
+    actor: &Actor,
     plan: &AccountImportPlan,
     now: UnixSeconds,
 ) -> Result<(), ManageError> {
     if plan.new.is_empty() && plan.updated.is_empty() {
         return Ok(());
     }
-    if !store.import_accounts(&plan.new, &plan.updated, now).await? {
-        return Err(ManageError::Conflict(
+    let result = if store.import_accounts(&plan.new, &plan.updated, now).await? {
+        Ok(())
+    } else {
+        Err(ManageError::Conflict(
             "another command created or changed an account with one of the file's external \
              ids during the import, so nothing was imported; run the import again"
                 .into(),
-        ));
-    }
-    Ok(())
+        ))
+    };
+    // One event for the file; each account's own history is in the change feed.
+    let event = AuditEvent::new(
+        now,
+        actor,
+        AuditAction::AccountsImported,
+        Target::new("account", "*"),
+    )
+    .detail(format!(
+        "{} created, {} updated",
+        plan.new.len(),
+        plan.updated.len()
+    ));
+    record(store, event, result).await
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::sync::Mutex;
-
-    use async_trait::async_trait;
-
     use super::*;
-    use crate::store::{AccountUpdate, StoreResult};
-    use crate::testing::block_on;
-
-    /// Accounts in memory; `import_accounts` records what it was given.
-    #[derive(Default)]
-    struct Accounts {
-        all: Vec<Account>,
-        imported: Mutex<Option<(Vec<Account>, Vec<Account>)>>,
-    }
-
-    #[async_trait]
-    impl AccountStore for Accounts {
-        async fn insert_account(&self, _: &Account) -> StoreResult<bool> {
-            unimplemented!()
-        }
-        async fn find_account(&self, _: &AccountId) -> StoreResult<Option<Account>> {
-            unimplemented!()
-        }
-        async fn find_account_by_external_id(
-            &self,
-            _: &ExternalId,
-        ) -> StoreResult<Option<Account>> {
-            unimplemented!()
-        }
-        async fn find_accounts(&self, _: &[AccountId]) -> StoreResult<Vec<Account>> {
-            unimplemented!()
-        }
-        async fn find_accounts_by_external_ids(
-            &self,
-            _: &[ExternalId],
-        ) -> StoreResult<Vec<Account>> {
-            unimplemented!()
-        }
-        async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
-            Ok(self.all.clone())
-        }
-        async fn update_account(&self, _: &Account, _: UnixSeconds) -> StoreResult<AccountUpdate> {
-            unimplemented!()
-        }
-        async fn import_accounts(
-            &self,
-            new: &[Account],
-            updated: &[Account],
-            _: UnixSeconds,
-        ) -> StoreResult<bool> {
-            *self.imported.lock().unwrap() = Some((new.to_vec(), updated.to_vec()));
-            Ok(true)
-        }
-    }
+    use crate::testing::{block_on, MemoryStore};
 
     fn row(line: usize, external_id: &str, name: &str) -> AccountRow {
         AccountRow {
@@ -213,16 +177,20 @@ mod tests {
         }
     }
 
-    fn store_with(external_id: &str, name: &str) -> Accounts {
-        Accounts {
-            all: vec![Account {
-                id: AccountId::parse("acct_old").unwrap(),
-                name: name.into(),
-                external_id: Some(ExternalId::parse(external_id).unwrap()),
-                created_at: 1,
-            }],
-            ..Accounts::default()
-        }
+    fn store_with(external_id: &str, name: &str) -> MemoryStore {
+        let store = MemoryStore::default();
+        let old = Account {
+            id: AccountId::parse("acct_old").unwrap(),
+            name: name.into(),
+            external_id: Some(ExternalId::parse(external_id).unwrap()),
+            created_at: 1,
+        };
+        assert!(block_on(store.insert_account(&old)).unwrap());
+        store
+    }
+
+    fn ops() -> Actor {
+        Actor::cli("ops")
     }
 
     #[test]
@@ -279,14 +247,18 @@ mod tests {
             ),
             ("acct_old", "Acme Inc", 1)
         );
-        block_on(apply_account_import(&store, &plan, 100)).unwrap();
-        let (new, updated) = store.imported.lock().unwrap().clone().unwrap();
-        assert_eq!((new.len(), updated), (0, plan.updated.clone()));
+        block_on(apply_account_import(&store, &ops(), &plan, 100)).unwrap();
+        let accounts = block_on(store.list_accounts()).unwrap();
+        assert_eq!(accounts, plan.updated);
+        let audit = store.audit_events();
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].action, AuditAction::AccountsImported);
+        assert_eq!(audit[0].detail, "0 created, 1 updated");
     }
 
     #[test]
     fn should_reject_a_line_saying_why() {
-        let store = Accounts::default();
+        let store = MemoryStore::default();
         let cases = [
             (
                 "because the external id is blank",
@@ -329,7 +301,7 @@ mod tests {
             0,
         ))
         .unwrap();
-        block_on(apply_account_import(&store, &plan, 0)).unwrap();
-        assert!(store.imported.lock().unwrap().is_none());
+        block_on(apply_account_import(&store, &ops(), &plan, 0)).unwrap();
+        assert!(store.audit_events().is_empty());
     }
 }

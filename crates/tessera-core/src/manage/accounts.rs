@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
+use crate::audit::{record, Actor, AuditAction, AuditEvent, Target};
 use crate::domain::{account_name, Account, AccountId, ExternalId};
 use crate::error::{ManageError, StoreError};
-use crate::store::{AccountStore, AccountUpdate};
+use crate::store::{AccountStore, AccountUpdate, Store};
 use crate::UnixSeconds;
 
 /// How an operator names an account: the prefix of the external-id form.
@@ -46,23 +47,47 @@ impl std::fmt::Display for AccountRef {
 /// Creates an account, with the provider's id when given. A taken external id is a
 /// `Conflict` that names the account holding it.
 pub async fn create_account(
-    store: &dyn AccountStore,
+    store: &dyn Store,
+    actor: &Actor,
     name: &str,
     external_id: Option<&str>,
     now: UnixSeconds,
 ) -> Result<Account, ManageError> {
-    let name = account_name(name).map_err(ManageError::Invalid)?;
-    let external_id = external_id.map(parse_external_id).transpose()?;
-    let account = Account {
-        id: AccountId::generate().map_err(StoreError::new)?,
-        name,
-        external_id,
-        created_at: now,
-    };
-    if !store.insert_account(&account).await? {
-        return Err(taken(store, account.external_id.as_ref()).await);
+    let result: Result<Account, ManageError> = async {
+        let name = account_name(name).map_err(ManageError::Invalid)?;
+        let external_id = external_id.map(parse_external_id).transpose()?;
+        let account = Account {
+            id: AccountId::generate().map_err(StoreError::new)?,
+            name,
+            external_id,
+            created_at: now,
+        };
+        if !store.insert_account(&account).await? {
+            return Err(taken(store, account.external_id.as_ref()).await);
+        }
+        Ok(account)
     }
-    Ok(account)
+    .await;
+    let event = match &result {
+        Ok(a) => AuditEvent::new(now, actor, AuditAction::AccountCreated, account_target(a))
+            .account(&a.id)
+            .detail(match a.external_id.as_ref() {
+                Some(ext) => format!("external id {:?}", ext.as_str()),
+                None => String::new(),
+            }),
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::AccountCreated,
+            Target::new("account", external_id.unwrap_or(name)),
+        ),
+    };
+    record(store, event, result).await
+}
+
+/// An account as the audit log names it: by its id, which never changes.
+fn account_target(a: &Account) -> Target {
+    Target::new("account", a.id.as_str())
 }
 
 /// What `tessera account update` changes; `None` leaves a field as it is.
@@ -76,23 +101,42 @@ pub struct AccountChanges<'a> {
 /// Renames an account or sets, changes or removes its external id. Running servers see the
 /// change through the change feed (the gateway's `Tessera-Account` follows it).
 pub async fn update_account(
-    store: &dyn AccountStore,
+    store: &dyn Store,
+    actor: &Actor,
     account: &str,
     changes: AccountChanges<'_>,
     now: UnixSeconds,
 ) -> Result<Account, ManageError> {
-    let mut updated = get_account(store, account).await?;
-    if let Some(name) = changes.name {
-        updated.name = account_name(name).map_err(ManageError::Invalid)?;
+    let result: Result<Account, ManageError> = async {
+        let mut updated = get_account(store, account).await?;
+        if let Some(name) = changes.name {
+            updated.name = account_name(name).map_err(ManageError::Invalid)?;
+        }
+        if let Some(external_id) = changes.external_id {
+            updated.external_id = external_id.map(parse_external_id).transpose()?;
+        }
+        match store.update_account(&updated, now).await? {
+            AccountUpdate::Updated => Ok(updated),
+            AccountUpdate::NotFound => Err(not_found(&AccountRef::Id(updated.id))),
+            AccountUpdate::ExternalIdTaken => Err(taken(store, updated.external_id.as_ref()).await),
+        }
     }
-    if let Some(external_id) = changes.external_id {
-        updated.external_id = external_id.map(parse_external_id).transpose()?;
-    }
-    match store.update_account(&updated, now).await? {
-        AccountUpdate::Updated => Ok(updated),
-        AccountUpdate::NotFound => Err(not_found(&AccountRef::Id(updated.id))),
-        AccountUpdate::ExternalIdTaken => Err(taken(store, updated.external_id.as_ref()).await),
-    }
+    .await;
+    let event = match &result {
+        Ok(a) => AuditEvent::new(now, actor, AuditAction::AccountUpdated, account_target(a))
+            .account(&a.id)
+            .detail(match a.external_id.as_ref() {
+                Some(ext) => format!("name and external id now {:?}, {:?}", a.name, ext.as_str()),
+                None => format!("name now {:?}, no external id", a.name),
+            }),
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::AccountUpdated,
+            Target::new("account", account),
+        ),
+    };
+    record(store, event, result).await
 }
 
 /// The account `raw` names (`acct_…` or `ext:<external id>`), or `NotFound`/`Invalid` with

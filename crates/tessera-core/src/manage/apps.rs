@@ -1,5 +1,6 @@
 //! Third-party applications (authorization code grant with refresh tokens).
 
+use crate::audit::{record, Actor, AuditAction, AuditEvent, Target};
 use crate::domain::{
     validate_redirect_uri, Client, ClientId, ClientKind, ClientSecret, ClientStatus, GrantType,
     StoredSecret,
@@ -27,67 +28,99 @@ pub struct NewApplication<'a> {
 /// Registers an application. The secret (none for public clients) is returned once.
 pub async fn create_application(
     store: &dyn Store,
+    actor: &Actor,
     new: &NewApplication<'_>,
     now: UnixSeconds,
 ) -> Result<(Client, Option<ClientSecret>), ManageError> {
-    let name = new.name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(ManageError::Invalid(
-            "an application name must be 1 to 200 characters".into(),
-        ));
+    let result: Result<(Client, Option<ClientSecret>), ManageError> = async {
+        let name = new.name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(ManageError::Invalid(
+                "an application name must be 1 to 200 characters".into(),
+            ));
+        }
+        for uri in new.redirect_uris {
+            validate_redirect_uri(uri).map_err(ManageError::Invalid)?;
+        }
+        let scopes = catalog_scopes(store, new.scope).await?;
+        let owner = match new.owner {
+            Some(id) => Some(get_account(store, id).await?.id),
+            None => None,
+        };
+        let secret = if new.public {
+            None
+        } else {
+            Some(ClientSecret::generate().map_err(StoreError::new)?)
+        };
+        let client = Client {
+            id: ClientId::generate().map_err(StoreError::new)?,
+            name: name.to_owned(),
+            kind: ClientKind::Application,
+            account_id: owner,
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scopes,
+            redirect_uris: new.redirect_uris.to_vec(),
+            status: ClientStatus::Active,
+            public: new.public,
+            approved: new.approved,
+            require_pkce: new.require_pkce,
+            secrets: secret
+                .iter()
+                .map(|s| StoredSecret {
+                    hash: s.hash(),
+                    created_at: now,
+                    expires_at: None,
+                })
+                .collect(),
+            created_at: now,
+        };
+        store.insert_clients(std::slice::from_ref(&client)).await?;
+        Ok((client, secret))
     }
-    for uri in new.redirect_uris {
-        validate_redirect_uri(uri).map_err(ManageError::Invalid)?;
-    }
-    let scopes = catalog_scopes(store, new.scope).await?;
-    let owner = match new.owner {
-        Some(id) => Some(get_account(store, id).await?.id),
-        None => None,
+    .await;
+    let event = match &result {
+        Ok(ok) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::AppCreated,
+            Target::new("app", ok.0.id.as_str()),
+        )
+        .client(&ok.0.id)
+        .detail(app_detail(&ok.0)),
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::AppCreated,
+            Target::new("app", new.name),
+        ),
     };
-    let secret = if new.public {
-        None
-    } else {
-        Some(ClientSecret::generate().map_err(StoreError::new)?)
-    };
-    let client = Client {
-        id: ClientId::generate().map_err(StoreError::new)?,
-        name: name.to_owned(),
-        kind: ClientKind::Application,
-        account_id: owner,
-        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        scopes,
-        redirect_uris: new.redirect_uris.to_vec(),
-        status: ClientStatus::Active,
-        public: new.public,
-        approved: new.approved,
-        require_pkce: new.require_pkce,
-        secrets: secret
-            .iter()
-            .map(|s| StoredSecret {
-                hash: s.hash(),
-                created_at: now,
-                expires_at: None,
-            })
-            .collect(),
-        created_at: now,
-    };
-    store.insert_clients(std::slice::from_ref(&client)).await?;
-    Ok((client, secret))
+    record(store, event, result).await
 }
 
 /// Approves (or withdraws approval of) a partner application: only approved applications
 /// appear in the dashboard's "Add application" picker.
 pub async fn set_approved(
     store: &dyn Store,
+    actor: &Actor,
     id: &str,
     approved: bool,
     now: UnixSeconds,
 ) -> Result<Client, ManageError> {
-    let client = get_application(store, id).await?;
-    store
-        .update_client_approved(&client.id, approved, now)
-        .await?;
-    get_client(store, id).await
+    let result: Result<Client, ManageError> = async {
+        let client = get_application(store, id).await?;
+        store
+            .update_client_approved(&client.id, approved, now)
+            .await?;
+        get_client(store, id).await
+    }
+    .await;
+    let event = match &result {
+        Ok(ok) => {
+            AuditEvent::new(now, actor, approval(approved), Target::new("app", id)).client(&ok.id)
+        }
+        Err(_) => AuditEvent::new(now, actor, approval(approved), Target::new("app", id)),
+    };
+    record(store, event, result).await
 }
 
 /// Requires PKCE of an application's authorization requests (RFC 9700 §2.1.1), or stops
@@ -95,15 +128,59 @@ pub async fn set_approved(
 /// token endpoint after it.
 pub async fn set_require_pkce(
     store: &dyn Store,
+    actor: &Actor,
     id: &str,
     require_pkce: bool,
     now: UnixSeconds,
 ) -> Result<Client, ManageError> {
-    let client = get_application(store, id).await?;
-    store
-        .update_client_require_pkce(&client.id, require_pkce, now)
-        .await?;
-    get_client(store, id).await
+    let result: Result<Client, ManageError> = async {
+        let client = get_application(store, id).await?;
+        store
+            .update_client_require_pkce(&client.id, require_pkce, now)
+            .await?;
+        get_client(store, id).await
+    }
+    .await;
+    let event = match &result {
+        Ok(ok) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::AppPkceChanged,
+            Target::new("app", id),
+        )
+        .client(&ok.id)
+        .detail(if require_pkce {
+            "PKCE required"
+        } else {
+            "PKCE optional"
+        }),
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::AppPkceChanged,
+            Target::new("app", id),
+        ),
+    };
+    record(store, event, result).await
+}
+
+fn approval(approved: bool) -> AuditAction {
+    if approved {
+        AuditAction::AppApproved
+    } else {
+        AuditAction::AppUnapproved
+    }
+}
+
+/// What the log keeps of a new application: how it may be used, never its secret.
+fn app_detail(c: &Client) -> String {
+    format!(
+        "{} client, scopes {:?}, redirect URIs {:?}{}",
+        if c.public { "public" } else { "confidential" },
+        c.scopes.to_string(),
+        c.redirect_uris.join(" "),
+        if c.approved { ", approved" } else { "" }
+    )
 }
 
 /// The application `id`; a credential client is refused, its settings are not these.

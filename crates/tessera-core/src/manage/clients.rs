@@ -1,5 +1,6 @@
 //! Credential clients: create, list, revoke.
 
+use crate::audit::{record, Actor, AuditAction, AuditEvent, Target};
 use crate::domain::{
     AccountId, Client, ClientId, ClientKind, ClientSecret, ClientStatus, GrantType, ScopeSet,
     StoredSecret,
@@ -25,26 +26,73 @@ pub struct NewCredentialClient<'a> {
 /// Creates a credential client (client credentials grant) acting as an API account.
 pub async fn create_credential_clients(
     store: &dyn Store,
+    actor: &Actor,
     new: &NewCredentialClient<'_>,
     count: usize,
     now: UnixSeconds,
 ) -> Result<Vec<CreatedClient>, ManageError> {
-    let account = get_account(store, new.account_id).await?;
-    let name = new.name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(ManageError::Invalid(
-            "a client name must be 1 to 200 characters".into(),
-        ));
+    let result: Result<Vec<CreatedClient>, ManageError> = async {
+        let account = get_account(store, new.account_id).await?;
+        let name = new.name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(ManageError::Invalid(
+                "a client name must be 1 to 200 characters".into(),
+            ));
+        }
+        let scopes = catalog_scopes(store, new.scope).await?;
+        let created = (0..count)
+            .map(|_| new_credential_client(&account.id, name, &scopes, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        let clients: Vec<Client> = created.iter().map(|c| c.client.clone()).collect();
+        for chunk in clients.chunks(1000) {
+            store.insert_clients(chunk).await?;
+        }
+        Ok(created)
     }
-    let scopes = catalog_scopes(store, new.scope).await?;
-    let created = (0..count)
-        .map(|_| new_credential_client(&account.id, name, &scopes, now))
-        .collect::<Result<Vec<_>, _>>()?;
-    let clients: Vec<Client> = created.iter().map(|c| c.client.clone()).collect();
-    for chunk in clients.chunks(1000) {
-        store.insert_clients(chunk).await?;
-    }
-    Ok(created)
+    .await;
+    let event = match &result {
+        Ok(ok) => match ok.as_slice() {
+            [one] => AuditEvent::new(
+                now,
+                actor,
+                AuditAction::ClientCreated,
+                Target::new("client", one.client.id.as_str()),
+            )
+            .client(&one.client.id),
+            many => AuditEvent::new(
+                now,
+                actor,
+                AuditAction::ClientCreated,
+                Target::new("client", "*"),
+            )
+            .detail(format!("{} clients", many.len())),
+        }
+        .account_opt(ok.first().and_then(|c| c.client.account_id.as_ref())),
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ClientCreated,
+            Target::new("client", new.name),
+        ),
+    };
+    record(store, event, result).await
+}
+
+/// An event about `client`, with its account.
+fn client_event(
+    now: UnixSeconds,
+    actor: &Actor,
+    action: AuditAction,
+    client: &Client,
+) -> AuditEvent {
+    AuditEvent::new(
+        now,
+        actor,
+        action,
+        Target::new("client", client.id.as_str()),
+    )
+    .client(&client.id)
+    .account_opt(client.account_id.as_ref())
 }
 
 /// A new active credential client of `account` with a fresh secret, not yet stored. The
@@ -124,93 +172,150 @@ pub async fn get_client(store: &dyn ClientStore, id: &str) -> Result<Client, Man
 /// Revokes a client: no new tokens, and its live tokens are refused (through the change
 /// feed, within the sync bound, on every server sharing the store).
 pub async fn revoke_client(
-    store: &dyn ClientStore,
+    store: &dyn Store,
+    actor: &Actor,
     id: &str,
     now: UnixSeconds,
 ) -> Result<Client, ManageError> {
-    let mut client = get_client(store, id).await?;
-    store
-        .update_client_status(&client.id, ClientStatus::Revoked, now)
-        .await?;
-    client.status = ClientStatus::Revoked;
-    Ok(client)
+    let result: Result<Client, ManageError> = async {
+        let mut client = get_client(store, id).await?;
+        store
+            .update_client_status(&client.id, ClientStatus::Revoked, now)
+            .await?;
+        client.status = ClientStatus::Revoked;
+        Ok(client)
+    }
+    .await;
+    let event = match &result {
+        Ok(ok) => client_event(now, actor, AuditAction::ClientRevoked, ok),
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ClientRevoked,
+            Target::new("client", id),
+        ),
+    };
+    record(store, event, result).await
 }
 
 /// A new secret for a client; the old ones keep working for `overlap` seconds (0: they stop
 /// now), so the customer can roll the new one out first.
 pub async fn rotate_secret(
-    store: &dyn ClientStore,
+    store: &dyn Store,
+    actor: &Actor,
     id: &str,
     overlap: i64,
     now: UnixSeconds,
 ) -> Result<CreatedClient, ManageError> {
-    let client = get_client(store, id).await?;
-    if client.public {
-        return Err(ManageError::Invalid(format!(
-            "client {id} has no secret to rotate"
-        )));
+    let result: Result<CreatedClient, ManageError> = async {
+        let client = get_client(store, id).await?;
+        if client.public {
+            return Err(ManageError::Invalid(format!(
+                "client {id} has no secret to rotate"
+            )));
+        }
+        if overlap < 0 {
+            return Err(ManageError::Invalid(
+                "the overlap must not be negative".into(),
+            ));
+        }
+        let secret = ClientSecret::generate().map_err(StoreError::new)?;
+        let stored = StoredSecret {
+            hash: secret.hash(),
+            created_at: now,
+            expires_at: None,
+        };
+        store
+            .insert_client_secret(&client.id, &stored, Some(now + overlap), now)
+            .await?;
+        let client = get_client(store, id).await?;
+        Ok(CreatedClient { client, secret })
     }
-    if overlap < 0 {
-        return Err(ManageError::Invalid(
-            "the overlap must not be negative".into(),
-        ));
-    }
-    let secret = ClientSecret::generate().map_err(StoreError::new)?;
-    let stored = StoredSecret {
-        hash: secret.hash(),
-        created_at: now,
-        expires_at: None,
+    .await;
+    let event = match &result {
+        Ok(ok) => client_event(now, actor, AuditAction::ClientSecretRotated, &ok.client)
+            .detail(format!("old secrets expire in {overlap} s")),
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ClientSecretRotated,
+            Target::new("client", id),
+        ),
     };
-    store
-        .insert_client_secret(&client.id, &stored, Some(now + overlap), now)
-        .await?;
-    let client = get_client(store, id).await?;
-    Ok(CreatedClient { client, secret })
+    record(store, event, result).await
 }
 
 /// Ends the overlap of a rotation: only the newest secret works from now on.
 pub async fn expire_old_secrets(
-    store: &dyn ClientStore,
+    store: &dyn Store,
+    actor: &Actor,
     id: &str,
     now: UnixSeconds,
 ) -> Result<Client, ManageError> {
-    let client = get_client(store, id).await?;
-    store.expire_older_client_secrets(&client.id, now).await?;
-    get_client(store, id).await
+    let result: Result<Client, ManageError> = async {
+        let client = get_client(store, id).await?;
+        store.expire_older_client_secrets(&client.id, now).await?;
+        get_client(store, id).await
+    }
+    .await;
+    let event = match &result {
+        Ok(ok) => client_event(now, actor, AuditAction::ClientOldSecretsExpired, ok),
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ClientOldSecretsExpired,
+            Target::new("client", id),
+        ),
+    };
+    record(store, event, result).await
 }
 
 /// A resource server's credential: introspects any token, obtains none.
 pub async fn create_resource_server(
     store: &dyn Store,
+    actor: &Actor,
     name: &str,
     now: UnixSeconds,
 ) -> Result<CreatedClient, ManageError> {
-    let name = name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(ManageError::Invalid(
-            "a name must be 1 to 200 characters".into(),
-        ));
+    let result: Result<CreatedClient, ManageError> = async {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(ManageError::Invalid(
+                "a name must be 1 to 200 characters".into(),
+            ));
+        }
+        let created = with_fresh_secret(
+            Client {
+                id: ClientId::generate().map_err(StoreError::new)?,
+                name: name.to_owned(),
+                kind: ClientKind::ResourceServer,
+                account_id: None,
+                grant_types: Vec::new(),
+                scopes: ScopeSet::default(),
+                redirect_uris: Vec::new(),
+                status: ClientStatus::Active,
+                public: false,
+                approved: false,
+                require_pkce: false,
+                secrets: Vec::new(),
+                created_at: now,
+            },
+            now,
+        )?;
+        store
+            .insert_clients(std::slice::from_ref(&created.client))
+            .await?;
+        Ok(created)
     }
-    let created = with_fresh_secret(
-        Client {
-            id: ClientId::generate().map_err(StoreError::new)?,
-            name: name.to_owned(),
-            kind: ClientKind::ResourceServer,
-            account_id: None,
-            grant_types: Vec::new(),
-            scopes: ScopeSet::default(),
-            redirect_uris: Vec::new(),
-            status: ClientStatus::Active,
-            public: false,
-            approved: false,
-            require_pkce: false,
-            secrets: Vec::new(),
-            created_at: now,
-        },
-        now,
-    )?;
-    store
-        .insert_clients(std::slice::from_ref(&created.client))
-        .await?;
-    Ok(created)
+    .await;
+    let event = match &result {
+        Ok(ok) => client_event(now, actor, AuditAction::ResourceServerCreated, &ok.client),
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ResourceServerCreated,
+            Target::new("client", name),
+        ),
+    };
+    record(store, event, result).await
 }

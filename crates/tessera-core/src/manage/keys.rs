@@ -1,8 +1,9 @@
 //! Signing keys: the first key, rotation, emergency retirement, listing.
 
+use crate::audit::{record, Actor, AuditAction, AuditEvent, Target};
 use crate::domain::Kid;
 use crate::error::ManageError;
-use crate::store::KeyStore;
+use crate::store::{KeyStore, Store};
 use crate::token::keys::{self, Algorithm, Keyring, StoredSigningKey};
 use crate::token::master_key::MasterKey;
 use crate::UnixSeconds;
@@ -20,49 +21,84 @@ pub struct KeyPolicy {
 /// Creates the first signing key if the store has none. It signs at once: no resource
 /// server can have cached a JWKS of a server that never had a key.
 pub async fn ensure_signing_key(
-    store: &dyn KeyStore,
+    store: &dyn Store,
+    actor: &Actor,
     master: &MasterKey,
     policy: &KeyPolicy,
     now: UnixSeconds,
 ) -> Result<Option<StoredSigningKey>, ManageError> {
-    if !store.list_signing_keys().await?.is_empty() {
-        return Ok(None);
+    let result: Result<Option<StoredSigningKey>, ManageError> = async {
+        if !store.list_signing_keys().await?.is_empty() {
+            return Ok(None);
+        }
+        let key = generate(policy.algorithm, master, now, now)?;
+        store.insert_signing_key(&key, now).await?;
+        tracing::info!(kid = %key.kid, alg = key.alg.as_str(), "generated the first signing key");
+        Ok(Some(key))
     }
-    let key = generate(policy.algorithm, master, now, now)?;
-    store.insert_signing_key(&key, now).await?;
-    tracing::info!(kid = %key.kid, alg = key.alg.as_str(), "generated the first signing key");
-    Ok(Some(key))
+    .await;
+    let event = match &result {
+        Ok(ok) => match ok {
+            Some(k) => AuditEvent::new(
+                now,
+                actor,
+                AuditAction::KeyCreated,
+                Target::new("key", k.kid.as_str()),
+            ),
+            None => return result,
+        },
+        Err(_) => AuditEvent::new(now, actor, AuditAction::KeyCreated, Target::new("key", "-")),
+    };
+    record(store, event, result).await
 }
 
 /// Publishes a new key that starts signing after the propagation delay, and deletes keys
 /// whose tokens have all expired.
 pub async fn rotate(
-    store: &dyn KeyStore,
+    store: &dyn Store,
+    actor: &Actor,
     master: &MasterKey,
     policy: &KeyPolicy,
     now: UnixSeconds,
 ) -> Result<StoredSigningKey, ManageError> {
-    let key = generate(
-        policy.algorithm,
-        master,
-        now,
-        now + policy.propagation_delay,
-    )?;
-    store.insert_signing_key(&key, now).await?;
-    let stored = store.list_signing_keys().await?;
-    let ring = Keyring::from_stored(&stored, master, policy.max_token_ttl)
-        .map_err(|e| ManageError::Crypto(e.to_string()))?;
-    let expired = ring.expired(now);
-    if !expired.is_empty() {
-        store.delete_signing_keys(&expired, now).await?;
+    let result: Result<StoredSigningKey, ManageError> = async {
+        let key = generate(
+            policy.algorithm,
+            master,
+            now,
+            now + policy.propagation_delay,
+        )?;
+        store.insert_signing_key(&key, now).await?;
+        let stored = store.list_signing_keys().await?;
+        let ring = Keyring::from_stored(&stored, master, policy.max_token_ttl)
+            .map_err(|e| ManageError::Crypto(e.to_string()))?;
+        let expired = ring.expired(now);
+        if !expired.is_empty() {
+            store.delete_signing_keys(&expired, now).await?;
+        }
+        tracing::info!(kid = %key.kid, activates_at = key.activates_at, "rotated the signing key");
+        Ok(key)
     }
-    tracing::info!(kid = %key.kid, activates_at = key.activates_at, "rotated the signing key");
-    Ok(key)
+    .await;
+    let event = match &result {
+        Ok(ok) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::KeyRotated,
+            Target::new("key", ok.kid.as_str()),
+        )
+        .detail(format!(
+            "signs from {}",
+            crate::rfc3339::format_rfc3339(ok.activates_at)
+        )),
+        Err(_) => AuditEvent::new(now, actor, AuditAction::KeyRotated, Target::new("key", "-")),
+    };
+    record(store, event, result).await
 }
 
 /// Rotates when the newest key was created more than `interval` seconds ago.
 pub async fn rotate_if_due(
-    store: &dyn KeyStore,
+    store: &dyn Store,
     master: &MasterKey,
     policy: &KeyPolicy,
     interval: i64,
@@ -76,7 +112,9 @@ pub async fn rotate_if_due(
         .max();
     match newest {
         Some(created) if now - created < interval => Ok(None),
-        _ => rotate(store, master, policy, now).await.map(Some),
+        _ => rotate(store, &Actor::system(), master, policy, now)
+            .await
+            .map(Some),
     }
 }
 
@@ -99,35 +137,48 @@ pub struct Retired {
 /// whose clock is behind the CLI's included), skipping the propagation delay, which an
 /// emergency cannot wait for.
 pub async fn retire_now(
-    store: &dyn KeyStore,
+    store: &dyn Store,
+    actor: &Actor,
     master: &MasterKey,
     policy: &KeyPolicy,
     kid: &str,
     now: UnixSeconds,
 ) -> Result<Retired, ManageError> {
-    let not_found =
-        || ManageError::NotFound(format!("no signing key {kid} (see `tessera keys list`)"));
-    let kid = Kid::parse(kid).ok_or_else(not_found)?;
-    let listed = list_keys(store, now).await?;
-    let Some((key, state)) = listed.iter().find(|(k, _)| k.kid == kid) else {
-        return Err(not_found());
+    let result: Result<Retired, ManageError> = async {
+        let not_found =
+            || ManageError::NotFound(format!("no signing key {kid} (see `tessera keys list`)"));
+        let kid = Kid::parse(kid).ok_or_else(not_found)?;
+        let listed = list_keys(store, now).await?;
+        let Some((key, state)) = listed.iter().find(|(k, _)| k.kid == kid) else {
+            return Err(not_found());
+        };
+        let replacement = if *state == KeyState::Active || listed.len() == 1 {
+            let replacement = generate(policy.algorithm, master, now, key.activates_at.min(now))?;
+            store.insert_signing_key(&replacement, now).await?;
+            Some(replacement)
+        } else {
+            None
+        };
+        store
+            .delete_signing_keys(std::slice::from_ref(&kid), now)
+            .await?;
+        tracing::warn!(
+            kid = %kid,
+            replacement = replacement.as_ref().map(|k| k.kid.to_string()),
+            "retired a signing key at once; every token it signed is refused"
+        );
+        Ok(Retired { kid, replacement })
+    }
+    .await;
+    let event = match &result {
+        Ok(ok) => AuditEvent::new(now, actor, AuditAction::KeyRetired, Target::new("key", kid))
+            .detail(match &ok.replacement {
+                Some(r) => format!("replaced by {}, signing at once", r.kid),
+                None => "no replacement needed".into(),
+            }),
+        Err(_) => AuditEvent::new(now, actor, AuditAction::KeyRetired, Target::new("key", kid)),
     };
-    let replacement = if *state == KeyState::Active || listed.len() == 1 {
-        let replacement = generate(policy.algorithm, master, now, key.activates_at.min(now))?;
-        store.insert_signing_key(&replacement, now).await?;
-        Some(replacement)
-    } else {
-        None
-    };
-    store
-        .delete_signing_keys(std::slice::from_ref(&kid), now)
-        .await?;
-    tracing::warn!(
-        kid = %kid,
-        replacement = replacement.as_ref().map(|k| k.kid.to_string()),
-        "retired a signing key at once; every token it signed is refused"
-    );
-    Ok(Retired { kid, replacement })
+    record(store, event, result).await
 }
 
 /// A key's role at a given instant.
@@ -187,33 +238,10 @@ fn generate(
 
 #[cfg(test)]
 mod tests {
-    use async_trait::async_trait;
-    use parking_lot::Mutex;
-
     use super::*;
-    use crate::store::StoreResult;
+    use crate::testing::MemoryStore;
 
-    #[derive(Default)]
-    struct Keys(Mutex<Vec<StoredSigningKey>>);
-
-    #[async_trait]
-    impl KeyStore for Keys {
-        async fn insert_signing_key(
-            &self,
-            key: &StoredSigningKey,
-            _: UnixSeconds,
-        ) -> StoreResult<()> {
-            self.0.lock().push(key.clone());
-            Ok(())
-        }
-        async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
-            Ok(self.0.lock().clone())
-        }
-        async fn delete_signing_keys(&self, kids: &[Kid], _: UnixSeconds) -> StoreResult<()> {
-            self.0.lock().retain(|k| !kids.contains(&k.kid));
-            Ok(())
-        }
-    }
+    type Keys = MemoryStore;
 
     const POLICY: KeyPolicy = KeyPolicy {
         algorithm: Algorithm::Es256,
@@ -228,17 +256,17 @@ mod tests {
     /// A store whose first key was made at 1 000, as a server's first start makes it.
     async fn first_key() -> (Keys, StoredSigningKey) {
         let store = Keys::default();
-        let first = ensure_signing_key(&store, &master(), &POLICY, 1_000).await;
+        let first = ensure_signing_key(&store, &Actor::system(), &master(), &POLICY, 1_000).await;
         let first = first.unwrap().unwrap();
         (store, first)
     }
 
     async fn retire(store: &Keys, kid: &str, now: UnixSeconds) -> Result<Retired, ManageError> {
-        retire_now(store, &master(), &POLICY, kid, now).await
+        retire_now(store, &Actor::cli("ops"), &master(), &POLICY, kid, now).await
     }
 
     fn ring(store: &Keys) -> Keyring {
-        Keyring::from_stored(&store.0.lock(), &master(), POLICY.max_token_ttl).unwrap()
+        Keyring::from_stored(&store.signing_keys(), &master(), POLICY.max_token_ttl).unwrap()
     }
 
     #[tokio::test]
@@ -265,7 +293,9 @@ mod tests {
     #[tokio::test]
     async fn retiring_the_active_key_beside_a_pending_one_keeps_signing_until_it_activates() {
         let (store, first) = first_key().await;
-        let pending = rotate(&store, &master(), &POLICY, 2_000).await.unwrap();
+        let pending = rotate(&store, &Actor::cli("ops"), &master(), &POLICY, 2_000)
+            .await
+            .unwrap();
         let retired = retire(&store, first.kid.as_str(), 2_100).await.unwrap();
         let replacement = retired.replacement.expect("the retired key was signing");
         let ring = ring(&store);
@@ -280,14 +310,16 @@ mod tests {
     #[tokio::test]
     async fn retiring_a_superseded_key_makes_no_replacement_and_unknown_kids_are_not_found() {
         let (store, first) = first_key().await;
-        let second = rotate(&store, &master(), &POLICY, 2_000).await.unwrap();
+        let second = rotate(&store, &Actor::cli("ops"), &master(), &POLICY, 2_000)
+            .await
+            .unwrap();
         let retired = retire(&store, first.kid.as_str(), 3_000).await.unwrap();
         assert!(retired.replacement.is_none());
-        let left: Vec<Kid> = store.0.lock().iter().map(|k| k.kid.clone()).collect();
+        let left: Vec<Kid> = store.signing_keys().iter().map(|k| k.kid.clone()).collect();
         assert_eq!(left, vec![second.kid.clone()]);
 
         let err = retire(&store, "kid_unknown", 3_000).await.unwrap_err();
         assert!(matches!(err, ManageError::NotFound(_)), "{err}");
-        assert_eq!(store.0.lock().len(), 1, "nothing changed");
+        assert_eq!(store.signing_keys().len(), 1, "nothing changed");
     }
 }

@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{record, Actor, AuditAction, AuditEvent, Target};
 use crate::domain::{ClientId, ScopeDescription, ScopeName};
 use crate::error::ManageError;
 use crate::gateway::RouteSpec;
@@ -90,85 +91,154 @@ pub struct Applied {
 #[tracing::instrument(skip_all)]
 pub async fn apply_configured(
     store: &dyn Store,
+    actor: &Actor,
     config: CatalogConfig<'_>,
     now: UnixSeconds,
 ) -> Result<Applied, ManageError> {
-    let wanted =
-        check_configured(config.scopes).map_err(|e| ManageError::Invalid(e.to_string()))?;
-    let mut applied = Applied::default();
-    if wanted.is_empty() {
-        return Ok(applied);
-    }
-    let catalog = store.list_scopes().await?;
-    for entry in &wanted {
-        match catalog.iter().find(|e| e.name == entry.name) {
-            None => {
-                // Another process applying the same file may have just created it.
-                if !store.insert_scope(entry, now).await? {
-                    store.update_scope(entry, now).await?;
+    let result: Result<Applied, ManageError> = async {
+        let wanted =
+            check_configured(config.scopes).map_err(|e| ManageError::Invalid(e.to_string()))?;
+        let mut applied = Applied::default();
+        if wanted.is_empty() {
+            return Ok(applied);
+        }
+        let catalog = store.list_scopes().await?;
+        for entry in &wanted {
+            match catalog.iter().find(|e| e.name == entry.name) {
+                None => {
+                    // Another process applying the same file may have just created it.
+                    if !store.insert_scope(entry, now).await? {
+                        store.update_scope(entry, now).await?;
+                    }
+                    applied.created.push(entry.name.clone());
                 }
-                applied.created.push(entry.name.clone());
+                Some(existing) if existing.description != entry.description => {
+                    store.update_scope(entry, now).await?;
+                    applied.described.push(entry.name.clone());
+                }
+                Some(_) => {}
             }
-            Some(existing) if existing.description != entry.description => {
-                store.update_scope(entry, now).await?;
-                applied.described.push(entry.name.clone());
+        }
+        for sample in catalog.iter().filter(|e| is_sample(e)) {
+            if wanted.iter().any(|w| w.name == sample.name) {
+                continue;
             }
-            Some(_) => {}
+            let usage = store.find_scope_usage(&sample.name).await?;
+            if usage.is_unused()
+                && routes_using(config.routes, &sample.name).is_empty()
+                && store.delete_scope(&sample.name, now).await?
+            {
+                applied.removed_samples.push(sample.name.clone());
+            }
         }
+        Ok(applied)
     }
-    for sample in catalog.iter().filter(|e| is_sample(e)) {
-        if wanted.iter().any(|w| w.name == sample.name) {
-            continue;
+    .await;
+    let event = match &result {
+        Ok(ok) => {
+            if ok.created.is_empty() && ok.described.is_empty() && ok.removed_samples.is_empty() {
+                return result;
+            } else {
+                AuditEvent::new(
+                    now,
+                    actor,
+                    AuditAction::ScopesConfigured,
+                    Target::new("scope", "*"),
+                )
+                .detail(format!(
+                    "created {}; described {}; removed samples {}",
+                    names(&ok.created),
+                    names(&ok.described),
+                    names(&ok.removed_samples)
+                ))
+            }
         }
-        let usage = store.find_scope_usage(&sample.name).await?;
-        if usage.is_unused()
-            && routes_using(config.routes, &sample.name).is_empty()
-            && store.delete_scope(&sample.name, now).await?
-        {
-            applied.removed_samples.push(sample.name.clone());
-        }
-    }
-    Ok(applied)
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ScopesConfigured,
+            Target::new("scope", "*"),
+        ),
+    };
+    record(store, event, result).await
 }
 
 /// Adds a scope to the catalog; refused when the name is taken.
 pub async fn create_scope(
     store: &dyn Store,
+    actor: &Actor,
     name: &str,
     description: &str,
     now: UnixSeconds,
 ) -> Result<ScopeEntry, ManageError> {
-    let entry = entry(name, description).map_err(ManageError::Invalid)?;
-    if !store.insert_scope(&entry, now).await? {
-        return Err(ManageError::Conflict(format!(
-            "scope {} exists already; `tessera scope describe {}` shows it",
-            entry.name, entry.name
-        )));
+    let result: Result<ScopeEntry, ManageError> = async {
+        let entry = entry(name, description).map_err(ManageError::Invalid)?;
+        if !store.insert_scope(&entry, now).await? {
+            return Err(ManageError::Conflict(format!(
+                "scope {} exists already; `tessera scope describe {}` shows it",
+                entry.name, entry.name
+            )));
+        }
+        Ok(entry)
     }
-    Ok(entry)
+    .await;
+    let event = match &result {
+        Ok(ok) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ScopeCreated,
+            Target::new("scope", ok.name.as_str()),
+        ),
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ScopeCreated,
+            Target::new("scope", name),
+        ),
+    };
+    record(store, event, result).await
 }
 
 /// Replaces a scope's description (what the consent page shows from now on). Refused for
 /// a scope a `[[scope]]` table describes: the next start would put that description back.
 pub async fn update_description(
     store: &dyn Store,
+    actor: &Actor,
     name: &str,
     description: &str,
     config: CatalogConfig<'_>,
     now: UnixSeconds,
 ) -> Result<ScopeEntry, ManageError> {
-    let current = get_scope(store, name).await?;
-    if let Some(index) = configured_index(config.scopes, &current.name) {
-        return Err(ManageError::Conflict(format!(
-            "scope {} is described by [[scope]] #{index} of the configuration; change it there",
-            current.name
-        )));
+    let result: Result<ScopeEntry, ManageError> = async {
+        let current = get_scope(store, name).await?;
+        if let Some(index) = configured_index(config.scopes, &current.name) {
+            return Err(ManageError::Conflict(format!(
+                "scope {} is described by [[scope]] #{index} of the configuration; change it there",
+                current.name
+            )));
+        }
+        let entry = entry(&current.name, description).map_err(ManageError::Invalid)?;
+        if !store.update_scope(&entry, now).await? {
+            return Err(not_found(name));
+        }
+        Ok(entry)
     }
-    let entry = entry(&current.name, description).map_err(ManageError::Invalid)?;
-    if !store.update_scope(&entry, now).await? {
-        return Err(not_found(name));
-    }
-    Ok(entry)
+    .await;
+    let event = match &result {
+        Ok(ok) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ScopeUpdated,
+            Target::new("scope", ok.name.as_str()),
+        ),
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ScopeUpdated,
+            Target::new("scope", name),
+        ),
+    };
+    record(store, event, result).await
 }
 
 /// The catalog, by name.
@@ -245,30 +315,57 @@ pub async fn show_scope(
 #[tracing::instrument(skip_all, fields(scope = name))]
 pub async fn remove_scope(
     store: &dyn Store,
+    actor: &Actor,
     name: &str,
     config: CatalogConfig<'_>,
     now: UnixSeconds,
 ) -> Result<ScopeEntry, ManageError> {
-    let details = show_scope(store, name, config).await?;
-    if details.in_use() {
-        let mut steps = Vec::new();
-        if !details.usage.is_unused() {
-            steps.push("revoke those clients and applications (their consents end with them)");
+    let result: Result<ScopeEntry, ManageError> = async {
+        let details = show_scope(store, name, config).await?;
+        if details.in_use() {
+            let mut steps = Vec::new();
+            if !details.usage.is_unused() {
+                steps.push("revoke those clients and applications (their consents end with them)");
+            }
+            if !details.routes.is_empty() || details.configured.is_some() {
+                steps.push("take it out of those tables of the configuration");
+            }
+            return Err(ManageError::Conflict(format!(
+                "scope {} is in use, so it stays: {}. To remove it, first {}",
+                details.entry.name,
+                details.users().join("; "),
+                steps.join(" and ")
+            )));
         }
-        if !details.routes.is_empty() || details.configured.is_some() {
-            steps.push("take it out of those tables of the configuration");
+        if !store.delete_scope(&details.entry.name, now).await? {
+            return Err(not_found(name));
         }
-        return Err(ManageError::Conflict(format!(
-            "scope {} is in use, so it stays: {}. To remove it, first {}",
-            details.entry.name,
-            details.users().join("; "),
-            steps.join(" and ")
-        )));
+        Ok(details.entry)
     }
-    if !store.delete_scope(&details.entry.name, now).await? {
-        return Err(not_found(name));
+    .await;
+    let event = match &result {
+        Ok(ok) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ScopeRemoved,
+            Target::new("scope", ok.name.as_str()),
+        ),
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ScopeRemoved,
+            Target::new("scope", name),
+        ),
+    };
+    record(store, event, result).await
+}
+
+/// Scope names for the log: `-` for none.
+fn names(list: &[String]) -> String {
+    if list.is_empty() {
+        return "-".into();
     }
-    Ok(details.entry)
+    list.join(" ")
 }
 
 /// The catalog entry `name`, or `NotFound` saying where to look.
@@ -338,6 +435,7 @@ fn plural(n: i64, word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::Outcome;
     use crate::domain::ClientStatus;
     use crate::store::{AuthorizationStore, ClientStore, Consent, ScopeStore};
     use crate::testing::{application, block_on, credential_client, scopes, user, MemoryStore};
@@ -426,7 +524,7 @@ mod tests {
             ],
             routes: &[route("/v1/books/{id}", &["books:write"])],
         };
-        let applied = block_on(apply_configured(&store, config, 5)).unwrap();
+        let applied = block_on(apply_configured(&store, &Actor::config(), config, 5)).unwrap();
         assert_eq!(applied.created, ["invoices:read"]);
         assert_eq!(
             applied.described,
@@ -448,14 +546,20 @@ mod tests {
             ],
             "books:read has a client, books:write a route"
         );
-        let again = block_on(apply_configured(&store, config, 6)).unwrap();
+        let again = block_on(apply_configured(&store, &Actor::config(), config, 6)).unwrap();
         assert_eq!(again, Applied::default(), "nothing left to change");
     }
 
     #[test]
     fn without_scope_tables_the_samples_stay() {
         let store = fresh();
-        let applied = block_on(apply_configured(&store, CatalogConfig::default(), 5)).unwrap();
+        let applied = block_on(apply_configured(
+            &store,
+            &Actor::config(),
+            CatalogConfig::default(),
+            5,
+        ))
+        .unwrap();
         assert_eq!(applied, Applied::default());
         assert_eq!(names(&store).len(), SAMPLE_SCOPES.len());
     }
@@ -481,7 +585,14 @@ mod tests {
             scopes: &[spec("books:read", "Read your books")],
             routes: &[route("/v1/a", &[]), route("/v1/books", &["books:read"])],
         };
-        let err = block_on(remove_scope(&store, "books:read", config, 1)).unwrap_err();
+        let err = block_on(remove_scope(
+            &store,
+            &Actor::cli("ops"),
+            "books:read",
+            config,
+            1,
+        ))
+        .unwrap_err();
         let ManageError::Conflict(message) = err else {
             panic!("{err:?}")
         };
@@ -500,10 +611,45 @@ mod tests {
         );
         assert!(names(&store).contains(&"books:read".to_owned()));
 
-        let removed = block_on(remove_scope(&store, "account:write", config, 1)).unwrap();
+        let removed = block_on(remove_scope(
+            &store,
+            &Actor::cli("ops"),
+            "account:write",
+            config,
+            1,
+        ))
+        .unwrap();
         assert_eq!(removed.name, "account:write");
-        let err = block_on(remove_scope(&store, "account:write", config, 1)).unwrap_err();
+        let err = block_on(remove_scope(
+            &store,
+            &Actor::cli("ops"),
+            "account:write",
+            config,
+            1,
+        ))
+        .unwrap_err();
         assert!(matches!(err, ManageError::NotFound(_)), "{err:?}");
+
+        // Each attempt is in the audit log with how it ended, the refusal with its reason.
+        let removals: Vec<(String, Outcome)> = store
+            .audit_events()
+            .into_iter()
+            .filter(|e| e.action == AuditAction::ScopeRemoved)
+            .map(|e| (e.target.to_string(), e.outcome))
+            .collect();
+        assert_eq!(
+            removals,
+            [
+                ("scope:books:read".to_owned(), Outcome::Refused),
+                ("scope:account:write".to_owned(), Outcome::Ok),
+                ("scope:account:write".to_owned(), Outcome::Refused),
+            ]
+        );
+        let refused = store
+            .audit_events()
+            .into_iter()
+            .find(|e| e.outcome == Outcome::Refused);
+        assert!(refused.unwrap().detail.contains("is in use, so it stays"));
     }
 
     #[test]
@@ -517,9 +663,23 @@ mod tests {
     #[test]
     fn create_and_describe_check_their_input() {
         let store = fresh();
-        let created = block_on(create_scope(&store, "reports:read", " Read reports ", 1)).unwrap();
+        let created = block_on(create_scope(
+            &store,
+            &Actor::cli("ops"),
+            "reports:read",
+            " Read reports ",
+            1,
+        ))
+        .unwrap();
         assert_eq!(created.description, "Read reports");
-        let err = block_on(create_scope(&store, "reports:read", "Again", 1)).unwrap_err();
+        let err = block_on(create_scope(
+            &store,
+            &Actor::cli("ops"),
+            "reports:read",
+            "Again",
+            1,
+        ))
+        .unwrap_err();
         assert!(matches!(err, ManageError::Conflict(_)), "{err:?}");
         for (name, description) in [
             ("a b", "x"),
@@ -528,7 +688,14 @@ mod tests {
             ("", "x"),
             ("ok", " "),
         ] {
-            let err = block_on(create_scope(&store, name, description, 1)).unwrap_err();
+            let err = block_on(create_scope(
+                &store,
+                &Actor::cli("ops"),
+                name,
+                description,
+                1,
+            ))
+            .unwrap_err();
             assert!(matches!(err, ManageError::Invalid(_)), "{name:?}: {err:?}");
         }
         let config = CatalogConfig {
@@ -537,6 +704,7 @@ mod tests {
         };
         let updated = block_on(update_description(
             &store,
+            &Actor::cli("ops"),
             "reports:read",
             "Read every report",
             config,
@@ -546,6 +714,7 @@ mod tests {
         assert_eq!(updated.description, "Read every report");
         let err = block_on(update_description(
             &store,
+            &Actor::cli("ops"),
             "books:read",
             "Other words",
             config,

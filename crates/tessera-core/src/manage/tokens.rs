@@ -2,6 +2,7 @@
 //! "add application" flow), and a test token for a credential (the Ocrolus "test them by
 //! requesting a JWT").
 
+use crate::audit::{record, Actor, AuditAction, AuditEvent, Target};
 use crate::domain::{ClientId, ClientKind, ClientSecret, ClientStatus, TokenSetId, User};
 use crate::error::{ManageError, OAuthError, StoreError};
 use crate::manage::clients::get_client;
@@ -23,35 +24,53 @@ pub async fn generate_token_set(
     app_id: &str,
     scope: &str,
 ) -> Result<TokenResponse, ManageError> {
-    let app = get_client(cx.store, app_id).await?;
-    if app.kind != ClientKind::Application || !app.approved || app.status != ClientStatus::Active {
-        return Err(ManageError::Invalid(
-            "only active, approved applications can be added".into(),
-        ));
+    let result: Result<TokenResponse, ManageError> = async {
+        let app = get_client(cx.store, app_id).await?;
+        if app.kind != ClientKind::Application
+            || !app.approved
+            || app.status != ClientStatus::Active
+        {
+            return Err(ManageError::Invalid(
+                "only active, approved applications can be added".into(),
+            ));
+        }
+        let account = user
+            .accounts
+            .iter()
+            .find(|a| a.as_str() == account_id)
+            .ok_or_else(|| ManageError::Invalid("you may not act on that API account".into()))?;
+        let requested = crate::domain::ScopeSet::parse(scope)
+            .map_err(|e| ManageError::Invalid(e.to_string()))?;
+        if requested.is_empty() {
+            return Err(ManageError::Invalid("pick at least one scope".into()));
+        }
+        let scopes = within(&requested, &app.scopes)
+            .map_err(|e| ManageError::Invalid(e.description.into_owned()))?;
+        record_consent(cx.store, user, &app.id, account, &scopes, cx.now).await?;
+        let id = TokenSetId::generate().map_err(StoreError::new)?;
+        let owner = TokenSetOwner {
+            client: &app,
+            user: &user.id,
+            account,
+            scopes: &scopes,
+        };
+        start_token_set(cx, &id, &owner)
+            .await
+            .map_err(|e| ManageError::Invalid(e.description.into_owned()))
     }
-    let account = user
-        .accounts
-        .iter()
-        .find(|a| a.as_str() == account_id)
-        .ok_or_else(|| ManageError::Invalid("you may not act on that API account".into()))?;
-    let requested =
-        crate::domain::ScopeSet::parse(scope).map_err(|e| ManageError::Invalid(e.to_string()))?;
-    if requested.is_empty() {
-        return Err(ManageError::Invalid("pick at least one scope".into()));
+    .await;
+    // Always a Settings Center user acting for themselves.
+    let mut event = AuditEvent::new(
+        cx.now,
+        &Actor::user(&user.id),
+        AuditAction::TokenSetGenerated,
+        Target::new("app", app_id),
+    )
+    .detail(format!("for account {account_id}, scope {scope:?}"));
+    if let Some(id) = ClientId::parse(app_id) {
+        event = event.client(&id);
     }
-    let scopes = within(&requested, &app.scopes)
-        .map_err(|e| ManageError::Invalid(e.description.into_owned()))?;
-    record_consent(cx.store, user, &app.id, account, &scopes, cx.now).await?;
-    let id = TokenSetId::generate().map_err(StoreError::new)?;
-    let owner = TokenSetOwner {
-        client: &app,
-        user: &user.id,
-        account,
-        scopes: &scopes,
-    };
-    start_token_set(cx, &id, &owner)
-        .await
-        .map_err(|e| ManageError::Invalid(e.description.into_owned()))
+    record(cx.store, event, result).await
 }
 
 /// Requests a client credentials token with `client_id` and `secret` through the same

@@ -1,5 +1,6 @@
 //! Users (humans who sign in).
 
+use crate::audit::{record, Actor, AuditAction, AuditEvent, Target};
 use crate::domain::{normalize_email, User, UserId};
 use crate::error::{ManageError, StoreError};
 use crate::manage::accounts::get_account;
@@ -26,28 +27,53 @@ pub fn check_password_strength(password: &str) -> Result<(), ManageError> {
 
 pub async fn create_user(
     store: &dyn Store,
+    actor: &Actor,
     new: NewUser<'_>,
     now: UnixSeconds,
 ) -> Result<User, ManageError> {
-    let email = normalize_email(new.email)
-        .ok_or_else(|| ManageError::Invalid(format!("{:?} is not an email address", new.email)))?;
-    let mut accounts = Vec::with_capacity(new.accounts.len());
-    for id in new.accounts {
-        accounts.push(get_account(store, id).await?.id);
+    let result: Result<User, ManageError> = async {
+        let email = normalize_email(new.email).ok_or_else(|| {
+            ManageError::Invalid(format!("{:?} is not an email address", new.email))
+        })?;
+        let mut accounts = Vec::with_capacity(new.accounts.len());
+        for id in new.accounts {
+            accounts.push(get_account(store, id).await?.id);
+        }
+        let user = User {
+            id: UserId::generate().map_err(StoreError::new)?,
+            email,
+            password_hash: new.password_hash,
+            accounts,
+            operator: new.operator,
+            created_at: now,
+        };
+        if !store.insert_user(&user).await? {
+            return Err(ManageError::Conflict(format!(
+                "a user with email {} exists already",
+                user.email
+            )));
+        }
+        Ok(user)
     }
-    let user = User {
-        id: UserId::generate().map_err(StoreError::new)?,
-        email,
-        password_hash: new.password_hash,
-        accounts,
-        operator: new.operator,
-        created_at: now,
+    .await;
+    let event = match &result {
+        Ok(ok) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::UserCreated,
+            Target::new("user", ok.id.as_str()),
+        )
+        .detail(format!(
+            "{} account(s){}",
+            ok.accounts.len(),
+            if ok.operator { ", operator" } else { "" }
+        )),
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::UserCreated,
+            Target::new("user", "-"),
+        ),
     };
-    if !store.insert_user(&user).await? {
-        return Err(ManageError::Conflict(format!(
-            "a user with email {} exists already",
-            user.email
-        )));
-    }
-    Ok(user)
+    record(store, event, result).await
 }

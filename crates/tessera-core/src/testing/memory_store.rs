@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
+use crate::audit::{AuditEvent, AuditQuery};
 use crate::domain::{
     Account, AccountId, Client, ClientId, ClientKind, ClientStatus, ExternalId, Kid, LegacyId,
     SecretHash, StoredSecret, TokenSetId, User, UserId,
 };
 use crate::error::StoreError;
-use crate::legacy::audit::AuditEvent;
 
 use crate::legacy::usage::{LegacyReportRow, UsageDelta};
 use crate::legacy::{Email, LegacyCredential, PasswordHash};
@@ -43,6 +43,9 @@ struct Tables {
     revoked_tokens: HashMap<String, UnixSeconds>,
     token_uses: Vec<(ClientId, UnixSeconds)>,
     scopes: Vec<ScopeEntry>,
+    audit: Vec<AuditEvent>,
+    accounts: Vec<Account>,
+    keys: Vec<StoredSigningKey>,
 }
 
 #[derive(Default)]
@@ -71,6 +74,14 @@ impl MemoryStore {
 
     pub fn is_token_revoked(&self, jti: &str) -> bool {
         self.tables.lock().revoked_tokens.contains_key(jti)
+    }
+
+    pub fn signing_keys(&self) -> Vec<StoredSigningKey> {
+        self.tables.lock().keys.clone()
+    }
+
+    pub fn audit_events(&self) -> Vec<AuditEvent> {
+        self.tables.lock().audit.clone()
     }
 
     pub fn token_sets(&self) -> Vec<TokenSet> {
@@ -390,47 +401,103 @@ impl LegacyStore for MemoryStore {
 
 #[async_trait]
 impl AccountStore for MemoryStore {
-    async fn insert_account(&self, _: &Account) -> StoreResult<bool> {
-        absent()
+    async fn insert_account(&self, account: &Account) -> StoreResult<bool> {
+        let mut t = self.tables.lock();
+        let taken = t.accounts.iter().any(|a| {
+            a.id == account.id || (a.external_id.is_some() && a.external_id == account.external_id)
+        });
+        if !taken {
+            t.accounts.push(account.clone());
+        }
+        Ok(!taken)
     }
-    async fn find_account(&self, _: &AccountId) -> StoreResult<Option<Account>> {
-        absent()
+    async fn find_account(&self, id: &AccountId) -> StoreResult<Option<Account>> {
+        Ok(self
+            .tables
+            .lock()
+            .accounts
+            .iter()
+            .find(|a| &a.id == id)
+            .cloned())
     }
-    async fn find_account_by_external_id(&self, _: &ExternalId) -> StoreResult<Option<Account>> {
-        absent()
+    async fn find_account_by_external_id(&self, ext: &ExternalId) -> StoreResult<Option<Account>> {
+        let t = self.tables.lock();
+        Ok(t.accounts
+            .iter()
+            .find(|a| a.external_id.as_ref() == Some(ext))
+            .cloned())
     }
-    async fn find_accounts(&self, _: &[AccountId]) -> StoreResult<Vec<Account>> {
-        absent()
+    async fn find_accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<Account>> {
+        let t = self.tables.lock();
+        Ok(t.accounts
+            .iter()
+            .filter(|a| ids.contains(&a.id))
+            .cloned()
+            .collect())
     }
-    async fn find_accounts_by_external_ids(&self, _: &[ExternalId]) -> StoreResult<Vec<Account>> {
-        absent()
+    async fn find_accounts_by_external_ids(&self, ids: &[ExternalId]) -> StoreResult<Vec<Account>> {
+        let t = self.tables.lock();
+        Ok(t.accounts
+            .iter()
+            .filter(|a| a.external_id.as_ref().is_some_and(|e| ids.contains(e)))
+            .cloned()
+            .collect())
     }
     async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
-        absent()
+        Ok(self.tables.lock().accounts.clone())
     }
-    async fn update_account(&self, _: &Account, _: UnixSeconds) -> StoreResult<AccountUpdate> {
-        absent()
+    async fn update_account(
+        &self,
+        account: &Account,
+        _: UnixSeconds,
+    ) -> StoreResult<AccountUpdate> {
+        let mut t = self.tables.lock();
+        if account.external_id.is_some()
+            && t.accounts
+                .iter()
+                .any(|a| a.id != account.id && a.external_id == account.external_id)
+        {
+            return Ok(AccountUpdate::ExternalIdTaken);
+        }
+        match t.accounts.iter_mut().find(|a| a.id == account.id) {
+            Some(a) => {
+                *a = account.clone();
+                Ok(AccountUpdate::Updated)
+            }
+            None => Ok(AccountUpdate::NotFound),
+        }
     }
     async fn import_accounts(
         &self,
-        _: &[Account],
-        _: &[Account],
+        new: &[Account],
+        updated: &[Account],
         _: UnixSeconds,
     ) -> StoreResult<bool> {
-        absent()
+        let mut t = self.tables.lock();
+        t.accounts.extend(new.iter().cloned());
+        for u in updated {
+            if let Some(a) = t.accounts.iter_mut().find(|a| a.id == u.id) {
+                *a = u.clone();
+            }
+        }
+        Ok(true)
     }
 }
 
 #[async_trait]
 impl KeyStore for MemoryStore {
-    async fn insert_signing_key(&self, _: &StoredSigningKey, _: UnixSeconds) -> StoreResult<()> {
-        absent()
+    async fn insert_signing_key(&self, key: &StoredSigningKey, _: UnixSeconds) -> StoreResult<()> {
+        let mut t = self.tables.lock();
+        t.keys.push(key.clone());
+        t.keys.sort_by_key(|k| k.activates_at);
+        Ok(())
     }
     async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
-        absent()
+        Ok(self.signing_keys())
     }
-    async fn delete_signing_keys(&self, _: &[Kid], _: UnixSeconds) -> StoreResult<()> {
-        absent()
+    async fn delete_signing_keys(&self, kids: &[Kid], _: UnixSeconds) -> StoreResult<()> {
+        self.tables.lock().keys.retain(|k| !kids.contains(&k.kid));
+        Ok(())
     }
 }
 
@@ -530,15 +597,20 @@ impl ScopeStore for MemoryStore {
 
 #[async_trait]
 impl AuditStore for MemoryStore {
-    async fn insert_audit_event(&self, _: &AuditEvent) -> StoreResult<()> {
-        absent()
+    async fn insert_audit_event(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.tables.lock().audit.push(event.clone());
+        Ok(())
     }
-    async fn list_audit_events(
-        &self,
-        _: Option<&LegacyId>,
-        _: i64,
-    ) -> StoreResult<Vec<AuditEvent>> {
-        absent()
+    async fn list_audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+        let tables = self.tables.lock();
+        Ok(tables
+            .audit
+            .iter()
+            .rev()
+            .filter(|e| query.since.is_none_or(|s| e.at >= s))
+            .take(query.limit.clamp(1, 10_000) as usize)
+            .cloned()
+            .collect())
     }
 }
 

@@ -4,6 +4,7 @@
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
+use tessera_core::audit::Actor;
 use tessera_core::domain::{Client, ClientKind, ClientStatus, ScopeSet, User};
 use tessera_core::manage::apps::{
     create_application, list_applications, set_require_pkce, NewApplication,
@@ -160,7 +161,13 @@ pub async fn post_register(
         require_pkce: form.get("require_pkce") == Some("on"),
         owner: Some(account),
     };
-    let (client, secret) = create_application(app.store.as_ref(), &new, app.clock.now()).await?;
+    let (client, secret) = create_application(
+        app.store.as_ref(),
+        &Actor::user(&v.user.id),
+        &new,
+        app.clock.now(),
+    )
+    .await?;
     let secret = secret.map(|s| s.expose().to_owned()).unwrap_or_default();
     Ok(v.render(|nav| SecretView {
         nav,
@@ -193,7 +200,7 @@ pub async fn post_rotate(
     Submitted { visit: v, form, .. }: Submitted<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
     let client = own_application(&app, &v.user, &form).await?;
-    let rotated = rotate_with_overlap(&app, &client).await?;
+    let rotated = rotate_with_overlap(&app, &Actor::user(&v.user.id), &client).await?;
     Ok(v.render(|nav| SecretView {
         nav,
         title: format!(
@@ -216,6 +223,7 @@ pub async fn post_pkce(
     let require = form.get("require_pkce") == Some("true");
     match set_require_pkce(
         app.store.as_ref(),
+        &Actor::user(&v.user.id),
         client.id.as_str(),
         require,
         app.clock.now(),
@@ -268,6 +276,7 @@ pub async fn post_deauthorize(
     let max = app.tokens.max_ttl();
     match deauthorize(
         app.store.as_ref(),
+        &Actor::user(&v.user.id),
         Some(&app.caches),
         &v.user,
         id,

@@ -3,6 +3,7 @@
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
+use tessera_core::audit::Actor;
 use tessera_core::domain::{Client, ClientKind, ClientStatus, User};
 use tessera_core::manage::clients::{
     create_credential_clients, get_client, revoke_client, NewCredentialClient,
@@ -116,8 +117,14 @@ pub async fn post_create(
         name: form.get("name").unwrap_or(""),
         scope: None,
     };
-    let mut created =
-        create_credential_clients(app.store.as_ref(), &new, 1, app.clock.now()).await?;
+    let mut created = create_credential_clients(
+        app.store.as_ref(),
+        &Actor::user(&v.user.id),
+        &new,
+        1,
+        app.clock.now(),
+    )
+    .await?;
     let Some(c) = created.pop() else {
         return Err(HttpError::internal("no client created"));
     };
@@ -163,7 +170,7 @@ pub async fn post_rotate(
             "That credential was revoked in the meantime; nothing was rotated.",
         ));
     }
-    let rotated = rotate_with_overlap(&app, &client).await?;
+    let rotated = rotate_with_overlap(&app, &Actor::user(&v.user.id), &client).await?;
     let account = client.account_id.map(|a| a.to_string()).unwrap_or_default();
     let title = "New client secret (the old one works for 24 more hours)";
     secret_page(
@@ -256,7 +263,13 @@ pub async fn post_revoke(
     if client.status == ClientStatus::Revoked {
         return Ok(back_with(HERE, "That credential was already revoked."));
     }
-    revoke_client(app.store.as_ref(), client.id.as_str(), app.clock.now()).await?;
+    revoke_client(
+        app.store.as_ref(),
+        &Actor::user(&v.user.id),
+        client.id.as_str(),
+        app.clock.now(),
+    )
+    .await?;
     // This process enforces it at once; other servers through the change feed.
     app.caches.clients.invalidate(client.id.as_str());
     let account = client.account_id.map(|a| a.to_string()).unwrap_or_default();

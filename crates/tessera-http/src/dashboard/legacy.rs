@@ -4,6 +4,7 @@
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
+use tessera_core::audit::Actor;
 use tessera_core::domain::{AccountId, User};
 use tessera_core::legacy::migration::{migrate, removable, remove};
 use tessera_core::legacy::provision::get_legacy_credential;
@@ -61,10 +62,6 @@ fn not_found() -> HttpError {
     PageError::NotFound("There is no such legacy credential on your API accounts.").into()
 }
 
-fn actor(user: &User) -> String {
-    format!("dashboard:{}", user.email)
-}
-
 pub async fn post_migrate(
     State(app): State<AppState>,
     Submitted { visit: v, form, .. }: Submitted<CredentialsPage>,
@@ -75,7 +72,7 @@ pub async fn post_migrate(
     let migrated = migrate(
         app.store.as_ref(),
         c.email.as_str(),
-        &actor(&v.user),
+        &Actor::user(&v.user.id),
         app.clock.now(),
     )
     .await?;
@@ -126,7 +123,7 @@ pub async fn post_remove(
     match remove(
         app.store.as_ref(),
         c.email.as_str(),
-        &actor(&v.user),
+        &Actor::user(&v.user.id),
         app.clock.now(),
     )
     .await

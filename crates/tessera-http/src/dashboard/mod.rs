@@ -3,6 +3,7 @@
 //! Here only the routes; what every page's handlers start from is in `visit.rs`.
 
 mod applications;
+mod audit;
 mod credentials;
 mod legacy;
 mod operator;
@@ -63,6 +64,7 @@ pub fn routes() -> Router<AppState> {
             get(operator::get_report_csv),
         )
         .route("/settings/operator/approve", post(operator::post_approve))
+        .route("/settings/operator/audit", get(audit::get_audit))
         .route(
             "/settings/operator/rotate-key",
             post(operator::post_rotate_key),

@@ -4,6 +4,7 @@
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
+use tessera_core::audit::Actor;
 use tessera_core::legacy::report::{legacy_report, report_csv};
 use tessera_core::legacy::usage::LegacyReportRow;
 use tessera_core::manage::accounts;
@@ -139,7 +140,15 @@ pub async fn post_approve(
     }
     let id = form.get("client_id").unwrap_or("");
     let approved = form.get("approved") == Some("true");
-    match set_approved(app.store.as_ref(), id, approved, app.clock.now()).await {
+    match set_approved(
+        app.store.as_ref(),
+        &Actor::user(&v.user.id),
+        id,
+        approved,
+        app.clock.now(),
+    )
+    .await
+    {
         Ok(c) => {
             app.caches.clients.invalidate(c.id.as_str());
             let what = if approved {
@@ -160,7 +169,14 @@ pub async fn post_rotate_key(
     if !v.user.operator {
         return Err(PageError::OperatorsOnly.into());
     }
-    let key = rotate(app.store.as_ref(), &app.master, &app.keys, app.clock.now()).await?;
+    let key = rotate(
+        app.store.as_ref(),
+        &Actor::user(&v.user.id),
+        &app.master,
+        &app.keys,
+        app.clock.now(),
+    )
+    .await?;
     let reload = KeyReload {
         master: &app.master,
         max_token_ttl: app.tokens.max_ttl(),

@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use tessera_core::audit::Actor;
 use tessera_core::domain::{Client, SecretHash, User};
 use tessera_core::error::ManageError;
 use tessera_core::manage::clients::{rotate_secret, CreatedClient};
@@ -43,6 +44,7 @@ pub trait Page: Send + Sync + 'static {
 pub struct CredentialsPage;
 pub struct ApplicationsPage;
 pub struct OperatorPage;
+pub struct AuditPage;
 
 impl Page for CredentialsPage {
     const HERE: &'static str = "/settings/credentials";
@@ -52,6 +54,9 @@ impl Page for ApplicationsPage {
 }
 impl Page for OperatorPage {
     const HERE: &'static str = "/settings/operator";
+}
+impl Page for AuditPage {
+    const HERE: &'static str = "/settings/operator/audit";
 }
 
 /// A signed-in visit of page `P`, showing the `notice` query parameter if any; otherwise
@@ -158,10 +163,12 @@ const ROTATION_OVERLAP_SECONDS: i64 = 86_400;
 /// process's cached copy of the client at once (other processes learn from the feed).
 pub(super) async fn rotate_with_overlap(
     app: &AppState,
+    actor: &Actor,
     client: &Client,
 ) -> Result<CreatedClient, ManageError> {
     let rotated = rotate_secret(
         app.store.as_ref(),
+        actor,
         client.id.as_str(),
         ROTATION_OVERLAP_SECONDS,
         app.clock.now(),

@@ -103,9 +103,14 @@ async fn external_id_upstream(app: &TestApp, up: &Upstream) {
         email: "ops@acme.example",
         password_hash: hash,
     };
-    create_legacy_credential(app.store(), new, "test", app.now())
-        .await
-        .unwrap();
+    create_legacy_credential(
+        app.store(),
+        new,
+        &tessera_core::audit::Actor::cli("test"),
+        app.now(),
+    )
+    .await
+    .unwrap();
     let res = app
         .http
         .get(app.url("/v1/books/b1"))

@@ -21,9 +21,15 @@ const S256: [(&str, &str); 2] = [
 /// A confidential application that requires PKCE.
 async fn strict_application(app: &TestApp) -> TestApplication {
     let strict = app.application(Some(CB), false, None).await;
-    let client = set_require_pkce(app.store(), &strict.client_id, true, app.now())
-        .await
-        .unwrap();
+    let client = set_require_pkce(
+        app.store(),
+        &tessera_core::audit::Actor::cli("test"),
+        &strict.client_id,
+        true,
+        app.now(),
+    )
+    .await
+    .unwrap();
     assert!(client.require_pkce);
     strict
 }
@@ -95,9 +101,15 @@ store_test!(
     async fn code_issued_without_pkce_is_refused_once_the_app_requires_pkce(app: &TestApp) {
         let partner = app.application(Some(CB), false, None).await;
         let (code, _) = app.code_for(&partner, &[]).await;
-        set_require_pkce(app.store(), &partner.client_id, true, app.now())
-            .await
-            .unwrap();
+        set_require_pkce(
+            app.store(),
+            &tessera_core::audit::Actor::cli("test"),
+            &partner.client_id,
+            true,
+            app.now(),
+        )
+        .await
+        .unwrap();
         // The server learns of the switch from the change feed, as of a revocation.
         let refused = eventually(Duration::from_secs(5), || async {
             refuses_without_pkce(app, &partner).await

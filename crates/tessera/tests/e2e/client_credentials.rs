@@ -284,9 +284,14 @@ store_test!(
         let c = app.client(None).await;
         let token = app.access_token(&c).await;
         assert_eq!(app.get_bearer("/v1/account", &token).await.status(), 200);
-        tessera_core::manage::clients::revoke_client(app.store(), &c.client_id, app.now())
-            .await
-            .unwrap();
+        tessera_core::manage::clients::revoke_client(
+            app.store(),
+            &tessera_core::audit::Actor::cli("test"),
+            &c.client_id,
+            app.now(),
+        )
+        .await
+        .unwrap();
         let refused = crate::support::eventually(std::time::Duration::from_secs(1), || async {
             app.get_bearer("/v1/account", &token).await.status() == 401
         })

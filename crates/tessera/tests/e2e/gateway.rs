@@ -346,9 +346,14 @@ async fn basic_through_the_gateway(app: &TestApp, up: &Upstream) {
         email: "ops@legacy.example",
         password_hash: hash,
     };
-    let credential = create_legacy_credential(app.store(), new, "test", app.now())
-        .await
-        .unwrap();
+    let credential = create_legacy_credential(
+        app.store(),
+        new,
+        &tessera_core::audit::Actor::cli("test"),
+        app.now(),
+    )
+    .await
+    .unwrap();
     let res = app
         .http
         .get(app.url("/v1/books/b1"))

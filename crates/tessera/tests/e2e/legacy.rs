@@ -33,9 +33,14 @@ async fn credential(app: &TestApp, email: &str, password: &str) -> (String, i64)
         email,
         password_hash: hash,
     };
-    let c = create_legacy_credential(app.store(), new, "test", app.now())
-        .await
-        .unwrap();
+    let c = create_legacy_credential(
+        app.store(),
+        new,
+        &tessera_core::audit::Actor::cli("test"),
+        app.now(),
+    )
+    .await
+    .unwrap();
     (account, c.created_at)
 }
 

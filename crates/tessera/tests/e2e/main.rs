@@ -10,6 +10,7 @@ mod account_gateway;
 mod accounts;
 mod api;
 mod app_pkce;
+mod audit;
 mod authorization_code;
 mod cli;
 mod client_credentials;

@@ -65,9 +65,14 @@ async fn legacy_credential(app: &TestApp) {
         email: EMAIL,
         password_hash: hash,
     };
-    create_legacy_credential(app.store(), new, "test", app.now())
-        .await
-        .unwrap();
+    create_legacy_credential(
+        app.store(),
+        new,
+        &tessera_core::audit::Actor::cli("test"),
+        app.now(),
+    )
+    .await
+    .unwrap();
 }
 
 const TOKENS_ISSUED: &str = r#"tessera_token_requests_total{grant_type="client_credentials",outcome="issued",error="none"}"#;

@@ -294,6 +294,7 @@ store_test!(
         let old = app.client(None).await;
         let rotated = tessera_core::manage::clients::rotate_secret(
             app.store(),
+            &tessera_core::audit::Actor::cli("test"),
             &old.client_id,
             3600,
             app.now(),

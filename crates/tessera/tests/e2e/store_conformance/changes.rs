@@ -228,7 +228,7 @@ conformance_test!(
         assert!(s.delete_scope("books:write", now).await.is_err());
         assert_eq!(s.list_scopes().await.unwrap(), catalog);
         // Their audit events were not written either.
-        let events = s.list_audit_events(None, 100).await.unwrap();
+        let events = s.list_audit_events(&audit_query(None, 100)).await.unwrap();
         assert!(events.iter().all(|e| e.at < now), "{events:?}");
 
         let stored = s.find_account(&account).await.unwrap().unwrap();

@@ -74,7 +74,7 @@ conformance_test!(
             s.changed_after(before).await,
             [(ChangeKind::LegacyCredential, credential.id.to_string(), T0 + 5)]
         );
-        assert_eq!(s.list_audit_events(Some(&credential.id), 1).await.unwrap(), [changed]);
+        assert_eq!(s.list_audit_events(&audit_query(Some(&credential.id), 1)).await.unwrap(), [changed]);
         let unknown = LegacyId::generate().unwrap();
         let refused = audit(AuditAction::PasswordChanged, &unknown, T0 + 6);
         assert!(!s.update_legacy_password(&unknown, &hash, &refused).await.unwrap());
@@ -89,7 +89,7 @@ conformance_test!(
         let late = audit(AuditAction::PasswordChanged, &credential.id, T0 + 9);
         assert!(!s.update_legacy_password(&credential.id, &hash, &late).await.unwrap());
         assert_eq!(s.seq().await, seq);
-        assert!(s.list_audit_events(None, 100).await.unwrap().iter().all(|e| e.at != T0 + 6 && e.at != T0 + 9));
+        assert!(s.list_audit_events(&audit_query(None, 100)).await.unwrap().iter().all(|e| e.at != T0 + 6 && e.at != T0 + 9));
     }
 );
 
@@ -114,7 +114,7 @@ conformance_test!(
         assert_eq!(found.migrated_at, Some(T0 + 4));
         let times: Vec<i64> = s.changed_after(before).await.into_iter().map(|c| c.2).collect();
         assert_eq!(times, [T0 + 1, T0 + 4]);
-        let audited: Vec<i64> = s.list_audit_events(Some(id), 10).await.unwrap().iter().map(|e| e.at).collect();
+        let audited: Vec<i64> = s.list_audit_events(&audit_query(Some(id), 10)).await.unwrap().iter().map(|e| e.at).collect();
         assert_eq!(audited, [T0 + 4, T0 + 1, T0], "newest first");
     }
 );
@@ -262,7 +262,7 @@ conformance_test!(
         };
         s.insert_audit_event(&refused).await.unwrap();
         let all: Vec<(i64, AuditAction)> = s
-            .list_audit_events(None, 10)
+            .list_audit_events(&audit_query(None, 10))
             .await
             .unwrap()
             .into_iter()
@@ -277,13 +277,13 @@ conformance_test!(
             ]
         );
         assert_eq!(
-            s.list_audit_events(None, 1).await.unwrap(),
+            s.list_audit_events(&audit_query(None, 1)).await.unwrap(),
             std::slice::from_ref(&refused)
         );
-        let mine = s.list_audit_events(Some(&ops.id), 10).await.unwrap();
+        let mine = s.list_audit_events(&audit_query(Some(&ops.id), 10)).await.unwrap();
         assert_eq!(mine.len(), 2);
         assert_eq!(mine[0], refused);
-        assert_eq!(s.list_audit_events(Some(&dev.id), 10).await.unwrap().len(), 1);
+        assert_eq!(s.list_audit_events(&audit_query(Some(&dev.id), 10)).await.unwrap().len(), 1);
     }
 );
 
@@ -312,7 +312,7 @@ conformance_test!(
         assert_eq!(s.seq().await, before, "no change recorded");
         assert_eq!(s.find_legacy_credential(&new_one.email).await.unwrap(), None);
         assert_eq!(s.find_legacy_credential(&existing.email).await.unwrap(), Some(existing.clone()));
-        assert!(s.list_audit_events(None, 100).await.unwrap().iter().all(|e| e.at != T0 + 5));
+        assert!(s.list_audit_events(&audit_query(None, 100)).await.unwrap().iter().all(|e| e.at != T0 + 5));
 
         let batch = [(new_one.clone(), imported(&new_one))];
         s.import_legacy_credentials(&batch, std::slice::from_ref(&rehash), &|_| {}).await.unwrap();
@@ -326,7 +326,7 @@ conformance_test!(
                 (ChangeKind::LegacyCredential, existing.id.to_string(), T0 + 5)
             ]
         );
-        assert_eq!(s.list_audit_events(Some(&new_one.id), 10).await.unwrap(), [imported(&new_one)]);
+        assert_eq!(s.list_audit_events(&audit_query(Some(&new_one.id), 10)).await.unwrap(), [imported(&new_one)]);
     }
 );
 
@@ -371,9 +371,9 @@ conformance_test!(
         assert!(changes.iter().all(|c| c.kind == ChangeKind::LegacyCredential && c.created_at == T0 + 1));
         let subjects: std::collections::HashSet<&str> = changes.iter().map(|c| c.subject.as_str()).collect();
         assert!(batch.iter().all(|(c, _)| subjects.contains(c.id.as_str())));
-        assert_eq!(s.list_audit_events(None, 10_000).await.unwrap().len(), batch.len());
+        assert_eq!(s.list_audit_events(&audit_query(None, 10_000)).await.unwrap().len(), batch.len());
         let last = &batch[batch.len() - 1];
-        assert_eq!(s.list_audit_events(Some(&last.0.id), 10).await.unwrap(), std::slice::from_ref(&last.1));
+        assert_eq!(s.list_audit_events(&audit_query(Some(&last.0.id), 10)).await.unwrap(), std::slice::from_ref(&last.1));
 
         // One of them migrated and removed: the bulk lookup skips it, as the single one does.
         let gone = &batch[7].0;

@@ -43,6 +43,7 @@ macro_rules! conformance_test {
 }
 
 mod accounts;
+mod audit;
 mod authorization;
 mod changes;
 mod clients;
@@ -55,11 +56,11 @@ use std::ops::Deref;
 use std::path::PathBuf;
 
 use sqlx::Connection;
+use tessera_core::audit::{Actor, AuditAction, AuditEvent, AuditQuery, Target};
 use tessera_core::domain::{
     Account, AccountId, Client, ClientId, ClientKind, ClientStatus, GrantType, Kid, LegacyId,
     ScopeSet, SecretHash, StoredSecret, TokenSetId, User, UserId,
 };
-use tessera_core::legacy::audit::{AuditAction, AuditEvent};
 use tessera_core::legacy::{Email, LegacyCredential, LegacyState, PasswordHash};
 use tessera_core::store::{
     AccountStore, AuthorizationCode, AuthorizationStore, Change, ChangeFeed, ChangeKind,
@@ -339,14 +340,22 @@ pub fn password_hash() -> PasswordHash {
 }
 
 pub fn audit(action: AuditAction, credential: &LegacyId, at: i64) -> AuditEvent {
-    AuditEvent {
+    AuditEvent::new(
         at,
-        actor: "cli:test".into(),
+        &Actor::cli("test"),
         action,
-        credential_id: Some(credential.clone()),
-        account_id: None,
-        client_id: None,
-        detail: String::new(),
+        Target::new("legacy", credential.as_str()),
+    )
+    .credential(credential)
+}
+
+/// The newest `limit` events, only `credential`'s when given (what `tessera legacy audit`
+/// asks for).
+pub fn audit_query(credential: Option<&LegacyId>, limit: i64) -> AuditQuery {
+    AuditQuery {
+        target: credential.map(|c| format!("legacy:{c}")),
+        limit,
+        ..AuditQuery::default()
     }
 }
 

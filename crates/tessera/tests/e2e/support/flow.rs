@@ -136,9 +136,14 @@ impl TestApp {
             operator: false,
             password_hash: hash,
         };
-        let user = tessera_core::manage::users::create_user(self.store(), new, self.now())
-            .await
-            .unwrap();
+        let user = tessera_core::manage::users::create_user(
+            self.store(),
+            &tessera_core::audit::Actor::cli("test"),
+            new,
+            self.now(),
+        )
+        .await
+        .unwrap();
         TestUser {
             email,
             password,
@@ -181,10 +186,14 @@ impl TestApp {
             require_pkce: false,
             owner,
         };
-        let (client, secret) =
-            tessera_core::manage::apps::create_application(self.store(), &new, self.now())
-                .await
-                .unwrap();
+        let (client, secret) = tessera_core::manage::apps::create_application(
+            self.store(),
+            &tessera_core::audit::Actor::cli("test"),
+            &new,
+            self.now(),
+        )
+        .await
+        .unwrap();
         TestApplication {
             client_id: client.id.to_string(),
             client_secret: secret.map(|s| s.expose().to_owned()),

@@ -207,20 +207,32 @@ impl TestApp {
     }
 
     pub async fn account(&self, name: &str) -> String {
-        create_account(self.store(), name, None, self.now())
-            .await
-            .expect("account")
-            .id
-            .to_string()
+        create_account(
+            self.store(),
+            &tessera_core::audit::Actor::cli("test"),
+            name,
+            None,
+            self.now(),
+        )
+        .await
+        .expect("account")
+        .id
+        .to_string()
     }
 
     /// A new account with the provider's id `external_id`; its `acct_` id.
     pub async fn account_with_external_id(&self, name: &str, external_id: &str) -> String {
-        create_account(self.store(), name, Some(external_id), self.now())
-            .await
-            .expect("account")
-            .id
-            .to_string()
+        create_account(
+            self.store(),
+            &tessera_core::audit::Actor::cli("test"),
+            name,
+            Some(external_id),
+            self.now(),
+        )
+        .await
+        .expect("account")
+        .id
+        .to_string()
     }
 
     /// A credential client of a new account, with `scope` (None: the whole catalog).
@@ -235,9 +247,15 @@ impl TestApp {
             name: "test",
             scope,
         };
-        let mut created = create_credential_clients(self.store(), &new, 1, self.now())
-            .await
-            .expect("client");
+        let mut created = create_credential_clients(
+            self.store(),
+            &tessera_core::audit::Actor::cli("test"),
+            &new,
+            1,
+            self.now(),
+        )
+        .await
+        .expect("client");
         let c = created.pop().expect("one client");
         TestClient {
             account_id: account_id.to_owned(),
