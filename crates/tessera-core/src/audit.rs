@@ -375,7 +375,7 @@ pub fn parse_since(raw: &str, now: UnixSeconds) -> Result<UnixSeconds, String> {
         _ => 0,
     };
     match raw[..raw.len() - unit.len_utf8().min(raw.len())].parse::<i64>() {
-        Ok(n) if seconds > 0 && n >= 0 && n <= 100 * 365 => Ok(now - n * seconds),
+        Ok(n) if seconds > 0 && (0..=100 * 365).contains(&n) => Ok(now - n * seconds),
         _ => Err(format!(
             "{raw:?} is neither an RFC 3339 time (2026-12-01T09:00:00Z) nor an age such as \
              30m, 24h or 7d"
