@@ -32,7 +32,7 @@ pub async fn upgrade_imported_hash(
         &Actor::system(),
         AuditAction::HashUpgraded,
         now,
-        &format!("hash upgraded from {from} at a Basic login"),
+        &format!("hash upgraded from {from}"),
     );
     if let Err(err) = store
         .update_legacy_password(&credential.id, &hash, &audit)
