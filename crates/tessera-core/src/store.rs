@@ -163,6 +163,9 @@ pub enum ChangeKind {
     Account,
     /// A scope catalog entry was added, described anew or deleted; the subject is its name.
     Scope,
+    /// A kind this version does not know, written by a newer Tessera sharing the store
+    /// during a rolling upgrade. Readers skip it and move past it; nothing writes it.
+    Unrecognized,
 }
 
 impl ChangeKind {
@@ -175,7 +178,14 @@ impl ChangeKind {
             Self::TokenSet => "token_set",
             Self::Account => "account",
             Self::Scope => "scope",
+            Self::Unrecognized => "unrecognized",
         }
+    }
+
+    /// The kind a stored row names; [`Self::Unrecognized`] for one this version does not
+    /// know, so an older replica keeps following the feed past a newer one's changes.
+    pub fn from_stored(raw: &str) -> Self {
+        Self::parse(raw).unwrap_or(Self::Unrecognized)
     }
 
     pub fn parse(raw: &str) -> Option<Self> {

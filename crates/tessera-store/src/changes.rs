@@ -6,7 +6,7 @@ use tessera_core::store::{Change, ChangeFeed, ChangeKind, StoreResult};
 use tessera_core::UnixSeconds;
 
 use crate::statement::{Param, Statement};
-use crate::{corrupt, db, SqlStore};
+use crate::{db, SqlStore};
 
 const INSERT_CHANGE: &str =
     "INSERT INTO change_event (kind, subject, created_at) VALUES ($1, $2, $3)";
@@ -56,7 +56,7 @@ impl ChangeFeed for SqlStore {
                 let kind: String = r.try_get("kind").map_err(db)?;
                 Ok(Change {
                     seq: r.try_get("seq").map_err(db)?,
-                    kind: ChangeKind::parse(&kind).ok_or_else(|| corrupt("change kind", &kind))?,
+                    kind: ChangeKind::from_stored(&kind),
                     subject: r.try_get("subject").map_err(db)?,
                     created_at: r.try_get("created_at").map_err(db)?,
                 })

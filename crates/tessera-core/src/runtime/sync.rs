@@ -180,6 +180,14 @@ async fn apply(
             ChangeKind::LegacyCredential => caches.legacy.invalidate(&change.subject),
             ChangeKind::Account => caches.accounts.invalidate(&change.subject),
             ChangeKind::Scope => scopes_changed = true,
+            // Written by a newer version during a rolling upgrade: nothing this version
+            // caches can depend on it. The cursor moves past it with the rest.
+            ChangeKind::Unrecognized => {
+                tracing::debug!(
+                    seq = change.seq,
+                    "skipped a change of a kind this version does not know"
+                )
+            }
         }
     }
     if keys_changed {

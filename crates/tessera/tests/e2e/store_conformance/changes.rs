@@ -47,6 +47,27 @@ conformance_test!(
 );
 
 conformance_test!(
+    /// A change of a kind this version does not know (a newer replica's, during a rolling
+    /// upgrade) is read as `Unrecognized`, not as corruption, so the cursor moves past it
+    /// and the changes after it are still delivered.
+    async fn unknown_change_kinds_do_not_stall_the_feed(s) {
+        s.raw_sql(&format!(
+            "INSERT INTO change_event (kind, subject, created_at) VALUES ('device_code', 'dc_1', {T0})"
+        ))
+        .await;
+        let account = s.account(T0 + 1).await;
+        let client = s.credential_client(&account, T0 + 1).await;
+        assert_eq!(
+            s.changed_after(0).await,
+            [
+                (ChangeKind::Unrecognized, "dc_1".to_owned(), T0),
+                (ChangeKind::Client, client.id.to_string(), T0 + 1),
+            ]
+        );
+    }
+);
+
+conformance_test!(
     /// Pruning deletes the changes created before the instant and keeps the rest with their
     /// `seq`, and always the newest (the oldest `seq` left tells a cursor whether it missed
     /// pruned changes); a change recorded after pruning gets a `seq` above every earlier
