@@ -339,8 +339,8 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
         UserCommand::Deauthorize { email, client_id } => {
             let u = authorizations::get_user_by_email(&store, &email).await?;
             let max_ttl = crate::serve::token_policy(config).max_ttl();
-            let n =
-                authorizations::deauthorize(&store, None, &u, &client_id, max_ttl, now()).await?;
+            let n = authorizations::deauthorize(&store, None, &u, &client_id, None, max_ttl, now())
+                .await?;
             out.print(
                 &json!({ "client_id": client_id, "revoked_token_sets": n }),
                 || format!("de-authorized {client_id}: {n} token sets revoked"),

@@ -25,16 +25,29 @@ pub async fn list_authorizations(
 
 /// De-authorizes an application: its consents go and every token it holds for the user
 /// dies (at once in this process when `caches` is given, within the sync bound elsewhere).
+/// With `account`, only the authorization for that API account (one of the user's).
 pub async fn deauthorize(
     store: &dyn Store,
     caches: Option<&Caches>,
     user: &User,
     client_id: &str,
+    account: Option<&str>,
     max_token_ttl: i64,
     now: UnixSeconds,
 ) -> Result<usize, ManageError> {
     let client = get_client(store, client_id).await?;
-    let revoked = store.deauthorize(&user.id, &client.id, now).await?;
+    let account = match account {
+        Some(raw) => Some(
+            user.accounts
+                .iter()
+                .find(|a| a.as_str() == raw)
+                .ok_or_else(|| ManageError::NotFound(format!("you have no API account {raw}")))?,
+        ),
+        None => None,
+    };
+    let revoked = store
+        .deauthorize(&user.id, &client.id, account, now)
+        .await?;
     if let Some(caches) = caches {
         for set in &revoked {
             caches.remember_revoked_set(set.as_str(), now, max_token_ttl);
