@@ -25,7 +25,8 @@ pub struct AccountChoice {
     pub name: String,
 }
 
-/// The API accounts `accounts`, named, for a picker.
+/// The API accounts `accounts`, named, for a picker: by name, so the first (the default)
+/// does not depend on how the store orders ids.
 pub async fn account_choices(
     app: &crate::state::AppState,
     accounts: &[tessera_core::domain::AccountId],
@@ -43,6 +44,7 @@ pub async fn account_choices(
             name: name.unwrap_or_else(|| id.to_string()),
         });
     }
+    out.sort_by(|a, b| (a.name.to_lowercase(), &a.id).cmp(&(b.name.to_lowercase(), &b.id)));
     Ok(out)
 }
 

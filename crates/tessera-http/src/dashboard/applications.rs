@@ -271,7 +271,8 @@ pub async fn post_pkce(
 #[derive(Deserialize)]
 pub struct AuthorizationQuery {
     client_id: String,
-    account: String,
+    /// Optional here so that a link without it is "not found", not a framework rejection.
+    account: Option<String>,
 }
 
 pub async fn get_deauthorize(
@@ -283,8 +284,11 @@ pub async fn get_deauthorize(
         return Err(PageError::NotFound("No such application.").into());
     };
     let accounts = account_choices(&app, &v.user.accounts).await?;
-    let Some(account) = accounts.into_iter().find(|a| a.id == q.account) else {
-        return Err(PageError::NotYourAccount.into());
+    let Some(account) = accounts
+        .into_iter()
+        .find(|a| Some(&a.id) == q.account.as_ref())
+    else {
+        return Err(PageError::NotFound("No such authorization of yours.").into());
     };
     let name = client.name;
     Ok(v.render(|nav| ConfirmView {
