@@ -111,7 +111,8 @@ pub async fn post_migrate(
 /// the operator's (they name `tessera` commands).
 fn customer_refusal(e: ManageError, what: &'static str) -> HttpError {
     match e {
-        ManageError::Conflict(_) | ManageError::NotFound(_) => PageError::NotFound(what).into(),
+        ManageError::Conflict(_) => PageError::Blocked(what).into(),
+        ManageError::NotFound(_) => PageError::NotFound(what).into(),
         other => other.into(),
     }
 }

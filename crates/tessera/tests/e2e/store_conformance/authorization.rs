@@ -170,7 +170,7 @@ conformance_test!(
             list.iter().map(|a| (&a.account_id, a.last_used_at)).collect();
         assert_eq!(rows, [(&second, Some(T0 + 5)), (&first, Some(T0 + 2))]);
         let revoked = s.deauthorize(&user, &app.id, Some(&first), T0 + 9).await.unwrap();
-        assert_eq!(revoked, [gone.id.clone()]);
+        assert_eq!(revoked, [gone.id]);
         let left = s.list_consents(&user, &app.id).await.unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].account_id, second);
