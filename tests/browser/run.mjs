@@ -5,6 +5,7 @@
 //                                        CHROMIUM_BIN overrides /usr/bin/chromium)
 //
 // Screenshots of every page go to docs/screenshots/<page>-<width>.png at 375 and 1440 px.
+// Issue 15's defects 1-9 each have a step here ("defect N: …").
 // Pages that scroll sideways at 375 px are listed at the end (reported, not failed);
 // a form control without a label fails the run.
 
@@ -230,6 +231,28 @@ async function checkLabels(page, name) {
   assert.ok(lang, `${name}: <html> has no lang`);
 }
 
+/** Words of up to 24 characters that the layout splits across two lines (issue 15, defect
+ *  5: "Stat/e", "book/s:read"); longer tokens such as ids may break. */
+async function brokenWords(page) {
+  return page.evaluate(() => {
+    const out = [];
+    const walker = document.createTreeWalker(document.querySelector('main') || document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const re = /\S+/g;
+      let m;
+      while ((m = re.exec(n.data))) {
+        if (m[0].length > 24) continue;
+        const r = document.createRange();
+        r.setStart(n, m.index);
+        r.setEnd(n, m.index + m[0].length);
+        const lines = new Set([...r.getClientRects()].filter((x) => x.width > 0).map((x) => Math.round(x.top)));
+        if (lines.size > 1) out.push(m[0]);
+      }
+    }
+    return out;
+  });
+}
+
 async function text(locator) {
   return (await locator.innerText()).replace(/\s+/g, ' ').trim();
 }
@@ -242,11 +265,14 @@ async function main() {
   mkdirSync(SHOTS, { recursive: true });
 
   let account;
+  let second; // the user's second API account (issue 15, defect 2)
   let partner;
   await step('fixtures through the CLI, server up', async () => {
     account = cli(['account', 'create', '--name', 'Acme Corp']);
     assert.match(account.account_id, /^acct_/);
-    const user = cli(['user', 'create', '--email', EMAIL, '--account', account.account_id, '--operator', '--password-stdin'], `${PASSWORD}\n`);
+    second = cli(['account', 'create', '--name', 'Beta Books']);
+    const user = cli(['user', 'create', '--email', EMAIL, '--account', account.account_id, '--account', second.account_id,
+      '--operator', '--password-stdin'], `${PASSWORD}\n`);
     assert.equal(user.operator, true);
     partner = cli(['app', 'create', '--name', 'Partner App', '--redirect-uri', REDIRECT,
       '--scope', 'books:read account:read', '--approved']);
@@ -291,6 +317,8 @@ async function main() {
       const bad = await go(page, page.getByRole('button', { name: 'Sign in' }));
       assert.equal(bad.status(), 401);
       assert.equal(await text(page.getByRole('alert')), 'The email or password is wrong.');
+      // Defect 9: after a wrong password the cursor is on Password, not Email.
+      await page.waitForFunction(() => document.activeElement?.id === 'password', null, { timeout: 5000 });
       await capture(page, 'signin-error');
       await page.getByLabel('Password').fill(PASSWORD);
       const ok = await go(page, page.getByRole('button', { name: 'Sign in' }));
@@ -306,7 +334,7 @@ async function main() {
     let cred; // { id, secret, token }
     await step('API Credentials: create shows the secret once, with copy buttons and the warning', async () => {
       assert.equal(await text(page.locator('h1')), 'API Credentials');
-      assert.match(await text(page.locator('main')), /API account: Acme Corp/);
+      assert.equal(await page.getByLabel('API account').inputValue(), account.account_id);
       await capture(page, 'credentials-empty');
       await page.locator('#name').fill('browser-test');
       const r = await go(page, page.getByRole('button', { name: 'Create' }));
@@ -319,7 +347,9 @@ async function main() {
       assert.ok(secret.length >= 32, 'a long secret');
       assert.equal(await page.getByLabel('Client secret').inputValue(), secret);
       const copies = page.getByRole('button', { name: 'Copy' });
-      assert.equal(await copies.count(), 2);
+      assert.equal(await copies.count(), 3, 'id, secret and the token request');
+      assert.match(await text(page.locator('pre')), new RegExp(`^curl -s -u "${id}:\\$CLIENT_SECRET"`));
+      assert.match(await page.locator('#client-secret').evaluate((el) => getComputedStyle(el).fontFamily), /mono/i);
       await capture(page, 'secret');
       const copySecret = page.locator('button[data-copy="client-secret"]');
       await copySecret.click();
@@ -350,11 +380,14 @@ async function main() {
       assert.equal(r.status(), 200);
       assert.equal(await text(page.locator('h1')), 'Test of browser-test');
       assert.match(await text(page.getByRole('status')), /The credential works/);
-      const claims = JSON.parse(await page.locator('pre code').innerText());
+      const claims = Object.fromEntries(await page.locator('table.claims tbody tr').evaluateAll((rows) =>
+        rows.map((r) => [r.cells[0].innerText.trim(), r.cells[1].innerText.trim()])));
       assert.equal(claims.client_id, cred.id);
       assert.equal(claims.sub, account.account_id);
       assert.equal(claims.iss, base);
-      assert.ok(claims.exp > claims.iat);
+      // Times as dates, not Unix seconds.
+      assert.match(claims.exp, /^\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2} UTC$/);
+      assert.match(claims.iat, /^\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2} UTC$/);
       await capture(page, 'claims');
       await go(page, page.getByRole('link', { name: 'Back' }));
     });
@@ -399,6 +432,17 @@ async function main() {
       const blocked = legacyRow().getByRole('button', { name: 'Remove Credentials' });
       assert.equal(await blocked.isDisabled(), true, 'Remove is disabled before migration');
       assert.match(await text(legacyRow()), /Migrate first/);
+      // Defect 7: Migrate and Remove side by side at one height; the reason readable.
+      const migrateBox = await legacyRow().getByRole('button', { name: 'Migrate' }).boundingBox();
+      const removeBox = await blocked.boundingBox();
+      assert.ok(Math.abs(migrateBox.y - removeBox.y) <= 1 && Math.abs(migrateBox.height - removeBox.height) <= 1,
+        `Migrate ${JSON.stringify(migrateBox)} vs Remove ${JSON.stringify(removeBox)}`);
+      const reason = await legacyRow().locator('.reason').evaluate((el) => {
+        const s = getComputedStyle(el);
+        return { size: parseFloat(s.fontSize), color: s.color };
+      });
+      assert.ok(reason.size >= 15, `reason font ${reason.size}px`);
+      assert.equal(reason.color, 'rgb(29, 36, 51)', 'the body text colour, not muted grey');
       await capture(page, 'credentials-legacy');
       let r = await go(page, legacyRow().getByRole('button', { name: 'Migrate' }));
       assert.equal(r.status(), 200);
@@ -410,8 +454,20 @@ async function main() {
       await copySecret.click();
       await poll('the Copy button to say Copied', async () => (await copySecret.innerText()) === 'Copied', 3000);
       assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret, 'the secret was copied');
+      // The next steps: the token request and a Bearer call, the real id, the secret as a variable.
+      const steps = page.locator('section.next-steps');
+      assert.equal(await text(steps.locator('#snippet-token')),
+        `curl -s -u "${id}:$CLIENT_SECRET" -d grant_type=client_credentials ${base}/oauth/token`);
+      assert.equal(await text(steps.locator('#snippet-call')), `curl -H "Authorization: Bearer $ACCESS_TOKEN" ${base}/v1/account`);
+      assert.ok(!(await text(page.locator('main'))).includes(`${id}:${secret}`), 'the secret only in its own field');
+      const copyCall = steps.locator('button[data-copy="snippet-call"]');
+      await copyCall.click();
+      await poll('the snippet Copy to say Copied', async () => (await copyCall.innerText()) === 'Copied', 3000);
+      assert.equal(await page.evaluate(() => navigator.clipboard.readText()), `curl -H "Authorization: Bearer $ACCESS_TOKEN" ${base}/v1/account`);
+      assert.match(await page.locator('#client-id').evaluate((el) => getComputedStyle(el).fontFamily), /mono/i);
+      assert.ok(!(await text(page.locator('main'))).match(/tessera [a-z]/), 'no tessera command for customers');
       await capture(page, 'legacy-migrated');
-      await go(page, page.getByRole('link', { name: 'Back' }));
+      await go(page, page.getByRole('link', { name: 'Back to API Credentials' }));
       assert.equal(await text(legacyRow().locator('td').nth(1)), 'migrated');
       assert.equal(await legacyRow().getByRole('button', { name: 'Remove Credentials' }).isDisabled(), true,
         'Remove waits until the new credentials obtained a token');
@@ -424,12 +480,27 @@ async function main() {
       await clientRow.getByLabel('Client secret').fill(secret);
       r = await go(page, clientRow.getByRole('button', { name: 'Test' }));
       assert.equal(r.status(), 200);
-      assert.match(await text(page.locator('pre')), new RegExp(`"sub": "${account.account_id}"`), 'same API account');
+      assert.equal(await text(page.locator('table.claims tr', { hasText: 'sub' }).locator('td').nth(1)), account.account_id, 'same API account');
       await go(page, page.getByRole('link', { name: 'Back' }));
+      // "Tested in the Settings Center" is not "used by an integration".
+      assert.match(await text(clientRow.locator('td.usage')), /^Only tested in the Settings Center/);
       await go(page, legacyRow().getByRole('link', { name: 'Remove Credentials' }));
       assert.match(await text(page.locator('h1')), /Remove the legacy credential/);
+      // Removing safely: Basic's traffic, and a plain warning while it is in use.
+      assert.equal(await text(page.locator('#basic-24h')), '2');
+      assert.equal(await text(page.locator('#basic-7d')), '2');
+      assert.match(await text(page.locator('#basic-last')), /UTC$/);
+      assert.match(await text(page.locator('#basic-in-use')), /^Basic authentication with this credential is still in use: 2 requests in the last 24 hours/);
+      assert.match(await text(page.locator('#client-use')), /^Only tested in the Settings Center/);
       await capture(page, 'confirm-remove-legacy');
-      r = await go(page, page.getByRole('button', { name: 'Remove Credentials' }));
+      // The integration switches: a token from the token endpoint is told apart.
+      const switched = await token({ grant_type: 'client_credentials' }, { authorization: basic(id, secret) });
+      assert.equal(switched.status, 200);
+      await page.reload();
+      assert.match(await text(page.locator('#client-use')), /^Used by an integration since/);
+      const report = cli(['report', 'legacy']).find((row) => row.email === LEGACY_EMAIL);
+      assert.ok(report.client_first_test_at && report.client_first_integration_at, JSON.stringify(report));
+      r = await go(page, page.getByRole('button', { name: 'Remove anyway' }));
       assert.equal(r.status(), 200);
       assert.equal(await text(page.getByRole('status')), `Removed the legacy credential ${LEGACY_EMAIL}.`);
       assert.equal(await legacyRow().count(), 0);
@@ -465,6 +536,7 @@ async function main() {
       const boxes = page.locator('fieldset input[type=checkbox]');
       assert.equal(await boxes.count(), 1, 'only the requested scope is offered');
       assert.equal(await boxes.first().isChecked(), true);
+      assert.deepEqual(await brokenWords(page), [], 'defect 5: no word broken on the consent page');
       await capture(page, 'consent');
       await page.getByRole('button', { name: 'Authorize' }).click();
       await page.waitForURL((u) => u.href.startsWith(REDIRECT), { timeout: 5000 });
@@ -488,11 +560,12 @@ async function main() {
       assert.equal(r.status(), 200);
       const authorized = page.locator('h2:has-text("Authorized applications") + table tbody tr', { hasText: 'Partner App' });
       assert.equal(await authorized.count(), 1);
-      assert.equal(await text(authorized.locator('td').nth(1)), 'books:read');
+      assert.equal(await text(authorized.locator('td').nth(1)), 'Acme Corp');
+      assert.equal(await text(authorized.locator('td').nth(2)), 'books:read');
       await capture(page, 'applications');
       r = await go(page, authorized.getByRole('link', { name: 'Revoke access' }));
       assert.equal(r.status(), 200);
-      assert.equal(await text(page.locator('h1')), 'Revoke access of Partner App?');
+      assert.equal(await text(page.locator('h1')), 'Revoke access of Partner App to Acme Corp?');
       await capture(page, 'confirm-revoke-access');
       r = await go(page, page.getByRole('button', { name: 'Revoke access' }));
       assert.equal(r.status(), 200);
@@ -508,16 +581,30 @@ async function main() {
       await poll('the access token to be refused', async () => (await books(grant.access)) === 401, 1000 - (Date.now() - revokedAt), 25);
     });
 
-    await step('Add application: generate a token set for the partner; the access token works', async () => {
+    /** Add application for `accountName`: the partner's own scopes only; returns the tokens. */
+    async function addPartner(accountName) {
       await page.goto('/settings/applications');
       await page.getByLabel('Application', { exact: true }).selectOption({ label: 'Partner App' });
-      assert.equal(await page.getByLabel('API account', { exact: true }).inputValue(), account.account_id);
-      const r = await go(page, page.getByRole('button', { name: 'Generate tokens' }));
-      // The form lists the catalog; scopes the application may not use are left out.
+      let r = await go(page, page.getByRole('button', { name: 'Choose scopes and account' }));
+      assert.equal(r.status(), 200);
+      assert.equal(await text(page.locator('h1')), 'Add Partner App');
+      // Defect 3: only the application's scopes (books:read account:read), read-only pre-checked.
+      const boxes = page.locator('fieldset input[type=checkbox]');
+      assert.deepEqual((await boxes.evaluateAll((bs) => bs.map((b) => [b.name, b.checked]))).sort(),
+        [['scope.account:read', true], ['scope.books:read', true]]);
+      assert.equal(await page.locator('input[name="scope.books:write"]').count(), 0, 'no write scope the app cannot use');
+      await page.getByLabel('The token set is for the API account').selectOption({ label: accountName });
+      if (accountName === 'Acme Corp') await capture(page, 'add-application');
+      r = await go(page, page.getByRole('button', { name: 'Generate tokens' }));
       assert.equal(r.status(), 200, `Generate tokens answered ${r.status()}: ${await text(page.locator('main'))}`);
       assert.equal(await text(page.locator('h1')), 'Tokens for Partner App');
-      const access = await page.locator('#access-token').inputValue();
-      const refresh = await page.locator('#refresh-token').inputValue();
+      assert.match(await text(page.locator('main')), new RegExp(`For the API account ${accountName}\\.`));
+      return { access: await page.locator('#access-token').inputValue(), refresh: await page.locator('#refresh-token').inputValue() };
+    }
+
+    let forBeta;
+    await step('defect 3: Add application offers the application\'s scopes and names the account; the token works', async () => {
+      const { access, refresh } = await addPartner('Acme Corp');
       assert.match(refresh, /^rt_/);
       assert.equal(jwtClaims(access).client_id, partner.client_id);
       assert.equal(await page.getByRole('button', { name: 'Copy' }).count(), 2);
@@ -529,8 +616,26 @@ async function main() {
         client_id: partner.client_id, client_secret: partner.client_secret,
       });
       assert.equal(t.status, 200, JSON.stringify(t.body));
+      forBeta = await addPartner('Beta Books');
+    });
+
+    await step('defect 2: one application for two accounts is two rows; Revoke access revokes only its row', async () => {
       await page.goto('/settings/applications');
-      assert.equal(await page.locator('h2:has-text("Authorized applications") + table tbody tr', { hasText: 'Partner App' }).count(), 1);
+      const rows = page.locator('h2:has-text("Authorized applications") + table tbody tr', { hasText: 'Partner App' });
+      assert.equal(await rows.count(), 2);
+      assert.deepEqual((await rows.locator('td:nth-child(2)').allInnerTexts()).map((s) => s.trim()).sort(), ['Acme Corp', 'Beta Books']);
+      await capture(page, 'applications-two-accounts');
+      await go(page, rows.filter({ hasText: 'Beta Books' }).getByRole('link', { name: 'Revoke access' }));
+      assert.equal(await text(page.locator('h1')), 'Revoke access of Partner App to Beta Books?');
+      await go(page, page.getByRole('button', { name: 'Revoke access' }));
+      assert.equal(await text(page.getByRole('status')), 'Access revoked; 1 token set stopped working.');
+      assert.equal(await rows.count(), 1);
+      assert.equal(await text(rows.locator('td').nth(1)), 'Acme Corp', "the other account's row stays");
+      const dead = await token({
+        grant_type: 'refresh_token', refresh_token: forBeta.refresh,
+        client_id: partner.client_id, client_secret: partner.client_secret,
+      });
+      assert.equal(dead.status, 400, 'Beta Books\' token set is revoked');
     });
 
     await step('Operator: unapprove and approve the partner, rotate the signing key', async () => {
@@ -565,6 +670,9 @@ async function main() {
       assert.equal(r.status(), 404);
       assert.equal(await text(page.locator('h1')), 'Not found');
       await capture(page, 'error-not-found');
+      // Defect 6: an error page leads back.
+      await go(page, page.getByRole('link', { name: 'Back to the Settings Center' }));
+      assert.equal(new URL(page.url()).pathname, '/settings/credentials');
       r = await page.goto('/settings/applications/deauthorize?client_id=cl_doesnotexist');
       assert.equal(r.status(), 404);
       r = await page.goto(`/oauth/authorize?response_type=code&client_id=cl_doesnotexist&redirect_uri=${encodeURIComponent(REDIRECT)}`);
@@ -620,8 +728,9 @@ async function main() {
       assert.equal(await text(tab2.locator('h1')), 'This form has expired');
       assert.match(await text(tab2.getByRole('alert')), /Reload the page and try again/);
       await capture(tab2, 'error-form-expired');
-      // As the message says: reload, and it works.
-      await tab2.goto('/settings/credentials');
+      // Defect 6: the stale form's page offers a fresh form (a GET), not a re-post.
+      await go(tab2, tab2.getByRole('link', { name: 'Open a fresh form' }));
+      assert.equal(new URL(tab2.url()).pathname, '/settings/credentials');
       await tab2.locator('#name').fill('after-reload');
       r = await go(tab2, tab2.getByRole('button', { name: 'Create' }));
       assert.equal(r.status(), 200);
@@ -629,6 +738,56 @@ async function main() {
       await tab2.close();
       await page.goto('/settings/credentials');
       assert.equal(await page.locator('tbody tr', { hasText: 'stale-tab' }).count(), 0, 'the stale form created nothing');
+    });
+
+    await step('defect 1: signing in again after signing out, and visiting /, land on /settings', async () => {
+      await page.goto('/settings/credentials');
+      await go(page, page.getByRole('button', { name: 'Sign out' }));
+      assert.equal(new URL(page.url()).pathname, '/signin');
+      await page.getByLabel('Email').fill(EMAIL);
+      await page.getByLabel('Password').fill(PASSWORD);
+      const r = await go(page, page.getByRole('button', { name: 'Sign in' }));
+      assert.equal(r.status(), 200);
+      assert.equal(new URL(page.url()).pathname, '/settings/credentials');
+      await page.goto('/');
+      assert.equal(new URL(page.url()).pathname, '/settings/credentials');
+    });
+
+    await step('defect 4: ?notice= shows nothing; notices are the server\'s', async () => {
+      const r = await page.goto('/settings/credentials?notice=' + encodeURIComponent('Your account is suspended. Call +1 555 0100.'));
+      assert.equal(r.status(), 200);
+      assert.equal(await page.getByRole('status').count(), 0);
+      assert.ok(!(await text(page.locator('main'))).includes('suspended'));
+    });
+
+    await step('defect 8: a name of only spaces is called blank', async () => {
+      await page.goto('/settings/credentials');
+      await page.locator('#name').fill('     ');
+      const r = await go(page, page.getByRole('button', { name: 'Create' }));
+      assert.equal(r.status(), 400);
+      assert.equal(await text(page.getByRole('alert')), 'a client name cannot be blank: type a name');
+      await capture(page, 'error-blank-name');
+      await go(page, page.getByRole('link', { name: 'Back to the Settings Center' }));
+    });
+
+    await step('defect 5: at 1440 px no word breaks, and a 200-character name squeezes no header', async () => {
+      await page.setViewportSize(WIDE);
+      await page.goto('/settings/credentials');
+      await page.locator('#name').fill('n'.repeat(200));
+      await go(page, page.getByRole('button', { name: 'Create' }));
+      await page.goto('/settings/credentials');
+      for (const path of ['/settings/credentials', '/settings/applications']) {
+        await page.goto(path);
+        assert.deepEqual(await brokenWords(page), [], `${path}: words broken`);
+        const headers = await page.locator('th').evaluateAll((ths) => ths.map((th) => th.getBoundingClientRect().width));
+        assert.ok(headers.every((w) => w >= 40), `${path}: a header squeezed to ${Math.min(...headers)} px`);
+        const overflow = await page.evaluate(() => {
+          const main = document.querySelector('main').getBoundingClientRect();
+          return [...document.querySelectorAll('main table')].some((t) => t.getBoundingClientRect().right > main.right + 1);
+        });
+        assert.equal(overflow, false, `${path}: a table wider than the page`);
+      }
+      await capture(page, 'credentials-long-name');
     });
 
     await step('no script errors, no request left the machine', async () => {

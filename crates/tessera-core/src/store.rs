@@ -341,8 +341,16 @@ pub trait LegacyStore: Send + Sync {
     /// `migrated` → `removed`, erasing the password hash. `false` when it was not migrated.
     async fn mark_legacy_removed(&self, id: &LegacyId, audit: &AuditEvent) -> StoreResult<bool>;
     /// Records that the client obtained a token at `now`: sets its last-token instant, and
-    /// its first-token instant if it has none.
-    async fn record_token_use(&self, client: &ClientId, now: UnixSeconds) -> StoreResult<()>;
+    /// its first-token instant if it has none; and the first instant of that `source`
+    /// (a Settings Center test, or an integration) if it has none.
+    async fn record_token_use(
+        &self,
+        client: &ClientId,
+        source: TokenSource,
+        now: UnixSeconds,
+    ) -> StoreResult<()>;
+    /// How the client has obtained tokens so far; `None`: no such client.
+    async fn find_token_use(&self, client: &ClientId) -> StoreResult<Option<TokenUse>>;
     /// When the client last obtained a token, as last recorded; `None`: never.
     async fn find_last_token_at(&self, client: &ClientId) -> StoreResult<Option<UnixSeconds>>;
     /// When the client obtained its first token; `None`: never (or no such client).
@@ -351,6 +359,8 @@ pub trait LegacyStore: Send + Sync {
     async fn add_legacy_usage(&self, deltas: &[UsageDelta]) -> StoreResult<()>;
     /// Deletes hourly buckets that started before `before`.
     async fn prune_legacy_usage(&self, before: UnixSeconds) -> StoreResult<()>;
+    /// The credential's Basic requests in buckets starting at or after `from`.
+    async fn count_legacy_requests(&self, id: &LegacyId, from: UnixSeconds) -> StoreResult<i64>;
     /// One row per credential with the Basic requests in buckets starting at or after
     /// `day_from` and `week_from`.
     async fn legacy_report(
@@ -478,6 +488,35 @@ pub struct Authorization {
     pub last_used_at: Option<UnixSeconds>,
 }
 
+/// Where a client's token came from: the Settings Center's Test button, or anything else
+/// (the token endpoint: an integration, or a person's script). Issue 15: "tested" is not
+/// "in use".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenSource {
+    SettingsTest,
+    Integration,
+}
+
+impl TokenSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SettingsTest => "settings_test",
+            Self::Integration => "integration",
+        }
+    }
+}
+
+/// A client's token history, as recorded by [`LegacyStore::record_token_use`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenUse {
+    pub first_token_at: Option<UnixSeconds>,
+    pub last_token_at: Option<UnixSeconds>,
+    /// The first token obtained with the Settings Center's Test.
+    pub first_tested_at: Option<UnixSeconds>,
+    /// The first token obtained any other way (from 0009 on; earlier ones are unknown).
+    pub first_integration_at: Option<UnixSeconds>,
+}
+
 /// What [`AuthorizationStore::rotate_refresh_token`] found. The store only reports; the
 /// core decides what a replay costs (RFC 9700 §4.14.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -540,15 +579,18 @@ pub trait AuthorizationStore: Send + Sync {
         code: &AuthorizationCode,
         now: UnixSeconds,
     ) -> StoreResult<()>;
-    /// The applications a user authorized, with the last time any of their token sets was
-    /// refreshed or started.
+    /// The applications a user authorized, one row per (application, API account), with
+    /// the last time a token set of that authorization was refreshed or started.
     async fn list_authorizations(&self, user: &UserId) -> StoreResult<Vec<Authorization>>;
     /// Forgets the user's consents for the client and revokes every live token set of the
-    /// pair (recording a `TokenSet` change for each); returns the revoked sets.
+    /// pair (recording a `TokenSet` change for each); returns the revoked sets. With
+    /// `account`, only that account's consent and token sets: the same application
+    /// authorized for another account keeps working.
     async fn deauthorize(
         &self,
         user: &UserId,
         client: &ClientId,
+        account: Option<&AccountId>,
         now: UnixSeconds,
     ) -> StoreResult<Vec<TokenSetId>>;
     /// Token sets revoked after `since` (their access tokens may still be unexpired).

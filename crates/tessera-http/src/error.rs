@@ -103,6 +103,9 @@ pub enum PageError {
     OperatorsOnly,
     /// Nothing of that kind among what this user may see; the sentence says what.
     NotFound(&'static str),
+    /// A Settings Center action that cannot be done yet or any more; the sentence says
+    /// what to do (never a `tessera` command: it is the customer's page).
+    Blocked(&'static str),
     /// A management action refused, with the reason the core gave.
     Manage(ManageError),
 }
@@ -164,6 +167,7 @@ impl PageError {
             | Self::NotYourAccount
             | Self::OperatorsOnly => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Blocked(_) => StatusCode::CONFLICT,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Manage(e) => match e {
                 ManageError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -192,6 +196,7 @@ impl PageError {
             Self::NotYourAccount => "Not your account",
             Self::OperatorsOnly => "Operators only",
             Self::NotFound(_) => "Not found",
+            Self::Blocked(_) => "Not now",
             Self::Manage(ManageError::NotFound(_)) => "Not found",
             Self::Manage(_) => "That did not work",
         }
@@ -235,7 +240,7 @@ impl PageError {
             Self::NoAccount => "Your user may not act on any API account.".into(),
             Self::NotYourAccount => "Pick one of your API accounts.".into(),
             Self::OperatorsOnly => "This page is for the provider's operators.".into(),
-            Self::NotFound(what) => (*what).into(),
+            Self::NotFound(what) | Self::Blocked(what) => (*what).into(),
             Self::Manage(ManageError::Store(_)) => {
                 "The server could not complete the request; try again.".into()
             }
@@ -244,7 +249,56 @@ impl PageError {
                 | ManageError::Invalid(m)
                 | ManageError::Conflict(m)
                 | ManageError::Crypto(m),
-            ) => m.as_str().into(),
+            ) => without_cli_hint(m).into(),
+        }
+    }
+
+    /// Where the error page leads back to (issue 15: error pages had no way back): the
+    /// Settings Center for its own errors, the sign-in form for its own; none for the
+    /// authorization flow, whose way back is the application.
+    fn way_back(&self) -> Option<(&'static str, &'static str)> {
+        const SETTINGS: (&str, &str) = ("/settings", "Back to the Settings Center");
+        match self {
+            Self::FormExpired(FormKind::SignIn) | Self::WrongCredentials => {
+                Some(("/signin", "Sign in"))
+            }
+            Self::FormExpired(FormKind::Settings)
+            | Self::UnreadableForm
+            | Self::CrossSite
+            | Self::NoAccount
+            | Self::NotYourAccount
+            | Self::OperatorsOnly
+            | Self::NotFound(_)
+            | Self::Blocked(_)
+            | Self::Manage(_) => Some(SETTINGS),
+            Self::FormExpired(FormKind::Consent)
+            | Self::TooManyAttempts { .. }
+            | Self::InvalidAuthorizationRequest(_)
+            | Self::AuthorizationFailed(_)
+            | Self::InvalidCodeLink
+            | Self::NoAccountChosen => None,
+        }
+    }
+
+    /// The error page with a link to `href` (a path of ours) in place of the usual way
+    /// back: an expired dashboard form leads to a fresh copy of its page, never a re-post.
+    pub fn page_leading_to(&self, href: &str, label: &str) -> Response {
+        self.page(Some((href, label)))
+    }
+
+    fn page(&self, back: Option<(&str, &str)>) -> Response {
+        if let Self::Manage(ManageError::Store(e)) = self {
+            tracing::error!(error = %e, "management action failed");
+        }
+        let view = ErrorView {
+            title: self.title(),
+            message: self.message(),
+            back_href: back.map(|b| b.0),
+            back_label: back.map_or("", |b| b.1),
+        };
+        match view.render() {
+            Ok(html) => self.with_page(crate::html::send(html)),
+            Err(err) => HttpError::internal(err).into_response(),
         }
     }
 
@@ -264,18 +318,23 @@ impl PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        if let Self::Manage(ManageError::Store(e)) = &self {
-            tracing::error!(error = %e, "management action failed");
-        }
-        let view = ErrorView {
-            title: self.title(),
-            message: self.message(),
-        };
-        match view.render() {
-            Ok(html) => self.with_page(crate::html::send(html)),
-            Err(err) => HttpError::internal(err).into_response(),
-        }
+        self.page(self.way_back())
     }
+}
+
+/// A management refusal's text without the CLI hint that ends many of them ("…; `tessera
+/// legacy list` shows it"): pages are read by customers, who have no `tessera` to run.
+fn without_cli_hint(m: &str) -> &str {
+    let cut = [
+        "; `tessera ",
+        " (see `tessera ",
+        "; run `tessera ",
+        ", then `tessera ",
+    ]
+    .iter()
+    .filter_map(|hint| m.find(hint))
+    .min();
+    cut.map_or(m, |at| &m[..at])
 }
 
 #[derive(Template)]
@@ -283,6 +342,8 @@ impl IntoResponse for PageError {
 struct ErrorView<'a> {
     title: &'static str,
     message: Cow<'a, str>,
+    back_href: Option<&'a str>,
+    back_label: &'a str,
 }
 
 /// 201 Created with `body` (RFC 9110 §15.3.2).
@@ -554,4 +615,32 @@ fn basic_refused(r: &BasicRefusal) -> Response {
 
 pub async fn not_found() -> HttpError {
     HttpError::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_drop_the_cli_hints_of_management_errors() {
+        for (raw, shown) in [
+            (
+                "no client cl_1; `tessera client list` shows the existing ones",
+                "no client cl_1",
+            ),
+            (
+                "no signing key k1 (see `tessera keys list`)",
+                "no signing key k1",
+            ),
+            (
+                "the legacy credential for a@b.example has not been migrated; run `tessera legacy migrate a@b.example` first",
+                "the legacy credential for a@b.example has not been migrated",
+            ),
+            ("a client name cannot be blank: type a name", "a client name cannot be blank: type a name"),
+        ] {
+            assert_eq!(without_cli_hint(raw), shown);
+            let page = PageError::Manage(ManageError::Invalid(raw.into()));
+            assert!(!page.message().contains("tessera "), "{raw}");
+        }
+    }
 }

@@ -20,6 +20,7 @@ pub mod legacy;
 mod legacy_runtime;
 pub mod metrics;
 mod metrics_layer;
+mod notice;
 mod oauth;
 mod paths;
 pub mod session;
@@ -76,11 +77,21 @@ pub fn router(state: AppState) -> Router {
         .route(paths::HEALTHZ, get(health::get_healthz))
         .route(paths::READYZ, get(health::get_readyz))
         .route(paths::SCRIPT, get(views::get_script))
-        .merge(dashboard::routes());
+        .merge(
+            dashboard::routes().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                notice::seal,
+            )),
+        );
     let router = if proxied {
         router.fallback(gateway::proxy)
     } else {
+        // Without an upstream, `/` is no API's: a person who lands there wants the pages.
         router
+            .route(
+                "/",
+                get(|| async { axum::response::Redirect::to(signin::HOME) }),
+            )
             .route(paths::API_ACCOUNT, get(api::get_account))
             .route(paths::API_BOOKS, get(api::get_books).post(api::post_books))
             .route(paths::API_BOOK, get(api::get_book))

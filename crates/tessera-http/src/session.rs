@@ -42,6 +42,20 @@ fn session_cookie<'a>(app: &AppState, headers: &'a HeaderMap) -> Option<&'a str>
     cookie(headers, &cookie_name(&app.sessions, SESSION_COOKIE))
 }
 
+/// The request's cookie `base`, under its `__Host-` name when cookies are secure.
+pub(crate) fn cookie_named<'a>(
+    policy: &SessionPolicy,
+    headers: &'a HeaderMap,
+    base: &str,
+) -> Option<&'a str> {
+    cookie(headers, &cookie_name(policy, base))
+}
+
+/// The stored hash of the request's session cookie, if it carries one (live or not).
+pub(crate) fn session_hash(app: &AppState, headers: &HeaderMap) -> Option<SecretHash> {
+    session_cookie(app, headers).map(|raw| SecretHash::of(raw.as_bytes()))
+}
+
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
@@ -53,7 +67,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn set_cookie(
+pub(crate) fn set_cookie(
     policy: &SessionPolicy,
     base: &str,
     value: &str,

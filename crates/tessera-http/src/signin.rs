@@ -21,8 +21,8 @@ use crate::session::{
 use crate::state::AppState;
 use crate::views::{page, SignInView};
 
-/// Where a sign-in goes when `return_to` is missing or not safe.
-const HOME: &str = "/";
+/// Where a sign-in goes when `return_to` is missing or not safe: the Settings Center.
+pub(crate) const HOME: &str = "/settings";
 
 /// Only a path on this server: never an open redirect.
 fn safe_return_to(raw: Option<&str>) -> String {
@@ -92,6 +92,7 @@ pub fn render_signin(
         return_to: return_to.to_owned(),
         email: email.to_owned(),
         message: failure.map(|f| f.message().into_owned()),
+        focus_password: failure.is_some() && !email.is_empty(),
     };
     let mut res = page(&view);
     if let Some(c) = set_cookie {

@@ -11,6 +11,8 @@ pub struct SignInView {
     pub return_to: String,
     pub email: String,
     pub message: Option<String>,
+    /// The email is filled in (a refused attempt): the cursor goes to Password.
+    pub focus_password: bool,
 }
 
 pub struct ScopeLine {
@@ -23,7 +25,8 @@ pub struct AccountChoice {
     pub name: String,
 }
 
-/// The API accounts `accounts`, named, for a picker.
+/// The API accounts `accounts`, named, for a picker: by name, so the first (the default)
+/// does not depend on how the store orders ids.
 pub async fn account_choices(
     app: &crate::state::AppState,
     accounts: &[tessera_core::domain::AccountId],
@@ -41,6 +44,7 @@ pub async fn account_choices(
             name: name.unwrap_or_else(|| id.to_string()),
         });
     }
+    out.sort_by(|a, b| (a.name.to_lowercase(), &a.id).cmp(&(b.name.to_lowercase(), &b.id)));
     Ok(out)
 }
 
@@ -110,6 +114,8 @@ pub struct CredentialRow {
     pub name: String,
     pub created: String,
     pub last_used: String,
+    /// Tested in the Settings Center, used by an integration, or never used.
+    pub usage: String,
     pub status: String,
     pub active: bool,
 }
@@ -136,6 +142,40 @@ pub struct SecretView {
     pub back: String,
 }
 
+/// After Migrate: the new credentials once, and the next steps with them.
+#[derive(Template)]
+#[template(path = "dashboard_migrated.html")]
+pub struct MigratedView {
+    pub nav: Nav,
+    pub email: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token_url: String,
+    /// A URL of the API to call with the token.
+    pub api_call: String,
+    /// When Basic ends for good, if a date is set.
+    pub sunset: Option<String>,
+    pub guide_url: Option<String>,
+    pub back: String,
+}
+
+/// The Remove confirmation: what still uses Basic with this credential.
+#[derive(Template)]
+#[template(path = "dashboard_legacy_remove.html")]
+pub struct RemoveLegacyView {
+    pub nav: Nav,
+    pub email: String,
+    pub requests_24h: i64,
+    pub requests_7d: i64,
+    pub last_used: String,
+    /// Basic requests in the last 7 days: removing it breaks whatever sends them.
+    pub in_use: bool,
+    pub client_id: String,
+    pub client_use: String,
+    pub integration_seen: bool,
+    pub back: String,
+}
+
 #[derive(Template)]
 #[template(path = "dashboard_confirm.html")]
 pub struct ConfirmView {
@@ -155,13 +195,37 @@ pub struct ClaimsView {
     pub title: String,
     pub ok: bool,
     pub message: String,
-    pub claims: String,
+    /// Each claim and its value, times as dates.
+    pub claims: Vec<(String, String)>,
     pub back: String,
+}
+
+/// A token's claims for people: `iat`, `exp`, `nbf` and `auth_time` as dates (issue 15:
+/// not Unix seconds), strings bare, anything else as JSON.
+pub fn claim_rows(claims: &serde_json::Value) -> Vec<(String, String)> {
+    let Some(map) = claims.as_object() else {
+        return Vec::new();
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let shown = match (k.as_str(), v) {
+                ("iat" | "exp" | "nbf" | "auth_time", serde_json::Value::Number(n)) => {
+                    n.as_i64().map_or_else(|| n.to_string(), |t| when(Some(t)))
+                }
+                (_, serde_json::Value::String(s)) => s.clone(),
+                (_, other) => other.to_string(),
+            };
+            (k.clone(), shown)
+        })
+        .collect()
 }
 
 pub struct AuthorizedRow {
     pub client_id: String,
     pub name: String,
+    /// The API account this authorization acts on: one row per (application, account).
+    pub account_id: String,
+    pub account_name: String,
     pub scopes: String,
     pub last_used: String,
 }
@@ -185,8 +249,18 @@ pub struct ApplicationsView {
     pub authorized: Vec<AuthorizedRow>,
     pub partners: Vec<AccountChoice>,
     pub accounts: Vec<AccountChoice>,
-    pub scopes: Vec<ScopeLine>,
     pub own: Vec<AppRow>,
+}
+
+/// Add application, once the application is chosen: its own scopes only.
+#[derive(Template)]
+#[template(path = "dashboard_add_application.html")]
+pub struct AddApplicationView {
+    pub nav: Nav,
+    pub app_id: String,
+    pub app_name: String,
+    pub accounts: Vec<AccountChoice>,
+    pub scopes: Vec<ScopeLine>,
 }
 
 #[derive(Template)]
@@ -194,6 +268,7 @@ pub struct ApplicationsView {
 pub struct TokensView {
     pub nav: Nav,
     pub app_name: String,
+    pub account_name: String,
     pub access_token: String,
     pub refresh_token: String,
     pub expires_in: i64,
@@ -274,4 +349,22 @@ pub fn when(t: Option<i64>) -> String {
     let full = httpdate::fmt_http_date(st);
     // "Sun, 22 Nov 2026 19:08:23 GMT" → "22 Nov 2026 19:08 UTC"
     full.get(5..22).map(|s| format!("{s} UTC")).unwrap_or(full)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_times_read_as_dates() {
+        let claims = serde_json::json!({
+            "iat": 1_795_000_000, "exp": 1_795_000_300, "scope": "books:read", "n": [1],
+        });
+        let rows = claim_rows(&claims);
+        let get = |k: &str| rows.iter().find(|r| r.0 == k).map(|r| r.1.as_str());
+        assert_eq!(get("iat"), Some("18 Nov 2026 11:06 UTC"));
+        assert_eq!(get("exp"), Some("18 Nov 2026 11:11 UTC"));
+        assert_eq!(get("scope"), Some("books:read"));
+        assert_eq!(get("n"), Some("[1]"));
+    }
 }

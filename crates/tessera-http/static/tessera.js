@@ -4,8 +4,10 @@ document.addEventListener("click", (event) => {
   if (!button) return;
   const input = document.getElementById(button.dataset.copy);
   if (!input) return;
-  input.select();
-  navigator.clipboard?.writeText(input.value).then(() => {
+  // An input's value, or a snippet's text (a <pre>).
+  const text = "value" in input ? input.value : input.textContent;
+  if (input.select) input.select();
+  navigator.clipboard?.writeText(text).then(() => {
     button.textContent = "Copied";
   }, () => {
     document.execCommand("copy");

@@ -363,7 +363,7 @@ impl AuthorizationStore for SqlStore {
 
     async fn list_authorizations(&self, user: &UserId) -> StoreResult<Vec<Authorization>> {
         let rows = sqlx::query(
-            "SELECT c.client_id, k.name AS client_name, c.account_id, c.scopes, c.updated_at,                     (SELECT MAX(r.created_at) FROM refresh_token r JOIN token_set s ON s.id = r.token_set_id                      WHERE s.user_id = c.user_id AND s.client_id = c.client_id) AS last_used_at              FROM consent c JOIN client k ON k.id = c.client_id WHERE c.user_id = $1 ORDER BY c.updated_at DESC",
+            "SELECT c.client_id, k.name AS client_name, c.account_id, c.scopes, c.updated_at,                     (SELECT MAX(r.created_at) FROM refresh_token r JOIN token_set s ON s.id = r.token_set_id                      WHERE s.user_id = c.user_id AND s.client_id = c.client_id AND s.account_id = c.account_id) AS last_used_at              FROM consent c JOIN client k ON k.id = c.client_id WHERE c.user_id = $1 ORDER BY c.updated_at DESC",
         )
         .bind(user.as_str())
         .fetch_all(&self.pool)
@@ -387,26 +387,40 @@ impl AuthorizationStore for SqlStore {
         &self,
         user: &UserId,
         client: &ClientId,
+        account: Option<&AccountId>,
         now: UnixSeconds,
     ) -> StoreResult<Vec<TokenSetId>> {
+        // One account's authorization, or all of the pair's: the filter is a third binding.
+        let (of_account, binds) = match account {
+            Some(a) => (" AND account_id = $3", vec![a.as_str()]),
+            None => ("", vec![]),
+        };
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM consent WHERE user_id = $1 AND client_id = $2")
+        let delete =
+            format!("DELETE FROM consent WHERE user_id = $1 AND client_id = $2{of_account}");
+        let mut q = sqlx::query(&delete)
             .bind(user.as_str())
-            .bind(client.as_str())
-            .execute(&mut *tx)
+            .bind(client.as_str());
+        for b in &binds {
+            q = q.bind(*b);
+        }
+        q.execute(&mut *tx).await.map_err(db)?;
+        let select = format!(
+            "SELECT id FROM token_set WHERE user_id = $1 AND client_id = $2{of_account} AND revoked_at IS NULL"
+        );
+        let mut q = sqlx::query(&select)
+            .bind(user.as_str())
+            .bind(client.as_str());
+        for b in &binds {
+            q = q.bind(*b);
+        }
+        let ids = q
+            .fetch_all(&mut *tx)
             .await
-            .map_err(db)?;
-        let ids = sqlx::query(
-            "SELECT id FROM token_set WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(user.as_str())
-        .bind(client.as_str())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(|r| token_set_id(r, "id"))
-        .collect::<Result<Vec<_>, _>>()?;
+            .map_err(db)?
+            .iter()
+            .map(|r| token_set_id(r, "id"))
+            .collect::<Result<Vec<_>, _>>()?;
         for id in &ids {
             revoke_set(&mut tx, id, now).await?;
         }

@@ -9,7 +9,7 @@ use tessera_core::domain::{AccountId, ClientId, ExternalId, LegacyId};
 use tessera_core::error::StoreError;
 use tessera_core::legacy::usage::{LegacyReportRow, UsageDelta};
 use tessera_core::legacy::{Email, LegacyCredential, LegacyState, PasswordHash};
-use tessera_core::store::{ChangeKind, LegacyStore, Progress, StoreResult};
+use tessera_core::store::{ChangeKind, LegacyStore, Progress, StoreResult, TokenSource, TokenUse};
 use tessera_core::UnixSeconds;
 
 use crate::audit::{bind_event, insert_audit, AUDIT_COLUMNS, AUDIT_COLUMN_COUNT};
@@ -343,17 +343,47 @@ impl LegacyStore for SqlStore {
         .await
     }
 
-    async fn record_token_use(&self, client: &ClientId, now: UnixSeconds) -> StoreResult<()> {
+    async fn record_token_use(
+        &self,
+        client: &ClientId,
+        source: TokenSource,
+        now: UnixSeconds,
+    ) -> StoreResult<()> {
+        let column = match source {
+            TokenSource::SettingsTest => "first_tested_at",
+            TokenSource::Integration => "first_integration_at",
+        };
         let _write = self.write_guard().await;
-        sqlx::query(
-            "UPDATE client SET first_token_at = COALESCE(first_token_at, $1), last_token_at = $1 WHERE id = $2",
-        )
+        sqlx::query(&format!(
+            "UPDATE client SET first_token_at = COALESCE(first_token_at, $1), last_token_at = $1, \
+             {column} = COALESCE({column}, $1) WHERE id = $2"
+        ))
         .bind(now)
         .bind(client.as_str())
         .execute(&self.pool)
         .await
         .map_err(db)?;
         Ok(())
+    }
+
+    async fn find_token_use(&self, client: &ClientId) -> StoreResult<Option<TokenUse>> {
+        let row = sqlx::query(
+            "SELECT first_token_at, last_token_at, first_tested_at, first_integration_at \
+             FROM client WHERE id = $1",
+        )
+        .bind(client.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(r) = row else { return Ok(None) };
+        let at =
+            |col: &str| -> Result<Option<UnixSeconds>, StoreError> { r.try_get(col).map_err(db) };
+        Ok(Some(TokenUse {
+            first_token_at: at("first_token_at")?,
+            last_token_at: at("last_token_at")?,
+            first_tested_at: at("first_tested_at")?,
+            first_integration_at: at("first_integration_at")?,
+        }))
     }
 
     async fn find_last_token_at(&self, client: &ClientId) -> StoreResult<Option<UnixSeconds>> {
@@ -419,6 +449,20 @@ impl LegacyStore for SqlStore {
         Ok(())
     }
 
+    async fn count_legacy_requests(&self, id: &LegacyId, from: UnixSeconds) -> StoreResult<i64> {
+        // CAST: as in `legacy_report`, PostgreSQL's SUM of BIGINT is NUMERIC.
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) AS n FROM legacy_usage \
+             WHERE credential_id = $1 AND hour_start >= $2",
+        )
+        .bind(id.as_str())
+        .bind(from)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        row.try_get("n").map_err(db)
+    }
+
     async fn legacy_report(
         &self,
         day_from: UnixSeconds,
@@ -433,7 +477,7 @@ impl LegacyStore for SqlStore {
                  WHERE u.credential_id = c.id AND u.hour_start >= $1), 0) AS BIGINT) AS requests_24h, \
                CAST(COALESCE((SELECT SUM(u.requests) FROM legacy_usage u \
                  WHERE u.credential_id = c.id AND u.hour_start >= $2), 0) AS BIGINT) AS requests_7d, \
-               cl.first_token_at \
+               cl.first_token_at, cl.first_tested_at, cl.first_integration_at \
              FROM legacy_credential c JOIN account a ON a.id = c.account_id \
              LEFT JOIN client cl ON cl.id = c.migrated_client_id \
              ORDER BY c.created_at, c.id",
@@ -461,6 +505,8 @@ impl LegacyStore for SqlStore {
                     requests_7d: r.try_get("requests_7d").map_err(db)?,
                     client_id: client_id(r.try_get("migrated_client_id").map_err(db)?)?,
                     client_first_token_at: r.try_get("first_token_at").map_err(db)?,
+                    client_first_tested_at: r.try_get("first_tested_at").map_err(db)?,
+                    client_first_integration_at: r.try_get("first_integration_at").map_err(db)?,
                 })
             })
             .collect()

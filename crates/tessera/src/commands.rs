@@ -343,9 +343,13 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
         UserCommand::Deauthorize { email, client_id } => {
             let u = authorizations::get_user_by_email(&store, &email).await?;
             let max_ttl = crate::serve::token_policy(config).max_ttl();
+            let what = authorizations::Deauthorization {
+                user: &u,
+                client_id: &client_id,
+                account: None,
+            };
             let n =
-                authorizations::deauthorize(&store, &actor(), None, &u, &client_id, max_ttl, now())
-                    .await?;
+                authorizations::deauthorize(&store, &actor(), None, what, max_ttl, now()).await?;
             out.print(
                 &json!({ "client_id": client_id, "revoked_token_sets": n }),
                 || format!("de-authorized {client_id}: {n} token sets revoked"),

@@ -243,6 +243,8 @@ fn report_json(r: &LegacyReportRow) -> Value {
         "client_id": r.client_id.as_ref().map(|c| c.as_str()),
         "client_used": r.client_first_token_at.is_some(),
         "client_first_token_at": time(r.client_first_token_at),
+        "client_first_test_at": time(r.client_first_tested_at),
+        "client_first_integration_at": time(r.client_first_integration_at),
     })
 }
 
@@ -255,6 +257,23 @@ fn account_label(r: &LegacyReportRow) -> String {
     format!("{} ({id})", r.account_name)
 }
 
+/// Whether the migrated client is used, telling an integration from a Settings Center test.
+fn client_use(r: &LegacyReportRow) -> String {
+    match (
+        &r.client_id,
+        r.client_first_integration_at,
+        r.client_first_tested_at,
+    ) {
+        (None, _, _) => "-".to_owned(),
+        (Some(_), Some(at), _) => format!("by an integration (since {})", format_rfc3339(at)),
+        (Some(_), None, Some(at)) => format!("only tested ({})", format_rfc3339(at)),
+        (Some(_), None, None) => match r.client_first_token_at {
+            Some(at) => format!("yes (since {})", format_rfc3339(at)),
+            None => "no".to_owned(),
+        },
+    }
+}
+
 fn report_table(rows: &[LegacyReportRow]) -> String {
     let mut t = format!(
         "{:<32} {:<36} {:<9} {:<21} {:>7} {:>7}  {}\n",
@@ -264,11 +283,7 @@ fn report_table(rows: &[LegacyReportRow]) -> String {
         let last = r
             .last_used_at
             .map_or_else(|| "never".to_owned(), format_rfc3339);
-        let used = match (&r.client_id, r.client_first_token_at) {
-            (None, _) => "-".to_owned(),
-            (Some(_), None) => "no".to_owned(),
-            (Some(_), Some(at)) => format!("yes (since {})", format_rfc3339(at)),
-        };
+        let used = client_use(r);
         t.push_str(&format!(
             "{:<32} {:<36} {:<9} {:<21} {:>7} {:>7}  {}\n",
             r.email,

@@ -6,6 +6,7 @@ pub mod external_id;
 pub mod hash_cost;
 mod ids;
 pub mod imported_hash;
+mod name;
 pub mod password;
 mod redirect_uri;
 mod scope;
@@ -17,6 +18,7 @@ pub use client::{Client, ClientKind, ClientStatus, GrantType, StoredSecret};
 pub use external_id::{ExternalId, ExternalIdError};
 pub use ids::{AccountId, ClientId, Jti, Kid, LegacyId, TokenSetId, UserId};
 pub use imported_hash::{HashFamily, HashRejection};
+pub use name::{display_name, MAX_DISPLAY_NAME_LEN};
 pub use password::{
     decoy_hash, hash_password, verify_password, Password, PasswordError, PasswordHash,
     PasswordPolicy,

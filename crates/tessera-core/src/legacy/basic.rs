@@ -246,7 +246,18 @@ mod tests {
         async fn mark_legacy_removed(&self, _: &LegacyId, _: &AuditEvent) -> StoreResult<bool> {
             unimplemented!()
         }
-        async fn record_token_use(&self, _: &ClientId, _: UnixSeconds) -> StoreResult<()> {
+        async fn record_token_use(
+            &self,
+            _: &ClientId,
+            _: crate::store::TokenSource,
+            _: UnixSeconds,
+        ) -> StoreResult<()> {
+            unimplemented!()
+        }
+        async fn find_token_use(
+            &self,
+            _: &ClientId,
+        ) -> StoreResult<Option<crate::store::TokenUse>> {
             unimplemented!()
         }
         async fn find_last_token_at(&self, _: &ClientId) -> StoreResult<Option<UnixSeconds>> {
@@ -259,6 +270,9 @@ mod tests {
             unimplemented!()
         }
         async fn prune_legacy_usage(&self, _: UnixSeconds) -> StoreResult<()> {
+            unimplemented!()
+        }
+        async fn count_legacy_requests(&self, _: &LegacyId, _: UnixSeconds) -> StoreResult<i64> {
             unimplemented!()
         }
         async fn legacy_report(

@@ -120,6 +120,7 @@ pub async fn remove(
 ) -> Result<LegacyCredential, ManageError> {
     let mut credential = get_legacy_credential(store, email).await?;
     if let Err(why) = removable(store, &credential).await? {
+        let why = why.to_string();
         let audit = event(
             &credential,
             actor,
@@ -146,35 +147,77 @@ pub async fn remove(
     Ok(credential)
 }
 
+/// Why a legacy credential cannot be removed yet. `Display` is the operator's wording (the
+/// CLI and the audit trail); [`RemovalBlocked::for_customer`] the Settings Center's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemovalBlocked {
+    NotMigrated { email: String },
+    ClientGone { email: String, client: ClientId },
+    ClientUnused { client: ClientId },
+}
+
+impl std::fmt::Display for RemovalBlocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotMigrated { email } => write!(
+                f,
+                "the legacy credential for {email} has not been migrated; run `tessera legacy migrate {email}` first"
+            ),
+            Self::ClientGone { email, client } => write!(
+                f,
+                "the client {client} that replaces the legacy credential for {email} is revoked or gone; \
+                 Basic is the account's only working access; migrate again for a new client"
+            ),
+            Self::ClientUnused { client } => write!(
+                f,
+                "the client {client} has not obtained a token yet; test it by requesting an \
+                 access token (client credentials grant), then remove the legacy credential"
+            ),
+        }
+    }
+}
+
+impl RemovalBlocked {
+    /// What the customer reads beside the disabled Remove button: what to do, in the
+    /// Settings Center's own words.
+    pub fn for_customer(&self) -> &'static str {
+        match self {
+            Self::NotMigrated { .. } => "Migrate first, then test the new credentials.",
+            Self::ClientGone { .. } => {
+                "Its OAuth 2.0 credentials were revoked: Migrate again to get new ones."
+            }
+            Self::ClientUnused { .. } => {
+                "Test the new OAuth 2.0 credentials first: use Test below, or request a token."
+            }
+        }
+    }
+}
+
 /// `Ok(Err(why))` when removal must wait. Taking the credential away before its
 /// replacement has been proven to work is how a customer would lose access.
 pub async fn removable(
     store: &dyn Store,
     c: &LegacyCredential,
-) -> Result<Result<(), String>, ManageError> {
+) -> Result<Result<(), RemovalBlocked>, ManageError> {
+    let email = || c.email.as_str().to_owned();
     let Some(client_id) = c
         .migrated_client_id
         .as_ref()
         .filter(|_| c.state == LegacyState::Migrated)
     else {
-        return Ok(Err(format!(
-            "the legacy credential for {} has not been migrated; run `tessera legacy migrate {}` first",
-            c.email, c.email
-        )));
+        return Ok(Err(RemovalBlocked::NotMigrated { email: email() }));
     };
     let client = store.find_client(client_id).await?;
     if client.is_none_or(|cl| cl.status != ClientStatus::Active) {
-        return Ok(Err(format!(
-            "the client {client_id} that replaces the legacy credential for {} is revoked or gone; \
-             Basic is the account's only working access; migrate again for a new client",
-            c.email
-        )));
+        return Ok(Err(RemovalBlocked::ClientGone {
+            email: email(),
+            client: client_id.clone(),
+        }));
     }
     if store.find_first_token_at(client_id).await?.is_none() {
-        return Ok(Err(format!(
-            "the client {client_id} has not obtained a token yet; test it by requesting an \
-             access token (client credentials grant), then remove the legacy credential"
-        )));
+        return Ok(Err(RemovalBlocked::ClientUnused {
+            client: client_id.clone(),
+        }));
     }
     Ok(Ok(()))
 }

@@ -4,8 +4,9 @@
 
 use std::borrow::Cow;
 
-use super::usage::{LegacyReportRow, BUCKET_SECONDS};
+use super::usage::{LegacyReportRow, UsageDelta, BUCKET_SECONDS};
 use crate::error::StoreError;
+use crate::legacy::LegacyCredential;
 use crate::rfc3339::format_rfc3339;
 use crate::store::LegacyStore;
 use crate::UnixSeconds;
@@ -20,8 +21,53 @@ pub async fn legacy_report(
     store.legacy_report(from(86_400), from(7 * 86_400)).await
 }
 
+/// One credential's Basic traffic, for the Settings Center's Remove confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BasicUsage {
+    pub requests_24h: i64,
+    pub requests_7d: i64,
+    pub last_used_at: Option<UnixSeconds>,
+}
+
+impl BasicUsage {
+    /// Whether something still authenticates with Basic (any request in the last 7 days).
+    pub fn in_use(&self) -> bool {
+        self.requests_7d > 0
+    }
+}
+
+/// The credential's Basic requests as of `now`, counted as in [`legacy_report`]: the
+/// stored buckets plus this process's `unflushed` counts of the credential.
+pub async fn basic_usage(
+    store: &dyn LegacyStore,
+    credential: &LegacyCredential,
+    unflushed: &[UsageDelta],
+    now: UnixSeconds,
+) -> Result<BasicUsage, StoreError> {
+    let from = |span: i64| now - span - BUCKET_SECONDS + 1;
+    let pending = |since: UnixSeconds| -> i64 {
+        unflushed
+            .iter()
+            .filter(|d| d.credential_id == credential.id && d.hour_start >= since)
+            .map(|d| d.count)
+            .sum()
+    };
+    let day = from(86_400);
+    let week = from(7 * 86_400);
+    let last_pending = unflushed
+        .iter()
+        .filter(|d| d.credential_id == credential.id)
+        .map(|d| d.last_used_at)
+        .max();
+    Ok(BasicUsage {
+        requests_24h: store.count_legacy_requests(&credential.id, day).await? + pending(day),
+        requests_7d: store.count_legacy_requests(&credential.id, week).await? + pending(week),
+        last_used_at: credential.last_used_at.max(last_pending),
+    })
+}
+
 /// The CSV export's header row, in column order.
-pub const CSV_COLUMNS: [&str; 13] = [
+pub const CSV_COLUMNS: [&str; 15] = [
     "email",
     "state",
     "account_id",
@@ -35,6 +81,9 @@ pub const CSV_COLUMNS: [&str; 13] = [
     "client_used",
     "client_first_token_at",
     "credential_id",
+    // Issue 15: a token from the Settings Center's Test is not an integration's.
+    "client_first_test_at",
+    "client_first_integration_at",
 ];
 
 /// The report as CSV (RFC 4180, header row first): times in RFC 3339, empty cells for
@@ -44,7 +93,7 @@ pub fn report_csv(rows: &[LegacyReportRow]) -> Result<String, csv::Error> {
     out.write_record(CSV_COLUMNS)?;
     let time = |t: Option<UnixSeconds>| t.map(format_rfc3339).unwrap_or_default();
     for r in rows {
-        let cells: [String; 13] = [
+        let cells: [String; 15] = [
             r.email.as_str().to_owned(),
             r.state.as_str().to_owned(),
             r.account_id.as_str().to_owned(),
@@ -64,6 +113,8 @@ pub fn report_csv(rows: &[LegacyReportRow]) -> Result<String, csv::Error> {
             r.client_first_token_at.is_some().to_string(),
             time(r.client_first_token_at),
             r.credential_id.as_str().to_owned(),
+            time(r.client_first_tested_at),
+            time(r.client_first_integration_at),
         ];
         out.write_record(cells.iter().map(|c| spreadsheet_safe(c).into_owned()))?;
     }
@@ -105,7 +156,9 @@ mod tests {
             requests_24h: 3,
             requests_7d: 10,
             client_id: Some(ClientId::parse("cl_1").unwrap()),
-            client_first_token_at: None,
+            client_first_token_at: Some(2 * 86_400),
+            client_first_tested_at: Some(2 * 86_400),
+            client_first_integration_at: None,
         }
     }
 
@@ -117,7 +170,8 @@ mod tests {
         assert_eq!(
             lines[1],
             "ops@acme.example,migrated,acct_1,\"Acme, \"\"the\"\" Corp\",cus_42,\
-             1970-01-01T00:00:00Z,1970-01-02T00:00:00Z,3,10,cl_1,false,,lc_1"
+             1970-01-01T00:00:00Z,1970-01-02T00:00:00Z,3,10,cl_1,true,1970-01-03T00:00:00Z,lc_1,\
+             1970-01-03T00:00:00Z,"
         );
         assert_eq!(lines.len(), 2);
     }

@@ -39,6 +39,10 @@ pub struct LegacyReportRow {
     pub client_id: Option<ClientId>,
     /// When that client obtained its first token: `Some` means the customer has switched.
     pub client_first_token_at: Option<UnixSeconds>,
+    /// Its first token from the Settings Center's Test: the customer tried it.
+    pub client_first_tested_at: Option<UnixSeconds>,
+    /// Its first token obtained any other way: an integration uses it.
+    pub client_first_integration_at: Option<UnixSeconds>,
 }
 
 #[derive(Default)]
@@ -67,6 +71,22 @@ impl UsageCounter {
                 hour_start,
                 count,
                 last_used_at: last,
+            })
+            .collect()
+    }
+
+    /// The credential's counts not yet flushed, left in place (a page that shows Basic
+    /// traffic adds them to the stored ones, so it is not up to a flush interval behind).
+    pub fn pending_of(&self, credential: &LegacyId) -> Vec<UsageDelta> {
+        self.pending
+            .lock()
+            .iter()
+            .filter(|((id, _), _)| id == credential)
+            .map(|((id, hour), (count, last))| UsageDelta {
+                credential_id: id.clone(),
+                hour_start: *hour,
+                count: *count,
+                last_used_at: *last,
             })
             .collect()
     }
@@ -102,7 +122,12 @@ mod tests {
         assert!(u.take().is_empty());
         u.restore(d);
         u.record(&id, 7400);
+        let other = LegacyId::parse("lc_2").unwrap();
+        u.record(&other, 7200);
+        let mine = u.pending_of(&id);
+        assert_eq!(mine.iter().map(|d| d.count).sum::<i64>(), 4);
+        assert!(mine.iter().all(|d| d.credential_id == id));
         let total: i64 = u.take().iter().map(|d| d.count).sum();
-        assert_eq!(total, 4);
+        assert_eq!(total, 5, "pending_of leaves the counts in place");
     }
 }

@@ -33,12 +33,8 @@ pub async fn create_application(
     now: UnixSeconds,
 ) -> Result<(Client, Option<ClientSecret>), ManageError> {
     let result: Result<(Client, Option<ClientSecret>), ManageError> = async {
-        let name = new.name.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(ManageError::Invalid(
-                "an application name must be 1 to 200 characters".into(),
-            ));
-        }
+        let name = crate::domain::display_name(new.name, "an application name")
+            .map_err(ManageError::Invalid)?;
         for uri in new.redirect_uris {
             validate_redirect_uri(uri).map_err(ManageError::Invalid)?;
         }

@@ -33,12 +33,8 @@ pub async fn create_credential_clients(
 ) -> Result<Vec<CreatedClient>, ManageError> {
     let result: Result<Vec<CreatedClient>, ManageError> = async {
         let account = get_account(store, new.account_id).await?;
-        let name = new.name.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(ManageError::Invalid(
-                "a client name must be 1 to 200 characters".into(),
-            ));
-        }
+        let name =
+            crate::domain::display_name(new.name, "a client name").map_err(ManageError::Invalid)?;
         let scopes = catalog_scopes(store, new.scope).await?;
         let created = (0..count)
             .map(|_| new_credential_client(&account.id, name, &scopes, now))
@@ -278,12 +274,7 @@ pub async fn create_resource_server(
     now: UnixSeconds,
 ) -> Result<CreatedClient, ManageError> {
     let result: Result<CreatedClient, ManageError> = async {
-        let name = name.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(ManageError::Invalid(
-                "a name must be 1 to 200 characters".into(),
-            ));
-        }
+        let name = crate::domain::display_name(name, "a name").map_err(ManageError::Invalid)?;
         let created = with_fresh_secret(
             Client {
                 id: ClientId::generate().map_err(StoreError::new)?,

@@ -13,6 +13,7 @@ use crate::oauth::request::Form;
 use crate::oauth::response::TokenResponse;
 use crate::oauth::scope::within;
 use crate::oauth::token_set::{start_token_set, GrantContext, TokenSetOwner};
+use crate::store::TokenSource;
 use crate::token::jwt::{self, AccessTokenClaims, Expectations};
 
 /// Starts a token set for an approved application acting on one of the user's accounts,
@@ -92,7 +93,7 @@ pub async fn test_credential(
     // A test token is a token: it proves the credential works (the legacy removal rule).
     cx.caches
         .clients
-        .record_token_use(cx.store, &client.id, cx.now)
+        .record_token_use(cx.store, &client.id, TokenSource::SettingsTest, cx.now)
         .await;
     let expect = Expectations {
         issuer: &cx.policy.issuer,

@@ -12,7 +12,7 @@ use super::token_set::GrantContext;
 use crate::domain::GrantType;
 use crate::error::{ErrorCode, OAuthError};
 use crate::runtime::Caches;
-use crate::store::Store;
+use crate::store::{Store, TokenSource};
 use crate::token::issue::TokenPolicy;
 use crate::token::keys::Keyring;
 use crate::UnixSeconds;
@@ -77,7 +77,7 @@ pub async fn token(
     };
     cx.caches
         .clients
-        .record_token_use(cx.store, &client.id, now)
+        .record_token_use(cx.store, &client.id, TokenSource::Integration, now)
         .await;
     Ok(response)
 }

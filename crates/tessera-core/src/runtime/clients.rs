@@ -9,7 +9,7 @@ use quick_cache::sync::Cache;
 use super::guarded::GuardedCache;
 use crate::domain::{Client, ClientId};
 use crate::error::StoreError;
-use crate::store::{ClientStore, LegacyStore};
+use crate::store::{ClientStore, LegacyStore, TokenSource};
 use crate::UnixSeconds;
 
 /// Clients kept at most: beyond, the coldest are read from the store again.
@@ -78,16 +78,21 @@ impl ClientCache {
     /// rule needs proof the replacement works), then at most once a minute per client and
     /// process, so "last used" costs the token endpoint almost no writes. A failed write is
     /// logged and retried on the next token, never fails the request.
-    pub async fn record_token_use(&self, store: &dyn LegacyStore, id: &ClientId, now: UnixSeconds) {
-        let fresh = self
-            .token_use
-            .get(id.as_str())
-            .is_some_and(|at| now - at < 60);
+    /// Throttled per source, so a test does not hide the first use by an integration.
+    pub async fn record_token_use(
+        &self,
+        store: &dyn LegacyStore,
+        id: &ClientId,
+        source: TokenSource,
+        now: UnixSeconds,
+    ) {
+        let key = format!("{id}\0{}", source.as_str());
+        let fresh = self.token_use.get(&key).is_some_and(|at| now - at < 60);
         if fresh {
             return;
         }
-        match store.record_token_use(id, now).await {
-            Ok(()) => self.token_use.insert(id.as_str().to_owned(), now),
+        match store.record_token_use(id, source, now).await {
+            Ok(()) => self.token_use.insert(key, now),
             Err(err) => {
                 tracing::warn!(client_id = %id, error = %err, "recording a token use failed")
             }

@@ -23,7 +23,7 @@ use crate::store::{
     AccountStore, AccountUpdate, AuditStore, Authorization, AuthorizationCode, AuthorizationStore,
     Book, BookStore, Change, ChangeFeed, ClientStore, CodeConsumption, Consent, KeyStore,
     LegacyStore, Progress, RefreshToken, RevocationStore, Rotation, ScopeEntry, ScopeStore,
-    ScopeUsage, Session, SessionStore, StoreResult, TokenSet, UserStore,
+    ScopeUsage, Session, SessionStore, StoreResult, TokenSet, TokenSource, TokenUse, UserStore,
 };
 use crate::token::keys::StoredSigningKey;
 use crate::UnixSeconds;
@@ -41,7 +41,7 @@ struct Tables {
     sets: HashMap<TokenSetId, TokenSet>,
     refresh: HashMap<[u8; 32], RefreshToken>,
     revoked_tokens: HashMap<String, UnixSeconds>,
-    token_uses: Vec<(ClientId, UnixSeconds)>,
+    token_uses: Vec<(ClientId, TokenSource, UnixSeconds)>,
     scopes: Vec<ScopeEntry>,
     audit: Vec<AuditEvent>,
     accounts: Vec<Account>,
@@ -294,6 +294,7 @@ impl AuthorizationStore for MemoryStore {
         &self,
         _: &UserId,
         _: &ClientId,
+        _: Option<&AccountId>,
         _: UnixSeconds,
     ) -> StoreResult<Vec<TokenSetId>> {
         absent()
@@ -374,9 +375,37 @@ impl LegacyStore for MemoryStore {
     async fn mark_legacy_removed(&self, _: &LegacyId, _: &AuditEvent) -> StoreResult<bool> {
         absent()
     }
-    async fn record_token_use(&self, client: &ClientId, now: UnixSeconds) -> StoreResult<()> {
-        self.tables.lock().token_uses.push((client.clone(), now));
+    async fn record_token_use(
+        &self,
+        client: &ClientId,
+        source: TokenSource,
+        now: UnixSeconds,
+    ) -> StoreResult<()> {
+        self.tables
+            .lock()
+            .token_uses
+            .push((client.clone(), source, now));
         Ok(())
+    }
+    async fn find_token_use(&self, client: &ClientId) -> StoreResult<Option<TokenUse>> {
+        let tables = self.tables.lock();
+        let uses: Vec<_> = tables
+            .token_uses
+            .iter()
+            .filter(|(c, _, _)| c == client)
+            .collect();
+        let first = |of: Option<TokenSource>| {
+            uses.iter()
+                .filter(|(_, s, _)| of.is_none_or(|o| o == *s))
+                .map(|(_, _, at)| *at)
+                .min()
+        };
+        Ok(Some(TokenUse {
+            first_token_at: first(None),
+            last_token_at: uses.iter().map(|(_, _, at)| *at).max(),
+            first_tested_at: first(Some(TokenSource::SettingsTest)),
+            first_integration_at: first(Some(TokenSource::Integration)),
+        }))
     }
     async fn find_last_token_at(&self, _: &ClientId) -> StoreResult<Option<UnixSeconds>> {
         absent()
@@ -388,6 +417,9 @@ impl LegacyStore for MemoryStore {
         absent()
     }
     async fn prune_legacy_usage(&self, _: UnixSeconds) -> StoreResult<()> {
+        absent()
+    }
+    async fn count_legacy_requests(&self, _: &LegacyId, _: UnixSeconds) -> StoreResult<i64> {
         absent()
     }
     async fn legacy_report(

@@ -9,7 +9,7 @@ use tessera_core::domain::{Client, ClientKind, ClientStatus, ScopeSet, User};
 use tessera_core::manage::apps::{
     create_application, list_applications, set_require_pkce, NewApplication,
 };
-use tessera_core::manage::authorizations::{deauthorize, list_authorizations};
+use tessera_core::manage::authorizations::{deauthorize, list_authorizations, Deauthorization};
 use tessera_core::manage::clients::get_client;
 use tessera_core::manage::tokens::generate_token_set;
 use tessera_core::oauth::request::Form;
@@ -19,8 +19,8 @@ use super::visit::{back_with, rotate_with_overlap, ApplicationsPage, Page, Signe
 use crate::error::{HttpError, PageError};
 use crate::state::AppState;
 use crate::views::{
-    account_choices, when, AccountChoice, AppRow, ApplicationsView, AuthorizedRow, ConfirmView,
-    ScopeLine, SecretView, TokensView,
+    account_choices, when, AccountChoice, AddApplicationView, AppRow, ApplicationsView,
+    AuthorizedRow, ConfirmView, ScopeLine, SecretView, TokensView,
 };
 
 const HERE: &str = ApplicationsPage::HERE;
@@ -30,12 +30,21 @@ pub async fn get_applications(
     Signed { visit: v, .. }: Signed<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
     let store = app.store.as_ref();
+    let accounts = account_choices(&app, &v.user.accounts).await?;
+    let account_name = |id: &str| {
+        accounts
+            .iter()
+            .find(|a| a.id == id)
+            .map_or_else(|| id.to_owned(), |a| a.name.clone())
+    };
     let authorized = list_authorizations(store, &v.user).await?;
     let authorized = authorized
         .into_iter()
         .map(|a| AuthorizedRow {
             client_id: a.client_id.to_string(),
             name: a.client_name,
+            account_id: a.account_id.to_string(),
+            account_name: account_name(a.account_id.as_str()),
             scopes: a.scopes.to_string(),
             last_used: when(a.last_used_at),
         })
@@ -70,24 +79,58 @@ pub async fn get_applications(
             status: c.status.as_str().into(),
         })
         .collect();
-    let scopes = store
+    Ok(v.render(|nav| ApplicationsView {
+        nav,
+        authorized,
+        partners,
+        accounts,
+        own,
+    }))
+}
+
+/// An application partners may be added from: active and approved by the operator.
+async fn addable(app: &AppState, id: &str) -> Result<Client, HttpError> {
+    get_client(app.store.as_ref(), id)
+        .await
+        .ok()
+        .filter(|c| {
+            c.kind == ClientKind::Application && c.approved && c.status == ClientStatus::Active
+        })
+        .ok_or_else(|| PageError::NotFound("No such approved application.").into())
+}
+
+#[derive(Deserialize)]
+pub struct AddQuery {
+    app: String,
+}
+
+/// The second step of Add application: only the scopes this application may use (the
+/// read-only ones pre-checked), and which API account the token set is for.
+pub async fn get_add(
+    State(app): State<AppState>,
+    Query(q): Query<AddQuery>,
+    Signed { visit: v, .. }: Signed<ApplicationsPage>,
+) -> Result<Response, HttpError> {
+    let client = addable(&app, &q.app).await?;
+    let scopes = app
+        .store
         .list_scopes()
         .await
         .map_err(HttpError::internal)?
         .into_iter()
+        .filter(|s| client.scopes.contains(&s.name))
         .map(|s| ScopeLine {
             name: s.name,
             description: s.description,
         })
         .collect();
     let accounts = account_choices(&app, &v.user.accounts).await?;
-    Ok(v.render(|nav| ApplicationsView {
+    Ok(v.render(|nav| AddApplicationView {
         nav,
-        authorized,
-        partners,
+        app_id: client.id.to_string(),
+        app_name: client.name,
         accounts,
         scopes,
-        own,
     }))
 }
 
@@ -95,24 +138,13 @@ pub async fn post_add(
     State(app): State<AppState>,
     Submitted { visit: v, form, .. }: Submitted<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
-    let catalog: Vec<String> = app
-        .store
-        .list_scopes()
-        .await
-        .map_err(HttpError::internal)?
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    let chosen: ScopeSet = catalog
-        .into_iter()
-        .filter(|s| form.get(&format!("scope.{s}")) == Some("on"))
-        .collect();
     let app_id = form.get("app").unwrap_or("");
-    // The form lists the whole catalog; keep what this application may use.
-    let allowed = get_client(app.store.as_ref(), app_id).await?.scopes;
-    let chosen: ScopeSet = chosen
+    let client = addable(&app, app_id).await?;
+    // The form offers only the application's scopes; anything else sent is not asked for.
+    let chosen: ScopeSet = client
+        .scopes
         .iter()
-        .filter(|s| allowed.contains(s))
+        .filter(|s| form.get(&format!("scope.{s}")) == Some("on"))
         .map(str::to_owned)
         .collect();
     let now = app.clock.now();
@@ -122,13 +154,15 @@ pub async fn post_add(
         .map_err(HttpError::internal)?;
     let account = form.get("account").unwrap_or("");
     let tokens = generate_token_set(&cx, &v.user, account, app_id, &chosen.to_string()).await?;
-    let app_name = get_client(app.store.as_ref(), app_id)
-        .await
-        .map(|c| c.name)
-        .unwrap_or_default();
+    let accounts = account_choices(&app, &v.user.accounts).await?;
+    let account_name = accounts
+        .into_iter()
+        .find(|a| a.id == account)
+        .map_or_else(|| account.to_owned(), |a| a.name);
     Ok(v.render(|nav| TokensView {
         nav,
-        app_name,
+        app_name: client.name,
+        account_name,
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token.unwrap_or_default(),
         expires_in: tokens.expires_in,
@@ -243,26 +277,41 @@ pub async fn post_pkce(
 }
 
 #[derive(Deserialize)]
-pub struct ClientQuery {
+pub struct AuthorizationQuery {
     client_id: String,
+    /// Optional here so that a link without it is "not found", not a framework rejection.
+    account: Option<String>,
 }
 
 pub async fn get_deauthorize(
     State(app): State<AppState>,
-    Query(q): Query<ClientQuery>,
+    Query(q): Query<AuthorizationQuery>,
     Signed { visit: v, .. }: Signed<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
     let Ok(client) = get_client(app.store.as_ref(), &q.client_id).await else {
         return Err(PageError::NotFound("No such application.").into());
     };
+    let accounts = account_choices(&app, &v.user.accounts).await?;
+    let Some(account) = accounts
+        .into_iter()
+        .find(|a| Some(&a.id) == q.account.as_ref())
+    else {
+        return Err(PageError::NotFound("No such authorization of yours.").into());
+    };
     let name = client.name;
     Ok(v.render(|nav| ConfirmView {
         nav,
-        title: format!("Revoke access of {name}?"),
-        message: "Every token it holds for you stops working at once. It can ask again later."
-            .into(),
+        title: format!("Revoke access of {name} to {}?", account.name),
+        message: format!(
+            "Every token it holds for the API account {} stops working at once. Its access \
+             to your other API accounts stays. It can ask again later.",
+            account.name
+        ),
         action: "/settings/applications/deauthorize".into(),
-        fields: vec![("client_id".into(), q.client_id.clone())],
+        fields: vec![
+            ("client_id".into(), q.client_id.clone()),
+            ("account".into(), account.id),
+        ],
         confirm: "Revoke access".into(),
         back: HERE.into(),
     }))
@@ -273,13 +322,20 @@ pub async fn post_deauthorize(
     Submitted { visit: v, form, .. }: Submitted<ApplicationsPage>,
 ) -> Result<Response, HttpError> {
     let id = form.get("client_id").unwrap_or("");
+    let account = form.get("account").unwrap_or("");
+    if !v.user.accounts.iter().any(|a| a.as_str() == account) {
+        return Err(PageError::NotYourAccount.into());
+    }
     let max = app.tokens.max_ttl();
     match deauthorize(
         app.store.as_ref(),
         &Actor::user(&v.user.id),
         Some(&app.caches),
-        &v.user,
-        id,
+        Deauthorization {
+            user: &v.user,
+            client_id: id,
+            account: Some(account),
+        },
         max,
         app.clock.now(),
     )

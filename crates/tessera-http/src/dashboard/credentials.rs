@@ -17,7 +17,8 @@ use super::visit::{
 use crate::error::{HttpError, PageError};
 use crate::state::AppState;
 use crate::views::{
-    account_choices, when, ClaimsView, ConfirmView, CredentialRow, CredentialsView, SecretView,
+    account_choices, claim_rows, when, ClaimsView, ConfirmView, CredentialRow, CredentialsView,
+    SecretView,
 };
 
 const HERE: &str = CredentialsPage::HERE;
@@ -53,20 +54,22 @@ pub async fn get_credentials(
         .into_iter()
         .filter(|c| c.kind == ClientKind::Credential)
     {
-        let last = app
+        let used = app
             .store
-            .find_last_token_at(&c.id)
+            .find_token_use(&c.id)
             .await
-            .map_err(HttpError::internal)?;
-        rows.push((c, last));
+            .map_err(HttpError::internal)?
+            .unwrap_or_default();
+        rows.push((c, used));
     }
     let clients = rows
         .into_iter()
-        .map(|(c, last)| CredentialRow {
+        .map(|(c, used)| CredentialRow {
             id: c.id.to_string(),
             name: c.name.clone(),
             created: when(Some(c.created_at)),
-            last_used: when(last),
+            last_used: when(used.last_token_at),
+            usage: super::legacy::client_use_text(&used),
             status: c.status.as_str().into(),
             active: c.status == ClientStatus::Active,
         })
@@ -207,7 +210,7 @@ pub async fn post_test(
         Ok(claims) => (
             true,
             String::new(),
-            serde_json::to_string_pretty(&claims).unwrap_or_default(),
+            claim_rows(&serde_json::to_value(&claims).unwrap_or_default()),
         ),
         Err(e) => (
             false,
@@ -215,7 +218,7 @@ pub async fn post_test(
                 "The credential did not get a token: {} ({})",
                 e.description, e.code
             ),
-            String::new(),
+            Vec::new(),
         ),
     };
     Ok(v.render(|nav| ClaimsView {

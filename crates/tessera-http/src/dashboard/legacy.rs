@@ -6,15 +6,19 @@ use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::audit::Actor;
 use tessera_core::domain::{AccountId, User};
+use tessera_core::error::ManageError;
 use tessera_core::legacy::migration::{migrate, removable, remove};
 use tessera_core::legacy::provision::get_legacy_credential;
+use tessera_core::legacy::report::basic_usage;
 use tessera_core::legacy::{LegacyCredential, LegacyState};
 use tessera_core::oauth::routes;
+use tessera_core::store::TokenUse;
 
 use super::visit::{back_with, CredentialsPage, Page, Signed, Submitted};
 use crate::error::{HttpError, PageError};
+use crate::paths;
 use crate::state::AppState;
-use crate::views::{when, ConfirmView, LegacyRow, SecretView};
+use crate::views::{when, LegacyRow, MigratedView, RemoveLegacyView};
 
 const HERE: &str = CredentialsPage::HERE;
 
@@ -28,10 +32,9 @@ pub async fn rows(app: &AppState, account: &AccountId) -> Result<Vec<LegacyRow>,
     let mut rows = Vec::new();
     for c in all.into_iter().filter(|c| c.state != LegacyState::Removed) {
         let ready = removable(store, &c).await.map_err(HttpError::internal)?;
-        let remove_blocked = match (&ready, c.state) {
-            (Ok(()), _) => String::new(),
-            (Err(_), LegacyState::Active) => "Migrate first, then test the new credentials.".into(),
-            (Err(_), _) => "Test the new OAuth 2.0 credentials (request a token) first.".into(),
+        let remove_blocked = match &ready {
+            Ok(()) => String::new(),
+            Err(why) => why.for_customer().into(),
         };
         rows.push(LegacyRow {
             email: c.email.as_str().to_owned(),
@@ -75,16 +78,40 @@ pub async fn post_migrate(
         &Actor::user(&v.user.id),
         app.clock.now(),
     )
-    .await?;
+    .await
+    .map_err(|e| {
+        customer_refusal(
+            e,
+            "This legacy credential was migrated meanwhile. Reload API Credentials to see it.",
+        )
+    })?;
     let account = c.account_id.to_string();
-    Ok(v.render(|nav| SecretView {
+    let sunset = &app.legacy.sunset;
+    let api_call = match app.gateway {
+        None => format!("{}{}", app.tokens.issuer, paths::API_ACCOUNT),
+        Some(_) => format!("{}/", app.tokens.issuer),
+    };
+    Ok(v.render(|nav| MigratedView {
         nav,
-        title: format!("OAuth 2.0 credentials for {}", c.email.as_str()),
+        email: c.email.as_str().to_owned(),
         client_id: migrated.created.client.id.to_string(),
         client_secret: migrated.created.secret.expose().to_owned(),
         token_url: format!("{}{}", app.tokens.issuer, routes::TOKEN),
+        api_call,
+        sunset: sunset.sunset_at.map(|t| when(Some(t))),
+        guide_url: sunset.guide_url.clone(),
         back: format!("{HERE}?account={account}"),
     }))
+}
+
+/// Migrate's and Remove's refusals in the Settings Center's words: the core's texts are
+/// the operator's (they name `tessera` commands).
+fn customer_refusal(e: ManageError, what: &'static str) -> HttpError {
+    match e {
+        ManageError::Conflict(_) => PageError::Blocked(what).into(),
+        ManageError::NotFound(_) => PageError::NotFound(what).into(),
+        other => other.into(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -100,17 +127,52 @@ pub async fn get_remove(
     let Some(c) = owned(&app, &v.user, &q.email).await? else {
         return Err(not_found());
     };
-    Ok(v.render(|nav| ConfirmView {
+    let store = app.store.as_ref();
+    let back = format!("{HERE}?account={}", c.account_id);
+    if let Err(why) = removable(store, &c).await? {
+        return Err(PageError::Blocked(why.for_customer()).into());
+    }
+    let unflushed = app.legacy.usage.pending_of(&c.id);
+    let usage = basic_usage(store, &c, &unflushed, app.clock.now())
+        .await
+        .map_err(HttpError::internal)?;
+    let client_use = match &c.migrated_client_id {
+        Some(id) => store
+            .find_token_use(id)
+            .await
+            .map_err(HttpError::internal)?
+            .unwrap_or_default(),
+        None => TokenUse::default(),
+    };
+    Ok(v.render(|nav| RemoveLegacyView {
         nav,
-        title: format!("Remove the legacy credential {}?", c.email.as_str()),
-        message: "Basic authentication with this email and password stops working at once. \
-                  Your data stays; the migrated OAuth 2.0 credentials keep access to it."
-            .into(),
-        action: "/settings/legacy/remove".into(),
-        fields: vec![("email".into(), c.email.as_str().to_owned())],
-        confirm: "Remove Credentials".into(),
-        back: format!("{HERE}?account={}", c.account_id),
+        email: c.email.as_str().to_owned(),
+        requests_24h: usage.requests_24h,
+        requests_7d: usage.requests_7d,
+        last_used: when(usage.last_used_at),
+        in_use: usage.in_use(),
+        client_id: c
+            .migrated_client_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        client_use: client_use_text(&client_use),
+        integration_seen: client_use.first_integration_at.is_some(),
+        back,
     }))
+}
+
+/// How the new client has been used, as the customer reads it.
+pub fn client_use_text(u: &TokenUse) -> String {
+    match (u.first_integration_at, u.first_tested_at, u.first_token_at) {
+        (Some(at), _, _) => format!("Used by an integration since {}", when(Some(at))),
+        (None, Some(at), _) => format!(
+            "Only tested in the Settings Center ({}); no integration has used it yet",
+            when(Some(at))
+        ),
+        (None, None, Some(at)) => format!("Used since {}", when(Some(at))),
+        (None, None, None) => "Never used".into(),
+    }
 }
 
 pub async fn post_remove(
@@ -120,6 +182,10 @@ pub async fn post_remove(
     let Some(c) = owned(&app, &v.user, form.get("email").unwrap_or("")).await? else {
         return Err(not_found());
     };
+    // Checked here first for the customer's wording; `remove` checks again (and audits).
+    if let Err(why) = removable(app.store.as_ref(), &c).await? {
+        return Err(PageError::Blocked(why.for_customer()).into());
+    }
     match remove(
         app.store.as_ref(),
         c.email.as_str(),
@@ -132,6 +198,9 @@ pub async fn post_remove(
             &format!("{HERE}?account={}", c.account_id),
             &format!("Removed the legacy credential {}.", c.email.as_str()),
         )),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(customer_refusal(
+            e,
+            "This legacy credential changed meanwhile. Reload API Credentials to see it.",
+        )),
     }
 }

@@ -44,7 +44,10 @@ pub fn routes() -> Router<AppState> {
             "/settings/applications",
             get(applications::get_applications),
         )
-        .route("/settings/applications/add", post(applications::post_add))
+        .route(
+            "/settings/applications/add",
+            get(applications::get_add).post(applications::post_add),
+        )
         .route(
             "/settings/applications/register",
             post(applications::post_register),

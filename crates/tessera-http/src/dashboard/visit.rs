@@ -4,11 +4,10 @@
 
 use std::marker::PhantomData;
 
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
 use tessera_core::audit::Actor;
 use tessera_core::domain::{Client, SecretHash, User};
 use tessera_core::error::ManageError;
@@ -17,6 +16,7 @@ use tessera_core::oauth::request::Form;
 
 use crate::body::read_limited;
 use crate::error::{FormKind, HttpError, PageError};
+use crate::notice::{self, Notice};
 use crate::session::{csrf_token, current_user, verify_form, CsrfBinding};
 use crate::state::AppState;
 use crate::views::{page, Nav};
@@ -27,12 +27,18 @@ pub struct Visit {
     pub user: User,
     pub nav: Nav,
     session: SecretHash,
+    /// The `Set-Cookie` that deletes the notice cookie the request came with, if any.
+    clear_notice: Option<HeaderValue>,
 }
 
 impl Visit {
-    /// Renders the view built from the layout's data.
+    /// Renders the view built from the layout's data (a notice is shown once).
     pub fn render<V: askama::Template>(self, view: impl FnOnce(Nav) -> V) -> Response {
-        page(&view(self.nav))
+        let mut res = page(&view(self.nav));
+        if let Some(clear) = self.clear_notice {
+            res.headers_mut().append(header::SET_COOKIE, clear);
+        }
+        res
     }
 }
 
@@ -59,26 +65,19 @@ impl Page for AuditPage {
     const HERE: &'static str = "/settings/operator/audit";
 }
 
-/// A signed-in visit of page `P`, showing the `notice` query parameter if any; otherwise
-/// the request is answered with a redirect to the sign-in page.
+/// A signed-in visit of page `P`, showing the notice an action left for it (never one from
+/// the URL: see `notice.rs`); otherwise the request is answered with a redirect to the
+/// sign-in page.
 pub struct Signed<P> {
     pub visit: Visit,
     page: PhantomData<P>,
-}
-
-#[derive(Deserialize)]
-struct NoticeQuery {
-    notice: Option<String>,
 }
 
 impl<P: Page> FromRequestParts<AppState> for Signed<P> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Response> {
-        let notice = Query::<NoticeQuery>::try_from_uri(&parts.uri)
-            .ok()
-            .and_then(|q| q.0.notice);
-        match visit(app, &parts.headers, P::HERE, notice).await {
+        match visit(app, &parts.headers, P::HERE, true).await {
             Ok(Ok(visit)) => Ok(Self {
                 visit,
                 page: PhantomData,
@@ -119,19 +118,27 @@ async fn visit(
     app: &AppState,
     headers: &HeaderMap,
     here: &str,
-    notice: Option<String>,
+    show_notice: bool,
 ) -> Result<Result<Visit, Response>, HttpError> {
     let Some((user, session)) = current_user(app, headers).await? else {
         let to = format!("/signin?return_to={}", crate::authorize::encode(here));
         return Ok(Err(Redirect::to(&to).into_response()));
     };
+    let shown = show_notice && notice::present(app, headers);
     let nav = Nav {
         csrf: csrf_token(app, CsrfBinding::Session(&session))?,
         email: user.email.clone(),
         operator: user.operator,
-        notice,
+        notice: shown
+            .then(|| notice::open(app, headers, &session))
+            .flatten(),
     };
-    Ok(Ok(Visit { user, nav, session }))
+    Ok(Ok(Visit {
+        user,
+        nav,
+        session,
+        clear_notice: shown.then(|| notice::clear(app)),
+    }))
 }
 
 /// A submitted dashboard form: sent from our pages, signed in, body parsed, CSRF token
@@ -147,13 +154,19 @@ async fn submission(
         return Err(PageError::UnreadableForm.into());
     };
     // Signed out: to the sign-in page, having done nothing.
-    let visit = match visit(app, headers, here, None).await? {
+    let visit = match visit(app, headers, here, false).await? {
         Ok(v) => v,
         Err(to_signin) => return Ok(Err(to_signin)),
     };
     let binding = Some(CsrfBinding::Session(&visit.session));
-    verify_form(app, headers, binding, form.get("csrf"), FormKind::Settings)?;
-    Ok(Ok((visit, form)))
+    match verify_form(app, headers, binding, form.get("csrf"), FormKind::Settings) {
+        Ok(()) => Ok(Ok((visit, form))),
+        // A stale form: offer a fresh copy of its page, not the way back to the old one.
+        Err(expired @ PageError::FormExpired(_)) => {
+            Ok(Err(expired.page_leading_to(here, "Open a fresh form")))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// How long a secret rotated from the dashboard keeps working beside the new one.
@@ -178,12 +191,10 @@ pub(super) async fn rotate_with_overlap(
     Ok(rotated)
 }
 
-/// Back to `path` with a message for the user.
+/// Back to `path` with a message for the user, worded here on the server: the dashboard's
+/// layer seals it into the notice cookie (`notice.rs`); nothing of it goes in the URL.
 pub fn back_with(path: &str, notice: &str) -> Response {
-    let sep = if path.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!(
-        "{path}{sep}notice={}",
-        crate::authorize::encode(notice)
-    ))
-    .into_response()
+    let mut res = Redirect::to(path).into_response();
+    res.extensions_mut().insert(Notice(notice.to_owned()));
+    res
 }

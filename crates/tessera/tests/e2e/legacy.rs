@@ -606,6 +606,12 @@ store_test!(
         app.access_token(&client).await;
         let ops = row(&app.cli_json(&["report", "legacy"]), "ops@acme.example");
         assert_eq!(ops["client_used"], true);
+        // A token from the token endpoint is an integration's, not a Settings Center test.
+        assert_eq!(
+            ops["client_first_integration_at"],
+            format_rfc3339(app.now())
+        );
+        assert_eq!(ops["client_first_test_at"], Value::Null);
 
         // Counted again after the flush, added to what is stored.
         get_basic(app, "/v1/books", "ops@acme.example", "correct horse").await;
@@ -617,7 +623,7 @@ store_test!(
         assert!(
             table.starts_with("EMAIL")
                 && table.contains("ops@acme.example")
-                && table.contains("yes"),
+                && table.contains("by an integration (since"),
             "{table}"
         );
     }

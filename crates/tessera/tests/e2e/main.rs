@@ -31,5 +31,6 @@ mod refresh_token;
 mod report_csv;
 mod revocation;
 mod scopes;
+mod settings_center;
 mod snippets;
 mod store_conformance;

@@ -83,10 +83,14 @@ store_test!(
             let b = browser();
             let url = app.url(&format!("/signin?return_to={}", enc(evil)));
             let html = page(&b, url).await;
-            assert_eq!(field(&html, "return_to").as_deref(), Some("/"), "{evil:?}");
+            assert_eq!(
+                field(&html, "return_to").as_deref(),
+                Some("/settings"),
+                "{evil:?}"
+            );
             let res = sign_in_returning_to(app, &b, &html, &user, evil).await;
             assert_eq!(res.status(), 303, "{evil:?}");
-            assert_eq!(location(&res), "/", "{evil:?}");
+            assert_eq!(location(&res), "/settings", "{evil:?}");
         }
         let b = browser();
         let html = page(&b, app.url("/signin")).await;

@@ -8,7 +8,8 @@ use crate::support::flow::{browser, location, TestUser};
 use crate::support::TestApp;
 
 const COLUMNS: &str = "email,state,account_id,account_name,external_id,created_at,last_used_at,\
-    basic_requests_24h,basic_requests_7d,client_id,client_used,client_first_token_at,credential_id";
+    basic_requests_24h,basic_requests_7d,client_id,client_used,client_first_token_at,credential_id,\
+    client_first_test_at,client_first_integration_at";
 
 fn legacy_create(app: &TestApp, account: &str, email: &str) {
     // `--email=…`: an email may start with `-`.

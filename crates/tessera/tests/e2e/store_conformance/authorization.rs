@@ -128,7 +128,7 @@ conformance_test!(
         let (theirs, theirs_refresh) = s.token_set(&app.id, &other_user, &account, T0).await;
         let (elsewhere, elsewhere_refresh) = s.token_set(&other_app.id, &user, &account, T0).await;
         let before = s.seq().await;
-        let mut revoked = s.deauthorize(&user, &app.id, T0 + 9).await.unwrap();
+        let mut revoked = s.deauthorize(&user, &app.id, None, T0 + 9).await.unwrap();
         revoked.sort();
         let mut expected = vec![a.id.clone(), b.id.clone()];
         expected.sort();
@@ -150,6 +150,32 @@ conformance_test!(
             let (_, stored) = s.find_refresh_token(&refresh.token_hash).await.unwrap().unwrap();
             assert_eq!(stored.revoked_at, None, "{:?}", set.id);
         }
+    }
+);
+
+conformance_test!(
+    /// The same application authorized for two of the user's accounts is two rows, each
+    /// with its own last use; de-authorizing one account's leaves the other's consent and
+    /// token sets alive.
+    async fn deauthorizing_one_account_keeps_the_others_authorization(s) {
+        let (app, _, first) = s.parties().await;
+        let second = s.account(T0).await;
+        let user = s.user(&[&first, &second]).await;
+        s.upsert_consent(&consent(&user, &app.id, &first, "books:read", T0)).await.unwrap();
+        s.upsert_consent(&consent(&user, &app.id, &second, "books:read", T0 + 1)).await.unwrap();
+        let (gone, _) = s.token_set(&app.id, &user, &first, T0 + 2).await;
+        let (kept, kept_refresh) = s.token_set(&app.id, &user, &second, T0 + 5).await;
+        let list = s.list_authorizations(&user).await.unwrap();
+        let rows: Vec<(&AccountId, Option<i64>)> =
+            list.iter().map(|a| (&a.account_id, a.last_used_at)).collect();
+        assert_eq!(rows, [(&second, Some(T0 + 5)), (&first, Some(T0 + 2))]);
+        let revoked = s.deauthorize(&user, &app.id, Some(&first), T0 + 9).await.unwrap();
+        assert_eq!(revoked, [gone.id]);
+        let left = s.list_consents(&user, &app.id).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].account_id, second);
+        let (_, stored) = s.find_refresh_token(&kept_refresh.token_hash).await.unwrap().unwrap();
+        assert_eq!((stored.id, stored.revoked_at), (kept.id, None));
     }
 );
 

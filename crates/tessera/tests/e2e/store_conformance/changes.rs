@@ -201,7 +201,7 @@ conformance_test!(
         assert!(s.rotate_refresh_token(&refresh, &next, now).await.is_err());
         assert!(s.revoke_token_set(&set.id, now).await.is_err());
         assert!(s.revoke_token_set_of_code(&code, now).await.is_err());
-        assert!(s.deauthorize(&user, &app.id, now).await.is_err());
+        assert!(s.deauthorize(&user, &app.id, None, now).await.is_err());
         assert_eq!(s.find_refresh_token(&next.token_hash).await.unwrap(), None);
         assert_eq!(
             s.find_refresh_token(&refresh.token_hash).await.unwrap(),

@@ -3,7 +3,7 @@
 //! and the first-token mark.
 
 use tessera_core::legacy::usage::UsageDelta;
-use tessera_core::store::AuditStore;
+use tessera_core::store::{AuditStore, TokenSource, TokenUse};
 
 use super::*;
 
@@ -174,12 +174,25 @@ conformance_test!(
         let client = s.credential_client(&account, T0).await;
         assert_eq!(s.find_first_token_at(&client.id).await.unwrap(), None);
         assert_eq!(s.find_last_token_at(&client.id).await.unwrap(), None);
-        s.record_token_use(&client.id, T0 + 10).await.unwrap();
-        s.record_token_use(&client.id, T0 + 70).await.unwrap();
+        s.record_token_use(&client.id, TokenSource::SettingsTest, T0 + 10).await.unwrap();
+        s.record_token_use(&client.id, TokenSource::SettingsTest, T0 + 40).await.unwrap();
+        s.record_token_use(&client.id, TokenSource::Integration, T0 + 70).await.unwrap();
+        s.record_token_use(&client.id, TokenSource::Integration, T0 + 90).await.unwrap();
         assert_eq!(s.find_first_token_at(&client.id).await.unwrap(), Some(T0 + 10));
-        assert_eq!(s.find_last_token_at(&client.id).await.unwrap(), Some(T0 + 70));
+        assert_eq!(s.find_last_token_at(&client.id).await.unwrap(), Some(T0 + 90));
+        // Issue 15: a Settings Center test and an integration's first token, apart.
+        assert_eq!(
+            s.find_token_use(&client.id).await.unwrap(),
+            Some(TokenUse {
+                first_token_at: Some(T0 + 10),
+                last_token_at: Some(T0 + 90),
+                first_tested_at: Some(T0 + 10),
+                first_integration_at: Some(T0 + 70),
+            })
+        );
         let unknown = ClientId::generate().unwrap();
-        s.record_token_use(&unknown, T0).await.unwrap();
+        assert_eq!(s.find_token_use(&unknown).await.unwrap(), None);
+        s.record_token_use(&unknown, TokenSource::Integration, T0).await.unwrap();
         assert_eq!(s.find_first_token_at(&unknown).await.unwrap(), None);
         assert_eq!(s.find_last_token_at(&unknown).await.unwrap(), None);
     }
@@ -240,12 +253,14 @@ conformance_test!(
         s.mark_legacy_migrated(&credential.id, &client.id, None, &migrate(&credential.id, T0 + 1))
             .await
             .unwrap();
-        s.record_token_use(&client.id, T0 + 2).await.unwrap();
+        s.record_token_use(&client.id, TokenSource::SettingsTest, T0 + 2).await.unwrap();
         let report = s.legacy_report(T0, T0).await.unwrap();
         assert_eq!(report.len(), 1);
         assert_eq!(report[0].state, LegacyState::Migrated);
         assert_eq!(report[0].client_id.as_ref(), Some(&client.id));
         assert_eq!(report[0].client_first_token_at, Some(T0 + 2));
+        assert_eq!(report[0].client_first_tested_at, Some(T0 + 2));
+        assert_eq!(report[0].client_first_integration_at, None);
     }
 );
 
