@@ -1,8 +1,8 @@
 //! Limits: rate limits of the token, revocation and introspection endpoints (429 with
 //! `Retry-After` and the `RateLimit` fields, refilled by moving the injected clock), RFC
-//! 6750 §3.1's one-way-only rule for access tokens, and the connection limits (header size
-//! and count, body size per route, a slow-loris client dropped, the connection cap), over
-//! HTTP and raw TCP against a real server.
+//! 6750 §3.1's one-way-only rule for access tokens, the request timeout (408), and the
+//! connection limits (header size and count, body size per route, a slow-loris client
+//! dropped, the connection cap), over HTTP and raw TCP against a real server.
 
 use std::time::Duration;
 
@@ -479,5 +479,33 @@ async fn connections_over_the_cap_wait_until_one_closes() {
     .expect("served once a connection closed");
     assert!(res.starts_with("HTTP/1.1 200"), "{res}");
     drop(b);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_body_stops_arriving_is_408_after_the_request_timeout() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.request_timeout_ms = 300;
+    })
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    // Half of a declared body, then nothing.
+    stream
+        .write_all(
+            b"POST /oauth/token HTTP/1.1\r\nHost: t\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 60\r\n\r\n\
+              grant_type=client_credentials",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+        .await
+        .expect("answered and closed")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"error\":\"request_timeout\""), "{answer}");
     app.stop().await;
 }
