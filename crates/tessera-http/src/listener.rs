@@ -109,6 +109,8 @@ pub async fn serve(
             }
         });
     }
+    // New connections are refused from here on, not left waiting in the backlog.
+    drop(listener);
     // Every permit back: every connection has closed.
     let _ = permits.acquire_many(cap).await;
     Ok(())
