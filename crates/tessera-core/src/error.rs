@@ -26,6 +26,9 @@ pub enum ErrorCode {
     UnsupportedTokenType,
     /// Legacy HTTP Basic with a wrong email or password.
     InvalidCredentials,
+    /// RFC 8628 §3.5, registered for the token endpoint: the client sent more requests than
+    /// its rate limit allows (sent with 429 and `Retry-After`; RFC 6749 has no code for it).
+    SlowDown,
     /// Too many failed legacy Basic attempts.
     TooManyAttempts,
     /// Legacy HTTP Basic after its sunset.
@@ -59,6 +62,7 @@ impl ErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidCredentials => "invalid_credentials",
+            Self::SlowDown => "slow_down",
             Self::TooManyAttempts => "too_many_attempts",
             Self::BasicAuthEnded => "basic_auth_ended",
             Self::BasicAuthBrownout => "basic_auth_brownout",

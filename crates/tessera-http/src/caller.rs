@@ -10,6 +10,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use tessera_core::domain::ScopeSet;
 use tessera_core::legacy::cache::LegacyIdentity;
+use tessera_core::oauth::request::decode_component;
 use tessera_core::token::jwt::AccessTokenClaims;
 
 use crate::bearer;
@@ -115,18 +116,26 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, HttpError> {
         let client = client_ip(app, peer(&parts.extensions), &parts.headers);
-        Caller::authenticate(app, &parts.headers, client).await
+        Caller::authenticate(app, parts.uri.query(), &parts.headers, client).await
     }
 }
 
 impl Caller {
     /// Authenticates the `Authorization` header: Bearer, or legacy Basic from `client`
-    /// (whose failures count against its address).
+    /// (whose failures count against its address). `query` is the request's query string.
     pub async fn authenticate(
         app: &AppState,
+        query: Option<&str>,
         headers: &HeaderMap,
         client: Option<IpAddr>,
     ) -> Result<Self, HttpError> {
+        // RFC 6750 §3.1: a token sent in more than one way is `invalid_request`. The query
+        // method (§2.3) is not accepted on its own either, but with a header it is ambiguous.
+        if headers.contains_key(header::AUTHORIZATION) && has_access_token(query) {
+            return Err(HttpError::BadRequest(
+                "the request carries credentials in more than one way (the Authorization header and the access_token query parameter); send the access token only in the Authorization header".into(),
+            ));
+        }
         let value = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -146,5 +155,31 @@ impl Caller {
             grant,
             app: app.clone(),
         })
+    }
+}
+
+/// Whether the query string has an `access_token` parameter (its name percent-decoded).
+fn has_access_token(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        q.split('&').any(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            name == "access_token"
+                || decode_component(name.as_bytes()).is_ok_and(|n| n == "access_token")
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_access_token;
+
+    #[test]
+    fn finds_access_token_among_query_parameters() {
+        assert!(has_access_token(Some("access_token=x")));
+        assert!(has_access_token(Some("a=1&access_token")));
+        assert!(has_access_token(Some("a=1&access%5Ftoken=x")));
+        assert!(!has_access_token(Some("access_tokens=x&b=access_token")));
+        assert!(!has_access_token(Some("")));
+        assert!(!has_access_token(None));
     }
 }

@@ -12,6 +12,7 @@ use axum::Json;
 use serde_json::json;
 use tessera_core::error::{ErrorCode, ManageError, OAuthError};
 use tessera_core::rfc3339::format_rfc3339;
+use tessera_core::runtime::endpoint_limits::{Limited, Partition};
 use tessera_core::token::jwt::TokenError;
 use tessera_core::UnixSeconds;
 
@@ -41,10 +42,14 @@ pub enum HttpError {
     Upstream(UpstreamFailure),
     /// The client sent nothing of its request body for the gateway's idle timeout.
     RequestTimeout,
+    /// The response was not ready within `request_timeout_ms`.
+    RequestTimedOut,
     /// HTTP Basic with a legacy credential after the sunset or in a brownout window.
     BasicRefused(BasicRefusal),
     /// HTTP Basic with a wrong email or password, or a malformed Basic header.
     BasicInvalid,
+    /// A rate limit of the token, revocation or introspection endpoint is spent.
+    RateLimited(Limited),
     /// Too many failed Basic attempts for this credential or from this address.
     TooManyAttempts {
         retry_after: i64,
@@ -367,7 +372,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::BasicAuthBrownout => StatusCode::UNAUTHORIZED,
         ErrorCode::AccessDenied | ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::TooManyAttempts | ErrorCode::SlowDown => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::BadGateway => StatusCode::BAD_GATEWAY,
         ErrorCode::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -502,6 +507,18 @@ impl IntoResponse for HttpError {
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 res
             }
+            Self::RequestTimedOut => {
+                // RFC 9110 §15.5.9; what is left of the request is not read.
+                let code = ErrorCode::RequestTimeout;
+                let body = json!({
+                    "error": code.as_str(),
+                    "error_description": "the request was not answered within the server's request timeout; retry",
+                });
+                let mut res = (status_of(code), Json(body)).into_response();
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                res
+            }
             Self::BasicRefused(refusal) => basic_refused(&refusal),
             Self::BasicInvalid => {
                 let code = ErrorCode::InvalidCredentials;
@@ -514,6 +531,30 @@ impl IntoResponse for HttpError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
                 );
+                res
+            }
+            Self::RateLimited(limited) => {
+                // RFC 6749 has no code for a rate limit; `slow_down` is the one registered
+                // for the token endpoint (RFC 8628 §3.5) and says what to do.
+                let whose = match limited.usage.partition {
+                    Partition::Client => "this client",
+                    Partition::Address => "this address",
+                };
+                let description = format!(
+                    "too many requests from {whose}; retry in {} seconds",
+                    limited.retry_after
+                );
+                let mut res = oauth_body(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::SlowDown,
+                    &description,
+                );
+                let h = res.headers_mut();
+                // RFC 9110 §10.2.3; the draft's §6: not before the effective window ends.
+                if let Ok(v) = HeaderValue::from_str(&limited.retry_after.max(1).to_string()) {
+                    h.insert(header::RETRY_AFTER, v);
+                }
+                crate::rate_limit::append_fields(h, &limited.usage);
                 res
             }
             Self::TooManyAttempts { retry_after } => {

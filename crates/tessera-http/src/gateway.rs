@@ -23,6 +23,7 @@ use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderName};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use http_body_util::{LengthLimitError, Limited};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -64,6 +65,8 @@ pub struct GatewayPolicy {
     /// Also send a short-lived internal JWT as `Authorization: Bearer` (audience: the
     /// upstream), so the upstream can verify the identity with the JWKS.
     pub identity_jwt: bool,
+    /// Largest request body forwarded, bytes: 413 beyond.
+    pub body_limit: usize,
 }
 
 /// The upstream and a pooled HTTP/1.1 client to reach it.
@@ -73,6 +76,7 @@ pub struct Gateway {
     response_timeout: Duration,
     idle_timeout: Duration,
     identity_jwt: bool,
+    body_limit: usize,
     client: Client<Connector, UpstreamBody>,
 }
 
@@ -111,6 +115,7 @@ impl Gateway {
             response_timeout: policy.response_timeout,
             idle_timeout: policy.idle_timeout,
             identity_jwt: policy.identity_jwt,
+            body_limit: policy.body_limit,
             client,
         })
     }
@@ -184,10 +189,11 @@ async fn forward(
         Access::Deny => return HttpError::NotFound.into_response(),
         Access::Public => None,
         Access::Scopes(required) => {
-            let caller = match Caller::authenticate(app, req.headers(), client).await {
-                Ok(caller) => caller,
-                Err(e) => return e.into_response(),
-            };
+            let caller =
+                match Caller::authenticate(app, req.uri().query(), req.headers(), client).await {
+                    Ok(caller) => caller,
+                    Err(e) => return e.into_response(),
+                };
             // RFC 6750 §3.1: a valid credential without every scope the route needs.
             if let Some(missing) = missing_scopes(required, |s| caller.has_scope(s)) {
                 return caller.respond(Err(HttpError::InsufficientScope(missing.into())));
@@ -269,6 +275,16 @@ async fn send(
     request_id: &HeaderValue,
 ) -> Result<Response, HttpError> {
     let (mut parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > gateway.body_limit as u64) {
+        return Err(HttpError::PayloadTooLarge);
+    }
+    // A chunked body is cut where it passes the limit; the upstream sees a failed request.
+    let body = Body::new(Limited::new(body, gateway.body_limit));
     // The client's side of a WebSocket switch, taken before the request goes up.
     let client_upgrade = upgrade::wants_websocket(&parts.method, &parts.headers)
         .then(|| parts.extensions.remove::<OnUpgrade>())
@@ -317,6 +333,10 @@ async fn send(
     };
     let res = match sent {
         Ok(res) => res,
+        Err(err) if over_limit(&err) => {
+            tracing::info!(request_id = ?request_id, client = ?hop.client, "the request body passed gateway_body_limit; the upstream connection is dropped");
+            return Err(HttpError::PayloadTooLarge);
+        }
         Err(err) if idle_cause(&err) == Some(Idle::Client) => {
             tracing::info!(request_id = ?request_id, client = ?hop.client, "the client sent nothing of its request body in time; the upstream connection is dropped");
             return Err(HttpError::RequestTimeout);
@@ -376,6 +396,18 @@ fn switch(
 
 /// Whether the upstream ran out of time (a connect timeout, or a write it took nothing of),
 /// as opposed to refusing or resetting the connection.
+/// Whether `err`, or one of its causes, is the request body passing the gateway's limit.
+fn over_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if e.is::<LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(err);
     while let Some(e) = source {

@@ -18,11 +18,14 @@ mod health;
 mod html;
 pub mod legacy;
 mod legacy_runtime;
+mod listener;
 pub mod metrics;
 mod metrics_layer;
 mod notice;
 mod oauth;
 mod paths;
+mod rate_limit;
+mod request_timeout;
 pub mod session;
 mod signin;
 mod state;
@@ -37,6 +40,7 @@ use tessera_core::oauth::routes;
 pub use gateway::{Gateway, GatewayPolicy};
 pub use health::ReadinessPolicy;
 pub use legacy_runtime::LegacyRuntime;
+pub use listener::{serve, ConnectionLimits};
 pub use metrics::Metrics;
 pub use state::{
     AppState, HttpPolicy, Inner as AppParts, SessionPolicy, SignInLimits, SystemClock,
@@ -102,7 +106,12 @@ pub fn router(state: AppState) -> Router {
     } else {
         router
     };
+    // Not the fallback: the gateway has its own timeouts, which let a long upload stream.
     router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_timeout::limit,
+        ))
         .layer(metrics_layer::MetricsLayer::new(state.clone()))
         .with_state(state)
 }

@@ -55,6 +55,15 @@ pub struct StateLabel {
     pub state: &'static str,
 }
 
+/// A request refused by a rate limit: which endpoint group, whose budget.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitedLabels {
+    /// `token`, `revocation` or `introspection`.
+    pub endpoint: &'static str,
+    /// `client` or `address`.
+    pub partition: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     cache: &'static str,
@@ -66,10 +75,13 @@ pub struct Metrics {
     registry: Registry,
     pub(crate) routes: Arc<RouteMetrics>,
     pub(crate) in_flight: Gauge,
+    /// Connections being served (see `listener.rs`).
+    pub connections_open: Gauge,
     pub(crate) tokens: Family<GrantLabels, Counter>,
     pub(crate) revocations: Family<ResultLabel, Counter>,
     pub(crate) introspections: Family<ResultLabel, Counter>,
     pub(crate) basic: Family<StateLabel, Counter>,
+    pub(crate) rate_limited: Family<LimitedLabels, Counter>,
     pub(crate) signin_failures: Counter,
     pub(crate) signin_lockouts: Counter,
     pub(crate) usage_flush_seconds: Histogram,
@@ -93,6 +105,12 @@ impl Metrics {
             "http_requests_in_flight",
             "Requests being answered now",
             in_flight.clone(),
+        );
+        let connections_open = Gauge::default();
+        registry.register(
+            "http_connections_open",
+            "Connections being served now (at most max_connections; more wait to be accepted)",
+            connections_open.clone(),
         );
         let tokens = Family::default();
         registry.register(
@@ -118,6 +136,13 @@ impl Metrics {
             "Requests authenticated with legacy HTTP Basic by state: ok, wrong_password, \
              malformed, limited, brownout, refused_sunset, error",
             basic.clone(),
+        );
+        let rate_limited = Family::default();
+        registry.register(
+            "rate_limited_requests",
+            "Requests refused with 429 by a rate limit, by endpoint group and partition \
+             (client or address)",
+            rate_limited.clone(),
         );
         let signin_failures = Counter::default();
         registry.register(
@@ -154,10 +179,12 @@ impl Metrics {
             registry,
             routes,
             in_flight,
+            connections_open,
             tokens,
             revocations,
             introspections,
             basic,
+            rate_limited,
             signin_failures,
             signin_lockouts,
             usage_flush_seconds,

@@ -6,17 +6,20 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use tessera_core::error::OAuthError;
+use tessera_core::error::{ErrorCode, OAuthError};
 use tessera_core::oauth::client_auth::ClientRequest;
 use tessera_core::oauth::introspection::introspect_request;
 use tessera_core::oauth::request::Form;
 use tessera_core::oauth::response::TokenResponse;
 use tessera_core::oauth::revocation::{revoke_request, Revoked};
-use tessera_core::oauth::token::token;
+use tessera_core::oauth::token::{token, EndpointContext};
+use tessera_core::runtime::endpoint_limits::{EndpointGroup, Passage};
 
 use crate::body::read_form;
+use crate::client_addr::ClientAddr;
 use crate::error::{Challenge, HttpError};
 use crate::metrics::{grant_type_label, Metrics};
+use crate::rate_limit;
 use crate::state::AppState;
 
 /// The parts every client-authenticated endpoint reads: the `Authorization` header, which
@@ -64,36 +67,78 @@ async fn incoming<'h>(
 
 pub async fn post_token(
     State(app): State<AppState>,
+    ClientAddr(address): ClientAddr,
     headers: HeaderMap,
     body: Body,
+) -> Response {
+    let passage = match rate_limit::enter(&app, EndpointGroup::Token, address) {
+        Ok(passage) => passage,
+        Err(e) => {
+            app.metrics
+                .token_request("other", Some(ErrorCode::SlowDown));
+            return e.into_response();
+        }
+    };
+    let outcome = token_request(&app, &passage, &headers, body).await;
+    answer(outcome, &passage)
+}
+
+async fn token_request(
+    app: &AppState,
+    passage: &Passage<'_>,
+    headers: &HeaderMap,
+    body: Body,
 ) -> Result<Response, HttpError> {
-    let req = match incoming(&app, &headers, body).await {
+    let req = match incoming(app, headers, body).await {
         Ok(req) => req,
         Err(e) => {
             let code = match &e {
                 HttpError::OAuth(err, _) => err.code,
-                _ => tessera_core::error::ErrorCode::InvalidRequest,
+                _ => ErrorCode::InvalidRequest,
             };
             app.metrics.token_request("other", Some(code));
             return Err(e);
         }
     };
     let grant_type = grant_type_label(req.form.get("grant_type"));
-    let result = token(&req.request(), &app.endpoint(), app.clock.now()).await;
+    let cx = EndpointContext {
+        passage: Some(passage),
+        ..app.endpoint()
+    };
+    let result = token(&req.request(), &cx, app.clock.now()).await;
     app.metrics
         .token_request(grant_type, result.as_ref().err().map(|e| e.code));
-    let response = result.map_err(|e| HttpError::OAuth(e, req.challenge))?;
+    let response = result.map_err(|e| refused(app, passage, e, req.challenge))?;
     Ok(token_response(response))
 }
 
 /// RFC 7009 §2.1: 200 with an empty body whether or not the token was known.
 pub async fn post_revoke(
     State(app): State<AppState>,
+    ClientAddr(address): ClientAddr,
     headers: HeaderMap,
     body: Body,
+) -> Response {
+    let passage = match rate_limit::enter(&app, EndpointGroup::Revocation, address) {
+        Ok(passage) => passage,
+        Err(e) => return e.into_response(),
+    };
+    let outcome = revoke(&app, &passage, &headers, body).await;
+    answer(outcome, &passage)
+}
+
+async fn revoke(
+    app: &AppState,
+    passage: &Passage<'_>,
+    headers: &HeaderMap,
+    body: Body,
 ) -> Result<Response, HttpError> {
-    let req = incoming(&app, &headers, body).await?;
-    let result = revoke_request(&req.request(), &app.endpoint(), app.clock.now()).await;
+    let req = incoming(app, headers, body).await?;
+    let cx = EndpointContext {
+        passage: Some(passage),
+        ..app.endpoint()
+    };
+    let result = revoke_request(&req.request(), &cx, app.clock.now()).await;
     let counted = match &result {
         Ok(Revoked::AccessToken { .. }) => "access_token",
         Ok(Revoked::TokenSet { .. }) => "token_set",
@@ -101,7 +146,7 @@ pub async fn post_revoke(
         Err(_) => "refused",
     };
     Metrics::count(&app.metrics.revocations, counted);
-    let revoked = result.map_err(|e| HttpError::OAuth(e, req.challenge))?;
+    let revoked = result.map_err(|e| refused(app, passage, e, req.challenge))?;
     tracing::info!(?revoked, "revocation request");
     let mut res = ().into_response();
     res.headers_mut()
@@ -112,22 +157,60 @@ pub async fn post_revoke(
 /// RFC 7662 §2.2: the token's state as JSON.
 pub async fn post_introspect(
     State(app): State<AppState>,
+    ClientAddr(address): ClientAddr,
     headers: HeaderMap,
     body: Body,
+) -> Response {
+    let passage = match rate_limit::enter(&app, EndpointGroup::Introspection, address) {
+        Ok(passage) => passage,
+        Err(e) => return e.into_response(),
+    };
+    let outcome = introspect(&app, &passage, &headers, body).await;
+    answer(outcome, &passage)
+}
+
+async fn introspect(
+    app: &AppState,
+    passage: &Passage<'_>,
+    headers: &HeaderMap,
+    body: Body,
 ) -> Result<Response, HttpError> {
-    let req = incoming(&app, &headers, body).await?;
-    let result = introspect_request(&req.request(), &app.endpoint(), app.clock.now()).await;
+    let req = incoming(app, headers, body).await?;
+    let cx = EndpointContext {
+        passage: Some(passage),
+        ..app.endpoint()
+    };
+    let result = introspect_request(&req.request(), &cx, app.clock.now()).await;
     let counted = match &result {
         Ok(v) if v["active"] == true => "active",
         Ok(_) => "inactive",
         Err(_) => "refused",
     };
     Metrics::count(&app.metrics.introspections, counted);
-    let value = result.map_err(|e| HttpError::OAuth(e, req.challenge))?;
+    let value = result.map_err(|e| refused(app, passage, e, req.challenge))?;
     let mut res = Json(value).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
+}
+
+/// The error a client-authenticated endpoint answers: the 429 of a spent client budget, or
+/// the OAuth error as it is.
+fn refused(
+    app: &AppState,
+    passage: &Passage<'_>,
+    err: OAuthError,
+    challenge: Challenge,
+) -> HttpError {
+    match passage.refusal() {
+        Some(limited) if err.code == ErrorCode::SlowDown => rate_limit::refused(app, limited),
+        _ => HttpError::OAuth(err, challenge),
+    }
+}
+
+/// The response, error or not, with the state of the rate limits it was counted against.
+fn answer(outcome: Result<Response, HttpError>, passage: &Passage<'_>) -> Response {
+    rate_limit::annotate(outcome.unwrap_or_else(IntoResponse::into_response), passage)
 }
 
 /// §5.1: JSON, never cached.

@@ -12,6 +12,7 @@ use tessera_core::oauth::authorize::AuthorizePolicy;
 use tessera_core::oauth::refresh_token::RefreshPolicy;
 use tessera_core::oauth::token::EndpointContext;
 use tessera_core::oauth::token_set::GrantContext;
+use tessera_core::runtime::endpoint_limits::EndpointLimits;
 use tessera_core::runtime::rate_limit::{KeyedLimiter, Quota, RetryAfter};
 use tessera_core::runtime::sync::FeedStatus;
 use tessera_core::runtime::Caches;
@@ -45,6 +46,8 @@ pub struct HttpPolicy {
     pub form_limit: usize,
     /// Largest accepted JSON body on the sample API, bytes.
     pub json_limit: usize,
+    /// Longest time from a request's head to its response's head.
+    pub request_timeout: std::time::Duration,
 }
 
 /// Session lifetimes and cookie attributes.
@@ -121,6 +124,8 @@ pub struct Inner {
     pub refresh: RefreshPolicy,
     pub sessions: SessionPolicy,
     pub signin_limits: SignInLimits,
+    /// Rate limits of the token, revocation and introspection endpoints.
+    pub rate_limits: EndpointLimits,
     /// Bounds concurrent argon2id verifications (sign-in and legacy Basic) so their memory
     /// cost cannot multiply under a burst; see `legacy::verify_password_bounded`.
     pub password_checks: tokio::sync::Semaphore,
@@ -166,6 +171,7 @@ impl Inner {
             caches: &self.caches,
             tokens: &self.tokens,
             refresh: &self.refresh,
+            passage: None,
         }
     }
 

@@ -84,6 +84,7 @@ pub async fn run(
 async fn housekeeping(app: &AppState, policy: SyncPolicy, now: i64) {
     app.caches.prune(now);
     app.signin_limits.prune(now.saturating_mul(1000));
+    app.rate_limits.prune(now.saturating_mul(1000));
     legacy::housekeeping(app, now).await;
     if let Err(err) = app.store.prune_changes(now - 3600).await {
         tracing::warn!(error = %err, "pruning the change feed failed");

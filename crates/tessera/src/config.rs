@@ -57,6 +57,20 @@ pub struct Config {
     pub unmatched: String,
     pub upstream_identity: String,
     pub trusted_proxies: Vec<String>,
+    pub rate_limits: bool,
+    pub rate_limit_token_client: String,
+    pub rate_limit_token_address: String,
+    pub rate_limit_revocation_client: String,
+    pub rate_limit_revocation_address: String,
+    pub rate_limit_introspection_client: String,
+    pub rate_limit_introspection_address: String,
+    pub rate_limit_exempt_clients: Vec<String>,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub gateway_body_limit: usize,
+    pub header_read_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+    pub max_connections: usize,
     pub route: Vec<RouteSpec>,
     pub scope: Vec<ScopeSpec>,
 }
@@ -105,6 +119,20 @@ impl Default for Config {
             unmatched: "deny".into(),
             upstream_identity: "headers".into(),
             trusted_proxies: Vec::new(),
+            rate_limits: true,
+            rate_limit_token_client: "600/60".into(),
+            rate_limit_token_address: "1200/60".into(),
+            rate_limit_revocation_client: "600/60".into(),
+            rate_limit_revocation_address: "1200/60".into(),
+            rate_limit_introspection_client: "6000/60".into(),
+            rate_limit_introspection_address: "6000/60".into(),
+            rate_limit_exempt_clients: Vec::new(),
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
+            gateway_body_limit: 1024 * 1024 * 1024,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 60_000,
+            max_connections: 10_000,
             route: Vec::new(),
             scope: Vec::new(),
         }
@@ -159,6 +187,20 @@ impl fmt::Debug for Config {
             unmatched,
             upstream_identity,
             trusted_proxies,
+            rate_limits,
+            rate_limit_token_client,
+            rate_limit_token_address,
+            rate_limit_revocation_client,
+            rate_limit_revocation_address,
+            rate_limit_introspection_client,
+            rate_limit_introspection_address,
+            rate_limit_exempt_clients,
+            max_header_bytes,
+            max_headers,
+            gateway_body_limit,
+            header_read_timeout_ms,
+            request_timeout_ms,
+            max_connections,
             route,
             scope,
         } = self;
@@ -204,6 +246,29 @@ impl fmt::Debug for Config {
             .field("unmatched", unmatched)
             .field("upstream_identity", upstream_identity)
             .field("trusted_proxies", trusted_proxies)
+            .field("rate_limits", rate_limits)
+            .field("rate_limit_token_client", rate_limit_token_client)
+            .field("rate_limit_token_address", rate_limit_token_address)
+            .field("rate_limit_revocation_client", rate_limit_revocation_client)
+            .field(
+                "rate_limit_revocation_address",
+                rate_limit_revocation_address,
+            )
+            .field(
+                "rate_limit_introspection_client",
+                rate_limit_introspection_client,
+            )
+            .field(
+                "rate_limit_introspection_address",
+                rate_limit_introspection_address,
+            )
+            .field("rate_limit_exempt_clients", rate_limit_exempt_clients)
+            .field("max_header_bytes", max_header_bytes)
+            .field("max_headers", max_headers)
+            .field("gateway_body_limit", gateway_body_limit)
+            .field("header_read_timeout_ms", header_read_timeout_ms)
+            .field("request_timeout_ms", request_timeout_ms)
+            .field("max_connections", max_connections)
             .field("route", route)
             .field("scope", scope)
             .finish()
@@ -225,7 +290,13 @@ pub(crate) fn redact_credentials(url: &str) -> String {
 
 /// Keys whose value is text (and `None` by default), so an environment value is never
 /// read as a number.
-const TEXT_KEYS: [&str; 15] = [
+const TEXT_KEYS: [&str; 21] = [
+    "rate_limit_token_client",
+    "rate_limit_token_address",
+    "rate_limit_revocation_client",
+    "rate_limit_revocation_address",
+    "rate_limit_introspection_client",
+    "rate_limit_introspection_address",
     "metrics_listen",
     "upstream",
     "unmatched",
@@ -244,17 +315,21 @@ const TEXT_KEYS: [&str; 15] = [
 ];
 
 /// Keys whose value is a list; in the environment, comma-separated.
-const LIST_KEYS: [&str; 2] = ["basic_brownouts", "trusted_proxies"];
+const LIST_KEYS: [&str; 3] = [
+    "basic_brownouts",
+    "trusted_proxies",
+    "rate_limit_exempt_clients",
+];
 
 /// Keys whose value is an array of tables (`[[route]]`, `[[scope]]`); not settable from the
 /// environment.
 const TABLE_KEYS: [&str; 2] = ["route", "scope"];
 
-const BOOL_KEYS: [&str; 2] = ["require_pkce", "skip_consent_when_granted"];
+const BOOL_KEYS: [&str; 3] = ["require_pkce", "skip_consent_when_granted", "rate_limits"];
 
 impl Config {
     /// Every key, in file order.
-    pub const KEYS: [&'static str; 43] = [
+    pub const KEYS: [&'static str; 57] = [
         "listen",
         "database",
         "data_dir",
@@ -296,6 +371,20 @@ impl Config {
         "unmatched",
         "upstream_identity",
         "trusted_proxies",
+        "rate_limits",
+        "rate_limit_token_client",
+        "rate_limit_token_address",
+        "rate_limit_revocation_client",
+        "rate_limit_revocation_address",
+        "rate_limit_introspection_client",
+        "rate_limit_introspection_address",
+        "rate_limit_exempt_clients",
+        "max_header_bytes",
+        "max_headers",
+        "gateway_body_limit",
+        "header_read_timeout_ms",
+        "request_timeout_ms",
+        "max_connections",
         "route",
         "scope",
     ];
@@ -397,6 +486,8 @@ impl Config {
             bail!("upstream_identity must be \"headers\" or \"jwt\"");
         }
         check_configured(&self.scope)?;
+        self.endpoint_limit_policy()?;
+        self.connection_limits()?;
         self.password_policy()?;
         self.sunset_policy()?;
         Ok(())

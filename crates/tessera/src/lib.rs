@@ -14,6 +14,7 @@ mod fixtures;
 mod import_file;
 mod legacy;
 mod legacy_import;
+mod limits;
 pub mod master_key;
 mod progress;
 mod scopes;

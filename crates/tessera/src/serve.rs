@@ -18,6 +18,7 @@ use tessera_core::manage::scopes;
 use tessera_core::oauth::authorize::AuthorizePolicy;
 use tessera_core::oauth::refresh_token::RefreshPolicy;
 use tessera_core::random;
+use tessera_core::runtime::endpoint_limits::EndpointLimits;
 use tessera_core::runtime::sync::{load_all, FeedStatus, KeyReload};
 use tessera_core::runtime::Caches;
 use tessera_core::store::Store;
@@ -154,6 +155,7 @@ pub fn gateway(config: &Config, catalog: &ScopeSet) -> anyhow::Result<Option<Gat
         response_timeout: Duration::from_millis(config.upstream_timeout_ms),
         idle_timeout: Duration::from_millis(config.upstream_idle_timeout_ms),
         identity_jwt: config.upstream_identity == "jwt",
+        body_limit: config.gateway_body_limit,
     })
     .map_err(anyhow::Error::msg)?;
     Ok(Some(gateway))
@@ -231,6 +233,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         http: HttpPolicy {
             form_limit: config.form_limit,
             json_limit: config.json_limit,
+            request_timeout: Duration::from_millis(config.request_timeout_ms),
         },
         authorize: AuthorizePolicy {
             require_pkce: config.require_pkce,
@@ -248,6 +251,10 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             secure_cookies: config.issuer().starts_with("https://"),
         },
         signin_limits: SignInLimits::default(),
+        rate_limits: match config.endpoint_limit_policy()? {
+            Some(policy) => EndpointLimits::new(&policy),
+            None => EndpointLimits::off(),
+        },
         decoy_hash: decoy.as_str().to_owned(),
         password_checks: tokio::sync::Semaphore::new(
             std::thread::available_parallelism()
@@ -281,12 +288,19 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     };
     let (stop_http, http_rx) = watch::channel(false);
     let (stop_sync, sync_rx) = watch::channel(false);
-    // The peer address feeds the per-address limit on failed Basic attempts.
+    let limits = config.connection_limits()?;
+    let open = state.metrics.connections_open.clone();
     let app = tessera_http::router(state.clone());
-    let http = tokio::spawn(serve_until(listener, app, http_rx.clone()));
+    let http = tokio::spawn(tessera_http::serve(
+        listener,
+        app,
+        limits.clone(),
+        open.clone(),
+        http_rx.clone(),
+    ));
     let metrics = metrics_listener.map(|listener| {
         let app = tessera_http::metrics_router(state.clone());
-        tokio::spawn(serve_until(listener, app, http_rx))
+        tokio::spawn(tessera_http::serve(listener, app, limits, open, http_rx))
     });
     let sync_policy = SyncPolicy {
         poll_interval: Duration::from_millis(config.sync_interval_ms),
@@ -313,22 +327,6 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         sync,
         grace: Duration::from_millis(config.shutdown_grace_ms),
     })
-}
-
-/// Serves `app` on `listener` until `stop` turns true, then lets open requests finish.
-async fn serve_until(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-    mut stop: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|stop| *stop).await;
-    })
-    .await
 }
 
 /// `/readyz` fails when the change feed has not been read for ten poll intervals (and at

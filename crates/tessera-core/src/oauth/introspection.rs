@@ -8,7 +8,7 @@
 
 use serde_json::{json, Value};
 
-use super::client_auth::{authenticate_request, Accepted, ClientRequest};
+use super::client_auth::{Accepted, ClientRequest};
 use super::request::Form;
 use super::token::EndpointContext;
 use crate::domain::{Client, ClientKind, ClientStatus, SecretHash};
@@ -29,7 +29,7 @@ pub async fn introspect_request(
     now: UnixSeconds,
 ) -> Result<Value, OAuthError> {
     let accepted = Accepted::WithSecret("introspection needs client authentication with a secret");
-    let caller = authenticate_request(request, accepted, cx.store, cx.caches, now).await?;
+    let caller = cx.authenticate(request, accepted, now).await?;
     introspect(cx, &caller, request.form, now).await
 }
 

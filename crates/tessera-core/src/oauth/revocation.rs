@@ -3,7 +3,7 @@
 //! The hint is honoured for the order of lookups, never trusted (§2.1). An unknown, expired
 //! or already revoked token is a success (§2.2). A client revokes only its own tokens.
 
-use super::client_auth::{authenticate_request, Accepted, ClientRequest};
+use super::client_auth::{Accepted, ClientRequest};
 use super::request::Form;
 use super::token::EndpointContext;
 use super::token_set::{revoke_token_set, SetToRevoke};
@@ -41,7 +41,7 @@ pub async fn revoke_request(
     cx: &EndpointContext<'_>,
     now: UnixSeconds,
 ) -> Result<Revoked, OAuthError> {
-    let client = authenticate_request(request, Accepted::Any, cx.store, cx.caches, now).await?;
+    let client = cx.authenticate(request, Accepted::Any, now).await?;
     revoke(cx.store, cx.caches, &client, request.form, cx.tokens, now).await
 }
 

@@ -3,14 +3,17 @@
 //! grant's file. HTTP parses the request, calls [`token`] and renders what it answers.
 
 use super::authorization_code::exchange_authorization_code;
+use std::sync::Arc;
+
 use super::client_auth::{authenticate_request, Accepted, ClientRequest};
 use super::client_credentials::issue_client_credentials;
 use super::refresh_token::{refresh, RefreshPolicy};
 use super::request::Form;
 use super::response::TokenResponse;
 use super::token_set::GrantContext;
-use crate::domain::GrantType;
+use crate::domain::{Client, GrantType};
 use crate::error::{ErrorCode, OAuthError};
+use crate::runtime::endpoint_limits::Passage;
 use crate::runtime::Caches;
 use crate::store::{Store, TokenSource};
 use crate::token::issue::TokenPolicy;
@@ -25,9 +28,36 @@ pub struct EndpointContext<'a> {
     pub caches: &'a Caches,
     pub tokens: &'a TokenPolicy,
     pub refresh: &'a RefreshPolicy,
+    /// This request's way through the rate limits; `None`: not limited.
+    pub passage: Option<&'a Passage<'a>>,
 }
 
 impl<'a> EndpointContext<'a> {
+    /// The client `request` authenticates as (see [`authenticate_request`]), once its rate
+    /// limit lets it in: `slow_down` when it does not, which the HTTP layer answers with 429.
+    pub async fn authenticate(
+        &self,
+        request: &ClientRequest<'_>,
+        accepted: Accepted,
+        now: UnixSeconds,
+    ) -> Result<Arc<Client>, OAuthError> {
+        let client = authenticate_request(request, accepted, self.store, self.caches, now).await?;
+        if let Some(passage) = self.passage {
+            passage
+                .admit_client(client.id.as_str())
+                .map_err(|limited| {
+                    OAuthError::new(
+                        ErrorCode::SlowDown,
+                        format!(
+                            "this client sent too many requests; retry in {} seconds",
+                            limited.retry_after
+                        ),
+                    )
+                })?;
+        }
+        Ok(client)
+    }
+
     /// What a grant needs, with the key of `keyring` that signs at `now`. The caller holds
     /// the keyring (`caches.keyring()`) so a concurrent rotation cannot pull the key away.
     pub fn grant_context(
@@ -56,7 +86,7 @@ pub async fn token(
     now: UnixSeconds,
 ) -> Result<TokenResponse, OAuthError> {
     let grant = grant_type(request.form)?;
-    let client = authenticate_request(request, Accepted::Any, cx.store, cx.caches, now).await?;
+    let client = cx.authenticate(request, Accepted::Any, now).await?;
     if !client.allows_grant(grant) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
@@ -244,5 +274,64 @@ mod tests {
             };
             assert_eq!(got, case.expect.map(str::to_owned), "{}", case.description);
         }
+    }
+
+    #[tokio::test]
+    async fn a_client_over_its_rate_limit_is_slow_down_and_a_failed_authentication_spends_nothing()
+    {
+        use crate::runtime::endpoint_limits::{
+            EndpointGroup, EndpointLimitPolicy, EndpointLimits, GroupQuotas,
+        };
+        use crate::runtime::rate_limit::Quota;
+        let quotas = GroupQuotas {
+            per_client: Quota {
+                burst: 1,
+                period_secs: 60,
+            },
+            per_address: Quota {
+                burst: 100,
+                period_secs: 60,
+            },
+        };
+        let limits = EndpointLimits::new(&EndpointLimitPolicy {
+            token: quotas,
+            revocation: quotas,
+            introspection: quotas,
+            exempt_clients: Vec::new(),
+        });
+        let world = World::new();
+        let client = world.add(credential_client("books:read")).await;
+        let good = authenticated(&client, "grant_type=client_credentials");
+        let wrong = form(&format!(
+            "grant_type=client_credentials&client_id={}&client_secret=wrong",
+            client.id
+        ));
+        async fn at(
+            limits: &EndpointLimits,
+            world: &World,
+            now: UnixSeconds,
+            body: &Form,
+        ) -> Option<ErrorCode> {
+            let address = "192.0.2.1".parse().ok();
+            let passage = limits
+                .enter(EndpointGroup::Token, address, now * 1000)
+                .unwrap();
+            let cx = EndpointContext {
+                passage: Some(&passage),
+                ..world.endpoint()
+            };
+            token(&request(body), &cx, now).await.err().map(|e| e.code)
+        }
+        let w = &world;
+        let l = &limits;
+        assert_eq!(at(l, w, NOW, &wrong).await, Some(ErrorCode::InvalidClient));
+        assert_eq!(
+            at(l, w, NOW, &good).await,
+            None,
+            "the failure spent nothing"
+        );
+        assert_eq!(at(l, w, NOW, &good).await, Some(ErrorCode::SlowDown));
+        assert_eq!(at(l, w, NOW, &wrong).await, Some(ErrorCode::InvalidClient));
+        assert_eq!(at(l, w, NOW + 60, &good).await, None, "refilled");
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod clients;
+pub mod endpoint_limits;
 pub mod guarded;
 pub mod rate_limit;
 mod revoked;

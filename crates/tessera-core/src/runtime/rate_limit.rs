@@ -28,6 +28,14 @@ pub struct Quota {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryAfter(pub i64);
 
+/// What is left of a key's budget once an attempt was counted: `remaining` more attempts
+/// may pass now, and the next one is added back in `next_in_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub remaining: u32,
+    pub next_in_ms: i64,
+}
+
 pub struct KeyedLimiter<K> {
     /// Time one attempt occupies: `period / burst`.
     emission_ms: i64,
@@ -50,6 +58,11 @@ impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
 
     /// Counts one attempt for `key` at `now_ms`, or refuses it when the budget is spent.
     pub fn acquire(&self, key: &K, now_ms: i64) -> Result<(), RetryAfter> {
+        self.take(key, now_ms).map(|_| ())
+    }
+
+    /// [`KeyedLimiter::acquire`], telling what is left of the budget.
+    pub fn take(&self, key: &K, now_ms: i64) -> Result<Budget, RetryAfter> {
         let mut map = self.map.lock();
         let tat = map.get(key).copied().unwrap_or(now_ms).max(now_ms);
         let ahead = tat - now_ms;
@@ -57,8 +70,17 @@ impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
             let wait_ms = ahead - self.tolerance_ms;
             return Err(RetryAfter((wait_ms + 999) / 1000));
         }
-        map.insert(key.clone(), tat + self.emission_ms);
-        Ok(())
+        let tat = tat + self.emission_ms;
+        map.insert(key.clone(), tat);
+        // The budget is `period` of drawing ahead; each attempt draws one emission interval.
+        let period_ms = self.tolerance_ms + self.emission_ms;
+        let ahead = tat - now_ms;
+        let remaining = ((period_ms - ahead) / self.emission_ms).max(0);
+        let next_in_ms = (ahead - (period_ms - (remaining + 1) * self.emission_ms)).max(0);
+        Ok(Budget {
+            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+            next_in_ms,
+        })
     }
 
     /// Whether an attempt would be refused now, without counting one.
@@ -136,6 +158,28 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(l.acquire(&a, 80_000), Ok(()));
         }
+    }
+
+    #[test]
+    fn take_tells_the_remaining_budget_and_when_it_grows() {
+        let l = limiter(3, 60);
+        let a = "a".to_owned();
+        let budget = |remaining, next_in_ms| {
+            Ok(Budget {
+                remaining,
+                next_in_ms,
+            })
+        };
+        assert_eq!(l.take(&a, 0), budget(2, 20_000));
+        assert_eq!(l.take(&a, 0), budget(1, 20_000));
+        assert_eq!(l.take(&a, 5_000), budget(0, 15_000));
+        assert_eq!(l.take(&a, 5_000), Err(RetryAfter(15)));
+        assert_eq!(
+            l.take(&a, 20_000),
+            budget(0, 20_000),
+            "one came back at 20 s"
+        );
+        assert_eq!(l.take(&a, 200_000), budget(2, 20_000), "afresh");
     }
 
     #[test]

@@ -80,6 +80,7 @@ impl World {
             caches: &self.caches,
             tokens: &self.tokens,
             refresh: &self.refresh,
+            passage: None,
         }
     }
 

@@ -31,7 +31,7 @@ pub fn public(path: &str) -> RouteSpec {
 }
 
 /// The routes most tests use.
-fn book_routes(c: &mut Config) {
+pub fn book_routes(c: &mut Config) {
     c.route = vec![
         route(&["GET"], "/v1/books/{id}", &["books:read"]),
         route(&["POST", "PUT"], "/v1/books/{*rest}", &["books:write"]),

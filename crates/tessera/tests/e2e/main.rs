@@ -23,6 +23,7 @@ mod gateway_websocket;
 mod keys;
 mod legacy;
 mod legacy_import;
+mod limits;
 mod metadata;
 mod oauth2_client;
 mod observe;
