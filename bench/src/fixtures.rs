@@ -142,7 +142,7 @@ pub async fn account_and_client(tessera: &Tessera) -> Result<(String, Credential
     Ok((account.account_id, client))
 }
 
-async fn app_grant(tessera: &Tessera, account_id: String) -> Result<AppGrant> {
+pub async fn app_grant(tessera: &Tessera, account_id: String) -> Result<AppGrant> {
     let app: Credentials = tessera
         .json(&[
             "app",

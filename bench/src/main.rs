@@ -23,6 +23,7 @@ mod scale;
 mod scenarios;
 mod server;
 mod single_use;
+mod soak;
 mod tessera;
 mod upload;
 mod upstream;
@@ -65,6 +66,9 @@ enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8091")]
         listen: SocketAddr,
     },
+    /// Mixed load for a long time, sampling the server's memory and descriptors; prints a
+    /// table and a verdict (growth after the warm-up fails the command).
+    Soak(soak::SoakArgs),
     /// Load one URL with one request (for checking the load generator).
     #[command(hide = true)]
     Load(LoadArgs),
@@ -100,6 +104,10 @@ async fn main() -> Result<()> {
         Command::Baseline { listen } => baseline::serve(listen).await,
         Command::Upstream { listen } => upstream::serve(listen).await,
         Command::Load(args) => load_url(args).await,
+        Command::Soak(args) => tokio::select! {
+            result = soak::run(args) => result,
+            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+        },
         Command::Run(args) => {
             let command_line = command_line();
             // Returning drops the run, and with it every guard: children die, files go.

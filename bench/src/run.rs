@@ -267,7 +267,7 @@ fn this_program(args: &[&str]) -> Command {
 /// Not `-p tessera-bench` too: this program is already built (bench/run did it), and
 /// building both together unifies dependency features differently, which relinks and
 /// replaces this very binary while it runs.
-async fn build_release() -> Result<PathBuf> {
+pub(crate) async fn build_release() -> Result<PathBuf> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("the bench crate has no parent directory")?;

@@ -140,6 +140,16 @@ impl std::error::Error for OAuthError {
 
 impl From<StoreError> for OAuthError {
     fn from(err: StoreError) -> Self {
+        if err.is_unavailable() {
+            // RFC 6749 §4.1.2.1 names `temporarily_unavailable`; the cause is only logged.
+            return Self {
+                code: ErrorCode::TemporarilyUnavailable,
+                description: Cow::Borrowed(
+                    "the server cannot reach its database right now; try again in a few seconds",
+                ),
+                source: Some(Box::new(err)),
+            };
+        }
         Self::server_error(err)
     }
 }
@@ -153,7 +163,23 @@ impl StoreError {
     pub fn new(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self(err.into())
     }
+
+    /// A failure of the store's availability rather than of the request: the database is
+    /// unreachable, restarting, or out of disk space. Retrying later can succeed, so the
+    /// HTTP layer answers 503 with `Retry-After` instead of 500.
+    pub fn unavailable(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(Box::new(Unavailable(err.into())))
+    }
+
+    pub fn is_unavailable(&self) -> bool {
+        self.0.is::<Unavailable>()
+    }
 }
+
+/// The cause of a [`StoreError::unavailable`], marked so that it can be told apart.
+#[derive(Debug, thiserror::Error)]
+#[error("the database is unavailable: {0}")]
+struct Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>);
 
 /// Errors of administrative actions (CLI and dashboard).
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
-use tessera_core::error::{ErrorCode, ManageError, OAuthError};
+use tessera_core::error::{ErrorCode, ManageError, OAuthError, StoreError};
 use tessera_core::rfc3339::format_rfc3339;
 use tessera_core::runtime::endpoint_limits::{Limited, Partition};
 use tessera_core::token::jwt::TokenError;
@@ -179,6 +179,7 @@ impl PageError {
                 ManageError::Invalid(_) | ManageError::Conflict(_) | ManageError::Crypto(_) => {
                     StatusCode::BAD_REQUEST
                 }
+                ManageError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
                 ManageError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
@@ -381,6 +382,18 @@ fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
+/// How long a client should wait before retrying when the database is unavailable: long
+/// enough for a PostgreSQL restart or a failover, short enough not to strand clients.
+const STORE_RETRY_AFTER_SECONDS: &str = "5";
+
+/// `Retry-After` (RFC 9110 §10.2.3) on a 503: the condition is temporary.
+fn retry_soon(res: &mut Response) {
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(STORE_RETRY_AFTER_SECONDS),
+    );
+}
+
 fn oauth_body(status: StatusCode, code: ErrorCode, description: &str) -> Response {
     let body = json!({ "error": code.as_str(), "error_description": description });
     let mut res = (status, Json(body)).into_response();
@@ -411,8 +424,16 @@ impl IntoResponse for HttpError {
                 if err.code == ErrorCode::ServerError {
                     tracing::error!(error = %err, source = ?err.source, "request failed");
                 }
+                if err.code == ErrorCode::TemporarilyUnavailable {
+                    if let Some(source) = &err.source {
+                        tracing::error!(error = %source, "the database is unavailable");
+                    }
+                }
                 let status = status_of(err.code);
                 let mut res = oauth_body(status, err.code, &err.description);
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    retry_soon(&mut res);
+                }
                 if status == StatusCode::UNAUTHORIZED && challenge == Challenge::Basic {
                     res.headers_mut().insert(
                         header::WWW_AUTHENTICATE,
@@ -596,10 +617,20 @@ impl IntoResponse for HttpError {
                     .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 res
             }
-            Self::Internal(err) => {
-                tracing::error!(error = %err, "internal error");
-                StatusCode::INTERNAL_SERVER_ERROR.into_response()
-            }
+            Self::Internal(err) => match err.downcast::<StoreError>() {
+                // An unreachable or full database is not a bug: 503, and try again soon.
+                Ok(store) if store.is_unavailable() => {
+                    HttpError::OAuth(OAuthError::from(*store), Challenge::None).into_response()
+                }
+                Ok(store) => {
+                    tracing::error!(error = %store, "internal error");
+                    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "internal error");
+                    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                }
+            },
         }
     }
 }

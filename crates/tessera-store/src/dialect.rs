@@ -1,6 +1,7 @@
 //! What differs between SQLite and PostgreSQL, in one place.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 
@@ -76,6 +77,18 @@ impl Dialect {
         match self {
             Self::Sqlite => 8,
             Self::Postgres => 16,
+        }
+    }
+
+    /// How long a query waits for a pooled connection. On PostgreSQL a restart or a
+    /// failover makes every new connection fail, and sqlx retries them until this passes:
+    /// a few seconds, so that a request is answered 503 with `Retry-After` promptly rather
+    /// than held for sqlx's default of 30 s. SQLite's connections are local files, where a
+    /// wait means a long queue behind the one writer, which the default tolerates.
+    pub(crate) fn acquire_timeout(self) -> Duration {
+        match self {
+            Self::Sqlite => Duration::from_secs(30),
+            Self::Postgres => Duration::from_secs(3),
         }
     }
 

@@ -25,6 +25,7 @@ mod revocations;
 mod scopes;
 mod sqlite;
 mod statement;
+mod unavailable;
 mod users;
 mod write;
 
@@ -89,6 +90,7 @@ impl SqlStore {
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         let pool = AnyPoolOptions::new()
             .max_connections(dialect.max_connections())
+            .acquire_timeout(dialect.acquire_timeout())
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     for pragma in dialect.session_setup() {
@@ -152,9 +154,10 @@ impl SqlStore {
     }
 }
 
-/// Every sqlx failure becomes the core's opaque storage error.
+/// Every sqlx failure becomes the core's opaque storage error, marked when it means the
+/// database is unavailable (see `unavailable.rs`).
 pub(crate) fn db(err: sqlx::Error) -> StoreError {
-    StoreError::new(err)
+    unavailable::sqlx_error(err)
 }
 
 /// A row value that does not parse as its domain type: the store was written by something

@@ -2,7 +2,6 @@
 //! over [`Columns`]: inline on a pooled rusqlite connection on SQLite, through sqlx on
 //! PostgreSQL.
 
-use tessera_core::error::StoreError;
 use tessera_core::store::StoreResult;
 
 use crate::statement::{Columns, Statement};
@@ -17,9 +16,11 @@ impl SqlStore {
     ) -> StoreResult<Option<T>> {
         if let Some(sqlite) = &self.sqlite {
             return sqlite.readers.read(|conn| {
-                let mut prepared = statement.rusqlite(conn).map_err(StoreError::new)?;
+                let mut prepared = statement
+                    .rusqlite(conn)
+                    .map_err(crate::unavailable::rusqlite_error)?;
                 let mut rows = prepared.raw_query();
-                match rows.next().map_err(StoreError::new)? {
+                match rows.next().map_err(crate::unavailable::rusqlite_error)? {
                     Some(row) => map(row).map(Some),
                     None => Ok(None),
                 }

@@ -111,11 +111,11 @@ fn inspect(raw: &str) -> Result<(HashFamily, HashCost), HashRejection> {
     }
     let sha_crypt = |digest, rounds| HashCost::ShaCrypt { digest, rounds };
     if let Some(rest) = raw.strip_prefix("$5$") {
-        return sha_crypt_shape(rest, 43, "sha256-crypt")
+        return sha_crypt_shape(rest, 32, "sha256-crypt")
             .map(|rounds| (HashFamily::ShaCrypt256, sha_crypt(Digest::Sha256, rounds)));
     }
     if let Some(rest) = raw.strip_prefix("$6$") {
-        return sha_crypt_shape(rest, 86, "sha512-crypt")
+        return sha_crypt_shape(rest, 64, "sha512-crypt")
             .map(|rounds| (HashFamily::ShaCrypt512, sha_crypt(Digest::Sha512, rounds)));
     }
     if raw.starts_with('$') {
@@ -214,7 +214,10 @@ fn bcrypt_shape(raw: &str) -> Result<u32, HashRejection> {
         .map_err(|_| HashRejection::Malformed("bcrypt"))?;
     // bcrypt's cost is 4 to 31 (2^cost rounds); its salt and output are 22 + 31 characters.
     let tail = raw.rsplit('$').next().unwrap_or_default();
-    if !(4..=31).contains(&parts.get_cost()) || tail.len() != 53 || !tail.bytes().all(crypt_b64) {
+    if !(4..=31).contains(&parts.get_cost())
+        || tail.len() != 53
+        || !tail.bytes().all(|b| crypt_b64(b).is_some())
+    {
         return Err(HashRejection::Malformed("bcrypt"));
     }
     Ok(parts.get_cost())
@@ -222,7 +225,14 @@ fn bcrypt_shape(raw: &str) -> Result<u32, HashRejection> {
 
 /// `[rounds=N$]salt$hash` after the `$5$`/`$6$` prefix (Drepper's SHA-crypt spec); the
 /// rounds it states, or the spec's default of 5 000.
-fn sha_crypt_shape(rest: &str, hash_len: usize, name: &'static str) -> Result<u32, HashRejection> {
+fn sha_crypt_shape(
+    rest: &str,
+    digest_len: usize,
+    name: &'static str,
+) -> Result<u32, HashRejection> {
+    // crypt(3)'s base64 of the digest: 6 bits a character, the last one only partly used.
+    let hash_len = (digest_len * 8).div_ceil(6);
+    let last_bits = digest_len * 8 - (hash_len - 1) * 6;
     let bad = HashRejection::Malformed(name);
     let mut fields: Vec<&str> = rest.split('$').collect();
     let mut rounds = 5_000;
@@ -237,14 +247,29 @@ fn sha_crypt_shape(rest: &str, hash_len: usize, name: &'static str) -> Result<u3
     };
     // The spec allows salts up to 16 characters; longer ones are silently cut by crypt(3).
     let salt_ok = salt.len() <= 16 && !salt.contains(['\n', ':']);
-    if !salt_ok || hash.len() != hash_len || !hash.bytes().all(crypt_b64) {
+    if !salt_ok || hash.len() != hash_len || !hash.bytes().all(|b| crypt_b64(b).is_some()) {
+        return Err(bad);
+    }
+    // The encoding puts the digest's last bits in the low bits of the last character; its
+    // unused high bits must be zero. (sha-crypt 0.5's SHA-256 check panics on a hash
+    // where they are not, found by fuzz/fuzz_targets/imported_hash.rs.)
+    let last = hash.bytes().last().and_then(crypt_b64).ok_or(bad.clone())?;
+    if last >> last_bits != 0 {
         return Err(bad);
     }
     Ok(rounds)
 }
 
-fn crypt_b64(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'.' || b == b'/'
+/// The value of a character of crypt(3)'s base64 alphabet (`./0-9A-Za-z`).
+fn crypt_b64(b: u8) -> Option<u8> {
+    match b {
+        b'.' => Some(0),
+        b'/' => Some(1),
+        b'0'..=b'9' => Some(b - b'0' + 2),
+        b'A'..=b'Z' => Some(b - b'A' + 12),
+        b'a'..=b'z' => Some(b - b'a' + 38),
+        _ => None,
+    }
 }
 
 /// Django's `<iterations>$<salt>$<base64 of the derived key>` (django.contrib.auth.hashers).
@@ -403,6 +428,21 @@ mod tests {
             "$5$pepper$qEeDnFVzhTwXQ4aTFfKG3oqhpAd/aoar8fMHX4tGFa7",
             HashFamily::ShaCrypt256,
         );
+    }
+
+    #[test]
+    fn sha_crypt_with_unused_bits_set_is_malformed_not_a_panic() {
+        // Found by the imported_hash fuzz target: 43 valid characters whose last one sets
+        // bits past the 256 of the digest. sha-crypt 0.5 panicked verifying it.
+        let raw = format!("$5$d${}", "U".repeat(43));
+        assert_eq!(parse(&raw), Err(HashRejection::Malformed("sha256-crypt")));
+        assert!(!verify(&raw, b"anything"));
+        let raw = format!("$6$d${}2", "U".repeat(85));
+        assert_eq!(parse(&raw), Err(HashRejection::Malformed("sha512-crypt")));
+        assert!(!verify(&raw, b"anything"));
+        // The largest last characters the digests allow still parse.
+        assert!(parse(&format!("$5$d${}D", "U".repeat(42))).is_ok());
+        assert!(parse(&format!("$6$d${}1", "U".repeat(85))).is_ok());
     }
 
     #[test]

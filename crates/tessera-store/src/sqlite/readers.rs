@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 use rusqlite::Connection;
-use tessera_core::error::StoreError;
 use tessera_core::store::StoreResult;
 
 /// Idle connections kept for reuse; more are opened under load and closed after.
@@ -43,9 +42,9 @@ impl SqliteReaders {
             Some(conn) => conn,
             None => {
                 let conn = super::connection::connect(&self.path, self.pragmas)
-                    .map_err(StoreError::new)?;
+                    .map_err(crate::unavailable::rusqlite_error)?;
                 conn.execute_batch(READER_PRAGMAS)
-                    .map_err(StoreError::new)?;
+                    .map_err(crate::unavailable::rusqlite_error)?;
                 conn
             }
         };

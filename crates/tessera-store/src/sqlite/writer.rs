@@ -23,6 +23,7 @@ use tessera_core::store::StoreResult;
 use tokio::sync::{oneshot, Mutex};
 
 use crate::connect_error::ConnectError;
+use crate::unavailable::rusqlite_error;
 
 /// Writes joining one transaction at most; bounds how long the first of them waits.
 const MAX_BATCH: usize = 256;
@@ -58,8 +59,17 @@ where
 
     fn finish(self: Box<Self>, committed: Result<(), &rusqlite::Error>) {
         let outcome = match (committed, self.result) {
-            (Err(e), _) => Err(StoreError::new(format!("the write was not committed: {e}"))),
-            (Ok(()), Some(result)) => result.map_err(StoreError::new),
+            (Err(e), _) => Err(match e {
+                // Out of disk space or an I/O failure at commit: the store is unavailable.
+                rusqlite::Error::SqliteFailure(f, _) => {
+                    rusqlite_error(rusqlite::Error::SqliteFailure(
+                        *f,
+                        Some(format!("the write was not committed: {e}")),
+                    ))
+                }
+                _ => StoreError::new(format!("the write was not committed: {e}")),
+            }),
+            (Ok(()), Some(result)) => result.map_err(rusqlite_error),
             (Ok(()), None) => Err(StoreError::new("the write never ran")),
         };
         // The caller may have gone (a dropped request): its write stands all the same.

@@ -15,6 +15,7 @@ mod authorization_code;
 mod cli;
 mod client_credentials;
 mod data_dir;
+mod faults;
 #[cfg(feature = "bench-fixtures")]
 mod fixtures;
 mod gateway;
@@ -27,6 +28,7 @@ mod limits;
 mod metadata;
 mod oauth2_client;
 mod observe;
+mod outage;
 mod pages;
 mod refresh_token;
 mod report_csv;

@@ -110,6 +110,25 @@ impl TestApp {
     /// Like [`TestApp::spawn_process_replica`], with more `TESSERA_*` settings in its
     /// environment; also returns its process id.
     pub async fn spawn_process(&self, env: &[(&str, &str)]) -> ServerProcess {
+        self.spawn_process_to(env, std::process::Stdio::null())
+            .await
+    }
+
+    /// Like [`TestApp::spawn_process`], with the server's log (its stderr) in `log`.
+    pub async fn spawn_process_logging(
+        &self,
+        env: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> ServerProcess {
+        let file = std::fs::File::create(log).expect("log file");
+        self.spawn_process_to(env, file.into()).await
+    }
+
+    async fn spawn_process_to(
+        &self,
+        env: &[(&str, &str)],
+        stderr: std::process::Stdio,
+    ) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -128,7 +147,7 @@ impl TestApp {
             .env("TESSERA_ARGON2_ITERATIONS", "1")
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("tessera serve starts");
         let pid = child.id();
