@@ -56,6 +56,7 @@ pub struct Fixtures {
 
 /// A third-party application (authorization code and refresh token grants, redirect URI
 /// `REDIRECT_URI`, scopes `APP_SCOPE`), and the user and account it is approved for.
+#[derive(Clone)]
 pub struct AppGrant {
     pub app: Credentials,
     pub user_id: String,

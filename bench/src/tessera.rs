@@ -39,6 +39,7 @@ pub struct Measured<T> {
     pub peak_kib: Option<u64>,
 }
 
+#[derive(Clone)]
 pub struct Tessera {
     binary: PathBuf,
     data_dir: PathBuf,

@@ -126,12 +126,14 @@ fn pg_ctl(action: &str) -> bool {
     status.is_ok_and(|s| s.success())
 }
 
-/// Starts PostgreSQL again even when the test fails half-way.
-struct RestartOnDrop;
+/// Starts PostgreSQL again when the test fails while it is stopped.
+struct RestartOnDrop(bool);
 
 impl Drop for RestartOnDrop {
     fn drop(&mut self) {
-        pg_ctl("start");
+        if self.0 {
+            pg_ctl("start");
+        }
     }
 }
 
@@ -167,7 +169,7 @@ async fn postgres_restart_under_load_is_503_then_recovers_by_itself() {
             .is_some()
     );
 
-    let _restart = RestartOnDrop;
+    let mut restart = RestartOnDrop(true);
     assert!(pg_ctl("stop"), "PostgreSQL stops");
     // While it is down: the load gets 503s, and /readyz names the store.
     let down = eventually(Duration::from_secs(30), || async { count(503) >= 3 }).await;
@@ -176,6 +178,7 @@ async fn postgres_restart_under_load_is_503_then_recovers_by_itself() {
     assert_eq!(status, 503, "{report}");
     assert_eq!(report["checks"]["store"]["status"], "failing", "{report}");
     assert!(pg_ctl("start"), "PostgreSQL starts");
+    restart.0 = false;
 
     // Back by itself: rotations succeed again and /readyz is 200, with no restart of Tessera.
     let served = count(200);
