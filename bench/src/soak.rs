@@ -45,6 +45,16 @@ pub struct SoakArgs {
     tessera: Option<PathBuf>,
 }
 
+/// The server's bounded in-memory state, made small so that it is full within the
+/// warm-up: after that, growth is a leak, not a cache filling. (At the defaults, the
+/// verified-token cache holds 100 000 tokens, about 1 KiB each, and a rotated access
+/// token's id is kept until the token would have expired, an hour for users' tokens:
+/// a 10-minute soak would measure them filling.)
+const SETTINGS: [(&str, &str); 2] = [
+    ("TESSERA_VERIFIED_TOKEN_CACHE", "1000"),
+    ("TESSERA_USER_ACCESS_TOKEN_TTL", "60"),
+];
+
 /// Codes kept ready for exchanges; refilled by the CLI when they run low.
 const CODE_BATCH: usize = 500;
 /// Room for growth after the warm-up that still counts as flat: allocator noise and
@@ -105,7 +115,7 @@ pub async fn run(args: SoakArgs) -> Result<()> {
         .with_context(|| format!("no tessera binary at {}", binary.display()))?;
     let dir = TempDir::create("tessera-soak")?;
     let launcher = Launcher::new(binary, dir.path().to_owned(), args.postgres.clone());
-    let mut tessera = launcher.start("soak", &[]).await?;
+    let mut tessera = launcher.start("soak", &SETTINGS).await?;
     let (account_id, client) = fixtures::account_and_client(&tessera.cli).await?;
     let grant = fixtures::app_grant(&tessera.cli, account_id).await?;
     let chains = fixtures::token_sets(&tessera.cli, &grant, args.connections).await?;
