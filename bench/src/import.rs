@@ -116,7 +116,7 @@ pub async fn legacy_import(launcher: &Launcher, size: ImportSize) -> Result<Impo
 
 /// `email<TAB>bcrypt hash` lines for `lines` credentials, made once and kept under
 /// `target/bench-cache/`.
-fn cached_file(lines: usize) -> Result<Vec<(String, String)>> {
+pub(crate) fn cached_file(lines: usize) -> Result<Vec<(String, String)>> {
     let dir = cache_dir()?;
     let path = dir.join(format!(
         "legacy-import-{lines}-bcrypt{FILE_BCRYPT_COST}.tsv"
@@ -191,7 +191,11 @@ fn cache_dir() -> Result<PathBuf> {
 }
 
 /// The CSV `tessera legacy import` reads: the cached pairs, account after account.
-fn write_import_file(path: &Path, pairs: &[(String, String)], accounts: &[String]) -> Result<()> {
+pub(crate) fn write_import_file(
+    path: &Path,
+    pairs: &[(String, String)],
+    accounts: &[String],
+) -> Result<()> {
     let file =
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);

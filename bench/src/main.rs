@@ -9,6 +9,7 @@
 
 mod baseline;
 mod client;
+mod console;
 mod database;
 mod fixtures;
 mod gateway;

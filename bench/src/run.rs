@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::console;
 use crate::fixtures;
 use crate::gateway;
 use crate::import;
@@ -198,6 +199,11 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
     } else {
         None
     };
+    let console = if selection.includes(console::CONSOLE) {
+        Some(console::migration_console(&bench.launcher, size).await?)
+    } else {
+        None
+    };
     let large = match scale_counts {
         Some(counts) => scale::run(&mut bench, &rows, counts).await?,
         None => Vec::new(),
@@ -213,6 +219,10 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
     if !import_section.is_empty() {
         text.push('\n');
         text.push_str(&import_section);
+    }
+    if let Some(console) = &console {
+        text.push('\n');
+        text.push_str(&console::report(console));
     }
     let notes = bench
         .gateway_notes

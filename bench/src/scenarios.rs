@@ -109,13 +109,17 @@ impl Selection {
             .map(|name| name.trim().to_lowercase())
             .filter(|name| !name.is_empty())
             .collect();
-        let every = SCENARIOS.iter().chain(&IMPORT_ROWS);
+        let every = SCENARIOS
+            .iter()
+            .chain(&IMPORT_ROWS)
+            .chain(&crate::console::CONSOLE_ROWS);
         for prefix in &prefixes {
             if !every.clone().any(|name| matches(name, prefix)) {
                 bail!(
-                    "--only {prefix:?} names no scenario; they are: {}, {}",
+                    "--only {prefix:?} names no scenario; they are: {}, {}, {}",
                     SCENARIOS.join(", "),
-                    IMPORT_ROWS.join(", ")
+                    IMPORT_ROWS.join(", "),
+                    crate::console::CONSOLE_ROWS.join(", ")
                 );
             }
         }

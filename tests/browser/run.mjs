@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { operatorConsoleSteps } from './console.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
@@ -638,32 +639,7 @@ async function main() {
       assert.equal(dead.status, 400, 'Beta Books\' token set is revoked');
     });
 
-    await step('Operator: unapprove and approve the partner, rotate the signing key', async () => {
-      let r = await page.goto('/settings/operator');
-      assert.equal(r.status(), 200);
-      const row = () => page.locator('tbody tr', { hasText: partner.client_id });
-      assert.equal(await text(row().locator('td').nth(3)), 'yes');
-      assert.equal(await page.locator('h2:has-text("Signing keys") + table tbody tr').count(), 1);
-      await capture(page, 'operator');
-      r = await go(page, row().getByRole('button', { name: 'Unapprove' }));
-      assert.equal(r.status(), 200);
-      assert.equal(await text(page.getByRole('status')), 'Partner App is no longer approved.');
-      assert.equal(await text(row().locator('td').nth(3)), 'no');
-      // No longer offered to customers.
-      await page.goto('/settings/applications');
-      assert.match(await text(page.locator('main')), /No approved partner applications yet\./);
-      await page.goto('/settings/operator');
-      r = await go(page, row().getByRole('button', { name: 'Approve' }));
-      assert.equal(await text(page.getByRole('status')), 'Partner App is approved.');
-      assert.equal(await text(row().locator('td').nth(3)), 'yes');
-      r = await go(page, page.getByRole('button', { name: 'Rotate signing key' }));
-      assert.equal(r.status(), 200);
-      assert.match(await text(page.getByRole('status')), /^New key \S+ is published; it signs from .+\.$/);
-      assert.equal(await page.locator('h2:has-text("Signing keys") + table tbody tr').count(), 2);
-      await capture(page, 'operator-rotated');
-      const jwks = await (await fetch(`${base}/.well-known/jwks.json`)).json();
-      assert.equal(jwks.keys.length, 2, 'both keys are published');
-    });
+    await operatorConsoleSteps({ page, step, go, capture, text, cli, tmp, base, partner, account, redirect: REDIRECT });
 
     await step('error pages: unknown credential, bad authorization request', async () => {
       let r = await page.goto('/settings/credentials/revoke?client_id=cl_doesnotexist');

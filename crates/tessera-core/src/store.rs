@@ -14,6 +14,9 @@ use crate::domain::{
     SecretHash, StoredSecret, TokenSetId, User, UserId,
 };
 use crate::error::StoreError;
+use crate::legacy::bearer_usage::{BearerUsageDelta, DailyUsage};
+use crate::legacy::console::{LegacyTotals, ReportFilter, ReportPage, ReportSort};
+use crate::legacy::report::ReportWindows;
 use crate::legacy::usage::{LegacyReportRow, UsageDelta};
 use crate::legacy::{Email, LegacyCredential, PasswordHash};
 use crate::token::keys::StoredSigningKey;
@@ -355,19 +358,41 @@ pub trait LegacyStore: Send + Sync {
     async fn find_last_token_at(&self, client: &ClientId) -> StoreResult<Option<UnixSeconds>>;
     /// When the client obtained its first token; `None`: never (or no such client).
     async fn find_first_token_at(&self, client: &ClientId) -> StoreResult<Option<UnixSeconds>>;
-    /// Adds counted Basic requests to the hourly buckets and advances `last_used_at`.
+    /// Adds counted Basic requests to the hourly buckets and to the day's total, and
+    /// advances `last_used_at`.
     async fn add_legacy_usage(&self, deltas: &[UsageDelta]) -> StoreResult<()>;
     /// Deletes hourly buckets that started before `before`.
     async fn prune_legacy_usage(&self, before: UnixSeconds) -> StoreResult<()>;
     /// The credential's Basic requests in buckets starting at or after `from`.
     async fn count_legacy_requests(&self, id: &LegacyId, from: UnixSeconds) -> StoreResult<i64>;
-    /// One row per credential with the Basic requests in buckets starting at or after
-    /// `day_from` and `week_from`.
-    async fn legacy_report(
+    /// One row per credential `filter` matches (search: a substring of the email, the
+    /// account's name, external id or id, any case), in `sort` order with the credential id
+    /// breaking ties, only `page`'s rows when given; the Basic requests counted are those
+    /// in buckets starting at or after `windows.day_from` and `windows.week_from`.
+    async fn find_legacy_report(
         &self,
-        day_from: UnixSeconds,
-        week_from: UnixSeconds,
+        filter: &ReportFilter,
+        sort: ReportSort,
+        page: Option<ReportPage>,
+        windows: ReportWindows,
     ) -> StoreResult<Vec<LegacyReportRow>>;
+    /// How many credentials `filter` matches.
+    async fn count_legacy_report(&self, filter: &ReportFilter) -> StoreResult<u64>;
+    /// Credentials by state; those not removed whose last Basic request is at or after
+    /// `day_since` (`week_since`); migrated ones whose client never obtained a token.
+    async fn legacy_totals(
+        &self,
+        day_since: UnixSeconds,
+        week_since: UnixSeconds,
+    ) -> StoreResult<LegacyTotals>;
+    /// Adds counted Bearer requests to each client's day.
+    async fn add_bearer_usage(&self, deltas: &[BearerUsageDelta]) -> StoreResult<()>;
+    /// Per day from the day starting at `from` on, oldest first, days without requests
+    /// left out: the Basic requests of all credentials, and the Bearer requests of the
+    /// clients legacy credentials were migrated to.
+    async fn daily_usage(&self, from: UnixSeconds) -> StoreResult<Vec<DailyUsage>>;
+    /// Deletes the daily Basic and Bearer counts of days that started before `before`.
+    async fn prune_daily_usage(&self, before: UnixSeconds) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -142,7 +142,12 @@ impl Caller {
             .ok_or(HttpError::MissingToken)?;
         let (scheme, rest) = value.split_once(' ').ok_or(HttpError::MissingToken)?;
         let grant = if scheme.eq_ignore_ascii_case("bearer") {
-            Grant::Token(bearer::authenticate_token(app, rest.trim()).await?)
+            let claims = bearer::authenticate_token(app, rest.trim()).await?;
+            // In memory; the background task writes the counts (no store write here).
+            app.legacy
+                .bearer_usage
+                .record(&claims.client_id, app.clock.now());
+            Grant::Token(claims)
         } else if scheme.eq_ignore_ascii_case("basic") {
             Grant::Legacy {
                 identity: legacy::authenticate(app, rest, client).await?,

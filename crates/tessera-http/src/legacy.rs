@@ -104,9 +104,10 @@ pub async fn authenticate(
     })
 }
 
-/// Writes the Basic requests counted since the last flush; on failure they are kept for
-/// the next one. Returns how many (credential, hour) buckets were written.
+/// Writes the Basic and Bearer requests counted since the last flush; on failure they are
+/// kept for the next one. Returns how many (credential, hour) Basic buckets were written.
 pub async fn flush_usage(app: &AppState) -> usize {
+    flush_bearer_usage(app).await;
     let deltas = app.legacy.usage.take();
     if deltas.is_empty() {
         return 0;
@@ -131,11 +132,28 @@ pub async fn flush_usage(app: &AppState) -> usize {
     }
 }
 
+/// Writes the Bearer requests per client and day counted since the last flush.
+async fn flush_bearer_usage(app: &AppState) {
+    let deltas = app.legacy.bearer_usage.take();
+    if deltas.is_empty() {
+        return;
+    }
+    if let Err(err) = app.store.add_bearer_usage(&deltas).await {
+        app.metrics.usage_flush_errors.inc();
+        tracing::warn!(error = %err, "flushing bearer usage counts failed; retrying later");
+        app.legacy.bearer_usage.restore(deltas);
+    }
+}
+
 /// Forgets limiter windows and usage buckets nobody will read again.
 pub async fn housekeeping(app: &AppState, now: UnixSeconds) {
     app.legacy.limiter.prune(now);
     // The report looks back 7 days (plus one bucket).
     if let Err(err) = app.store.prune_legacy_usage(now - 8 * 86_400).await {
         tracing::warn!(error = %err, "pruning legacy usage failed");
+    }
+    // The console's chart looks back 30 days (plus one).
+    if let Err(err) = app.store.prune_daily_usage(now - 31 * 86_400).await {
+        tracing::warn!(error = %err, "pruning daily usage failed");
     }
 }

@@ -1,11 +1,13 @@
 //! What legacy HTTP Basic keeps for the life of the process (sunset policy, failure
-//! limiter, usage counter, a timing filler hash) and the deprecation headers it adds to
+//! limiter, usage counter, a timing filler hash, the Bearer requests per client that show
+//! how far the migration got) and the deprecation headers it adds to
 //! responses (RFC 9745, RFC 8594). Handlers reach it through the shared state.
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use tessera_core::domain::password::{hash_password, PasswordError};
+use tessera_core::legacy::bearer_usage::BearerUsageCounter;
 use tessera_core::legacy::cache::LegacyIdentity;
 use tessera_core::legacy::limiter::FailureLimiter;
 use tessera_core::legacy::usage::UsageCounter;
@@ -22,6 +24,8 @@ pub struct LegacyRuntime {
     pub passwords: PasswordPolicy,
     pub limiter: FailureLimiter,
     pub usage: UsageCounter,
+    /// Bearer requests per client and day, for the migration console's chart.
+    pub bearer_usage: BearerUsageCounter,
     pub(crate) dummy_hash: PasswordHash,
     sunset_header: Option<HeaderValue>,
     link_header: Option<HeaderValue>,
@@ -51,6 +55,7 @@ impl LegacyRuntime {
             passwords,
             limiter,
             usage: UsageCounter::default(),
+            bearer_usage: BearerUsageCounter::default(),
             dummy_hash,
             sunset_header,
             link_header,

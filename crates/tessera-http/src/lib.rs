@@ -23,6 +23,7 @@ pub mod metrics;
 mod metrics_layer;
 mod notice;
 mod oauth;
+mod operator_views;
 mod paths;
 mod rate_limit;
 mod request_timeout;

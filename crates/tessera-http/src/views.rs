@@ -275,36 +275,6 @@ pub struct TokensView {
     pub scope: String,
 }
 
-pub struct KeyRow {
-    pub kid: String,
-    pub alg: String,
-    pub state: String,
-    pub activates: String,
-}
-
-pub struct ReportRow {
-    pub email: String,
-    pub account: String,
-    pub account_name: String,
-    pub external_id: Option<String>,
-    pub state: String,
-    pub last_used: String,
-    pub day: i64,
-    pub week: i64,
-    pub client_used: String,
-}
-
-#[derive(Template)]
-#[template(path = "dashboard_operator.html")]
-pub struct OperatorView {
-    pub nav: Nav,
-    pub apps: Vec<AppRow>,
-    pub keys: Vec<KeyRow>,
-    pub report: Vec<ReportRow>,
-    pub filter_state: String,
-    pub filter_account: String,
-}
-
 pub struct AuditRow {
     pub at: String,
     pub actor: String,
@@ -318,6 +288,8 @@ pub struct AuditRow {
 #[template(path = "dashboard_audit.html")]
 pub struct AuditView {
     pub nav: Nav,
+    /// The operator tab bar's current tab.
+    pub tab: &'static str,
     pub rows: Vec<AuditRow>,
     pub actor: String,
     pub target: String,

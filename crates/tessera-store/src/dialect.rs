@@ -18,6 +18,15 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// The operator that matches a `LIKE` pattern ignoring case without `LOWER()` on every
+    /// row: SQLite's `LIKE` ignores ASCII case already; PostgreSQL's does not.
+    pub(crate) fn like_any_case(self) -> &'static str {
+        match self {
+            Self::Sqlite => "LIKE",
+            Self::Postgres => "ILIKE",
+        }
+    }
+
     pub fn of(url: &str) -> Option<Self> {
         if url.starts_with("sqlite:") {
             Some(Self::Sqlite)

@@ -7,6 +7,9 @@ use sqlx::{AnyConnection, Row};
 use tessera_core::audit::AuditEvent;
 use tessera_core::domain::{AccountId, ClientId, ExternalId, LegacyId};
 use tessera_core::error::StoreError;
+use tessera_core::legacy::bearer_usage::{BearerUsageDelta, DailyUsage};
+use tessera_core::legacy::console::{LegacyTotals, ReportFilter, ReportPage, ReportSort};
+use tessera_core::legacy::report::ReportWindows;
 use tessera_core::legacy::usage::{LegacyReportRow, UsageDelta};
 use tessera_core::legacy::{Email, LegacyCredential, LegacyState, PasswordHash};
 use tessera_core::store::{ChangeKind, LegacyStore, Progress, StoreResult, TokenSource, TokenUse};
@@ -22,29 +25,29 @@ use crate::{corrupt, db, SqlStore};
 const COLUMNS: &str = "id, account_id, email, password_hash, state, migrated_client_id, \
      created_at, updated_at, migrated_at, removed_at, last_used_at";
 
-fn legacy_id(raw: &str) -> Result<LegacyId, StoreError> {
+pub(crate) fn legacy_id(raw: &str) -> Result<LegacyId, StoreError> {
     LegacyId::parse(raw).ok_or_else(|| corrupt("legacy credential id", raw))
 }
 
-fn account_id(raw: &str) -> Result<AccountId, StoreError> {
+pub(crate) fn account_id(raw: &str) -> Result<AccountId, StoreError> {
     AccountId::parse(raw).ok_or_else(|| corrupt("account id", raw))
 }
 
-fn client_id(raw: Option<String>) -> Result<Option<ClientId>, StoreError> {
+pub(crate) fn client_id(raw: Option<String>) -> Result<Option<ClientId>, StoreError> {
     raw.map(|c| ClientId::parse(&c).ok_or_else(|| corrupt("client id", &c)))
         .transpose()
 }
 
-fn external_id(raw: Option<String>) -> Result<Option<ExternalId>, StoreError> {
+pub(crate) fn external_id(raw: Option<String>) -> Result<Option<ExternalId>, StoreError> {
     raw.map(|e| ExternalId::parse(&e).map_err(|_| corrupt("external id", &e)))
         .transpose()
 }
 
-fn email(raw: &str) -> Result<Email, StoreError> {
+pub(crate) fn email(raw: &str) -> Result<Email, StoreError> {
     Email::parse(raw).ok_or_else(|| corrupt("email", raw))
 }
 
-fn state(raw: &str) -> Result<LegacyState, StoreError> {
+pub(crate) fn state(raw: &str) -> Result<LegacyState, StoreError> {
     LegacyState::parse(raw).ok_or_else(|| corrupt("legacy credential state", raw))
 }
 
@@ -437,6 +440,7 @@ impl LegacyStore for SqlStore {
             .await
             .map_err(db)?;
         }
+        Self::add_basic_day_totals(&mut tx, deltas).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -463,52 +467,37 @@ impl LegacyStore for SqlStore {
         row.try_get("n").map_err(db)
     }
 
-    async fn legacy_report(
+    async fn find_legacy_report(
         &self,
-        day_from: UnixSeconds,
-        week_from: UnixSeconds,
+        filter: &ReportFilter,
+        sort: ReportSort,
+        page: Option<ReportPage>,
+        windows: ReportWindows,
     ) -> StoreResult<Vec<LegacyReportRow>> {
-        // CAST: PostgreSQL's SUM of BIGINT is NUMERIC, which the Any driver cannot decode.
-        let rows = sqlx::query(
-            "SELECT c.id, c.email, c.account_id, a.name AS account_name, \
-               a.external_id AS account_external_id, c.state, c.created_at, c.last_used_at, \
-               c.migrated_client_id, \
-               CAST(COALESCE((SELECT SUM(u.requests) FROM legacy_usage u \
-                 WHERE u.credential_id = c.id AND u.hour_start >= $1), 0) AS BIGINT) AS requests_24h, \
-               CAST(COALESCE((SELECT SUM(u.requests) FROM legacy_usage u \
-                 WHERE u.credential_id = c.id AND u.hour_start >= $2), 0) AS BIGINT) AS requests_7d, \
-               cl.first_token_at, cl.first_tested_at, cl.first_integration_at \
-             FROM legacy_credential c JOIN account a ON a.id = c.account_id \
-             LEFT JOIN client cl ON cl.id = c.migrated_client_id \
-             ORDER BY c.created_at, c.id",
-        )
-        .bind(day_from)
-        .bind(week_from)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                let text = |col: &str| -> Result<String, StoreError> { r.try_get(col).map_err(db) };
-                Ok(LegacyReportRow {
-                    credential_id: legacy_id(&text("id")?)?,
-                    email: email(&text("email")?)?,
-                    account_id: account_id(&text("account_id")?)?,
-                    account_name: text("account_name")?,
-                    account_external_id: external_id(
-                        r.try_get("account_external_id").map_err(db)?,
-                    )?,
-                    state: state(&text("state")?)?,
-                    created_at: r.try_get("created_at").map_err(db)?,
-                    last_used_at: r.try_get("last_used_at").map_err(db)?,
-                    requests_24h: r.try_get("requests_24h").map_err(db)?,
-                    requests_7d: r.try_get("requests_7d").map_err(db)?,
-                    client_id: client_id(r.try_get("migrated_client_id").map_err(db)?)?,
-                    client_first_token_at: r.try_get("first_token_at").map_err(db)?,
-                    client_first_tested_at: r.try_get("first_tested_at").map_err(db)?,
-                    client_first_integration_at: r.try_get("first_integration_at").map_err(db)?,
-                })
-            })
-            .collect()
+        self.select_legacy_report(filter, sort, page, windows).await
+    }
+
+    async fn count_legacy_report(&self, filter: &ReportFilter) -> StoreResult<u64> {
+        self.select_legacy_report_count(filter).await
+    }
+
+    async fn legacy_totals(
+        &self,
+        day_since: UnixSeconds,
+        week_since: UnixSeconds,
+    ) -> StoreResult<LegacyTotals> {
+        self.select_legacy_totals(day_since, week_since).await
+    }
+
+    async fn add_bearer_usage(&self, deltas: &[BearerUsageDelta]) -> StoreResult<()> {
+        self.insert_bearer_usage(deltas).await
+    }
+
+    async fn daily_usage(&self, from: UnixSeconds) -> StoreResult<Vec<DailyUsage>> {
+        self.select_daily_usage(from).await
+    }
+
+    async fn prune_daily_usage(&self, before: UnixSeconds) -> StoreResult<()> {
+        self.delete_daily_usage(before).await
     }
 }

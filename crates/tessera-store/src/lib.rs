@@ -18,6 +18,7 @@ mod connect_error;
 mod dialect;
 mod keys;
 mod legacy;
+mod legacy_console;
 mod multi_row;
 pub mod private_fs;
 mod read;

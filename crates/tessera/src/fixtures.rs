@@ -91,6 +91,22 @@ pub enum FixturesCommand {
         #[arg(long, requires = "app")]
         user: Option<String>,
     },
+    /// Give the store's legacy credentials 30 days of Basic usage, as the migration
+    /// console reads it: every `--every`th credential called on each day (one hourly
+    /// bucket a day for the last 8 days, whose buckets the server keeps, and day totals
+    /// for all 30), and the first `--migrated` credentials migrated to one credential
+    /// client of their account that called with Bearer every day. Prints the counts.
+    LegacyUsage {
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        #[arg(long, default_value_t = 5)]
+        every: usize,
+        #[arg(long, default_value_t = 1000)]
+        migrated: usize,
+    },
+    /// Create an operator user with a session; prints the `Cookie` header value that
+    /// signs in as it (the benchmark of the operator's pages uses it).
+    OperatorSession,
 }
 
 /// Fixture codes live an hour, not the configured minute: a benchmark mints them all
@@ -250,8 +266,147 @@ pub(crate) async fn fixtures(
                 || format!("added {clients} clients and {token_sets} token sets"),
             );
         }
+        FixturesCommand::LegacyUsage {
+            days,
+            every,
+            migrated,
+        } => {
+            let counts = legacy_usage(&store, days, every.max(1), migrated, now).await?;
+            out.print(&counts, || format!("{counts}"));
+        }
+        FixturesCommand::OperatorSession => {
+            let cookie = operator_session(&store, now).await?;
+            out.print(&json!({ "cookie": cookie }), || cookie.clone());
+        }
     }
     Ok(())
+}
+
+/// See [`FixturesCommand::LegacyUsage`].
+async fn legacy_usage(
+    store: &SqlStore,
+    days: i64,
+    every: usize,
+    migrated: usize,
+    now: i64,
+) -> anyhow::Result<Value> {
+    use tessera_core::audit::{AuditAction, AuditEvent, Target};
+    use tessera_core::legacy::bearer_usage::{day_start, BearerUsageDelta, DAY_SECONDS};
+    use tessera_core::legacy::usage::{UsageDelta, BUCKET_SECONDS};
+    use tessera_core::store::LegacyStore;
+    use tessera_core::store::TokenSource;
+
+    let credentials = store.list_legacy_credentials(None).await?;
+    let today = day_start(now);
+    let mut deltas = Vec::new();
+    for (i, c) in credentials
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % every == 0)
+    {
+        for d in 0..days {
+            // Hours spread over the day; a count that varies by credential and day.
+            let hour_start = today - d * DAY_SECONDS + ((i as i64 + d) % 24) * BUCKET_SECONDS;
+            if hour_start > now {
+                continue;
+            }
+            deltas.push(UsageDelta {
+                credential_id: c.id.clone(),
+                hour_start,
+                count: 1 + (i as i64 * 7 + d * 3) % 40,
+                last_used_at: hour_start + 60,
+            });
+        }
+    }
+    let hourly_from = now - 8 * DAY_SECONDS;
+    for batch in deltas.chunks(BACKFILL_BATCH) {
+        store.add_legacy_usage(batch).await?;
+    }
+    // The server keeps hourly buckets 8 days; the day totals stay.
+    store.prune_legacy_usage(hourly_from).await?;
+
+    let fixtures = Actor::cli("bench-fixtures");
+    let mut bearer = Vec::new();
+    let mut moved = 0;
+    for c in credentials.iter().take(migrated) {
+        let new = NewCredentialClient {
+            account_id: c.account_id.as_str(),
+            name: "migrated fixture",
+            scope: None,
+        };
+        let created = clients::create_credential_clients(store, &fixtures, &new, 1, now).await?;
+        let Some(client) = created.first() else {
+            continue;
+        };
+        let audit = AuditEvent::new(
+            now,
+            &fixtures,
+            AuditAction::LegacyMigrated,
+            Target::new("legacy", c.id.as_str()),
+        )
+        .credential(&c.id)
+        .account(&c.account_id)
+        .client(&client.client.id);
+        if store
+            .mark_legacy_migrated(&c.id, &client.client.id, None, &audit)
+            .await?
+        {
+            moved += 1;
+        }
+        if moved % 2 == 0 {
+            store
+                .record_token_use(&client.client.id, TokenSource::Integration, now)
+                .await?;
+        }
+        for d in 0..days {
+            bearer.push(BearerUsageDelta {
+                client_id: client.client.id.clone(),
+                day_start: today - d * DAY_SECONDS,
+                count: 10 + d,
+            });
+        }
+    }
+    for batch in bearer.chunks(BACKFILL_BATCH) {
+        store.add_bearer_usage(batch).await?;
+    }
+    Ok(json!({
+        "credentials": credentials.len(),
+        "basic_buckets": deltas.len(),
+        "migrated": moved,
+        "bearer_days": bearer.len(),
+    }))
+}
+
+/// A new operator user and a session of theirs; the `Cookie` value (for an http issuer).
+async fn operator_session(store: &SqlStore, now: i64) -> anyhow::Result<String> {
+    use tessera_core::domain::{SecretHash, User};
+    use tessera_core::store::{Session, SessionStore};
+
+    let user = User {
+        id: UserId::generate()?,
+        email: format!(
+            "operator-{}@bench.example",
+            tessera_core::random::token::<8>("")?
+        ),
+        // Nobody signs in with a password: this is no PHC string a password matches.
+        password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        accounts: Vec::new(),
+        operator: true,
+        created_at: now,
+    };
+    if !store.insert_user(&user).await? {
+        bail!("the operator's email is taken");
+    }
+    let secret = tessera_core::random::token::<32>("")?;
+    store
+        .insert_session(&Session {
+            id_hash: SecretHash::of(secret.as_bytes()),
+            user_id: user.id,
+            created_at: now,
+            last_seen_at: now,
+        })
+        .await?;
+    Ok(format!("tessera_session={secret}"))
 }
 
 /// Rows generated and inserted per bulk transaction: large enough that a commit's cost is

@@ -162,8 +162,11 @@ mod tests {
     use crate::audit::{AuditAction, AuditEvent};
     use crate::domain::password::{hash_password, verify_password, PasswordPolicy};
     use crate::domain::{AccountId, ClientId, LegacyId};
+    use crate::legacy::bearer_usage::{BearerUsageDelta, DailyUsage};
     use crate::legacy::cache::VerificationCache;
+    use crate::legacy::console::{LegacyTotals, ReportFilter, ReportPage, ReportSort};
     use crate::legacy::limiter::LimitPolicy;
+    use crate::legacy::report::ReportWindows;
     use crate::legacy::usage::{LegacyReportRow, UsageDelta};
     use crate::legacy::LegacyCredential;
     use crate::store::{Progress, StoreResult};
@@ -275,11 +278,28 @@ mod tests {
         async fn count_legacy_requests(&self, _: &LegacyId, _: UnixSeconds) -> StoreResult<i64> {
             unimplemented!()
         }
-        async fn legacy_report(
+        async fn find_legacy_report(
             &self,
-            _: UnixSeconds,
-            _: UnixSeconds,
+            _: &ReportFilter,
+            _: ReportSort,
+            _: Option<ReportPage>,
+            _: ReportWindows,
         ) -> StoreResult<Vec<LegacyReportRow>> {
+            unimplemented!()
+        }
+        async fn count_legacy_report(&self, _: &ReportFilter) -> StoreResult<u64> {
+            unimplemented!()
+        }
+        async fn legacy_totals(&self, _: UnixSeconds, _: UnixSeconds) -> StoreResult<LegacyTotals> {
+            unimplemented!()
+        }
+        async fn add_bearer_usage(&self, _: &[BearerUsageDelta]) -> StoreResult<()> {
+            unimplemented!()
+        }
+        async fn daily_usage(&self, _: UnixSeconds) -> StoreResult<Vec<DailyUsage>> {
+            unimplemented!()
+        }
+        async fn prune_daily_usage(&self, _: UnixSeconds) -> StoreResult<()> {
             unimplemented!()
         }
     }

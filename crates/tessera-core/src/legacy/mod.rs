@@ -6,7 +6,10 @@
 //! [`basic::PasswordVerifier`].
 
 pub mod basic;
+pub mod bearer_usage;
 pub mod cache;
+pub mod chart;
+pub mod console;
 pub mod credential;
 pub mod import;
 pub mod limiter;

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use super::console::{ReportFilter, ReportSort};
 use super::usage::{LegacyReportRow, UsageDelta, BUCKET_SECONDS};
 use crate::error::StoreError;
 use crate::legacy::LegacyCredential;
@@ -11,14 +12,43 @@ use crate::rfc3339::format_rfc3339;
 use crate::store::LegacyStore;
 use crate::UnixSeconds;
 
-/// The report as of `now`. Counts are per hour bucket: every bucket that overlaps the
-/// window counts whole, so a count covers the whole 24 h (7 d) and at most one hour more.
+/// The hour buckets a report row counts as of `now`: those starting at or after `day_from`
+/// (24 h) and `week_from` (7 days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportWindows {
+    pub day_from: UnixSeconds,
+    pub week_from: UnixSeconds,
+}
+
+/// Counts are per hour bucket: every bucket that overlaps the window counts whole, so a
+/// count covers the whole 24 h (7 d) and at most one hour more.
+pub fn legacy_windows(now: UnixSeconds) -> ReportWindows {
+    let from = |span: i64| now - span - BUCKET_SECONDS + 1;
+    ReportWindows {
+        day_from: from(86_400),
+        week_from: from(7 * 86_400),
+    }
+}
+
+/// The report as of `now`: every credential, oldest first.
 pub async fn legacy_report(
     store: &dyn LegacyStore,
     now: UnixSeconds,
 ) -> Result<Vec<LegacyReportRow>, StoreError> {
-    let from = |span: i64| now - span - BUCKET_SECONDS + 1;
-    store.legacy_report(from(86_400), from(7 * 86_400)).await
+    filtered_report(store, &ReportFilter::default(), ReportSort::Created, now).await
+}
+
+/// The credentials `filter` matches, in `sort` order, as of `now`: what the console's
+/// CSV export holds (unfiltered and oldest first, exactly the CLI's report).
+pub async fn filtered_report(
+    store: &dyn LegacyStore,
+    filter: &ReportFilter,
+    sort: ReportSort,
+    now: UnixSeconds,
+) -> Result<Vec<LegacyReportRow>, StoreError> {
+    store
+        .find_legacy_report(filter, sort, None, legacy_windows(now))
+        .await
 }
 
 /// One credential's Basic traffic, for the Settings Center's Remove confirmation.

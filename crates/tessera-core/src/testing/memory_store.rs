@@ -17,6 +17,9 @@ use crate::domain::{
 };
 use crate::error::StoreError;
 
+use crate::legacy::bearer_usage::{BearerUsageDelta, DailyUsage};
+use crate::legacy::console::{LegacyTotals, ReportFilter, ReportPage, ReportSort};
+use crate::legacy::report::ReportWindows;
 use crate::legacy::usage::{LegacyReportRow, UsageDelta};
 use crate::legacy::{Email, LegacyCredential, PasswordHash};
 use crate::store::{
@@ -422,11 +425,28 @@ impl LegacyStore for MemoryStore {
     async fn count_legacy_requests(&self, _: &LegacyId, _: UnixSeconds) -> StoreResult<i64> {
         absent()
     }
-    async fn legacy_report(
+    async fn find_legacy_report(
         &self,
-        _: UnixSeconds,
-        _: UnixSeconds,
+        _: &ReportFilter,
+        _: ReportSort,
+        _: Option<ReportPage>,
+        _: ReportWindows,
     ) -> StoreResult<Vec<LegacyReportRow>> {
+        absent()
+    }
+    async fn count_legacy_report(&self, _: &ReportFilter) -> StoreResult<u64> {
+        absent()
+    }
+    async fn legacy_totals(&self, _: UnixSeconds, _: UnixSeconds) -> StoreResult<LegacyTotals> {
+        absent()
+    }
+    async fn add_bearer_usage(&self, _: &[BearerUsageDelta]) -> StoreResult<()> {
+        absent()
+    }
+    async fn daily_usage(&self, _: UnixSeconds) -> StoreResult<Vec<DailyUsage>> {
+        absent()
+    }
+    async fn prune_daily_usage(&self, _: UnixSeconds) -> StoreResult<()> {
         absent()
     }
 }

@@ -67,6 +67,7 @@ pub async fn get_audit(
         .collect();
     Ok(v.render(|nav| AuditView {
         nav,
+        tab: "audit",
         rows,
         actor: actor.unwrap_or_default(),
         target: target.unwrap_or_default(),

@@ -7,6 +7,8 @@ mod audit;
 mod credentials;
 mod legacy;
 mod operator;
+mod operator_apps;
+mod operator_keys;
 mod visit;
 
 use axum::response::Redirect;
@@ -61,15 +63,20 @@ pub fn routes() -> Router<AppState> {
             "/settings/applications/deauthorize",
             get(applications::get_deauthorize).post(applications::post_deauthorize),
         )
-        .route("/settings/operator", get(operator::get_operator))
+        .route("/settings/operator", get(operator::get_console))
         .route(
             "/settings/operator/report.csv",
             get(operator::get_report_csv),
         )
-        .route("/settings/operator/approve", post(operator::post_approve))
+        .route("/settings/operator/apps", get(operator_apps::get_apps))
+        .route(
+            "/settings/operator/approve",
+            get(operator_apps::get_approve).post(operator_apps::post_approve),
+        )
+        .route("/settings/operator/keys", get(operator_keys::get_keys))
         .route("/settings/operator/audit", get(audit::get_audit))
         .route(
             "/settings/operator/rotate-key",
-            post(operator::post_rotate_key),
+            get(operator_keys::get_rotate_key).post(operator_keys::post_rotate_key),
         )
 }

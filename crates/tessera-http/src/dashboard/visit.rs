@@ -51,6 +51,8 @@ pub struct CredentialsPage;
 pub struct ApplicationsPage;
 pub struct OperatorPage;
 pub struct AuditPage;
+pub struct OperatorAppsPage;
+pub struct OperatorKeysPage;
 
 impl Page for CredentialsPage {
     const HERE: &'static str = "/settings/credentials";
@@ -63,6 +65,12 @@ impl Page for OperatorPage {
 }
 impl Page for AuditPage {
     const HERE: &'static str = "/settings/operator/audit";
+}
+impl Page for OperatorAppsPage {
+    const HERE: &'static str = "/settings/operator/apps";
+}
+impl Page for OperatorKeysPage {
+    const HERE: &'static str = "/settings/operator/keys";
 }
 
 /// A signed-in visit of page `P`, showing the notice an action left for it (never one from

@@ -176,11 +176,11 @@ store_test!(
         assert!(page.contains("Plain, "), "the account's name beside its id");
         assert!(page.contains("external id <code>@crm-9</code>"), "{page}");
         assert!(
-            page.contains("href=\"/settings/operator/report.csv\""),
+            page.contains("href=\"/settings/operator/report.csv?sort=traffic\""),
             "{page}"
         );
         let filtered = b
-            .get(app.url("/settings/operator?account=ext%3A%40crm-9"))
+            .get(app.url("/settings/operator?q=%40crm-9"))
             .send()
             .await
             .unwrap()

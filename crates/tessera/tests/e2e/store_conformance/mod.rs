@@ -49,6 +49,7 @@ mod changes;
 mod clients;
 mod keys;
 mod legacy;
+mod legacy_console;
 mod scopes;
 mod single_use;
 
