@@ -363,6 +363,10 @@ pub trait LegacyStore: Send + Sync {
     async fn add_legacy_usage(&self, deltas: &[UsageDelta]) -> StoreResult<()>;
     /// Deletes hourly buckets that started before `before`.
     async fn prune_legacy_usage(&self, before: UnixSeconds) -> StoreResult<()>;
+    /// Recounts each credential's Basic requests in buckets starting at or after
+    /// `week_from`, the key of the console's traffic order ([`ReportSort::Traffic`]), which
+    /// [`add_legacy_usage`](Self::add_legacy_usage) only adds to. Called hourly.
+    async fn refresh_legacy_traffic(&self, week_from: UnixSeconds) -> StoreResult<()>;
     /// The credential's Basic requests in buckets starting at or after `from`.
     async fn count_legacy_requests(&self, id: &LegacyId, from: UnixSeconds) -> StoreResult<i64>;
     /// One row per credential `filter` matches (search: a substring of the email, the

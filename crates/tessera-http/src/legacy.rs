@@ -3,11 +3,13 @@
 //! headers are in `legacy_runtime.rs`.
 
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use tessera_core::domain::password::{hash_password, verify_password};
 use tessera_core::legacy::basic::{authenticate_basic, BasicContext, BasicError, PasswordVerifier};
 use tessera_core::legacy::cache::LegacyIdentity;
+use tessera_core::legacy::report::legacy_windows;
 use tessera_core::legacy::{Password, PasswordHash};
 use tessera_core::UnixSeconds;
 
@@ -151,6 +153,22 @@ pub async fn housekeeping(app: &AppState, now: UnixSeconds) {
     // The report looks back 7 days (plus one bucket).
     if let Err(err) = app.store.prune_legacy_usage(now - 8 * 86_400).await {
         tracing::warn!(error = %err, "pruning legacy usage failed");
+    }
+    // The console's traffic order counts the last 7 days: recount it when the hour turns.
+    let hour = now.div_euclid(3600);
+    if app
+        .legacy
+        .traffic_recounted_hour
+        .swap(hour, Ordering::Relaxed)
+        != hour
+    {
+        let week_from = legacy_windows(now).week_from;
+        if let Err(err) = app.store.refresh_legacy_traffic(week_from).await {
+            tracing::warn!(error = %err, "recounting legacy traffic failed");
+            app.legacy
+                .traffic_recounted_hour
+                .store(i64::MIN, Ordering::Relaxed);
+        }
     }
     // The console's chart looks back 30 days (plus one).
     if let Err(err) = app.store.prune_daily_usage(now - 31 * 86_400).await {

@@ -3,6 +3,7 @@
 //! how far the migration got) and the deprecation headers it adds to
 //! responses (RFC 9745, RFC 8594). Handlers reach it through the shared state.
 
+use std::sync::atomic::AtomicI64;
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
@@ -26,6 +27,9 @@ pub struct LegacyRuntime {
     pub usage: UsageCounter,
     /// Bearer requests per client and day, for the migration console's chart.
     pub bearer_usage: BearerUsageCounter,
+    /// The hour (Unix seconds / 3600) of the last recount of the console's traffic sort
+    /// key; `i64::MIN` until the first, at start-up.
+    pub(crate) traffic_recounted_hour: AtomicI64,
     pub(crate) dummy_hash: PasswordHash,
     sunset_header: Option<HeaderValue>,
     link_header: Option<HeaderValue>,
@@ -56,6 +60,7 @@ impl LegacyRuntime {
             limiter,
             usage: UsageCounter::default(),
             bearer_usage: BearerUsageCounter::default(),
+            traffic_recounted_hour: AtomicI64::new(i64::MIN),
             dummy_hash,
             sunset_header,
             link_header,

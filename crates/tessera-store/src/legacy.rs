@@ -430,12 +430,16 @@ impl LegacyStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+            // The traffic sort key grows with the flush; housekeeping trims it hourly.
             sqlx::query(
-                "UPDATE legacy_credential SET last_used_at = $1 \
-                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+                "UPDATE legacy_credential SET basic_requests_7d = basic_requests_7d + $3, \
+                 last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $1 \
+                   THEN $1 ELSE last_used_at END \
+                 WHERE id = $2",
             )
             .bind(d.last_used_at)
             .bind(d.credential_id.as_str())
+            .bind(d.count)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -451,6 +455,10 @@ impl LegacyStore for SqlStore {
             .await
             .map_err(db)?;
         Ok(())
+    }
+
+    async fn refresh_legacy_traffic(&self, week_from: UnixSeconds) -> StoreResult<()> {
+        self.update_legacy_traffic(week_from).await
     }
 
     async fn count_legacy_requests(&self, id: &LegacyId, from: UnixSeconds) -> StoreResult<i64> {

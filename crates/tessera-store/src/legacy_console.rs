@@ -150,13 +150,9 @@ impl SqlStore {
         let filtered = where_clause(&mut sql, filter, self.dialect);
         let sort_key = match sort {
             ReportSort::Created => "c.created_at".to_owned(),
-            // A credential last used before the week has no bucket in it (a bucket starts
-            // at or before each use it counts): 0 without reading its buckets, which
-            // spares the index lookups of every idle credential.
-            ReportSort::Traffic => format!(
-                "CASE WHEN c.last_used_at >= {week} THEN {} ELSE 0 END",
-                requests_since("c.id", &week)
-            ),
+            // The kept 7-day count (see `update_legacy_traffic`): the index
+            // `legacy_credential_traffic` gives the first page without reading a bucket.
+            ReportSort::Traffic => "c.basic_requests_7d".to_owned(),
             ReportSort::LastUse => "COALESCE(c.last_used_at, 0)".to_owned(),
             ReportSort::Email => "c.email".to_owned(),
         };
@@ -233,6 +229,22 @@ impl SqlStore {
             basic_week: count(&row, "basic_week")?,
             migrated_unused: count(&row, "migrated_unused")?,
         })
+    }
+
+    /// Recomputes the traffic sort key, `basic_requests_7d`, from the hourly buckets
+    /// starting at or after `week_from`. Flushes only add to it; this takes away what slid
+    /// out of the window. Only credentials with a count can have one to take away, so the
+    /// cost is the buckets of the credentials used in the last week, not of all of them.
+    pub(crate) async fn update_legacy_traffic(&self, week_from: UnixSeconds) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "UPDATE legacy_credential SET basic_requests_7d = {} WHERE basic_requests_7d <> 0",
+            requests_since("legacy_credential.id", "$1")
+        ))
+        .bind(week_from)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     /// The day totals of Basic usage deltas, added in the flush's transaction.

@@ -292,6 +292,7 @@ async fn legacy_usage(
 ) -> anyhow::Result<Value> {
     use tessera_core::audit::{AuditAction, AuditEvent, Target};
     use tessera_core::legacy::bearer_usage::{day_start, BearerUsageDelta, DAY_SECONDS};
+    use tessera_core::legacy::report::legacy_windows;
     use tessera_core::legacy::usage::{UsageDelta, BUCKET_SECONDS};
     use tessera_core::store::LegacyStore;
     use tessera_core::store::TokenSource;
@@ -324,6 +325,10 @@ async fn legacy_usage(
     }
     // The server keeps hourly buckets 8 days; the day totals stay.
     store.prune_legacy_usage(hourly_from).await?;
+    // As the server's housekeeping does: the traffic order counts the last 7 days only.
+    store
+        .refresh_legacy_traffic(legacy_windows(now).week_from)
+        .await?;
 
     let fixtures = Actor::cli("bench-fixtures");
     let mut bearer = Vec::new();

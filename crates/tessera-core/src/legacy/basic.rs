@@ -275,6 +275,9 @@ mod tests {
         async fn prune_legacy_usage(&self, _: UnixSeconds) -> StoreResult<()> {
             unimplemented!()
         }
+        async fn refresh_legacy_traffic(&self, _: UnixSeconds) -> StoreResult<()> {
+            unimplemented!()
+        }
         async fn count_legacy_requests(&self, _: &LegacyId, _: UnixSeconds) -> StoreResult<i64> {
             unimplemented!()
         }

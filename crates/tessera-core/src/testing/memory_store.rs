@@ -422,6 +422,9 @@ impl LegacyStore for MemoryStore {
     async fn prune_legacy_usage(&self, _: UnixSeconds) -> StoreResult<()> {
         absent()
     }
+    async fn refresh_legacy_traffic(&self, _: UnixSeconds) -> StoreResult<()> {
+        absent()
+    }
     async fn count_legacy_requests(&self, _: &LegacyId, _: UnixSeconds) -> StoreResult<i64> {
         absent()
     }

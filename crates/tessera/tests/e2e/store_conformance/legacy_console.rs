@@ -168,6 +168,31 @@ conformance_test!(
 );
 
 conformance_test!(
+    /// The traffic order reads a kept 7-day count: flushes add to it at once, and the
+    /// hourly recount takes away buckets that slid out of the week (here: zed@'s 9 old
+    /// requests put it first until the recount).
+    async fn the_traffic_order_follows_flushes_and_the_hourly_recount(s) {
+        fixture(s).await;
+        let zed = s.find_legacy_credential(&Email::parse("zed@globex.example").unwrap()).await.unwrap().unwrap();
+        let hour = NOW - NOW % HOUR;
+        let old = UsageDelta { credential_id: zed.id.clone(), hour_start: hour - 7 * DAY - HOUR, count: 9, last_used_at: hour - 3 * DAY };
+        s.add_legacy_usage(&[old]).await.unwrap();
+        let all = ReportFilter::default();
+        let first = |s| async move { emails(s, &ReportFilter::default(), ReportSort::Traffic, None).await[0].clone() };
+        assert_eq!(first(s).await, "zed@globex.example", "2 + 9 flushed, not yet recounted");
+        s.refresh_legacy_traffic(windows().week_from).await.unwrap();
+        assert_eq!(first(s).await, "ops@acme.example", "5 against zed@'s 2 within the week");
+        let rows = s.find_legacy_report(&all, ReportSort::Traffic, None, windows()).await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.requests_7d).collect::<Vec<_>>(), [5, 2, 0, 0]);
+        // A recount of an empty week sets every count back to 0: one new request leads.
+        s.refresh_legacy_traffic(NOW + DAY).await.unwrap();
+        let new = UsageDelta { credential_id: zed.id.clone(), hour_start: hour, count: 1, last_used_at: NOW };
+        s.add_legacy_usage(&[new]).await.unwrap();
+        assert_eq!(first(s).await, "zed@globex.example", "ops@'s 5 were taken away");
+    }
+);
+
+conformance_test!(
     /// The totals count credentials by state, those not removed by Basic use since each
     /// instant, and migrated ones whose client never obtained a token.
     async fn the_console_totals_count_states_and_basic_use(s) {
