@@ -86,6 +86,7 @@ pub async fn migration_console(launcher: &Launcher, size: ImportSize) -> Result<
         .await?;
     let fixture: serde_json::Value = cli.json(&["fixtures", "legacy-usage"]).await?;
     let session: Session = cli.json(&["fixtures", "operator-session"]).await?;
+    instance.settle_store()?;
     let mut headers = HeaderMap::new();
     headers.insert(
         COOKIE,

@@ -33,6 +33,16 @@ impl Store {
         }
     }
 
+    /// Brings a store that was just bulk-loaded to the state a running one is in: on
+    /// PostgreSQL, `VACUUM ANALYZE` (dead row versions gone, planner statistics made),
+    /// which autovacuum would do shortly after the load; SQLite keeps no dead versions.
+    pub fn settle(&self) -> Result<()> {
+        match self {
+            Self::Sqlite { .. } => Ok(()),
+            Self::Postgres(database) => psql(&database.url, "VACUUM ANALYZE"),
+        }
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             Self::Sqlite { .. } => "SQLite (embedded, fresh file)",

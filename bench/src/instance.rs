@@ -106,6 +106,11 @@ impl Instance {
     pub fn store_label(&self) -> &'static str {
         self.store.label()
     }
+
+    /// After a bulk load: what autovacuum does on PostgreSQL within a minute or so.
+    pub fn settle_store(&self) -> Result<()> {
+        self.store.settle()
+    }
 }
 
 async fn serve(name: &str, cli: &Tessera, log: PathBuf) -> Result<ServerProcess> {
