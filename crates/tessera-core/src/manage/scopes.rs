@@ -182,20 +182,13 @@ pub async fn create_scope(
         Ok(entry)
     }
     .await;
-    let event = match &result {
-        Ok(ok) => AuditEvent::new(
-            now,
-            actor,
-            AuditAction::ScopeCreated,
-            Target::new("scope", ok.name.as_str()),
-        ),
-        Err(_) => AuditEvent::new(
-            now,
-            actor,
-            AuditAction::ScopeCreated,
-            Target::new("scope", name),
-        ),
-    };
+    // A valid name is stored as given: the target is the same either way.
+    let event = AuditEvent::new(
+        now,
+        actor,
+        AuditAction::ScopeCreated,
+        Target::new("scope", name),
+    );
     record(store, event, result).await
 }
 
@@ -224,20 +217,13 @@ pub async fn update_description(
         Ok(entry)
     }
     .await;
-    let event = match &result {
-        Ok(ok) => AuditEvent::new(
-            now,
-            actor,
-            AuditAction::ScopeUpdated,
-            Target::new("scope", ok.name.as_str()),
-        ),
-        Err(_) => AuditEvent::new(
-            now,
-            actor,
-            AuditAction::ScopeUpdated,
-            Target::new("scope", name),
-        ),
-    };
+    // A valid name is stored as given: the target is the same either way.
+    let event = AuditEvent::new(
+        now,
+        actor,
+        AuditAction::ScopeUpdated,
+        Target::new("scope", name),
+    );
     record(store, event, result).await
 }
 
