@@ -12,10 +12,19 @@ pub struct RevokedTokens {
 }
 
 impl RevokedTokens {
+    /// Remembers `jti` until `until`, the moment after which it is refused anyway:
+    /// the token's own `exp`, or the bound the caller knows for it.
     pub fn insert(&self, jti: String, until: UnixSeconds) {
-        let mut map = self.map.write();
-        let entry = map.entry(jti).or_insert(until);
-        *entry = (*entry).max(until);
+        self.map.write().insert(jti, until);
+    }
+
+    /// Remembers `jti` until `until` unless this process knows it already. A change from
+    /// the feed carries no expiry, only a bound (the longest token lifetime); the entry
+    /// this process wrote itself when it revoked the token has the token's own `exp`, and
+    /// must keep it: extending every rotated access token to the longest lifetime made
+    /// the map grow with a day of rotations instead of their tokens' minutes.
+    pub fn insert_if_absent(&self, jti: String, until: UnixSeconds) {
+        self.map.write().entry(jti).or_insert(until);
     }
 
     pub fn contains(&self, jti: &str) -> bool {
@@ -46,6 +55,17 @@ const SHRINK_ABOVE: usize = 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_feeds_bound_does_not_extend_a_known_expiry() {
+        let revoked = RevokedTokens::default();
+        revoked.insert("rotated".into(), 60);
+        revoked.insert_if_absent("rotated".into(), 86_400);
+        revoked.insert_if_absent("elsewhere".into(), 86_400);
+        revoked.prune(61);
+        assert!(!revoked.contains("rotated"), "gone once its token expired");
+        assert!(revoked.contains("elsewhere"), "kept for the bound");
+    }
 
     #[test]
     fn pruning_after_a_burst_gives_the_tables_room_back() {

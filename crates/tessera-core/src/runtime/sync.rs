@@ -169,10 +169,10 @@ async fn apply(
         match change.kind {
             ChangeKind::Client => caches.clients.invalidate(&change.subject),
             // The token expires within the longest lifetime; remembering it that long
-            // needs no store lookup.
+            // needs no store lookup. One this process revoked itself keeps its own `exp`.
             ChangeKind::RevokedToken => caches
                 .revoked
-                .insert(change.subject.clone(), now + reload.max_token_ttl),
+                .insert_if_absent(change.subject.clone(), now + reload.max_token_ttl),
             ChangeKind::TokenSet => {
                 caches.remember_revoked_set(&change.subject, now, reload.max_token_ttl)
             }
