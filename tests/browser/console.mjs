@@ -44,7 +44,7 @@ export async function operatorConsoleSteps(h) {
     assert.equal(r.status(), 200);
     const tabs = page.getByRole('navigation', { name: 'Operator sections' });
     assert.deepEqual((await tabs.getByRole('link').allInnerTexts()).map((s) => s.trim()),
-      ['Migration', 'Partner applications', 'Signing keys']);
+      ['Migration', 'Partner applications', 'Signing keys', 'Audit log']);
     assert.equal(await text(tabs.locator('[aria-current="page"]')), 'Migration');
     assert.match(await text(page.locator('#glance-active')), new RegExp(`^${BULK} active \\d+%$`));
     assert.match(await text(page.locator('#glance-basic-week')), /^6 sent Basic in the last 7 days \d+%$/);
@@ -121,7 +121,8 @@ export async function operatorConsoleSteps(h) {
     await download.saveAs(saved);
     const csv = readFileSync(saved, 'utf8').trim().split('\n');
     assert.equal(csv[0], 'email,state,account_id,account_name,external_id,created_at,last_used_at,' +
-      'basic_requests_24h,basic_requests_7d,client_id,client_used,client_first_token_at,credential_id');
+      'basic_requests_24h,basic_requests_7d,client_id,client_used,client_first_token_at,credential_id,' +
+      'client_first_test_at,client_first_integration_at');
     assert.equal(csv.length, 1 + 6, 'only the filtered rows');
     assert.ok(csv.slice(1).every((l) => /^ops-\d3@initech\.example,active,acct_\S+,Initech Holdings,crm-9001,/.test(l)), csv.join('\n'));
     // Clear returns to everything.
@@ -185,5 +186,14 @@ export async function operatorConsoleSteps(h) {
     assert.equal(await page.locator('tbody tr').count(), 2);
     const jwks = await (await fetch(`${base}/.well-known/jwks.json`)).json();
     assert.equal(jwks.keys.length, 2, 'both keys are published');
+
+    // The audit log tab: the approval and the rotation, by this operator, newest first.
+    await go(page, page.getByRole('navigation', { name: 'Operator sections' }).getByRole('link', { name: 'Audit log' }));
+    assert.equal(await text(page.getByRole('navigation', { name: 'Operator sections' }).locator('[aria-current="page"]')), 'Audit log');
+    const actions = (await page.locator('td[data-label="Action"]').allInnerTexts()).map((s) => s.trim());
+    assert.equal(actions[0], 'key.rotated', actions.join(', '));
+    assert.ok(actions.includes('app.approved'), actions.join(', '));
+    assert.match(await text(page.locator('td[data-label="Actor"]').first()), /^user:usr_/);
+    await capture(page, 'operator-audit');
   });
 }
