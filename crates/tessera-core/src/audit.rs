@@ -341,6 +341,8 @@ pub struct AuditQuery {
     pub target: Option<String>,
     /// Newest first, at most this many (clamped to 1..=10 000 by the store).
     pub limit: i64,
+    /// How many of the newest matches to pass over first (the operator page's pages).
+    pub skip: i64,
 }
 
 impl AuditQuery {

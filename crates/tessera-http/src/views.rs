@@ -297,6 +297,10 @@ pub struct AuditView {
     /// Why the `since` filter was ignored, when it was.
     pub problem: Option<String>,
     pub limit: i64,
+    pub page: i64,
+    /// Links to the newer and older pages, where there are.
+    pub newer: Option<String>,
+    pub older: Option<String>,
 }
 
 pub async fn get_script() -> Response {

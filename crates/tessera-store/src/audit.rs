@@ -125,7 +125,9 @@ impl AuditStore for SqlStore {
         };
         let sql = format!(
             "SELECT at, actor, action, target_kind, target_id, outcome, credential_id, \
-             account_id, client_id, detail FROM audit_event {filter} ORDER BY id DESC LIMIT $1"
+             account_id, client_id, detail FROM audit_event {filter} ORDER BY id DESC LIMIT $1 \
+             OFFSET {}",
+            param()
         );
         let mut q = sqlx::query(&sql).bind(query.limit.clamp(1, 10_000));
         if let Some(s) = since {
@@ -134,6 +136,7 @@ impl AuditStore for SqlStore {
         for t in texts {
             q = q.bind(t);
         }
+        q = q.bind(query.skip.max(0));
         let rows = q.fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(event).collect()
     }

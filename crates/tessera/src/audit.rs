@@ -24,6 +24,7 @@ pub(crate) async fn audit(config: &Config, args: AuditArgs, out: &Output) -> any
         actor: args.actor,
         target: args.target,
         limit: args.limit,
+        skip: 0,
     };
     print_events(&store, &query, out).await
 }

@@ -663,6 +663,7 @@ impl AuditStore for MemoryStore {
             .iter()
             .rev()
             .filter(|e| query.since.is_none_or(|s| e.at >= s))
+            .skip(query.skip.max(0) as usize)
             .take(query.limit.clamp(1, 10_000) as usize)
             .cloned()
             .collect())

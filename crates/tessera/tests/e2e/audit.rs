@@ -3,6 +3,7 @@
 //! `tessera audit` filters it, and so does the operator's page.
 
 use serde_json::Value;
+use tessera_core::audit::{Actor, AuditAction, AuditEvent, Target};
 
 use crate::support::flow::{browser, field, form_body, location, TestUser};
 use crate::support::TestApp;
@@ -214,5 +215,43 @@ store_test!(
         let (status, bad) = text(&ops, app.url("/settings/operator/audit?since=soon")).await;
         assert_eq!(status, 200);
         assert!(bad.contains("Since ignored"), "{bad}");
+
+        // Pages of 50, newest first, the filters kept in the links.
+        let tool = Actor::cli("paging");
+        for i in 0..60 {
+            let event = AuditEvent::new(
+                1_700_000_000 + i,
+                &tool,
+                AuditAction::ScopeCreated,
+                Target::new("scope", &format!("paged:{i:02}")),
+            );
+            app.store().insert_audit_event(&event).await.unwrap();
+        }
+        let (_, first) = text(&ops, app.url("/settings/operator/audit?actor=cli:paging")).await;
+        assert_eq!(first.matches("<td data-label=\"Action\">").count(), 50);
+        assert!(
+            first.contains("scope:paged:59")
+                && first.contains("scope:paged:10")
+                && !first.contains("scope:paged:09"),
+            "{first}"
+        );
+        assert!(first.contains("href=\"/settings/operator/audit?actor=cli%3Apaging&#38;page=2\" rel=\"next\">Older</a>"), "{first}");
+        assert!(!first.contains(">Newer</a>"));
+        let (_, second) = text(
+            &ops,
+            app.url("/settings/operator/audit?actor=cli:paging&page=2"),
+        )
+        .await;
+        assert_eq!(second.matches("<td data-label=\"Action\">").count(), 10);
+        assert!(
+            second.contains("scope:paged:09") && second.contains("scope:paged:00"),
+            "{second}"
+        );
+        assert!(
+            second.contains(">Newer</a>") && !second.contains(">Older</a>"),
+            "{second}"
+        );
+        let (status, _) = text(&ops, app.url("/settings/operator/audit?page=0")).await;
+        assert_eq!(status, 400);
     }
 );
