@@ -41,6 +41,9 @@ impl HitMiss {
 pub struct Counters {
     /// A spent refresh token presented again: its token set was revoked (RFC 9700 §4.14.2).
     pub refresh_reuse: Count,
+    /// A spent refresh token presented again by a retry of the same request within the
+    /// retry window: answered with the same token pair, nothing revoked.
+    pub refresh_retry: Count,
     /// An authorization code presented twice: its tokens were revoked (RFC 6749 §4.1.2).
     pub code_reuse: Count,
 }

@@ -587,15 +587,23 @@ pub trait AuthorizationStore: Send + Sync {
         &self,
         token_hash: &SecretHash,
     ) -> StoreResult<Option<(RefreshToken, TokenSet)>>;
-    /// Atomically spends `old` if it is unused and its set live, storing `new` and revoking
-    /// `old`'s access token; otherwise changes nothing and reports what it found. Of
+    /// Atomically spends `old` if it is unused and its set live, storing `new`, revoking
+    /// `old`'s access token and keeping `retry` (the answer sealed for a retry of the same
+    /// request) with `old`; otherwise changes nothing and reports what it found. Of
     /// concurrent calls with one `old`, exactly one gets `Rotated`.
     async fn rotate_refresh_token(
         &self,
         old: &RefreshToken,
         new: &RefreshToken,
+        retry: Option<&[u8]>,
         now: UnixSeconds,
     ) -> StoreResult<Rotation>;
+    /// The sealed answer kept with a spent refresh token by
+    /// [`AuthorizationStore::rotate_refresh_token`], until
+    /// [`AuthorizationStore::prune_refresh_retries`] clears it.
+    async fn refresh_retry(&self, token_hash: &SecretHash) -> StoreResult<Option<Vec<u8>>>;
+    /// Forgets the sealed answers of refresh tokens spent before `before`.
+    async fn prune_refresh_retries(&self, before: UnixSeconds) -> StoreResult<()>;
     /// Revokes a token set (its refresh tokens and access tokens); records a `TokenSet`
     /// change. `false` when it was already revoked or does not exist.
     async fn revoke_token_set(&self, id: &TokenSetId, now: UnixSeconds) -> StoreResult<bool>;

@@ -284,6 +284,12 @@ impl Collector for StateCollector {
         )?;
         counter(
             &mut encoder,
+            "refresh_retries_answered",
+            "Retries of a refresh within refresh_retry_window, answered with the first answer",
+            counters.refresh_retry.get(),
+        )?;
+        counter(
+            &mut encoder,
             "authorization_code_reuse_detected",
             "Authorization codes presented twice; each revoked the tokens the code issued",
             counters.code_reuse.get(),

@@ -169,6 +169,7 @@ impl Inner {
         EndpointContext {
             store: self.store.as_ref(),
             caches: &self.caches,
+            master: &self.master,
             tokens: &self.tokens,
             refresh: &self.refresh,
             passage: None,

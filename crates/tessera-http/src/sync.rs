@@ -1,7 +1,7 @@
 //! Background work of a server: following the change feed (revocations, client changes and
 //! new keys made by the CLI or another replica reach this process within one poll
-//! interval), pruning (the change feed, expired revocations, codes and sessions, limiter
-//! keys), scheduled key rotation, and flushing legacy Basic usage counts.
+//! interval), pruning (the change feed, expired revocations, codes and sessions, refresh
+//! retry answers, limiter keys), scheduled key rotation, and flushing legacy Basic usage counts.
 
 use std::time::Duration;
 
@@ -98,6 +98,14 @@ async fn housekeeping(app: &AppState, policy: SyncPolicy, now: i64) {
         .await
     {
         tracing::warn!(error = %err, "pruning expired authorization codes failed");
+    }
+    // A retry answer is kept only for its window; the sealed pair goes with it.
+    if let Err(err) = app
+        .store
+        .prune_refresh_retries(now - app.refresh.retry_window)
+        .await
+    {
+        tracing::warn!(error = %err, "pruning refresh retry answers failed");
     }
     let sessions = &app.sessions;
     if let Err(err) = app

@@ -305,17 +305,24 @@ impl AuthorizationStore for SqlStore {
         &self,
         old: &RefreshToken,
         new: &RefreshToken,
+        retry: Option<&[u8]>,
         now: UnixSeconds,
     ) -> StoreResult<Rotation> {
         // Spent only if unused and its set is live; the new token, the old access token's
-        // revocation and the change other processes read commit with it or not at all.
+        // revocation and the change other processes read commit with it or not at all, and
+        // the sealed retry answer is visible exactly when the token reads as spent.
         let rotated = self
             .guarded_write(GuardedWrite {
                 guard: Statement {
-                    sql: "UPDATE refresh_token SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
+                    sql: "UPDATE refresh_token SET used_at = $1, retry_sealed = $2 \
+                          WHERE token_hash = $3 AND used_at IS NULL \
                           AND EXISTS (SELECT 1 FROM token_set s WHERE s.id = refresh_token.token_set_id \
                                       AND s.revoked_at IS NULL)",
-                    params: vec![Param::Int(now), Param::Blob(old.token_hash.0.to_vec())],
+                    params: vec![
+                        Param::Int(now),
+                        Param::MaybeBlob(retry.map(<[u8]>::to_vec)),
+                        Param::Blob(old.token_hash.0.to_vec()),
+                    ],
                 },
                 then: vec![
                     insert_refresh(new),
@@ -352,6 +359,31 @@ impl AuthorizationStore for SqlStore {
             Some((None, _)) => Rotation::SetRevoked,
             None => Rotation::NotFound,
         })
+    }
+
+    async fn refresh_retry(&self, token_hash: &SecretHash) -> StoreResult<Option<Vec<u8>>> {
+        let found = self
+            .read_one(
+                Statement {
+                    sql: "SELECT retry_sealed FROM refresh_token WHERE token_hash = $1",
+                    params: vec![Param::Blob(token_hash.0.to_vec())],
+                },
+                |r| r.maybe_blob("retry_sealed"),
+            )
+            .await?;
+        Ok(found.flatten())
+    }
+
+    async fn prune_refresh_retries(&self, before: UnixSeconds) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE refresh_token SET retry_sealed = NULL \
+             WHERE retry_sealed IS NOT NULL AND used_at < $1",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn revoke_token_set(&self, id: &TokenSetId, now: UnixSeconds) -> StoreResult<bool> {

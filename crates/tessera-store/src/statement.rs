@@ -15,6 +15,7 @@ pub(crate) enum Param {
     MaybeInt(Option<i64>),
     Text(String),
     Blob(Vec<u8>),
+    MaybeBlob(Option<Vec<u8>>),
 }
 
 /// One statement; its parameters are numbered `$1, $2, …` in order of appearance, the
@@ -35,6 +36,7 @@ impl Statement {
                 Param::MaybeInt(v) => query.bind(v),
                 Param::Text(v) => query.bind(v),
                 Param::Blob(v) => query.bind(v),
+                Param::MaybeBlob(v) => query.bind(v),
             };
         }
         query
@@ -53,6 +55,7 @@ impl Statement {
                 Param::MaybeInt(v) => prepared.raw_bind_parameter(index, v)?,
                 Param::Text(v) => prepared.raw_bind_parameter(index, v)?,
                 Param::Blob(v) => prepared.raw_bind_parameter(index, v)?,
+                Param::MaybeBlob(v) => prepared.raw_bind_parameter(index, v)?,
             }
         }
         Ok(prepared)
@@ -67,6 +70,7 @@ pub(crate) trait Columns {
     fn int(&self, col: &str) -> StoreResult<i64>;
     fn maybe_int(&self, col: &str) -> StoreResult<Option<i64>>;
     fn blob(&self, col: &str) -> StoreResult<Vec<u8>>;
+    fn maybe_blob(&self, col: &str) -> StoreResult<Option<Vec<u8>>>;
 }
 
 impl Columns for AnyRow {
@@ -85,6 +89,9 @@ impl Columns for AnyRow {
     fn blob(&self, col: &str) -> StoreResult<Vec<u8>> {
         self.try_get(col).map_err(db)
     }
+    fn maybe_blob(&self, col: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.try_get(col).map_err(db)
+    }
 }
 
 impl Columns for rusqlite::Row<'_> {
@@ -101,6 +108,9 @@ impl Columns for rusqlite::Row<'_> {
         self.get(col).map_err(tessera_core::error::StoreError::new)
     }
     fn blob(&self, col: &str) -> StoreResult<Vec<u8>> {
+        self.get(col).map_err(tessera_core::error::StoreError::new)
+    }
+    fn maybe_blob(&self, col: &str) -> StoreResult<Option<Vec<u8>>> {
         self.get(col).map_err(tessera_core::error::StoreError::new)
     }
 }

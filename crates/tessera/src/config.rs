@@ -48,6 +48,9 @@ pub struct Config {
     pub skip_consent_when_granted: bool,
     pub refresh_token_idle_ttl: i64,
     pub refresh_token_absolute_ttl: i64,
+    /// Seconds after a rotation during which the same refresh request again gets the same
+    /// answer instead of counting as reuse; 0 disables.
+    pub refresh_retry_window: i64,
     pub session_idle_ttl: i64,
     pub session_absolute_ttl: i64,
     pub upstream: Option<String>,
@@ -110,6 +113,7 @@ impl Default for Config {
             skip_consent_when_granted: true,
             refresh_token_idle_ttl: 0,
             refresh_token_absolute_ttl: 0,
+            refresh_retry_window: 10,
             session_idle_ttl: 1_800,
             session_absolute_ttl: 43_200,
             upstream: None,
@@ -178,6 +182,7 @@ impl fmt::Debug for Config {
             skip_consent_when_granted,
             refresh_token_idle_ttl,
             refresh_token_absolute_ttl,
+            refresh_retry_window,
             session_idle_ttl,
             session_absolute_ttl,
             upstream,
@@ -237,6 +242,7 @@ impl fmt::Debug for Config {
             .field("skip_consent_when_granted", skip_consent_when_granted)
             .field("refresh_token_idle_ttl", refresh_token_idle_ttl)
             .field("refresh_token_absolute_ttl", refresh_token_absolute_ttl)
+            .field("refresh_retry_window", refresh_retry_window)
             .field("session_idle_ttl", session_idle_ttl)
             .field("session_absolute_ttl", session_absolute_ttl)
             .field("upstream", upstream)
@@ -329,7 +335,7 @@ const BOOL_KEYS: [&str; 3] = ["require_pkce", "skip_consent_when_granted", "rate
 
 impl Config {
     /// Every key, in file order.
-    pub const KEYS: [&'static str; 57] = [
+    pub const KEYS: [&'static str; 58] = [
         "listen",
         "database",
         "data_dir",
@@ -362,6 +368,7 @@ impl Config {
         "skip_consent_when_granted",
         "refresh_token_idle_ttl",
         "refresh_token_absolute_ttl",
+        "refresh_retry_window",
         "session_idle_ttl",
         "session_absolute_ttl",
         "upstream",
@@ -455,6 +462,9 @@ impl Config {
         }
         if self.refresh_token_idle_ttl < 0 || self.refresh_token_absolute_ttl < 0 {
             bail!("refresh_token_idle_ttl and refresh_token_absolute_ttl must not be negative (0: no limit)");
+        }
+        if !(0..=300).contains(&self.refresh_retry_window) {
+            bail!("refresh_retry_window must be between 0 (off) and 300 seconds");
         }
         if self.key_propagation_delay < 0 || self.key_rotation_interval < 0 {
             bail!("key_propagation_delay and key_rotation_interval must not be negative");

@@ -188,6 +188,7 @@ pub(crate) async fn fixtures(
             let cx = GrantContext {
                 store: &store,
                 caches: &caches,
+                master: &master,
                 key,
                 policy: &policy,
                 now,

@@ -244,6 +244,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             idle_ttl: (config.refresh_token_idle_ttl > 0).then_some(config.refresh_token_idle_ttl),
             absolute_ttl: (config.refresh_token_absolute_ttl > 0)
                 .then_some(config.refresh_token_absolute_ttl),
+            retry_window: config.refresh_retry_window,
         },
         sessions: SessionPolicy {
             idle_ttl: config.session_idle_ttl,

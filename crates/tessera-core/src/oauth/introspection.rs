@@ -207,6 +207,7 @@ mod tests {
             let world = World::with_refresh(RefreshPolicy {
                 idle_ttl: Some(100),
                 absolute_ttl: Some(1000),
+                retry_window: 0,
             });
             let app = world.add(application(false, true, None)).await;
             // An absolute limit longer than the idle one: keep the token fresh by rotating

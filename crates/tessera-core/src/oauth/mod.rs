@@ -8,6 +8,7 @@ pub mod consent;
 pub mod introspection;
 pub mod metadata;
 pub mod pkce;
+pub mod refresh_retry;
 pub mod refresh_token;
 pub mod request;
 pub mod response;

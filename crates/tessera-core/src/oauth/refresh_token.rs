@@ -1,11 +1,13 @@
 //! The refresh token grant (RFC 6749 §6) with rotation and reuse detection
 //! (RFC 9700 §4.14.2): every refresh returns a new refresh token, the old one and its access
-//! token die, and presenting a spent refresh token revokes the whole token set. The store
-//! only reports what it found; the decisions are all here.
+//! token die, and presenting a spent refresh token revokes the whole token set, unless it is
+//! a retry of the same request within the retry window (`refresh_retry.rs`). The store only
+//! reports what it found; the decisions are all here.
 
+use super::refresh_retry;
 use super::request::Form;
 use super::response::TokenResponse;
-use super::scope::granted_scope;
+use super::scope::{granted_scope, requested_scope};
 use super::token_set::{new_refresh_token, revoke_token_set, GrantContext, SetToRevoke};
 use crate::domain::{Client, SecretHash};
 use crate::error::OAuthError;
@@ -20,6 +22,9 @@ pub struct RefreshPolicy {
     pub idle_ttl: Option<i64>,
     /// A token set older than this can no longer be refreshed, seconds.
     pub absolute_ttl: Option<i64>,
+    /// For this long after a rotation, seconds, the same request again gets the same
+    /// answer instead of counting as reuse (`refresh_retry.rs`); 0: never.
+    pub retry_window: i64,
 }
 
 impl RefreshPolicy {
@@ -52,6 +57,7 @@ pub async fn refresh(
     let GrantContext {
         store,
         caches,
+        master,
         key,
         policy,
         now,
@@ -70,7 +76,14 @@ pub async fn refresh(
     if set.revoked_at.is_some() {
         return Err(invalid());
     }
-    if old.used_at.is_some() {
+    // What was asked, normalized: a retry must ask the same.
+    let requested = requested_scope(form)?.map(|s| s.to_string());
+    if let Some(used_at) = old.used_at {
+        if now < used_at + lifetimes.retry_window {
+            if let Some(answer) = retried(cx, &old, requested.as_deref()).await? {
+                return Ok(answer);
+            }
+        }
         return Err(reused(cx, &set).await?);
     }
     if lifetimes.expired(&old, &set, now) {
@@ -90,25 +103,59 @@ pub async fn refresh(
     let ttl = policy.user_token_ttl;
     let (access_token, claims) = issue_access_token(key, policy, &subject, ttl, now)?;
     let (refresh_token, new) = new_refresh_token(&set.id, &claims.jti, claims.exp, now)?;
-    match store.rotate_refresh_token(&old, &new, now).await? {
+    let answer = TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        refresh_token: Some(refresh_token),
+        scope: Some(scope.to_string()),
+    };
+    let retry = (lifetimes.retry_window > 0)
+        .then(|| refresh_retry::seal(master, &old.token_hash, requested, &answer, claims.exp))
+        .flatten();
+    match store
+        .rotate_refresh_token(&old, &new, retry.as_deref(), now)
+        .await?
+    {
         Rotation::Rotated => {
             // The access token issued with the old refresh token dies with it; this process
             // knows at once, the others through the change feed.
             caches
                 .revoked
                 .insert(old.access_jti.clone(), old.access_expires_at);
-            Ok(TokenResponse {
-                access_token,
-                token_type: "Bearer",
-                expires_in: ttl,
-                refresh_token: Some(refresh_token),
-                scope: Some(scope.to_string()),
-            })
+            Ok(answer)
         }
         // A concurrent refresh with the same token won: as much a replay as a late one.
         Rotation::Reused => Err(reused(cx, &set).await?),
         Rotation::SetRevoked | Rotation::NotFound => Err(invalid()),
     }
+}
+
+/// The answer the rotation that spent `old` gave, when this is a retry of that request and
+/// the refresh token in it is still unused; `None`: treat it as reuse.
+async fn retried(
+    cx: &GrantContext<'_>,
+    old: &RefreshToken,
+    requested: Option<&str>,
+) -> Result<Option<TokenResponse>, OAuthError> {
+    let Some(sealed) = cx.store.refresh_retry(&old.token_hash).await? else {
+        return Ok(None);
+    };
+    let Some(retry) = refresh_retry::open(cx.master, &old.token_hash, &sealed, requested, cx.now)
+    else {
+        return Ok(None);
+    };
+    // Once the new refresh token has been used (by the client or by a thief), the old
+    // one is only reuse: the window closes.
+    let successor = cx.store.find_refresh_token(&retry.successor).await?;
+    let open =
+        successor.is_some_and(|(new, set)| new.used_at.is_none() && set.revoked_at.is_none());
+    if !open {
+        return Ok(None);
+    }
+    cx.caches.counters.refresh_retry.inc();
+    tracing::info!(token_set = %old.token_set_id, "refresh retried within the window; the same answer is sent again");
+    Ok(Some(retry.answer))
 }
 
 /// RFC 9700 §4.14.2: a spent refresh token presented again means two parties hold the
@@ -171,10 +218,12 @@ mod tests {
         let limits = RefreshPolicy {
             idle_ttl: Some(100),
             absolute_ttl: Some(1000),
+            retry_window: 0,
         };
         let absolute_only = RefreshPolicy {
             idle_ttl: None,
             absolute_ttl: Some(1000),
+            retry_window: 0,
         };
         let cases = vec![
             Case {
@@ -336,8 +385,148 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_retry_within_the_window_gets_the_same_answer_and_anything_else_is_reuse() {
+        enum Then {
+            /// The same request again, `after` seconds after the first.
+            Retry,
+            /// The new refresh token is used first, then the old one is retried.
+            SuccessorUsed,
+        }
+        struct Case {
+            description: &'static str,
+            first: &'static str,
+            again: &'static str,
+            after: i64,
+            then: Then,
+            same_answer: bool,
+        }
+        let cases = [
+            Case {
+                description: "should answer a retry within the window with the same pair",
+                first: "",
+                again: "",
+                after: 9,
+                then: Then::Retry,
+                same_answer: true,
+            },
+            Case {
+                description: "should answer a narrowed retry that asks the same scope",
+                first: "&scope=books:read",
+                again: "&scope=books:read",
+                after: 0,
+                then: Then::Retry,
+                same_answer: true,
+            },
+            Case {
+                description: "should take a retry at the window's end for reuse",
+                first: "",
+                again: "",
+                after: 10,
+                then: Then::Retry,
+                same_answer: false,
+            },
+            Case {
+                description: "should take a request asking another scope for reuse",
+                first: "",
+                again: "&scope=books:read",
+                after: 1,
+                then: Then::Retry,
+                same_answer: false,
+            },
+            Case {
+                description: "should take the old token for reuse once the new one was used",
+                first: "",
+                again: "",
+                after: 2,
+                then: Then::SuccessorUsed,
+                same_answer: false,
+            },
+        ];
+        for case in cases {
+            let world = World::with_refresh(RefreshPolicy {
+                retry_window: 10,
+                ..RefreshPolicy::default()
+            });
+            let app = world.add(application(false, true, None)).await;
+            let (set, rt) = world.token_set(&app, &user(&["acct_a"]), NOW).await;
+            let first = refresh_as(&world, &app, &rt, case.first, NOW)
+                .await
+                .unwrap();
+            if let Then::SuccessorUsed = case.then {
+                let successor = first.refresh_token.as_deref().unwrap();
+                refresh_as(&world, &app, successor, "", NOW + 1)
+                    .await
+                    .unwrap();
+            }
+            let again = refresh_as(&world, &app, &rt, case.again, NOW + case.after).await;
+            let revoked = world.store.token_set(&set.id).unwrap().revoked_at.is_some();
+            match again {
+                Ok(answer) => {
+                    assert!(case.same_answer, "{}: answered", case.description);
+                    assert_eq!(
+                        answer.access_token, first.access_token,
+                        "{}",
+                        case.description
+                    );
+                    assert_eq!(
+                        answer.refresh_token, first.refresh_token,
+                        "{}",
+                        case.description
+                    );
+                    assert_eq!(answer.scope, first.scope, "{}", case.description);
+                    assert_eq!(answer.expires_in, 600 - case.after, "{}", case.description);
+                    assert!(!revoked, "{}: nothing revoked", case.description);
+                    assert_eq!(world.caches.counters.refresh_retry.get(), 1);
+                    assert_eq!(world.caches.counters.refresh_reuse.get(), 0);
+                }
+                Err(e) => {
+                    assert!(!case.same_answer, "{}: refused", case.description);
+                    assert_eq!(e.code, ErrorCode::InvalidGrant, "{}", case.description);
+                    assert!(revoked, "{}: the set is revoked", case.description);
+                    assert_eq!(world.caches.counters.refresh_reuse.get(), 1);
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retry_of_a_revoked_set_or_with_the_window_off_gets_nothing() {
+        let world = World::with_refresh(RefreshPolicy {
+            retry_window: 10,
+            ..RefreshPolicy::default()
+        });
+        let app = world.add(application(false, true, None)).await;
+        let (set, rt) = world.token_set(&app, &user(&["acct_a"]), NOW).await;
+        refresh_as(&world, &app, &rt, "", NOW).await.unwrap();
+        world
+            .store
+            .revoke_token_set(&set.id, NOW + 1)
+            .await
+            .unwrap();
+        let err = refresh_as(&world, &app, &rt, "", NOW + 2)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidGrant);
+        assert_eq!(world.caches.counters.refresh_retry.get(), 0);
+
+        let off = World::new();
+        let app = off.add(application(false, true, None)).await;
+        let (set, rt) = off.token_set(&app, &user(&["acct_a"]), NOW).await;
+        refresh_as(&off, &app, &rt, "", NOW).await.unwrap();
+        let err = refresh_as(&off, &app, &rt, "", NOW).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidGrant);
+        assert!(off.store.token_set(&set.id).unwrap().revoked_at.is_some());
+    }
+
+    #[tokio::test]
     async fn losing_a_concurrent_rotation_is_a_reuse_and_revokes_the_set() {
-        let world = World::new();
+        // Even with a retry window: a request that found the token unspent and lost the
+        // race was sent while the first was in flight, which a client retrying a lost
+        // response does not do.
+        let world = World::with_refresh(RefreshPolicy {
+            retry_window: 10,
+            ..RefreshPolicy::default()
+        });
         let app = world.add(application(false, true, None)).await;
         let (set, rt) = world.token_set(&app, &user(&["acct_a"]), NOW).await;
         world

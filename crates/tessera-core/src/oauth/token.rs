@@ -18,6 +18,7 @@ use crate::runtime::Caches;
 use crate::store::{Store, TokenSource};
 use crate::token::issue::TokenPolicy;
 use crate::token::keys::Keyring;
+use crate::token::master_key::MasterKey;
 use crate::UnixSeconds;
 
 /// What the client-authenticated endpoints (token, revocation, introspection) need: the
@@ -26,6 +27,7 @@ use crate::UnixSeconds;
 pub struct EndpointContext<'a> {
     pub store: &'a dyn Store,
     pub caches: &'a Caches,
+    pub master: &'a MasterKey,
     pub tokens: &'a TokenPolicy,
     pub refresh: &'a RefreshPolicy,
     /// This request's way through the rate limits; `None`: not limited.
@@ -71,6 +73,7 @@ impl<'a> EndpointContext<'a> {
         Ok(GrantContext {
             store: self.store,
             caches: self.caches,
+            master: self.master,
             key,
             policy: self.tokens,
             now,

@@ -11,6 +11,7 @@ use crate::runtime::Caches;
 use crate::store::{AuthorizationCode, RefreshToken, Store, TokenSet};
 use crate::token::issue::{issue_access_token, Subject, TokenPolicy};
 use crate::token::keys::SigningKey;
+use crate::token::master_key::MasterKey;
 use crate::UnixSeconds;
 
 /// A fresh refresh token (256 random bits) and its stored form.
@@ -32,11 +33,13 @@ pub fn new_refresh_token(
     Ok((token, record))
 }
 
-/// What a grant that touches the store needs: the store, this process's caches, the
-/// signing key, the token policy and the time.
+/// What a grant that touches the store needs: the store, this process's caches, the master
+/// key, the signing key, the token policy and the time.
 pub struct GrantContext<'a> {
     pub store: &'a dyn Store,
     pub caches: &'a Caches,
+    /// Seals what must be kept secret at rest (a refresh's retry answer).
+    pub master: &'a MasterKey,
     pub key: &'a SigningKey,
     pub policy: &'a TokenPolicy,
     pub now: UnixSeconds,

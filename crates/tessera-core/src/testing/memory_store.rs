@@ -43,6 +43,8 @@ struct Tables {
     codes: HashMap<[u8; 32], (AuthorizationCode, Option<UnixSeconds>)>,
     sets: HashMap<TokenSetId, TokenSet>,
     refresh: HashMap<[u8; 32], RefreshToken>,
+    /// Sealed retry answers by the spent token's hash.
+    refresh_retries: HashMap<[u8; 32], Vec<u8>>,
     revoked_tokens: HashMap<String, UnixSeconds>,
     token_uses: Vec<(ClientId, TokenSource, UnixSeconds)>,
     scopes: Vec<ScopeEntry>,
@@ -227,6 +229,7 @@ impl AuthorizationStore for MemoryStore {
         &self,
         old: &RefreshToken,
         new: &RefreshToken,
+        retry: Option<&[u8]>,
         now: UnixSeconds,
     ) -> StoreResult<Rotation> {
         let mut t = self.tables.lock();
@@ -252,9 +255,37 @@ impl AuthorizationStore for MemoryStore {
             r.used_at = Some(now);
         }
         t.refresh.insert(new.token_hash.0, new.clone());
+        if let Some(sealed) = retry {
+            t.refresh_retries.insert(old.token_hash.0, sealed.to_vec());
+        }
         t.revoked_tokens
             .insert(old.access_jti.clone(), old.access_expires_at);
         Ok(Rotation::Rotated)
+    }
+
+    async fn refresh_retry(&self, token_hash: &SecretHash) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self
+            .tables
+            .lock()
+            .refresh_retries
+            .get(&token_hash.0)
+            .cloned())
+    }
+
+    async fn prune_refresh_retries(&self, before: UnixSeconds) -> StoreResult<()> {
+        let mut t = self.tables.lock();
+        let Tables {
+            refresh,
+            refresh_retries,
+            ..
+        } = &mut *t;
+        refresh_retries.retain(|hash, _| {
+            refresh
+                .get(hash)
+                .and_then(|r| r.used_at)
+                .is_some_and(|used| used >= before)
+        });
+        Ok(())
     }
 
     async fn revoke_token_set(&self, id: &TokenSetId, now: UnixSeconds) -> StoreResult<bool> {

@@ -50,6 +50,7 @@ pub struct World {
     pub caches: Caches,
     pub tokens: TokenPolicy,
     pub refresh: RefreshPolicy,
+    pub master: MasterKey,
 }
 
 impl World {
@@ -71,6 +72,7 @@ impl World {
                 user_token_ttl: 600,
             },
             refresh,
+            master,
         }
     }
 
@@ -78,6 +80,7 @@ impl World {
         EndpointContext {
             store: &self.store,
             caches: &self.caches,
+            master: &self.master,
             tokens: &self.tokens,
             refresh: &self.refresh,
             passage: None,

@@ -73,6 +73,17 @@ store_test!(
                 .status(),
             200
         );
+        // Within refresh_retry_window the same request is a retry and gets the same pair.
+        let retry = client
+            .exchange_refresh_token(token.refresh_token().unwrap())
+            .request_async(&http)
+            .await
+            .expect("a retry within the window");
+        assert_eq!(
+            retry.refresh_token().unwrap().secret(),
+            refreshed.refresh_token().unwrap().secret()
+        );
+        app.advance(10);
         let reuse = client
             .exchange_refresh_token(token.refresh_token().unwrap())
             .request_async(&http)

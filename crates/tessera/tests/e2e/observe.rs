@@ -234,6 +234,7 @@ store_test!(
         assert_eq!(status, 200, "{tokens}");
         let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
         assert_eq!(app.refresh(&partner, &refresh).await.0, 200);
+        app.advance(10); // past refresh_retry_window: reuse, not a retry
         let (status, err) = app.refresh(&partner, &refresh).await;
         assert_eq!(
             (status, err["error"].as_str()),

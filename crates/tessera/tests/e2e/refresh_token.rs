@@ -1,8 +1,7 @@
 //! The refresh token grant: rotation, reuse detection, races, independent token sets.
 
-use std::sync::Arc;
-
 use crate::support::flow::TestApplication;
+use crate::support::TestApp;
 
 const CB: &str = "https://partner.example/callback";
 
@@ -44,6 +43,8 @@ store_test!(
         let (_, body) = app.refresh(&partner, &first).await;
         let second = body["refresh_token"].as_str().unwrap().to_owned();
         let live_access = body["access_token"].as_str().unwrap().to_owned();
+        // Past refresh_retry_window: no longer a retry of a lost response.
+        app.advance(10);
         let (status, err) = app.refresh(&partner, &first).await;
         assert_eq!(
             (status, err["error"].as_str()),
@@ -146,7 +147,8 @@ store_test!(
         let (_, a) = token_set(app, &partner).await;
         let (access_b, b) = token_set(app, &partner).await;
         let (_, body) = app.refresh(&partner, &a).await;
-        app.refresh(&partner, &a).await; // reuse: set A is revoked
+        app.advance(10);
+        app.refresh(&partner, &a).await; // reuse past the retry window: set A is revoked
         assert_eq!(
             app.refresh(&partner, body["refresh_token"].as_str().unwrap())
                 .await
@@ -162,46 +164,187 @@ store_test!(
     }
 );
 
+/// `n` refreshes of `refresh` at once, a connection each, as many clients racing would:
+/// each answer's status and body.
+async fn concurrent_refreshes(
+    app: &TestApp,
+    partner: &TestApplication,
+    refresh: &str,
+    n: usize,
+) -> Vec<(u16, serde_json::Value)> {
+    let url = app.url("/oauth/token");
+    let body = crate::support::flow::form_body(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh),
+        ("client_id", &partner.client_id),
+        ("client_secret", partner.client_secret.as_deref().unwrap()),
+    ]);
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (url, body) = (url.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let res = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<serde_json::Value>().await.unwrap())
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
 store_test!(
-    async fn hundred_concurrent_refreshes_exactly_one_succeeds(app: &TestApp) {
-        let partner = Arc::new(app.application(Some(CB), false, None).await);
-        let (_, refresh) = token_set(app, &partner).await;
-        let url = app.url("/oauth/token");
-        let body = crate::support::flow::form_body(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh),
-            ("client_id", &partner.client_id),
-            ("client_secret", partner.client_secret.as_deref().unwrap()),
-        ]);
-        let mut tasks = Vec::new();
-        for _ in 0..100 {
-            let (url, body) = (url.clone(), body.clone());
-            // A connection each, as many clients racing would.
-            tasks.push(tokio::spawn(async move {
-                let http = reqwest::Client::new();
-                http.post(url)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            }));
-        }
-        let mut statuses = Vec::new();
-        for t in tasks {
-            statuses.push(t.await.unwrap());
-        }
+    async fn a_retried_refresh_gets_the_same_pair_and_the_window_closes_on_use(app: &TestApp) {
+        let partner = app.application(Some(CB), false, None).await;
+        let (_, first) = token_set(app, &partner).await;
+        let (status, lost) = app.refresh(&partner, &first).await;
+        assert_eq!(status, 200, "{lost}");
+        // The response was lost; the client retries the same request 9 s later.
+        app.advance(9);
+        let (status, again) = app.refresh(&partner, &first).await;
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(again["access_token"], lost["access_token"]);
+        assert_eq!(again["refresh_token"], lost["refresh_token"]);
+        assert_eq!(again["expires_in"], 3600 - 9);
+        let access = again["access_token"].as_str().unwrap();
+        assert_eq!(app.get_bearer("/v1/books", access).await.status(), 200);
+        // The client moves on with the new token: the old one is now only reuse.
+        let (status, next) = app
+            .refresh(&partner, again["refresh_token"].as_str().unwrap())
+            .await;
+        assert_eq!(status, 200, "{next}");
+        let (status, err) = app.refresh(&partner, &first).await;
         assert_eq!(
-            statuses.iter().filter(|s| **s == 200).count(),
-            1,
-            "{statuses:?}"
+            (status, err["error"].as_str()),
+            (400, Some("invalid_grant"))
         );
+        let newest = next["refresh_token"].as_str().unwrap();
         assert_eq!(
-            statuses.iter().filter(|s| **s == 400).count(),
-            99,
-            "{statuses:?}"
+            app.refresh(&partner, newest).await.1["error"],
+            "invalid_grant",
+            "set revoked"
+        );
+        let metrics = app
+            .http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("tessera_refresh_retries_answered_total 1"),
+            "{metrics}"
         );
     }
 );
+
+store_test!(
+    async fn a_retry_asking_another_scope_is_reuse(app: &TestApp) {
+        let partner = app.application(Some(CB), false, None).await;
+        let (_, first) = token_set(app, &partner).await;
+        let (_, lost) = app.refresh(&partner, &first).await;
+        let retry = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first.as_str()),
+            ("scope", "books:read"),
+        ];
+        let (status, err) = app.app_token(&partner, &retry).await;
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{err}"
+        );
+        let newer = lost["refresh_token"].as_str().unwrap();
+        assert_eq!(
+            app.refresh(&partner, newer).await.1["error"],
+            "invalid_grant"
+        );
+    }
+);
+
+// A second `tessera serve` process on the same store answers the retry of a refresh the
+// first process rotated: the answer is in the store, sealed with the shared key.
+store_test!(
+    async fn another_process_answers_the_retry_with_the_same_pair(app: &TestApp) {
+        let other = app.spawn_process_replica().await;
+        // The replica runs on the wall clock; so does this server, from here on.
+        app.catch_up_with_wall_clock();
+        let partner = app.application(Some(CB), false, None).await;
+        let (_, first) = token_set(app, &partner).await;
+        let (_, lost) = app.refresh(&partner, &first).await;
+        let res = app
+            .http
+            .post(format!("{other}/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(crate::support::flow::form_body(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &first),
+                ("client_id", &partner.client_id),
+                ("client_secret", partner.client_secret.as_deref().unwrap()),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let again: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(again["refresh_token"], lost["refresh_token"]);
+        assert_eq!(again["access_token"], lost["access_token"]);
+    }
+);
+
+// With the retry window on (the default), concurrent refreshes of one token still issue
+// one token pair: a request that found the token unspent and lost the race is reuse; one
+// that came after the winner committed may get the winner's pair again.
+store_test!(
+    async fn concurrent_refreshes_issue_one_pair_with_the_retry_window_on(app: &TestApp) {
+        let partner = app.application(Some(CB), false, None).await;
+        let (_, refresh) = token_set(app, &partner).await;
+        let answers = concurrent_refreshes(app, &partner, &refresh, 100).await;
+        let pairs: std::collections::BTreeSet<String> = answers
+            .iter()
+            .filter(|(status, _)| *status == 200)
+            .map(|(_, body)| format!("{} {}", body["access_token"], body["refresh_token"]))
+            .collect();
+        assert_eq!(pairs.len(), 1, "one pair, whoever got it: {answers:?}");
+        for (status, body) in &answers {
+            assert!(
+                *status == 200 || (*status == 400 && body["error"] == "invalid_grant"),
+                "{status} {body}"
+            );
+        }
+        let raced = answers.iter().any(|(status, _)| *status == 400);
+        let pair = answers.iter().find(|(status, _)| *status == 200).unwrap();
+        let next = app
+            .refresh(&partner, pair.1["refresh_token"].as_str().unwrap())
+            .await;
+        assert_eq!(
+            next.0 == 200,
+            !raced,
+            "a lost race revoked the set: {next:?}"
+        );
+    }
+);
+
+store_test!(async fn hundred_concurrent_refreshes_exactly_one_succeeds(app: &TestApp) with |c| {
+    c.refresh_retry_window = 0;
+} {
+    let partner = app.application(Some(CB), false, None).await;
+    let (_, refresh) = token_set(app, &partner).await;
+    let statuses: Vec<u16> = concurrent_refreshes(app, &partner, &refresh, 100)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 99, "{statuses:?}");
+});

@@ -56,7 +56,7 @@ conformance_test!(
         let (_, stored) = s.find_refresh_token(&refresh.token_hash).await.unwrap().unwrap();
         assert_eq!(stored.revoked_at, Some(T0 + 3));
         let new = refresh_token(&set.id, T0 + 5);
-        assert_eq!(s.rotate_refresh_token(&refresh, &new, T0 + 5).await.unwrap(), Rotation::SetRevoked);
+        assert_eq!(s.rotate_refresh_token(&refresh, &new, None, T0 + 5).await.unwrap(), Rotation::SetRevoked);
     }
 );
 
@@ -90,7 +90,7 @@ conformance_test!(
         s.upsert_consent(&consent(&user, &unused.id, &account, "books:read", T0 + 2)).await.unwrap();
         let (set, first) = s.token_set(&used.id, &user, &account, T0 + 3).await;
         let next = refresh_token(&set.id, T0 + 40);
-        s.rotate_refresh_token(&first, &next, T0 + 40).await.unwrap();
+        s.rotate_refresh_token(&first, &next, None, T0 + 40).await.unwrap();
         // Another user's use of the same application is not this user's.
         let stranger = s.user(&[&account]).await;
         s.token_set(&used.id, &stranger, &account, T0 + 90).await;

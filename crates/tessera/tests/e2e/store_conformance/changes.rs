@@ -198,7 +198,7 @@ conformance_test!(
         assert_eq!(s.list_revoked_tokens(now).await.unwrap(), []);
 
         let next = refresh_token(&set.id, now);
-        assert!(s.rotate_refresh_token(&refresh, &next, now).await.is_err());
+        assert!(s.rotate_refresh_token(&refresh, &next, None, now).await.is_err());
         assert!(s.revoke_token_set(&set.id, now).await.is_err());
         assert!(s.revoke_token_set_of_code(&code, now).await.is_err());
         assert!(s.deauthorize(&user, &app.id, None, now).await.is_err());

@@ -185,7 +185,7 @@ conformance_test!(
         let new = refresh_token(&set.id, T0 + 10);
         let before = s.seq().await;
         assert_eq!(
-            s.rotate_refresh_token(&old, &new, T0 + 10).await.unwrap(),
+            s.rotate_refresh_token(&old, &new, None, T0 + 10).await.unwrap(),
             Rotation::Rotated
         );
         let (spent, _) = s.find_refresh_token(&old.token_hash).await.unwrap().unwrap();
@@ -212,11 +212,39 @@ conformance_test!(
         let (set, old) = s.token_set(&app.id, &user, &account, T0).await;
         let first = refresh_token(&set.id, T0 + 1);
         let replay = refresh_token(&set.id, T0 + 2);
-        assert_eq!(s.rotate_refresh_token(&old, &first, T0 + 1).await.unwrap(), Rotation::Rotated);
-        assert_eq!(s.rotate_refresh_token(&old, &replay, T0 + 2).await.unwrap(), Rotation::Reused);
+        assert_eq!(s.rotate_refresh_token(&old, &first, None, T0 + 1).await.unwrap(), Rotation::Rotated);
+        assert_eq!(s.rotate_refresh_token(&old, &replay, None, T0 + 2).await.unwrap(), Rotation::Reused);
         assert_eq!(s.find_refresh_token(&replay.token_hash).await.unwrap(), None);
         let (_, after) = s.find_refresh_token(&first.token_hash).await.unwrap().unwrap();
         assert_eq!(after.revoked_at, None);
+    }
+);
+
+conformance_test!(
+    /// A rotation keeps its sealed retry answer with the spent token, only when it rotated;
+    /// pruning clears answers of tokens spent before the cut and keeps the rest.
+    async fn refresh_rotation_keeps_the_retry_answer_until_pruned(s) {
+        let (app, user, account) = s.parties().await;
+        let (set, old) = s.token_set(&app.id, &user, &account, T0).await;
+        let first = refresh_token(&set.id, T0 + 1);
+        let replay = refresh_token(&set.id, T0 + 2);
+        assert_eq!(s.refresh_retry(&old.token_hash).await.unwrap(), None, "unspent");
+        assert_eq!(
+            s.rotate_refresh_token(&old, &first, Some(b"sealed-1"), T0 + 1).await.unwrap(),
+            Rotation::Rotated
+        );
+        assert_eq!(
+            s.rotate_refresh_token(&old, &replay, Some(b"sealed-2"), T0 + 2).await.unwrap(),
+            Rotation::Reused
+        );
+        assert_eq!(s.refresh_retry(&old.token_hash).await.unwrap().as_deref(), Some(&b"sealed-1"[..]));
+        let next = refresh_token(&set.id, T0 + 20);
+        s.rotate_refresh_token(&first, &next, Some(b"sealed-3"), T0 + 20).await.unwrap();
+        s.prune_refresh_retries(T0 + 10).await.unwrap();
+        assert_eq!(s.refresh_retry(&old.token_hash).await.unwrap(), None, "spent before the cut");
+        assert_eq!(s.refresh_retry(&first.token_hash).await.unwrap().as_deref(), Some(&b"sealed-3"[..]));
+        let (spent, _) = s.find_refresh_token(&old.token_hash).await.unwrap().unwrap();
+        assert_eq!(spent.used_at, Some(T0 + 1), "pruning the answer keeps the token spent");
     }
 );
 
@@ -228,13 +256,13 @@ conformance_test!(
         let (set, old) = s.token_set(&app.id, &user, &account, T0).await;
         assert!(s.revoke_token_set(&set.id, T0 + 1).await.unwrap());
         let new = refresh_token(&set.id, T0 + 2);
-        assert_eq!(s.rotate_refresh_token(&old, &new, T0 + 2).await.unwrap(), Rotation::SetRevoked);
+        assert_eq!(s.rotate_refresh_token(&old, &new, None, T0 + 2).await.unwrap(), Rotation::SetRevoked);
         assert_eq!(s.find_refresh_token(&new.token_hash).await.unwrap(), None);
         let (unused, _) = s.find_refresh_token(&old.token_hash).await.unwrap().unwrap();
         assert_eq!(unused.used_at, None);
         let unknown = refresh_token(&set.id, T0);
         assert_eq!(
-            s.rotate_refresh_token(&unknown, &new, T0 + 3).await.unwrap(),
+            s.rotate_refresh_token(&unknown, &new, None, T0 + 3).await.unwrap(),
             Rotation::NotFound
         );
     }
@@ -250,7 +278,7 @@ conformance_test!(
         let stores = [s.store.clone(), s.other_process().await];
         let outcomes = race(&stores, RACERS, |i, store| {
             let (old, new) = (old.clone(), news[i].clone());
-            async move { store.rotate_refresh_token(&old, &new, T0 + 1).await.unwrap() }
+            async move { store.rotate_refresh_token(&old, &new, None, T0 + 1).await.unwrap() }
         })
         .await;
         let winners: Vec<usize> = (0..RACERS).filter(|&i| outcomes[i] == Rotation::Rotated).collect();

@@ -23,6 +23,13 @@ use tessera_core::manage::clients::{create_credential_clients, NewCredentialClie
 
 pub use db::{Backend, TestDatabase};
 
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+}
+
 /// A clock the test moves by hand.
 pub struct ManualClock(AtomicI64);
 
@@ -80,11 +87,7 @@ impl TestApp {
             ..Config::default()
         };
         tune(&mut config);
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_millis() as i64;
-        let clock = Arc::new(ManualClock(AtomicI64::new(wall)));
+        let clock = Arc::new(ManualClock(AtomicI64::new(wall_ms())));
         let server = start(&config, clock.clone()).await.expect("server starts");
         Self {
             base: format!("http://{}", server.addr),
@@ -198,6 +201,12 @@ impl TestApp {
 
     pub fn advance(&self, seconds: i64) {
         self.clock.0.fetch_add(seconds * 1000, Ordering::SeqCst);
+    }
+
+    /// Sets the server's clock to the wall clock's time, which processes started with
+    /// [`TestApp::spawn_process`] run on.
+    pub fn catch_up_with_wall_clock(&self) {
+        self.clock.0.store(wall_ms(), Ordering::SeqCst);
     }
 
     pub fn now(&self) -> i64 {
