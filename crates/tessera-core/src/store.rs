@@ -228,6 +228,23 @@ pub trait ChangeFeed: Send + Sync {
     async fn prune_changes(&self, before: UnixSeconds) -> StoreResult<()>;
 }
 
+/// Leases on work that must run once per cluster, however many replicas share the store.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes or renews lease `name` for `holder` until `until`, if it is free, expired at
+    /// `now`, or already `holder`'s; `true` when `holder` holds it now. Of concurrent calls
+    /// for a free lease, exactly one gets `true`.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: UnixSeconds,
+        now: UnixSeconds,
+    ) -> StoreResult<bool>;
+    /// Gives lease `name` up, if `holder` holds it.
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
+}
+
 /// A document collection uploaded to the sample API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Book {
@@ -641,6 +658,7 @@ pub trait Store:
     + KeyStore
     + RevocationStore
     + ChangeFeed
+    + LeaseStore
     + BookStore
     + ScopeStore
     + LegacyStore
@@ -657,6 +675,7 @@ impl<T> Store for T where
         + KeyStore
         + RevocationStore
         + ChangeFeed
+        + LeaseStore
         + BookStore
         + ScopeStore
         + LegacyStore

@@ -147,9 +147,9 @@ async fn flush_bearer_usage(app: &AppState) {
     }
 }
 
-/// Forgets limiter windows and usage buckets nobody will read again.
+/// The store's share of legacy housekeeping (the lease holder's): prunes usage buckets nobody
+/// will read again and recounts the console's 7-day traffic when the hour turns.
 pub async fn housekeeping(app: &AppState, now: UnixSeconds) {
-    app.legacy.limiter.prune(now);
     // The report looks back 7 days (plus one bucket).
     if let Err(err) = app.store.prune_legacy_usage(now - 8 * 86_400).await {
         tracing::warn!(error = %err, "pruning legacy usage failed");

@@ -23,6 +23,7 @@ use prometheus_client::registry::Registry;
 use tessera_core::clock::Clock;
 use tessera_core::error::ErrorCode;
 use tessera_core::metrics::HitMiss;
+use tessera_core::runtime::lease::Lease;
 use tessera_core::runtime::sync::FeedStatus;
 use tessera_core::runtime::Caches;
 
@@ -90,14 +91,21 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Registers every family; `caches`, `feed` and `clock` are read at each scrape.
-    pub fn new(caches: Arc<Caches>, feed: Arc<FeedStatus>, clock: Arc<dyn Clock>) -> Self {
+    /// Registers every family; `caches`, `feed`, `housekeeping` and `clock` are read at each
+    /// scrape.
+    pub fn new(
+        caches: Arc<Caches>,
+        feed: Arc<FeedStatus>,
+        housekeeping: Arc<Lease>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let mut registry = Registry::with_prefix("tessera");
         let routes = Arc::new(RouteMetrics::default());
         registry.register_collector(Box::new(routes.clone()));
         registry.register_collector(Box::new(StateCollector {
             caches,
             feed,
+            housekeeping,
             clock,
         }));
         let in_flight = Gauge::default();
@@ -247,6 +255,7 @@ pub async fn get_metrics(State(app): State<AppState>) -> Result<Response, HttpEr
 struct StateCollector {
     caches: Arc<Caches>,
     feed: Arc<FeedStatus>,
+    housekeeping: Arc<Lease>,
     clock: Arc<dyn Clock>,
 }
 
@@ -312,6 +321,18 @@ impl Collector for StateCollector {
             "change_feed_behind",
             "Changes committed to the feed but not yet applied here, at the last poll",
             self.feed.behind() as f64,
+        )?;
+        counter(
+            &mut encoder,
+            "change_feed_notifications",
+            "Reads of the change feed started by a PostgreSQL notification rather than the poll",
+            self.feed.notified.get(),
+        )?;
+        gauge(
+            &mut encoder,
+            "housekeeping_lease_held",
+            "1 when this replica holds the lease on once-per-cluster work (pruning, recounts, scheduled key rotation)",
+            if self.housekeeping.held() { 1.0 } else { 0.0 },
         )?;
         let now = now_ms.div_euclid(1000);
         if let Some(since) = self.caches.keyring().current_since(now) {

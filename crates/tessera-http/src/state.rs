@@ -13,6 +13,7 @@ use tessera_core::oauth::refresh_token::RefreshPolicy;
 use tessera_core::oauth::token::EndpointContext;
 use tessera_core::oauth::token_set::GrantContext;
 use tessera_core::runtime::endpoint_limits::EndpointLimits;
+use tessera_core::runtime::lease::Lease;
 use tessera_core::runtime::rate_limit::{KeyedLimiter, Quota, RetryAfter};
 use tessera_core::runtime::sync::FeedStatus;
 use tessera_core::runtime::Caches;
@@ -144,6 +145,8 @@ pub struct Inner {
     pub metrics_on_main_listener: bool,
     /// How the sync task follows the change feed, for `/readyz` and `/metrics`.
     pub feed: Arc<FeedStatus>,
+    /// The lease on once-per-cluster housekeeping; see `sync.rs`.
+    pub housekeeping: Arc<Lease>,
     pub readiness: ReadinessPolicy,
 }
 

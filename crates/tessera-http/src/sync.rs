@@ -2,15 +2,25 @@
 //! new keys made by the CLI or another replica reach this process within one poll
 //! interval), pruning (the change feed, expired revocations, codes and sessions, refresh
 //! retry answers, limiter keys), scheduled key rotation, and flushing legacy Basic usage counts.
+//! What touches the store in housekeeping runs on one replica at a time: the holder of the
+//! housekeeping lease (`tessera_core::runtime::lease`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_core::manage::keys::rotate_if_due;
 use tessera_core::runtime::sync::{ChangeCursor, KeyReload};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::legacy;
 use crate::state::AppState;
+
+/// How often housekeeping runs, seconds.
+const HOUSEKEEPING_INTERVAL: i64 = 60;
+
+/// How long the housekeeping lease lasts unrenewed: three rounds, so one slow round does not
+/// hand it over, and a dead holder's work resumes elsewhere within three minutes.
+pub const HOUSEKEEPING_LEASE_TTL: i64 = 3 * HOUSEKEEPING_INTERVAL;
 
 /// How long an expired authorization code is kept: a replay within it is still recognized
 /// and revokes the tokens the code issued (RFC 6749 §4.1.2); after it, "invalid".
@@ -26,11 +36,13 @@ pub struct SyncPolicy {
     pub usage_flush_interval: Duration,
 }
 
-/// Runs until `shutdown` turns true.
+/// Runs until `shutdown` turns true. `notifications` (PostgreSQL's `LISTEN`) wakes it to read
+/// the feed at once, between polls.
 pub async fn run(
     app: AppState,
     cursor_start: i64,
     policy: SyncPolicy,
+    notifications: Option<Arc<Notify>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut cursor = ChangeCursor::after(cursor_start);
@@ -41,10 +53,12 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
+            () = notified(notifications.as_deref()) => app.feed.notified.inc(),
             _ = shutdown.changed() => {
                 // Counted requests would be lost with the process.
                 let rows = legacy::flush_usage(&app).await;
                 tracing::info!(rows, "legacy usage counts flushed");
+                app.housekeeping.release(app.store.as_ref()).await;
                 return;
             }
         }
@@ -74,17 +88,32 @@ pub async fn run(
             }
         }
         let now = app.clock.now();
-        if last_housekeeping.is_none_or(|last| now - last >= 60) {
+        if last_housekeeping.is_none_or(|last| now - last >= HOUSEKEEPING_INTERVAL) {
             last_housekeeping = Some(now);
             housekeeping(&app, policy, now).await;
         }
     }
 }
 
+/// The next notification; never, without a listener.
+async fn notified(notifications: Option<&Notify>) {
+    match notifications {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// This process's memory, on every replica; the store's share, by the replica holding the
+/// housekeeping lease only, so replicas neither repeat it nor race in it (two scheduled
+/// rotations at once would make two keys).
 async fn housekeeping(app: &AppState, policy: SyncPolicy, now: i64) {
     app.caches.prune(now);
     app.signin_limits.prune(now.saturating_mul(1000));
     app.rate_limits.prune(now.saturating_mul(1000));
+    app.legacy.limiter.prune(now);
+    if !app.housekeeping.hold(app.store.as_ref(), now).await {
+        return;
+    }
     legacy::housekeeping(app, now).await;
     if let Err(err) = app.store.prune_changes(now - 3600).await {
         tracing::warn!(error = %err, "pruning the change feed failed");

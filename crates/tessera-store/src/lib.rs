@@ -17,9 +17,11 @@ mod clients;
 mod connect_error;
 mod dialect;
 mod keys;
+mod leases;
 mod legacy;
 mod legacy_console;
 mod multi_row;
+mod notify;
 pub mod private_fs;
 mod read;
 mod revocations;
@@ -51,17 +53,33 @@ pub struct SqlStore {
     writer: Option<Arc<Mutex<()>>>,
     /// SQLite only: direct connections for the hot path (see [`sqlite`]).
     sqlite: Option<Arc<SqliteFile>>,
+    /// PostgreSQL only: tells the other replicas that the feed has news (see [`notify`]).
+    notifier: Option<Arc<notify::Notifier>>,
+    /// PostgreSQL only: the database's URL, for the notification listener.
+    listen_url: Option<String>,
+    /// See [`SqlStore::announcing_each_write`].
+    announce_at_once: bool,
 }
 
 /// A write transaction that holds the process's SQLite write lock until it ends.
 pub(crate) struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _guard: Option<OwnedMutexGuard<()>>,
+    /// Announces the commit to the other replicas (PostgreSQL; see [`notify`]).
+    notifier: Option<Arc<notify::Notifier>>,
+    /// Announce before `commit` returns rather than from the notifier's task.
+    announce_at_once: bool,
 }
 
 impl WriteTx {
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        self.tx.commit().await?;
+        match &self.notifier {
+            Some(notifier) if self.announce_at_once => notifier.send().await,
+            Some(notifier) => notifier.changed(),
+            None => {}
+        }
+        Ok(())
     }
 }
 
@@ -108,6 +126,13 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(ConnectError::Migrate)?;
+        let (notifier, listen_url) = match dialect {
+            Dialect::Postgres => (
+                Some(notify::Notifier::start(pool.clone())),
+                Some(url.clone()),
+            ),
+            Dialect::Sqlite => (None, None),
+        };
         let (writer, sqlite) = match sqlite_path {
             Some(path) => {
                 let lock = Arc::new(Mutex::new(()));
@@ -121,6 +146,9 @@ impl SqlStore {
             dialect,
             writer,
             sqlite,
+            notifier,
+            listen_url,
+            announce_at_once: false,
         })
     }
 
@@ -135,7 +163,12 @@ impl SqlStore {
             .begin_with(self.dialect.begin_write())
             .await
             .map_err(db)?;
-        Ok(WriteTx { tx, _guard: guard })
+        Ok(WriteTx {
+            tx,
+            _guard: guard,
+            notifier: self.notifier.clone(),
+            announce_at_once: self.announce_at_once,
+        })
     }
 
     /// This process's SQLite write lock, for a write outside [`SqlStore::begin`].
@@ -151,7 +184,27 @@ impl SqlStore {
     }
 
     pub async fn close(&self) {
+        if let Some(notifier) = &self.notifier {
+            notifier.flush().await;
+        }
         self.pool.close().await;
+    }
+
+    /// This store for a short-lived process (a CLI command): each write that commits is
+    /// announced to the replicas before it returns, not later from a background task the
+    /// exiting process might never run.
+    pub fn announcing_each_write(self) -> Self {
+        Self {
+            announce_at_once: true,
+            ..self
+        }
+    }
+
+    /// PostgreSQL only: a signal woken whenever a process (this one included) announces a
+    /// committed change, for the change feed's reader to read at once; `None` on SQLite,
+    /// where the poll alone follows the feed. Each call starts a listener of its own.
+    pub fn change_notifications(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.listen_url.clone().map(notify::listen)
     }
 }
 

@@ -37,6 +37,9 @@ impl SqlStore {
             for statement in write.then {
                 statement.sqlx().execute(&mut *tx).await.map_err(db)?;
             }
+        } else {
+            // Nothing changed: nothing for the other replicas to read.
+            tx.notifier = None;
         }
         tx.commit().await.map_err(db)?;
         Ok(hit)

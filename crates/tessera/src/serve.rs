@@ -19,6 +19,7 @@ use tessera_core::oauth::authorize::AuthorizePolicy;
 use tessera_core::oauth::refresh_token::RefreshPolicy;
 use tessera_core::random;
 use tessera_core::runtime::endpoint_limits::EndpointLimits;
+use tessera_core::runtime::lease::Lease;
 use tessera_core::runtime::sync::{load_all, FeedStatus, KeyReload};
 use tessera_core::runtime::Caches;
 use tessera_core::store::Store;
@@ -161,9 +162,11 @@ pub fn gateway(config: &Config, catalog: &ScopeSet) -> anyhow::Result<Option<Gat
     Ok(Some(gateway))
 }
 
-/// Opens the configured store: applies migrations, then the `[[scope]]` tables.
+/// Opens the configured store for a command: applies migrations, then the `[[scope]]` tables;
+/// each write is announced to running replicas before it returns.
 pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
-    open_store_at(config, crate::context::now()).await
+    let store = open_store_at(config, crate::context::now()).await?;
+    Ok(store.announcing_each_write())
 }
 
 /// [`open_store`] at `now`, the instant catalog changes are recorded at.
@@ -202,7 +205,16 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     };
     let cursor_start = load_all(store.as_ref(), &caches, &reload, now).await?;
     let feed = Arc::new(FeedStatus::new(clock.now_ms()));
-    let metrics = Arc::new(Metrics::new(caches.clone(), feed.clone(), clock.clone()));
+    let housekeeping = Arc::new(Lease::new(
+        "housekeeping",
+        tessera_http::sync::HOUSEKEEPING_LEASE_TTL,
+    )?);
+    let metrics = Arc::new(Metrics::new(
+        caches.clone(),
+        feed.clone(),
+        housekeeping.clone(),
+        clock.clone(),
+    ));
     let passwords = config.password_policy()?;
     let decoy = decoy_hash(&passwords)?;
     // The catalog as the store holds it after the [[scope]] tables were applied.
@@ -268,6 +280,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         metrics,
         metrics_on_main_listener: config.metrics_listen.is_none(),
         feed,
+        housekeeping,
         readiness: readiness_policy(config),
     });
 
@@ -313,6 +326,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         state.clone(),
         cursor_start,
         sync_policy,
+        sql_store.change_notifications(),
         sync_rx,
     ));
     tracing::info!(%addr, ?metrics_addr, issuer = %state.tokens.issuer, upstream = ?config.upstream, "tessera is serving");

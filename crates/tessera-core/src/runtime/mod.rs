@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod clients;
 pub mod endpoint_limits;
 pub mod guarded;
+pub mod lease;
 pub mod rate_limit;
 mod revoked;
 pub mod sync;

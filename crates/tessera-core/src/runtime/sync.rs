@@ -108,6 +108,8 @@ pub struct FeedStatus {
     behind: AtomicI64,
     /// Polls that failed (the store unreachable, a change that could not be applied).
     pub errors: Count,
+    /// Reads started by a notification of the store (PostgreSQL `NOTIFY`), not the poll.
+    pub notified: Count,
 }
 
 impl FeedStatus {
@@ -117,6 +119,7 @@ impl FeedStatus {
             last_success_ms: AtomicI64::new(now_ms),
             behind: AtomicI64::new(0),
             errors: Count::default(),
+            notified: Count::default(),
         }
     }
 

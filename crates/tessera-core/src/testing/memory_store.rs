@@ -25,8 +25,9 @@ use crate::legacy::{Email, LegacyCredential, PasswordHash};
 use crate::store::{
     AccountStore, AccountUpdate, AuditStore, Authorization, AuthorizationCode, AuthorizationStore,
     Book, BookStore, Change, ChangeFeed, ClientStore, CodeConsumption, Consent, KeyStore,
-    LegacyStore, Progress, RefreshToken, RevocationStore, Rotation, ScopeEntry, ScopeStore,
-    ScopeUsage, Session, SessionStore, StoreResult, TokenSet, TokenSource, TokenUse, UserStore,
+    LeaseStore, LegacyStore, Progress, RefreshToken, RevocationStore, Rotation, ScopeEntry,
+    ScopeStore, ScopeUsage, Session, SessionStore, StoreResult, TokenSet, TokenSource, TokenUse,
+    UserStore,
 };
 use crate::token::keys::StoredSigningKey;
 use crate::UnixSeconds;
@@ -584,6 +585,22 @@ impl KeyStore for MemoryStore {
     async fn delete_signing_keys(&self, kids: &[Kid], _: UnixSeconds) -> StoreResult<()> {
         self.tables.lock().keys.retain(|k| !kids.contains(&k.kid));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl LeaseStore for MemoryStore {
+    async fn acquire_lease(
+        &self,
+        _: &str,
+        _: &str,
+        _: UnixSeconds,
+        _: UnixSeconds,
+    ) -> StoreResult<bool> {
+        absent()
+    }
+    async fn release_lease(&self, _: &str, _: &str) -> StoreResult<()> {
+        absent()
     }
 }
 

@@ -24,7 +24,7 @@ fn wall() -> i64 {
 }
 
 /// A new API account with a legacy credential; returns (account id, created_at).
-async fn credential(app: &TestApp, email: &str, password: &str) -> (String, i64) {
+pub(crate) async fn credential(app: &TestApp, email: &str, password: &str) -> (String, i64) {
     let account = app.account("Legacy Co").await;
     let policy = app.config.password_policy().unwrap();
     let hash = hash_password(&policy, &Password::new(password.into()).unwrap()).unwrap();

@@ -14,6 +14,7 @@ mod audit;
 mod authorization_code;
 mod cli;
 mod client_credentials;
+mod cluster;
 mod console;
 mod data_dir;
 mod faults;

@@ -38,7 +38,7 @@ fn value(scrape: &HashMap<String, f64>, series: &str) -> f64 {
     scrape.get(series).copied().unwrap_or(0.0)
 }
 
-async fn scrape(app: &TestApp, base: &str) -> (String, HashMap<String, f64>) {
+pub(crate) async fn scrape(app: &TestApp, base: &str) -> (String, HashMap<String, f64>) {
     let res = app
         .http
         .get(format!("{base}/metrics"))

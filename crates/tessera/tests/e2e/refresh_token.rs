@@ -166,7 +166,7 @@ store_test!(
 
 /// `n` refreshes of `refresh` at once, a connection each, as many clients racing would:
 /// each answer's status and body.
-async fn concurrent_refreshes(
+pub(crate) async fn concurrent_refreshes(
     app: &TestApp,
     partner: &TestApplication,
     refresh: &str,

@@ -48,6 +48,7 @@ mod authorization;
 mod changes;
 mod clients;
 mod keys;
+mod leases;
 mod legacy;
 mod legacy_console;
 mod scopes;

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 mod db;
 pub mod flow;
 pub mod jwt;
@@ -197,6 +198,12 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// This test's in-process server, even when `base` was pointed elsewhere (a cluster).
+    pub fn own_server_url(&self) -> String {
+        let server = self.server.as_ref().expect("the server runs");
+        format!("http://{}", server.addr)
     }
 
     pub fn advance(&self, seconds: i64) {
