@@ -9,6 +9,7 @@
 
 mod baseline;
 mod client;
+mod cluster;
 mod console;
 mod database;
 mod fixtures;

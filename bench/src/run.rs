@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::cluster::{self, Cluster};
 use crate::console;
 use crate::fixtures;
 use crate::gateway;
@@ -68,6 +69,11 @@ pub struct RunArgs {
     /// --quick].
     #[arg(long, value_name = "N")]
     upload_mib: Option<u64>,
+    /// With --postgres: run Tessera's scenarios through nginx in front of N replicas
+    /// (scripts/cluster) on the run's database, and time how long a revocation takes to
+    /// reach the other replicas (N ≥ 2).
+    #[arg(long, value_name = "N")]
+    replicas: Option<usize>,
 }
 
 impl RunArgs {
@@ -131,6 +137,13 @@ pub fn load_config(connections: usize, duration: f64, warmup: f64) -> Result<Loa
 
 pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
     let config = args.load_config()?;
+    match args.replicas {
+        Some(0) => bail!("--replicas must be at least 1"),
+        Some(_) if args.postgres.is_none() => {
+            bail!("--replicas needs --postgres URL: replicas share one PostgreSQL")
+        }
+        _ => {}
+    }
     let selection = Selection::parse(args.only.as_deref())?;
     let scale_counts = args.scale_counts(&selection)?;
     let upload_bytes = args.upload_bytes()?;
@@ -164,7 +177,7 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
     } else {
         None
     };
-    let launcher = Launcher::new(binary, dir.path().to_owned(), args.postgres.clone());
+    let launcher = Launcher::new(binary.clone(), dir.path().to_owned(), args.postgres.clone());
     let tessera = launcher.start("tessera", &[]).await?;
     baseline.wait_ready(ACCOUNT_PATH).await?;
     eprintln!(
@@ -173,6 +186,10 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
     );
 
     let fixtures = fixtures::create(&tessera.cli).await?;
+    let cluster = match args.replicas {
+        Some(n) => Some(Cluster::up(&tessera.cli, &binary, dir.path(), n).await?),
+        None => None,
+    };
     let mut bench = Bench {
         config,
         tessera,
@@ -182,8 +199,16 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
         upstream,
         upload_bytes,
         gateway_notes: Mutex::default(),
+        cluster,
     };
     let rows = scenarios::run_all(&bench, &selection).await?;
+    let propagation = match &bench.cluster {
+        Some(cluster) if cluster.replicas.len() > 1 => {
+            eprintln!("timing revocations reaching the other replicas …");
+            Some(cluster::propagation(cluster, &bench.fixtures.client).await?)
+        }
+        _ => None,
+    };
     let size = if args.quick {
         import::QUICK_IMPORT
     } else {
@@ -219,6 +244,13 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
     if !import_section.is_empty() {
         text.push('\n');
         text.push_str(&import_section);
+    }
+    if let Some(cluster) = &bench.cluster {
+        text.push('\n');
+        text.push_str(&cluster::report(
+            cluster.replicas.len(),
+            propagation.as_ref(),
+        ));
     }
     if let Some(console) = &console {
         text.push('\n');

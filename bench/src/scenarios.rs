@@ -6,6 +6,7 @@
 //! refresh-token chains in single_use.rs); the load loop in load.rs and the table in
 //! report.rs do not change.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use hyper::{Method, Request, Uri};
 use serde::Deserialize;
 
 use crate::client::{body_excerpt, send_once, BenchRequest};
+use crate::cluster::Cluster;
 use crate::fixtures::{self, basic_authorizations, Credentials, Fixtures, REDIRECT_URI};
 use crate::gateway::{self, GatewayNotes, GATEWAY_BEARER_CALL, NGINX_PROXY, UPSTREAM_DIRECT};
 use crate::import::IMPORT_ROWS;
@@ -79,6 +81,9 @@ const CODE_HEADROOM: u128 = 2;
 
 /// What every scenario function is handed.
 pub struct Bench {
+    /// With `--replicas`: the replicas behind nginx that Tessera's scenarios go through.
+    /// First, so it stops before the store it runs on is dropped.
+    pub cluster: Option<Cluster>,
     pub config: LoadConfig,
     /// The Tessera server under test, its store, and its CLI for fixtures minted just
     /// before a scenario.
@@ -172,9 +177,7 @@ pub async fn run(bench: &Bench, name: &str) -> Result<Option<Row>> {
 /// RFC 6749 §4.4 with one client: the token endpoint's fixed cost.
 async fn client_credentials(bench: &Bench) -> Result<Row> {
     let scenario = token_requests(std::slice::from_ref(&bench.fixtures.client))?;
-    bench
-        .measure(CLIENT_CREDENTIALS, &bench.tessera.server, scenario)
-        .await
+    bench.measure_tessera(CLIENT_CREDENTIALS, scenario).await
 }
 
 /// The same with EdDSA (Ed25519) signatures: a second server, configured with
@@ -201,13 +204,13 @@ async fn client_credentials_eddsa(bench: &Bench) -> Result<Row> {
 async fn client_credentials_many_clients(bench: &Bench) -> Result<Row> {
     let scenario = token_requests(&bench.fixtures.many_clients)?;
     bench
-        .measure(CLIENT_CREDENTIALS_MANY, &bench.tessera.server, scenario)
+        .measure_tessera(CLIENT_CREDENTIALS_MANY, scenario)
         .await
 }
 
 /// A resource call with a JWT access token (RFC 6750 §2.1), fetched once beforehand.
 async fn bearer_call(bench: &Bench) -> Result<Row> {
-    let token = fetch_token(&bench.tessera.server, &bench.fixtures.client).await?;
+    let token = fetch_token_at(bench.tessera_addr(), &bench.fixtures.client).await?;
     let bearer = HeaderValue::from_str(&format!("Bearer {token}"))?;
     let scenario = RoundRobin::new(
         Method::GET,
@@ -216,9 +219,7 @@ async fn bearer_call(bench: &Bench) -> Result<Row> {
         Bytes::new(),
         vec![bearer],
     )?;
-    bench
-        .measure(BEARER_CALL, &bench.tessera.server, scenario)
-        .await
+    bench.measure_tessera(BEARER_CALL, scenario).await
 }
 
 /// HTTP Basic with a legacy credential on `GET /v1/account`, the credential's argon2id hash
@@ -243,7 +244,7 @@ async fn legacy_basic_cached(bench: &Bench) -> Result<Row> {
     // The first, uncached call (argon2id at m=19456, t=2) is measured on its own.
     let request = scenario.request(&mut ());
     let started = std::time::Instant::now();
-    let (status, body) = send_once(bench.tessera.server.addr, request).await?;
+    let (status, body) = send_once(bench.tessera_addr(), request).await?;
     if !status.is_success() {
         bail!(
             "first legacy Basic call: status {status}: {}",
@@ -254,14 +255,12 @@ async fn legacy_basic_cached(bench: &Bench) -> Result<Row> {
         "legacy basic: the first, uncached call took {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
-    bench
-        .measure(LEGACY_BASIC, &bench.tessera.server, scenario)
-        .await
+    bench.measure_tessera(LEGACY_BASIC, scenario).await
 }
 
 /// RFC 7662 introspection of a live access token by a resource-server credential.
 async fn introspection(bench: &Bench) -> Result<Row> {
-    let token = fetch_token(&bench.tessera.server, &bench.fixtures.client).await?;
+    let token = fetch_token_at(bench.tessera_addr(), &bench.fixtures.client).await?;
     let rs = fixtures::resource_server(&bench.tessera.cli).await?;
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(FORM_CONTENT_TYPE));
@@ -272,9 +271,7 @@ async fn introspection(bench: &Bench) -> Result<Row> {
         Bytes::from(format!("token={token}")),
         basic_authorizations(std::slice::from_ref(&rs))?,
     )?;
-    bench
-        .measure(INTROSPECTION, &bench.tessera.server, scenario)
-        .await
+    bench.measure_tessera(INTROSPECTION, scenario).await
 }
 
 /// RFC 6749 §6 with rotation: chains of refreshes over independent token sets, each
@@ -286,18 +283,14 @@ async fn refresh_rotation(bench: &Bench) -> Result<Row> {
         fixtures::token_sets(&bench.tessera.cli, grant, TOKEN_SETS.max(connections)).await?;
     let authorization = grant.app.basic_authorization()?;
     let scenario = RefreshChains::new(TOKEN_PATH, authorization, tokens, connections)?;
-    bench
-        .measure(REFRESH_ROTATION, &bench.tessera.server, scenario)
-        .await
+    bench.measure_tessera(REFRESH_ROTATION, scenario).await
 }
 
 /// RFC 6749 §4.1.3: each request exchanges a code never used before, minted just now.
 async fn authorization_code(bench: &Bench) -> Result<Row> {
     let count = codes_needed(bench).await?;
     let scenario = code_exchanges(bench, count).await?;
-    bench
-        .measure(AUTHORIZATION_CODE, &bench.tessera.server, scenario)
-        .await
+    bench.measure_tessera(AUTHORIZATION_CODE, scenario).await
 }
 
 async fn code_exchanges(bench: &Bench, count: usize) -> Result<CodeExchanges> {
@@ -322,7 +315,7 @@ async fn codes_needed(bench: &Bench) -> Result<usize> {
         }
         let probe = Arc::new(code_exchanges(bench, supply).await?);
         eprintln!("probing the code exchange rate …");
-        let report = load::run(bench.tessera.server.addr, Arc::clone(&probe), config).await?;
+        let report = load::run(bench.tessera_addr(), Arc::clone(&probe), config).await?;
         if probe.exhausted() {
             continue;
         }
@@ -344,6 +337,27 @@ async fn baseline(bench: &Bench) -> Result<Row> {
 }
 
 impl Bench {
+    /// Where Tessera's scenarios send their load: the server, or with `--replicas` the
+    /// load balancer in front of the replicas.
+    pub fn tessera_addr(&self) -> SocketAddr {
+        match &self.cluster {
+            Some(cluster) => cluster.addr,
+            None => self.tessera.server.addr,
+        }
+    }
+
+    /// Runs one of Tessera's scenarios at [`Bench::tessera_addr`]: against the server, or
+    /// through the load balancer with the replicas' and nginx's resources summed.
+    pub async fn measure_tessera<S: Scenario>(&self, name: &str, scenario: S) -> Result<Row> {
+        match &self.cluster {
+            Some(cluster) => {
+                self.measure_at(name, cluster.addr, cluster.pids(), scenario)
+                    .await
+            }
+            None => self.measure(name, &self.tessera.server, scenario).await,
+        }
+    }
+
     /// Runs `scenario` against `server`, reading the server's memory and the CPU use around it.
     pub async fn measure<S: Scenario>(
         &self,
@@ -351,9 +365,20 @@ impl Bench {
         server: &ServerProcess,
         scenario: S,
     ) -> Result<Row> {
-        eprintln!("running {name} …");
         // One process, or a master and its workers (nginx): memory and CPU are summed.
         let pids = procfs::family(server.pid());
+        self.measure_at(name, server.addr, pids, scenario).await
+    }
+
+    /// Runs `scenario` against `addr`, summing the memory and CPU use of `pids`.
+    pub async fn measure_at<S: Scenario>(
+        &self,
+        name: &str,
+        addr: SocketAddr,
+        pids: Vec<u32>,
+        scenario: S,
+    ) -> Result<Row> {
+        eprintln!("running {name} …");
         for pid in &pids {
             if let Err(error) = procfs::reset_peak(*pid) {
                 eprintln!("warning: peak RSS of {name} includes earlier scenarios: {error:#}");
@@ -361,7 +386,7 @@ impl Bench {
         }
         let idle_kib = procfs::memory_of(&pids).ok().map(|m| m.resident_kib);
         let before = CpuSample::take(&pids);
-        let load = load::run(server.addr, Arc::new(scenario), self.config).await?;
+        let load = load::run(addr, Arc::new(scenario), self.config).await?;
         let after = CpuSample::take(&pids);
         let peak_kib = procfs::memory_of(&pids).ok().map(|m| m.peak_kib);
         Ok(Row {
@@ -398,8 +423,13 @@ struct TokenResponse {
 
 /// One client credentials grant outside the measurement, for scenarios that need a token.
 pub async fn fetch_token(server: &ServerProcess, client: &Credentials) -> Result<String> {
+    fetch_token_at(server.addr, client).await
+}
+
+/// The same, from whatever listens at `addr`.
+pub async fn fetch_token_at(addr: SocketAddr, client: &Credentials) -> Result<String> {
     let request = token_requests(std::slice::from_ref(client))?.request(&mut ());
-    let (status, body) = send_once(server.addr, request).await?;
+    let (status, body) = send_once(addr, request).await?;
     if !status.is_success() {
         return Err(anyhow!(
             "fetching a token: status {status}: {}",

@@ -24,6 +24,7 @@ use crate::procfs;
 pub const TOKEN_PATH: &str = "/oauth/token";
 pub const ACCOUNT_PATH: &str = "/v1/account";
 pub const INTROSPECT_PATH: &str = "/oauth/introspect";
+pub const REVOKE_PATH: &str = "/oauth/revoke";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// Generous: the bulk fixtures commands hash one secret per client, or write a row per
@@ -106,6 +107,16 @@ impl Tessera {
             &format!("http://{addr}"),
         ]);
         command
+    }
+
+    /// The store every command and the server use.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// The master key given to every command and the server (PostgreSQL stores).
+    pub fn master_key(&self) -> Option<&str> {
+        self.master_key.as_deref()
     }
 
     /// The directory the commands run with as `TESSERA_DATA_DIR` (the instance's own).

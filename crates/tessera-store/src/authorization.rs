@@ -15,7 +15,7 @@ use tessera_core::UnixSeconds;
 use crate::changes::{change, record};
 use crate::statement::{Columns, Param, Statement};
 use crate::write::GuardedWrite;
-use crate::{corrupt, db, SqlStore};
+use crate::{corrupt, db, Dialect, SqlStore};
 
 const CODE_COLUMNS: &str = "code_hash, client_id, redirect_uri, redirect_uri_sent, user_id, \
      account_id, scopes, code_challenge, token_set_id, created_at, expires_at";
@@ -221,6 +221,9 @@ impl AuthorizationStore for SqlStore {
 
     async fn insert_token_set(&self, s: &TokenSet, first: &RefreshToken) -> StoreResult<bool> {
         // A row already there is the revoked set of a replayed code.
+        if self.dialect == Dialect::Postgres {
+            return self.start_set_in_one_statement(s, first).await;
+        }
         self.guarded_write(GuardedWrite {
             guard: Statement {
                 sql: "INSERT INTO token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at) \
@@ -311,8 +314,10 @@ impl AuthorizationStore for SqlStore {
         // Spent only if unused and its set is live; the new token, the old access token's
         // revocation and the change other processes read commit with it or not at all, and
         // the sealed retry answer is visible exactly when the token reads as spent.
-        let rotated = self
-            .guarded_write(GuardedWrite {
+        let rotated = if self.dialect == Dialect::Postgres {
+            self.rotate_in_one_statement(old, new, retry, now).await?
+        } else {
+            self.guarded_write(GuardedWrite {
                 guard: Statement {
                     sql: "UPDATE refresh_token SET used_at = $1, retry_sealed = $2 \
                           WHERE token_hash = $3 AND used_at IS NULL \
@@ -338,7 +343,8 @@ impl AuthorizationStore for SqlStore {
                     change(ChangeKind::RevokedToken, &old.access_jti, now),
                 ],
             })
-            .await?;
+            .await?
+        };
         if rotated {
             return Ok(Rotation::Rotated);
         }

@@ -26,6 +26,7 @@ pub mod private_fs;
 mod read;
 mod revocations;
 mod scopes;
+mod single_statement;
 mod sqlite;
 mod statement;
 mod unavailable;
@@ -197,6 +198,16 @@ impl SqlStore {
         Self {
             announce_at_once: true,
             ..self
+        }
+    }
+
+    /// A write outside [`SqlStore::begin`] recorded a change: announce it as a committed
+    /// write transaction does (PostgreSQL).
+    pub(crate) async fn announce_change(&self) {
+        match &self.notifier {
+            Some(notifier) if self.announce_at_once => notifier.send().await,
+            Some(notifier) => notifier.changed(),
+            None => {}
         }
     }
 

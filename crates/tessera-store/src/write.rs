@@ -24,6 +24,20 @@ impl SqlStore {
                 .write(move |conn| write.run_sqlite(conn))
                 .await;
         }
+        if write.then.is_empty() {
+            // One statement is atomic on its own: no BEGIN and COMMIT round trips. Changes
+            // for other processes are recorded by `then` statements, so there is none here
+            // to announce.
+            let hit = write
+                .guard
+                .sqlx()
+                .execute(&self.pool)
+                .await
+                .map_err(db)?
+                .rows_affected()
+                > 0;
+            return Ok(hit);
+        }
         let mut tx = self.begin().await?;
         let hit = write
             .guard

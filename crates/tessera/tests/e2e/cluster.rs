@@ -103,11 +103,20 @@ async fn three_replicas_behind_nginx_on_postgres() {
     // leaves either way.
     let (a, b) = tokio::join!(app.exchange(&partner, &code), app.exchange(&partner, &code));
     let answers = [&a, &b];
-    assert!(answers.iter().filter(|(s, _)| *s == 200).count() <= 1, "{a:?} {b:?}");
-    assert!(answers.iter().any(|(s, body)| *s == 400 && body["error"] == "invalid_grant"));
+    assert!(
+        answers.iter().filter(|(s, _)| *s == 200).count() <= 1,
+        "{a:?} {b:?}"
+    );
+    assert!(answers
+        .iter()
+        .any(|(s, body)| *s == 400 && body["error"] == "invalid_grant"));
     for (_, body) in answers.iter().filter(|(s, _)| *s == 200) {
         let refresh = body["refresh_token"].as_str().unwrap();
-        assert_eq!(app.refresh(&partner, refresh).await.1["error"], "invalid_grant", "revoked");
+        assert_eq!(
+            app.refresh(&partner, refresh).await.1["error"],
+            "invalid_grant",
+            "revoked"
+        );
     }
 
     // 200 concurrent refreshes of one token over the replicas: one success, the rest
