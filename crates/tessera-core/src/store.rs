@@ -151,6 +151,12 @@ pub trait RevocationStore: Send + Sync {
         &self,
         now: UnixSeconds,
     ) -> StoreResult<Vec<(String, UnixSeconds)>>;
+    /// The expiry of each of `jtis` that is stored as revoked; a jti whose revocation was
+    /// pruned (its token expired) is absent.
+    async fn revoked_token_expiries(
+        &self,
+        jtis: &[String],
+    ) -> StoreResult<Vec<(String, UnixSeconds)>>;
 }
 
 /// What changed; the subject says which row.

@@ -58,4 +58,31 @@ impl RevocationStore for SqlStore {
             })
             .collect()
     }
+
+    async fn revoked_token_expiries(
+        &self,
+        jtis: &[String],
+    ) -> StoreResult<Vec<(String, UnixSeconds)>> {
+        if jtis.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=jtis.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT jti, expires_at FROM revoked_token WHERE jti IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for jti in jtis {
+            query = query.bind(jti.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("jti").map_err(db)?,
+                    r.try_get("expires_at").map_err(db)?,
+                ))
+            })
+            .collect()
+    }
 }

@@ -18,11 +18,9 @@ impl RevokedTokens {
         self.map.write().insert(jti, until);
     }
 
-    /// Remembers `jti` until `until` unless this process knows it already. A change from
-    /// the feed carries no expiry, only a bound (the longest token lifetime); the entry
-    /// this process wrote itself when it revoked the token has the token's own `exp`, and
-    /// must keep it: extending every rotated access token to the longest lifetime made
-    /// the map grow with a day of rotations instead of their tokens' minutes.
+    /// Remembers `jti` until `until` unless this process knows it already: the entry this
+    /// process wrote itself when it revoked the token has the token's own `exp` and keeps
+    /// it. (The feed's changes carry no expiry; the sync reads it from the store.)
     pub fn insert_if_absent(&self, jti: String, until: UnixSeconds) {
         self.map.write().entry(jti).or_insert(until);
     }

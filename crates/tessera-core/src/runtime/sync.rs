@@ -159,6 +159,9 @@ pub struct KeyReload<'a> {
     pub max_token_ttl: i64,
 }
 
+/// Revoked jtis looked up in one query.
+const REVOKED_LOOKUP_CHUNK: usize = 500;
+
 async fn apply(
     changes: &[Change],
     store: &dyn Store,
@@ -168,14 +171,15 @@ async fn apply(
 ) -> Result<(), StoreError> {
     let mut keys_changed = false;
     let mut scopes_changed = false;
+    let mut revoked = Vec::new();
     for change in changes {
         match change.kind {
             ChangeKind::Client => caches.clients.invalidate(&change.subject),
-            // The token expires within the longest lifetime; remembering it that long
-            // needs no store lookup. One this process revoked itself keeps its own `exp`.
-            ChangeKind::RevokedToken => caches
-                .revoked
-                .insert_if_absent(change.subject.clone(), now + reload.max_token_ttl),
+            // One this process revoked itself is known with its `exp` already.
+            ChangeKind::RevokedToken if !caches.revoked.contains(&change.subject) => {
+                revoked.push(change.subject.clone())
+            }
+            ChangeKind::RevokedToken => {}
             ChangeKind::TokenSet => {
                 caches.remember_revoked_set(&change.subject, now, reload.max_token_ttl)
             }
@@ -193,11 +197,29 @@ async fn apply(
             }
         }
     }
+    remember_revoked(store, caches, revoked).await?;
     if keys_changed {
         reload_keyring(store, caches, reload).await?;
     }
     if scopes_changed {
         reload_scopes(store, caches).await?;
+    }
+    Ok(())
+}
+
+/// Remembers tokens another process revoked until they expire, as the store has it: each
+/// rotation anywhere revokes an access token, and keeping them all for the longest token
+/// lifetime instead would hold (rotations per second × a day) entries on every replica. A
+/// jti the store no longer holds was pruned because its token expired: nothing to refuse.
+async fn remember_revoked(
+    store: &dyn Store,
+    caches: &Caches,
+    jtis: Vec<String>,
+) -> Result<(), StoreError> {
+    for chunk in jtis.chunks(REVOKED_LOOKUP_CHUNK) {
+        for (jti, expires_at) in store.revoked_token_expiries(chunk).await? {
+            caches.revoked.insert_if_absent(jti, expires_at);
+        }
     }
     Ok(())
 }
@@ -277,6 +299,33 @@ mod tests {
         status.failed();
         assert_eq!(status.errors.get(), 1);
         assert_eq!(status.lag_ms(0), 0, "a clock set back is no lag");
+    }
+
+    #[tokio::test]
+    async fn tokens_revoked_elsewhere_are_kept_until_their_own_expiry() {
+        use crate::store::RevocationStore;
+        let world = crate::testing::World::new();
+        world
+            .store
+            .insert_revoked_token("jti-a", 1_100, 1_000)
+            .await
+            .unwrap();
+        let jtis = vec!["jti-a".to_owned(), "jti-pruned".to_owned()];
+        remember_revoked(&world.store, &world.caches, jtis)
+            .await
+            .unwrap();
+        assert!(world.caches.revoked.contains("jti-a"));
+        assert!(
+            !world.caches.revoked.contains("jti-pruned"),
+            "a pruned revocation's token has expired"
+        );
+        world.caches.revoked.prune(1_099);
+        assert!(world.caches.revoked.contains("jti-a"));
+        world.caches.revoked.prune(1_100);
+        assert!(
+            !world.caches.revoked.contains("jti-a"),
+            "gone at the token's own expiry, not the longest lifetime later"
+        );
     }
 
     #[test]

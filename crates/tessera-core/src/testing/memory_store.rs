@@ -359,6 +359,16 @@ impl RevocationStore for MemoryStore {
     async fn list_revoked_tokens(&self, _: UnixSeconds) -> StoreResult<Vec<(String, UnixSeconds)>> {
         absent()
     }
+    async fn revoked_token_expiries(
+        &self,
+        jtis: &[String],
+    ) -> StoreResult<Vec<(String, UnixSeconds)>> {
+        let t = self.tables.lock();
+        Ok(jtis
+            .iter()
+            .filter_map(|jti| t.revoked_tokens.get(jti).map(|exp| (jti.clone(), *exp)))
+            .collect())
+    }
 }
 
 #[async_trait]

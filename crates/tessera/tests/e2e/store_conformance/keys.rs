@@ -89,3 +89,19 @@ conformance_test!(
         assert_eq!(listed(T0).await, [("at_long".to_owned(), T0 + 100)]);
     }
 );
+
+conformance_test!(
+    /// The expiries of revoked jtis are read by id, in one query for many; a jti never
+    /// revoked, or whose revocation was pruned, is absent.
+    async fn revoked_token_expiries_are_read_by_jti(s) {
+        s.insert_revoked_token("at_short", T0 + 10, T0).await.unwrap();
+        s.insert_revoked_token("at_long", T0 + 100, T0).await.unwrap();
+        let asked = ["at_long", "at_short", "at_never"].map(str::to_owned);
+        let mut found = s.revoked_token_expiries(&asked).await.unwrap();
+        found.sort();
+        assert_eq!(found, [("at_long".to_owned(), T0 + 100), ("at_short".to_owned(), T0 + 10)]);
+        s.prune_revoked_tokens(T0 + 10).await.unwrap();
+        assert_eq!(s.revoked_token_expiries(&asked).await.unwrap(), [("at_long".to_owned(), T0 + 100)]);
+        assert_eq!(s.revoked_token_expiries(&[]).await.unwrap(), []);
+    }
+);
