@@ -39,7 +39,9 @@ pub(crate) fn encode(value: &str) -> String {
 }
 
 /// Where the user's browser goes with `params` (§4.1.2: query component, existing query
-/// kept). Tessera's own code page gets them sealed instead (see [`CodePageLink`]).
+/// kept), with RFC 9207's `iss` on every response, success or error, so a client talking
+/// to several servers can tell which one answered (mix-up defence). Tessera's own code page
+/// gets them sealed instead (see [`CodePageLink`]).
 fn redirect_to(
     app: &AppState,
     delivery: &Delivery,
@@ -47,8 +49,10 @@ fn redirect_to(
 ) -> Result<Response, HttpError> {
     let (base, query) = match delivery {
         Delivery::Redirect(uri) => {
+            let issuer = [("iss", app.tokens.issuer.as_str())];
             let query: Vec<String> = params
                 .iter()
+                .chain(&issuer)
                 .map(|(k, v)| format!("{k}={}", encode(v)))
                 .collect();
             (uri.clone(), query.join("&"))

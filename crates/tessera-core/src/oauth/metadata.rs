@@ -23,6 +23,8 @@ pub fn metadata(issuer: &str, scopes: &ScopeSet, signing_alg: Algorithm) -> Valu
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
+        // RFC 9207: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": true,
         "access_token_signing_alg_values_supported": [signing_alg.as_str()],
     })
 }

@@ -240,6 +240,11 @@ store_test!(
         let to = location(&app.consent(&b, &consent, "deny", None).await);
         assert_eq!(param(&to, "error").as_deref(), Some("access_denied"));
         assert_eq!(param(&to, "state").as_deref(), Some("d"));
+        assert_eq!(
+            param(&to, "iss").as_deref(),
+            Some("http://tessera.test"),
+            "RFC 9207"
+        );
     }
 );
 

@@ -21,6 +21,7 @@ store_test!(
             .iter()
             .any(|g| g == "client_credentials"));
         assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 4);
+        assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
         for (key, value) in meta.as_object().unwrap() {
             if key.ends_with("_endpoint") || key.ends_with("_uri") {
                 let path = value

@@ -371,6 +371,10 @@ impl TestApp {
         params.extend_from_slice(extra);
         let to = self.authorize_with(&browser(), &user, &params).await;
         assert_eq!(param(&to, "state").as_deref(), Some("xyz"), "{to}");
+        assert!(
+            param(&to, "iss").is_some(),
+            "RFC 9207: the issuer comes along: {to}"
+        );
         (
             param(&to, "code").unwrap_or_else(|| panic!("no code in {to}")),
             user,
