@@ -74,6 +74,22 @@ pub async fn create_credential_clients(
     record(store, event, result).await
 }
 
+/// The event of a change asked for client `id`: about the client, with its account, when
+/// the change went through (`done`); about the id as asked otherwise (the detail is then
+/// the refusal's, see [`AuditEvent::ended`]).
+fn event_for_client(
+    now: UnixSeconds,
+    actor: &Actor,
+    action: AuditAction,
+    id: &str,
+    done: Option<&Client>,
+) -> AuditEvent {
+    match done {
+        Some(client) => client_event(now, actor, action, client),
+        None => AuditEvent::new(now, actor, action, Target::new("client", id)),
+    }
+}
+
 /// An event about `client`, with its account.
 fn client_event(
     now: UnixSeconds,
@@ -182,15 +198,13 @@ pub async fn revoke_client(
         Ok(client)
     }
     .await;
-    let event = match &result {
-        Ok(ok) => client_event(now, actor, AuditAction::ClientRevoked, ok),
-        Err(_) => AuditEvent::new(
-            now,
-            actor,
-            AuditAction::ClientRevoked,
-            Target::new("client", id),
-        ),
-    };
+    let event = event_for_client(
+        now,
+        actor,
+        AuditAction::ClientRevoked,
+        id,
+        result.as_ref().ok(),
+    );
     record(store, event, result).await
 }
 
@@ -228,16 +242,14 @@ pub async fn rotate_secret(
         Ok(CreatedClient { client, secret })
     }
     .await;
-    let event = match &result {
-        Ok(ok) => client_event(now, actor, AuditAction::ClientSecretRotated, &ok.client)
-            .detail(format!("old secrets expire in {overlap} s")),
-        Err(_) => AuditEvent::new(
-            now,
-            actor,
-            AuditAction::ClientSecretRotated,
-            Target::new("client", id),
-        ),
-    };
+    let event = event_for_client(
+        now,
+        actor,
+        AuditAction::ClientSecretRotated,
+        id,
+        result.as_ref().ok().map(|ok| &ok.client),
+    )
+    .detail(format!("old secrets expire in {overlap} s"));
     record(store, event, result).await
 }
 
@@ -254,15 +266,13 @@ pub async fn expire_old_secrets(
         get_client(store, id).await
     }
     .await;
-    let event = match &result {
-        Ok(ok) => client_event(now, actor, AuditAction::ClientOldSecretsExpired, ok),
-        Err(_) => AuditEvent::new(
-            now,
-            actor,
-            AuditAction::ClientOldSecretsExpired,
-            Target::new("client", id),
-        ),
-    };
+    let event = event_for_client(
+        now,
+        actor,
+        AuditAction::ClientOldSecretsExpired,
+        id,
+        result.as_ref().ok(),
+    );
     record(store, event, result).await
 }
 
@@ -299,14 +309,7 @@ pub async fn create_resource_server(
         Ok(created)
     }
     .await;
-    let event = match &result {
-        Ok(ok) => client_event(now, actor, AuditAction::ResourceServerCreated, &ok.client),
-        Err(_) => AuditEvent::new(
-            now,
-            actor,
-            AuditAction::ResourceServerCreated,
-            Target::new("client", name),
-        ),
-    };
+    let done = result.as_ref().ok().map(|ok| &ok.client);
+    let event = event_for_client(now, actor, AuditAction::ResourceServerCreated, name, done);
     record(store, event, result).await
 }
