@@ -1,6 +1,7 @@
 //! Revoked access tokens.
 
 use async_trait::async_trait;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 use tessera_core::store::{ChangeKind, RevocationStore, StoreResult};
 use tessera_core::UnixSeconds;
@@ -49,14 +50,7 @@ impl RevocationStore for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("jti").map_err(db)?,
-                    r.try_get("expires_at").map_err(db)?,
-                ))
-            })
-            .collect()
+        jtis_with_expiry(&rows)
     }
 
     async fn revoked_token_expiries(
@@ -76,13 +70,18 @@ impl RevocationStore for SqlStore {
             query = query.bind(jti.as_str());
         }
         let rows = query.fetch_all(&self.pool).await.map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("jti").map_err(db)?,
-                    r.try_get("expires_at").map_err(db)?,
-                ))
-            })
-            .collect()
+        jtis_with_expiry(&rows)
     }
+}
+
+/// `(jti, expires_at)` of each row.
+fn jtis_with_expiry(rows: &[AnyRow]) -> StoreResult<Vec<(String, UnixSeconds)>> {
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("jti").map_err(db)?,
+                r.try_get("expires_at").map_err(db)?,
+            ))
+        })
+        .collect()
 }
