@@ -21,8 +21,8 @@ store_test!(
     }
 );
 
-/// A client revoked with the CLI (a process that exits right after) and a token revoked
-/// through one replica reach another replica whose poll is slow (1 s): by notification.
+/// A client revoked with the CLI (a process that exits right after) reaches another
+/// replica whose poll is slow (1 s): by notification.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_reach_other_replicas_by_notification_on_postgres() {
     let app = TestApp::spawn(Backend::Postgres).await;
@@ -30,10 +30,16 @@ async fn changes_reach_other_replicas_by_notification_on_postgres() {
         .spawn_process(&[("TESSERA_SYNC_INTERVAL_MS", "1000")])
         .await
         .base;
+    cli_revocation_arrives_by_notification(&app, &other).await;
+}
+
+/// Revokes a new client of `app`'s store with the CLI and checks that `replica` (started
+/// with a 1 s poll) refuses its token within 1 s, having read the feed on a notification.
+pub(crate) async fn cli_revocation_arrives_by_notification(app: &TestApp, replica: &str) {
     let notified =
-        || async { scrape(&app, &other).await.1["tessera_change_feed_notifications_total"] };
+        || async { scrape(app, replica).await.1["tessera_change_feed_notifications_total"] };
     let at_replica = |token: String| {
-        let url = format!("{other}/v1/account");
+        let url = format!("{replica}/v1/account");
         let http = app.http.clone();
         async move {
             http.get(url)

@@ -169,6 +169,13 @@ async fn postgres_restart_under_load_is_503_then_recovers_by_itself() {
             .is_some()
     );
 
+    // A second server, polling the feed only once a second: after the restart, its
+    // notification listener must have reconnected by itself.
+    let replica = app
+        .spawn_process(&[("TESSERA_SYNC_INTERVAL_MS", "1000")])
+        .await
+        .base;
+
     let mut restart = RestartOnDrop(true);
     assert!(pg_ctl("stop"), "PostgreSQL stops");
     // While it is down: the load gets 503s, and /readyz names the store.
@@ -177,6 +184,12 @@ async fn postgres_restart_under_load_is_503_then_recovers_by_itself() {
     let (status, report) = readyz(&app).await;
     assert_eq!(status, 503, "{report}");
     assert_eq!(report["checks"]["store"]["status"], "failing", "{report}");
+    // No notification can arrive while the database is down: any after this count proves
+    // the listener connected again.
+    let notified = || async {
+        crate::observe::scrape(&app, &replica).await.1["tessera_change_feed_notifications_total"]
+    };
+    let while_down = notified().await;
     assert!(pg_ctl("start"), "PostgreSQL starts");
     restart.0 = false;
 
@@ -203,6 +216,24 @@ async fn postgres_restart_under_load_is_503_then_recovers_by_itself() {
         }
         assert_unavailable(a);
     }
+    let replica_ready = eventually(Duration::from_secs(30), || async {
+        app.http
+            .get(format!("{replica}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(replica_ready.is_some(), "the second server recovers too");
+    let listening = eventually(Duration::from_secs(10), || async {
+        notified().await > while_down
+    })
+    .await;
+    assert!(
+        listening.is_some(),
+        "the second server listens for notifications again"
+    );
+    crate::cluster::cli_revocation_arrives_by_notification(&app, &replica).await;
     println!(
         "postgres outage: {} answers, {} of them 503, recovered {:?} after the restart",
         answers.len(),
