@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_core::manage::keys::rotate_if_due;
-use tessera_core::runtime::sync::{ChangeCursor, KeyReload};
+use tessera_core::runtime::sync::{ChangeCursor, KeyReload, Polled};
 use tokio::sync::{watch, Notify};
 
 use crate::legacy;
@@ -73,8 +73,12 @@ pub async fn run(
         let polled = cursor
             .poll(app.store.as_ref(), &app.caches, &reload, app.clock.now_ms())
             .await;
-        // How far behind the feed's head this process is, for `/metrics`.
+        // How far behind the feed's head this process is, for `/metrics`: known from the
+        // read itself unless it filled a whole page.
         let latest = match polled {
+            Ok(Polled {
+                head: Some(head), ..
+            }) => Ok(head),
             Ok(_) => app.store.latest_change_seq().await,
             Err(err) => Err(err),
         };

@@ -40,15 +40,24 @@ impl ChangeCursor {
         }
     }
 
-    /// Reads new changes and applies them; returns how many were applied.
+    /// Reads new changes and applies them.
     pub async fn poll(
         &mut self,
         store: &dyn Store,
         caches: &Caches,
         reload: &KeyReload<'_>,
         now_ms: i64,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Polled, StoreError> {
         let changes = store.list_changes_after(self.watermark, BATCH).await?;
+        // A page that was not full ends at the feed's head as of this read.
+        let head = (changes.len() < BATCH as usize).then(|| {
+            changes
+                .iter()
+                .map(|c| c.seq)
+                .max()
+                .unwrap_or(self.watermark)
+                .max(self.watermark)
+        });
         if self.pruned_past(store.oldest_change_seq().await?) {
             tracing::warn!(
                 position = self.watermark,
@@ -56,7 +65,10 @@ impl ChangeCursor {
             );
             let seq = load_all(store, caches, reload, now_ms.div_euclid(1000)).await?;
             *self = Self::after(seq);
-            return Ok(0);
+            return Ok(Polled {
+                applied: 0,
+                head: Some(seq),
+            });
         }
         let mut fresh = Vec::new();
         for change in changes {
@@ -66,7 +78,10 @@ impl ChangeCursor {
         }
         apply(&fresh, store, caches, reload, now_ms / 1000).await?;
         self.advance(now_ms);
-        Ok(fresh.len())
+        Ok(Polled {
+            applied: fresh.len(),
+            head,
+        })
     }
 
     /// The seq below which every change has been applied.
@@ -151,6 +166,16 @@ impl FeedStatus {
     pub fn lagging(&self, now_ms: i64, bound_ms: i64) -> bool {
         self.lag_ms(now_ms) > bound_ms
     }
+}
+
+/// What one read of the feed did.
+#[derive(Debug, Clone, Copy)]
+pub struct Polled {
+    /// Changes applied.
+    pub applied: usize,
+    /// The newest `seq` in the feed as of the read, when the read saw it (a page short of
+    /// the batch size reaches the head); `None`: ask the store.
+    pub head: Option<i64>,
 }
 
 /// What rebuilding the keyring needs.
