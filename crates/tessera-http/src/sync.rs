@@ -1,6 +1,7 @@
 //! Background work of a server: following the change feed (revocations, client changes and
 //! new keys made by the CLI or another replica reach this process within one poll
-//! interval), pruning (the change feed, expired revocations, codes and sessions, refresh
+//! interval, and within milliseconds on PostgreSQL, whose notifications wake the reader),
+//! pruning (the change feed, expired revocations, codes and sessions, refresh
 //! retry answers, limiter keys), scheduled key rotation, and flushing legacy Basic usage counts.
 //! What touches the store in housekeeping runs on one replica at a time: the holder of the
 //! housekeeping lease (`tessera_core::runtime::lease`).

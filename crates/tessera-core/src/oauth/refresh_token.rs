@@ -76,10 +76,13 @@ pub async fn refresh(
     if set.revoked_at.is_some() {
         return Err(invalid());
     }
-    // What was asked, normalized: a retry must ask the same.
-    let requested = requested_scope(form)?.map(|s| s.to_string());
+    // What was asked, normalized: a retry must ask the same. A malformed `scope` is no
+    // retry: with a spent token it is reuse like any other request, never a way around it.
+    let requested = requested_scope(form)
+        .ok()
+        .map(|scope| scope.map(|s| s.to_string()));
     if let Some(used_at) = old.used_at {
-        if now < used_at + lifetimes.retry_window {
+        if let Some(requested) = requested.filter(|_| now < used_at + lifetimes.retry_window) {
             if let Some(answer) = retried(cx, &old, requested.as_deref()).await? {
                 return Ok(answer);
             }
@@ -110,9 +113,13 @@ pub async fn refresh(
         refresh_token: Some(refresh_token),
         scope: Some(scope.to_string()),
     };
-    let retry = (lifetimes.retry_window > 0)
-        .then(|| refresh_retry::seal(master, &old.token_hash, requested, &answer, claims.exp))
-        .flatten();
+    // `requested` parsed: `granted_scope` above refused a malformed one.
+    let retry = match requested {
+        Some(requested) if lifetimes.retry_window > 0 => {
+            refresh_retry::seal(master, &old.token_hash, requested, &answer, claims.exp)
+        }
+        _ => None,
+    };
     match store
         .rotate_refresh_token(&old, &new, retry.as_deref(), now)
         .await?
@@ -487,6 +494,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_spent_token_with_a_malformed_scope_is_reuse_not_a_way_around_it() {
+        let world = World::with_refresh(RefreshPolicy {
+            retry_window: 10,
+            ..RefreshPolicy::default()
+        });
+        let app = world.add(application(false, true, None)).await;
+        let (set, rt) = world.token_set(&app, &user(&["acct_a"]), NOW).await;
+        refresh_as(&world, &app, &rt, "", NOW).await.unwrap();
+        let err = refresh_as(&world, &app, &rt, "&scope=%22bad%22", NOW + 1)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidGrant, "{}", err.description);
+        assert!(world.store.token_set(&set.id).unwrap().revoked_at.is_some());
     }
 
     #[tokio::test]
