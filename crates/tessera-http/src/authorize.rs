@@ -132,7 +132,8 @@ pub async fn get_authorize(
     };
     let Some((user, session)) = current_user(&app, &headers).await? else {
         let return_to = format!("{}?{query}", routes::AUTHORIZE);
-        return render_signin(&app, &headers, &return_to, "", None);
+        let hint = request.login_hint.as_deref().unwrap_or("");
+        return render_signin(&app, &headers, &return_to, hint, None);
     };
     let step = consent_step(app.store.as_ref(), &client, &user, &request, &app.authorize)
         .await

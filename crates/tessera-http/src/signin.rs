@@ -92,7 +92,8 @@ pub fn render_signin(
         return_to: return_to.to_owned(),
         email: email.to_owned(),
         message: failure.map(|f| f.message().into_owned()),
-        focus_password: failure.is_some() && !email.is_empty(),
+        // The email is known (sent again after a failure, or the client's `login_hint`).
+        focus_password: !email.is_empty(),
     };
     let mut res = page(&view);
     if let Some(c) = set_cookie {

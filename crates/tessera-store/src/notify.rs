@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::AnyPool;
 use tokio::sync::Notify;
 
@@ -22,6 +22,9 @@ const CHANNEL: &str = "tessera_change";
 
 /// How long a listener that lost its connection waits before connecting again.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// How long one attempt to connect the listener may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The sending side, shared by every clone of one store.
 pub(crate) struct Notifier {
@@ -114,8 +117,19 @@ pub(crate) fn listen(url: String) -> Arc<Notify> {
     signal
 }
 
+/// A listener on a connection of its own. Its pool gives up on connecting after
+/// [`CONNECT_TIMEOUT`] (sqlx's default is 30 s, with growing pauses between attempts), so
+/// that a listener whose server went away fails soon and the loop above connects again
+/// within seconds of the server's return.
 async fn subscribe(url: &str) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect(url).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect(url)
+        .await?;
+    let mut listener = PgListener::connect_with(&pool).await?;
     listener.listen(CHANNEL).await?;
     Ok(listener)
 }

@@ -227,6 +227,7 @@ pub(crate) async fn fixtures(
                 scope: owner.client.scopes.clone(),
                 state: None,
                 code_challenge: None,
+                login_hint: None,
             };
             let approval = Approval {
                 request: &request,

@@ -39,6 +39,10 @@ pub struct AuthorizationRequest {
     pub scope: ScopeSet,
     pub state: Option<String>,
     pub code_challenge: Option<String>,
+    /// The email the client expects the user to sign in with (`login_hint`, OpenID Connect
+    /// Core §3.1.2.1): it pre-fills the sign-in form, nothing more. Kept only when it looks
+    /// like an email address; a hint is never an error.
+    pub login_hint: Option<String>,
 }
 
 #[derive(Debug)]
@@ -163,5 +167,42 @@ pub fn validate(
         scope,
         state,
         code_challenge,
+        login_hint: params
+            .get("login_hint")
+            .filter(|hint| plausible_email(hint))
+            .map(str::to_owned),
     })
+}
+
+/// One `@` with something on each side, at most 254 characters (RFC 5321's path limit),
+/// nothing but printable ASCII and no spaces: what the sign-in form's email field takes.
+fn plausible_email(hint: &str) -> bool {
+    hint.len() <= 254
+        && hint.bytes().all(|b| b.is_ascii_graphic())
+        && hint.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_hints_are_kept_only_when_they_look_like_an_email() {
+        for (hint, kept) in [
+            ("ada@example.com", true),
+            ("a+b@x", true),
+            ("ada", false),
+            ("@example.com", false),
+            ("ada@", false),
+            ("a@b@c", false),
+            ("ada lovelace@example.com", false),
+            ("ada@exämple.com", false),
+            ("\"><script>@x", true),
+        ] {
+            assert_eq!(plausible_email(hint), kept, "{hint:?}");
+        }
+        assert!(!plausible_email(&format!("{}@x", "a".repeat(253))));
+    }
 }

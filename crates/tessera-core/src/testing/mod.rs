@@ -217,6 +217,7 @@ pub fn authorization_request(
         scope: scopes(scope),
         state: None,
         code_challenge: code_challenge.map(str::to_owned),
+        login_hint: None,
     }
 }
 

@@ -821,3 +821,39 @@ store_test!(
         assert!(verified <= 5, "{verified} guesses verified; the limit is 5");
     }
 );
+
+store_test!(
+    async fn login_hint_prefills_the_sign_in_form(app: &TestApp) {
+        let partner = app.application(Some(CB), false, None).await;
+        let sign_in = |hint: &'static str| {
+            let partner = &partner;
+            async move {
+                let res = app
+                    .get_authorize(
+                        &browser(),
+                        &[
+                            ("response_type", "code"),
+                            ("client_id", &partner.client_id),
+                            ("login_hint", hint),
+                        ],
+                    )
+                    .await;
+                assert_eq!(res.status(), 200);
+                res.text().await.unwrap()
+            }
+        };
+        let html = sign_in("ada@example.com").await;
+        assert!(html.contains(r#"value="ada@example.com""#), "{html}");
+        assert!(
+            html.contains(r#"type="password" autocomplete="current-password" required autofocus"#),
+            "the cursor waits in the password field: {html}"
+        );
+        let html = sign_in("not an email").await;
+        assert!(
+            html.contains(r#"value="""#) && !html.contains("not an email"),
+            "{html}"
+        );
+        let html = sign_in("\"><script>@x").await;
+        assert!(!html.contains("<script>"), "escaped: {html}");
+    }
+);

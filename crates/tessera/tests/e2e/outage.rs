@@ -225,7 +225,7 @@ async fn postgres_restart_under_load_is_503_then_recovers_by_itself() {
     })
     .await;
     assert!(replica_ready.is_some(), "the second server recovers too");
-    let listening = eventually(Duration::from_secs(10), || async {
+    let listening = eventually(Duration::from_secs(20), || async {
         notified().await > while_down
     })
     .await;
@@ -235,10 +235,11 @@ async fn postgres_restart_under_load_is_503_then_recovers_by_itself() {
     );
     crate::cluster::cli_revocation_arrives_by_notification(&app, &replica).await;
     println!(
-        "postgres outage: {} answers, {} of them 503, recovered {:?} after the restart",
+        "postgres outage: {} answers, {} of them 503, recovered {:?} after the restart, the second server's listener {:?} after it was ready",
         answers.len(),
         answers.iter().filter(|a| a.status == 503).count(),
-        recovered
+        recovered,
+        listening
     );
     app.stop().await;
 }
