@@ -24,6 +24,15 @@ pub enum ErrorCode {
     InsufficientScope,
     /// RFC 7009 §2.2.1: the revocation request names a token type this server does not have.
     UnsupportedTokenType,
+    /// OpenID Connect Core §3.1.2.6, sent back to the client when `prompt=none` forbids
+    /// the page the request needs: sign-in, consent, or another step (choosing an account).
+    LoginRequired,
+    ConsentRequired,
+    InteractionRequired,
+    /// OpenID Connect Core §3.1.2.6: request objects (`request`, `request_uri`) are not
+    /// supported.
+    RequestNotSupported,
+    RequestUriNotSupported,
     /// Legacy HTTP Basic with a wrong email or password.
     InvalidCredentials,
     /// RFC 8628 §3.5, registered for the token endpoint: the client sent more requests than
@@ -61,6 +70,11 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidCredentials => "invalid_credentials",
             Self::SlowDown => "slow_down",
             Self::TooManyAttempts => "too_many_attempts",

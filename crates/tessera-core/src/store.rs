@@ -488,6 +488,10 @@ pub struct AuthorizationCode {
     pub scopes: ScopeSet,
     /// The S256 PKCE challenge (RFC 7636 §4.2).
     pub code_challenge: Option<String>,
+    /// The request's OpenID Connect `nonce`, for the ID token.
+    pub nonce: Option<String>,
+    /// When the user who approved signed in (the ID token's `auth_time`).
+    pub auth_time: Option<UnixSeconds>,
     /// The token set an exchange of this code creates; chosen up front so a second use can
     /// revoke what the first one issued.
     pub token_set_id: TokenSetId,
@@ -513,6 +517,9 @@ pub struct TokenSet {
     pub user_id: UserId,
     pub account_id: AccountId,
     pub scopes: ScopeSet,
+    /// When the user signed in for the authorization that started the set; `None` for
+    /// sets not started by a sign-in (the dashboard's). Every ID token of the set names it.
+    pub auth_time: Option<UnixSeconds>,
     pub created_at: UnixSeconds,
     pub revoked_at: Option<UnixSeconds>,
 }

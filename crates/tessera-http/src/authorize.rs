@@ -1,4 +1,6 @@
-//! The authorization endpoint (RFC 6749 §3.1, §4.1.1–4.1.2): sign-in, consent, the code.
+//! The authorization endpoint (RFC 6749 §3.1, §4.1.1–4.1.2): sign-in, consent, the code;
+//! with OpenID Connect's `prompt` and `max_age` (Core §3.1.2.1) deciding when the user must
+//! sign in again or see the consent page, or, with `prompt=none`, must see nothing.
 
 use std::sync::Arc;
 
@@ -10,18 +12,21 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use tessera_core::domain::{redirect_target, AccountId, Client, ClientId, SecretHash, User};
-use tessera_core::error::OAuthError;
+use tessera_core::error::{ErrorCode, OAuthError};
 use tessera_core::oauth::authorization_code::{mint_authorization_code, Approval};
-use tessera_core::oauth::authorize::{self, AuthorizationRequest, AuthorizeError, Delivery};
+use tessera_core::oauth::authorize::{
+    self, AuthorizationRequest, AuthorizeError, Delivery, SIGNED_IN_AFTER,
+};
 use tessera_core::oauth::consent::{
     consent_step, decide, Approved, ConsentStep, Decision, DecisionOutcome,
 };
+use tessera_core::oauth::identity;
 use tessera_core::oauth::request::Form;
 use tessera_core::oauth::routes;
 
 use crate::body::read_limited;
 use crate::error::{FormKind, HttpError, PageError};
-use crate::session::{csrf_token, current_user, verify_form, CsrfBinding};
+use crate::session::{csrf_token, current_sign_in, verify_form, CsrfBinding, SignedIn};
 use crate::signin::render_signin;
 use crate::state::AppState;
 use crate::views::{account_choices, page, CodeView, ConsentView, ScopeLine};
@@ -130,28 +135,61 @@ pub async fn get_authorize(
         Ok(r) => r,
         Err(e) => return error_redirect(&app, e),
     };
-    let Some((user, session)) = current_user(&app, &headers).await? else {
-        let return_to = format!("{}?{query}", routes::AUTHORIZE);
-        let hint = request.login_hint.as_deref().unwrap_or("");
-        return render_signin(&app, &headers, &return_to, hint, None);
+    let now = app.clock.now();
+    let signed_in = current_sign_in(&app, &headers).await?;
+    let signed_in = match signed_in {
+        Some(s) if !request.needs_sign_in(Some(s.signed_in_at), now) => s,
+        _ if request.prompt.none => {
+            let error = OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the user must sign in, and prompt=none forbids showing the sign-in page",
+            );
+            return deny(&app, &request, &error);
+        }
+        _ => {
+            let return_to = format!("{}?{}", routes::AUTHORIZE, coming_back(&query, now));
+            let hint = request.login_hint.as_deref().unwrap_or("");
+            return render_signin(&app, &headers, &return_to, hint, None);
+        }
     };
-    let step = consent_step(app.store.as_ref(), &client, &user, &request, &app.authorize)
+    let SignedIn { user, session, .. } = &signed_in;
+    let step = consent_step(app.store.as_ref(), &client, user, &request, &app.authorize)
         .await
         .map_err(HttpError::internal)?;
     match step {
         ConsentStep::Refuse(error) => deny(&app, &request, &error),
-        ConsentStep::Issue(approved) => issue(&app, &request, &user, &approved).await,
+        ConsentStep::Issue(approved) => issue(&app, &request, &signed_in, &approved).await,
+        ConsentStep::Ask { .. } if request.prompt.none => {
+            let error = OAuthError::new(
+                ErrorCode::ConsentRequired,
+                "the user has not approved this request, and prompt=none forbids asking",
+            );
+            deny(&app, &request, &error)
+        }
         ConsentStep::Ask { accounts } => {
             let page = ConsentPage {
                 client: &client,
-                user: &user,
+                user,
                 request: &request,
                 accounts: &accounts,
                 query: &query,
             };
-            consent_page(&app, &session, &page).await
+            consent_page(&app, session, &page).await
         }
     }
+}
+
+/// The authorization request to come back to after a sign-in it asked for: `query` with
+/// [`SIGNED_IN_AFTER`] set to `now` (replacing any that was there).
+fn coming_back(query: &str, now: i64) -> String {
+    let marker = format!("{SIGNED_IN_AFTER}=");
+    let mut kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with(&marker))
+        .collect();
+    let added = format!("{marker}{now}");
+    kept.push(&added);
+    kept.join("&")
 }
 
 /// What the consent page shows.
@@ -176,10 +214,12 @@ async fn consent_page(
         .iter()
         .map(|name| ScopeLine {
             name: name.to_owned(),
-            description: catalog
-                .iter()
-                .find(|s| s.name == name)
-                .map(|s| s.description.clone())
+            description: identity::description(name)
+                .map(str::to_owned)
+                .or_else(|| {
+                    let entry = catalog.iter().find(|s| s.name == name);
+                    entry.map(|s| s.description.clone())
+                })
                 .unwrap_or_else(|| name.to_owned()),
         })
         .collect();
@@ -220,14 +260,15 @@ fn deny(
 async fn issue(
     app: &AppState,
     request: &AuthorizationRequest,
-    user: &User,
+    signed_in: &SignedIn,
     approved: &Approved,
 ) -> Result<Response, HttpError> {
     let approval = Approval {
         request,
-        user_id: &user.id,
+        user_id: &signed_in.user.id,
         account_id: &approved.account,
         scopes: &approved.scopes,
+        auth_time: signed_in.signed_in_at,
     };
     let now = app.clock.now();
     let code = mint_authorization_code(app.store.as_ref(), &approval, &app.authorize, now)
@@ -251,11 +292,11 @@ pub async fn post_authorize(
         return Err(PageError::UnreadableForm.into());
     };
     let query = form.get("request").unwrap_or("");
-    let Some((user, session)) = current_user(&app, &headers).await? else {
+    let Some(signed_in) = current_sign_in(&app, &headers).await? else {
         let return_to = format!("{}?{query}", routes::AUTHORIZE);
         return render_signin(&app, &headers, &return_to, "", None);
     };
-    let binding = Some(CsrfBinding::Session(&session));
+    let binding = Some(CsrfBinding::Session(&signed_in.session));
     verify_form(&app, &headers, binding, form.get("csrf"), FormKind::Consent)?;
     let (request, client) = match validate(&app, query).await? {
         Ok(r) => r,
@@ -268,11 +309,12 @@ pub async fn post_authorize(
         checked: &checked,
     };
     let now = app.clock.now();
-    let outcome = decide(app.store.as_ref(), &client, &user, &request, &decision, now)
+    let user = &signed_in.user;
+    let outcome = decide(app.store.as_ref(), &client, user, &request, &decision, now)
         .await
         .map_err(HttpError::internal)?;
     match outcome {
-        DecisionOutcome::Issue(approved) => issue(&app, &request, &user, &approved).await,
+        DecisionOutcome::Issue(approved) => issue(&app, &request, &signed_in, &approved).await,
         DecisionOutcome::Refuse(error) => deny(&app, &request, &error),
         DecisionOutcome::UnknownAccount => Err(PageError::NoAccountChosen.into()),
     }

@@ -365,7 +365,13 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::UnsupportedGrantType
         | ErrorCode::InvalidScope
         | ErrorCode::UnsupportedResponseType
-        | ErrorCode::UnsupportedTokenType => StatusCode::BAD_REQUEST,
+        | ErrorCode::UnsupportedTokenType
+        // Only ever redirect parameters; were one answered directly, it would be a 400.
+        | ErrorCode::LoginRequired
+        | ErrorCode::ConsentRequired
+        | ErrorCode::InteractionRequired
+        | ErrorCode::RequestNotSupported
+        | ErrorCode::RequestUriNotSupported => StatusCode::BAD_REQUEST,
         ErrorCode::InvalidClient
         | ErrorCode::InvalidToken
         | ErrorCode::InvalidCredentials

@@ -31,6 +31,7 @@ pub mod session;
 mod signin;
 mod state;
 pub mod sync;
+mod userinfo;
 mod views;
 mod well_known;
 
@@ -78,6 +79,11 @@ pub fn router(state: AppState) -> Router {
         .route(paths::STYLESHEET, get(views::get_stylesheet))
         .route(routes::JWKS, get(well_known::get_jwks))
         .route(routes::METADATA, get(well_known::get_metadata))
+        .route(routes::OPENID_CONFIGURATION, get(well_known::get_metadata))
+        .route(
+            routes::USERINFO,
+            get(userinfo::userinfo_endpoint).post(userinfo::userinfo_endpoint),
+        )
         .route(paths::HEALTH, get(well_known::get_health))
         .route(paths::HEALTHZ, get(health::get_healthz))
         .route(paths::READYZ, get(health::get_readyz))

@@ -17,6 +17,7 @@ use base64::Engine;
 use tessera_core::domain::{SecretHash, User};
 use tessera_core::random;
 use tessera_core::store::Session;
+use tessera_core::UnixSeconds;
 
 use crate::error::{FormKind, HttpError, PageError};
 use crate::state::{AppState, SessionPolicy};
@@ -90,6 +91,24 @@ pub async fn current_user(
     app: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<(User, SecretHash)>, HttpError> {
+    Ok(current_sign_in(app, headers)
+        .await?
+        .map(|s| (s.user, s.session)))
+}
+
+/// A live session: its user, its stored hash, and when the user signed in.
+pub struct SignedIn {
+    pub user: User,
+    pub session: SecretHash,
+    /// The session's start: the user's last authentication (OpenID Connect's `auth_time`).
+    pub signed_in_at: UnixSeconds,
+}
+
+/// The live session of the request, if it carries one.
+pub async fn current_sign_in(
+    app: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<SignedIn>, HttpError> {
     let Some(raw) = session_cookie(app, headers) else {
         return Ok(None);
     };
@@ -123,7 +142,11 @@ pub async fn current_user(
         .find_user(&session.user_id)
         .await
         .map_err(HttpError::internal)?;
-    Ok(user.map(|u| (u, hash)))
+    Ok(user.map(|user| SignedIn {
+        user,
+        session: hash,
+        signed_in_at: session.created_at,
+    }))
 }
 
 /// Starts a session for `user`; returns the `Set-Cookie` value.

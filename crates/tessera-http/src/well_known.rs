@@ -1,4 +1,5 @@
-//! Discovery documents: JWKS (RFC 7517) and authorization server metadata (RFC 8414).
+//! Discovery documents: JWKS (RFC 7517), and the server's metadata, one document served as
+//! RFC 8414's and as OpenID Connect Discovery's.
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -19,6 +20,7 @@ pub async fn get_jwks(State(app): State<AppState>) -> Response {
     res
 }
 
+/// `/.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`.
 pub async fn get_metadata(State(app): State<AppState>) -> Json<serde_json::Value> {
     Json(metadata(
         &app.tokens.issuer,

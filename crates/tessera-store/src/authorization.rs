@@ -18,10 +18,10 @@ use crate::write::GuardedWrite;
 use crate::{corrupt, db, Dialect, SqlStore};
 
 const CODE_COLUMNS: &str = "code_hash, client_id, redirect_uri, redirect_uri_sent, user_id, \
-     account_id, scopes, code_challenge, token_set_id, created_at, expires_at";
+     account_id, scopes, code_challenge, nonce, auth_time, token_set_id, created_at, expires_at";
 const CODE_OF_CLIENT: &str =
     "SELECT code_hash, client_id, redirect_uri, redirect_uri_sent, user_id, \
-     account_id, scopes, code_challenge, token_set_id, created_at, expires_at \
+     account_id, scopes, code_challenge, nonce, auth_time, token_set_id, created_at, expires_at \
      FROM authorization_code WHERE code_hash = $1 AND client_id = $2";
 
 fn text(r: &(impl Columns + ?Sized), col: &str) -> Result<String, StoreError> {
@@ -68,6 +68,8 @@ fn code(r: &(impl Columns + ?Sized)) -> Result<AuthorizationCode, StoreError> {
         account_id: account_id(r)?,
         scopes: scopes(r)?,
         code_challenge: r.maybe_text("code_challenge")?,
+        nonce: r.maybe_text("nonce")?,
+        auth_time: r.maybe_int("auth_time")?,
         token_set_id: token_set_id(r, "token_set_id")?,
         created_at: r.int("created_at")?,
         expires_at: r.int("expires_at")?,
@@ -151,7 +153,7 @@ impl AuthorizationStore for SqlStore {
 
     async fn insert_authorization_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
         sqlx::query(&format!(
-            "INSERT INTO authorization_code ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO authorization_code ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(c.code_hash.0.to_vec())
         .bind(c.client_id.as_str())
@@ -161,6 +163,8 @@ impl AuthorizationStore for SqlStore {
         .bind(c.account_id.as_str())
         .bind(c.scopes.to_string())
         .bind(c.code_challenge.clone())
+        .bind(c.nonce.clone())
+        .bind(c.auth_time)
         .bind(c.token_set_id.as_str())
         .bind(c.created_at)
         .bind(c.expires_at)
@@ -226,8 +230,8 @@ impl AuthorizationStore for SqlStore {
         }
         self.guarded_write(GuardedWrite {
             guard: Statement {
-                sql: "INSERT INTO token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+                sql: "INSERT INTO token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at, auth_time) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
                 params: vec![
                     Param::Text(s.id.to_string()),
                     Param::Text(s.client_id.to_string()),
@@ -236,6 +240,7 @@ impl AuthorizationStore for SqlStore {
                     Param::Text(s.scopes.to_string()),
                     Param::Int(s.created_at),
                     Param::MaybeInt(s.revoked_at),
+                    Param::MaybeInt(s.auth_time),
                 ],
             },
             then: vec![insert_refresh(first)],
@@ -250,8 +255,8 @@ impl AuthorizationStore for SqlStore {
     ) -> StoreResult<()> {
         self.guarded_write(GuardedWrite {
             guard: Statement {
-                sql: "INSERT INTO token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                sql: "INSERT INTO token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at, auth_time) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $6, $7) \
                       ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at \
                       WHERE token_set.revoked_at IS NULL",
                 params: vec![
@@ -261,6 +266,7 @@ impl AuthorizationStore for SqlStore {
                     Param::Text(c.account_id.to_string()),
                     Param::Text(c.scopes.to_string()),
                     Param::Int(now),
+                    Param::MaybeInt(c.auth_time),
                 ],
             },
             then: vec![change(ChangeKind::TokenSet, c.token_set_id.as_str(), now)],
@@ -276,7 +282,7 @@ impl AuthorizationStore for SqlStore {
         let statement = Statement {
             sql: "SELECT r.token_hash, r.token_set_id, r.created_at AS r_created_at, r.used_at, r.access_jti, \
                          r.access_expires_at, s.client_id, s.user_id, s.account_id, s.scopes, \
-                         s.created_at AS s_created_at, s.revoked_at \
+                         s.created_at AS s_created_at, s.revoked_at, s.auth_time \
                   FROM refresh_token r JOIN token_set s ON s.id = r.token_set_id WHERE r.token_hash = $1",
             params: vec![Param::Blob(token_hash.0.to_vec())],
         };
@@ -296,6 +302,7 @@ impl AuthorizationStore for SqlStore {
                 user_id: user_id(r)?,
                 account_id: account_id(r)?,
                 scopes: scopes(r)?,
+                auth_time: r.maybe_int("auth_time")?,
                 created_at: r.int("s_created_at")?,
                 revoked_at: r.maybe_int("revoked_at")?,
             };

@@ -29,6 +29,8 @@ impl SqlStore {
         Ok(User {
             id: UserId::parse(&id).ok_or_else(|| corrupt("user id", &id))?,
             email: r.try_get("email").map_err(db)?,
+            name: r.try_get("name").map_err(db)?,
+            email_verified: r.try_get::<i64, _>("email_verified").map_err(db)? != 0,
             password_hash: r.try_get("password_hash").map_err(db)?,
             accounts,
             operator: r.try_get::<i64, _>("operator").map_err(db)? != 0,
@@ -42,11 +44,14 @@ impl UserStore for SqlStore {
     async fn insert_user(&self, u: &User) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO app_user (id, email, password_hash, operator, created_at) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO app_user (id, email, name, email_verified, password_hash, operator, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (email) DO NOTHING",
         )
         .bind(u.id.as_str())
         .bind(&u.email)
+        .bind(u.name.clone())
+        .bind(i64::from(u.email_verified))
         .bind(&u.password_hash)
         .bind(i64::from(u.operator))
         .bind(u.created_at)
@@ -71,7 +76,7 @@ impl UserStore for SqlStore {
 
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let row = sqlx::query(
-            "SELECT id, email, password_hash, operator, created_at FROM app_user WHERE email = $1",
+            "SELECT id, email, name, email_verified, password_hash, operator, created_at FROM app_user WHERE email = $1",
         )
         .bind(email)
         .fetch_optional(&self.pool)
@@ -85,7 +90,7 @@ impl UserStore for SqlStore {
 
     async fn find_user(&self, id: &UserId) -> StoreResult<Option<User>> {
         let row = sqlx::query(
-            "SELECT id, email, password_hash, operator, created_at FROM app_user WHERE id = $1",
+            "SELECT id, email, name, email_verified, password_hash, operator, created_at FROM app_user WHERE id = $1",
         )
         .bind(id.as_str())
         .fetch_optional(&self.pool)

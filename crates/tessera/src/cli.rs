@@ -203,6 +203,13 @@ pub enum UserCommand {
     Create {
         #[arg(long)]
         email: String,
+        /// The user's display name (OpenID Connect's `name` claim).
+        #[arg(long)]
+        name: Option<String>,
+        /// The email address is known to be the user's (`email_verified: true` in ID
+        /// tokens and UserInfo).
+        #[arg(long)]
+        email_verified: bool,
         /// An API account the user may act on, acct_… or ext:<external id> (repeat for
         /// several).
         #[arg(long = "account", value_name = "ACCOUNT")]

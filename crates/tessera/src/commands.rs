@@ -294,6 +294,8 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
     match cmd {
         UserCommand::Create {
             email,
+            name,
+            email_verified,
             accounts,
             operator,
             password_stdin,
@@ -306,13 +308,18 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
                 tokio::task::spawn_blocking(move || hash_password(&policy, &password)).await??;
             let new = users::NewUser {
                 email: &email,
+                name: name.as_deref(),
+                email_verified,
                 accounts: &accounts,
                 operator,
                 password_hash: hash.as_str().to_owned(),
             };
             let u = users::create_user(&store, &actor(), new, now()).await?;
             out.print(
-                &json!({ "user_id": u.id.as_str(), "email": u.email, "operator": u.operator }),
+                &json!({
+                    "user_id": u.id.as_str(), "email": u.email, "name": u.name,
+                    "email_verified": u.email_verified, "operator": u.operator,
+                }),
                 || format!("created user {} ({})", u.id, u.email),
             );
         }

@@ -198,6 +198,8 @@ pub(crate) async fn fixtures(
                 user: &owner.user,
                 account: &owner.account,
                 scopes: &owner.client.scopes,
+                auth_time: None,
+                nonce: None,
             };
             let mut list = Vec::with_capacity(count);
             for _ in 0..count {
@@ -228,12 +230,17 @@ pub(crate) async fn fixtures(
                 state: None,
                 code_challenge: None,
                 login_hint: None,
+                nonce: None,
+                prompt: Default::default(),
+                max_age: None,
+                signed_in_after: None,
             };
             let approval = Approval {
                 request: &request,
                 user_id: &owner.user,
                 account_id: &owner.account,
                 scopes: &owner.client.scopes,
+                auth_time: now,
             };
             let policy = AuthorizePolicy {
                 require_pkce: false,
@@ -395,6 +402,8 @@ async fn operator_session(store: &SqlStore, now: i64) -> anyhow::Result<String> 
             "operator-{}@bench.example",
             tessera_core::random::token::<8>("")?
         ),
+        name: None,
+        email_verified: false,
         // Nobody signs in with a password: this is no PHC string a password matches.
         password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
         accounts: Vec::new(),
@@ -512,6 +521,7 @@ impl FixtureOwner {
             user_id: self.user.clone(),
             account_id: self.account.clone(),
             scopes: self.client.scopes.clone(),
+            auth_time: None,
             created_at: now,
             revoked_at: None,
         }

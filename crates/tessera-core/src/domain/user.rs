@@ -11,6 +11,10 @@ pub struct User {
     pub id: UserId,
     /// Lower-cased; unique.
     pub email: String,
+    /// The display name (OpenID Connect's `name` claim), when the operator gave one.
+    pub name: Option<String>,
+    /// Whether the operator vouches that `email` is the user's (`email_verified`).
+    pub email_verified: bool,
     pub password_hash: String,
     /// API accounts the user may act on.
     pub accounts: Vec<AccountId>,
@@ -24,6 +28,8 @@ impl fmt::Debug for User {
         f.debug_struct("User")
             .field("id", &self.id)
             .field("email", &self.email)
+            .field("name", &self.name)
+            .field("email_verified", &self.email_verified)
             .field("password_hash", &"[redacted]")
             .field("accounts", &self.accounts)
             .field("operator", &self.operator)
@@ -53,6 +59,8 @@ mod tests {
         let user = User {
             id: UserId::parse("usr_1").unwrap(),
             email: "ada@example.com".into(),
+            name: None,
+            email_verified: false,
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
             accounts: Vec::new(),
             operator: false,

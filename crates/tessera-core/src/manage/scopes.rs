@@ -14,6 +14,7 @@ use crate::audit::{record, Actor, AuditAction, AuditEvent, Target};
 use crate::domain::{ClientId, ScopeDescription, ScopeName};
 use crate::error::ManageError;
 use crate::gateway::RouteSpec;
+use crate::oauth::identity::is_identity_scope;
 use crate::store::{ScopeEntry, ScopeUsage, Store};
 use crate::UnixSeconds;
 
@@ -373,6 +374,11 @@ fn not_found(name: &str) -> ManageError {
 /// A catalog entry from a name and a description that parse.
 fn entry(name: &str, description: &str) -> Result<ScopeEntry, String> {
     let name = ScopeName::parse(name).map_err(|e| e.to_string())?;
+    if is_identity_scope(name.as_str()) {
+        return Err(format!(
+            "{name} is an OpenID Connect scope, built in; the catalog holds the API's scopes"
+        ));
+    }
     let description = ScopeDescription::parse(description).map_err(|e| e.to_string())?;
     Ok(ScopeEntry {
         name: name.into_string(),

@@ -54,6 +54,9 @@ pub async fn generate_token_set(
             user: &user.id,
             account,
             scopes: &scopes,
+            // Generated in the dashboard: no sign-in of the application's, no ID token.
+            auth_time: None,
+            nonce: None,
         };
         start_token_set(cx, &id, &owner)
             .await

@@ -9,6 +9,10 @@ use crate::UnixSeconds;
 
 pub struct NewUser<'a> {
     pub email: &'a str,
+    /// The display name (OpenID Connect's `name` claim).
+    pub name: Option<&'a str>,
+    /// The operator vouches for the email address (`email_verified`).
+    pub email_verified: bool,
     pub accounts: &'a [String],
     pub operator: bool,
     /// The argon2id PHC string of the password (hash it off the async executor).
@@ -35,6 +39,14 @@ pub async fn create_user(
         let email = normalize_email(new.email).ok_or_else(|| {
             ManageError::Invalid(format!("{:?} is not an email address", new.email))
         })?;
+        let name = new.name.map(str::trim).filter(|n| !n.is_empty());
+        if let Some(name) = name {
+            if name.chars().count() > 200 || name.chars().any(char::is_control) {
+                return Err(ManageError::Invalid(
+                    "a name is at most 200 characters, without control characters".into(),
+                ));
+            }
+        }
         let mut accounts = Vec::with_capacity(new.accounts.len());
         for id in new.accounts {
             accounts.push(get_account(store, id).await?.id);
@@ -42,6 +54,8 @@ pub async fn create_user(
         let user = User {
             id: UserId::generate().map_err(StoreError::new)?,
             email,
+            name: name.map(str::to_owned),
+            email_verified: new.email_verified,
             password_hash: new.password_hash,
             accounts,
             operator: new.operator,

@@ -21,6 +21,8 @@ pub struct Approval<'a> {
     pub account_id: &'a AccountId,
     /// Granted scopes: a subset of the requested ones.
     pub scopes: &'a ScopeSet,
+    /// When the user signed in (the session's start).
+    pub auth_time: UnixSeconds,
 }
 
 /// Stores a new code for an approval (§4.1.2) and returns it; only its hash is stored.
@@ -43,6 +45,8 @@ pub async fn mint_authorization_code(
         account_id: approval.account_id.clone(),
         scopes: approval.scopes.clone(),
         code_challenge: approval.request.code_challenge.clone(),
+        nonce: approval.request.nonce.clone(),
+        auth_time: Some(approval.auth_time),
         token_set_id: TokenSetId::generate().map_err(StoreError::new)?,
         created_at: now,
         expires_at: now + policy.code_ttl,
@@ -128,6 +132,8 @@ pub async fn exchange_authorization_code(
         user: &record.user_id,
         account: &record.account_id,
         scopes: &record.scopes,
+        auth_time: record.auth_time,
+        nonce: record.nonce.as_deref(),
     };
     start_token_set(cx, &record.token_set_id, &owner).await
 }
@@ -156,6 +162,7 @@ mod tests {
             user_id: &u.id,
             account_id: &u.accounts[0],
             scopes: &req.scope,
+            auth_time: NOW - 30,
         };
         let policy = AuthorizePolicy {
             require_pkce: false,

@@ -3,11 +3,28 @@
 //! Errors split in two (§4.1.2.1): when the client or the redirect URI cannot be trusted,
 //! the user sees an error page and is never redirected; every other error goes back to the
 //! client's redirect URI with `error`, `error_description` and `state`.
+//!
+//! OpenID Connect Core §3.1.2.1 adds `nonce`, `prompt` and `max_age`, and the identity
+//! scopes (`identity.rs`), which every application may ask for beside its own.
 
+use super::identity::is_identity_scope;
 use super::pkce;
 use super::request::Form;
 use crate::domain::{Client, ClientId, ClientKind, ClientStatus, GrantType, ScopeSet};
 use crate::error::{ErrorCode, OAuthError};
+use crate::UnixSeconds;
+
+/// The longest `nonce` kept; a longer one is refused rather than cut (it must come back
+/// unchanged in the ID token).
+pub const MAX_NONCE_LEN: usize = 512;
+
+/// The parameter Tessera adds to the authorization request when it sends the user to sign
+/// in because `prompt` or `max_age` asked for it: the time the sign-in page was shown, so
+/// that the request, coming back, is satisfied by the sign-in that just happened. Anyone
+/// may add it, which gains nothing: it only waives what `prompt=login` and `max_age` would
+/// demand, which the sender could have left out, and the ID token's `auth_time` still
+/// tells the truth.
+pub const SIGNED_IN_AFTER: &str = "signed_in_after";
 
 /// What the operator decides about authorization requests.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +60,66 @@ pub struct AuthorizationRequest {
     /// Core §3.1.2.1): it pre-fills the sign-in form, nothing more. Kept only when it looks
     /// like an email address; a hint is never an error.
     pub login_hint: Option<String>,
+    /// Echoed in the ID token (OpenID Connect Core §3.1.2.1).
+    pub nonce: Option<String>,
+    pub prompt: Prompt,
+    /// The longest time since the user signed in that the client accepts, seconds.
+    pub max_age: Option<i64>,
+    /// See [`SIGNED_IN_AFTER`].
+    pub signed_in_after: Option<UnixSeconds>,
+}
+
+/// `prompt` (OpenID Connect Core §3.1.2.1): which pages the user must, or must not, see.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// No page at all: an error goes back instead of any sign-in or consent page.
+    pub none: bool,
+    /// Sign in again, even with a live session.
+    pub login: bool,
+    /// Ask for consent, even when an earlier one covers the request.
+    pub consent: bool,
+    /// Let the user choose who signs in: the sign-in page, as for `login`.
+    pub select_account: bool,
+}
+
+impl Prompt {
+    pub fn parse(raw: Option<&str>) -> Result<Self, OAuthError> {
+        let mut prompt = Self::default();
+        for value in raw.unwrap_or("").split(' ').filter(|v| !v.is_empty()) {
+            match value {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                "select_account" => prompt.select_account = true,
+                other => {
+                    return Err(OAuthError::invalid_request(format!(
+                    "prompt {other:?} is not supported; use none, login, consent or select_account"
+                )))
+                }
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
+            return Err(OAuthError::invalid_request(
+                "prompt=none cannot be combined with another prompt value",
+            ));
+        }
+        Ok(prompt)
+    }
+}
+
+impl AuthorizationRequest {
+    /// Whether the user must sign in (again) before this request goes on, given when the
+    /// session's user signed in (`None`: no session).
+    pub fn needs_sign_in(&self, auth_time: Option<UnixSeconds>, now: UnixSeconds) -> bool {
+        let Some(auth_time) = auth_time else {
+            return true;
+        };
+        if self.signed_in_after.is_some_and(|after| auth_time >= after) {
+            return false;
+        }
+        let too_old = self.max_age.is_some_and(|age| now - auth_time > age);
+        self.prompt.login || self.prompt.select_account || too_old
+    }
 }
 
 #[derive(Debug)]
@@ -127,8 +204,11 @@ pub fn validate(
         Some(raw) => {
             let set =
                 ScopeSet::parse(raw).map_err(|e| fail(OAuthError::invalid_scope(e.to_string())))?;
-            if !set.is_subset(&client.scopes) {
-                let extra: Vec<&str> = set.difference(&client.scopes).collect();
+            let extra: Vec<&str> = set
+                .difference(&client.scopes)
+                .filter(|s| !is_identity_scope(s))
+                .collect();
+            if !extra.is_empty() {
                 return Err(fail(OAuthError::invalid_scope(format!(
                     "this application may not ask for {}",
                     extra.join(" ")
@@ -160,6 +240,35 @@ pub fn validate(
         }
         (None, None) => None,
     };
+    // OpenID Connect Core §6: request objects are not supported (nor, yet, PAR's
+    // `request_uri`).
+    if params.get("request").is_some() {
+        return Err(fail(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects (the request parameter) are not supported",
+        )));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(fail(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        )));
+    }
+    let prompt = Prompt::parse(params.get("prompt")).map_err(fail)?;
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(raw) => Some(raw.parse::<u32>().map(i64::from).map_err(|_| {
+            fail(OAuthError::invalid_request(
+                "max_age must be a whole number of seconds, 0 or more",
+            ))
+        })?),
+    };
+    let nonce = params.get("nonce");
+    if nonce.is_some_and(|n| n.len() > MAX_NONCE_LEN) {
+        return Err(fail(OAuthError::invalid_request(format!(
+            "nonce is longer than {MAX_NONCE_LEN} characters"
+        ))));
+    }
     Ok(AuthorizationRequest {
         client_id: client.id.clone(),
         delivery,
@@ -171,6 +280,10 @@ pub fn validate(
             .get("login_hint")
             .filter(|hint| plausible_email(hint))
             .map(str::to_owned),
+        nonce: nonce.map(str::to_owned),
+        prompt,
+        max_age,
+        signed_in_after: params.get(SIGNED_IN_AFTER).and_then(|raw| raw.parse().ok()),
     })
 }
 
@@ -204,5 +317,65 @@ mod tests {
             assert_eq!(plausible_email(hint), kept, "{hint:?}");
         }
         assert!(!plausible_email(&format!("{}@x", "a".repeat(253))));
+    }
+
+    #[test]
+    fn prompt_values_parse_and_none_stands_alone() {
+        let p = Prompt::parse(Some("login consent")).unwrap();
+        assert!(p.login && p.consent && !p.none && !p.select_account);
+        assert_eq!(Prompt::parse(None).unwrap(), Prompt::default());
+        assert!(Prompt::parse(Some("none")).unwrap().none);
+        for bad in ["none login", "consent none", "create", "LOGIN"] {
+            let err = Prompt::parse(Some(bad)).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidRequest, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sign_in_is_asked_for_by_prompt_and_max_age_until_it_happened() {
+        let request = |prompt: &str, max_age: Option<i64>, after: Option<i64>| {
+            let mut params = vec![format!("prompt={prompt}")];
+            if let Some(age) = max_age {
+                params.push(format!("max_age={age}"));
+            }
+            if let Some(after) = after {
+                params.push(format!("{SIGNED_IN_AFTER}={after}"));
+            }
+            AuthorizationRequest {
+                client_id: ClientId::parse("cl_x").unwrap(),
+                delivery: Delivery::CodePage,
+                redirect_uri_sent: false,
+                scope: ScopeSet::parse("openid").unwrap(),
+                state: None,
+                code_challenge: None,
+                login_hint: None,
+                nonce: None,
+                prompt: Prompt::parse(Some(prompt)).unwrap(),
+                max_age,
+                signed_in_after: after,
+            }
+        };
+        let now = 1_000;
+        // (prompt, max_age, signed_in_after, auth_time, sign in?)
+        for (prompt, max_age, after, auth_time, expected) in [
+            ("", None, None, None, true),
+            ("", None, None, Some(0), false),
+            ("login", None, None, Some(999), true),
+            ("login", None, Some(990), Some(995), false),
+            ("login", None, Some(990), Some(980), true),
+            ("select_account", None, None, Some(999), true),
+            ("", Some(60), None, Some(940), false),
+            ("", Some(60), None, Some(939), true),
+            ("", Some(0), None, Some(999), true),
+            ("", Some(0), Some(999), Some(999), false),
+            ("consent", None, None, Some(0), false),
+        ] {
+            let r = request(prompt, max_age, after);
+            assert_eq!(
+                r.needs_sign_in(auth_time, now),
+                expected,
+                "prompt={prompt} max_age={max_age:?} after={after:?} auth_time={auth_time:?}"
+            );
+        }
     }
 }

@@ -51,6 +51,7 @@ pub fn issue_client_credentials(
         .filter(|r| *r != granted)
         .map(|_| granted.to_string());
     Ok(TokenResponse {
+        id_token: None,
         access_token,
         token_type: "Bearer",
         expires_in: ttl,

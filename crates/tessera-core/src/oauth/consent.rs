@@ -66,14 +66,15 @@ pub fn eligible_accounts(client: &Client, user: &User) -> Vec<AccountId> {
 
 /// Whether an earlier consent may stand in for asking. Never for a public client, whose
 /// id anyone can present (RFC 8252 §8.6, RFC 9700 §2.1), nor when the code leaves by
-/// anything but `https`, where nothing proves which application receives it.
+/// anything but `https`, where nothing proves which application receives it, nor when the
+/// client asks for the page (`prompt=consent`).
 pub fn may_skip_consent(
     client: &Client,
     request: &AuthorizationRequest,
     policy: &AuthorizePolicy,
 ) -> bool {
     let https = matches!(&request.delivery, Delivery::Redirect(uri) if is_https(uri));
-    policy.skip_consent_when_granted && !client.public && https
+    policy.skip_consent_when_granted && !client.public && https && !request.prompt.consent
 }
 
 fn refusal(client: &Client) -> OAuthError {

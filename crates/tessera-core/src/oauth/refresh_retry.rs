@@ -27,6 +27,9 @@ struct Sealed {
     access_expires_at: UnixSeconds,
     refresh_token: String,
     scope: Option<String>,
+    /// The ID token of an OpenID Connect set's rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
 }
 
 /// Associated data binding a sealed answer to the spent token's row.
@@ -50,6 +53,7 @@ pub fn seal(
         access_expires_at,
         refresh_token: answer.refresh_token.clone()?,
         scope: answer.scope.clone(),
+        id_token: answer.id_token.clone(),
     };
     let plain = serde_json::to_vec(&sealed).ok()?;
     master.seal(&context(spent), &plain).ok()
@@ -83,6 +87,7 @@ pub fn open(
             expires_in: (sealed.access_expires_at - now).max(0),
             refresh_token: Some(sealed.refresh_token),
             scope: sealed.scope,
+            id_token: sealed.id_token,
         },
         successor,
     })
@@ -100,6 +105,7 @@ mod tests {
             expires_in: 600,
             refresh_token: Some("rt_new".into()),
             scope: Some("books:read".into()),
+            id_token: Some("eyJ.id.token".into()),
         }
     }
 

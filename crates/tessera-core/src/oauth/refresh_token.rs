@@ -4,6 +4,7 @@
 //! a retry of the same request within the retry window (`refresh_retry.rs`). The store only
 //! reports what it found; the decisions are all here.
 
+use super::identity::{id_token_for, SignIn};
 use super::refresh_retry;
 use super::request::Form;
 use super::response::TokenResponse;
@@ -106,7 +107,17 @@ pub async fn refresh(
     let ttl = policy.user_token_ttl;
     let (access_token, claims) = issue_access_token(key, policy, &subject, ttl, now)?;
     let (refresh_token, new) = new_refresh_token(&set.id, &claims.jti, claims.exp, now)?;
+    // OpenID Connect Core §12.2: the same user, client and original `auth_time`, no nonce.
+    let sign_in = SignIn {
+        client_id: client.id.as_str(),
+        user: &set.user_id,
+        scopes: &scope,
+        auth_time: set.auth_time,
+        nonce: None,
+    };
+    let id_token = id_token_for(cx, &sign_in, &access_token, ttl).await?;
     let answer = TokenResponse {
+        id_token,
         access_token,
         token_type: "Bearer",
         expires_in: ttl,

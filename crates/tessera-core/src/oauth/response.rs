@@ -16,6 +16,9 @@ pub struct TokenResponse {
     /// the user may narrow it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// OpenID Connect Core §3.1.3.3: when the grant includes `openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl fmt::Debug for TokenResponse {
@@ -29,6 +32,7 @@ impl fmt::Debug for TokenResponse {
                 &self.refresh_token.as_ref().map(|_| "[redacted]"),
             )
             .field("scope", &self.scope)
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -45,6 +49,7 @@ mod tests {
             expires_in: 3600,
             refresh_token: Some("rt_refresh_secret".into()),
             scope: Some("books:read".into()),
+            id_token: Some("eyJ.id.secret".into()),
         };
         let shown = format!("{response:?}");
         assert!(!shown.contains("access.secret"), "{shown}");

@@ -8,3 +8,7 @@ pub const INTROSPECT: &str = "/oauth/introspect";
 pub const AUTHORIZE: &str = "/oauth/authorize";
 pub const JWKS: &str = "/.well-known/jwks.json";
 pub const METADATA: &str = "/.well-known/oauth-authorization-server";
+/// OpenID Connect Core §5.3.
+pub const USERINFO: &str = "/oauth/userinfo";
+/// OpenID Connect Discovery 1.0 §4.
+pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";

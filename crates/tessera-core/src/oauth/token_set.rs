@@ -2,6 +2,7 @@
 //! by the code exchange and the dashboard's "generate tokens"), and revoking one, the single
 //! way every grant and endpoint does it.
 
+use super::identity::{id_token_for, SignIn};
 use super::response::TokenResponse;
 use crate::domain::{AccountId, Client, ScopeSet, SecretHash, TokenSetId, UserId};
 use crate::error::OAuthError;
@@ -51,6 +52,10 @@ pub struct TokenSetOwner<'a> {
     pub user: &'a UserId,
     pub account: &'a AccountId,
     pub scopes: &'a ScopeSet,
+    /// When the user signed in for this set; `None` for sets not started by a sign-in.
+    pub auth_time: Option<UnixSeconds>,
+    /// The authorization request's OpenID Connect `nonce`.
+    pub nonce: Option<&'a str>,
 }
 
 pub async fn start_token_set(
@@ -64,6 +69,8 @@ pub async fn start_token_set(
         user,
         account,
         scopes,
+        auth_time,
+        nonce,
     } = *owner;
     let subject = Subject {
         sub: user.as_str(),
@@ -81,9 +88,18 @@ pub async fn start_token_set(
         user_id: user.clone(),
         account_id: account.clone(),
         scopes: scopes.clone(),
+        auth_time,
         created_at: now,
         revoked_at: None,
     };
+    let sign_in = SignIn {
+        client_id: client.id.as_str(),
+        user,
+        scopes,
+        auth_time,
+        nonce,
+    };
+    let id_token = id_token_for(cx, &sign_in, &access_token, ttl).await?;
     if !cx.store.insert_token_set(&set, &first).await? {
         // The code behind this set was replayed while it was being exchanged (§4.1.2).
         return Err(OAuthError::invalid_grant(
@@ -96,6 +112,7 @@ pub async fn start_token_set(
         expires_in: ttl,
         refresh_token: Some(refresh_token),
         scope: Some(scopes.to_string()),
+        id_token,
     })
 }
 

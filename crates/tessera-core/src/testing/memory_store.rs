@@ -52,6 +52,7 @@ struct Tables {
     audit: Vec<AuditEvent>,
     accounts: Vec<Account>,
     keys: Vec<StoredSigningKey>,
+    users: Vec<User>,
 }
 
 #[derive(Default)]
@@ -315,6 +316,7 @@ impl AuthorizationStore for MemoryStore {
                 user_id: code.user_id.clone(),
                 account_id: code.account_id.clone(),
                 scopes: code.scopes.clone(),
+                auth_time: code.auth_time,
                 created_at: now,
                 revoked_at: None,
             });
@@ -730,14 +732,21 @@ impl AuditStore for MemoryStore {
 
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn insert_user(&self, _: &User) -> StoreResult<bool> {
-        absent()
+    async fn insert_user(&self, user: &User) -> StoreResult<bool> {
+        let mut t = self.tables.lock();
+        if t.users.iter().any(|u| u.email == user.email) {
+            return Ok(false);
+        }
+        t.users.push(user.clone());
+        Ok(true)
     }
-    async fn find_user_by_email(&self, _: &str) -> StoreResult<Option<User>> {
-        absent()
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let t = self.tables.lock();
+        Ok(t.users.iter().find(|u| u.email == email).cloned())
     }
-    async fn find_user(&self, _: &UserId) -> StoreResult<Option<User>> {
-        absent()
+    async fn find_user(&self, id: &UserId) -> StoreResult<Option<User>> {
+        let t = self.tables.lock();
+        Ok(t.users.iter().find(|u| u.id == *id).cloned())
     }
 }
 

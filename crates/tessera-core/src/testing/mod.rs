@@ -109,6 +109,7 @@ impl World {
             user_id: user.id.clone(),
             account_id: user.accounts[0].clone(),
             scopes: client.scopes.clone(),
+            auth_time: None,
             created_at,
             revoked_at: None,
         };
@@ -169,6 +170,8 @@ pub fn user(accounts: &[&str]) -> User {
     User {
         id: UserId::generate().unwrap(),
         email: "user@example.com".into(),
+        name: None,
+        email_verified: false,
         password_hash: String::new(),
         accounts: accounts.iter().map(|a| account(a)).collect(),
         operator: false,
@@ -218,6 +221,10 @@ pub fn authorization_request(
         state: None,
         code_challenge: code_challenge.map(str::to_owned),
         login_hint: None,
+        nonce: None,
+        prompt: Default::default(),
+        max_age: None,
+        signed_in_after: None,
     }
 }
 

@@ -49,11 +49,20 @@ impl AccessTokenClaims {
     }
 }
 
-/// Serializes and signs the claims with `key`.
+/// Serializes and signs the claims of an access token with `key`.
 pub fn sign(key: &SigningKey, claims: &AccessTokenClaims) -> Result<String, KeyError> {
+    sign_with_header(key, &key.header_prefix, claims)
+}
+
+/// A compact JWS of `claims` under the encoded header `header_prefix` of `key`.
+pub(crate) fn sign_with_header(
+    key: &SigningKey,
+    header_prefix: &str,
+    claims: &impl Serialize,
+) -> Result<String, KeyError> {
     let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
-    let mut token = String::with_capacity(key.header_prefix.len() + payload.len() * 2 + 100);
-    token.push_str(&key.header_prefix);
+    let mut token = String::with_capacity(header_prefix.len() + payload.len() * 2 + 100);
+    token.push_str(header_prefix);
     URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
     let signature = key.sign(token.as_bytes())?;
     token.push('.');
@@ -104,6 +113,27 @@ pub fn verify(
     expect: &Expectations<'_>,
     now: UnixSeconds,
 ) -> Result<AccessTokenClaims, TokenError> {
+    // RFC 9068 §4: reject anything not typed as an access token.
+    let payload = verified_payload(token, keys, "at+jwt", now)?;
+    let claims: AccessTokenClaims =
+        serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+    if claims.iss != expect.issuer || claims.aud != expect.audience {
+        return Err(TokenError::WrongIssuer);
+    }
+    if now >= claims.exp {
+        return Err(TokenError::Expired);
+    }
+    Ok(claims)
+}
+
+/// The payload of a compact JWS of type `typ` whose signature one of `keys` (published at
+/// `now`) verifies; claims are the caller's to check.
+pub(crate) fn verified_payload(
+    token: &str,
+    keys: &Keyring,
+    typ: &str,
+    now: UnixSeconds,
+) -> Result<Vec<u8>, TokenError> {
     let mut parts = token.splitn(3, '.');
     let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Malformed);
@@ -113,8 +143,7 @@ pub fn verify(
         .map_err(|_| TokenError::Malformed)?;
     let header: Header<'_> =
         serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
-    // RFC 9068 §4: reject anything not typed as an access token.
-    if !header.typ.is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
+    if !header.typ.is_some_and(|t| t.eq_ignore_ascii_case(typ)) {
         return Err(TokenError::WrongType);
     }
     let key = header
@@ -133,18 +162,7 @@ pub fn verify(
     if !key.verify(&token.as_bytes()[..signed_len], &signature) {
         return Err(TokenError::BadSignature);
     }
-    let payload = URL_SAFE_NO_PAD
-        .decode(p)
-        .map_err(|_| TokenError::Malformed)?;
-    let claims: AccessTokenClaims =
-        serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
-    if claims.iss != expect.issuer || claims.aud != expect.audience {
-        return Err(TokenError::WrongIssuer);
-    }
-    if now >= claims.exp {
-        return Err(TokenError::Expired);
-    }
-    Ok(claims)
+    URL_SAFE_NO_PAD.decode(p).map_err(|_| TokenError::Malformed)
 }
 
 #[cfg(test)]

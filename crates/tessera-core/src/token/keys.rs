@@ -191,8 +191,11 @@ impl Signer {
 pub struct SigningKey {
     pub kid: Kid,
     pub alg: Algorithm,
-    /// `BASE64URL(header) "."`, ready to be followed by the claims.
+    /// `BASE64URL(header) "."` of access tokens (`typ: at+jwt`), ready to be followed by
+    /// the claims.
     pub(crate) header_prefix: String,
+    /// The same for ID tokens (`typ: JWT`), which an access token must never pass for.
+    pub(crate) id_header_prefix: String,
     signer: Signer,
 }
 
@@ -248,6 +251,14 @@ impl VerifyingKey {
     }
 }
 
+/// `BASE64URL(JOSE header) "."` of tokens of type `typ` signed by `k`.
+fn encoded_header(k: &StoredSigningKey, typ: &str) -> String {
+    let header = json!({ "alg": k.alg.as_str(), "typ": typ, "kid": k.kid.as_str() });
+    let mut prefix = URL_SAFE_NO_PAD.encode(header.to_string());
+    prefix.push('.');
+    prefix
+}
+
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -277,9 +288,8 @@ impl Keyring {
                 .open(k.kid.as_str().as_bytes(), &k.private_key_sealed)
                 .map_err(|e| unusable(e.to_string()))?;
             let signer = Signer::from_pkcs8(k.alg, &pkcs8).map_err(unusable)?;
-            let header = json!({ "alg": k.alg.as_str(), "typ": "at+jwt", "kid": k.kid.as_str() });
-            let mut header_prefix = URL_SAFE_NO_PAD.encode(header.to_string());
-            header_prefix.push('.');
+            let header_prefix = encoded_header(k, "at+jwt");
+            let id_header_prefix = encoded_header(k, "JWT");
             let jwk: Value = serde_json::from_str(&k.public_jwk)
                 .map_err(|e| unusable(format!("malformed public JWK: {e}")))?;
             signing.push((
@@ -288,6 +298,7 @@ impl Keyring {
                     kid: k.kid.clone(),
                     alg: k.alg,
                     header_prefix,
+                    id_header_prefix,
                     signer,
                 }),
             ));

@@ -363,6 +363,7 @@ store_test!(
             user_id: first.user_id.clone(),
             account_id: first.account_id.clone(),
             scopes: first.scopes.clone(),
+            auth_time: first.auth_time,
             created_at: app.now(),
             revoked_at: None,
         };

@@ -33,6 +33,8 @@ async fn signed_in(app: &TestApp, operator: bool, accounts: &[&str]) -> reqwest:
     let owned: Vec<String> = accounts.iter().map(|a| a.to_string()).collect();
     let new = tessera_core::manage::users::NewUser {
         email: &email,
+        name: None,
+        email_verified: false,
         accounts: &owned,
         operator,
         password_hash: hash,

@@ -181,6 +181,8 @@ conformance_test!(
         let user = User {
             id: UserId::generate().unwrap(),
             email: "ada@example.com".into(),
+            name: Some("Ada Lovelace".into()),
+            email_verified: true,
             password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
             accounts,
             operator: true,

@@ -176,6 +176,8 @@ impl StoreUnderTest {
         let user = User {
             id: id.clone(),
             email: format!("{}@example.com", random_suffix()),
+            name: None,
+            email_verified: false,
             password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
             accounts: accounts.iter().map(|a| (*a).clone()).collect(),
             operator: false,
@@ -202,6 +204,8 @@ impl StoreUnderTest {
             account_id: account.clone(),
             scopes: scopes("books:read"),
             code_challenge: None,
+            nonce: Some("n-0S6_WzA2Mj".into()),
+            auth_time: Some(at - 5),
             token_set_id: TokenSetId::generate().expect("id"),
             created_at: at,
             expires_at: at + 60,
@@ -224,6 +228,7 @@ impl StoreUnderTest {
             user_id: user.clone(),
             account_id: account.clone(),
             scopes: scopes("books:read"),
+            auth_time: Some(at - 5),
             created_at: at,
             revoked_at: None,
         };

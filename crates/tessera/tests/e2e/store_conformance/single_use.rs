@@ -119,6 +119,7 @@ conformance_test!(
             user_id: user,
             account_id: account,
             scopes: code.scopes.clone(),
+            auth_time: code.auth_time,
             created_at: T0 + 2,
             revoked_at: None,
         };
@@ -145,6 +146,7 @@ conformance_test!(
             user_id: user,
             account_id: account,
             scopes: code.scopes.clone(),
+            auth_time: code.auth_time,
             created_at: T0,
             revoked_at: None,
         };

@@ -132,6 +132,8 @@ impl TestApp {
         let owned: Vec<String> = accounts.iter().map(|a| a.to_string()).collect();
         let new = tessera_core::manage::users::NewUser {
             email: &email,
+            name: None,
+            email_verified: false,
             accounts: &owned,
             operator: false,
             password_hash: hash,

@@ -1,0 +1,47 @@
+//! The UserInfo endpoint (OpenID Connect Core 1.0 §5.3), GET and POST alike: a Bearer
+//! access token in the `Authorization` header (RFC 6750 §2.1), answered with the claims its
+//! scopes release, or with RFC 6750's errors and challenges.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use tessera_core::oauth::identity::OPENID;
+use tessera_core::oauth::userinfo::{userinfo, UserInfoRefusal};
+use tessera_core::token::jwt::TokenError;
+
+use crate::bearer::authenticate_token;
+use crate::error::HttpError;
+use crate::state::AppState;
+
+pub async fn userinfo_endpoint(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    if query.is_some_and(|q| q.split('&').any(|p| p.starts_with("access_token="))) {
+        return Err(HttpError::BadRequest(
+            "send the access token in the Authorization header, not in the URL".into(),
+        ));
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or(HttpError::MissingToken)?;
+    let claims = authenticate_token(&app, token).await?;
+    let answer = userinfo(app.store.as_ref(), &claims)
+        .await
+        .map_err(|refusal| match refusal {
+            UserInfoRefusal::NotOpenId => HttpError::InsufficientScope(OPENID.into()),
+            UserInfoRefusal::UnknownUser => HttpError::InvalidToken(TokenError::Revoked),
+            UserInfoRefusal::Store(e) => HttpError::internal(e),
+        })?;
+    let mut res = Json(answer).into_response();
+    // Claims about a person: no shared cache may keep them (RFC 9111 §5.2.2.5).
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
