@@ -29,6 +29,7 @@ mod legacy_import;
 mod limits;
 mod metadata;
 mod oauth2_client;
+mod openid;
 mod observe;
 mod outage;
 mod pages;

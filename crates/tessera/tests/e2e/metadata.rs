@@ -20,7 +20,8 @@ store_test!(
             .unwrap()
             .iter()
             .any(|g| g == "client_credentials"));
-        assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 4);
+        // The three identity scopes of OpenID Connect, then the sample catalog's four.
+        assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 7);
         assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
         for (key, value) in meta.as_object().unwrap() {
             if key.ends_with("_endpoint") || key.ends_with("_uri") {

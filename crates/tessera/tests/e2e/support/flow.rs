@@ -121,6 +121,16 @@ pub fn enc(v: &str) -> String {
 
 impl TestApp {
     pub async fn user(&self, accounts: &[&str]) -> TestUser {
+        self.user_named(accounts, None, false).await
+    }
+
+    /// A user with a display name and, if `email_verified`, a vouched-for email address.
+    pub async fn user_named(
+        &self,
+        accounts: &[&str],
+        name: Option<&str>,
+        email_verified: bool,
+    ) -> TestUser {
         let email = format!("user-{}@example.com", super::random_suffix());
         let password = "correct horse battery".to_owned();
         let policy = self.config.password_policy().unwrap();
@@ -132,8 +142,8 @@ impl TestApp {
         let owned: Vec<String> = accounts.iter().map(|a| a.to_string()).collect();
         let new = tessera_core::manage::users::NewUser {
             email: &email,
-            name: None,
-            email_verified: false,
+            name,
+            email_verified,
             accounts: &owned,
             operator: false,
             password_hash: hash,
