@@ -41,7 +41,7 @@ fn catalog(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
-/// The running server's `scopes_supported`.
+/// The catalog's scopes as the metadata lists them, after the identity scopes.
 async fn scopes_supported(app: &TestApp) -> Vec<String> {
     let meta: Value = app
         .http
@@ -52,12 +52,15 @@ async fn scopes_supported(app: &TestApp) -> Vec<String> {
         .json()
         .await
         .unwrap();
-    meta["scopes_supported"]
+    let listed: Vec<String> = meta["scopes_supported"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s.as_str().unwrap().to_owned())
-        .collect()
+        .collect();
+    // OpenID Connect's identity scopes come first, whatever the catalog holds.
+    assert_eq!(listed[..3], ["openid", "profile", "email"]);
+    listed[3..].to_vec()
 }
 
 /// `tessera client create` for a new account, as a client the test can use.
