@@ -66,10 +66,16 @@ store_test!(
         let access_token = tokens["access_token"].as_str().unwrap();
         let meta = get_json(app, "/.well-known/openid-configuration").await;
         let jwks = get_json(app, "/.well-known/jwks.json").await;
-        assert!(jwt::verify_with_jwks(id_token, &jwks), "signed by a published key");
+        assert!(
+            jwt::verify_with_jwks(id_token, &jwks),
+            "signed by a published key"
+        );
         let header = jwt::header(id_token);
         assert_eq!(header["typ"], "JWT");
-        assert_eq!(header["alg"], meta["id_token_signing_alg_values_supported"][0]);
+        assert_eq!(
+            header["alg"],
+            meta["id_token_signing_alg_values_supported"][0]
+        );
         let claims = jwt::claims(id_token);
         assert_eq!(claims["iss"], "http://tessera.test");
         assert_eq!(claims["sub"], user.user_id.as_str());
@@ -101,7 +107,10 @@ store_test!(
         assert_eq!(res.headers()["cache-control"], "no-store");
         assert_eq!(res.json::<Value>().await.unwrap(), info);
         // The access token still works at the API: the identity scopes ride along.
-        assert_eq!(app.get_bearer("/v1/books", access_token).await.status(), 200);
+        assert_eq!(
+            app.get_bearer("/v1/books", access_token).await.status(),
+            200
+        );
 
         // §12.2: a refresh's ID token names the original sign-in and carries no nonce.
         app.advance(100);
@@ -112,7 +121,10 @@ store_test!(
         let again = jwt::claims(refreshed["id_token"].as_str().expect("an id_token"));
         assert_eq!(again["auth_time"], signed_in_at);
         assert_eq!(again["iat"], signed_in_at + 105);
-        assert_eq!((&again["sub"], &again["aud"]), (&claims["sub"], &claims["aud"]));
+        assert_eq!(
+            (&again["sub"], &again["aud"]),
+            (&claims["sub"], &claims["aud"])
+        );
         assert!(again.get("nonce").is_none(), "{again}");
         let new_access = refreshed["access_token"].as_str().unwrap();
         assert_eq!(again["at_hash"], es256_at_hash(new_access).as_str());
@@ -123,7 +135,10 @@ store_test!(
                 &rp,
                 &[
                     ("grant_type", "refresh_token"),
-                    ("refresh_token", refreshed["refresh_token"].as_str().unwrap()),
+                    (
+                        "refresh_token",
+                        refreshed["refresh_token"].as_str().unwrap(),
+                    ),
                     ("scope", "books:read"),
                 ],
             )
@@ -131,7 +146,10 @@ store_test!(
         assert_eq!(status, 200, "{narrowed}");
         assert!(narrowed.get("id_token").is_none(), "{narrowed}");
         let (status, refused) = userinfo(app, narrowed["access_token"].as_str().unwrap()).await;
-        assert_eq!((status, refused["error"].as_str()), (403, Some("insufficient_scope")));
+        assert_eq!(
+            (status, refused["error"].as_str()),
+            (403, Some("insufficient_scope"))
+        );
     }
 );
 
@@ -192,7 +210,10 @@ store_test!(
             .unwrap()
             .starts_with("Bearer"));
         let (status, body) = userinfo(app, "not-a-token").await;
-        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")));
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_token"))
+        );
         // A client credentials token is an account's, never a user's.
         let client = app.client(Some("books:read")).await;
         let token = app.access_token(&client).await;
@@ -225,7 +246,10 @@ store_test!(
             .await;
         assert_eq!(res.status(), 200);
         let (status, body) = userinfo(app, access).await;
-        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")));
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_token"))
+        );
     }
 );
 
@@ -234,8 +258,14 @@ store_test!(
         let oidc = get_json(app, "/.well-known/openid-configuration").await;
         let oauth = get_json(app, "/.well-known/oauth-authorization-server").await;
         assert_eq!(oidc, oauth);
-        assert_eq!(oidc["userinfo_endpoint"], "http://tessera.test/oauth/userinfo");
-        assert_eq!(oidc["subject_types_supported"], serde_json::json!(["public"]));
+        assert_eq!(
+            oidc["userinfo_endpoint"],
+            "http://tessera.test/oauth/userinfo"
+        );
+        assert_eq!(
+            oidc["subject_types_supported"],
+            serde_json::json!(["public"])
+        );
         for scope in ["openid", "profile", "email", "books:read"] {
             assert!(
                 oidc["scopes_supported"]
@@ -246,7 +276,14 @@ store_test!(
                 "{scope}"
             );
         }
-        for claim in ["sub", "auth_time", "nonce", "name", "email", "email_verified"] {
+        for claim in [
+            "sub",
+            "auth_time",
+            "nonce",
+            "name",
+            "email",
+            "email_verified",
+        ] {
             assert!(
                 oidc["claims_supported"]
                     .as_array()
@@ -288,7 +325,11 @@ store_test!(
         let mut wider = request(&rp, "openid email books:read");
         wider.push(("prompt", "none"));
         let to = location(&app.get_authorize(&b, &wider).await);
-        assert_eq!(param(&to, "error").as_deref(), Some("consent_required"), "{to}");
+        assert_eq!(
+            param(&to, "error").as_deref(),
+            Some("consent_required"),
+            "{to}"
+        );
         assert!(param(&to, "code").is_none());
     }
 );
@@ -311,7 +352,10 @@ store_test!(
             .await;
 
         // Signed in and consented: a plain request answers at once.
-        let to = location(&app.get_authorize(&b, &request(&rp, "openid books:read")).await);
+        let to = location(
+            &app.get_authorize(&b, &request(&rp, "openid books:read"))
+                .await,
+        );
         assert!(param(&to, "code").is_some(), "{to}");
 
         // prompt=login: the sign-in page, then (signed in again) a code whose ID token says so.
@@ -344,7 +388,11 @@ store_test!(
         // …and with prompt=none that is login_required.
         old.push(("prompt", "none"));
         let to = location(&app.get_authorize(&b, &old).await);
-        assert_eq!(param(&to, "error").as_deref(), Some("login_required"), "{to}");
+        assert_eq!(
+            param(&to, "error").as_deref(),
+            Some("login_required"),
+            "{to}"
+        );
     }
 );
 
@@ -376,7 +424,11 @@ store_test!(
             ("max_age", "-1", "invalid_request"),
             ("max_age", "soon", "invalid_request"),
             ("nonce", long_nonce.as_str(), "invalid_request"),
-            ("request", "eyJhbGciOiJub25lIn0.e30.", "request_not_supported"),
+            (
+                "request",
+                "eyJhbGciOiJub25lIn0.e30.",
+                "request_not_supported",
+            ),
             ("request_uri", "urn:example:x", "request_uri_not_supported"),
         ] {
             let mut params = request(&rp, "openid");
@@ -385,7 +437,11 @@ store_test!(
             assert_eq!(res.status(), 303, "{name}={value}");
             let to = location(&res);
             assert!(to.starts_with(CB), "{to}");
-            assert_eq!(param(&to, "error").as_deref(), Some(error), "{name}={value}");
+            assert_eq!(
+                param(&to, "error").as_deref(),
+                Some(error),
+                "{name}={value}"
+            );
             assert!(param(&to, "error_description").is_some());
             assert!(param(&to, "code").is_none());
         }

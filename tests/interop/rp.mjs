@@ -1,0 +1,60 @@
+// A relying party on node's openid-client, unmodified: discovery, the code flow with PKCE,
+// ID token validation, UserInfo and a refresh against a running Tessera.
+//
+// The end-to-end suite runs it (oidc_interop.rs): it prints {"authorization_url"} as one
+// JSON line, reads the URL the browser was sent back to from standard input, and prints
+// one JSON line with what the library validated. Any failed check throws (exit code 1).
+//
+//   ISSUER, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SCOPE (environment)
+
+import { createInterface } from 'node:readline';
+import * as client from 'openid-client';
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+
+const issuer = new URL(env('ISSUER'));
+const redirectUri = env('REDIRECT_URI');
+// Tessera in the tests listens on plain http at 127.0.0.1; the library refuses that
+// unless told, which is the only option set here.
+const config = await client.discovery(issuer, env('CLIENT_ID'), env('CLIENT_SECRET'), undefined, {
+  execute: [client.allowInsecureRequests],
+});
+
+const verifier = client.randomPKCECodeVerifier();
+const nonce = client.randomNonce();
+const state = client.randomState();
+const url = client.buildAuthorizationUrl(config, {
+  redirect_uri: redirectUri,
+  scope: env('SCOPE'),
+  code_challenge: await client.calculatePKCECodeChallenge(verifier),
+  code_challenge_method: 'S256',
+  nonce,
+  state,
+});
+console.log(JSON.stringify({ authorization_url: url.href }));
+
+const lines = createInterface({ input: process.stdin });
+const [callback] = await lines[Symbol.asyncIterator]().next().then((r) => [r.value]);
+lines.close();
+
+const tokens = await client.authorizationCodeGrant(config, new URL(callback), {
+  pkceCodeVerifier: verifier,
+  expectedNonce: nonce,
+  expectedState: state,
+  idTokenExpected: true,
+});
+const claims = tokens.claims();
+const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+console.log(
+  JSON.stringify({
+    id_token_claims: claims,
+    userinfo,
+    refreshed_id_token_claims: refreshed.claims() ?? null,
+    refreshed_scope: refreshed.scope ?? null,
+  }),
+);
