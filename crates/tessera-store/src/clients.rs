@@ -7,8 +7,8 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 use tessera_core::domain::{
-    AccountId, Client, ClientId, ClientKind, ClientStatus, GrantType, ScopeSet, SecretHash,
-    StoredSecret,
+    AccountId, Client, ClientId, ClientKeys, ClientKind, ClientStatus, GrantType, ScopeSet,
+    SecretHash, StoredSecret,
 };
 use tessera_core::error::StoreError;
 use tessera_core::store::{ChangeKind, ClientStore, StoreResult};
@@ -18,9 +18,18 @@ use crate::changes::record;
 use crate::{corrupt, db, SqlStore};
 
 pub(crate) const CLIENT_COLUMNS: &str = "id, name, kind, account_id, grant_types, scopes, \
-     redirect_uris, status, public, approved, require_pkce, created_at";
+     redirect_uris, status, public, approved, require_pkce, post_logout_redirect_uris, \
+     require_par, jwks, jwks_uri, created_at";
 /// How many columns [`CLIENT_COLUMNS`] names, and [`bind_client`] binds.
-pub(crate) const CLIENT_COLUMN_COUNT: usize = 12;
+pub(crate) const CLIENT_COLUMN_COUNT: usize = 16;
+
+/// A newline-separated column of URIs.
+fn uris(raw: &str) -> Vec<String> {
+    raw.split('\n')
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
 
 fn client(r: &AnyRow, secrets: Vec<StoredSecret>) -> Result<Client, StoreError> {
     let text = |col: &str| -> Result<String, StoreError> { r.try_get(col).map_err(db) };
@@ -43,15 +52,21 @@ fn client(r: &AnyRow, secrets: Vec<StoredSecret>) -> Result<Client, StoreError> 
             .map(|g| GrantType::parse(g).ok_or_else(|| corrupt("grant type", g)))
             .collect::<Result<_, _>>()?,
         scopes: ScopeSet::parse(&scopes).map_err(|_| corrupt("scopes", &scopes))?,
-        redirect_uris: text("redirect_uris")?
-            .split('\n')
-            .filter(|u| !u.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        redirect_uris: uris(&text("redirect_uris")?),
         status: ClientStatus::parse(&status).ok_or_else(|| corrupt("client status", &status))?,
         public: r.try_get::<i64, _>("public").map_err(db)? != 0,
         approved: r.try_get::<i64, _>("approved").map_err(db)? != 0,
         require_pkce: r.try_get::<i64, _>("require_pkce").map_err(db)? != 0,
+        post_logout_redirect_uris: uris(&text("post_logout_redirect_uris")?),
+        require_par: r.try_get::<i64, _>("require_par").map_err(db)? != 0,
+        jwks: match (
+            r.try_get::<Option<String>, _>("jwks").map_err(db)?,
+            r.try_get::<Option<String>, _>("jwks_uri").map_err(db)?,
+        ) {
+            (Some(set), _) => Some(ClientKeys::Inline(set)),
+            (None, Some(uri)) => Some(ClientKeys::Uri(uri)),
+            (None, None) => None,
+        },
         secrets,
         created_at: r.try_get("created_at").map_err(db)?,
     })
@@ -85,6 +100,16 @@ pub(crate) fn bind_client<'q>(
         .bind(i64::from(c.public))
         .bind(i64::from(c.approved))
         .bind(i64::from(c.require_pkce))
+        .bind(c.post_logout_redirect_uris.join("\n"))
+        .bind(i64::from(c.require_par))
+        .bind(match &c.jwks {
+            Some(ClientKeys::Inline(set)) => Some(set.clone()),
+            _ => None,
+        })
+        .bind(match &c.jwks {
+            Some(ClientKeys::Uri(uri)) => Some(uri.clone()),
+            _ => None,
+        })
         .bind(c.created_at)
 }
 

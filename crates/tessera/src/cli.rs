@@ -227,6 +227,22 @@ pub enum UserCommand {
     Deauthorize { email: String, client_id: String },
 }
 
+/// How a confidential client authenticates: a secret, or `private_key_jwt` (RFC 7523
+/// §2.2) with its public keys registered here.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyArgs {
+    /// client_secret (a secret is generated, the default) or private_key_jwt (no secret;
+    /// give --jwks or --jwks-uri).
+    #[arg(long, value_name = "METHOD", default_value = "client_secret")]
+    pub auth_method: String,
+    /// For private_key_jwt: a file holding the client's public keys as a JWK Set.
+    #[arg(long, value_name = "FILE")]
+    pub jwks: Option<std::path::PathBuf>,
+    /// For private_key_jwt: the https URL of the client's JWK Set (fetched and cached).
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
     /// Register an application; prints its secret once (none with --public).
@@ -254,6 +270,15 @@ pub enum AppCommand {
         /// server-wide require_pkce says.
         #[arg(long)]
         require_pkce: bool,
+        /// Where OpenID Connect RP-Initiated Logout may send the browser afterwards
+        /// (repeat for several).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Take its authorization requests only as pushed authorization requests (RFC 9126).
+        #[arg(long)]
+        require_par: bool,
+        #[command(flatten)]
+        keys: KeyArgs,
     },
     /// List applications.
     List,

@@ -3,16 +3,16 @@
 
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use tessera_core::domain::{hash_password, Password};
-use tessera_core::domain::{Account, Client, GrantType};
+use tessera_core::domain::{Account, Client, ClientKeys, GrantType};
 use tessera_core::manage::clients::{self, NewCredentialClient};
 use tessera_core::manage::{accounts, apps, authorizations, keys, users};
 use tessera_http::SystemClock;
 
 use crate::cli::{
-    AccountCommand, AppCommand, Cli, ClientCommand, Command, KeysCommand, UserCommand,
+    AccountCommand, AppCommand, Cli, ClientCommand, Command, KeyArgs, KeysCommand, UserCommand,
 };
 use crate::config::Config;
 use crate::context::{actor, now, Output};
@@ -100,6 +100,11 @@ fn client_json(c: &Client) -> Value {
         "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "scope": c.scopes.to_string(),
         "redirect_uris": c.redirect_uris,
+        "token_endpoint_auth_method": match (&c.jwks, c.public) {
+            (Some(_), _) => "private_key_jwt",
+            (None, true) => "none",
+            (None, false) => "client_secret_basic",
+        },
         "status": c.status.as_str(),
         "created_at": c.created_at,
     })
@@ -372,7 +377,31 @@ fn app_json(c: &Client) -> Value {
     value["public"] = json!(c.public);
     value["approved"] = json!(c.approved);
     value["require_pkce"] = json!(c.require_pkce);
+    value["require_par"] = json!(c.require_par);
+    value["post_logout_redirect_uris"] = json!(c.post_logout_redirect_uris);
     value
+}
+
+/// The `private_key_jwt` keys the command line names, read from `--jwks FILE`.
+fn client_keys(args: &KeyArgs) -> anyhow::Result<Option<ClientKeys>> {
+    match (args.auth_method.as_str(), &args.jwks, &args.jwks_uri) {
+        ("client_secret", None, None) => Ok(None),
+        ("client_secret", _, _) => {
+            bail!("--jwks and --jwks-uri are for --auth-method private_key_jwt")
+        }
+        ("private_key_jwt", Some(file), None) => {
+            let set = std::fs::read_to_string(file)
+                .with_context(|| format!("reading the JWK Set {}", file.display()))?;
+            Ok(Some(ClientKeys::Inline(set)))
+        }
+        ("private_key_jwt", None, Some(uri)) => Ok(Some(ClientKeys::Uri(uri.clone()))),
+        ("private_key_jwt", _, _) => {
+            bail!("--auth-method private_key_jwt takes one of --jwks FILE or --jwks-uri URL")
+        }
+        (other, _, _) => {
+            bail!("--auth-method {other:?}: use client_secret or private_key_jwt")
+        }
+    }
 }
 
 fn app_line(c: &Client) -> String {
@@ -401,6 +430,9 @@ async fn app(config: &Config, cmd: AppCommand, out: &Output) -> anyhow::Result<(
             approved,
             account,
             require_pkce,
+            post_logout_redirect_uris,
+            require_par,
+            keys,
         } => {
             let new = apps::NewApplication {
                 name: &name,
@@ -409,6 +441,9 @@ async fn app(config: &Config, cmd: AppCommand, out: &Output) -> anyhow::Result<(
                 public,
                 approved,
                 require_pkce,
+                post_logout_redirect_uris: &post_logout_redirect_uris,
+                require_par,
+                jwks: client_keys(&keys)?,
                 owner: account.as_deref(),
             };
             let (client, secret) = apps::create_application(&store, &actor(), &new, now()).await?;
@@ -419,6 +454,10 @@ async fn app(config: &Config, cmd: AppCommand, out: &Output) -> anyhow::Result<(
                     "registered application {}\nclient_secret: {}\n(the secret is shown only now; store it safely)",
                     client.id,
                     s.expose()
+                ),
+                None if client.jwks.is_some() => format!(
+                    "registered application {} (private_key_jwt: no secret)",
+                    client.id
                 ),
                 None => format!("registered public application {} (no secret; PKCE required)", client.id),
             });

@@ -3,6 +3,7 @@
 use super::ids::{AccountId, ClientId};
 use super::scope::ScopeSet;
 use super::secret::SecretHash;
+use crate::token::jwk::parse_jwk_set;
 use crate::UnixSeconds;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,6 +95,40 @@ pub struct StoredSecret {
     pub expires_at: Option<UnixSeconds>,
 }
 
+/// Where a `private_key_jwt` client's public keys are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientKeys {
+    /// A JWK Set document (RFC 7517 §5), as registered.
+    Inline(String),
+    /// An https URL serving the client's JWK Set, fetched and cached by the server.
+    Uri(String),
+}
+
+/// Checks a `private_key_jwt` client's keys as registered: an inline JWK Set must hold at
+/// least one public signing key Tessera can use (`token/jwk.rs`); a URL must be https, or
+/// http on the loopback interface (a client on the same machine, in development).
+pub fn check_client_keys(keys: &ClientKeys) -> Result<(), String> {
+    match keys {
+        ClientKeys::Inline(set) => parse_jwk_set(set).map(|_| ()),
+        ClientKeys::Uri(uri) => {
+            let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|base| {
+                    uri.strip_prefix(base)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+                });
+            let well_formed = uri.len() <= 2048 && !uri.chars().any(char::is_whitespace);
+            if well_formed && (uri.starts_with("https://") && uri.len() > 8 || loopback) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the JWK Set URL {uri:?} must be an https URL (http only on 127.0.0.1 or localhost)"
+                ))
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     pub id: ClientId,
@@ -112,6 +147,14 @@ pub struct Client {
     /// Authorization requests must carry a PKCE challenge (RFC 9700 §2.1.1), whatever the
     /// server-wide `require_pkce` says; public clients need one anyway.
     pub require_pkce: bool,
+    /// Where OpenID Connect RP-Initiated Logout may send the browser afterwards; exact
+    /// strings, like `redirect_uris`.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Authorization requests only through pushed authorization requests (RFC 9126 §6).
+    pub require_par: bool,
+    /// The public keys of a `private_key_jwt` client (RFC 7523 §2.2), which then has no
+    /// secret; `None`: a secret, or a public client.
+    pub jwks: Option<ClientKeys>,
     pub secrets: Vec<StoredSecret>,
     pub created_at: UnixSeconds,
 }
@@ -130,5 +173,27 @@ impl Client {
             matched |= s.hash.matches(presented) & live;
         }
         matched
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwks_urls_are_https_or_loopback() {
+        for (uri, ok) in [
+            ("https://rp.example/jwks.json", true),
+            ("http://127.0.0.1:9000/jwks", true),
+            ("http://localhost/jwks", true),
+            ("http://rp.example/jwks.json", false),
+            ("http://127.0.0.1.evil.example/jwks", false),
+            ("https://", false),
+            ("https://rp.example/a b", false),
+            ("ftp://rp.example/jwks", false),
+        ] {
+            let got = check_client_keys(&ClientKeys::Uri(uri.into()));
+            assert_eq!(got.is_ok(), ok, "{uri}: {got:?}");
+        }
     }
 }

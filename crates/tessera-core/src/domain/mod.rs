@@ -14,7 +14,9 @@ mod secret;
 mod user;
 
 pub use account::{account_name, Account};
-pub use client::{Client, ClientKind, ClientStatus, GrantType, StoredSecret};
+pub use client::{
+    check_client_keys, Client, ClientKeys, ClientKind, ClientStatus, GrantType, StoredSecret,
+};
 pub use external_id::{ExternalId, ExternalIdError};
 pub use ids::{AccountId, ClientId, Jti, Kid, LegacyId, TokenSetId, UserId};
 pub use imported_hash::{HashFamily, HashRejection};

@@ -2,8 +2,8 @@
 
 use crate::audit::{record, Actor, AuditAction, AuditEvent, Target};
 use crate::domain::{
-    validate_redirect_uri, Client, ClientId, ClientKind, ClientSecret, ClientStatus, GrantType,
-    StoredSecret,
+    check_client_keys, validate_redirect_uri, Client, ClientId, ClientKeys, ClientKind,
+    ClientSecret, ClientStatus, GrantType, StoredSecret,
 };
 use crate::error::{ManageError, StoreError};
 use crate::manage::accounts::get_account;
@@ -21,6 +21,12 @@ pub struct NewApplication<'a> {
     pub approved: bool,
     /// Refuse its authorization requests without PKCE (public clients need it anyway).
     pub require_pkce: bool,
+    /// Where OpenID Connect RP-Initiated Logout may send the browser afterwards.
+    pub post_logout_redirect_uris: &'a [String],
+    /// Take its authorization requests only through PAR (RFC 9126).
+    pub require_par: bool,
+    /// `private_key_jwt`: its public keys, and no secret (not with `public`).
+    pub jwks: Option<ClientKeys>,
     /// The API account (organization) that registered it, if registered from the dashboard.
     pub owner: Option<&'a str>,
 }
@@ -35,15 +41,23 @@ pub async fn create_application(
     let result: Result<(Client, Option<ClientSecret>), ManageError> = async {
         let name = crate::domain::display_name(new.name, "an application name")
             .map_err(ManageError::Invalid)?;
-        for uri in new.redirect_uris {
+        for uri in new.redirect_uris.iter().chain(new.post_logout_redirect_uris) {
             validate_redirect_uri(uri).map_err(ManageError::Invalid)?;
+        }
+        if let Some(keys) = &new.jwks {
+            if new.public {
+                return Err(ManageError::Invalid(
+                    "a public application has no credentials; private_key_jwt is for confidential ones".into(),
+                ));
+            }
+            check_client_keys(keys).map_err(ManageError::Invalid)?;
         }
         let scopes = catalog_scopes(store, new.scope).await?;
         let owner = match new.owner {
             Some(id) => Some(get_account(store, id).await?.id),
             None => None,
         };
-        let secret = if new.public {
+        let secret = if new.public || new.jwks.is_some() {
             None
         } else {
             Some(ClientSecret::generate().map_err(StoreError::new)?)
@@ -60,6 +74,9 @@ pub async fn create_application(
             public: new.public,
             approved: new.approved,
             require_pkce: new.require_pkce,
+            post_logout_redirect_uris: new.post_logout_redirect_uris.to_vec(),
+            require_par: new.require_par,
+            jwks: new.jwks.clone(),
             secrets: secret
                 .iter()
                 .map(|s| StoredSecret {

@@ -124,6 +124,9 @@ mod tests {
             public: false,
             approved: false,
             require_pkce: false,
+            post_logout_redirect_uris: Vec::new(),
+            require_par: false,
+            jwks: None,
             secrets: vec![],
             created_at: 0,
         }

@@ -146,6 +146,9 @@ pub fn application(public: bool, approved: bool, owner: Option<&str>) -> Client 
         public,
         approved,
         require_pkce: false,
+        post_logout_redirect_uris: Vec::new(),
+        require_par: false,
+        jwks: None,
         secrets: if public {
             Vec::new()
         } else {

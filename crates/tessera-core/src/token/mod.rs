@@ -4,6 +4,7 @@
 pub mod bearer;
 pub mod id_token;
 pub mod issue;
+pub mod jwk;
 pub mod jwt;
 pub mod keys;
 pub mod master_key;

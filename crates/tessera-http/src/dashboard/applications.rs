@@ -5,7 +5,8 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::audit::Actor;
-use tessera_core::domain::{Client, ClientKind, ClientStatus, ScopeSet, User};
+use tessera_core::domain::{Client, ClientKeys, ClientKind, ClientStatus, ScopeSet, User};
+use tessera_core::error::ManageError;
 use tessera_core::manage::apps::{
     create_application, list_applications, set_require_pkce, NewApplication,
 };
@@ -178,14 +179,28 @@ pub async fn post_register(
     if !v.user.accounts.iter().any(|a| a.as_str() == account) {
         return Err(PageError::NotYourAccount.into());
     }
-    let uris: Vec<String> = form
-        .get("redirect_uris")
-        .unwrap_or("")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let lines = |field: &str| -> Vec<String> {
+        form.get(field)
+            .unwrap_or("")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let uris = lines("redirect_uris");
+    let logout_uris = lines("post_logout_redirect_uris");
+    let jwks = match (form.get("jwks").map(str::trim), form.get("jwks_uri")) {
+        (Some(set), None) if !set.is_empty() => Some(ClientKeys::Inline(set.to_owned())),
+        (None | Some(""), Some(uri)) => Some(ClientKeys::Uri(uri.trim().to_owned())),
+        (None | Some(""), None) => None,
+        _ => {
+            return Err(PageError::Manage(ManageError::Invalid(
+                "Give the public keys or the URL where they are, not both.".into(),
+            ))
+            .into())
+        }
+    };
     let new = NewApplication {
         name: form.get("name").unwrap_or(""),
         redirect_uris: &uris,
@@ -193,6 +208,9 @@ pub async fn post_register(
         public: false,
         approved: false,
         require_pkce: form.get("require_pkce") == Some("on"),
+        post_logout_redirect_uris: &logout_uris,
+        require_par: form.get("require_par") == Some("on"),
+        jwks,
         owner: Some(account),
     };
     let (client, secret) = create_application(

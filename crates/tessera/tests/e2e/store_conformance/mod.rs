@@ -312,6 +312,9 @@ pub fn new_client(kind: ClientKind, account: Option<&AccountId>, at: i64) -> Cli
         public: false,
         approved: false,
         require_pkce: false,
+        post_logout_redirect_uris: Vec::new(),
+        require_par: false,
+        jwks: None,
         secrets: vec![secret(&random_suffix(), at, None)],
         created_at: at,
     }

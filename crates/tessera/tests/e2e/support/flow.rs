@@ -196,12 +196,23 @@ impl TestApp {
             public,
             approved: owner.is_none(),
             require_pkce: false,
+            post_logout_redirect_uris: &[],
+            require_par: false,
+            jwks: None,
             owner,
         };
+        self.register_app(&new).await
+    }
+
+    /// Registers the application `new` describes.
+    pub async fn register_app(
+        &self,
+        new: &tessera_core::manage::apps::NewApplication<'_>,
+    ) -> TestApplication {
         let (client, secret) = tessera_core::manage::apps::create_application(
             self.store(),
             &tessera_core::audit::Actor::cli("test"),
-            &new,
+            new,
             self.now(),
         )
         .await
@@ -209,7 +220,7 @@ impl TestApp {
         TestApplication {
             client_id: client.id.to_string(),
             client_secret: secret.map(|s| s.expose().to_owned()),
-            redirect_uri: redirect_uri.map(str::to_owned),
+            redirect_uri: new.redirect_uris.first().cloned(),
         }
     }
 
