@@ -94,6 +94,9 @@ pub enum PageError {
     /// An authorization request that cannot be answered with a redirect to the client
     /// (RFC 6749 §4.1.2.1: invalid client or redirect URI).
     InvalidAuthorizationRequest(String),
+    /// An RP-Initiated Logout request that cannot be followed (a return address nobody
+    /// registered, a hint this server did not sign): never redirected.
+    InvalidLogoutRequest(String),
     /// An authorization that ended in an error, for a client without a redirect URI.
     AuthorizationFailed(String),
     /// A code page link that this server did not make, or whose code has expired.
@@ -162,6 +165,7 @@ impl PageError {
         match self {
             Self::UnreadableForm
             | Self::InvalidAuthorizationRequest(_)
+            | Self::InvalidLogoutRequest(_)
             | Self::AuthorizationFailed(_)
             | Self::InvalidCodeLink
             | Self::NoAccountChosen => StatusCode::BAD_REQUEST,
@@ -195,6 +199,7 @@ impl PageError {
             Self::InvalidAuthorizationRequest(_) => {
                 "This authorization request cannot be completed"
             }
+            Self::InvalidLogoutRequest(_) => "This sign-out request cannot be completed",
             Self::AuthorizationFailed(_) => "No code",
             Self::InvalidCodeLink => "No code to show",
             Self::NoAccountChosen => "Choose an API account",
@@ -235,9 +240,9 @@ impl PageError {
                 (retry_after + 59) / 60
             )
             .into(),
-            Self::InvalidAuthorizationRequest(m) | Self::AuthorizationFailed(m) => {
-                m.as_str().into()
-            }
+            Self::InvalidAuthorizationRequest(m)
+            | Self::InvalidLogoutRequest(m)
+            | Self::AuthorizationFailed(m) => m.as_str().into(),
             Self::InvalidCodeLink => {
                 "This link does not hold a code, or its code has expired. Start again from the application."
                     .into()
@@ -280,6 +285,7 @@ impl PageError {
             Self::FormExpired(FormKind::Consent)
             | Self::TooManyAttempts { .. }
             | Self::InvalidAuthorizationRequest(_)
+            | Self::InvalidLogoutRequest(_)
             | Self::AuthorizationFailed(_)
             | Self::InvalidCodeLink
             | Self::NoAccountChosen => None,

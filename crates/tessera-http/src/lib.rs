@@ -19,6 +19,7 @@ mod html;
 pub mod legacy;
 mod legacy_runtime;
 mod listener;
+mod logout;
 pub mod metrics;
 mod metrics_layer;
 mod notice;
@@ -80,6 +81,10 @@ pub fn router(state: AppState) -> Router {
         .route(routes::JWKS, get(well_known::get_jwks))
         .route(routes::METADATA, get(well_known::get_metadata))
         .route(routes::OPENID_CONFIGURATION, get(well_known::get_metadata))
+        .route(
+            routes::END_SESSION,
+            get(logout::get_logout).post(logout::post_logout),
+        )
         .route(
             routes::USERINFO,
             get(userinfo::userinfo_endpoint).post(userinfo::userinfo_endpoint),

@@ -65,6 +65,17 @@ pub struct ConsentView {
     pub accounts: Vec<AccountChoice>,
 }
 
+/// RP-Initiated Logout: the question (with `csrf`), or the signed-out page (without).
+#[derive(Template)]
+#[template(path = "oauth_logout.html")]
+pub struct LogoutView {
+    pub csrf: Option<String>,
+    /// The logout request's parameters, validated again when the form comes back.
+    pub request: String,
+    pub app_name: Option<String>,
+    pub user_email: String,
+}
+
 #[derive(Template)]
 #[template(path = "oauth_code.html")]
 pub struct CodeView {

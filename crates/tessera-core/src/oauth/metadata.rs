@@ -22,6 +22,7 @@ pub fn metadata(issuer: &str, catalog: &ScopeSet, signing_alg: Algorithm) -> Val
         "authorization_endpoint": url(routes::AUTHORIZE),
         "token_endpoint": url(routes::TOKEN),
         "userinfo_endpoint": url(routes::USERINFO),
+        "end_session_endpoint": url(routes::END_SESSION),
         "jwks_uri": url(routes::JWKS),
         "revocation_endpoint": url(routes::REVOKE),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

@@ -7,6 +7,7 @@ pub mod client_credentials;
 pub mod consent;
 pub mod identity;
 pub mod introspection;
+pub mod logout;
 pub mod metadata;
 pub mod pkce;
 pub mod refresh_retry;

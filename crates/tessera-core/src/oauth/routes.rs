@@ -12,3 +12,5 @@ pub const METADATA: &str = "/.well-known/oauth-authorization-server";
 pub const USERINFO: &str = "/oauth/userinfo";
 /// OpenID Connect Discovery 1.0 §4.
 pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+/// OpenID Connect RP-Initiated Logout 1.0 §2 (`end_session_endpoint`).
+pub const END_SESSION: &str = "/oauth/logout";

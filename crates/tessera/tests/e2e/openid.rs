@@ -473,3 +473,219 @@ store_test!(
         assert_eq!(body["error"], "invalid_scope");
     }
 );
+
+const SIGNED_OUT: &str = "https://rp.example/signed-out";
+
+/// An application with a post-logout redirect URI, a user signed in to it through `b`, and
+/// the ID token of that sign-in.
+async fn signed_in_with_logout(app: &TestApp, b: &reqwest::Client) -> (TestApplication, String) {
+    let logout_uris = [SIGNED_OUT.to_owned()];
+    let redirect_uris = [CB.to_owned()];
+    let rp = app
+        .register_app(&tessera_core::manage::apps::NewApplication {
+            name: "Relying Party",
+            redirect_uris: &redirect_uris,
+            scope: Some("books:read"),
+            public: false,
+            approved: true,
+            require_pkce: false,
+            post_logout_redirect_uris: &logout_uris,
+            require_par: false,
+            jwks: None,
+            owner: None,
+        })
+        .await;
+    let account = app.account("Acme").await;
+    let user = app.user(&[&account]).await;
+    let to = app.authorize_with(b, &user, &request(&rp, "openid")).await;
+    let (_, tokens) = app.exchange(&rp, &param(&to, "code").unwrap()).await;
+    (rp, tokens["id_token"].as_str().unwrap().to_owned())
+}
+
+/// Whether `b` still has a Tessera session: prompt=none answers a code, not login_required.
+async fn has_session(app: &TestApp, b: &reqwest::Client, rp: &TestApplication) -> bool {
+    let mut params = request(rp, "openid");
+    params.push(("prompt", "none"));
+    let to = location(&app.get_authorize(b, &params).await);
+    param(&to, "code").is_some()
+}
+
+fn logout_path(pairs: &[(&str, &str)]) -> String {
+    format!("/oauth/logout?{}", crate::support::flow::form_body(pairs))
+}
+
+store_test!(
+    async fn rp_initiated_logout_with_a_hint_of_the_signed_in_user_ends_the_session_at_once(
+        app: &TestApp,
+    ) {
+        let b = browser();
+        let (rp, id_token) = signed_in_with_logout(app, &b).await;
+        assert!(has_session(app, &b, &rp).await);
+        let meta = get_json(app, "/.well-known/openid-configuration").await;
+        assert_eq!(
+            meta["end_session_endpoint"],
+            "http://tessera.test/oauth/logout"
+        );
+        let path = logout_path(&[
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+            ("state", "bye 1"),
+        ]);
+        let res = b.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        assert_eq!(location(&res), format!("{SIGNED_OUT}?state=bye%201"));
+        assert!(!has_session(app, &b, &rp).await, "the session is over");
+        // Again, with no session left: straight back, nothing to end.
+        let res = b.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        // Sent as a form (POST), with client_id instead of a hint: the same.
+        let b2 = browser();
+        let (rp2, _) = signed_in_with_logout(app, &b2).await;
+        let body = crate::support::flow::form_body(&[
+            ("client_id", &rp2.client_id),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+        ]);
+        let res = b2
+            .post(app.url("/oauth/logout"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "no hint: the user is asked");
+        assert!(has_session(app, &b2, &rp2).await);
+    }
+);
+
+store_test!(
+    async fn rp_initiated_logout_without_a_hint_asks_the_user_first(app: &TestApp) {
+        let b = browser();
+        let (rp, _) = signed_in_with_logout(app, &b).await;
+        let path = logout_path(&[
+            ("client_id", &rp.client_id),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+        ]);
+        // "Stay signed in": back to the application, the session kept.
+        let html = b
+            .get(app.url(&path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("Relying Party"), "{html}");
+        let confirm = |decision: &'static str, html: String| {
+            let b = &b;
+            async move {
+                let body = crate::support::flow::form_body(&[
+                    ("csrf", &field(&html, "csrf").unwrap()),
+                    ("request", &field(&html, "request").unwrap()),
+                    ("decision", decision),
+                ]);
+                b.post(app.url("/oauth/logout"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let res = confirm("stay", html).await;
+        assert_eq!(
+            (res.status().as_u16(), location(&res)),
+            (303, SIGNED_OUT.to_owned())
+        );
+        assert!(has_session(app, &b, &rp).await);
+        // "Sign out": the session ends.
+        let html = b
+            .get(app.url(&path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let res = confirm("sign_out", html).await;
+        assert_eq!(
+            (res.status().as_u16(), location(&res)),
+            (303, SIGNED_OUT.to_owned())
+        );
+        assert!(!has_session(app, &b, &rp).await);
+        // A confirmation without this session's CSRF token does nothing.
+        let b2 = browser();
+        let (rp2, _) = signed_in_with_logout(app, &b2).await;
+        let forged = crate::support::flow::form_body(&[
+            ("csrf", "forged"),
+            ("request", &format!("client_id={}", rp2.client_id)),
+            ("decision", "sign_out"),
+        ]);
+        let res = b2
+            .post(app.url("/oauth/logout"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+        assert!(has_session(app, &b2, &rp2).await);
+    }
+);
+
+store_test!(
+    async fn bad_logout_requests_are_refused_on_a_page_and_end_nothing(app: &TestApp) {
+        let b = browser();
+        let (rp, id_token) = signed_in_with_logout(app, &b).await;
+        let (_, other_rp_token) = signed_in_with_logout(app, &browser()).await;
+        // An ID token with a changed issuer no longer verifies; an access token is no hint.
+        let parts: Vec<&str> = id_token.split('.').collect();
+        let mut claims = jwt::claims(&id_token);
+        claims["iss"] = Value::from("https://other.example");
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(claims.to_string()),
+            parts[2]
+        );
+        let client = app.client(Some("books:read")).await;
+        let access = app.access_token(&client).await;
+        for (pairs, words) in [
+            (
+                vec![
+                    ("id_token_hint", forged.as_str()),
+                    ("post_logout_redirect_uri", SIGNED_OUT),
+                ],
+                "not an ID token of this server",
+            ),
+            (
+                vec![("id_token_hint", access.as_str())],
+                "not an ID token of this server",
+            ),
+            (
+                vec![
+                    ("id_token_hint", id_token.as_str()),
+                    ("post_logout_redirect_uri", "https://evil.example/"),
+                ],
+                "has not registered",
+            ),
+            (
+                vec![("post_logout_redirect_uri", SIGNED_OUT)],
+                "names no application",
+            ),
+            (
+                vec![
+                    ("id_token_hint", other_rp_token.as_str()),
+                    ("client_id", rp.client_id.as_str()),
+                ],
+                "not the application",
+            ),
+            (vec![("client_id", "cl_nobody")], "not registered"),
+        ] {
+            let res = b.get(app.url(&logout_path(&pairs))).send().await.unwrap();
+            assert_eq!(res.status(), 400, "{words}");
+            let html = res.text().await.unwrap();
+            assert!(html.contains(words), "{words}: {html}");
+        }
+        assert!(has_session(app, &b, &rp).await, "nothing ended");
+    }
+);
