@@ -1,11 +1,12 @@
-// A relying party on node's openid-client, unmodified: discovery, the code flow with PKCE,
-// ID token validation, UserInfo and a refresh against a running Tessera.
+// A relying party on node's openid-client, unmodified: discovery, the code flow with PKCE
+// (optionally pushed, RFC 9126), ID token validation, UserInfo and a refresh against a
+// running Tessera.
 //
 // The end-to-end suite runs it (oidc_interop.rs): it prints {"authorization_url"} as one
 // JSON line, reads the URL the browser was sent back to from standard input, and prints
 // one JSON line with what the library validated. Any failed check throws (exit code 1).
 //
-//   ISSUER, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SCOPE (environment)
+//   ISSUER, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SCOPE, USE_PAR=1 (environment)
 
 import { createInterface } from 'node:readline';
 import * as client from 'openid-client';
@@ -27,14 +28,19 @@ const config = await client.discovery(issuer, env('CLIENT_ID'), env('CLIENT_SECR
 const verifier = client.randomPKCECodeVerifier();
 const nonce = client.randomNonce();
 const state = client.randomState();
-const url = client.buildAuthorizationUrl(config, {
+const parameters = {
   redirect_uri: redirectUri,
   scope: env('SCOPE'),
   code_challenge: await client.calculatePKCECodeChallenge(verifier),
   code_challenge_method: 'S256',
   nonce,
   state,
-});
+};
+// USE_PAR=1: push the request first (RFC 9126) and send only the request_uri.
+const url =
+  process.env.USE_PAR === '1'
+    ? await client.buildAuthorizationUrlWithPAR(config, parameters)
+    : client.buildAuthorizationUrl(config, parameters);
 console.log(JSON.stringify({ authorization_url: url.href }));
 
 const lines = createInterface({ input: process.stdin });

@@ -474,6 +474,20 @@ pub struct Consent {
     pub updated_at: UnixSeconds,
 }
 
+/// A pushed authorization request (RFC 9126 §2), stored by the hash of its `request_uri`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedRequest {
+    pub id_hash: SecretHash,
+    /// The client that pushed it; only it may use the `request_uri`.
+    pub client_id: ClientId,
+    /// The authorization request's parameters, form-encoded, client authentication left out.
+    pub params: String,
+    pub created_at: UnixSeconds,
+    pub expires_at: UnixSeconds,
+    /// When an authorization completed with it; a `request_uri` completes one at most.
+    pub used_at: Option<UnixSeconds>,
+}
+
 /// An issued authorization code (RFC 6749 §4.1.2), stored by hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationCode {
@@ -594,6 +608,17 @@ pub enum Rotation {
 pub trait AuthorizationStore: Send + Sync {
     async fn upsert_consent(&self, consent: &Consent) -> StoreResult<()>;
     async fn list_consents(&self, user: &UserId, client: &ClientId) -> StoreResult<Vec<Consent>>;
+
+    async fn insert_pushed_request(&self, request: &PushedRequest) -> StoreResult<()>;
+    async fn find_pushed_request(&self, id_hash: &SecretHash)
+        -> StoreResult<Option<PushedRequest>>;
+    /// Marks the pushed request used, atomically: of concurrent calls, one gets `true`.
+    async fn spend_pushed_request(
+        &self,
+        id_hash: &SecretHash,
+        now: UnixSeconds,
+    ) -> StoreResult<bool>;
+    async fn prune_pushed_requests(&self, before: UnixSeconds) -> StoreResult<()>;
 
     async fn insert_authorization_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     /// Marks the code used if it was issued to `client`, atomically: of any number of

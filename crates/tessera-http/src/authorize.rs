@@ -21,6 +21,7 @@ use tessera_core::oauth::consent::{
     consent_step, decide, Approved, ConsentStep, Decision, DecisionOutcome,
 };
 use tessera_core::oauth::identity;
+use tessera_core::oauth::par::{self, Unresolved};
 use tessera_core::oauth::request::Form;
 use tessera_core::oauth::routes;
 
@@ -100,10 +101,32 @@ fn error_redirect(app: &AppState, err: AuthorizeError) -> Result<Response, HttpE
 type Validated = Result<(AuthorizationRequest, Arc<Client>), AuthorizeError>;
 
 async fn validate(app: &AppState, query: &str) -> Result<Validated, HttpError> {
-    let Ok(params) = Form::parse(query.as_bytes()) else {
-        return Ok(Err(AuthorizeError::Page(
+    let malformed = || {
+        AuthorizeError::Page(
             "The request is malformed (a parameter is repeated or badly encoded).".into(),
-        )));
+        )
+    };
+    let Ok(outer) = Form::parse(query.as_bytes()) else {
+        return Ok(Err(malformed()));
+    };
+    // RFC 9126 §4: a `request_uri` stands for the request its client pushed.
+    let (params, pushed) = match outer.get("request_uri") {
+        Some(uri) if uri.starts_with(par::REQUEST_URI_PREFIX) => {
+            let now = app.clock.now();
+            let client_id = outer.get("client_id");
+            match par::resolve(app.store.as_ref(), uri, client_id, now).await {
+                Ok((pushed, hash)) => {
+                    let inner = par::with_sign_in_marker(&pushed, &outer);
+                    let Ok(params) = Form::parse(inner.as_bytes()) else {
+                        return Ok(Err(malformed()));
+                    };
+                    (params, Some(hash))
+                }
+                Err(Unresolved::Refused(why)) => return Ok(Err(AuthorizeError::Page(why.into()))),
+                Err(Unresolved::Store(e)) => return Err(HttpError::internal(e)),
+            }
+        }
+        _ => (outer, None),
     };
     let client = match params.get("client_id").and_then(ClientId::parse) {
         Some(id) => app
@@ -114,7 +137,7 @@ async fn validate(app: &AppState, query: &str) -> Result<Validated, HttpError> {
             .map_err(HttpError::internal)?,
         None => None,
     };
-    let request = authorize::validate(&params, client.as_deref(), &app.authorize);
+    let request = authorize::validate(&params, client.as_deref(), &app.authorize, pushed);
     // `validate` accepts a request only with its client, so `client` is `Some` here.
     Ok(match (request, client) {
         (Ok(request), Some(client)) => Ok((request, client)),
@@ -241,6 +264,27 @@ async fn consent_page(
     Ok(page(&view))
 }
 
+/// Spends the pushed request behind `request`, if any (RFC 9126 §4: one authorization per
+/// `request_uri`); an error page when another authorization used it first.
+async fn spend_pushed(app: &AppState, request: &AuthorizationRequest) -> Result<(), HttpError> {
+    let Some(hash) = &request.pushed else {
+        return Ok(());
+    };
+    let spent = app
+        .store
+        .spend_pushed_request(hash, app.clock.now())
+        .await
+        .map_err(HttpError::internal)?;
+    if spent {
+        Ok(())
+    } else {
+        Err(PageError::InvalidAuthorizationRequest(
+            "This authorization request was already used. Go back to the application and start again.".into(),
+        )
+        .into())
+    }
+}
+
 /// §4.1.2.1: the error goes back to the client with `state`.
 fn deny(
     app: &AppState,
@@ -270,6 +314,7 @@ async fn issue(
         scopes: &approved.scopes,
         auth_time: signed_in.signed_in_at,
     };
+    spend_pushed(app, request).await?;
     let now = app.clock.now();
     let code = mint_authorization_code(app.store.as_ref(), &approval, &app.authorize, now)
         .await
@@ -315,7 +360,10 @@ pub async fn post_authorize(
         .map_err(HttpError::internal)?;
     match outcome {
         DecisionOutcome::Issue(approved) => issue(&app, &request, &signed_in, &approved).await,
-        DecisionOutcome::Refuse(error) => deny(&app, &request, &error),
+        DecisionOutcome::Refuse(error) => {
+            spend_pushed(&app, &request).await?;
+            deny(&app, &request, &error)
+        }
         DecisionOutcome::UnknownAccount => Err(PageError::NoAccountChosen.into()),
     }
 }

@@ -60,6 +60,10 @@ pub fn router(state: AppState) -> Router {
             post(oauth::post_token).fallback(oauth::wrong_method),
         )
         .route(
+            routes::PAR,
+            post(oauth::post_par).fallback(oauth::wrong_method),
+        )
+        .route(
             routes::REVOKE,
             post(oauth::post_revoke).fallback(oauth::wrong_method),
         )

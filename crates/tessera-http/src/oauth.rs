@@ -1,5 +1,5 @@
-//! The client-authenticated OAuth endpoints: token (RFC 6749 §3.2), revocation (RFC 7009)
-//! and introspection (RFC 7662).
+//! The client-authenticated OAuth endpoints: token (RFC 6749 §3.2), revocation (RFC 7009),
+//! introspection (RFC 7662) and pushed authorization requests (RFC 9126).
 
 use axum::body::Body;
 use axum::extract::State;
@@ -9,6 +9,7 @@ use axum::Json;
 use tessera_core::error::{ErrorCode, OAuthError};
 use tessera_core::oauth::client_auth::ClientRequest;
 use tessera_core::oauth::introspection::introspect_request;
+use tessera_core::oauth::par::push;
 use tessera_core::oauth::request::Form;
 use tessera_core::oauth::response::TokenResponse;
 use tessera_core::oauth::revocation::{revoke_request, Revoked};
@@ -17,7 +18,7 @@ use tessera_core::runtime::endpoint_limits::{EndpointGroup, Passage};
 
 use crate::body::read_form;
 use crate::client_addr::ClientAddr;
-use crate::error::{Challenge, HttpError};
+use crate::error::{created, Challenge, HttpError};
 use crate::metrics::{grant_type_label, Metrics};
 use crate::rate_limit;
 use crate::state::AppState;
@@ -110,6 +111,42 @@ async fn token_request(
         .token_request(grant_type, result.as_ref().err().map(|e| e.code));
     let response = result.map_err(|e| refused(app, passage, e, req.challenge))?;
     Ok(token_response(response))
+}
+
+/// RFC 9126 §2: a pushed authorization request, answered `201` with its `request_uri`.
+/// Counted against the token endpoint's rate limits: it authenticates the client the same
+/// way.
+pub async fn post_par(
+    State(app): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let passage = match rate_limit::enter(&app, EndpointGroup::Token, address) {
+        Ok(passage) => passage,
+        Err(e) => return e.into_response(),
+    };
+    let outcome = par(&app, &passage, &headers, body).await;
+    answer(outcome, &passage)
+}
+
+async fn par(
+    app: &AppState,
+    passage: &Passage<'_>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let req = incoming(app, headers, body).await?;
+    let cx = EndpointContext {
+        passage: Some(passage),
+        ..app.endpoint()
+    };
+    let result = push(&req.request(), &cx, &app.authorize, app.clock.now()).await;
+    let pushed = result.map_err(|e| refused(app, passage, e, req.challenge))?;
+    let mut res = created(Json(pushed));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
 }
 
 /// RFC 7009 §2.1: 200 with an empty body whether or not the token was known.

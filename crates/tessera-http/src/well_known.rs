@@ -26,6 +26,7 @@ pub async fn get_metadata(State(app): State<AppState>) -> Json<serde_json::Value
         &app.tokens.issuer,
         &app.caches.scopes(),
         app.keys.algorithm,
+        app.authorize.require_par,
     ))
 }
 

@@ -8,7 +8,7 @@ use tessera_core::domain::{AccountId, ClientId, ScopeSet, SecretHash, TokenSetId
 use tessera_core::error::StoreError;
 use tessera_core::store::{
     Authorization, AuthorizationCode, AuthorizationStore, ChangeKind, CodeConsumption, Consent,
-    RefreshToken, Rotation, StoreResult, TokenSet,
+    PushedRequest, RefreshToken, Rotation, StoreResult, TokenSet,
 };
 use tessera_core::UnixSeconds;
 
@@ -149,6 +149,69 @@ impl AuthorizationStore for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn insert_pushed_request(&self, p: &PushedRequest) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO pushed_request (id_hash, client_id, params, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(p.id_hash.0.to_vec())
+        .bind(p.client_id.as_str())
+        .bind(&p.params)
+        .bind(p.created_at)
+        .bind(p.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn find_pushed_request(
+        &self,
+        id_hash: &SecretHash,
+    ) -> StoreResult<Option<PushedRequest>> {
+        let statement = Statement {
+            sql: "SELECT id_hash, client_id, params, created_at, expires_at, used_at \
+                  FROM pushed_request WHERE id_hash = $1",
+            params: vec![Param::Blob(id_hash.0.to_vec())],
+        };
+        self.read_one(statement, |r| {
+            Ok(PushedRequest {
+                id_hash: hash(r, "id_hash")?,
+                client_id: client_id(r)?,
+                params: text(r, "params")?,
+                created_at: r.int("created_at")?,
+                expires_at: r.int("expires_at")?,
+                used_at: r.maybe_int("used_at")?,
+            })
+        })
+        .await
+    }
+
+    async fn spend_pushed_request(
+        &self,
+        id_hash: &SecretHash,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        self.guarded_write(GuardedWrite {
+            guard: Statement {
+                sql:
+                    "UPDATE pushed_request SET used_at = $1 WHERE id_hash = $2 AND used_at IS NULL",
+                params: vec![Param::Int(now), Param::Blob(id_hash.0.to_vec())],
+            },
+            then: Vec::new(),
+        })
+        .await
+    }
+
+    async fn prune_pushed_requests(&self, before: UnixSeconds) -> StoreResult<()> {
+        sqlx::query("DELETE FROM pushed_request WHERE expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
     }
 
     async fn insert_authorization_code(&self, c: &AuthorizationCode) -> StoreResult<()> {

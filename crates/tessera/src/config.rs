@@ -46,6 +46,10 @@ pub struct Config {
     pub authorization_code_ttl: i64,
     pub require_pkce: bool,
     pub skip_consent_when_granted: bool,
+    /// Every authorization request must come through the PAR endpoint (RFC 9126 §5).
+    pub require_pushed_authorization_requests: bool,
+    /// How long a pushed request's `request_uri` stands for it, seconds.
+    pub pushed_request_ttl: i64,
     pub refresh_token_idle_ttl: i64,
     pub refresh_token_absolute_ttl: i64,
     /// Seconds after a rotation during which the same refresh request again gets the same
@@ -111,6 +115,8 @@ impl Default for Config {
             authorization_code_ttl: 60,
             require_pkce: false,
             skip_consent_when_granted: true,
+            require_pushed_authorization_requests: false,
+            pushed_request_ttl: 60,
             refresh_token_idle_ttl: 0,
             refresh_token_absolute_ttl: 0,
             refresh_retry_window: 10,
@@ -180,6 +186,8 @@ impl fmt::Debug for Config {
             authorization_code_ttl,
             require_pkce,
             skip_consent_when_granted,
+            require_pushed_authorization_requests,
+            pushed_request_ttl,
             refresh_token_idle_ttl,
             refresh_token_absolute_ttl,
             refresh_retry_window,
@@ -240,6 +248,11 @@ impl fmt::Debug for Config {
             .field("authorization_code_ttl", authorization_code_ttl)
             .field("require_pkce", require_pkce)
             .field("skip_consent_when_granted", skip_consent_when_granted)
+            .field(
+                "require_pushed_authorization_requests",
+                require_pushed_authorization_requests,
+            )
+            .field("pushed_request_ttl", pushed_request_ttl)
             .field("refresh_token_idle_ttl", refresh_token_idle_ttl)
             .field("refresh_token_absolute_ttl", refresh_token_absolute_ttl)
             .field("refresh_retry_window", refresh_retry_window)
@@ -331,11 +344,16 @@ const LIST_KEYS: [&str; 3] = [
 /// environment.
 const TABLE_KEYS: [&str; 2] = ["route", "scope"];
 
-const BOOL_KEYS: [&str; 3] = ["require_pkce", "skip_consent_when_granted", "rate_limits"];
+const BOOL_KEYS: [&str; 4] = [
+    "require_pkce",
+    "skip_consent_when_granted",
+    "require_pushed_authorization_requests",
+    "rate_limits",
+];
 
 impl Config {
     /// Every key, in file order.
-    pub const KEYS: [&'static str; 58] = [
+    pub const KEYS: [&'static str; 60] = [
         "listen",
         "database",
         "data_dir",
@@ -366,6 +384,8 @@ impl Config {
         "authorization_code_ttl",
         "require_pkce",
         "skip_consent_when_granted",
+        "require_pushed_authorization_requests",
+        "pushed_request_ttl",
         "refresh_token_idle_ttl",
         "refresh_token_absolute_ttl",
         "refresh_retry_window",
@@ -453,6 +473,7 @@ impl Config {
             ("access_token_ttl", self.access_token_ttl),
             ("user_access_token_ttl", self.user_access_token_ttl),
             ("authorization_code_ttl", self.authorization_code_ttl),
+            ("pushed_request_ttl", self.pushed_request_ttl),
             ("session_idle_ttl", self.session_idle_ttl),
             ("session_absolute_ttl", self.session_absolute_ttl),
         ] {

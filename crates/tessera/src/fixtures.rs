@@ -234,6 +234,7 @@ pub(crate) async fn fixtures(
                 prompt: Default::default(),
                 max_age: None,
                 signed_in_after: None,
+                pushed: None,
             };
             let approval = Approval {
                 request: &request,
@@ -246,6 +247,8 @@ pub(crate) async fn fixtures(
                 require_pkce: false,
                 code_ttl: FIXTURE_CODE_TTL,
                 skip_consent_when_granted: true,
+                require_par: false,
+                par_ttl: 60,
             };
             let mut list = Vec::with_capacity(count);
             for _ in 0..count {

@@ -251,6 +251,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             require_pkce: config.require_pkce,
             code_ttl: config.authorization_code_ttl,
             skip_consent_when_granted: config.skip_consent_when_granted,
+            require_par: config.require_pushed_authorization_requests,
+            par_ttl: config.pushed_request_ttl,
         },
         refresh: RefreshPolicy {
             idle_ttl: (config.refresh_token_idle_ttl > 0).then_some(config.refresh_token_idle_ttl),

@@ -168,6 +168,8 @@ mod tests {
             require_pkce: false,
             code_ttl: TTL,
             skip_consent_when_granted: true,
+            require_par: false,
+            par_ttl: 60,
         };
         let code = mint_authorization_code(&world.store, &approval, &policy, NOW)
             .await

@@ -10,7 +10,7 @@
 use super::identity::is_identity_scope;
 use super::pkce;
 use super::request::Form;
-use crate::domain::{Client, ClientId, ClientKind, ClientStatus, GrantType, ScopeSet};
+use crate::domain::{Client, ClientId, ClientKind, ClientStatus, GrantType, ScopeSet, SecretHash};
 use crate::error::{ErrorCode, OAuthError};
 use crate::UnixSeconds;
 
@@ -35,6 +35,10 @@ pub struct AuthorizePolicy {
     pub code_ttl: i64,
     /// Skip the consent page when the user already granted the same or wider scopes.
     pub skip_consent_when_granted: bool,
+    /// Every client must push its authorization requests (RFC 9126 §5).
+    pub require_par: bool,
+    /// How long a pushed request's `request_uri` lives, seconds.
+    pub par_ttl: i64,
 }
 
 /// Where the code (or an error) goes.
@@ -67,6 +71,9 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
     /// See [`SIGNED_IN_AFTER`].
     pub signed_in_after: Option<UnixSeconds>,
+    /// The hash of the `request_uri` when the request was pushed (RFC 9126); the
+    /// authorization it completes spends it.
+    pub pushed: Option<SecretHash>,
 }
 
 /// `prompt` (OpenID Connect Core §3.1.2.1): which pages the user must, or must not, see.
@@ -135,10 +142,12 @@ pub enum AuthorizeError {
 }
 
 /// The client and redirect URI first (errors → page), then the rest (errors → redirect).
+/// `pushed`: the request came through PAR, by the `request_uri` with this hash.
 pub fn validate(
     params: &Form,
     client: Option<&Client>,
     policy: &AuthorizePolicy,
+    pushed: Option<SecretHash>,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let page = |m: &str| AuthorizeError::Page(m.to_owned());
     let client = match client {
@@ -240,8 +249,14 @@ pub fn validate(
         }
         (None, None) => None,
     };
-    // OpenID Connect Core §6: request objects are not supported (nor, yet, PAR's
-    // `request_uri`).
+    // RFC 9126 §5: an application (or the server) may take pushed requests only.
+    if pushed.is_none() && (client.require_par || policy.require_par) {
+        return Err(fail(OAuthError::invalid_request(
+            "this application must push its authorization requests first (PAR, RFC 9126): POST them to the pushed_authorization_request_endpoint and send the request_uri",
+        )));
+    }
+    // OpenID Connect Core §6: request objects are not supported. (A `request_uri` is
+    // resolved before this, from the pushed requests; none is left here.)
     if params.get("request").is_some() {
         return Err(fail(OAuthError::new(
             ErrorCode::RequestNotSupported,
@@ -251,7 +266,7 @@ pub fn validate(
     if params.get("request_uri").is_some() {
         return Err(fail(OAuthError::new(
             ErrorCode::RequestUriNotSupported,
-            "request_uri is not supported",
+            "request_uri is only accepted from the pushed authorization request endpoint",
         )));
     }
     let prompt = Prompt::parse(params.get("prompt")).map_err(fail)?;
@@ -284,6 +299,7 @@ pub fn validate(
         prompt,
         max_age,
         signed_in_after: params.get(SIGNED_IN_AFTER).and_then(|raw| raw.parse().ok()),
+        pushed,
     })
 }
 
@@ -353,6 +369,7 @@ mod tests {
                 prompt: Prompt::parse(Some(prompt)).unwrap(),
                 max_age,
                 signed_in_after: after,
+                pushed: None,
             }
         };
         let now = 1_000;

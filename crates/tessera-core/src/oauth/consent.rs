@@ -192,6 +192,8 @@ mod tests {
         require_pkce: false,
         code_ttl: 60,
         skip_consent_when_granted: true,
+        require_par: false,
+        par_ttl: 60,
     };
 
     #[derive(Debug, PartialEq)]

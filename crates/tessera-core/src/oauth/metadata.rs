@@ -13,7 +13,12 @@ use super::routes;
 use crate::domain::ScopeSet;
 use crate::token::keys::Algorithm;
 
-pub fn metadata(issuer: &str, catalog: &ScopeSet, signing_alg: Algorithm) -> Value {
+pub fn metadata(
+    issuer: &str,
+    catalog: &ScopeSet,
+    signing_alg: Algorithm,
+    require_par: bool,
+) -> Value {
     let url = |path: &str| format!("{}{}", issuer.trim_end_matches('/'), path);
     let mut scopes: Vec<&str> = IDENTITY_SCOPES.iter().map(|(name, _)| *name).collect();
     scopes.extend(catalog.iter());
@@ -26,6 +31,8 @@ pub fn metadata(issuer: &str, catalog: &ScopeSet, signing_alg: Algorithm) -> Val
         "jwks_uri": url(routes::JWKS),
         "revocation_endpoint": url(routes::REVOKE),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "pushed_authorization_request_endpoint": url(routes::PAR),
+        "require_pushed_authorization_requests": require_par,
         "introspection_endpoint": url(routes::INTROSPECT),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": scopes,
@@ -56,7 +63,7 @@ mod tests {
     #[test]
     fn identity_scopes_come_first_and_endpoints_hang_off_the_issuer() {
         let catalog = ScopeSet::parse("books:read").unwrap();
-        let doc = metadata("https://id.example/", &catalog, Algorithm::EdDsa);
+        let doc = metadata("https://id.example/", &catalog, Algorithm::EdDsa, false);
         assert_eq!(
             doc["scopes_supported"],
             json!(["openid", "profile", "email", "books:read"])

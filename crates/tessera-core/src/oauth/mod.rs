@@ -9,6 +9,7 @@ pub mod identity;
 pub mod introspection;
 pub mod logout;
 pub mod metadata;
+pub mod par;
 pub mod pkce;
 pub mod refresh_retry;
 pub mod refresh_token;

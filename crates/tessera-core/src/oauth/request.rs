@@ -55,11 +55,40 @@ impl Form {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The form encoded again (`application/x-www-form-urlencoded`), without the parameters
+    /// named in `left_out` and without empty ones.
+    pub fn encode_without(&self, left_out: &[&str]) -> String {
+        let mut out = String::new();
+        for (name, value) in &self.pairs {
+            if value.is_empty() || left_out.contains(&name.as_str()) {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push('&');
+            }
+            encode_component(name, &mut out);
+            out.push('=');
+            encode_component(value, &mut out);
+        }
+        out
+    }
+
     /// Like [`Form::get`], but absence is `invalid_request`.
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name).ok_or_else(|| {
             OAuthError::invalid_request(format!("the parameter `{name}` is missing"))
         })
+    }
+}
+
+/// Percent-encodes `raw` onto `out`, keeping only RFC 3986's unreserved characters.
+fn encode_component(raw: &str, out: &mut String) {
+    for b in raw.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
     }
 }
 
@@ -119,6 +148,16 @@ mod tests {
             .map(|i| format!("p{i}=v"))
             .collect::<Vec<_>>()
             .join("&")
+    }
+
+    #[test]
+    fn encoding_again_round_trips_and_leaves_out_what_is_asked() {
+        let f = Form::parse(b"scope=a+b&client_secret=s&state=%E2%82%AC%26&nonce=").unwrap();
+        let again = f.encode_without(&["client_secret"]);
+        assert_eq!(again, "scope=a%20b&state=%E2%82%AC%26");
+        let back = Form::parse(again.as_bytes()).unwrap();
+        assert_eq!(back.get("state"), Some("\u{20ac}&"));
+        assert_eq!(back.get("client_secret"), None);
     }
 
     #[test]

@@ -14,3 +14,5 @@ pub const USERINFO: &str = "/oauth/userinfo";
 pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 /// OpenID Connect RP-Initiated Logout 1.0 §2 (`end_session_endpoint`).
 pub const END_SESSION: &str = "/oauth/logout";
+/// RFC 9126 §2 (`pushed_authorization_request_endpoint`).
+pub const PAR: &str = "/oauth/par";

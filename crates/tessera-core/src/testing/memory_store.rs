@@ -25,9 +25,9 @@ use crate::legacy::{Email, LegacyCredential, PasswordHash};
 use crate::store::{
     AccountStore, AccountUpdate, AuditStore, Authorization, AuthorizationCode, AuthorizationStore,
     Book, BookStore, Change, ChangeFeed, ClientStore, CodeConsumption, Consent, KeyStore,
-    LeaseStore, LegacyStore, Progress, RefreshToken, RevocationStore, Rotation, ScopeEntry,
-    ScopeStore, ScopeUsage, Session, SessionStore, StoreResult, TokenSet, TokenSource, TokenUse,
-    UserStore,
+    LeaseStore, LegacyStore, Progress, PushedRequest, RefreshToken, RevocationStore, Rotation,
+    ScopeEntry, ScopeStore, ScopeUsage, Session, SessionStore, StoreResult, TokenSet, TokenSource,
+    TokenUse, UserStore,
 };
 use crate::token::keys::StoredSigningKey;
 use crate::UnixSeconds;
@@ -42,6 +42,7 @@ struct Tables {
     consents: Vec<Consent>,
     /// Codes by hash, with when they were used.
     codes: HashMap<[u8; 32], (AuthorizationCode, Option<UnixSeconds>)>,
+    pushed: HashMap<[u8; 32], PushedRequest>,
     sets: HashMap<TokenSetId, TokenSet>,
     refresh: HashMap<[u8; 32], RefreshToken>,
     /// Sealed retry answers by the spent token's hash.
@@ -170,6 +171,35 @@ impl AuthorizationStore for MemoryStore {
             .filter(|c| &c.user_id == user && &c.client_id == client)
             .cloned()
             .collect())
+    }
+
+    async fn insert_pushed_request(&self, request: &PushedRequest) -> StoreResult<()> {
+        let mut t = self.tables.lock();
+        t.pushed.insert(request.id_hash.0, request.clone());
+        Ok(())
+    }
+
+    async fn find_pushed_request(&self, id: &SecretHash) -> StoreResult<Option<PushedRequest>> {
+        Ok(self.tables.lock().pushed.get(&id.0).cloned())
+    }
+
+    async fn spend_pushed_request(&self, id: &SecretHash, now: UnixSeconds) -> StoreResult<bool> {
+        let mut t = self.tables.lock();
+        Ok(match t.pushed.get_mut(&id.0) {
+            Some(p) if p.used_at.is_none() => {
+                p.used_at = Some(now);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn prune_pushed_requests(&self, before: UnixSeconds) -> StoreResult<()> {
+        self.tables
+            .lock()
+            .pushed
+            .retain(|_, p| p.expires_at >= before);
+        Ok(())
     }
 
     async fn insert_authorization_code(&self, code: &AuthorizationCode) -> StoreResult<()> {

@@ -228,6 +228,7 @@ pub fn authorization_request(
         prompt: Default::default(),
         max_age: None,
         signed_in_after: None,
+        pushed: None,
     }
 }
 

@@ -34,6 +34,7 @@ mod oidc_interop;
 mod openid;
 mod outage;
 mod pages;
+mod par;
 mod refresh_token;
 mod report_csv;
 mod revocation;

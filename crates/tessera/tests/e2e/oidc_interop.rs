@@ -34,6 +34,8 @@ fn free_port() -> u16 {
 #[derive(Clone, Copy, Debug)]
 enum Rp {
     OpenIdClient,
+    /// openid-client pushing its request first (RFC 9126).
+    OpenIdClientPar,
     Authlib,
 }
 
@@ -41,7 +43,7 @@ impl Rp {
     fn command(self) -> tokio::process::Command {
         let dir = workspace().join(INTEROP);
         let (program, script) = match self {
-            Rp::OpenIdClient => {
+            Rp::OpenIdClient | Rp::OpenIdClientPar => {
                 assert!(
                     dir.join("node_modules/openid-client/package.json").exists(),
                     "openid-client is not installed in {INTEROP}: run scripts/setup (npm ci there)"
@@ -60,6 +62,9 @@ impl Rp {
         };
         let mut command = tokio::process::Command::new(program);
         command.arg(dir.join(script)).current_dir(&dir);
+        if matches!(self, Rp::OpenIdClientPar) {
+            command.env("USE_PAR", "1");
+        }
         command
     }
 
@@ -89,6 +94,13 @@ impl Rp {
         };
         let url: Value = serde_json::from_str(&first).unwrap();
         let url = url["authorization_url"].as_str().unwrap();
+        if matches!(self, Rp::OpenIdClientPar) {
+            assert!(
+                url.contains("request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3A")
+                    && !url.contains("nonce="),
+                "a pushed request sends only its request_uri: {url}"
+            );
+        }
         let base = app.config.issuer.as_deref().unwrap();
         let path = url
             .strip_prefix(base)
@@ -153,6 +165,14 @@ fn own_issuer(config: &mut tessera::config::Config) {
 store_test!(
     async fn node_openid_client_signs_a_user_in(app: &TestApp) with |c| { own_issuer(c); } {
         check(app, Rp::OpenIdClient).await;
+    }
+);
+
+store_test!(
+    async fn node_openid_client_pushes_its_request_and_signs_a_user_in(app: &TestApp) with |c| {
+        own_issuer(c);
+    } {
+        check(app, Rp::OpenIdClientPar).await;
     }
 );
 
