@@ -79,6 +79,16 @@ pub trait AccountStore: Send + Sync {
 pub trait ClientStore: Send + Sync {
     /// Inserts clients with their secrets, all or none.
     async fn insert_clients(&self, clients: &[Client]) -> StoreResult<()>;
+    /// Remembers a client assertion's `jti` until `expires_at`: `false` when the client
+    /// used it before (of concurrent calls with one `jti`, exactly one gets `true`).
+    async fn record_client_assertion(
+        &self,
+        client: &ClientId,
+        jti: &str,
+        expires_at: UnixSeconds,
+    ) -> StoreResult<bool>;
+    /// Forgets the `jti`s of assertions expired before `before`.
+    async fn prune_client_assertions(&self, before: UnixSeconds) -> StoreResult<()>;
     /// The client with its secrets, oldest secret first.
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>>;
     /// Clients oldest first, each with its secrets; only `account`'s when given.

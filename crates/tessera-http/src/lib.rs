@@ -16,6 +16,7 @@ pub mod error;
 mod gateway;
 mod health;
 mod html;
+pub mod jwks_fetch;
 pub mod legacy;
 mod legacy_runtime;
 mod listener;

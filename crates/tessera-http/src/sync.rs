@@ -133,6 +133,9 @@ async fn housekeeping(app: &AppState, policy: SyncPolicy, now: i64) {
     {
         tracing::warn!(error = %err, "pruning expired authorization codes failed");
     }
+    if let Err(err) = app.store.prune_client_assertions(now).await {
+        tracing::warn!(error = %err, "pruning expired client assertion ids failed");
+    }
     if let Err(err) = app.store.prune_pushed_requests(now).await {
         tracing::warn!(error = %err, "pruning expired pushed authorization requests failed");
     }

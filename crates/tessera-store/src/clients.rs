@@ -115,6 +115,35 @@ pub(crate) fn bind_client<'q>(
 
 #[async_trait]
 impl ClientStore for SqlStore {
+    async fn record_client_assertion(
+        &self,
+        client: &ClientId,
+        jti: &str,
+        expires_at: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO client_assertion (client_id, jti, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (client_id, jti) DO NOTHING",
+        )
+        .bind(client.as_str())
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    async fn prune_client_assertions(&self, before: UnixSeconds) -> StoreResult<()> {
+        sqlx::query("DELETE FROM client_assertion WHERE expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn insert_clients(&self, clients: &[Client]) -> StoreResult<()> {
         let placeholders: Vec<String> =
             (1..=CLIENT_COLUMN_COUNT).map(|i| format!("${i}")).collect();

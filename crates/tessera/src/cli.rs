@@ -172,6 +172,8 @@ pub enum ClientCommand {
         /// Grant type; credential clients use client_credentials.
         #[arg(long, default_value = "client_credentials")]
         grant: String,
+        #[command(flatten)]
+        keys: KeyArgs,
     },
     /// List clients.
     List {

@@ -197,6 +197,7 @@ async fn client(config: &Config, cmd: ClientCommand, out: &Output) -> anyhow::Re
             name,
             scope,
             grant,
+            keys,
         } => {
             if GrantType::parse(&grant) != Some(GrantType::ClientCredentials) {
                 bail!("--grant {grant:?}: credential clients use client_credentials");
@@ -206,6 +207,20 @@ async fn client(config: &Config, cmd: ClientCommand, out: &Output) -> anyhow::Re
                 name: &name,
                 scope: scope.as_deref(),
             };
+            if let Some(keys) = client_keys(&keys)? {
+                let c = clients::create_credential_client_with_keys(
+                    &store,
+                    &actor(),
+                    &new,
+                    keys,
+                    now(),
+                )
+                .await?;
+                out.print(&client_json(&c), || {
+                    format!("created client {} (private_key_jwt: no secret)", c.id)
+                });
+                return Ok(());
+            }
             let mut created =
                 clients::create_credential_clients(&store, &actor(), &new, 1, now()).await?;
             let Some(c) = created.pop() else {

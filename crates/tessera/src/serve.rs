@@ -194,11 +194,14 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let now = clock.now();
 
     ensure_signing_key(store.as_ref(), &Actor::system(), &master, &keys, now).await?;
-    let caches = Arc::new(Caches::new(
-        Keyring::from_stored(&[], &master, tokens.max_ttl())?,
-        config.verified_token_cache,
-        VerificationCache::new(random::bytes::<32>()?, cache::CAPACITY, cache::TTL_MS),
-    ));
+    let caches = Arc::new(
+        Caches::new(
+            Keyring::from_stored(&[], &master, tokens.max_ttl())?,
+            config.verified_token_cache,
+            VerificationCache::new(random::bytes::<32>()?, cache::CAPACITY, cache::TTL_MS),
+        )
+        .with_jwks_fetcher(Arc::new(tessera_http::jwks_fetch::HttpsJwksFetcher::new())),
+    );
     let reload = KeyReload {
         master: &master,
         max_token_ttl: tokens.max_ttl(),

@@ -2,8 +2,8 @@
 
 use crate::audit::{record, Actor, AuditAction, AuditEvent, Target};
 use crate::domain::{
-    AccountId, Client, ClientId, ClientKind, ClientSecret, ClientStatus, GrantType, ScopeSet,
-    StoredSecret,
+    check_client_keys, AccountId, Client, ClientId, ClientKeys, ClientKind, ClientSecret,
+    ClientStatus, GrantType, ScopeSet, StoredSecret,
 };
 use crate::error::{ManageError, StoreError};
 use crate::manage::accounts::get_account;
@@ -32,12 +32,9 @@ pub async fn create_credential_clients(
     now: UnixSeconds,
 ) -> Result<Vec<CreatedClient>, ManageError> {
     let result: Result<Vec<CreatedClient>, ManageError> = async {
-        let account = get_account(store, new.account_id).await?;
-        let name =
-            crate::domain::display_name(new.name, "a client name").map_err(ManageError::Invalid)?;
-        let scopes = catalog_scopes(store, new.scope).await?;
+        let (account, name, scopes) = checked(store, new).await?;
         let created = (0..count)
-            .map(|_| new_credential_client(&account.id, name, &scopes, now))
+            .map(|_| new_credential_client(&account, name, &scopes, now))
             .collect::<Result<Vec<_>, _>>()?;
         let clients: Vec<Client> = created.iter().map(|c| c.client.clone()).collect();
         for chunk in clients.chunks(1000) {
@@ -64,6 +61,51 @@ pub async fn create_credential_clients(
             .detail(format!("{} clients", many.len())),
         }
         .account_opt(ok.first().and_then(|c| c.client.account_id.as_ref())),
+        Err(_) => AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ClientCreated,
+            Target::new("client", new.name),
+        ),
+    };
+    record(store, event, result).await
+}
+
+/// The account, name and scopes of `new`, checked.
+async fn checked<'a>(
+    store: &dyn Store,
+    new: &NewCredentialClient<'a>,
+) -> Result<(AccountId, &'a str, ScopeSet), ManageError> {
+    let account = get_account(store, new.account_id).await?;
+    let name =
+        crate::domain::display_name(new.name, "a client name").map_err(ManageError::Invalid)?;
+    let scopes = catalog_scopes(store, new.scope).await?;
+    Ok((account.id, name, scopes))
+}
+
+/// Creates a credential client that authenticates with `private_key_jwt` (RFC 7523): its
+/// public keys are `keys`, and it has no secret.
+pub async fn create_credential_client_with_keys(
+    store: &dyn Store,
+    actor: &Actor,
+    new: &NewCredentialClient<'_>,
+    keys: ClientKeys,
+    now: UnixSeconds,
+) -> Result<Client, ManageError> {
+    let result: Result<Client, ManageError> = async {
+        check_client_keys(&keys).map_err(ManageError::Invalid)?;
+        let (account, name, scopes) = checked(store, new).await?;
+        let mut client = new_credential_client(&account, name, &scopes, now)?.client;
+        client.secrets.clear();
+        client.jwks = Some(keys);
+        store.insert_clients(std::slice::from_ref(&client)).await?;
+        Ok(client)
+    }
+    .await;
+    let event = match &result {
+        Ok(client) => {
+            client_event(now, actor, AuditAction::ClientCreated, client).detail("private_key_jwt")
+        }
         Err(_) => AuditEvent::new(
             now,
             actor,
@@ -222,7 +264,7 @@ pub async fn rotate_secret(
 ) -> Result<CreatedClient, ManageError> {
     let result: Result<CreatedClient, ManageError> = async {
         let client = get_client(store, id).await?;
-        if client.public {
+        if client.public || client.jwks.is_some() {
             return Err(ManageError::Invalid(format!(
                 "client {id} has no secret to rotate"
             )));

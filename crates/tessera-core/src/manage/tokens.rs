@@ -89,9 +89,11 @@ pub async fn test_credential(
     let presented = PresentedClient {
         id,
         secret: Some(ClientSecret::from_request(secret.to_owned())),
+        assertion: None,
         method: AuthMethod::Post,
     };
-    let client = authenticate_client(&presented, cx.store, cx.caches, cx.now).await?;
+    let issuer = &cx.policy.issuer;
+    let client = authenticate_client(&presented, cx.store, cx.caches, issuer, cx.now).await?;
     let response = issue_client_credentials(&client, &Form::default(), cx.key, cx.policy, cx.now)?;
     // A test token is a token: it proves the credential works (the legacy removal rule).
     cx.caches

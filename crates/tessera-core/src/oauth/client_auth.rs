@@ -1,11 +1,13 @@
-//! Client authentication (RFC 6749 §2.3.1) at the token, revocation and introspection
-//! endpoints: reading the credentials from the request and checking them.
+//! Client authentication (RFC 6749 §2.3.1) at the token, PAR, revocation and introspection
+//! endpoints: reading the credentials from the request and checking them; a secret, or a
+//! `private_key_jwt` client assertion (`client_assertion.rs`).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use std::sync::Arc;
 
+use super::client_assertion::{self, claimed_client, JWT_BEARER};
 use super::request::{decode_component, Form};
 use crate::domain::{Client, ClientId, ClientSecret, ClientStatus};
 use crate::error::OAuthError;
@@ -30,17 +32,24 @@ pub enum AuthMethod {
     Post,
     /// `none`: a public client sends only its `client_id`.
     None,
+    /// `private_key_jwt`: a JWT signed with the client's key (RFC 7523 §2.2).
+    PrivateKeyJwt,
 }
 
 #[derive(Debug)]
 pub struct PresentedClient {
     pub id: ClientId,
     pub secret: Option<ClientSecret>,
+    /// The `client_assertion` of `private_key_jwt`.
+    pub assertion: Option<String>,
     pub method: AuthMethod,
 }
 
 /// Reads the client's credentials from the `Authorization` header value and the body.
 pub fn extract(authorization: Option<&str>, form: &Form) -> Result<PresentedClient, OAuthError> {
+    if let Some(presented) = asserted(authorization, form)? {
+        return Ok(presented);
+    }
     let basic = match authorization {
         Some(value) => Some(parse_basic(value)?),
         None => None,
@@ -65,6 +74,7 @@ pub fn extract(authorization: Option<&str>, form: &Form) -> Result<PresentedClie
             Ok(PresentedClient {
                 id,
                 secret: Some(ClientSecret::from_request(secret)),
+                assertion: None,
                 method: AuthMethod::Basic,
             })
         }
@@ -80,16 +90,68 @@ pub fn extract(authorization: Option<&str>, form: &Form) -> Result<PresentedClie
                 Some(s) => PresentedClient {
                     id,
                     secret: Some(ClientSecret::from_request(s.to_owned())),
+                    assertion: None,
                     method: AuthMethod::Post,
                 },
                 None => PresentedClient {
                     id,
                     secret: None,
+                    assertion: None,
                     method: AuthMethod::None,
                 },
             })
         }
     }
+}
+
+/// A `private_key_jwt` client's credentials (RFC 7523 §2.2), if the body carries a client
+/// assertion: never together with another method, and `client_id`, when sent, must be the
+/// assertion's.
+fn asserted(
+    authorization: Option<&str>,
+    form: &Form,
+) -> Result<Option<PresentedClient>, OAuthError> {
+    let kind = form.get("client_assertion_type");
+    let assertion = form.get("client_assertion");
+    let assertion = match (kind, assertion) {
+        (None, None) => return Ok(None),
+        (Some(JWT_BEARER), Some(a)) => a,
+        (Some(JWT_BEARER), None) => {
+            return Err(OAuthError::invalid_request(
+                "client_assertion is missing (client_assertion_type is jwt-bearer)",
+            ))
+        }
+        (Some(other), _) => {
+            return Err(OAuthError::invalid_client(format!(
+                "client_assertion_type {other:?} is not supported; use {JWT_BEARER}"
+            )))
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "client_assertion_type is missing",
+            ))
+        }
+    };
+    if authorization.is_some() || form.get("client_secret").is_some() {
+        return Err(OAuthError::invalid_request(
+            "the client authenticated twice (a client assertion and a secret); use one method",
+        ));
+    }
+    let id = claimed_client(assertion)?;
+    if form
+        .get("client_id")
+        .is_some_and(|sent| sent != id.as_str())
+    {
+        return Err(OAuthError::invalid_client(
+            "client_id differs from the client assertion's sub",
+        ));
+    }
+    Ok(Some(PresentedClient {
+        id,
+        secret: None,
+        assertion: Some(assertion.to_owned()),
+        method: AuthMethod::PrivateKeyJwt,
+    }))
 }
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))` (§2.3.1, RFC 7617).
@@ -127,6 +189,9 @@ pub fn authenticate(
         Some(secret) if client.secret_matches(&secret.hash(), now) => Ok(()),
         Some(_) => Err(failed()),
         None if client.public => Ok(()),
+        None if client.jwks.is_some() => Err(OAuthError::invalid_client(
+            "client authentication is missing: this client must send a client assertion (private_key_jwt)",
+        )),
         None => Err(OAuthError::invalid_client(
             "client authentication is missing: this client must send its client_secret",
         )),
@@ -134,15 +199,28 @@ pub fn authenticate(
 }
 
 /// The client a request authenticates as (credentials read by [`extract`], checked by
-/// [`authenticate`]), from the client cache.
+/// [`authenticate`] or, for a client assertion, by [`client_assertion::verify`] against
+/// `issuer`), from the client cache.
 pub async fn authenticate_client(
     presented: &PresentedClient,
     store: &dyn Store,
     caches: &Caches,
+    issuer: &str,
     now: UnixSeconds,
 ) -> Result<Arc<Client>, OAuthError> {
     let client = caches.clients.get(&presented.id, store, now).await?;
-    authenticate(presented, client.as_deref(), now)?;
+    let found = client
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
+    match &presented.assertion {
+        Some(assertion) => {
+            if found.status != ClientStatus::Active {
+                return Err(OAuthError::invalid_client("the client has been revoked"));
+            }
+            client_assertion::verify(assertion, found, store, caches, issuer, now).await?;
+        }
+        None => authenticate(presented, Some(found), now)?,
+    }
     client.ok_or_else(|| OAuthError::invalid_client("client authentication failed"))
 }
 
@@ -163,13 +241,15 @@ pub async fn authenticate_request(
     accepted: Accepted,
     store: &dyn Store,
     caches: &Caches,
+    issuer: &str,
     now: UnixSeconds,
 ) -> Result<Arc<Client>, OAuthError> {
     let presented = extract(request.authorization, request.form)?;
-    if let (Accepted::WithSecret(why), None) = (accepted, &presented.secret) {
+    let proves = presented.secret.is_some() || presented.assertion.is_some();
+    if let (Accepted::WithSecret(why), false) = (accepted, proves) {
         return Err(OAuthError::invalid_client(why));
     }
-    authenticate_client(&presented, store, caches, now).await
+    authenticate_client(&presented, store, caches, issuer, now).await
 }
 
 #[cfg(test)]
@@ -202,7 +282,9 @@ mod tests {
         let public = world.add(application(true, true, None)).await;
         let body = form(&format!("client_id={}", public.id));
         let (store, caches) = (&world.store, &world.caches);
-        let any = authenticate_request(&request(&body), Accepted::Any, store, caches, NOW).await;
+        let issuer = "http://i";
+        let any =
+            authenticate_request(&request(&body), Accepted::Any, store, caches, issuer, NOW).await;
         assert_eq!(any.unwrap().id, public.id);
         let why = "introspection needs client authentication with a secret";
         for id in [public.id.as_str(), "cl_nobody"] {
@@ -212,6 +294,7 @@ mod tests {
                 Accepted::WithSecret(why),
                 store,
                 caches,
+                issuer,
                 NOW,
             )
             .await

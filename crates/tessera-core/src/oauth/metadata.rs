@@ -13,6 +13,9 @@ use super::routes;
 use crate::domain::ScopeSet;
 use crate::token::keys::Algorithm;
 
+/// The algorithms of `private_key_jwt` client assertions (`token/jwk.rs`).
+const ASSERTION_ALGS: [&str; 3] = ["ES256", "EdDSA", "RS256"];
+
 pub fn metadata(
     issuer: &str,
     catalog: &ScopeSet,
@@ -30,16 +33,19 @@ pub fn metadata(
         "end_session_endpoint": url(routes::END_SESSION),
         "jwks_uri": url(routes::JWKS),
         "revocation_endpoint": url(routes::REVOKE),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "pushed_authorization_request_endpoint": url(routes::PAR),
         "require_pushed_authorization_requests": require_par,
         "introspection_endpoint": url(routes::INTROSPECT),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "code_challenge_methods_supported": ["S256"],
         // RFC 9207: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,

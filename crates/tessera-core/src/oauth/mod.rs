@@ -2,6 +2,7 @@
 
 pub mod authorization_code;
 pub mod authorize;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod consent;

@@ -43,7 +43,9 @@ impl<'a> EndpointContext<'a> {
         accepted: Accepted,
         now: UnixSeconds,
     ) -> Result<Arc<Client>, OAuthError> {
-        let client = authenticate_request(request, accepted, self.store, self.caches, now).await?;
+        let issuer = &self.tokens.issuer;
+        let client =
+            authenticate_request(request, accepted, self.store, self.caches, issuer, now).await?;
         if let Some(passage) = self.passage {
             passage
                 .admit_client(client.id.as_str())

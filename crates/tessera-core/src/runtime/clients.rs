@@ -151,6 +151,17 @@ mod tests {
         async fn insert_clients(&self, _: &[Client]) -> StoreResult<()> {
             unimplemented!()
         }
+        async fn record_client_assertion(
+            &self,
+            _: &ClientId,
+            _: &str,
+            _: UnixSeconds,
+        ) -> StoreResult<bool> {
+            unimplemented!()
+        }
+        async fn prune_client_assertions(&self, _: UnixSeconds) -> StoreResult<()> {
+            unimplemented!()
+        }
         async fn list_clients(&self, _: Option<&AccountId>) -> StoreResult<Vec<Client>> {
             unimplemented!()
         }

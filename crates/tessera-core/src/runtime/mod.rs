@@ -4,6 +4,7 @@
 //! every cache of store answers is a [`GuardedCache`].
 
 pub mod accounts;
+pub mod client_keys;
 pub mod clients;
 pub mod endpoint_limits;
 pub mod guarded;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 pub use accounts::AccountCache;
+pub use client_keys::{ClientKeyCache, JwksFetcher};
 pub use clients::ClientCache;
 pub use revoked::RevokedTokens;
 pub use verified::VerifiedTokens;
@@ -30,6 +32,8 @@ use crate::UnixSeconds;
 
 pub struct Caches {
     pub clients: ClientCache,
+    /// The public keys of `private_key_jwt` clients registered by URL.
+    pub client_keys: ClientKeyCache,
     /// API accounts (names, external ids) for the gateway and the sample API.
     pub accounts: AccountCache,
     pub revoked: RevokedTokens,
@@ -50,6 +54,7 @@ impl Caches {
     pub fn new(keyring: Keyring, verified_capacity: usize, legacy: VerificationCache) -> Self {
         Self {
             clients: ClientCache::default(),
+            client_keys: ClientKeyCache::default(),
             accounts: AccountCache::default(),
             revoked: RevokedTokens::default(),
             revoked_sets: RevokedTokens::default(),
@@ -59,6 +64,13 @@ impl Caches {
             keyring: RwLock::new(Arc::new(keyring)),
             scopes: RwLock::new(Arc::new(ScopeSet::default())),
         }
+    }
+
+    /// The same caches, fetching the JWK Sets of `private_key_jwt` clients through
+    /// `fetcher` (without one, only keys registered inline can be used).
+    pub fn with_jwks_fetcher(mut self, fetcher: Arc<dyn JwksFetcher>) -> Self {
+        self.client_keys = ClientKeyCache::new(fetcher);
+        self
     }
 
     pub fn keyring(&self) -> Arc<Keyring> {

@@ -43,6 +43,8 @@ struct Tables {
     /// Codes by hash, with when they were used.
     codes: HashMap<[u8; 32], (AuthorizationCode, Option<UnixSeconds>)>,
     pushed: HashMap<[u8; 32], PushedRequest>,
+    /// Client assertion `jti`s by client, with their expiry.
+    assertions: HashMap<(ClientId, String), UnixSeconds>,
     sets: HashMap<TokenSetId, TokenSet>,
     refresh: HashMap<[u8; 32], RefreshToken>,
     /// Sealed retry answers by the spent token's hash.
@@ -99,6 +101,25 @@ impl MemoryStore {
 
 #[async_trait]
 impl ClientStore for MemoryStore {
+    async fn record_client_assertion(
+        &self,
+        client: &ClientId,
+        jti: &str,
+        expires_at: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let mut t = self.tables.lock();
+        let key = (client.clone(), jti.to_owned());
+        Ok(t.assertions.insert(key, expires_at).is_none())
+    }
+
+    async fn prune_client_assertions(&self, before: UnixSeconds) -> StoreResult<()> {
+        self.tables
+            .lock()
+            .assertions
+            .retain(|_, exp| *exp >= before);
+        Ok(())
+    }
+
     async fn insert_clients(&self, clients: &[Client]) -> StoreResult<()> {
         let mut t = self.tables.lock();
         for c in clients {

@@ -35,6 +35,7 @@ mod openid;
 mod outage;
 mod pages;
 mod par;
+mod private_key_jwt;
 mod refresh_token;
 mod report_csv;
 mod revocation;

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod client_key;
 pub mod cluster;
 mod db;
 pub mod flow;
