@@ -6,7 +6,8 @@
 // JSON line, reads the URL the browser was sent back to from standard input, and prints
 // one JSON line with what the library validated. Any failed check throws (exit code 1).
 //
-//   ISSUER, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SCOPE, USE_PAR=1 (environment)
+//   ISSUER, CLIENT_ID, CLIENT_SECRET or CLIENT_KEY_PKCS8 and CLIENT_KEY_ID, REDIRECT_URI,
+//   SCOPE, USE_PAR=1 (environment)
 
 import { createInterface } from 'node:readline';
 import * as client from 'openid-client';
@@ -21,7 +22,19 @@ const issuer = new URL(env('ISSUER'));
 const redirectUri = env('REDIRECT_URI');
 // Tessera in the tests listens on plain http at 127.0.0.1; the library refuses that
 // unless told, which is the only option set here.
-const config = await client.discovery(issuer, env('CLIENT_ID'), env('CLIENT_SECRET'), undefined, {
+// CLIENT_KEY_PKCS8 (base64 DER, P-256) and CLIENT_KEY_ID: authenticate with private_key_jwt
+// (RFC 7523) instead of the secret.
+let secret = process.env.CLIENT_SECRET;
+let authentication;
+if (process.env.CLIENT_KEY_PKCS8) {
+  const der = Buffer.from(process.env.CLIENT_KEY_PKCS8, 'base64');
+  const key = await crypto.subtle.importKey('pkcs8', der, { name: 'ECDSA', namedCurve: 'P-256' }, false, [
+    'sign',
+  ]);
+  authentication = client.PrivateKeyJwt({ key, kid: env('CLIENT_KEY_ID') });
+  secret = undefined;
+}
+const config = await client.discovery(issuer, env('CLIENT_ID'), secret, authentication, {
   execute: [client.allowInsecureRequests],
 });
 

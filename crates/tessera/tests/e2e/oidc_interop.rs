@@ -14,6 +14,9 @@ use std::process::Stdio;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+use tessera_core::domain::ClientKeys;
+
+use crate::support::client_key::{jwks, ClientKey};
 use crate::support::flow::{browser, TestUser};
 use crate::support::TestApp;
 
@@ -36,6 +39,8 @@ enum Rp {
     OpenIdClient,
     /// openid-client pushing its request first (RFC 9126).
     OpenIdClientPar,
+    /// openid-client authenticating with `private_key_jwt` (RFC 7523), pushing too.
+    OpenIdClientPrivateKeyJwt,
     Authlib,
 }
 
@@ -43,7 +48,7 @@ impl Rp {
     fn command(self) -> tokio::process::Command {
         let dir = workspace().join(INTEROP);
         let (program, script) = match self {
-            Rp::OpenIdClient | Rp::OpenIdClientPar => {
+            Rp::OpenIdClient | Rp::OpenIdClientPar | Rp::OpenIdClientPrivateKeyJwt => {
                 assert!(
                     dir.join("node_modules/openid-client/package.json").exists(),
                     "openid-client is not installed in {INTEROP}: run scripts/setup (npm ci there)"
@@ -62,19 +67,24 @@ impl Rp {
         };
         let mut command = tokio::process::Command::new(program);
         command.arg(dir.join(script)).current_dir(&dir);
-        if matches!(self, Rp::OpenIdClientPar) {
+        if matches!(self, Rp::OpenIdClientPar | Rp::OpenIdClientPrivateKeyJwt) {
             command.env("USE_PAR", "1");
         }
         command
     }
 
     /// Runs the relying party for `user`, driving the browser part; what it printed last.
-    async fn sign_in(self, app: &TestApp, user: &TestUser, client: (&str, &str)) -> Value {
-        let mut child = self
-            .command()
+    async fn sign_in(self, app: &TestApp, user: &TestUser, client: (&str, &Credential)) -> Value {
+        let mut command = self.command();
+        match client.1 {
+            Credential::Secret(secret) => command.env("CLIENT_SECRET", secret),
+            Credential::Key(key) => command
+                .env("CLIENT_KEY_PKCS8", key.pkcs8_base64())
+                .env("CLIENT_KEY_ID", &key.kid),
+        };
+        let mut child = command
             .env("ISSUER", app.config.issuer.as_deref().unwrap())
             .env("CLIENT_ID", client.0)
-            .env("CLIENT_SECRET", client.1)
             .env("REDIRECT_URI", CB)
             .env("SCOPE", "openid profile email books:read")
             .stdin(Stdio::piped())
@@ -94,7 +104,7 @@ impl Rp {
         };
         let url: Value = serde_json::from_str(&first).unwrap();
         let url = url["authorization_url"].as_str().unwrap();
-        if matches!(self, Rp::OpenIdClientPar) {
+        if matches!(self, Rp::OpenIdClientPar | Rp::OpenIdClientPrivateKeyJwt) {
             assert!(
                 url.contains("request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3A")
                     && !url.contains("nonce="),
@@ -125,14 +135,43 @@ impl Rp {
     }
 }
 
+/// How the relying party authenticates.
+enum Credential {
+    Secret(String),
+    Key(ClientKey),
+}
+
 async fn check(app: &TestApp, rp: Rp) {
-    let partner = app.application(Some(CB), false, Some("books:read")).await;
+    let (partner, credential) = if matches!(rp, Rp::OpenIdClientPrivateKeyJwt) {
+        let key = ClientKey::generate("rp-key-1");
+        let uris = [CB.to_owned()];
+        let partner = app
+            .register_app(&tessera_core::manage::apps::NewApplication {
+                name: "Partner App",
+                redirect_uris: &uris,
+                scope: Some("books:read"),
+                public: false,
+                approved: true,
+                require_pkce: false,
+                post_logout_redirect_uris: &[],
+                require_par: true,
+                jwks: Some(ClientKeys::Inline(jwks(&[&key]))),
+                owner: None,
+            })
+            .await;
+        (partner, Credential::Key(key))
+    } else {
+        let partner = app.application(Some(CB), false, Some("books:read")).await;
+        let secret = partner.client_secret.clone().unwrap();
+        (partner, Credential::Secret(secret))
+    };
     let account = app.account("Acme").await;
     let user = app
         .user_named(&[&account], Some("Grace Hopper"), true)
         .await;
-    let secret = partner.client_secret.clone().unwrap();
-    let got = rp.sign_in(app, &user, (&partner.client_id, &secret)).await;
+    let got = rp
+        .sign_in(app, &user, (&partner.client_id, &credential))
+        .await;
     let claims = &got["id_token_claims"];
     assert_eq!(
         claims["iss"],
@@ -173,6 +212,14 @@ store_test!(
         own_issuer(c);
     } {
         check(app, Rp::OpenIdClientPar).await;
+    }
+);
+
+store_test!(
+    async fn node_openid_client_authenticates_with_private_key_jwt(app: &TestApp) with |c| {
+        own_issuer(c);
+    } {
+        check(app, Rp::OpenIdClientPrivateKeyJwt).await;
     }
 );
 
