@@ -163,6 +163,9 @@ pub async fn app_grant(tessera: &Tessera, account_id: String) -> Result<AppGrant
                 "create",
                 "--email",
                 USER_EMAIL,
+                "--name",
+                "Bench User",
+                "--email-verified",
                 "--account",
                 &account_id,
                 "--password-stdin",
@@ -192,12 +195,21 @@ pub async fn token_sets(tessera: &Tessera, grant: &AppGrant, count: usize) -> Re
     Ok(sets.into_iter().map(|set| set.refresh_token).collect())
 }
 
-/// `count` authorization codes for `grant`, delivered to `REDIRECT_URI`, without PKCE.
-pub async fn codes(tessera: &Tessera, grant: &AppGrant, count: usize) -> Result<Vec<String>> {
+/// `count` authorization codes for `grant`, delivered to `REDIRECT_URI`, without PKCE;
+/// with `openid`, for the identity scopes too (each exchange then signs an ID token).
+pub async fn codes(
+    tessera: &Tessera,
+    grant: &AppGrant,
+    count: usize,
+    openid: bool,
+) -> Result<Vec<String>> {
     let started = Instant::now();
     let count_arg = count.to_string();
     let mut args = grant.fixture_args("codes", &count_arg);
     args.extend(["--redirect-uri", REDIRECT_URI]);
+    if openid {
+        args.push("--openid");
+    }
     let codes: Vec<String> = tessera.json(&args).await?;
     check_count("codes", codes.len(), count)?;
     eprintln!(

@@ -30,7 +30,7 @@ use crate::procfs::{self, CpuSample};
 use crate::report::Row;
 use crate::server::ServerProcess;
 use crate::single_use::{CodeExchanges, RefreshChains};
-use crate::tessera::{ACCOUNT_PATH, INTROSPECT_PATH, TOKEN_PATH};
+use crate::tessera::{ACCOUNT_PATH, INTROSPECT_PATH, TOKEN_PATH, USERINFO_PATH};
 
 pub const CLIENT_CREDENTIALS: &str = "client credentials";
 pub const CLIENT_CREDENTIALS_EDDSA: &str = "client credentials (EdDSA)";
@@ -38,17 +38,21 @@ pub const CLIENT_CREDENTIALS_MANY: &str = "client credentials (10k clients)";
 pub const BEARER_CALL: &str = "bearer call";
 pub const REFRESH_ROTATION: &str = "refresh rotation";
 pub const AUTHORIZATION_CODE: &str = "authorization code";
+pub const AUTHORIZATION_CODE_OPENID: &str = "authorization code (openid)";
+pub const USERINFO: &str = "userinfo";
 pub const LEGACY_BASIC: &str = "legacy basic (cached)";
 pub const INTROSPECTION: &str = "introspection";
 pub const BASELINE_ROW: &str = "baseline";
 /// Every scenario, in the order of the table.
-pub const SCENARIOS: [&str; 12] = [
+pub const SCENARIOS: [&str; 14] = [
     CLIENT_CREDENTIALS,
     CLIENT_CREDENTIALS_EDDSA,
     CLIENT_CREDENTIALS_MANY,
     BEARER_CALL,
     REFRESH_ROTATION,
     AUTHORIZATION_CODE,
+    AUTHORIZATION_CODE_OPENID,
+    USERINFO,
     LEGACY_BASIC,
     INTROSPECTION,
     UPSTREAM_DIRECT,
@@ -163,6 +167,8 @@ pub async fn run(bench: &Bench, name: &str) -> Result<Option<Row>> {
         BEARER_CALL => bearer_call(bench).await,
         REFRESH_ROTATION => refresh_rotation(bench).await,
         AUTHORIZATION_CODE => authorization_code(bench).await,
+        AUTHORIZATION_CODE_OPENID => authorization_code_openid(bench).await,
+        USERINFO => userinfo(bench).await,
         LEGACY_BASIC => legacy_basic_cached(bench).await,
         INTROSPECTION => introspection(bench).await,
         UPSTREAM_DIRECT => gateway::upstream_direct(bench).await,
@@ -289,13 +295,67 @@ async fn refresh_rotation(bench: &Bench) -> Result<Row> {
 /// RFC 6749 §4.1.3: each request exchanges a code never used before, minted just now.
 async fn authorization_code(bench: &Bench) -> Result<Row> {
     let count = codes_needed(bench).await?;
-    let scenario = code_exchanges(bench, count).await?;
+    let scenario = code_exchanges(bench, count, false).await?;
     bench.measure_tessera(AUTHORIZATION_CODE, scenario).await
 }
 
-async fn code_exchanges(bench: &Bench, count: usize) -> Result<CodeExchanges> {
+/// The same for OpenID Connect codes (`openid profile email`): each exchange also reads
+/// the user and signs an ID token. The probe of the plain exchange sizes the supply.
+async fn authorization_code_openid(bench: &Bench) -> Result<Row> {
+    let count = codes_needed(bench).await?;
+    let scenario = code_exchanges(bench, count, true).await?;
+    bench
+        .measure_tessera(AUTHORIZATION_CODE_OPENID, scenario)
+        .await
+}
+
+/// OpenID Connect UserInfo (`GET /oauth/userinfo`) with the access token of one exchange
+/// of an OpenID Connect code: token verification, then the user read from the store.
+async fn userinfo(bench: &Bench) -> Result<Row> {
     let grant = &bench.fixtures.app_grant;
-    let codes = fixtures::codes(&bench.tessera.cli, grant, count).await?;
+    let code = fixtures::codes(&bench.tessera.cli, grant, 1, true).await?;
+    let body = format!(
+        "grant_type=authorization_code&code={}&redirect_uri={REDIRECT_URI}",
+        code[0]
+    );
+    let uri: Uri = format!("http://{}{TOKEN_PATH}", bench.tessera_addr()).parse()?;
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(CONTENT_TYPE, FORM_CONTENT_TYPE)
+        .header(AUTHORIZATION, grant.app.basic_authorization()?)
+        .body(Full::new(Bytes::from(body)))?;
+    let (status, answer) = send_once(bench.tessera_addr(), request).await?;
+    if !status.is_success() {
+        bail!(
+            "exchanging the userinfo row's code: {status}: {}",
+            body_excerpt(&answer)
+        );
+    }
+    let tokens: ExchangedTokens = serde_json::from_slice(&answer)?;
+    if tokens.id_token.is_none() {
+        bail!("the userinfo row's code exchange returned no ID token");
+    }
+    let bearer = HeaderValue::from_str(&format!("Bearer {}", tokens.access_token))?;
+    let scenario = RoundRobin::new(
+        Method::GET,
+        USERINFO_PATH,
+        HeaderMap::new(),
+        Bytes::new(),
+        vec![bearer],
+    )?;
+    bench.measure_tessera(USERINFO, scenario).await
+}
+
+#[derive(Deserialize)]
+struct ExchangedTokens {
+    access_token: String,
+    id_token: Option<String>,
+}
+
+async fn code_exchanges(bench: &Bench, count: usize, openid: bool) -> Result<CodeExchanges> {
+    let grant = &bench.fixtures.app_grant;
+    let codes = fixtures::codes(&bench.tessera.cli, grant, count, openid).await?;
     let authorization = grant.app.basic_authorization()?;
     CodeExchanges::new(TOKEN_PATH, authorization, REDIRECT_URI, &codes)
 }
@@ -313,7 +373,7 @@ async fn codes_needed(bench: &Bench) -> Result<usize> {
         if round > 0 {
             supply *= 4;
         }
-        let probe = Arc::new(code_exchanges(bench, supply).await?);
+        let probe = Arc::new(code_exchanges(bench, supply, false).await?);
         eprintln!("probing the code exchange rate …");
         let report = load::run(bench.tessera_addr(), Arc::clone(&probe), config).await?;
         if probe.exhausted() {

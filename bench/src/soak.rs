@@ -120,7 +120,7 @@ pub async fn run(args: SoakArgs) -> Result<()> {
     let grant = fixtures::app_grant(&tessera.cli, account_id).await?;
     let chains = fixtures::token_sets(&tessera.cli, &grant, args.connections).await?;
     let codes = Arc::new(Mutex::new(VecDeque::from(
-        fixtures::codes(&tessera.cli, &grant, CODE_BATCH).await?,
+        fixtures::codes(&tessera.cli, &grant, CODE_BATCH, false).await?,
     )));
     let addr = tessera.server.addr;
     let pid = tessera.server.pid();
@@ -159,7 +159,7 @@ pub async fn run(args: SoakArgs) -> Result<()> {
         async move {
             while !stop.load(Ordering::Relaxed) {
                 if codes.lock().unwrap_or_else(|e| e.into_inner()).len() < CODE_BATCH / 2 {
-                    let more = fixtures::codes(&cli, &grant, CODE_BATCH).await?;
+                    let more = fixtures::codes(&cli, &grant, CODE_BATCH, false).await?;
                     codes.lock().unwrap_or_else(|e| e.into_inner()).extend(more);
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;

@@ -24,6 +24,7 @@ use crate::procfs;
 pub const TOKEN_PATH: &str = "/oauth/token";
 pub const ACCOUNT_PATH: &str = "/v1/account";
 pub const INTROSPECT_PATH: &str = "/oauth/introspect";
+pub const USERINFO_PATH: &str = "/oauth/userinfo";
 pub const REVOKE_PATH: &str = "/oauth/revoke";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 

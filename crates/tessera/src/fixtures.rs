@@ -71,6 +71,10 @@ pub enum FixturesCommand {
         redirect_uri: String,
         #[arg(long)]
         count: usize,
+        /// OpenID Connect codes: the identity scopes and a nonce, so that each exchange
+        /// also returns an ID token.
+        #[arg(long)]
+        openid: bool,
     },
     /// Fill the store for scale runs: credential clients of the account, and token sets of
     /// the application for the user, each with one live refresh token, inserted in bulk.
@@ -216,8 +220,17 @@ pub(crate) async fn fixtures(
             user,
             redirect_uri,
             count,
+            openid,
         } => {
             let owner = FixtureOwner::load(&store, &app, &account, &user).await?;
+            // With --openid, the identity scopes too: each exchange returns an ID token
+            // with the user's name and email (so the user is read, as in production).
+            let mut scope = owner.client.scopes.clone();
+            if openid {
+                scope =
+                    tessera_core::domain::ScopeSet::parse(&format!("{scope} openid profile email"))
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
             // RFC 6749 §3.1.2.3: the exchange compares against a registered URI.
             if !owner.client.redirect_uris.contains(&redirect_uri) {
                 bail!("--redirect-uri {redirect_uri} is not registered for application {app}");
@@ -226,11 +239,11 @@ pub(crate) async fn fixtures(
                 client_id: owner.client.id.clone(),
                 delivery: Delivery::Redirect(redirect_uri),
                 redirect_uri_sent: true,
-                scope: owner.client.scopes.clone(),
+                scope: scope.clone(),
                 state: None,
                 code_challenge: None,
                 login_hint: None,
-                nonce: None,
+                nonce: openid.then(|| "bench-nonce".to_owned()),
                 prompt: Default::default(),
                 max_age: None,
                 signed_in_after: None,
@@ -240,7 +253,7 @@ pub(crate) async fn fixtures(
                 request: &request,
                 user_id: &owner.user,
                 account_id: &owner.account,
-                scopes: &owner.client.scopes,
+                scopes: &scope,
                 auth_time: now,
             };
             let policy = AuthorizePolicy {
