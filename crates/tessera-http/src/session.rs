@@ -137,13 +137,15 @@ pub async fn current_sign_in(
             .await
             .map_err(HttpError::internal)?;
     }
+    // Through the user cache, which then holds the user for the code exchange's ID token.
     let user = app
-        .store
-        .find_user(&session.user_id)
+        .caches
+        .users
+        .get(&session.user_id, app.store.as_ref(), now)
         .await
         .map_err(HttpError::internal)?;
     Ok(user.map(|user| SignedIn {
-        user,
+        user: (*user).clone(),
         session: hash,
         signed_in_at: session.created_at,
     }))

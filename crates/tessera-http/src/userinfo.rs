@@ -32,7 +32,7 @@ pub async fn userinfo_endpoint(
         .map(|(_, token)| token.trim())
         .ok_or(HttpError::MissingToken)?;
     let claims = authenticate_token(&app, token).await?;
-    let answer = userinfo(app.store.as_ref(), &claims)
+    let answer = userinfo(app.store.as_ref(), &app.caches, &claims, app.clock.now())
         .await
         .map_err(|refusal| match refusal {
             UserInfoRefusal::NotOpenId => HttpError::InsufficientScope(OPENID.into()),

@@ -208,6 +208,12 @@ pub fn validate(
             )))
         }
     }
+    // OAuth 2.0 Multiple Response Type Encoding Practices §2: only `query` is offered.
+    if let Some(mode) = params.get("response_mode").filter(|m| *m != "query") {
+        return Err(fail(OAuthError::invalid_request(format!(
+            "response_mode {mode:?} is not supported; responses come in the query"
+        ))));
+    }
     let scope = match params.get("scope") {
         None => client.scopes.clone(),
         Some(raw) => {

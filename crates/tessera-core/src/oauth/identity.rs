@@ -103,10 +103,12 @@ pub async fn id_token_for(
         return Ok(None);
     };
     let released = if needs_user(sign_in.scopes) {
-        let user =
-            cx.store.find_user(sign_in.user).await?.ok_or_else(|| {
-                OAuthError::invalid_grant("the user of this grant no longer exists")
-            })?;
+        let user = cx
+            .caches
+            .users
+            .get(sign_in.user, cx.store, cx.now)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_grant("the user of this grant no longer exists"))?;
         released_claims(&user, sign_in.scopes)
     } else {
         Map::new()

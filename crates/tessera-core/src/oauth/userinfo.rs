@@ -7,8 +7,10 @@ use serde_json::{Map, Value};
 use super::identity::{released_claims, OPENID};
 use crate::domain::UserId;
 use crate::error::StoreError;
+use crate::runtime::Caches;
 use crate::store::Store;
 use crate::token::jwt::AccessTokenClaims;
+use crate::UnixSeconds;
 
 /// Why a verified access token gets no claims.
 #[derive(Debug)]
@@ -30,7 +32,9 @@ impl From<StoreError> for UserInfoRefusal {
 /// §5.3.2: `sub`, and the claims of `profile` and `email` when the token has them.
 pub async fn userinfo(
     store: &dyn Store,
+    caches: &Caches,
     claims: &AccessTokenClaims,
+    now: UnixSeconds,
 ) -> Result<Map<String, Value>, UserInfoRefusal> {
     // Only a user's token (code flow: `acct` names the account, `sub` the user) can carry
     // `openid`; the check on `acct` keeps an account id from ever being looked up as a user.
@@ -38,8 +42,9 @@ pub async fn userinfo(
         return Err(UserInfoRefusal::NotOpenId);
     }
     let id = UserId::parse(&claims.sub).ok_or(UserInfoRefusal::UnknownUser)?;
-    let user = store
-        .find_user(&id)
+    let user = caches
+        .users
+        .get(&id, store, now)
         .await?
         .ok_or(UserInfoRefusal::UnknownUser)?;
     let scopes = crate::domain::ScopeSet::parse(&claims.scope).unwrap_or_default();
@@ -82,7 +87,8 @@ mod tests {
         let answer = |scope: &'static str| {
             let claims = token(sub, Some("acct_a"), scope);
             let store = &world.store;
-            async move { userinfo(store, &claims).await }
+            let caches = &world.caches;
+            async move { userinfo(store, caches, &claims, 0).await }
         };
         let full = answer("openid profile email books:read").await.unwrap();
         assert_eq!(full["sub"], sub);
@@ -98,12 +104,12 @@ mod tests {
         // A client credentials token: `sub` is an account, never looked up as a user.
         let account_token = token("acct_a", None, "openid");
         assert!(matches!(
-            userinfo(&world.store, &account_token).await,
+            userinfo(&world.store, &world.caches, &account_token, 0).await,
             Err(UserInfoRefusal::NotOpenId)
         ));
         let gone = token("usr_gone", Some("acct_a"), "openid");
         assert!(matches!(
-            userinfo(&world.store, &gone).await,
+            userinfo(&world.store, &world.caches, &gone, 0).await,
             Err(UserInfoRefusal::UnknownUser)
         ));
     }

@@ -12,6 +12,7 @@ pub mod lease;
 pub mod rate_limit;
 mod revoked;
 pub mod sync;
+pub mod users;
 mod verified;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub use accounts::AccountCache;
 pub use client_keys::{ClientKeyCache, JwksFetcher};
 pub use clients::ClientCache;
 pub use revoked::RevokedTokens;
+pub use users::UserCache;
 pub use verified::VerifiedTokens;
 
 use crate::domain::ScopeSet;
@@ -36,6 +38,8 @@ pub struct Caches {
     pub client_keys: ClientKeyCache,
     /// API accounts (names, external ids) for the gateway and the sample API.
     pub accounts: AccountCache,
+    /// Users, for ID tokens and UserInfo.
+    pub users: UserCache,
     pub revoked: RevokedTokens,
     /// Revoked token sets by id: their access tokens (claim `sid`) are refused.
     pub revoked_sets: RevokedTokens,
@@ -56,6 +60,7 @@ impl Caches {
             clients: ClientCache::default(),
             client_keys: ClientKeyCache::default(),
             accounts: AccountCache::default(),
+            users: UserCache::default(),
             revoked: RevokedTokens::default(),
             revoked_sets: RevokedTokens::default(),
             verified: VerifiedTokens::new(verified_capacity),

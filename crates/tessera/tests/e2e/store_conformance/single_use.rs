@@ -296,3 +296,65 @@ conformance_test!(
         stores[1].close().await;
     }
 );
+
+conformance_test!(
+    /// A pushed authorization request is stored as pushed, found by its hash, and spent by
+    /// exactly one of many concurrent authorizations from two processes; pruning forgets
+    /// the expired ones only.
+    async fn a_pushed_request_is_spent_once(s) {
+        let (app, _, _) = s.parties().await;
+        let pushed = tessera_core::store::PushedRequest {
+            id_hash: SecretHash::of(random_suffix().as_bytes()),
+            client_id: app.id.clone(),
+            params: "response_type=code&state=%E2%82%AC".into(),
+            created_at: T0,
+            expires_at: T0 + 60,
+            used_at: None,
+        };
+        s.insert_pushed_request(&pushed).await.unwrap();
+        assert_eq!(s.find_pushed_request(&pushed.id_hash).await.unwrap(), Some(pushed.clone()));
+        let stores = [s.store.clone(), s.other_process().await];
+        let hash = pushed.id_hash;
+        let outcomes = race(&stores, RACERS, |_, store| async move {
+            store.spend_pushed_request(&hash, T0 + 1).await.unwrap()
+        })
+        .await;
+        assert_eq!(outcomes.iter().filter(|won| **won).count(), 1, "{outcomes:?}");
+        let spent = s.find_pushed_request(&hash).await.unwrap().unwrap();
+        assert_eq!(spent.used_at, Some(T0 + 1));
+        s.prune_pushed_requests(T0 + 60).await.unwrap();
+        assert!(s.find_pushed_request(&hash).await.unwrap().is_some(), "not expired yet");
+        s.prune_pushed_requests(T0 + 61).await.unwrap();
+        assert_eq!(s.find_pushed_request(&hash).await.unwrap(), None);
+        stores[1].close().await;
+    }
+);
+
+conformance_test!(
+    /// A client assertion's `jti` is recorded once per client: of concurrent recordings
+    /// from two processes exactly one succeeds; another client may use the same `jti`;
+    /// pruning forgets it after its expiry, never before.
+    async fn a_client_assertion_jti_is_recorded_once(s) {
+        let (app, _, _) = s.parties().await;
+        let other = s.application(T0).await;
+        let stores = [s.store.clone(), s.other_process().await];
+        let client = app.id.clone();
+        let outcomes = race(&stores, RACERS, |_, store| {
+            let client = client.clone();
+            async move {
+                store
+                    .record_client_assertion(&client, "jti-1", T0 + 60)
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        assert_eq!(outcomes.iter().filter(|won| **won).count(), 1, "{outcomes:?}");
+        assert!(s.record_client_assertion(&other.id, "jti-1", T0 + 60).await.unwrap());
+        s.prune_client_assertions(T0 + 60).await.unwrap();
+        assert!(!s.record_client_assertion(&app.id, "jti-1", T0 + 60).await.unwrap());
+        s.prune_client_assertions(T0 + 61).await.unwrap();
+        assert!(s.record_client_assertion(&app.id, "jti-1", T0 + 120).await.unwrap());
+        stores[1].close().await;
+    }
+);
