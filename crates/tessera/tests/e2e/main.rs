@@ -32,6 +32,7 @@ mod oauth2_client;
 mod observe;
 mod oidc_interop;
 mod openid;
+mod openidconnect_crate;
 mod outage;
 mod pages;
 mod par;
