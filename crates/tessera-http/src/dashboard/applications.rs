@@ -5,8 +5,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::audit::Actor;
-use tessera_core::domain::{Client, ClientKeys, ClientKind, ClientStatus, ScopeSet, User};
-use tessera_core::error::ManageError;
+use tessera_core::domain::{Client, ClientKind, ClientStatus, ScopeSet, User};
 use tessera_core::manage::apps::{
     create_application, list_applications, set_require_pkce, NewApplication,
 };
@@ -16,6 +15,7 @@ use tessera_core::manage::tokens::generate_token_set;
 use tessera_core::oauth::request::Form;
 use tessera_core::oauth::routes;
 
+use super::client_keys::client_keys;
 use super::visit::{back_with, rotate_with_overlap, ApplicationsPage, Page, Signed, Submitted};
 use crate::error::{HttpError, PageError};
 use crate::state::AppState;
@@ -190,17 +190,7 @@ pub async fn post_register(
     };
     let uris = lines("redirect_uris");
     let logout_uris = lines("post_logout_redirect_uris");
-    let jwks = match (form.get("jwks").map(str::trim), form.get("jwks_uri")) {
-        (Some(set), None) if !set.is_empty() => Some(ClientKeys::Inline(set.to_owned())),
-        (None | Some(""), Some(uri)) => Some(ClientKeys::Uri(uri.trim().to_owned())),
-        (None | Some(""), None) => None,
-        _ => {
-            return Err(PageError::Manage(ManageError::Invalid(
-                "Give the public keys or the URL where they are, not both.".into(),
-            ))
-            .into())
-        }
-    };
+    let jwks = client_keys(&form)?;
     let new = NewApplication {
         name: form.get("name").unwrap_or(""),
         redirect_uris: &uris,

@@ -6,11 +6,13 @@ use serde::Deserialize;
 use tessera_core::audit::Actor;
 use tessera_core::domain::{Client, ClientKind, ClientStatus, User};
 use tessera_core::manage::clients::{
-    create_credential_clients, get_client, revoke_client, NewCredentialClient,
+    create_credential_client_with_keys, create_credential_clients, get_client, revoke_client,
+    NewCredentialClient,
 };
 use tessera_core::manage::tokens::test_credential;
 use tessera_core::oauth::routes;
 
+use super::client_keys::client_keys;
 use super::visit::{
     back_with, rotate_with_overlap, CredentialsPage, Page, Signed, Submitted, Visit,
 };
@@ -120,6 +122,18 @@ pub async fn post_create(
         name: form.get("name").unwrap_or(""),
         scope: None,
     };
+    if let Some(keys) = client_keys(&form)? {
+        let client = create_credential_client_with_keys(
+            app.store.as_ref(),
+            &Actor::user(&v.user.id),
+            &new,
+            keys,
+            app.clock.now(),
+        )
+        .await?;
+        let title = "OAuth 2.0 credentials created (private_key_jwt)";
+        return secret_page(&app, v, title, client.id.as_str(), "", account);
+    }
     let mut created = create_credential_clients(
         app.store.as_ref(),
         &Actor::user(&v.user.id),

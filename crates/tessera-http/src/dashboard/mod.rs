@@ -4,6 +4,7 @@
 
 mod applications;
 mod audit;
+mod client_keys;
 mod credentials;
 mod legacy;
 mod operator;

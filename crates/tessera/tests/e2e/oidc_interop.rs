@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tessera_core::domain::ClientKeys;
 
 use crate::support::client_key::{jwks, ClientKey};
-use crate::support::flow::{browser, TestUser};
+use crate::support::flow::{browser, AppSpec, TestUser};
 use crate::support::TestApp;
 
 const INTEROP: &str = "tests/interop";
@@ -144,21 +144,13 @@ enum Credential {
 async fn check(app: &TestApp, rp: Rp) {
     let (partner, credential) = if matches!(rp, Rp::OpenIdClientPrivateKeyJwt) {
         let key = ClientKey::generate("rp-key-1");
-        let uris = [CB.to_owned()];
-        let partner = app
-            .register_app(&tessera_core::manage::apps::NewApplication {
-                name: "Partner App",
-                redirect_uris: &uris,
-                scope: Some("books:read"),
-                public: false,
-                approved: true,
-                require_pkce: false,
-                post_logout_redirect_uris: &[],
-                require_par: true,
-                jwks: Some(ClientKeys::Inline(jwks(&[&key]))),
-                owner: None,
-            })
-            .await;
+        let spec = AppSpec {
+            name: "Partner App",
+            require_par: true,
+            jwks: Some(ClientKeys::Inline(jwks(&[&key]))),
+            ..AppSpec::default()
+        };
+        let partner = app.application_spec(CB, spec).await;
         (partner, Credential::Key(key))
     } else {
         let partner = app.application(Some(CB), false, Some("books:read")).await;

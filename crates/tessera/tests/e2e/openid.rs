@@ -6,16 +6,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;
 
-use crate::support::flow::{browser, field, location, param, TestApplication, TestUser};
+use crate::support::flow::{browser, field, location, param, AppSpec, TestApplication, TestUser};
 use crate::support::{jwt, TestApp};
 
 const CB: &str = "https://rp.example/callback";
-
-async fn get_json(app: &TestApp, path: &str) -> Value {
-    let res = app.http.get(app.url(path)).send().await.unwrap();
-    assert_eq!(res.status(), 200, "{path}");
-    res.json().await.unwrap()
-}
 
 /// The at_hash of `access_token` for ES256 (the default algorithm), computed here.
 fn es256_at_hash(access_token: &str) -> String {
@@ -64,8 +58,8 @@ store_test!(
         assert_eq!(status, 200, "{tokens}");
         let id_token = tokens["id_token"].as_str().expect("an id_token");
         let access_token = tokens["access_token"].as_str().unwrap();
-        let meta = get_json(app, "/.well-known/openid-configuration").await;
-        let jwks = get_json(app, "/.well-known/jwks.json").await;
+        let meta = app.get_json("/.well-known/openid-configuration").await;
+        let jwks = app.get_json("/.well-known/jwks.json").await;
         assert!(
             jwt::verify_with_jwks(id_token, &jwks),
             "signed by a published key"
@@ -255,8 +249,10 @@ store_test!(
 
 store_test!(
     async fn discovery_is_the_same_document_as_rfc_8414_metadata(app: &TestApp) {
-        let oidc = get_json(app, "/.well-known/openid-configuration").await;
-        let oauth = get_json(app, "/.well-known/oauth-authorization-server").await;
+        let oidc = app.get_json("/.well-known/openid-configuration").await;
+        let oauth = app
+            .get_json("/.well-known/oauth-authorization-server")
+            .await;
         assert_eq!(oidc, oauth);
         assert_eq!(
             oidc["userinfo_endpoint"],
@@ -479,22 +475,11 @@ const SIGNED_OUT: &str = "https://rp.example/signed-out";
 /// An application with a post-logout redirect URI, a user signed in to it through `b`, and
 /// the ID token of that sign-in.
 async fn signed_in_with_logout(app: &TestApp, b: &reqwest::Client) -> (TestApplication, String) {
-    let logout_uris = [SIGNED_OUT.to_owned()];
-    let redirect_uris = [CB.to_owned()];
-    let rp = app
-        .register_app(&tessera_core::manage::apps::NewApplication {
-            name: "Relying Party",
-            redirect_uris: &redirect_uris,
-            scope: Some("books:read"),
-            public: false,
-            approved: true,
-            require_pkce: false,
-            post_logout_redirect_uris: &logout_uris,
-            require_par: false,
-            jwks: None,
-            owner: None,
-        })
-        .await;
+    let spec = AppSpec {
+        post_logout_redirect_uris: vec![SIGNED_OUT.to_owned()],
+        ..AppSpec::default()
+    };
+    let rp = app.application_spec(CB, spec).await;
     let account = app.account("Acme").await;
     let user = app.user(&[&account]).await;
     let to = app.authorize_with(b, &user, &request(&rp, "openid")).await;
@@ -521,7 +506,7 @@ store_test!(
         let b = browser();
         let (rp, id_token) = signed_in_with_logout(app, &b).await;
         assert!(has_session(app, &b, &rp).await);
-        let meta = get_json(app, "/.well-known/openid-configuration").await;
+        let meta = app.get_json("/.well-known/openid-configuration").await;
         assert_eq!(
             meta["end_session_endpoint"],
             "http://tessera.test/oauth/logout"
@@ -541,17 +526,11 @@ store_test!(
         // Sent as a form (POST), with client_id instead of a hint: the same.
         let b2 = browser();
         let (rp2, _) = signed_in_with_logout(app, &b2).await;
-        let body = crate::support::flow::form_body(&[
-            ("client_id", &rp2.client_id),
+        let pairs = [
+            ("client_id", rp2.client_id.as_str()),
             ("post_logout_redirect_uri", SIGNED_OUT),
-        ]);
-        let res = b2
-            .post(app.url("/oauth/logout"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        ];
+        let res = app.browser_post(&b2, "/oauth/logout", &pairs).await;
         assert_eq!(res.status(), 200, "no hint: the user is asked");
         assert!(has_session(app, &b2, &rp2).await);
     }
@@ -578,17 +557,16 @@ store_test!(
         let confirm = |decision: &'static str, html: String| {
             let b = &b;
             async move {
-                let body = crate::support::flow::form_body(&[
-                    ("csrf", &field(&html, "csrf").unwrap()),
-                    ("request", &field(&html, "request").unwrap()),
+                let (csrf, request) = (
+                    field(&html, "csrf").unwrap(),
+                    field(&html, "request").unwrap(),
+                );
+                let pairs = [
+                    ("csrf", csrf.as_str()),
+                    ("request", request.as_str()),
                     ("decision", decision),
-                ]);
-                b.post(app.url("/oauth/logout"))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap()
+                ];
+                app.browser_post(b, "/oauth/logout", &pairs).await
             }
         };
         let res = confirm("stay", html).await;
@@ -615,18 +593,13 @@ store_test!(
         // A confirmation without this session's CSRF token does nothing.
         let b2 = browser();
         let (rp2, _) = signed_in_with_logout(app, &b2).await;
-        let forged = crate::support::flow::form_body(&[
+        let request = format!("client_id={}", rp2.client_id);
+        let forged = [
             ("csrf", "forged"),
-            ("request", &format!("client_id={}", rp2.client_id)),
+            ("request", request.as_str()),
             ("decision", "sign_out"),
-        ]);
-        let res = b2
-            .post(app.url("/oauth/logout"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(forged)
-            .send()
-            .await
-            .unwrap();
+        ];
+        let res = app.browser_post(&b2, "/oauth/logout", &forged).await;
         assert_eq!(res.status(), 403);
         assert!(has_session(app, &b2, &rp2).await);
     }

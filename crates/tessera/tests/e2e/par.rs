@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::support::flow::{browser, form_body, location, param, TestApplication};
+use crate::support::flow::{browser, form_body, location, param, AppSpec, TestApplication};
 use crate::support::{jwt, TestApp};
 
 const CB: &str = "https://rp.example/callback";
@@ -46,20 +46,13 @@ fn authorize_path(rp: &TestApplication, request_uri: &str) -> String {
 }
 
 async fn registered(app: &TestApp, public: bool, require_par: bool) -> TestApplication {
-    let uris = [CB.to_owned()];
-    app.register_app(&tessera_core::manage::apps::NewApplication {
+    let spec = AppSpec {
         name: "Pushing RP",
-        redirect_uris: &uris,
-        scope: Some("books:read"),
         public,
-        approved: true,
-        require_pkce: false,
-        post_logout_redirect_uris: &[],
         require_par,
-        jwks: None,
-        owner: None,
-    })
-    .await
+        ..AppSpec::default()
+    };
+    app.application_spec(CB, spec).await
 }
 
 /// The error page's status and text for the browser at `path`.
@@ -199,15 +192,7 @@ store_test!(
     async fn the_server_can_require_par_of_every_application(app: &TestApp) with |c| {
         c.require_pushed_authorization_requests = true;
     } {
-        let meta: Value = app
-            .http
-            .get(app.url("/.well-known/openid-configuration"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let meta = app.get_json("/.well-known/openid-configuration").await;
         assert_eq!(meta["require_pushed_authorization_requests"], true);
         assert_eq!(meta["pushed_authorization_request_endpoint"], "http://tessera.test/oauth/par");
         let rp = registered(app, false, false).await;

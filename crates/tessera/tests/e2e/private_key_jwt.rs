@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use tessera_core::domain::ClientKeys;
 
 use crate::support::client_key::{claims, jwks, ClientKey, JwksServer, JWT_BEARER};
-use crate::support::flow::{browser, form_body, param};
+use crate::support::flow::{browser, form_body, param, AppSpec};
 use crate::support::TestApp;
 
 const TOKEN_URL: &str = "http://tessera.test/oauth/token";
@@ -184,21 +184,12 @@ store_test!(
     ) {
         let key = ClientKey::generate("k1");
         let server = JwksServer::start(jwks(&[&key])).await;
-        let uris = [CB.to_owned()];
-        let rp = app
-            .register_app(&tessera_core::manage::apps::NewApplication {
-                name: "Signed RP",
-                redirect_uris: &uris,
-                scope: Some("books:read"),
-                public: false,
-                approved: true,
-                require_pkce: false,
-                post_logout_redirect_uris: &[],
-                require_par: false,
-                jwks: Some(ClientKeys::Uri(server.url.clone())),
-                owner: None,
-            })
-            .await;
+        let spec = AppSpec {
+            name: "Signed RP",
+            jwks: Some(ClientKeys::Uri(server.url.clone())),
+            ..AppSpec::default()
+        };
+        let rp = app.application_spec(CB, spec).await;
         assert!(rp.client_secret.is_none(), "private_key_jwt: no secret");
         let id = rp.client_id.clone();
         let assert_now = |aud: &str| key.sign(&claims(&id, aud, app.now()));
@@ -388,5 +379,109 @@ store_test!(
             ])
             .unwrap_err();
         assert!(stderr.contains("private_key_jwt"), "{stderr}");
+    }
+);
+
+/// POSTs a dashboard form as the signed-in browser `b`: the status and the page.
+async fn post_page(
+    app: &TestApp,
+    b: &reqwest::Client,
+    path: &str,
+    pairs: &[(&str, &str)],
+) -> (u16, String) {
+    let res = app.browser_post(b, path, pairs).await;
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+store_test!(
+    async fn the_dashboard_registers_applications_and_credentials_with_keys(app: &TestApp) {
+        let account = app.account("Acme").await;
+        let user = app.user(&[&account]).await;
+        let b = browser();
+        let signin = b
+            .get(app.url("/signin?return_to=/settings/applications"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let res = app.sign_in(&b, &signin, &user).await;
+        assert_eq!(res.status(), 303);
+        let html = b
+            .get(app.url("/settings/applications"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = crate::support::flow::field(&html, "csrf").unwrap();
+        let key = ClientKey::generate("dash-1");
+        let set = jwks(&[&key]);
+        let (status, page) = post_page(
+            app,
+            &b,
+            "/settings/applications/register",
+            &[
+                ("csrf", &csrf),
+                ("account", &account),
+                ("name", "Keyed App"),
+                ("redirect_uris", CB),
+                ("post_logout_redirect_uris", "https://rp.example/bye"),
+                ("require_par", "on"),
+                ("jwks", &set),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            page.contains("private_key_jwt") && !page.contains("Client secret"),
+            "{page}"
+        );
+        let clients = tessera_core::store::ClientStore::list_clients(app.store(), None)
+            .await
+            .unwrap();
+        let keyed = clients.iter().find(|c| c.name == "Keyed App").unwrap();
+        assert_eq!(keyed.jwks, Some(ClientKeys::Inline(set.clone())));
+        assert!(keyed.require_par && keyed.secrets.is_empty());
+        assert_eq!(keyed.post_logout_redirect_uris, ["https://rp.example/bye"]);
+        // Both the keys and a URL: refused, nothing registered.
+        let (status, _) = post_page(
+            app,
+            &b,
+            "/settings/applications/register",
+            &[
+                ("csrf", &csrf),
+                ("account", &account),
+                ("name", "Both"),
+                ("jwks", &set),
+                ("jwks_uri", "https://rp.example/jwks"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 400);
+        // A credential of the account, with keys: it gets tokens by assertion.
+        let (status, page) = post_page(
+            app,
+            &b,
+            "/settings/credentials/create",
+            &[
+                ("csrf", &csrf),
+                ("account", &account),
+                ("name", "keyed batch"),
+                ("jwks", &set),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        let clients = tessera_core::store::ClientStore::list_clients(app.store(), None)
+            .await
+            .unwrap();
+        let credential = clients.iter().find(|c| c.name == "keyed batch").unwrap();
+        assert!(credential.secrets.is_empty());
+        let id = credential.id.to_string();
+        let (status, body) = cc_token(app, &key.sign(&claims(&id, TOKEN_URL, app.now()))).await;
+        assert_eq!(status, 200, "{body}");
     }
 );

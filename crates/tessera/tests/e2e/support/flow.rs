@@ -11,6 +11,28 @@ pub struct TestUser {
     pub accounts: Vec<String>,
 }
 
+/// What an application registered by [`TestApp::application_spec`] has besides the defaults
+/// (scope `books:read`, operator-approved, confidential with a secret).
+pub struct AppSpec {
+    pub name: &'static str,
+    pub public: bool,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub require_par: bool,
+    pub jwks: Option<tessera_core::domain::ClientKeys>,
+}
+
+impl Default for AppSpec {
+    fn default() -> Self {
+        Self {
+            name: "Relying Party",
+            public: false,
+            post_logout_redirect_uris: Vec::new(),
+            require_par: false,
+            jwks: None,
+        }
+    }
+}
+
 pub struct TestApplication {
     pub client_id: String,
     pub client_secret: Option<String>,
@@ -204,8 +226,26 @@ impl TestApp {
         self.register_app(&new).await
     }
 
-    /// Registers the application `new` describes.
-    pub async fn register_app(
+    /// An operator-approved confidential application redirecting to `redirect_uri`, with
+    /// the OpenID Connect settings of `spec`.
+    pub async fn application_spec(&self, redirect_uri: &str, spec: AppSpec) -> TestApplication {
+        let uris = [redirect_uri.to_owned()];
+        let new = tessera_core::manage::apps::NewApplication {
+            name: spec.name,
+            redirect_uris: &uris,
+            scope: Some("books:read"),
+            public: spec.public,
+            approved: true,
+            require_pkce: false,
+            post_logout_redirect_uris: &spec.post_logout_redirect_uris,
+            require_par: spec.require_par,
+            jwks: spec.jwks,
+            owner: None,
+        };
+        self.register_app(&new).await
+    }
+
+    async fn register_app(
         &self,
         new: &tessera_core::manage::apps::NewApplication<'_>,
     ) -> TestApplication {
@@ -222,6 +262,21 @@ impl TestApp {
             client_secret: secret.map(|s| s.expose().to_owned()),
             redirect_uri: new.redirect_uris.first().cloned(),
         }
+    }
+
+    /// POSTs the form `pairs` to `path` as the browser `b` (its cookies, no redirects).
+    pub async fn browser_post(
+        &self,
+        b: &reqwest::Client,
+        path: &str,
+        pairs: &[(&str, &str)],
+    ) -> reqwest::Response {
+        b.post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(pairs))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// GET /oauth/authorize with `params`.

@@ -333,6 +333,13 @@ impl TestApp {
             .to_owned()
     }
 
+    /// GET `path`, expecting 200 and JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let res = self.http.get(self.url(path)).send().await.expect("request");
+        assert_eq!(res.status(), 200, "{path}");
+        res.json().await.expect("json")
+    }
+
     pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
         self.http
             .get(self.url(path))
