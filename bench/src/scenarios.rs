@@ -294,19 +294,49 @@ async fn refresh_rotation(bench: &Bench) -> Result<Row> {
 
 /// RFC 6749 §4.1.3: each request exchanges a code never used before, minted just now.
 async fn authorization_code(bench: &Bench) -> Result<Row> {
-    let count = codes_needed(bench).await?;
-    let scenario = code_exchanges(bench, count, false).await?;
-    bench.measure_tessera(AUTHORIZATION_CODE, scenario).await
+    code_row(bench, AUTHORIZATION_CODE, false).await
 }
 
 /// The same for OpenID Connect codes (`openid profile email`): each exchange also reads
-/// the user and signs an ID token. The probe of the plain exchange sizes the supply.
+/// the user and signs an ID token.
 async fn authorization_code_openid(bench: &Bench) -> Result<Row> {
-    let count = codes_needed(bench).await?;
-    let scenario = code_exchanges(bench, count, true).await?;
-    bench
-        .measure_tessera(AUTHORIZATION_CODE_OPENID, scenario)
-        .await
+    code_row(bench, AUTHORIZATION_CODE_OPENID, true).await
+}
+
+/// Where a code row mints and exchanges its codes.
+struct CodeTarget<'a> {
+    addr: SocketAddr,
+    cli: &'a crate::tessera::Tessera,
+    grant: &'a fixtures::AppGrant,
+}
+
+/// A code row, on a Tessera server of its own started for it on a fresh store: each code
+/// row leaves tens of thousands of codes, token sets and refresh tokens behind, and a row
+/// on the same store after it would pay for the larger tables (BENCHMARKS.md, "Position in
+/// the run"). Through replicas (`--replicas`) the rows stay on the cluster's store.
+async fn code_row(bench: &Bench, name: &str, openid: bool) -> Result<Row> {
+    if bench.cluster.is_some() {
+        let target = CodeTarget {
+            addr: bench.tessera_addr(),
+            cli: &bench.tessera.cli,
+            grant: &bench.fixtures.app_grant,
+        };
+        let count = codes_needed(bench, &target).await?;
+        let scenario = code_exchanges(&target, count, openid).await?;
+        return bench.measure_tessera(name, scenario).await;
+    }
+    let dir = if openid { "codes-openid" } else { "codes" };
+    let own = bench.launcher.start(dir, &[]).await?;
+    let (account, _) = fixtures::account_and_client(&own.cli).await?;
+    let grant = fixtures::app_grant(&own.cli, account).await?;
+    let target = CodeTarget {
+        addr: own.server.addr,
+        cli: &own.cli,
+        grant: &grant,
+    };
+    let count = codes_needed(bench, &target).await?;
+    let scenario = code_exchanges(&target, count, openid).await?;
+    bench.measure(name, &own.server, scenario).await
 }
 
 /// OpenID Connect UserInfo (`GET /oauth/userinfo`) with the access token of one exchange
@@ -353,16 +383,19 @@ struct ExchangedTokens {
     id_token: Option<String>,
 }
 
-async fn code_exchanges(bench: &Bench, count: usize, openid: bool) -> Result<CodeExchanges> {
-    let grant = &bench.fixtures.app_grant;
-    let codes = fixtures::codes(&bench.tessera.cli, grant, count, openid).await?;
-    let authorization = grant.app.basic_authorization()?;
+async fn code_exchanges(
+    target: &CodeTarget<'_>,
+    count: usize,
+    openid: bool,
+) -> Result<CodeExchanges> {
+    let codes = fixtures::codes(target.cli, target.grant, count, openid).await?;
+    let authorization = target.grant.app.basic_authorization()?;
     CodeExchanges::new(TOKEN_PATH, authorization, REDIRECT_URI, &codes)
 }
 
 /// How many codes a run will exchange, with headroom, from a short probe of the exchange
 /// itself: no other scenario does the same work, and running out would fail the run.
-async fn codes_needed(bench: &Bench) -> Result<usize> {
+async fn codes_needed(bench: &Bench, target: &CodeTarget<'_>) -> Result<usize> {
     let config = LoadConfig {
         warmup: Duration::ZERO,
         duration: PROBE_WINDOW,
@@ -373,9 +406,9 @@ async fn codes_needed(bench: &Bench) -> Result<usize> {
         if round > 0 {
             supply *= 4;
         }
-        let probe = Arc::new(code_exchanges(bench, supply, false).await?);
+        let probe = Arc::new(code_exchanges(target, supply, false).await?);
         eprintln!("probing the code exchange rate …");
-        let report = load::run(bench.tessera_addr(), Arc::clone(&probe), config).await?;
+        let report = load::run(target.addr, Arc::clone(&probe), config).await?;
         if probe.exhausted() {
             continue;
         }
