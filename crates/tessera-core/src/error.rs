@@ -33,10 +33,19 @@ pub enum ErrorCode {
     /// supported.
     RequestNotSupported,
     RequestUriNotSupported,
+    /// RFC 8628 §3.5: the user has not yet approved or denied the device's request.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: the device code has expired; the device must start again.
+    ExpiredToken,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing, malformed or does not verify.
+    InvalidDpopProof,
+    /// RFC 9449 §8, §9: the proof must carry the nonce the server supplies.
+    UseDpopNonce,
     /// Legacy HTTP Basic with a wrong email or password.
     InvalidCredentials,
-    /// RFC 8628 §3.5, registered for the token endpoint: the client sent more requests than
-    /// its rate limit allows (sent with 429 and `Retry-After`; RFC 6749 has no code for it).
+    /// RFC 8628 §3.5: a device polling faster than its interval (400), and, registered for
+    /// the token endpoint, a client over its rate limit (sent with 429 and `Retry-After`;
+    /// RFC 6749 has no code for that).
     SlowDown,
     /// Too many failed legacy Basic attempts.
     TooManyAttempts,
@@ -75,6 +84,10 @@ impl ErrorCode {
             Self::InteractionRequired => "interaction_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::ExpiredToken => "expired_token",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::InvalidCredentials => "invalid_credentials",
             Self::SlowDown => "slow_down",
             Self::TooManyAttempts => "too_many_attempts",

@@ -89,6 +89,14 @@ pub trait ClientStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Forgets the `jti`s of assertions expired before `before`.
     async fn prune_client_assertions(&self, before: UnixSeconds) -> StoreResult<()>;
+    /// Records a DPoP proof (RFC 9449 §11.1) by the hash of its key and `jti`, kept until
+    /// `expires_at`; `false` when it was recorded before (a replay).
+    async fn record_dpop_proof(
+        &self,
+        proof_hash: &SecretHash,
+        expires_at: UnixSeconds,
+    ) -> StoreResult<bool>;
+    async fn prune_dpop_proofs(&self, before: UnixSeconds) -> StoreResult<()>;
     /// The client with its secrets, oldest secret first.
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>>;
     /// Clients oldest first, each with its secrets; only `account`'s when given.
@@ -498,6 +506,49 @@ pub struct PushedRequest {
     pub used_at: Option<UnixSeconds>,
 }
 
+/// What the user approved for a device (RFC 8628 §3.3): the account and the scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceApproval {
+    pub user_id: UserId,
+    pub account_id: AccountId,
+    /// Granted scopes: a subset of the requested ones.
+    pub scopes: ScopeSet,
+    /// When the user who approved signed in.
+    pub auth_time: UnixSeconds,
+}
+
+/// Where a device authorization stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// The user has not decided yet (`authorization_pending`).
+    Pending,
+    Approved(DeviceApproval),
+    /// The user denied it (`access_denied`).
+    Denied,
+}
+
+/// A device authorization request (RFC 8628 §3.1–3.2), stored by the hashes of its device
+/// code and its user code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuthorization {
+    pub device_code_hash: SecretHash,
+    /// Of the user code's canonical form (eight letters, no dash, upper case).
+    pub user_code_hash: SecretHash,
+    pub client_id: ClientId,
+    /// The requested scopes.
+    pub scopes: ScopeSet,
+    pub status: DeviceStatus,
+    /// The token set the approval starts; chosen up front, like a code's.
+    pub token_set_id: TokenSetId,
+    /// Seconds the device must wait between polls (§3.5: raised by `slow_down`).
+    pub interval: i64,
+    pub last_polled_at: Option<UnixSeconds>,
+    pub created_at: UnixSeconds,
+    pub expires_at: UnixSeconds,
+    /// When the one token response of an approved request was issued.
+    pub used_at: Option<UnixSeconds>,
+}
+
 /// An issued authorization code (RFC 6749 §4.1.2), stored by hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationCode {
@@ -544,6 +595,9 @@ pub struct TokenSet {
     /// When the user signed in for the authorization that started the set; `None` for
     /// sets not started by a sign-in (the dashboard's). Every ID token of the set names it.
     pub auth_time: Option<UnixSeconds>,
+    /// The JWK thumbprint (RFC 7638) of the DPoP key a public client's set is bound to
+    /// (RFC 9449 §5): its refresh tokens are accepted only with a proof of that key.
+    pub dpop_jkt: Option<String>,
     pub created_at: UnixSeconds,
     pub revoked_at: Option<UnixSeconds>,
 }
@@ -629,6 +683,42 @@ pub trait AuthorizationStore: Send + Sync {
         now: UnixSeconds,
     ) -> StoreResult<bool>;
     async fn prune_pushed_requests(&self, before: UnixSeconds) -> StoreResult<()>;
+
+    /// Stores a device authorization; `false`, storing nothing, when another one holds the
+    /// same user code (the caller draws a new one).
+    async fn insert_device_authorization(&self, device: &DeviceAuthorization) -> StoreResult<bool>;
+    async fn find_device_authorization(
+        &self,
+        device_code_hash: &SecretHash,
+    ) -> StoreResult<Option<DeviceAuthorization>>;
+    async fn find_device_authorization_by_user_code(
+        &self,
+        user_code_hash: &SecretHash,
+    ) -> StoreResult<Option<DeviceAuthorization>>;
+    /// Records the user's decision (`None`: denied) if the request is still pending and
+    /// unexpired at `now`, atomically: of concurrent decisions, one gets `true`.
+    async fn decide_device_authorization(
+        &self,
+        user_code_hash: &SecretHash,
+        decision: Option<&DeviceApproval>,
+        now: UnixSeconds,
+    ) -> StoreResult<bool>;
+    /// Records a poll at `now`, with the interval the device must keep from now on.
+    async fn record_device_poll(
+        &self,
+        device_code_hash: &SecretHash,
+        now: UnixSeconds,
+        interval: i64,
+    ) -> StoreResult<()>;
+    /// Marks an approved request's token response issued if it is `client`'s and was not
+    /// before, atomically: of concurrent calls, exactly one gets `true`.
+    async fn spend_device_authorization(
+        &self,
+        device_code_hash: &SecretHash,
+        client: &ClientId,
+        now: UnixSeconds,
+    ) -> StoreResult<bool>;
+    async fn prune_device_authorizations(&self, before: UnixSeconds) -> StoreResult<()>;
 
     async fn insert_authorization_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     /// Marks the code used if it was issued to `client`, atomically: of any number of

@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use tessera_core::domain::{redirect_target, AccountId, Client, ClientId, SecretHash, User};
+use tessera_core::domain::{
+    redirect_target, AccountId, Client, ClientId, ScopeSet, SecretHash, User,
+};
 use tessera_core::error::{ErrorCode, OAuthError};
 use tessera_core::oauth::authorization_code::{mint_authorization_code, Approval};
 use tessera_core::oauth::authorize::{
@@ -225,15 +227,14 @@ struct ConsentPage<'a> {
     query: &'a str,
 }
 
-async fn consent_page(
+/// The consent page's line for each of `scopes`: its description (the identity scopes'
+/// own words, else the catalog's), and its name.
+pub(crate) async fn scope_lines(
     app: &AppState,
-    session: &SecretHash,
-    p: &ConsentPage<'_>,
-) -> Result<Response, HttpError> {
+    scopes: &ScopeSet,
+) -> Result<Vec<ScopeLine>, HttpError> {
     let catalog = app.store.list_scopes().await.map_err(HttpError::internal)?;
-    let scopes = p
-        .request
-        .scope
+    Ok(scopes
         .iter()
         .map(|name| ScopeLine {
             name: name.to_owned(),
@@ -245,7 +246,15 @@ async fn consent_page(
                 })
                 .unwrap_or_else(|| name.to_owned()),
         })
-        .collect();
+        .collect())
+}
+
+async fn consent_page(
+    app: &AppState,
+    session: &SecretHash,
+    p: &ConsentPage<'_>,
+) -> Result<Response, HttpError> {
+    let scopes = scope_lines(app, &p.request.scope).await?;
     let accounts = account_choices(app, p.accounts).await?;
     let redirect_target = match &p.request.delivery {
         Delivery::Redirect(uri) => redirect_target(uri),
@@ -253,6 +262,8 @@ async fn consent_page(
     };
     let view = ConsentView {
         csrf: csrf_token(app, CsrfBinding::Session(session))?,
+        action: routes::AUTHORIZE,
+        device: false,
         request: p.query.to_owned(),
         app_name: p.client.name.clone(),
         approved: p.client.approved,
@@ -355,9 +366,16 @@ pub async fn post_authorize(
     };
     let now = app.clock.now();
     let user = &signed_in.user;
-    let outcome = decide(app.store.as_ref(), &client, user, &request, &decision, now)
-        .await
-        .map_err(HttpError::internal)?;
+    let outcome = decide(
+        app.store.as_ref(),
+        &client,
+        user,
+        &request.scope,
+        &decision,
+        now,
+    )
+    .await
+    .map_err(HttpError::internal)?;
     match outcome {
         DecisionOutcome::Issue(approved) => issue(&app, &request, &signed_in, &approved).await,
         DecisionOutcome::Refuse(error) => {

@@ -103,6 +103,10 @@ pub enum PageError {
     InvalidCodeLink,
     /// The consent form came back without one of the user's API accounts.
     NoAccountChosen,
+    /// A user code no device is waiting with (mistyped, expired or already decided).
+    UnknownUserCode,
+    /// Too many wrong user codes from this session or address; seconds until the next try.
+    TooManyUserCodes { retry_after: i64 },
     /// The user may not act on any API account.
     NoAccount,
     /// A form named an API account that is not the user's.
@@ -168,7 +172,8 @@ impl PageError {
             | Self::InvalidLogoutRequest(_)
             | Self::AuthorizationFailed(_)
             | Self::InvalidCodeLink
-            | Self::NoAccountChosen => StatusCode::BAD_REQUEST,
+            | Self::NoAccountChosen
+            | Self::UnknownUserCode => StatusCode::BAD_REQUEST,
             Self::WrongCredentials => StatusCode::UNAUTHORIZED,
             Self::FormExpired(_)
             | Self::CrossSite
@@ -177,7 +182,9 @@ impl PageError {
             | Self::OperatorsOnly => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Blocked(_) => StatusCode::CONFLICT,
-            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyAttempts { .. } | Self::TooManyUserCodes { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Manage(e) => match e {
                 ManageError::NotFound(_) => StatusCode::NOT_FOUND,
                 ManageError::Invalid(_) | ManageError::Conflict(_) | ManageError::Crypto(_) => {
@@ -203,6 +210,7 @@ impl PageError {
             Self::AuthorizationFailed(_) => "No code",
             Self::InvalidCodeLink => "No code to show",
             Self::NoAccountChosen => "Choose an API account",
+            Self::UnknownUserCode | Self::TooManyUserCodes { .. } => "Connect a device",
             Self::NoAccount => "No API account",
             Self::NotYourAccount => "Not your account",
             Self::OperatorsOnly => "Operators only",
@@ -248,6 +256,16 @@ impl PageError {
                     .into()
             }
             Self::NoAccountChosen => "Pick one of your API accounts.".into(),
+            Self::UnknownUserCode => {
+                "No device is waiting with that code. Check the code on the device's screen; \
+                 if it has expired, start again on the device."
+                    .into()
+            }
+            Self::TooManyUserCodes { retry_after } => format!(
+                "Too many wrong codes. Try again in {} minutes.",
+                (retry_after + 59) / 60
+            )
+            .into(),
             Self::NoAccount => "Your user may not act on any API account.".into(),
             Self::NotYourAccount => "Pick one of your API accounts.".into(),
             Self::OperatorsOnly => "This page is for the provider's operators.".into(),
@@ -288,7 +306,9 @@ impl PageError {
             | Self::InvalidLogoutRequest(_)
             | Self::AuthorizationFailed(_)
             | Self::InvalidCodeLink
-            | Self::NoAccountChosen => None,
+            | Self::NoAccountChosen
+            | Self::UnknownUserCode
+            | Self::TooManyUserCodes { .. } => None,
         }
     }
 
@@ -318,7 +338,8 @@ impl PageError {
     /// and headers.
     pub fn with_page(&self, mut page: Response) -> Response {
         *page.status_mut() = self.status();
-        if let Self::TooManyAttempts { retry_after } = self {
+        if let Self::TooManyAttempts { retry_after } | Self::TooManyUserCodes { retry_after } = self
+        {
             // RFC 9110 §10.2.3: delay-seconds.
             if let Ok(v) = HeaderValue::from_str(&(*retry_after).max(1).to_string()) {
                 page.headers_mut().insert(header::RETRY_AFTER, v);
@@ -377,15 +398,23 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::ConsentRequired
         | ErrorCode::InteractionRequired
         | ErrorCode::RequestNotSupported
-        | ErrorCode::RequestUriNotSupported => StatusCode::BAD_REQUEST,
+        | ErrorCode::RequestUriNotSupported
+        // RFC 8628 §3.5 and RFC 9449 §5: token endpoint errors (§5.2 of RFC 6749), 400;
+        // a `slow_down` that is a rate limit is answered 429 by `RateLimited` instead.
+        | ErrorCode::AuthorizationPending
+        | ErrorCode::SlowDown
+        | ErrorCode::AccessDenied
+        | ErrorCode::ExpiredToken
+        | ErrorCode::InvalidDpopProof
+        | ErrorCode::UseDpopNonce => StatusCode::BAD_REQUEST,
         ErrorCode::InvalidClient
         | ErrorCode::InvalidToken
         | ErrorCode::InvalidCredentials
         | ErrorCode::BasicAuthEnded
         | ErrorCode::BasicAuthBrownout => StatusCode::UNAUTHORIZED,
-        ErrorCode::AccessDenied | ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::TooManyAttempts | ErrorCode::SlowDown => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::BadGateway => StatusCode::BAD_GATEWAY,
         ErrorCode::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,

@@ -11,6 +11,7 @@ mod body;
 mod caller;
 mod client_addr;
 mod dashboard;
+mod device;
 mod download;
 pub mod error;
 mod gateway;
@@ -48,6 +49,7 @@ pub use listener::{serve, ConnectionLimits};
 pub use metrics::Metrics;
 pub use state::{
     AppState, HttpPolicy, Inner as AppParts, SessionPolicy, SignInLimits, SystemClock,
+    UserCodeLimits,
 };
 
 /// The whole application: OAuth endpoints, metadata, pages, health checks, `/metrics`
@@ -63,6 +65,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             routes::PAR,
             post(oauth::post_par).fallback(oauth::wrong_method),
+        )
+        .route(
+            routes::DEVICE_AUTHORIZATION,
+            post(oauth::post_device_authorization).fallback(oauth::wrong_method),
+        )
+        .route(
+            routes::DEVICE_VERIFICATION,
+            get(device::get_device).post(device::post_device),
         )
         .route(
             routes::REVOKE,

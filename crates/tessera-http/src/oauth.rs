@@ -8,11 +8,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tessera_core::error::{ErrorCode, OAuthError};
 use tessera_core::oauth::client_auth::ClientRequest;
+use tessera_core::oauth::device::request_device_authorization;
 use tessera_core::oauth::introspection::introspect_request;
 use tessera_core::oauth::par::push;
 use tessera_core::oauth::request::Form;
 use tessera_core::oauth::response::TokenResponse;
 use tessera_core::oauth::revocation::{revoke_request, Revoked};
+use tessera_core::oauth::routes;
 use tessera_core::oauth::token::{token, EndpointContext};
 use tessera_core::runtime::endpoint_limits::{EndpointGroup, Passage};
 
@@ -144,6 +146,50 @@ async fn par(
     let result = push(&req.request(), &cx, &app.authorize, app.clock.now()).await;
     let pushed = result.map_err(|e| refused(app, passage, e, req.challenge))?;
     let mut res = created(Json(pushed));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+/// RFC 8628 §3.1–3.2: a device authorization request, answered with the device code and
+/// the user code. Counted against the token endpoint's rate limits: it authenticates the
+/// client the same way.
+pub async fn post_device_authorization(
+    State(app): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let passage = match rate_limit::enter(&app, EndpointGroup::Token, address) {
+        Ok(passage) => passage,
+        Err(e) => return e.into_response(),
+    };
+    let outcome = device_authorization(&app, &passage, &headers, body).await;
+    answer(outcome, &passage)
+}
+
+async fn device_authorization(
+    app: &AppState,
+    passage: &Passage<'_>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let req = incoming(app, headers, body).await?;
+    let cx = EndpointContext {
+        passage: Some(passage),
+        ..app.endpoint()
+    };
+    let verification_uri = format!(
+        "{}{}",
+        app.tokens.issuer.trim_end_matches('/'),
+        routes::DEVICE_VERIFICATION
+    );
+    let now = app.clock.now();
+    let result =
+        request_device_authorization(&req.request(), &cx, &app.device, &verification_uri, now)
+            .await;
+    let asked = result.map_err(|e| refused(app, passage, e, req.challenge))?;
+    let mut res = Json(asked).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)

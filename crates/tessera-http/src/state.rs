@@ -1,5 +1,6 @@
 //! What every handler shares.
 
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -9,6 +10,7 @@ use tessera_core::error::OAuthError;
 use tessera_core::forwarded::TrustedProxies;
 use tessera_core::manage::keys::KeyPolicy;
 use tessera_core::oauth::authorize::AuthorizePolicy;
+use tessera_core::oauth::device::DevicePolicy;
 use tessera_core::oauth::refresh_token::RefreshPolicy;
 use tessera_core::oauth::token::EndpointContext;
 use tessera_core::oauth::token_set::GrantContext;
@@ -62,49 +64,69 @@ pub struct SessionPolicy {
     pub secure_cookies: bool,
 }
 
-/// Sign-in attempts allowed per account and per client address. An attempt is counted
-/// before its argon2id verification and given back when it succeeds, so parallel guesses
-/// cannot all pass.
-pub struct SignInLimits {
-    pub by_account: KeyedLimiter<String>,
+/// Guesses allowed per key (the account a sign-in names, the session that types device
+/// codes) and per client address. An attempt is counted before it is checked and given
+/// back when it succeeds, so parallel guesses cannot all pass.
+pub struct AttemptLimits<K> {
+    pub by_key: KeyedLimiter<K>,
     pub by_address: KeyedLimiter<IpAddr>,
 }
 
-impl Default for SignInLimits {
-    /// 5 failures per account and 20 per address in 15 minutes.
-    fn default() -> Self {
+impl<K: Eq + Hash + Clone> AttemptLimits<K> {
+    /// `per_key` and `per_address` failures in 15 minutes.
+    fn new(per_key: u32, per_address: u32) -> Self {
         let quota = |burst| Quota {
             burst,
             period_secs: 900,
         };
         Self {
-            by_account: KeyedLimiter::new(quota(5), 100_000),
-            by_address: KeyedLimiter::new(quota(20), 100_000),
+            by_key: KeyedLimiter::new(quota(per_key), 100_000),
+            by_address: KeyedLimiter::new(quota(per_address), 100_000),
         }
     }
-}
 
-impl SignInLimits {
-    /// Counts an attempt at `email` from `address` (an [`address_key`]), or refuses it.
+    /// Counts an attempt at `key` from `address` (an [`address_key`]), or refuses it.
     ///
     /// [`address_key`]: tessera_core::runtime::rate_limit::address_key
-    pub fn begin(&self, email: &str, address: IpAddr, now_ms: i64) -> Result<(), RetryAfter> {
+    pub fn begin(&self, key: &K, address: IpAddr, now_ms: i64) -> Result<(), RetryAfter> {
         self.by_address.acquire(&address, now_ms)?;
-        self.by_account
-            .acquire(&email.to_owned(), now_ms)
+        self.by_key
+            .acquire(key, now_ms)
             .inspect_err(|_| self.by_address.refund(&address))
     }
 
-    /// The attempt succeeded: the address gets it back, the account starts afresh.
-    pub fn succeed(&self, email: &str, address: IpAddr) {
+    /// The attempt succeeded: the address gets it back, the key starts afresh.
+    pub fn succeed(&self, key: &K, address: IpAddr) {
         self.by_address.refund(&address);
-        self.by_account.reset(&email.to_owned());
+        self.by_key.reset(key);
     }
 
     /// Forgets keys whose budgets are full again.
     pub fn prune(&self, now_ms: i64) {
-        self.by_account.prune(now_ms);
+        self.by_key.prune(now_ms);
         self.by_address.prune(now_ms);
+    }
+}
+
+/// Sign-in attempts, per account email and per address.
+pub type SignInLimits = AttemptLimits<String>;
+
+impl Default for SignInLimits {
+    /// 5 failures per account and 20 per address in 15 minutes.
+    fn default() -> Self {
+        Self::new(5, 20)
+    }
+}
+
+/// Device user codes typed on the verification page (RFC 8628 §5.1), per session (by its
+/// hash) and per address.
+pub type UserCodeLimits = AttemptLimits<[u8; 32]>;
+
+impl Default for UserCodeLimits {
+    /// 10 wrong codes per session and 30 per address in 15 minutes: with 2.6·10^10 codes,
+    /// a guesser's odds stay below one in 10^7 per ten-minute code.
+    fn default() -> Self {
+        Self::new(10, 30)
     }
 }
 
@@ -125,6 +147,9 @@ pub struct Inner {
     pub refresh: RefreshPolicy,
     pub sessions: SessionPolicy,
     pub signin_limits: SignInLimits,
+    pub user_code_limits: UserCodeLimits,
+    /// The device authorization grant's lifetimes (RFC 8628).
+    pub device: DevicePolicy,
     /// Rate limits of the token, revocation and introspection endpoints.
     pub rate_limits: EndpointLimits,
     /// Bounds concurrent argon2id verifications (sign-in and legacy Basic) so their memory

@@ -114,6 +114,7 @@ async fn notified(notifications: Option<&Notify>) {
 async fn housekeeping(app: &AppState, policy: SyncPolicy, now: i64) {
     app.caches.prune(now);
     app.signin_limits.prune(now.saturating_mul(1000));
+    app.user_code_limits.prune(now.saturating_mul(1000));
     app.rate_limits.prune(now.saturating_mul(1000));
     app.legacy.limiter.prune(now);
     if !app.housekeeping.hold(app.store.as_ref(), now).await {
@@ -138,6 +139,17 @@ async fn housekeeping(app: &AppState, policy: SyncPolicy, now: i64) {
     }
     if let Err(err) = app.store.prune_pushed_requests(now).await {
         tracing::warn!(error = %err, "pruning expired pushed authorization requests failed");
+    }
+    // An expired device code keeps answering `expired_token` for as long as codes are kept.
+    if let Err(err) = app
+        .store
+        .prune_device_authorizations(now - CODE_KEPT_AFTER_EXPIRY)
+        .await
+    {
+        tracing::warn!(error = %err, "pruning expired device authorizations failed");
+    }
+    if let Err(err) = app.store.prune_dpop_proofs(now).await {
+        tracing::warn!(error = %err, "pruning expired DPoP proof ids failed");
     }
     // A retry answer is kept only for its window; the sealed pair goes with it.
     if let Err(err) = app

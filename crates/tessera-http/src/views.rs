@@ -52,8 +52,13 @@ pub async fn account_choices(
 #[template(path = "oauth_consent.html")]
 pub struct ConsentView {
     pub csrf: String,
-    /// The original authorization request's query string, re-validated on submit.
+    /// Where the form goes: the authorization endpoint, or the device verification page.
+    pub action: &'static str,
+    /// The original authorization request's query string, re-validated on submit; for a
+    /// device, its user code.
     pub request: String,
+    /// A device's request (RFC 8628 §3.3), not a browser's.
+    pub device: bool,
     pub app_name: String,
     /// Operator-approved; an unapproved application is marked plainly on the page.
     pub approved: bool,
@@ -82,6 +87,27 @@ pub struct CodeView {
     pub code: String,
     pub state: Option<String>,
     pub ttl: i64,
+}
+
+/// The device verification page's form (RFC 8628 §3.3): the user code, typed or carried
+/// over from `verification_uri_complete`, with what was wrong with the last one.
+#[derive(Template)]
+#[template(path = "device_verify.html")]
+pub struct DeviceCodeView {
+    pub csrf: String,
+    pub action: &'static str,
+    pub user_email: String,
+    pub user_code: String,
+    pub message: Option<String>,
+}
+
+/// What the user decided for a device.
+#[derive(Template)]
+#[template(path = "device_done.html")]
+pub struct DeviceDoneView {
+    pub approved: bool,
+    pub app_name: String,
+    pub message: String,
 }
 
 /// A page with 200 and the headers every Tessera page carries ([`crate::html::send`]).

@@ -8,7 +8,8 @@ use tessera_core::domain::{AccountId, ClientId, ScopeSet, SecretHash, TokenSetId
 use tessera_core::error::StoreError;
 use tessera_core::store::{
     Authorization, AuthorizationCode, AuthorizationStore, ChangeKind, CodeConsumption, Consent,
-    PushedRequest, RefreshToken, Rotation, StoreResult, TokenSet,
+    DeviceApproval, DeviceAuthorization, PushedRequest, RefreshToken, Rotation, StoreResult,
+    TokenSet,
 };
 use tessera_core::UnixSeconds;
 
@@ -24,36 +25,39 @@ const CODE_OF_CLIENT: &str =
      account_id, scopes, code_challenge, nonce, auth_time, token_set_id, created_at, expires_at \
      FROM authorization_code WHERE code_hash = $1 AND client_id = $2";
 
-fn text(r: &(impl Columns + ?Sized), col: &str) -> Result<String, StoreError> {
+pub(crate) fn text(r: &(impl Columns + ?Sized), col: &str) -> Result<String, StoreError> {
     r.text(col)
 }
 
-fn client_id(r: &(impl Columns + ?Sized)) -> Result<ClientId, StoreError> {
+pub(crate) fn client_id(r: &(impl Columns + ?Sized)) -> Result<ClientId, StoreError> {
     let v = text(r, "client_id")?;
     ClientId::parse(&v).ok_or_else(|| corrupt("client id", &v))
 }
 
-fn user_id(r: &(impl Columns + ?Sized)) -> Result<UserId, StoreError> {
+pub(crate) fn user_id(r: &(impl Columns + ?Sized)) -> Result<UserId, StoreError> {
     let v = text(r, "user_id")?;
     UserId::parse(&v).ok_or_else(|| corrupt("user id", &v))
 }
 
-fn account_id(r: &(impl Columns + ?Sized)) -> Result<AccountId, StoreError> {
+pub(crate) fn account_id(r: &(impl Columns + ?Sized)) -> Result<AccountId, StoreError> {
     let v = text(r, "account_id")?;
     AccountId::parse(&v).ok_or_else(|| corrupt("account id", &v))
 }
 
-fn scopes(r: &(impl Columns + ?Sized)) -> Result<ScopeSet, StoreError> {
+pub(crate) fn scopes(r: &(impl Columns + ?Sized)) -> Result<ScopeSet, StoreError> {
     let v = text(r, "scopes")?;
     ScopeSet::parse(&v).map_err(|_| corrupt("scopes", &v))
 }
 
-fn hash(r: &(impl Columns + ?Sized), col: &str) -> Result<SecretHash, StoreError> {
+pub(crate) fn hash(r: &(impl Columns + ?Sized), col: &str) -> Result<SecretHash, StoreError> {
     let v = r.blob(col)?;
     SecretHash::from_slice(&v).ok_or_else(|| corrupt(col, "(bytes)"))
 }
 
-fn token_set_id(r: &(impl Columns + ?Sized), col: &str) -> Result<TokenSetId, StoreError> {
+pub(crate) fn token_set_id(
+    r: &(impl Columns + ?Sized),
+    col: &str,
+) -> Result<TokenSetId, StoreError> {
     let v = text(r, col)?;
     TokenSetId::parse(&v).ok_or_else(|| corrupt("token set id", &v))
 }
@@ -214,6 +218,57 @@ impl AuthorizationStore for SqlStore {
         Ok(())
     }
 
+    async fn insert_device_authorization(&self, d: &DeviceAuthorization) -> StoreResult<bool> {
+        self.insert_device(d).await
+    }
+
+    async fn find_device_authorization(
+        &self,
+        device_code_hash: &SecretHash,
+    ) -> StoreResult<Option<DeviceAuthorization>> {
+        self.find_device(crate::device::BY_DEVICE_CODE, device_code_hash)
+            .await
+    }
+
+    async fn find_device_authorization_by_user_code(
+        &self,
+        user_code_hash: &SecretHash,
+    ) -> StoreResult<Option<DeviceAuthorization>> {
+        self.find_device(crate::device::BY_USER_CODE, user_code_hash)
+            .await
+    }
+
+    async fn decide_device_authorization(
+        &self,
+        user_code_hash: &SecretHash,
+        decision: Option<&DeviceApproval>,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        self.decide_device(user_code_hash, decision, now).await
+    }
+
+    async fn record_device_poll(
+        &self,
+        device_code_hash: &SecretHash,
+        now: UnixSeconds,
+        interval: i64,
+    ) -> StoreResult<()> {
+        self.record_poll(device_code_hash, now, interval).await
+    }
+
+    async fn spend_device_authorization(
+        &self,
+        device_code_hash: &SecretHash,
+        client: &ClientId,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        self.spend_device(device_code_hash, client, now).await
+    }
+
+    async fn prune_device_authorizations(&self, before: UnixSeconds) -> StoreResult<()> {
+        self.prune_devices(before).await
+    }
+
     async fn insert_authorization_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
         sqlx::query(&format!(
             "INSERT INTO authorization_code ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -293,8 +348,8 @@ impl AuthorizationStore for SqlStore {
         }
         self.guarded_write(GuardedWrite {
             guard: Statement {
-                sql: "INSERT INTO token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at, auth_time) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+                sql: "INSERT INTO token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at, auth_time, dpop_jkt) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
                 params: vec![
                     Param::Text(s.id.to_string()),
                     Param::Text(s.client_id.to_string()),
@@ -304,6 +359,7 @@ impl AuthorizationStore for SqlStore {
                     Param::Int(s.created_at),
                     Param::MaybeInt(s.revoked_at),
                     Param::MaybeInt(s.auth_time),
+                    Param::MaybeText(s.dpop_jkt.clone()),
                 ],
             },
             then: vec![insert_refresh(first)],
@@ -345,7 +401,7 @@ impl AuthorizationStore for SqlStore {
         let statement = Statement {
             sql: "SELECT r.token_hash, r.token_set_id, r.created_at AS r_created_at, r.used_at, r.access_jti, \
                          r.access_expires_at, s.client_id, s.user_id, s.account_id, s.scopes, \
-                         s.created_at AS s_created_at, s.revoked_at, s.auth_time \
+                         s.created_at AS s_created_at, s.revoked_at, s.auth_time, s.dpop_jkt \
                   FROM refresh_token r JOIN token_set s ON s.id = r.token_set_id WHERE r.token_hash = $1",
             params: vec![Param::Blob(token_hash.0.to_vec())],
         };
@@ -366,6 +422,7 @@ impl AuthorizationStore for SqlStore {
                 account_id: account_id(r)?,
                 scopes: scopes(r)?,
                 auth_time: r.maybe_int("auth_time")?,
+                dpop_jkt: r.maybe_text("dpop_jkt")?,
                 created_at: r.int("s_created_at")?,
                 revoked_at: r.maybe_int("revoked_at")?,
             };

@@ -19,9 +19,9 @@ use crate::{corrupt, db, SqlStore};
 
 pub(crate) const CLIENT_COLUMNS: &str = "id, name, kind, account_id, grant_types, scopes, \
      redirect_uris, status, public, approved, require_pkce, post_logout_redirect_uris, \
-     require_par, jwks, jwks_uri, created_at";
+     require_par, jwks, jwks_uri, dpop_bound, created_at";
 /// How many columns [`CLIENT_COLUMNS`] names, and [`bind_client`] binds.
-pub(crate) const CLIENT_COLUMN_COUNT: usize = 16;
+pub(crate) const CLIENT_COLUMN_COUNT: usize = 17;
 
 /// A newline-separated column of URIs.
 fn uris(raw: &str) -> Vec<String> {
@@ -67,6 +67,7 @@ fn client(r: &AnyRow, secrets: Vec<StoredSecret>) -> Result<Client, StoreError> 
             (None, Some(uri)) => Some(ClientKeys::Uri(uri)),
             (None, None) => None,
         },
+        dpop_bound: r.try_get::<i64, _>("dpop_bound").map_err(db)? != 0,
         secrets,
         created_at: r.try_get("created_at").map_err(db)?,
     })
@@ -110,6 +111,7 @@ pub(crate) fn bind_client<'q>(
             Some(ClientKeys::Uri(uri)) => Some(uri.clone()),
             _ => None,
         })
+        .bind(i64::from(c.dpop_bound))
         .bind(c.created_at)
 }
 
@@ -133,6 +135,33 @@ impl ClientStore for SqlStore {
         .map_err(db)?
         .rows_affected();
         Ok(inserted == 1)
+    }
+
+    async fn record_dpop_proof(
+        &self,
+        proof_hash: &SecretHash,
+        expires_at: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO dpop_proof (proof_hash, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (proof_hash) DO NOTHING",
+        )
+        .bind(proof_hash.0.to_vec())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    async fn prune_dpop_proofs(&self, before: UnixSeconds) -> StoreResult<()> {
+        sqlx::query("DELETE FROM dpop_proof WHERE expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
     }
 
     async fn prune_client_assertions(&self, before: UnixSeconds) -> StoreResult<()> {

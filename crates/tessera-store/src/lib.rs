@@ -15,6 +15,7 @@ mod bulk;
 mod changes;
 mod clients;
 mod connect_error;
+mod device;
 mod dialect;
 mod keys;
 mod leases;

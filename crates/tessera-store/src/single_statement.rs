@@ -39,12 +39,12 @@ SELECT count(*) AS rotated FROM spent";
 
 const START_SET: &str = "\
 WITH started AS (
-    INSERT INTO token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at, auth_time)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING
+    INSERT INTO token_set (id, client_id, user_id, account_id, scopes, created_at, revoked_at, auth_time, dpop_jkt)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING
     RETURNING 1
 ), stored AS (
     INSERT INTO refresh_token (token_hash, token_set_id, created_at, used_at, access_jti, access_expires_at)
-    SELECT $9, $1, $10, NULL, $11, $12 FROM started
+    SELECT $10, $1, $11, NULL, $12, $13 FROM started
 )
 SELECT count(*) AS started FROM started";
 
@@ -96,6 +96,7 @@ impl SqlStore {
             .bind(set.created_at)
             .bind(set.revoked_at)
             .bind(set.auth_time)
+            .bind(set.dpop_jkt.clone())
             .bind(first.token_hash.0.to_vec())
             .bind(first.created_at)
             .bind(first.access_jti.as_str())

@@ -14,6 +14,7 @@ pub(crate) enum Param {
     Int(i64),
     MaybeInt(Option<i64>),
     Text(String),
+    MaybeText(Option<String>),
     Blob(Vec<u8>),
     MaybeBlob(Option<Vec<u8>>),
 }
@@ -35,6 +36,7 @@ impl Statement {
                 Param::Int(v) => query.bind(v),
                 Param::MaybeInt(v) => query.bind(v),
                 Param::Text(v) => query.bind(v),
+                Param::MaybeText(v) => query.bind(v),
                 Param::Blob(v) => query.bind(v),
                 Param::MaybeBlob(v) => query.bind(v),
             };
@@ -54,6 +56,7 @@ impl Statement {
                 Param::Int(v) => prepared.raw_bind_parameter(index, v)?,
                 Param::MaybeInt(v) => prepared.raw_bind_parameter(index, v)?,
                 Param::Text(v) => prepared.raw_bind_parameter(index, v)?,
+                Param::MaybeText(v) => prepared.raw_bind_parameter(index, v)?,
                 Param::Blob(v) => prepared.raw_bind_parameter(index, v)?,
                 Param::MaybeBlob(v) => prepared.raw_bind_parameter(index, v)?,
             }

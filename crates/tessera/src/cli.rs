@@ -172,6 +172,10 @@ pub enum ClientCommand {
         /// Grant type; credential clients use client_credentials.
         #[arg(long, default_value = "client_credentials")]
         grant: String,
+        /// Issue it only DPoP-bound access tokens (RFC 9449): token requests without a
+        /// DPoP proof are refused.
+        #[arg(long)]
+        dpop_bound: bool,
         #[command(flatten)]
         keys: KeyArgs,
     },
@@ -279,6 +283,15 @@ pub enum AppCommand {
         /// Take its authorization requests only as pushed authorization requests (RFC 9126).
         #[arg(long)]
         require_par: bool,
+        /// How users authorize it: authorization_code (a browser redirect) or device_code
+        /// (RFC 8628: a device shows a code the user types); repeat for both
+        /// [default: authorization_code].
+        #[arg(long = "grant", value_name = "GRANT")]
+        grants: Vec<String>,
+        /// Issue it only DPoP-bound access tokens (RFC 9449): token requests without a
+        /// DPoP proof are refused.
+        #[arg(long)]
+        dpop_bound: bool,
         #[command(flatten)]
         keys: KeyArgs,
     },

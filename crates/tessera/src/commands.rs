@@ -106,6 +106,7 @@ fn client_json(c: &Client) -> Value {
             (None, false) => "client_secret_basic",
         },
         "status": c.status.as_str(),
+        "dpop_bound_access_tokens": c.dpop_bound,
         "created_at": c.created_at,
     })
 }
@@ -197,6 +198,7 @@ async fn client(config: &Config, cmd: ClientCommand, out: &Output) -> anyhow::Re
             name,
             scope,
             grant,
+            dpop_bound,
             keys,
         } => {
             if GrantType::parse(&grant) != Some(GrantType::ClientCredentials) {
@@ -206,6 +208,7 @@ async fn client(config: &Config, cmd: ClientCommand, out: &Output) -> anyhow::Re
                 account_id: &account,
                 name: &name,
                 scope: scope.as_deref(),
+                dpop_bound,
             };
             if let Some(keys) = client_keys(&keys)? {
                 let c = clients::create_credential_client_with_keys(
@@ -447,8 +450,20 @@ async fn app(config: &Config, cmd: AppCommand, out: &Output) -> anyhow::Result<(
             require_pkce,
             post_logout_redirect_uris,
             require_par,
+            grants,
+            dpop_bound,
             keys,
         } => {
+            let grants = grants
+                .iter()
+                .map(|g| {
+                    GrantType::parse(g)
+                        .or_else(|| (g == "device_code").then_some(GrantType::DeviceCode))
+                        .with_context(|| {
+                            format!("--grant {g:?}: use authorization_code or device_code")
+                        })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let new = apps::NewApplication {
                 name: &name,
                 redirect_uris: &redirect_uris,
@@ -460,6 +475,8 @@ async fn app(config: &Config, cmd: AppCommand, out: &Output) -> anyhow::Result<(
                 require_par,
                 jwks: client_keys(&keys)?,
                 owner: account.as_deref(),
+                grants: &grants,
+                dpop_bound,
             };
             let (client, secret) = apps::create_application(&store, &actor(), &new, now()).await?;
             let mut value = app_json(&client);

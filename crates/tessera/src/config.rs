@@ -50,6 +50,14 @@ pub struct Config {
     pub require_pushed_authorization_requests: bool,
     /// How long a pushed request's `request_uri` stands for it, seconds.
     pub pushed_request_ttl: i64,
+    /// How long a device code waits for its user (RFC 8628 §3.2 `expires_in`), seconds.
+    pub device_code_ttl: i64,
+    /// Seconds a device must wait between polls (RFC 8628 §3.2 `interval`).
+    pub device_poll_interval: i64,
+    /// How far a DPoP proof's `iat` may be from now (RFC 9449 §11.1), seconds.
+    pub dpop_proof_max_age: i64,
+    /// Every DPoP proof must carry a nonce the server supplied (RFC 9449 §8, §9).
+    pub require_dpop_nonce: bool,
     pub refresh_token_idle_ttl: i64,
     pub refresh_token_absolute_ttl: i64,
     /// Seconds after a rotation during which the same refresh request again gets the same
@@ -117,6 +125,10 @@ impl Default for Config {
             skip_consent_when_granted: true,
             require_pushed_authorization_requests: false,
             pushed_request_ttl: 60,
+            device_code_ttl: 600,
+            device_poll_interval: 5,
+            dpop_proof_max_age: 60,
+            require_dpop_nonce: false,
             refresh_token_idle_ttl: 0,
             refresh_token_absolute_ttl: 0,
             refresh_retry_window: 10,
@@ -188,6 +200,10 @@ impl fmt::Debug for Config {
             skip_consent_when_granted,
             require_pushed_authorization_requests,
             pushed_request_ttl,
+            device_code_ttl,
+            device_poll_interval,
+            dpop_proof_max_age,
+            require_dpop_nonce,
             refresh_token_idle_ttl,
             refresh_token_absolute_ttl,
             refresh_retry_window,
@@ -253,6 +269,10 @@ impl fmt::Debug for Config {
                 require_pushed_authorization_requests,
             )
             .field("pushed_request_ttl", pushed_request_ttl)
+            .field("device_code_ttl", device_code_ttl)
+            .field("device_poll_interval", device_poll_interval)
+            .field("dpop_proof_max_age", dpop_proof_max_age)
+            .field("require_dpop_nonce", require_dpop_nonce)
             .field("refresh_token_idle_ttl", refresh_token_idle_ttl)
             .field("refresh_token_absolute_ttl", refresh_token_absolute_ttl)
             .field("refresh_retry_window", refresh_retry_window)
@@ -344,16 +364,17 @@ const LIST_KEYS: [&str; 3] = [
 /// environment.
 const TABLE_KEYS: [&str; 2] = ["route", "scope"];
 
-const BOOL_KEYS: [&str; 4] = [
+const BOOL_KEYS: [&str; 5] = [
     "require_pkce",
     "skip_consent_when_granted",
     "require_pushed_authorization_requests",
+    "require_dpop_nonce",
     "rate_limits",
 ];
 
 impl Config {
     /// Every key, in file order.
-    pub const KEYS: [&'static str; 60] = [
+    pub const KEYS: [&'static str; 64] = [
         "listen",
         "database",
         "data_dir",
@@ -386,6 +407,10 @@ impl Config {
         "skip_consent_when_granted",
         "require_pushed_authorization_requests",
         "pushed_request_ttl",
+        "device_code_ttl",
+        "device_poll_interval",
+        "dpop_proof_max_age",
+        "require_dpop_nonce",
         "refresh_token_idle_ttl",
         "refresh_token_absolute_ttl",
         "refresh_retry_window",
@@ -474,6 +499,9 @@ impl Config {
             ("user_access_token_ttl", self.user_access_token_ttl),
             ("authorization_code_ttl", self.authorization_code_ttl),
             ("pushed_request_ttl", self.pushed_request_ttl),
+            ("device_code_ttl", self.device_code_ttl),
+            ("device_poll_interval", self.device_poll_interval),
+            ("dpop_proof_max_age", self.dpop_proof_max_age),
             ("session_idle_ttl", self.session_idle_ttl),
             ("session_absolute_ttl", self.session_absolute_ttl),
         ] {

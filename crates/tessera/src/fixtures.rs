@@ -153,6 +153,7 @@ pub(crate) async fn fixtures(
                 account_id: &account,
                 name: "fixture",
                 scope: scope.as_deref(),
+                dpop_bound: false,
             };
             let created = clients::create_credential_clients(
                 &store,
@@ -363,6 +364,7 @@ async fn legacy_usage(
             account_id: c.account_id.as_str(),
             name: "migrated fixture",
             scope: None,
+            dpop_bound: false,
         };
         let created = clients::create_credential_clients(store, &fixtures, &new, 1, now).await?;
         let Some(client) = created.first() else {
@@ -538,6 +540,7 @@ impl FixtureOwner {
             account_id: self.account.clone(),
             scopes: self.client.scopes.clone(),
             auth_time: None,
+            dpop_jkt: None,
             created_at: now,
             revoked_at: None,
         }

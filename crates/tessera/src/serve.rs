@@ -16,6 +16,7 @@ use tessera_core::legacy::limiter::{FailureLimiter, LimitPolicy};
 use tessera_core::manage::keys::{ensure_signing_key, KeyPolicy};
 use tessera_core::manage::scopes;
 use tessera_core::oauth::authorize::AuthorizePolicy;
+use tessera_core::oauth::device::DevicePolicy;
 use tessera_core::oauth::refresh_token::RefreshPolicy;
 use tessera_core::random;
 use tessera_core::runtime::endpoint_limits::EndpointLimits;
@@ -28,7 +29,7 @@ use tessera_core::token::keys::{Algorithm, Keyring};
 use tessera_http::sync::SyncPolicy;
 use tessera_http::{
     AppParts, AppState, Gateway, GatewayPolicy, HttpPolicy, LegacyRuntime, Metrics,
-    ReadinessPolicy, SessionPolicy, SignInLimits,
+    ReadinessPolicy, SessionPolicy, SignInLimits, UserCodeLimits,
 };
 use tessera_store::SqlStore;
 use tokio::sync::watch;
@@ -269,6 +270,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             secure_cookies: config.issuer().starts_with("https://"),
         },
         signin_limits: SignInLimits::default(),
+        user_code_limits: UserCodeLimits::default(),
+        device: DevicePolicy {
+            ttl: config.device_code_ttl,
+            interval: config.device_poll_interval,
+        },
         rate_limits: match config.endpoint_limit_policy()? {
             Some(policy) => EndpointLimits::new(&policy),
             None => EndpointLimits::off(),

@@ -11,13 +11,16 @@ pub enum GrantType {
     ClientCredentials,
     AuthorizationCode,
     RefreshToken,
+    /// RFC 8628 §3.4: the device authorization grant.
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         Self::AuthorizationCode,
         Self::ClientCredentials,
         Self::RefreshToken,
+        Self::DeviceCode,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -25,6 +28,7 @@ impl GrantType {
             Self::ClientCredentials => "client_credentials",
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
@@ -155,6 +159,9 @@ pub struct Client {
     /// The public keys of a `private_key_jwt` client (RFC 7523 §2.2), which then has no
     /// secret; `None`: a secret, or a public client.
     pub jwks: Option<ClientKeys>,
+    /// Access tokens only DPoP-bound (RFC 9449 §5.2 `dpop_bound_access_tokens`): a token
+    /// request without a proof is refused.
+    pub dpop_bound: bool,
     pub secrets: Vec<StoredSecret>,
     pub created_at: UnixSeconds,
 }

@@ -37,6 +37,7 @@ pub async fn migrate(
         account_id: credential.account_id.as_str(),
         name: &name,
         scope: None,
+        dpop_bound: false,
     };
     let mut created = create_credential_clients(store, actor, &new, 1, now).await?;
     let Some(created) = created.pop() else {

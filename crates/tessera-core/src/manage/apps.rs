@@ -29,6 +29,36 @@ pub struct NewApplication<'a> {
     pub jwks: Option<ClientKeys>,
     /// The API account (organization) that registered it, if registered from the dashboard.
     pub owner: Option<&'a str>,
+    /// The grants users authorize it with: `authorization_code`, `device_code` (RFC 8628)
+    /// or both; empty means `authorization_code`. `refresh_token` comes with either.
+    pub grants: &'a [GrantType],
+    /// Its access tokens only DPoP-bound (RFC 9449 §5.2).
+    pub dpop_bound: bool,
+}
+
+/// The grant types of an application registered with `asked` (see [`NewApplication::grants`]).
+pub fn application_grants(asked: &[GrantType]) -> Result<Vec<GrantType>, ManageError> {
+    let mut grants = Vec::new();
+    for grant in asked {
+        match grant {
+            GrantType::AuthorizationCode | GrantType::DeviceCode => {
+                if !grants.contains(grant) {
+                    grants.push(*grant);
+                }
+            }
+            other => {
+                return Err(ManageError::Invalid(format!(
+                    "an application is authorized by users with authorization_code or device_code, not {}",
+                    other.as_str()
+                )))
+            }
+        }
+    }
+    if grants.is_empty() {
+        grants.push(GrantType::AuthorizationCode);
+    }
+    grants.push(GrantType::RefreshToken);
+    Ok(grants)
 }
 
 /// Registers an application. The secret (none for public clients) is returned once.
@@ -52,6 +82,7 @@ pub async fn create_application(
             }
             check_client_keys(keys).map_err(ManageError::Invalid)?;
         }
+        let grants = application_grants(new.grants)?;
         let scopes = catalog_scopes(store, new.scope).await?;
         let owner = match new.owner {
             Some(id) => Some(get_account(store, id).await?.id),
@@ -67,7 +98,7 @@ pub async fn create_application(
             name: name.to_owned(),
             kind: ClientKind::Application,
             account_id: owner,
-            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            grant_types: grants,
             scopes,
             redirect_uris: new.redirect_uris.to_vec(),
             status: ClientStatus::Active,
@@ -77,6 +108,7 @@ pub async fn create_application(
             post_logout_redirect_uris: new.post_logout_redirect_uris.to_vec(),
             require_par: new.require_par,
             jwks: new.jwks.clone(),
+            dpop_bound: new.dpop_bound,
             secrets: secret
                 .iter()
                 .map(|s| StoredSecret {

@@ -21,6 +21,8 @@ pub struct NewCredentialClient<'a> {
     pub name: &'a str,
     /// `None`: every scope in the catalog.
     pub scope: Option<&'a str>,
+    /// Its access tokens only DPoP-bound (RFC 9449 §5.2).
+    pub dpop_bound: bool,
 }
 
 /// Creates a credential client (client credentials grant) acting as an API account.
@@ -34,7 +36,11 @@ pub async fn create_credential_clients(
     let result: Result<Vec<CreatedClient>, ManageError> = async {
         let (account, name, scopes) = checked(store, new).await?;
         let created = (0..count)
-            .map(|_| new_credential_client(&account, name, &scopes, now))
+            .map(|_| {
+                let mut created = new_credential_client(&account, name, &scopes, now)?;
+                created.client.dpop_bound = new.dpop_bound;
+                Ok::<_, StoreError>(created)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let clients: Vec<Client> = created.iter().map(|c| c.client.clone()).collect();
         for chunk in clients.chunks(1000) {
@@ -98,6 +104,7 @@ pub async fn create_credential_client_with_keys(
         let mut client = new_credential_client(&account, name, &scopes, now)?.client;
         client.secrets.clear();
         client.jwks = Some(keys);
+        client.dpop_bound = new.dpop_bound;
         store.insert_clients(std::slice::from_ref(&client)).await?;
         Ok(client)
     }
@@ -173,6 +180,7 @@ pub fn new_credential_client(
             post_logout_redirect_uris: Vec::new(),
             require_par: false,
             jwks: None,
+            dpop_bound: false,
             secrets: Vec::new(),
             created_at: now,
         },
@@ -346,6 +354,7 @@ pub async fn create_resource_server(
                 post_logout_redirect_uris: Vec::new(),
                 require_par: false,
                 jwks: None,
+                dpop_bound: false,
                 secrets: Vec::new(),
                 created_at: now,
             },

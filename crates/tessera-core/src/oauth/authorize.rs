@@ -7,9 +7,9 @@
 //! OpenID Connect Core §3.1.2.1 adds `nonce`, `prompt` and `max_age`, and the identity
 //! scopes (`identity.rs`), which every application may ask for beside its own.
 
-use super::identity::is_identity_scope;
 use super::pkce;
 use super::request::Form;
+use super::scope::application_scope;
 use crate::domain::{Client, ClientId, ClientKind, ClientStatus, GrantType, ScopeSet, SecretHash};
 use crate::error::{ErrorCode, OAuthError};
 use crate::UnixSeconds;
@@ -214,27 +214,7 @@ pub fn validate(
             "response_mode {mode:?} is not supported; responses come in the query"
         ))));
     }
-    let scope = match params.get("scope") {
-        None => client.scopes.clone(),
-        Some(raw) => {
-            let set =
-                ScopeSet::parse(raw).map_err(|e| fail(OAuthError::invalid_scope(e.to_string())))?;
-            let extra: Vec<&str> = set
-                .difference(&client.scopes)
-                .filter(|s| !is_identity_scope(s))
-                .collect();
-            if !extra.is_empty() {
-                return Err(fail(OAuthError::invalid_scope(format!(
-                    "this application may not ask for {}",
-                    extra.join(" ")
-                ))));
-            }
-            set
-        }
-    };
-    if scope.is_empty() {
-        return Err(fail(OAuthError::invalid_scope("no scope was requested")));
-    }
+    let scope = application_scope(params.get("scope"), client).map_err(fail)?;
     let code_challenge = match (
         params.get("code_challenge"),
         params.get("code_challenge_method"),

@@ -125,13 +125,13 @@ pub fn granted_scopes(requested: &ScopeSet, checked: &dyn Fn(&str) -> bool) -> S
         .collect()
 }
 
-/// Applies the user's decision on the consent page; an approval is recorded as a consent
-/// before any code is issued.
+/// Applies the user's decision on the consent page for a request of `requested` scopes;
+/// an approval is recorded as a consent before any code or token is issued.
 pub async fn decide(
     store: &dyn Store,
     client: &Client,
     user: &User,
-    request: &AuthorizationRequest,
+    requested: &ScopeSet,
     decision: &Decision<'_>,
     now: UnixSeconds,
 ) -> Result<DecisionOutcome, StoreError> {
@@ -144,7 +144,7 @@ pub async fn decide(
     if accounts.is_empty() {
         return Ok(DecisionOutcome::Refuse(refusal(client)));
     }
-    let scopes = granted_scopes(&request.scope, decision.checked);
+    let scopes = granted_scopes(requested, decision.checked);
     if scopes.is_empty() {
         return Ok(DecisionOutcome::Refuse(access_denied(
             "the user granted no scope",
@@ -455,7 +455,7 @@ mod tests {
                 account: case.account,
                 checked: &checked,
             };
-            let got = decide(&world.store, &client, &u, &request, &decision, NOW)
+            let got = decide(&world.store, &client, &u, &request.scope, &decision, NOW)
                 .await
                 .unwrap();
             let got = match got {

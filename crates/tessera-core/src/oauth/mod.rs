@@ -6,6 +6,7 @@ pub mod client_assertion;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod consent;
+pub mod device;
 pub mod identity;
 pub mod introspection;
 pub mod logout;

@@ -16,3 +16,8 @@ pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 pub const END_SESSION: &str = "/oauth/logout";
 /// RFC 9126 §2 (`pushed_authorization_request_endpoint`).
 pub const PAR: &str = "/oauth/par";
+/// RFC 8628 §3.1 (`device_authorization_endpoint`).
+pub const DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
+/// RFC 8628 §3.3: the verification page users type a device's user code on (`verification_uri`),
+/// in the Settings Center.
+pub const DEVICE_VERIFICATION: &str = "/settings/device";

@@ -1,9 +1,37 @@
 //! The `scope` request parameter (RFC 6749 §3.3) as the grants read it: parsed once, and
 //! narrowed within what a client or a token set allows.
 
+use super::identity::is_identity_scope;
 use super::request::Form;
-use crate::domain::ScopeSet;
+use crate::domain::{Client, ScopeSet};
 use crate::error::OAuthError;
+
+/// The scope an application asks a user for (`scope` of an authorization or device
+/// authorization request): within the application's own, or an identity scope, which any
+/// application may ask for; absent means all of the application's own.
+pub fn application_scope(raw: Option<&str>, client: &Client) -> Result<ScopeSet, OAuthError> {
+    let scope = match raw {
+        None => client.scopes.clone(),
+        Some(raw) => {
+            let set = ScopeSet::parse(raw).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+            let extra: Vec<&str> = set
+                .difference(&client.scopes)
+                .filter(|s| !is_identity_scope(s))
+                .collect();
+            if !extra.is_empty() {
+                return Err(OAuthError::invalid_scope(format!(
+                    "this application may not ask for {}",
+                    extra.join(" ")
+                )));
+            }
+            set
+        }
+    };
+    if scope.is_empty() {
+        return Err(OAuthError::invalid_scope("no scope was requested"));
+    }
+    Ok(scope)
+}
 
 /// The `scope` parameter, parsed (§3.3); absent or empty is `None`.
 pub fn requested_scope(form: &Form) -> Result<Option<ScopeSet>, OAuthError> {

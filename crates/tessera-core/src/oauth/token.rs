@@ -3,6 +3,7 @@
 //! grant's file. HTTP parses the request, calls [`token`] and renders what it answers.
 
 use super::authorization_code::exchange_authorization_code;
+use super::device::exchange_device_code;
 use std::sync::Arc;
 
 use super::client_auth::{authenticate_request, Accepted, ClientRequest};
@@ -109,6 +110,7 @@ pub async fn token(
             exchange_authorization_code(&grant_cx, &client, form).await?
         }
         GrantType::RefreshToken => refresh(&grant_cx, &client, form, cx.refresh).await?,
+        GrantType::DeviceCode => exchange_device_code(&grant_cx, &client, form).await?,
     };
     cx.caches
         .clients
@@ -127,7 +129,7 @@ fn grant_type(form: &Form) -> Result<GrantType, OAuthError> {
         OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!(
-                "grant_type {raw:?} is not supported; use client_credentials, authorization_code or refresh_token"
+                "grant_type {raw:?} is not supported; use client_credentials, authorization_code, refresh_token or urn:ietf:params:oauth:grant-type:device_code"
             ),
         )
     })

@@ -89,6 +89,7 @@ pub async fn start_token_set(
         account_id: account.clone(),
         scopes: scopes.clone(),
         auth_time,
+        dpop_jkt: None,
         created_at: now,
         revoked_at: None,
     };

@@ -107,7 +107,7 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::domain::{AccountId, ClientKind, ClientStatus, StoredSecret};
+    use crate::domain::{AccountId, ClientKind, ClientStatus, SecretHash, StoredSecret};
     use crate::store::StoreResult;
     use crate::testing::block_on;
 
@@ -127,6 +127,7 @@ mod tests {
             post_logout_redirect_uris: Vec::new(),
             require_par: false,
             jwks: None,
+            dpop_bound: false,
             secrets: vec![],
             created_at: 0,
         }
@@ -160,6 +161,12 @@ mod tests {
             unimplemented!()
         }
         async fn prune_client_assertions(&self, _: UnixSeconds) -> StoreResult<()> {
+            unimplemented!()
+        }
+        async fn record_dpop_proof(&self, _: &SecretHash, _: UnixSeconds) -> StoreResult<bool> {
+            unimplemented!()
+        }
+        async fn prune_dpop_proofs(&self, _: UnixSeconds) -> StoreResult<()> {
             unimplemented!()
         }
         async fn list_clients(&self, _: Option<&AccountId>) -> StoreResult<Vec<Client>> {

@@ -24,10 +24,10 @@ use crate::legacy::usage::{LegacyReportRow, UsageDelta};
 use crate::legacy::{Email, LegacyCredential, PasswordHash};
 use crate::store::{
     AccountStore, AccountUpdate, AuditStore, Authorization, AuthorizationCode, AuthorizationStore,
-    Book, BookStore, Change, ChangeFeed, ClientStore, CodeConsumption, Consent, KeyStore,
-    LeaseStore, LegacyStore, Progress, PushedRequest, RefreshToken, RevocationStore, Rotation,
-    ScopeEntry, ScopeStore, ScopeUsage, Session, SessionStore, StoreResult, TokenSet, TokenSource,
-    TokenUse, UserStore,
+    Book, BookStore, Change, ChangeFeed, ClientStore, CodeConsumption, Consent, DeviceApproval,
+    DeviceAuthorization, DeviceStatus, KeyStore, LeaseStore, LegacyStore, Progress, PushedRequest,
+    RefreshToken, RevocationStore, Rotation, ScopeEntry, ScopeStore, ScopeUsage, Session,
+    SessionStore, StoreResult, TokenSet, TokenSource, TokenUse, UserStore,
 };
 use crate::token::keys::StoredSigningKey;
 use crate::UnixSeconds;
@@ -45,6 +45,8 @@ struct Tables {
     pushed: HashMap<[u8; 32], PushedRequest>,
     /// Client assertion `jti`s by client, with their expiry.
     assertions: HashMap<(ClientId, String), UnixSeconds>,
+    dpop_proofs: HashMap<[u8; 32], UnixSeconds>,
+    devices: Vec<DeviceAuthorization>,
     sets: HashMap<TokenSetId, TokenSet>,
     refresh: HashMap<[u8; 32], RefreshToken>,
     /// Sealed retry answers by the spent token's hash.
@@ -110,6 +112,23 @@ impl ClientStore for MemoryStore {
         let mut t = self.tables.lock();
         let key = (client.clone(), jti.to_owned());
         Ok(t.assertions.insert(key, expires_at).is_none())
+    }
+
+    async fn record_dpop_proof(
+        &self,
+        proof_hash: &SecretHash,
+        expires_at: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let mut t = self.tables.lock();
+        Ok(t.dpop_proofs.insert(proof_hash.0, expires_at).is_none())
+    }
+
+    async fn prune_dpop_proofs(&self, before: UnixSeconds) -> StoreResult<()> {
+        self.tables
+            .lock()
+            .dpop_proofs
+            .retain(|_, exp| *exp >= before);
+        Ok(())
     }
 
     async fn prune_client_assertions(&self, before: UnixSeconds) -> StoreResult<()> {
@@ -192,6 +211,105 @@ impl AuthorizationStore for MemoryStore {
             .filter(|c| &c.user_id == user && &c.client_id == client)
             .cloned()
             .collect())
+    }
+
+    async fn insert_device_authorization(&self, d: &DeviceAuthorization) -> StoreResult<bool> {
+        let mut t = self.tables.lock();
+        let taken = t.devices.iter().any(|o| {
+            o.user_code_hash == d.user_code_hash || o.device_code_hash == d.device_code_hash
+        });
+        if !taken {
+            t.devices.push(d.clone());
+        }
+        Ok(!taken)
+    }
+
+    async fn find_device_authorization(
+        &self,
+        hash: &SecretHash,
+    ) -> StoreResult<Option<DeviceAuthorization>> {
+        let t = self.tables.lock();
+        Ok(t.devices
+            .iter()
+            .find(|d| d.device_code_hash == *hash)
+            .cloned())
+    }
+
+    async fn find_device_authorization_by_user_code(
+        &self,
+        hash: &SecretHash,
+    ) -> StoreResult<Option<DeviceAuthorization>> {
+        let t = self.tables.lock();
+        Ok(t.devices
+            .iter()
+            .find(|d| d.user_code_hash == *hash)
+            .cloned())
+    }
+
+    async fn decide_device_authorization(
+        &self,
+        hash: &SecretHash,
+        decision: Option<&DeviceApproval>,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let mut t = self.tables.lock();
+        let found = t.devices.iter_mut().find(|d| {
+            d.user_code_hash == *hash && d.status == DeviceStatus::Pending && d.expires_at > now
+        });
+        Ok(match found {
+            Some(d) => {
+                d.status = match decision {
+                    Some(a) => DeviceStatus::Approved(a.clone()),
+                    None => DeviceStatus::Denied,
+                };
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn record_device_poll(
+        &self,
+        hash: &SecretHash,
+        now: UnixSeconds,
+        interval: i64,
+    ) -> StoreResult<()> {
+        let mut t = self.tables.lock();
+        if let Some(d) = t.devices.iter_mut().find(|d| d.device_code_hash == *hash) {
+            d.last_polled_at = Some(now);
+            d.interval = interval;
+        }
+        Ok(())
+    }
+
+    async fn spend_device_authorization(
+        &self,
+        hash: &SecretHash,
+        client: &ClientId,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let mut t = self.tables.lock();
+        let found = t.devices.iter_mut().find(|d| {
+            d.device_code_hash == *hash
+                && d.client_id == *client
+                && matches!(d.status, DeviceStatus::Approved(_))
+                && d.used_at.is_none()
+        });
+        Ok(match found {
+            Some(d) => {
+                d.used_at = Some(now);
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn prune_device_authorizations(&self, before: UnixSeconds) -> StoreResult<()> {
+        self.tables
+            .lock()
+            .devices
+            .retain(|d| d.expires_at >= before);
+        Ok(())
     }
 
     async fn insert_pushed_request(&self, request: &PushedRequest) -> StoreResult<()> {
@@ -368,6 +486,7 @@ impl AuthorizationStore for MemoryStore {
                 account_id: code.account_id.clone(),
                 scopes: code.scopes.clone(),
                 auth_time: code.auth_time,
+                dpop_jkt: None,
                 created_at: now,
                 revoked_at: None,
             });

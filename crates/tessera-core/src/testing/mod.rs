@@ -110,6 +110,7 @@ impl World {
             account_id: user.accounts[0].clone(),
             scopes: client.scopes.clone(),
             auth_time: None,
+            dpop_jkt: None,
             created_at,
             revoked_at: None,
         };
@@ -149,6 +150,7 @@ pub fn application(public: bool, approved: bool, owner: Option<&str>) -> Client 
         post_logout_redirect_uris: Vec::new(),
         require_par: false,
         jwks: None,
+        dpop_bound: false,
         secrets: if public {
             Vec::new()
         } else {

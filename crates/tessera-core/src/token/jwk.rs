@@ -105,6 +105,52 @@ fn parse_key(jwk: &Value) -> Result<Option<PublicJwk>, String> {
     Ok(Some(PublicJwk { kid, alg, material }))
 }
 
+/// One public key given inline (a DPoP proof's `jwk` header, RFC 9449 §4.2), which must be
+/// a signing key Tessera can use.
+pub fn parse_public_jwk(jwk: &Value) -> Result<PublicJwk, String> {
+    parse_key(jwk)?.ok_or_else(|| {
+        "the key is not a signing key Tessera can use (ES256 on P-256, EdDSA on Ed25519, or RS256)"
+            .to_owned()
+    })
+}
+
+/// The RFC 7638 thumbprint of a public key Tessera can use: SHA-256 of its required
+/// members in lexicographic order, without whitespace, base64url. The members are
+/// base64url strings or fixed names already checked by [`parse_public_jwk`], so none needs
+/// escaping.
+pub fn thumbprint(jwk: &Value) -> Result<String, String> {
+    let member = |name: &str| {
+        jwk[name]
+            .as_str()
+            .filter(|v| {
+                v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+            })
+            .ok_or_else(|| format!("the key's {name:?} is missing or not base64url"))
+    };
+    let canonical = match jwk["kty"].as_str() {
+        Some("EC") => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            member("crv")?,
+            member("x")?,
+            member("y")?
+        ),
+        Some("OKP") => format!(
+            r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
+            member("crv")?,
+            member("x")?
+        ),
+        Some("RSA") => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            member("e")?,
+            member("n")?
+        ),
+        _ => return Err("the key type has no thumbprint here".into()),
+    };
+    use sha2::Digest;
+    Ok(URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes())))
+}
+
 /// The usable keys of a JWK Set document; an error names what is wrong with it, and a set
 /// with no usable key is one.
 pub fn parse_jwk_set(document: &str) -> Result<Vec<PublicJwk>, String> {
@@ -143,6 +189,25 @@ mod tests {
         let ring = keys::Keyring::from_stored(&[k], &master, 3600).unwrap();
         let jwks = ring.jwks(0);
         (ring, jwks)
+    }
+
+    #[test]
+    fn thumbprints_follow_rfc_7638() {
+        // RFC 7638 §3.1's example key and its thumbprint.
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let jwk = serde_json::json!({"kty": "RSA", "n": n, "e": "AQAB", "alg": "RS256", "kid": "2011-04-29"});
+        assert_eq!(
+            thumbprint(&jwk).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+        let (_, jwks) = published(Algorithm::Es256);
+        let mut reordered = jwks["keys"][0].clone();
+        reordered["kid"] = Value::from("another kid");
+        assert_eq!(
+            thumbprint(&jwks["keys"][0]).unwrap(),
+            thumbprint(&reordered).unwrap(),
+            "only the required members count"
+        );
     }
 
     #[test]

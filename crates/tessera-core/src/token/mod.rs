@@ -2,6 +2,7 @@
 //! private keys at rest.
 
 pub mod bearer;
+pub mod dpop;
 pub mod id_token;
 pub mod issue;
 pub mod jwk;

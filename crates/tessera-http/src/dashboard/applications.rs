@@ -202,6 +202,8 @@ pub async fn post_register(
         require_par: form.get("require_par") == Some("on"),
         jwks,
         owner: Some(account),
+        grants: &[],
+        dpop_bound: false,
     };
     let (client, secret) = create_application(
         app.store.as_ref(),

@@ -364,6 +364,7 @@ store_test!(
             account_id: first.account_id.clone(),
             scopes: first.scopes.clone(),
             auth_time: first.auth_time,
+            dpop_jkt: None,
             created_at: app.now(),
             revoked_at: None,
         };

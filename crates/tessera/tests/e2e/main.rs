@@ -17,6 +17,7 @@ mod client_credentials;
 mod cluster;
 mod console;
 mod data_dir;
+mod device_flow;
 mod faults;
 #[cfg(feature = "bench-fixtures")]
 mod fixtures;

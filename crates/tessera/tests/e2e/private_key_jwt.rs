@@ -20,6 +20,7 @@ async fn key_client(app: &TestApp, keys: ClientKeys) -> String {
         account_id: &account,
         name: "signed",
         scope: Some("books:read"),
+        dpop_bound: false,
     };
     let client = tessera_core::manage::clients::create_credential_client_with_keys(
         app.store(),

@@ -229,6 +229,7 @@ impl StoreUnderTest {
             account_id: account.clone(),
             scopes: scopes("books:read"),
             auth_time: Some(at - 5),
+            dpop_jkt: None,
             created_at: at,
             revoked_at: None,
         };
@@ -315,6 +316,7 @@ pub fn new_client(kind: ClientKind, account: Option<&AccountId>, at: i64) -> Cli
         post_logout_redirect_uris: Vec::new(),
         require_par: false,
         jwks: None,
+        dpop_bound: false,
         secrets: vec![secret(&random_suffix(), at, None)],
         created_at: at,
     }

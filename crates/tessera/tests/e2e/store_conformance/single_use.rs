@@ -120,6 +120,7 @@ conformance_test!(
             account_id: account,
             scopes: code.scopes.clone(),
             auth_time: code.auth_time,
+            dpop_jkt: None,
             created_at: T0 + 2,
             revoked_at: None,
         };
@@ -147,6 +148,7 @@ conformance_test!(
             account_id: account,
             scopes: code.scopes.clone(),
             auth_time: code.auth_time,
+            dpop_jkt: None,
             created_at: T0,
             revoked_at: None,
         };

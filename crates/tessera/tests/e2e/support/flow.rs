@@ -19,6 +19,9 @@ pub struct AppSpec {
     pub post_logout_redirect_uris: Vec<String>,
     pub require_par: bool,
     pub jwks: Option<tessera_core::domain::ClientKeys>,
+    /// `authorization_code` and/or `device_code`; empty: `authorization_code`.
+    pub grants: Vec<tessera_core::domain::GrantType>,
+    pub dpop_bound: bool,
 }
 
 impl Default for AppSpec {
@@ -29,6 +32,8 @@ impl Default for AppSpec {
             post_logout_redirect_uris: Vec::new(),
             require_par: false,
             jwks: None,
+            grants: Vec::new(),
+            dpop_bound: false,
         }
     }
 }
@@ -222,6 +227,8 @@ impl TestApp {
             require_par: false,
             jwks: None,
             owner,
+            grants: &[],
+            dpop_bound: false,
         };
         self.register_app(&new).await
     }
@@ -241,6 +248,8 @@ impl TestApp {
             require_par: spec.require_par,
             jwks: spec.jwks,
             owner: None,
+            grants: &spec.grants,
+            dpop_bound: spec.dpop_bound,
         };
         self.register_app(&new).await
     }
@@ -314,7 +323,8 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Submits the consent page `html`, keeping `keep` scopes checked (None: all).
+    /// Submits the consent page `html` to its form's action (the authorization endpoint, or
+    /// the device verification page), keeping `keep` scopes checked (None: all).
     pub async fn consent(
         &self,
         browser: &reqwest::Client,
@@ -348,8 +358,13 @@ impl TestApp {
             .iter()
             .map(|(a, b)| (a.as_str(), b.as_str()))
             .collect();
+        let action = {
+            let marker = "<form method=\"post\" action=\"";
+            let start = html.find(marker).expect("a form") + marker.len();
+            &html[start..start + html[start..].find('"').unwrap()]
+        };
         browser
-            .post(self.url("/oauth/authorize"))
+            .post(self.url(action))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form_body(&refs))
             .send()

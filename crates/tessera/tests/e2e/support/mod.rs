@@ -282,6 +282,7 @@ impl TestApp {
             account_id,
             name: "test",
             scope,
+            dpop_bound: false,
         };
         let mut created = create_credential_clients(
             self.store(),
