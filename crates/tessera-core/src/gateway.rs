@@ -300,6 +300,7 @@ pub fn internal_claims(
         acct: caller.subject.map(|_| caller.account.to_owned()),
         sid: None,
         account_external_id: caller.external_id.map(str::to_owned),
+        cnf: None,
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use tessera_core::domain::ScopeSet;
 use tessera_core::legacy::cache::LegacyIdentity;
@@ -116,19 +116,22 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, HttpError> {
         let client = client_ip(app, peer(&parts.extensions), &parts.headers);
-        Caller::authenticate(app, parts.uri.query(), &parts.headers, client).await
+        Caller::authenticate(app, &parts.method, &parts.uri, &parts.headers, client).await
     }
 }
 
 impl Caller {
-    /// Authenticates the `Authorization` header: Bearer, or legacy Basic from `client`
-    /// (whose failures count against its address). `query` is the request's query string.
+    /// Authenticates the `Authorization` header: Bearer, DPoP (a DPoP-bound token with
+    /// its proof for this `method` and `uri`), or legacy Basic from `client` (whose
+    /// failures count against its address).
     pub async fn authenticate(
         app: &AppState,
-        query: Option<&str>,
+        method: &Method,
+        uri: &Uri,
         headers: &HeaderMap,
         client: Option<IpAddr>,
     ) -> Result<Self, HttpError> {
+        let query = uri.query();
         // RFC 6750 §3.1: a token sent in more than one way is `invalid_request`. The query
         // method (§2.3) is not accepted on its own either, but with a header it is ambiguous.
         if headers.contains_key(header::AUTHORIZATION) && has_access_token(query) {
@@ -141,8 +144,18 @@ impl Caller {
             .and_then(|v| v.to_str().ok())
             .ok_or(HttpError::MissingToken)?;
         let (scheme, rest) = value.split_once(' ').ok_or(HttpError::MissingToken)?;
-        let grant = if scheme.eq_ignore_ascii_case("bearer") {
-            let claims = bearer::authenticate_token(app, rest.trim()).await?;
+        let dpop = scheme.eq_ignore_ascii_case("dpop");
+        let grant = if dpop || scheme.eq_ignore_ascii_case("bearer") {
+            let token = rest.trim();
+            let claims = bearer::authenticate_token(app, token).await?;
+            let request = bearer::Presented {
+                token,
+                dpop,
+                method,
+                path: uri.path(),
+                headers,
+            };
+            bearer::check_binding(app, &claims, &request)?;
             // In memory; the background task writes the counts (no store write here).
             app.legacy
                 .bearer_usage

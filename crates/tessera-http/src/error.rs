@@ -13,6 +13,7 @@ use serde_json::json;
 use tessera_core::error::{ErrorCode, ManageError, OAuthError, StoreError};
 use tessera_core::rfc3339::format_rfc3339;
 use tessera_core::runtime::endpoint_limits::{Limited, Partition};
+use tessera_core::token::dpop::DPOP_ALGS;
 use tessera_core::token::jwt::TokenError;
 use tessera_core::UnixSeconds;
 
@@ -32,6 +33,14 @@ pub enum HttpError {
     MissingToken,
     /// A Bearer token that is invalid, expired or revoked.
     InvalidToken(TokenError),
+    /// A resource request refused for DPoP (RFC 9449 §7.1, §9): `invalid_token` (the
+    /// wrong scheme for the token), `invalid_dpop_proof`, or `use_dpop_nonce` with the
+    /// nonce to use.
+    Dpop {
+        code: ErrorCode,
+        description: String,
+        nonce: Option<String>,
+    },
     /// A valid token without the needed scope; space-separated when several are missing.
     InsufficientScope(Cow<'static, str>),
     /// A body over the limit.
@@ -458,6 +467,17 @@ fn bearer_challenge(error: Option<(&str, &str)>, scope: Option<&str>) -> HeaderV
     HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static("Bearer realm=\"tessera\""))
 }
 
+/// RFC 9449 §7.1: `DPoP` with the accepted algorithms, and the error if there is one.
+fn dpop_challenge(error: Option<(&str, &str)>) -> HeaderValue {
+    let mut v = format!("DPoP algs=\"{}\"", DPOP_ALGS.join(" "));
+    if let Some((code, description)) = error {
+        v.push_str(&format!(
+            ", error=\"{code}\", error_description=\"{description}\""
+        ));
+    }
+    HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static("DPoP"))
+}
+
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         match self {
@@ -490,8 +510,26 @@ impl IntoResponse for HttpError {
                     "error_description": "this endpoint requires `Authorization: Bearer <access token>`",
                 });
                 let mut res = (status_of(code), Json(body)).into_response();
-                res.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, bearer_challenge(None, None));
+                let h = res.headers_mut();
+                h.insert(header::WWW_AUTHENTICATE, bearer_challenge(None, None));
+                // RFC 9449 §7.1: DPoP-bound tokens are welcome too.
+                h.append(header::WWW_AUTHENTICATE, dpop_challenge(None));
+                res
+            }
+            Self::Dpop {
+                code,
+                description,
+                nonce,
+            } => {
+                let mut res = oauth_body(StatusCode::UNAUTHORIZED, code, &description);
+                let h = res.headers_mut();
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    dpop_challenge(Some((code.as_str(), &description))),
+                );
+                if let Some(v) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                    h.insert("dpop-nonce", v);
+                }
                 res
             }
             Self::InvalidToken(why) => {

@@ -190,7 +190,9 @@ async fn forward(
         Access::Public => None,
         Access::Scopes(required) => {
             let caller =
-                match Caller::authenticate(app, req.uri().query(), req.headers(), client).await {
+                match Caller::authenticate(app, req.method(), req.uri(), req.headers(), client)
+                    .await
+                {
                     Ok(caller) => caller,
                     Err(e) => return e.into_response(),
                 };

@@ -17,6 +17,7 @@ use tessera_core::oauth::revocation::{revoke_request, Revoked};
 use tessera_core::oauth::routes;
 use tessera_core::oauth::token::{token, EndpointContext};
 use tessera_core::runtime::endpoint_limits::{EndpointGroup, Passage};
+use tessera_core::token::dpop::new_nonce;
 
 use crate::body::read_form;
 use crate::client_addr::ClientAddr;
@@ -29,6 +30,7 @@ use crate::state::AppState;
 /// challenge a failure gets, and the strictly parsed form body.
 struct Incoming<'h> {
     authorization: Option<&'h str>,
+    dpop: Option<&'h str>,
     challenge: Challenge,
     form: Form,
 }
@@ -38,6 +40,7 @@ impl Incoming<'_> {
         ClientRequest {
             authorization: self.authorization,
             form: &self.form,
+            dpop: self.dpop,
         }
     }
 }
@@ -60,12 +63,47 @@ async fn incoming<'h>(
         Some(a) if a.len() >= 6 && a[..6].eq_ignore_ascii_case("basic ") => Challenge::Basic,
         _ => Challenge::None,
     };
+    let dpop = dpop_header(headers).map_err(|e| HttpError::OAuth(e, challenge))?;
     let form = read_form(headers, body, app.http.form_limit, challenge).await?;
     Ok(Incoming {
         authorization,
+        dpop,
         challenge,
         form,
     })
+}
+
+/// RFC 9449 §4.3 item 1: at most one `DPoP` header, and it is ASCII.
+pub(crate) fn dpop_header(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
+    let mut all = headers.get_all("dpop").iter();
+    let (Some(first), None) = (all.next(), all.next()) else {
+        return match headers.contains_key("dpop") {
+            true => Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "send one DPoP header, not several",
+            )),
+            false => Ok(None),
+        };
+    };
+    first.to_str().map(Some).map_err(|_| {
+        OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "the DPoP header is not a compact JWS",
+        )
+    })
+}
+
+/// RFC 9449 §8: with `require_dpop_nonce`, every answer of the token endpoint carries the
+/// nonce the next proof must use.
+fn with_dpop_nonce(app: &AppState, mut res: Response) -> Response {
+    if app.dpop.require_nonce {
+        if let Some(nonce) = new_nonce(&app.master, app.clock.now()) {
+            if let Ok(v) = HeaderValue::from_str(&nonce) {
+                res.headers_mut().insert("dpop-nonce", v);
+            }
+        }
+    }
+    res
 }
 
 pub async fn post_token(
@@ -83,7 +121,7 @@ pub async fn post_token(
         }
     };
     let outcome = token_request(&app, &passage, &headers, body).await;
-    answer(outcome, &passage)
+    with_dpop_nonce(&app, answer(outcome, &passage))
 }
 
 async fn token_request(

@@ -11,6 +11,7 @@ use tessera_core::forwarded::TrustedProxies;
 use tessera_core::manage::keys::KeyPolicy;
 use tessera_core::oauth::authorize::AuthorizePolicy;
 use tessera_core::oauth::device::DevicePolicy;
+use tessera_core::oauth::dpop::DpopPolicy;
 use tessera_core::oauth::refresh_token::RefreshPolicy;
 use tessera_core::oauth::token::EndpointContext;
 use tessera_core::oauth::token_set::GrantContext;
@@ -20,6 +21,7 @@ use tessera_core::runtime::rate_limit::{KeyedLimiter, Quota, RetryAfter};
 use tessera_core::runtime::sync::FeedStatus;
 use tessera_core::runtime::Caches;
 use tessera_core::store::Store;
+use tessera_core::token::dpop::ReplayCache;
 use tessera_core::token::issue::TokenPolicy;
 use tessera_core::token::keys::Keyring;
 use tessera_core::token::master_key::MasterKey;
@@ -150,6 +152,10 @@ pub struct Inner {
     pub user_code_limits: UserCodeLimits,
     /// The device authorization grant's lifetimes (RFC 8628).
     pub device: DevicePolicy,
+    /// How DPoP proofs are judged (RFC 9449).
+    pub dpop: DpopPolicy,
+    /// The DPoP proofs the sample API and the gateway have accepted, until they expire.
+    pub dpop_replay: ReplayCache,
     /// Rate limits of the token, revocation and introspection endpoints.
     pub rate_limits: EndpointLimits,
     /// Bounds concurrent argon2id verifications (sign-in and legacy Basic) so their memory
@@ -200,6 +206,7 @@ impl Inner {
             master: &self.master,
             tokens: &self.tokens,
             refresh: &self.refresh,
+            dpop: &self.dpop,
             passage: None,
         }
     }

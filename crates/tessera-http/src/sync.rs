@@ -115,6 +115,7 @@ async fn housekeeping(app: &AppState, policy: SyncPolicy, now: i64) {
     app.caches.prune(now);
     app.signin_limits.prune(now.saturating_mul(1000));
     app.user_code_limits.prune(now.saturating_mul(1000));
+    app.dpop_replay.prune(now);
     app.rate_limits.prune(now.saturating_mul(1000));
     app.legacy.limiter.prune(now);
     if !app.housekeeping.hold(app.store.as_ref(), now).await {

@@ -196,6 +196,7 @@ pub(crate) async fn fixtures(
                 master: &master,
                 key,
                 policy: &policy,
+                dpop_jkt: None,
                 now,
             };
             let set_owner = TokenSetOwner {

@@ -17,6 +17,7 @@ use tessera_core::manage::keys::{ensure_signing_key, KeyPolicy};
 use tessera_core::manage::scopes;
 use tessera_core::oauth::authorize::AuthorizePolicy;
 use tessera_core::oauth::device::DevicePolicy;
+use tessera_core::oauth::dpop::DpopPolicy;
 use tessera_core::oauth::refresh_token::RefreshPolicy;
 use tessera_core::random;
 use tessera_core::runtime::endpoint_limits::EndpointLimits;
@@ -24,6 +25,7 @@ use tessera_core::runtime::lease::Lease;
 use tessera_core::runtime::sync::{load_all, FeedStatus, KeyReload};
 use tessera_core::runtime::Caches;
 use tessera_core::store::Store;
+use tessera_core::token::dpop::ReplayCache;
 use tessera_core::token::issue::TokenPolicy;
 use tessera_core::token::keys::{Algorithm, Keyring};
 use tessera_http::sync::SyncPolicy;
@@ -275,6 +277,13 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             ttl: config.device_code_ttl,
             interval: config.device_poll_interval,
         },
+        dpop: DpopPolicy {
+            max_age: config.dpop_proof_max_age,
+            require_nonce: config.require_dpop_nonce,
+        },
+        // A million live proofs (about 64 MiB at most): beyond, new proofs are refused
+        // until old ones expire, rather than replays forgotten.
+        dpop_replay: ReplayCache::new(1_000_000),
         rate_limits: match config.endpoint_limit_policy()? {
             Some(policy) => EndpointLimits::new(&policy),
             None => EndpointLimits::off(),

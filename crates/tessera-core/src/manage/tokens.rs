@@ -94,7 +94,7 @@ pub async fn test_credential(
     };
     let issuer = &cx.policy.issuer;
     let client = authenticate_client(&presented, cx.store, cx.caches, issuer, cx.now).await?;
-    let response = issue_client_credentials(&client, &Form::default(), cx.key, cx.policy, cx.now)?;
+    let response = issue_client_credentials(&client, &Form::default(), cx)?;
     // A test token is a token: it proves the credential works (the legacy removal rule).
     cx.caches
         .clients

@@ -21,6 +21,8 @@ use crate::UnixSeconds;
 pub struct ClientRequest<'a> {
     pub authorization: Option<&'a str>,
     pub form: &'a Form,
+    /// The request's one `DPoP` header (RFC 9449 §4.1), for the token endpoint.
+    pub dpop: Option<&'a str>,
 }
 
 /// How the client presented its credentials.

@@ -4,11 +4,10 @@
 use super::request::Form;
 use super::response::TokenResponse;
 use super::scope::{requested_scope, within};
+use super::token_set::{token_type, GrantContext};
 use crate::domain::{Client, GrantType};
 use crate::error::{ErrorCode, OAuthError};
-use crate::token::issue::{issue_access_token, Subject, TokenPolicy};
-use crate::token::keys::SigningKey;
-use crate::UnixSeconds;
+use crate::token::issue::{issue_access_token, Subject};
 
 /// Issues an access token to an already authenticated `client` (§4.4.2, §4.4.3).
 // The grants' spans are at debug level: none is built per request unless the log filter asks.
@@ -16,10 +15,9 @@ use crate::UnixSeconds;
 pub fn issue_client_credentials(
     client: &Client,
     form: &Form,
-    key: &SigningKey,
-    policy: &TokenPolicy,
-    now: UnixSeconds,
+    cx: &GrantContext<'_>,
 ) -> Result<TokenResponse, OAuthError> {
+    let (key, policy, now) = (cx.key, cx.policy, cx.now);
     let account = match (
         &client.account_id,
         client.allows_grant(GrantType::ClientCredentials),
@@ -43,6 +41,7 @@ pub fn issue_client_credentials(
         client_id: client.id.as_str(),
         scope: &granted,
         token_set: None,
+        jkt: cx.dpop_jkt,
     };
     let ttl = policy.client_credentials_ttl;
     let (access_token, _) = issue_access_token(key, policy, &subject, ttl, now)?;
@@ -53,7 +52,7 @@ pub fn issue_client_credentials(
     Ok(TokenResponse {
         id_token: None,
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(cx.dpop_jkt),
         expires_in: ttl,
         refresh_token: None,
         scope,

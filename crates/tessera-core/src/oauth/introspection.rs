@@ -6,6 +6,7 @@
 //! expired, revoked, tampered, unknown, or not the caller's — is `{"active": false}` and
 //! nothing else (§2.2).
 
+use super::token_set::token_type;
 use serde_json::{json, Value};
 
 use super::client_auth::{Accepted, ClientRequest};
@@ -65,13 +66,17 @@ pub async fn introspect(
                 "sub": claims.sub,
                 "exp": claims.exp,
                 "iat": claims.iat,
-                "token_type": "Bearer",
+                "token_type": token_type(claims.cnf.as_ref().map(|c| c.jkt.as_str())),
                 "aud": claims.aud,
                 "iss": claims.iss,
                 "jti": claims.jti,
             });
             if let Some(acct) = &claims.acct {
                 v["acct"] = json!(acct);
+            }
+            // RFC 9449 §6.2: the resource server checks the proof's key against this.
+            if let Some(cnf) = &claims.cnf {
+                v["cnf"] = json!({ "jkt": cnf.jkt });
             }
             Ok(v)
         }

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::identity::{CLAIMS_SUPPORTED, IDENTITY_SCOPES};
 use super::routes;
 use crate::domain::ScopeSet;
+use crate::token::dpop::DPOP_ALGS;
 use crate::token::keys::Algorithm;
 
 /// The algorithms of `private_key_jwt` client assertions (`token/jwk.rs`).
@@ -53,6 +54,8 @@ pub fn metadata(
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "code_challenge_methods_supported": ["S256"],
+        // RFC 9449 §5.1.
+        "dpop_signing_alg_values_supported": DPOP_ALGS,
         // RFC 9207: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
         "access_token_signing_alg_values_supported": [signing_alg.as_str()],

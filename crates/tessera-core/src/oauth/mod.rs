@@ -7,6 +7,7 @@ pub mod client_auth;
 pub mod client_credentials;
 pub mod consent;
 pub mod device;
+pub mod dpop;
 pub mod identity;
 pub mod introspection;
 pub mod logout;

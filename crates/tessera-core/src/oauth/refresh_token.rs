@@ -9,8 +9,11 @@ use super::refresh_retry;
 use super::request::Form;
 use super::response::TokenResponse;
 use super::scope::{granted_scope, requested_scope};
-use super::token_set::{new_refresh_token, revoke_token_set, GrantContext, SetToRevoke};
+use super::token_set::{
+    new_refresh_token, revoke_token_set, token_type, GrantContext, SetToRevoke,
+};
 use crate::domain::{Client, SecretHash};
+use crate::error::ErrorCode;
 use crate::error::OAuthError;
 use crate::store::{RefreshToken, Rotation, TokenSet};
 use crate::token::issue::{issue_access_token, Subject};
@@ -61,6 +64,7 @@ pub async fn refresh(
         master,
         key,
         policy,
+        dpop_jkt,
         now,
     } = *cx;
     let presented = form.require("refresh_token")?;
@@ -76,6 +80,15 @@ pub async fn refresh(
     }
     if set.revoked_at.is_some() {
         return Err(invalid());
+    }
+    // RFC 9449 §5.0: a public client's set is bound to its DPoP key; nothing else refreshes it.
+    if let Some(bound) = &set.dpop_jkt {
+        if dpop_jkt != Some(bound.as_str()) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "this refresh token is bound to a DPoP key; send a proof made with that key",
+            ));
+        }
     }
     // What was asked, normalized: a retry must ask the same. A malformed `scope` is no
     // retry: with a spent token it is reuse like any other request, never a way around it.
@@ -103,6 +116,7 @@ pub async fn refresh(
         client_id: client.id.as_str(),
         scope: &scope,
         token_set: Some(set.id.as_str()),
+        jkt: dpop_jkt,
     };
     let ttl = policy.user_token_ttl;
     let (access_token, claims) = issue_access_token(key, policy, &subject, ttl, now)?;
@@ -119,7 +133,7 @@ pub async fn refresh(
     let answer = TokenResponse {
         id_token,
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(dpop_jkt),
         expires_in: ttl,
         refresh_token: Some(refresh_token),
         scope: Some(scope.to_string()),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::client_auth::{authenticate_request, Accepted, ClientRequest};
 use super::client_credentials::issue_client_credentials;
+use super::dpop::{token_request_proof, DpopPolicy};
 use super::refresh_token::{refresh, RefreshPolicy};
 use super::request::Form;
 use super::response::TokenResponse;
@@ -31,6 +32,7 @@ pub struct EndpointContext<'a> {
     pub master: &'a MasterKey,
     pub tokens: &'a TokenPolicy,
     pub refresh: &'a RefreshPolicy,
+    pub dpop: &'a DpopPolicy,
     /// This request's way through the rate limits; `None`: not limited.
     pub passage: Option<&'a Passage<'a>>,
 }
@@ -79,6 +81,7 @@ impl<'a> EndpointContext<'a> {
             master: self.master,
             key,
             policy: self.tokens,
+            dpop_jkt: None,
             now,
         })
     }
@@ -99,13 +102,16 @@ pub async fn token(
             format!("this client may not use the {} grant", grant.as_str()),
         ));
     }
+    let binding = (cx.tokens.issuer.as_str(), cx.master, cx.dpop);
+    let proof = token_request_proof(request, &client, cx.store, binding, now).await?;
     let keyring = cx.caches.keyring();
-    let grant_cx = cx.grant_context(&keyring, now)?;
+    let grant_cx = GrantContext {
+        dpop_jkt: proof.as_ref().map(|p| p.jkt.as_str()),
+        ..cx.grant_context(&keyring, now)?
+    };
     let form = request.form;
     let response = match grant {
-        GrantType::ClientCredentials => {
-            issue_client_credentials(&client, form, grant_cx.key, cx.tokens, now)?
-        }
+        GrantType::ClientCredentials => issue_client_credentials(&client, form, &grant_cx)?,
         GrantType::AuthorizationCode => {
             exchange_authorization_code(&grant_cx, &client, form).await?
         }

@@ -43,7 +43,19 @@ pub struct GrantContext<'a> {
     pub master: &'a MasterKey,
     pub key: &'a SigningKey,
     pub policy: &'a TokenPolicy,
+    /// The thumbprint of the request's DPoP key (RFC 9449): the tokens issued are bound to
+    /// it.
+    pub dpop_jkt: Option<&'a str>,
     pub now: UnixSeconds,
+}
+
+/// RFC 9449 §5: `DPoP` for tokens bound to a key, else RFC 6750's `Bearer`.
+pub fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    }
 }
 
 /// Who a new token set is for.
@@ -78,6 +90,7 @@ pub async fn start_token_set(
         client_id: client.id.as_str(),
         scope: scopes,
         token_set: Some(id.as_str()),
+        jkt: cx.dpop_jkt,
     };
     let ttl = policy.user_token_ttl;
     let (access_token, claims) = issue_access_token(key, policy, &subject, ttl, now)?;
@@ -89,7 +102,9 @@ pub async fn start_token_set(
         account_id: account.clone(),
         scopes: scopes.clone(),
         auth_time,
-        dpop_jkt: None,
+        // §5.0: a public client's refresh tokens are bound to the key too; a confidential
+        // client's are bound to its authentication already.
+        dpop_jkt: cx.dpop_jkt.filter(|_| client.public).map(str::to_owned),
         created_at: now,
         revoked_at: None,
     };
@@ -109,7 +124,7 @@ pub async fn start_token_set(
     }
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(cx.dpop_jkt),
         expires_in: ttl,
         refresh_token: Some(refresh_token),
         scope: Some(scopes.to_string()),

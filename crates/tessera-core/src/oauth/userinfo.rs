@@ -73,6 +73,7 @@ mod tests {
             acct: acct.map(str::to_owned),
             sid: None,
             account_external_id: None,
+            cnf: None,
         }
     }
 

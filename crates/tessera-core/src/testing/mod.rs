@@ -83,6 +83,10 @@ impl World {
             master: &self.master,
             tokens: &self.tokens,
             refresh: &self.refresh,
+            dpop: &crate::oauth::dpop::DpopPolicy {
+                max_age: 60,
+                require_nonce: false,
+            },
             passage: None,
         }
     }
@@ -203,6 +207,7 @@ pub fn request(form: &Form) -> ClientRequest<'_> {
     ClientRequest {
         authorization: None,
         form,
+        dpop: None,
     }
 }
 

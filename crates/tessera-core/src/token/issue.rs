@@ -1,6 +1,6 @@
 //! Minting access tokens: the one place claims are assembled, for every grant.
 
-use super::jwt::{self, AccessTokenClaims};
+use super::jwt::{self, AccessTokenClaims, Confirmation};
 use super::keys::SigningKey;
 use crate::domain::{Jti, ScopeSet};
 use crate::error::OAuthError;
@@ -34,6 +34,8 @@ pub struct Subject<'a> {
     pub scope: &'a ScopeSet,
     /// The token set (refresh-token chain), if any.
     pub token_set: Option<&'a str>,
+    /// The DPoP key the token is bound to (RFC 9449 §6.1 `cnf.jkt`), if any.
+    pub jkt: Option<&'a str>,
 }
 
 pub fn issue_access_token(
@@ -56,6 +58,9 @@ pub fn issue_access_token(
         acct: subject.account.map(str::to_owned),
         sid: subject.token_set.map(str::to_owned),
         account_external_id: None,
+        cnf: subject.jkt.map(|jkt| Confirmation {
+            jkt: jkt.to_owned(),
+        }),
     };
     let token = jwt::sign(key, &claims).map_err(OAuthError::server_error)?;
     Ok((token, claims))

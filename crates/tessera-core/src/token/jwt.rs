@@ -36,6 +36,15 @@ pub struct AccessTokenClaims {
     /// one (the value of the `Tessera-Account` header then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_external_id: Option<String>,
+    /// RFC 9449 §6.1: the key a DPoP-bound token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 `cnf` with RFC 9449's `jkt`: the thumbprint of the DPoP key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 impl AccessTokenClaims {
@@ -190,6 +199,7 @@ mod tests {
             acct: None,
             sid: None,
             account_external_id: None,
+            cnf: None,
         }
     }
 

@@ -23,6 +23,10 @@ const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 /// RFC 9110 §7.6.3: protocol version and a pseudonym for this hop.
 pub const VIA: &str = "1.1 tessera";
 
+/// RFC 9449 §4.1: the proof that came with a DPoP-bound token; as much Tessera's as the
+/// token itself.
+const DPOP: &str = "dpop";
+
 /// The request as the upstream must see it: no hop-by-hop headers, no credentials, no
 /// identity headers but ours, and the forwarding headers of this hop.
 pub fn prepare_request_headers(
@@ -35,6 +39,7 @@ pub fn prepare_request_headers(
     strip_hop_by_hop(headers);
     // The credential was for Tessera; the upstream learns who called from our headers.
     headers.remove(header::AUTHORIZATION);
+    headers.remove(DPOP);
     // The client connects to the upstream's address (hyper sets `Host` from the URI).
     headers.remove(header::HOST);
     let spoofed: Vec<HeaderName> = headers

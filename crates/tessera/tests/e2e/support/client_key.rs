@@ -67,6 +67,47 @@ impl ClientKey {
     pub fn sign(&self, claims: &Value) -> String {
         self.sign_with_alg("ES256", claims)
     }
+
+    /// A DPoP proof (RFC 9449 §4.2) with `claims`, this key's public JWK in its header.
+    pub fn dpop_proof_with(&self, claims: &Value) -> String {
+        let header = json!({ "alg": "ES256", "typ": "dpop+jwt", "jwk": self.jwk() });
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    }
+
+    /// A fresh proof for `method` `url` at `iat`; with `token`, its `ath`.
+    pub fn dpop_proof(&self, method: &str, url: &str, iat: i64, token: Option<&str>) -> String {
+        self.dpop_proof_with(&dpop_claims(method, url, iat, token))
+    }
+
+    /// The RFC 7638 thumbprint of the public key.
+    pub fn jkt(&self) -> String {
+        let jwk = self.jwk();
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":{},"y":{}}}"#,
+            jwk["x"], jwk["y"]
+        );
+        URL_SAFE_NO_PAD.encode(sha256(canonical.as_bytes()))
+    }
+}
+
+/// The claims of a fresh DPoP proof (a new `jti` each time).
+pub fn dpop_claims(method: &str, url: &str, iat: i64, token: Option<&str>) -> Value {
+    let mut claims = json!({
+        "jti": super::random_suffix(), "htm": method, "htu": url, "iat": iat,
+    });
+    if let Some(token) = token {
+        claims["ath"] = URL_SAFE_NO_PAD.encode(sha256(token.as_bytes())).into();
+    }
+    claims
 }
 
 /// A JWK Set document of `keys`.
@@ -133,4 +174,10 @@ impl Drop for JwksServer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+        .as_ref()
+        .to_vec()
 }
