@@ -18,6 +18,7 @@ mod cluster;
 mod console;
 mod data_dir;
 mod device_flow;
+mod device_interop;
 mod dpop;
 mod faults;
 #[cfg(feature = "bench-fixtures")]

@@ -23,7 +23,7 @@ use crate::support::TestApp;
 const INTEROP: &str = "tests/interop";
 const CB: &str = "https://rp.example/callback";
 
-fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
@@ -187,7 +187,7 @@ async fn check(app: &TestApp, rp: Rp) {
     );
 }
 
-fn own_issuer(config: &mut tessera::config::Config) {
+pub(crate) fn own_issuer(config: &mut tessera::config::Config) {
     let port = free_port();
     config.listen = format!("127.0.0.1:{port}");
     config.issuer = Some(format!("http://127.0.0.1:{port}"));
