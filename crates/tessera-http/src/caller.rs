@@ -59,7 +59,12 @@ impl Caller {
                 // A user's token names the API account in `acct` and the user in `sub`.
                 subject: claims.acct.as_ref().map(|_| claims.sub.as_str()),
                 external_id: None,
-                auth: "bearer",
+                // RFC 9449: the token came with a proof of its key.
+                auth: if claims.cnf.is_some() {
+                    "dpop"
+                } else {
+                    "bearer"
+                },
             },
             Grant::Legacy { identity, scopes } => Identity {
                 account: identity.account_id.as_str(),

@@ -644,3 +644,63 @@ async fn trusted_proxies(app: &TestApp, up: &Upstream) {
     assert_eq!(basic_failures(app, "198.51.100.1", 1).await, [429]);
     assert_eq!(basic_failures(app, "198.51.100.2", 1).await, [401]);
 }
+
+gateway_test!(
+    a_dpop_bound_token_passes_with_its_proof_only,
+    super::book_routes,
+    dpop_through_the_gateway
+);
+/// RFC 9449 §7 at the gateway: the proof is checked for the proxied request, and neither
+/// the token nor the proof reaches the upstream.
+async fn dpop_through_the_gateway(app: &TestApp, up: &Upstream) {
+    use crate::support::client_key::ClientKey;
+    let c = app.client(Some("books:read")).await;
+    let key = ClientKey::generate("dpop");
+    let now = app.now();
+    let proof = key.dpop_proof("POST", "http://tessera.test/oauth/token", now, None);
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(&c.client_id, Some(&c.client_secret))
+        .header("dpop", proof)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    let tokens: Value = res.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "DPoP", "{tokens}");
+    let token = tokens["access_token"].as_str().unwrap();
+    let url = "http://tessera.test/v1/books/b1";
+    let call = |scheme: &'static str, proof: Option<String>| {
+        let mut req = app
+            .http
+            .get(app.url("/v1/books/b1"))
+            .header("authorization", format!("{scheme} {token}"));
+        if let Some(p) = proof {
+            req = req.header("dpop", p);
+        }
+        req.send()
+    };
+    let res = call("DPoP", Some(key.dpop_proof("GET", url, now, Some(token))))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let seen = up.last();
+    assert_eq!(seen.header("tessera-auth"), Some("dpop"));
+    assert_eq!(seen.header("authorization"), None);
+    assert_eq!(seen.header("dpop"), None);
+    let before = up.seen().len();
+    let res = call("Bearer", None).await.unwrap();
+    assert_eq!(res.status(), 401);
+    let challenge = header(&res, "www-authenticate").unwrap();
+    assert!(challenge.starts_with("DPoP algs="), "{challenge}");
+    let wrong_path = key.dpop_proof("GET", "http://tessera.test/v1/books/b2", now, Some(token));
+    let res = call("DPoP", Some(wrong_path)).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        up.seen().len(),
+        before,
+        "nothing refused reached the upstream"
+    );
+}
