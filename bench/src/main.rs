@@ -12,6 +12,7 @@ mod client;
 mod cluster;
 mod console;
 mod database;
+mod dpop;
 mod fixtures;
 mod gateway;
 mod import;

@@ -4,9 +4,11 @@
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::dpop::{BEARER_CALL_DPOP, CLIENT_CREDENTIALS_DPOP};
 use crate::gateway::{GatewayNotes, GATEWAY_BEARER_CALL, NGINX_PROXY, UPSTREAM_DIRECT};
 use crate::load::{LoadConfig, LoadReport};
 use crate::procfs::{self, CpuCores};
+use crate::scenarios::{BEARER_CALL, CLIENT_CREDENTIALS};
 
 /// One scenario's results.
 pub struct Row {
@@ -168,6 +170,38 @@ pub fn scale(small: &[Row], large: &[Row], store: &str, baseline: &str) -> Strin
         }
     }
     out
+}
+
+/// The DPoP targets (issue 19), for each DPoP row that ran with its plain row: at least
+/// 0.7 of the plain row's rate in the same run.
+pub fn dpop(rows: &[Row]) -> Option<String> {
+    let find = |name: &str| rows.iter().find(|row| row.name == name);
+    let pairs = [
+        (CLIENT_CREDENTIALS_DPOP, CLIENT_CREDENTIALS),
+        (BEARER_CALL_DPOP, BEARER_CALL),
+    ];
+    let mut lines = Vec::new();
+    for (bound, plain) in pairs {
+        let (Some(b), Some(p)) = (find(bound), find(plain)) else {
+            continue;
+        };
+        let (rate, base) = (b.load.requests_per_second(), p.load.requests_per_second());
+        if base > 0.0 {
+            let ratio = rate / base;
+            let met = if ratio >= 0.7 { "met" } else { "missed" };
+            lines.push(format!(
+                "| {bound} ≥ 0.7 × {plain} | {ratio:.2} ({rate:.0} / {base:.0} req/s) | {met} |"
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "DPoP targets (each rate against its plain row of the same run):\n\n\
+         | target | measured | |\n|---|---|---|\n{}\n",
+        lines.join("\n")
+    ))
 }
 
 /// The gateway issue's targets, when a gateway row ran: its rate as a share of nginx's and

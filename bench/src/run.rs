@@ -265,6 +265,10 @@ pub async fn run(args: RunArgs, command_line: &str) -> Result<()> {
         text.push_str(&section);
     }
     drop(notes);
+    if let Some(section) = report::dpop(&rows) {
+        text.push('\n');
+        text.push_str(&section);
+    }
     if let Some(counts) = scale_counts {
         let store = format!(
             "{} credential clients, and {} more token sets with one live refresh token each",

@@ -21,6 +21,7 @@ use serde::Deserialize;
 
 use crate::client::{body_excerpt, send_once, BenchRequest};
 use crate::cluster::Cluster;
+use crate::dpop::{self, BEARER_CALL_DPOP, CLIENT_CREDENTIALS_DPOP};
 use crate::fixtures::{self, basic_authorizations, Credentials, Fixtures, REDIRECT_URI};
 use crate::gateway::{self, GatewayNotes, GATEWAY_BEARER_CALL, NGINX_PROXY, UPSTREAM_DIRECT};
 use crate::import::IMPORT_ROWS;
@@ -44,11 +45,13 @@ pub const LEGACY_BASIC: &str = "legacy basic (cached)";
 pub const INTROSPECTION: &str = "introspection";
 pub const BASELINE_ROW: &str = "baseline";
 /// Every scenario, in the order of the table.
-pub const SCENARIOS: [&str; 14] = [
+pub const SCENARIOS: [&str; 16] = [
     CLIENT_CREDENTIALS,
     CLIENT_CREDENTIALS_EDDSA,
     CLIENT_CREDENTIALS_MANY,
+    CLIENT_CREDENTIALS_DPOP,
     BEARER_CALL,
+    BEARER_CALL_DPOP,
     REFRESH_ROTATION,
     AUTHORIZATION_CODE,
     AUTHORIZATION_CODE_OPENID,
@@ -165,6 +168,8 @@ pub async fn run(bench: &Bench, name: &str) -> Result<Option<Row>> {
         CLIENT_CREDENTIALS_EDDSA => client_credentials_eddsa(bench).await,
         CLIENT_CREDENTIALS_MANY => client_credentials_many_clients(bench).await,
         BEARER_CALL => bearer_call(bench).await,
+        CLIENT_CREDENTIALS_DPOP => dpop::client_credentials_dpop(bench).await,
+        BEARER_CALL_DPOP => dpop::bearer_call_dpop(bench).await,
         REFRESH_ROTATION => refresh_rotation(bench).await,
         AUTHORIZATION_CODE => authorization_code(bench).await,
         AUTHORIZATION_CODE_OPENID => authorization_code_openid(bench).await,
@@ -622,6 +627,7 @@ mod tests {
                 CLIENT_CREDENTIALS,
                 CLIENT_CREDENTIALS_EDDSA,
                 CLIENT_CREDENTIALS_MANY,
+                CLIENT_CREDENTIALS_DPOP,
                 REFRESH_ROTATION,
                 BASELINE_ROW
             ]

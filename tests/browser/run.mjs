@@ -556,6 +556,37 @@ async function main() {
       assert.equal(await books(grant.access), 200);
     });
 
+    await step('device flow: the verification page takes the code, the consent page approves, the device gets tokens', async () => {
+      const device = cli(['app', 'create', '--name', 'Acme CLI', '--public', '--grant', 'device_code',
+        '--scope', 'books:read', '--approved']);
+      const r = await fetch(`${base}/oauth/device_authorization`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ client_id: device.client_id, scope: 'books:read' }),
+      });
+      assert.equal(r.status, 200);
+      const asked = await r.json();
+      assert.match(asked.user_code, /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
+      const complete = new URL(asked.verification_uri_complete);
+      await page.goto(complete.pathname + complete.search);
+      assert.match(await text(page.locator('h1')), /^Connect a device$/);
+      assert.equal(await page.locator('#user_code').inputValue(), asked.user_code, 'the link fills the code in');
+      await capture(page, 'device-code');
+      await go(page, page.getByRole('button', { name: 'Continue' }));
+      assert.match(await text(page.locator('h1')), /^Acme CLI wants access$/);
+      assert.match(await text(page.locator('main')), new RegExp(`showed you the code ${asked.user_code}`));
+      await capture(page, 'device-consent');
+      await go(page, page.getByRole('button', { name: 'Authorize' }));
+      assert.match(await text(page.locator('h1')), /^Acme CLI is connected$/);
+      await capture(page, 'device-done');
+      const t = await token({
+        grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: asked.device_code,
+        client_id: device.client_id,
+      });
+      assert.equal(t.status, 200, JSON.stringify(t.body));
+      assert.equal(await books(t.body.access_token), 200);
+    });
+
     await step('Applications: the partner is listed under Authorized applications; Revoke access', async () => {
       let r = await page.goto('/settings/applications');
       assert.equal(r.status(), 200);

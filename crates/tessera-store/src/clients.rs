@@ -15,6 +15,8 @@ use tessera_core::store::{ChangeKind, ClientStore, StoreResult};
 use tessera_core::UnixSeconds;
 
 use crate::changes::record;
+use crate::statement::{Param, Statement};
+use crate::write::GuardedWrite;
 use crate::{corrupt, db, SqlStore};
 
 pub(crate) const CLIENT_COLUMNS: &str = "id, name, kind, account_id, grant_types, scopes, \
@@ -123,18 +125,19 @@ impl ClientStore for SqlStore {
         jti: &str,
         expires_at: UnixSeconds,
     ) -> StoreResult<bool> {
-        let inserted = sqlx::query(
-            "INSERT INTO client_assertion (client_id, jti, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (client_id, jti) DO NOTHING",
-        )
-        .bind(client.as_str())
-        .bind(jti)
-        .bind(expires_at)
-        .execute(&self.pool)
+        self.guarded_write(GuardedWrite {
+            guard: Statement {
+                sql: "INSERT INTO client_assertion (client_id, jti, expires_at) VALUES ($1, $2, $3) \
+                      ON CONFLICT (client_id, jti) DO NOTHING",
+                params: vec![
+                    Param::Text(client.to_string()),
+                    Param::Text(jti.to_owned()),
+                    Param::Int(expires_at),
+                ],
+            },
+            then: Vec::new(),
+        })
         .await
-        .map_err(db)?
-        .rows_affected();
-        Ok(inserted == 1)
     }
 
     async fn record_dpop_proof(
@@ -142,17 +145,20 @@ impl ClientStore for SqlStore {
         proof_hash: &SecretHash,
         expires_at: UnixSeconds,
     ) -> StoreResult<bool> {
-        let inserted = sqlx::query(
-            "INSERT INTO dpop_proof (proof_hash, expires_at) VALUES ($1, $2) \
-             ON CONFLICT (proof_hash) DO NOTHING",
-        )
-        .bind(proof_hash.0.to_vec())
-        .bind(expires_at)
-        .execute(&self.pool)
+        // A guarded write, so that on SQLite concurrent token requests share one commit
+        // (the writer thread's group commit) instead of paying one each.
+        self.guarded_write(GuardedWrite {
+            guard: Statement {
+                sql: "INSERT INTO dpop_proof (proof_hash, expires_at) VALUES ($1, $2) \
+                      ON CONFLICT (proof_hash) DO NOTHING",
+                params: vec![
+                    Param::Blob(proof_hash.0.to_vec()),
+                    Param::Int(expires_at),
+                ],
+            },
+            then: Vec::new(),
+        })
         .await
-        .map_err(db)?
-        .rows_affected();
-        Ok(inserted == 1)
     }
 
     async fn prune_dpop_proofs(&self, before: UnixSeconds) -> StoreResult<()> {
