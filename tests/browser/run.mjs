@@ -585,6 +585,10 @@ async function main() {
       });
       assert.equal(t.status, 200, JSON.stringify(t.body));
       assert.equal(await books(t.body.access_token), 200);
+      // Taken back with the CLI, so the Applications steps below start from the partner alone.
+      const taken = cli(['user', 'deauthorize', EMAIL, device.client_id]);
+      assert.equal(taken.revoked_token_sets, 1);
+      assert.equal(cli(['client', 'revoke', device.client_id]).status, 'revoked');
     });
 
     await step('Applications: the partner is listed under Authorized applications; Revoke access', async () => {

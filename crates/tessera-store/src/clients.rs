@@ -127,7 +127,8 @@ impl ClientStore for SqlStore {
     ) -> StoreResult<bool> {
         self.guarded_write(GuardedWrite {
             guard: Statement {
-                sql: "INSERT INTO client_assertion (client_id, jti, expires_at) VALUES ($1, $2, $3) \
+                sql:
+                    "INSERT INTO client_assertion (client_id, jti, expires_at) VALUES ($1, $2, $3) \
                       ON CONFLICT (client_id, jti) DO NOTHING",
                 params: vec![
                     Param::Text(client.to_string()),
@@ -151,10 +152,7 @@ impl ClientStore for SqlStore {
             guard: Statement {
                 sql: "INSERT INTO dpop_proof (proof_hash, expires_at) VALUES ($1, $2) \
                       ON CONFLICT (proof_hash) DO NOTHING",
-                params: vec![
-                    Param::Blob(proof_hash.0.to_vec()),
-                    Param::Int(expires_at),
-                ],
+                params: vec![Param::Blob(proof_hash.0.to_vec()), Param::Int(expires_at)],
             },
             then: Vec::new(),
         })
