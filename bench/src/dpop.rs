@@ -193,9 +193,8 @@ fn proof_count(bench: &Bench) -> usize {
     ((seconds * PROOFS_PER_SECOND) as usize).min(MAX_PROOFS)
 }
 
-/// RFC 6749 §4.4 with a DPoP proof: a `token_type: DPoP` token bound to the key.
-pub async fn client_credentials_dpop(bench: &Bench) -> Result<Row> {
-    let addr = bench.tessera_addr();
+/// The headers of the bench client's client credentials request (HTTP Basic, a form).
+fn token_request_headers(bench: &Bench) -> Result<HeaderMap> {
     let mut headers = HeaderMap::new();
     headers.insert(
         CONTENT_TYPE,
@@ -203,6 +202,13 @@ pub async fn client_credentials_dpop(bench: &Bench) -> Result<Row> {
     );
     let basic = basic_authorizations(std::slice::from_ref(&bench.fixtures.client))?;
     headers.insert(AUTHORIZATION, basic[0].clone());
+    Ok(headers)
+}
+
+/// RFC 6749 §4.4 with a DPoP proof: a `token_type: DPoP` token bound to the key.
+pub async fn client_credentials_dpop(bench: &Bench) -> Result<Row> {
+    let addr = bench.tessera_addr();
+    let headers = token_request_headers(bench)?;
     let body = Bytes::from_static(b"grant_type=client_credentials");
     let scenario = DpopRequests::new(
         ProofKey::generate()?,
@@ -244,13 +250,7 @@ pub async fn bearer_call_dpop(bench: &Bench) -> Result<Row> {
 
 /// A token of the bench client bound to `key`, fetched outside the measurement.
 async fn bound_token(bench: &Bench, addr: SocketAddr, key: &ProofKey) -> Result<String> {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/x-www-form-urlencoded"),
-    );
-    let basic = basic_authorizations(std::slice::from_ref(&bench.fixtures.client))?;
-    headers.insert(AUTHORIZATION, basic[0].clone());
+    let headers = token_request_headers(bench)?;
     let proof = key.proof("POST", &format!("http://{addr}{TOKEN_PATH}"), None, 0)?;
     let mut request = Request::new(Full::new(Bytes::from_static(
         b"grant_type=client_credentials",

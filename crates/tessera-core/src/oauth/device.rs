@@ -362,22 +362,23 @@ mod tests {
             .map_err(|e| e.code)
     }
 
-    async fn ask(world: &World, app: &Client, scope: &str) -> DeviceAuthorizationResponse {
+    async fn try_ask(
+        world: &World,
+        app: &Client,
+        scope: &str,
+    ) -> Result<DeviceAuthorizationResponse, OAuthError> {
         let body = if app.public {
             form(&format!("client_id={}&scope={scope}", app.id))
         } else {
             authenticated(app, &format!("scope={scope}"))
         };
         let policy = DevicePolicy::default();
-        request_device_authorization(
-            &request(&body),
-            &world.endpoint(),
-            &policy,
-            "https://as.example/device",
-            NOW,
-        )
-        .await
-        .unwrap()
+        let uri = "https://as.example/device";
+        request_device_authorization(&request(&body), &world.endpoint(), &policy, uri, NOW).await
+    }
+
+    async fn ask(world: &World, app: &Client, scope: &str) -> DeviceAuthorizationResponse {
+        try_ask(world, app, scope).await.unwrap()
     }
 
     #[tokio::test]
@@ -491,27 +492,9 @@ mod tests {
             ErrorCode::InvalidGrant
         );
 
-        let body = authenticated(&plain, "scope=books:read");
-        let err = request_device_authorization(
-            &request(&body),
-            &world.endpoint(),
-            &DevicePolicy::default(),
-            "https://as.example/device",
-            NOW,
-        )
-        .await
-        .unwrap_err();
+        let err = try_ask(&world, &plain, "books:read").await.unwrap_err();
         assert_eq!(err.code, ErrorCode::UnauthorizedClient);
-        let body = authenticated(&app, "scope=admin");
-        let err = request_device_authorization(
-            &request(&body),
-            &world.endpoint(),
-            &DevicePolicy::default(),
-            "https://as.example/device",
-            NOW,
-        )
-        .await
-        .unwrap_err();
+        let err = try_ask(&world, &app, "admin").await.unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidScope);
     }
 }

@@ -57,7 +57,7 @@ fn path_of(url: &str) -> String {
 
 /// Signs `user` in from the verification page at `path` (which asks for it), and answers
 /// the code form the sign-in leads back to.
-async fn signed_in_code_form(
+pub(crate) async fn signed_in_code_form(
     app: &TestApp,
     b: &reqwest::Client,
     user: &TestUser,
@@ -83,7 +83,7 @@ async fn signed_in_code_form(
 }
 
 /// Submits the code form `html` with `typed`.
-async fn enter_code(
+pub(crate) async fn enter_code(
     app: &TestApp,
     b: &reqwest::Client,
     html: &str,

@@ -10,8 +10,9 @@ use serde_json::Value;
 use tessera_core::domain::GrantType;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+use crate::device_flow::{enter_code, signed_in_code_form};
 use crate::oidc_interop::{own_issuer, workspace};
-use crate::support::flow::{browser, field, location, AppSpec};
+use crate::support::flow::{browser, field, AppSpec};
 use crate::support::TestApp;
 
 async fn check(app: &TestApp) {
@@ -60,36 +61,12 @@ async fn check(app: &TestApp) {
     let b = browser();
     let complete = asked["verification_uri_complete"].as_str().unwrap();
     let path = complete.strip_prefix(issuer.as_str()).unwrap();
-    let html = b
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let res = app.sign_in(&b, &html, &user).await;
-    let html = b
-        .get(app.url(&location(&res)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = signed_in_code_form(app, &b, &user, path).await;
     assert_eq!(
         field(&html, "user_code").as_deref(),
         asked["user_code"].as_str()
     );
-    let csrf = field(&html, "csrf").unwrap();
-    let code = asked["user_code"].as_str().unwrap();
-    let res = app
-        .browser_post(
-            &b,
-            "/settings/device",
-            &[("csrf", &csrf), ("user_code", code)],
-        )
-        .await;
+    let res = enter_code(app, &b, &html, asked["user_code"].as_str().unwrap()).await;
     let consent = res.text().await.unwrap();
     let res = app.consent(&b, &consent, "authorize", None).await;
     assert_eq!(res.status(), 200);

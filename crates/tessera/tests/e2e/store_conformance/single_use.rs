@@ -360,3 +360,87 @@ conformance_test!(
         stores[1].close().await;
     }
 );
+
+conformance_test!(
+    /// A device authorization round-trips by either code, a user code is taken once, the
+    /// user's decision lands once, and an approval is spent by exactly one of many
+    /// concurrent polls from two processes, only by its own client.
+    async fn a_device_authorization_is_decided_once_and_spent_once(s) {
+        use tessera_core::store::{DeviceApproval, DeviceAuthorization, DeviceStatus};
+        let (app, user, account) = s.parties().await;
+        let other = s.application(T0).await;
+        let device = DeviceAuthorization {
+            device_code_hash: SecretHash::of(random_suffix().as_bytes()),
+            user_code_hash: SecretHash::of(random_suffix().as_bytes()),
+            client_id: app.id.clone(),
+            scopes: scopes("books:read"),
+            status: DeviceStatus::Pending,
+            token_set_id: TokenSetId::generate().unwrap(),
+            interval: 5,
+            last_polled_at: None,
+            created_at: T0,
+            expires_at: T0 + 600,
+            used_at: None,
+        };
+        assert!(s.insert_device_authorization(&device).await.unwrap());
+        let clash = DeviceAuthorization {
+            device_code_hash: SecretHash::of(random_suffix().as_bytes()),
+            ..device.clone()
+        };
+        assert!(!s.insert_device_authorization(&clash).await.unwrap(), "the user code is taken");
+        let found = s.find_device_authorization(&device.device_code_hash).await.unwrap();
+        assert_eq!(found, Some(device.clone()));
+        let by_user = s.find_device_authorization_by_user_code(&device.user_code_hash).await;
+        assert_eq!(by_user.unwrap(), Some(device.clone()));
+        s.record_device_poll(&device.device_code_hash, T0 + 3, 10).await.unwrap();
+        let polled = s.find_device_authorization(&device.device_code_hash).await.unwrap().unwrap();
+        assert_eq!((polled.last_polled_at, polled.interval), (Some(T0 + 3), 10));
+        // Not before a decision; after the expiry, no decision.
+        let hash = device.device_code_hash;
+        assert!(!s.spend_device_authorization(&hash, &app.id, T0 + 4).await.unwrap());
+        assert!(!s.decide_device_authorization(&device.user_code_hash, None, T0 + 600).await.unwrap());
+        let approval = DeviceApproval {
+            user_id: user.clone(),
+            account_id: account.clone(),
+            scopes: scopes("books:read"),
+            auth_time: T0 + 5,
+        };
+        assert!(s.decide_device_authorization(&device.user_code_hash, Some(&approval), T0 + 6).await.unwrap());
+        assert!(!s.decide_device_authorization(&device.user_code_hash, None, T0 + 7).await.unwrap(), "decided once");
+        let decided = s.find_device_authorization(&hash).await.unwrap().unwrap();
+        assert_eq!(decided.status, DeviceStatus::Approved(approval));
+        assert!(!s.spend_device_authorization(&hash, &other.id, T0 + 8).await.unwrap(), "another client's");
+        let stores = [s.store.clone(), s.other_process().await];
+        let client = app.id.clone();
+        let outcomes = race(&stores, RACERS, |_, store| {
+            let client = client.clone();
+            async move { store.spend_device_authorization(&hash, &client, T0 + 9).await.unwrap() }
+        })
+        .await;
+        assert_eq!(outcomes.iter().filter(|won| **won).count(), 1, "{outcomes:?}");
+        s.prune_device_authorizations(T0 + 600).await.unwrap();
+        assert!(s.find_device_authorization(&hash).await.unwrap().is_some(), "not expired yet");
+        s.prune_device_authorizations(T0 + 601).await.unwrap();
+        assert_eq!(s.find_device_authorization(&hash).await.unwrap(), None);
+        stores[1].close().await;
+    }
+);
+
+conformance_test!(
+    /// A DPoP proof is recorded once: of concurrent recordings from two processes exactly
+    /// one succeeds; pruning forgets it after its expiry, never before.
+    async fn a_dpop_proof_is_recorded_once(s) {
+        let stores = [s.store.clone(), s.other_process().await];
+        let proof = SecretHash::of(random_suffix().as_bytes());
+        let outcomes = race(&stores, RACERS, |_, store| async move {
+            store.record_dpop_proof(&proof, T0 + 61).await.unwrap()
+        })
+        .await;
+        assert_eq!(outcomes.iter().filter(|won| **won).count(), 1, "{outcomes:?}");
+        s.prune_dpop_proofs(T0 + 61).await.unwrap();
+        assert!(!s.record_dpop_proof(&proof, T0 + 61).await.unwrap(), "kept until its expiry");
+        s.prune_dpop_proofs(T0 + 62).await.unwrap();
+        assert!(s.record_dpop_proof(&proof, T0 + 61).await.unwrap(), "forgotten after");
+        stores[1].close().await;
+    }
+);

@@ -51,7 +51,14 @@ impl ClientKey {
 
     /// `claims` signed with this key (`alg` as given, normally ES256).
     pub fn sign_with_alg(&self, alg: &str, claims: &Value) -> String {
-        let header = json!({ "alg": alg, "typ": "JWT", "kid": self.kid });
+        self.signed(
+            &json!({ "alg": alg, "typ": "JWT", "kid": self.kid }),
+            claims,
+        )
+    }
+
+    /// A compact JWS of `header` and `claims`, signed with this key.
+    fn signed(&self, header: &Value, claims: &Value) -> String {
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -71,16 +78,7 @@ impl ClientKey {
     /// A DPoP proof (RFC 9449 §4.2) with `claims`, this key's public JWK in its header.
     pub fn dpop_proof_with(&self, claims: &Value) -> String {
         let header = json!({ "alg": "ES256", "typ": "dpop+jwt", "jwk": self.jwk() });
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let sig = self
-            .pair
-            .sign(&SystemRandom::new(), input.as_bytes())
-            .unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+        self.signed(&header, claims)
     }
 
     /// A fresh proof for `method` `url` at `iat`; with `token`, its `ath`.
