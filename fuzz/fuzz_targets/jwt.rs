@@ -68,6 +68,7 @@ fuzz_target!(|data: &[u8]| {
         acct: input.acct,
         sid: None,
         account_external_id: None,
+        cnf: None,
     };
     let key = ring.current(NOW).expect("a signing key");
     let token = jwt::sign(key, &claims).expect("signing");

@@ -40,3 +40,12 @@ pub fn base64(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// base64url without padding (RFC 4648 §5), as JWS uses it (RFC 7515 §2): standard
+/// base64 with the two URL-unsafe characters replaced and the padding dropped.
+pub fn base64url(bytes: &[u8]) -> String {
+    base64(bytes)
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_")
+}

@@ -207,6 +207,7 @@ store_test!(
                 &[
                     ("code_challenge", CHALLENGE),
                     ("code_challenge_method", "S256"),
+                    ("scope", "openid books:read"),
                 ],
             )
             .await;
@@ -223,6 +224,23 @@ store_test!(
         let issued = token(app, None, &body, &[&proof]).await;
         assert_eq!(issued.0, 200, "{}", issued.2);
         assert_eq!(issued.2["token_type"], "DPoP");
+        // UserInfo is a protected resource like the API: the proof, or nothing.
+        let bound = issued.2["access_token"].as_str().unwrap().to_owned();
+        let userinfo = |scheme: &'static str, proof: Option<String>| {
+            let mut req = reqwest::Client::new()
+                .get(app.url("/oauth/userinfo"))
+                .header("authorization", format!("{scheme} {bound}"));
+            if let Some(p) = proof {
+                req = req.header("dpop", p);
+            }
+            req.send()
+        };
+        let (status, code, _) = refused(userinfo("Bearer", None).await.unwrap()).await;
+        assert_eq!((status, code.as_str()), (401, "invalid_token"));
+        let url = "http://tessera.test/oauth/userinfo";
+        let proof = key.dpop_proof("GET", url, now, Some(&bound));
+        let res = userinfo("DPoP", Some(proof)).await.unwrap();
+        assert_eq!(res.status(), 200);
         let refresh = issued.2["refresh_token"].as_str().unwrap().to_owned();
         let refresh_body = form_body(&[
             ("grant_type", "refresh_token"),
