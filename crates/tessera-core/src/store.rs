@@ -572,6 +572,8 @@ pub struct AuthorizationCode {
     pub token_set_id: TokenSetId,
     pub created_at: UnixSeconds,
     pub expires_at: UnixSeconds,
+    /// The JWK thumbprint of the DPoP key the exchange must prove (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

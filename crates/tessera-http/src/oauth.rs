@@ -93,8 +93,8 @@ pub(crate) fn dpop_header(headers: &HeaderMap) -> Result<Option<&str>, OAuthErro
     })
 }
 
-/// RFC 9449 §8: with `require_dpop_nonce`, every answer of the token endpoint carries the
-/// nonce the next proof must use.
+/// RFC 9449 §8: with `require_dpop_nonce`, every answer of the endpoints that take proofs
+/// (token and PAR) carries the nonce the next proof must use.
 fn with_dpop_nonce(app: &AppState, mut res: Response) -> Response {
     if app.dpop.require_nonce {
         if let Some(nonce) = new_nonce(&app.master, app.clock.now()) {
@@ -167,7 +167,7 @@ pub async fn post_par(
         Err(e) => return e.into_response(),
     };
     let outcome = par(&app, &passage, &headers, body).await;
-    answer(outcome, &passage)
+    with_dpop_nonce(&app, answer(outcome, &passage))
 }
 
 async fn par(

@@ -18,12 +18,18 @@ use crate::statement::{Columns, Param, Statement};
 use crate::write::GuardedWrite;
 use crate::{corrupt, db, Dialect, SqlStore};
 
-const CODE_COLUMNS: &str = "code_hash, client_id, redirect_uri, redirect_uri_sent, user_id, \
-     account_id, scopes, code_challenge, nonce, auth_time, token_set_id, created_at, expires_at";
-const CODE_OF_CLIENT: &str =
-    "SELECT code_hash, client_id, redirect_uri, redirect_uri_sent, user_id, \
-     account_id, scopes, code_challenge, nonce, auth_time, token_set_id, created_at, expires_at \
-     FROM authorization_code WHERE code_hash = $1 AND client_id = $2";
+/// The columns of a code, in the order `insert_authorization_code` binds them.
+macro_rules! code_columns {
+    () => {
+        "code_hash, client_id, redirect_uri, redirect_uri_sent, user_id, account_id, scopes, \
+         code_challenge, nonce, auth_time, token_set_id, created_at, expires_at, dpop_jkt"
+    };
+}
+const CODE_OF_CLIENT: &str = concat!(
+    "SELECT ",
+    code_columns!(),
+    " FROM authorization_code WHERE code_hash = $1 AND client_id = $2"
+);
 
 pub(crate) fn text(r: &(impl Columns + ?Sized), col: &str) -> Result<String, StoreError> {
     r.text(col)
@@ -77,6 +83,7 @@ fn code(r: &(impl Columns + ?Sized)) -> Result<AuthorizationCode, StoreError> {
         token_set_id: token_set_id(r, "token_set_id")?,
         created_at: r.int("created_at")?,
         expires_at: r.int("expires_at")?,
+        dpop_jkt: r.maybe_text("dpop_jkt")?,
     })
 }
 
@@ -271,7 +278,8 @@ impl AuthorizationStore for SqlStore {
 
     async fn insert_authorization_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
         sqlx::query(&format!(
-            "INSERT INTO authorization_code ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO authorization_code ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            code_columns!()
         ))
         .bind(c.code_hash.0.to_vec())
         .bind(c.client_id.as_str())
@@ -286,6 +294,7 @@ impl AuthorizationStore for SqlStore {
         .bind(c.token_set_id.as_str())
         .bind(c.created_at)
         .bind(c.expires_at)
+        .bind(c.dpop_jkt.clone())
         .execute(&self.pool)
         .await
         .map_err(db)?;

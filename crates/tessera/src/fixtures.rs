@@ -250,6 +250,7 @@ pub(crate) async fn fixtures(
                 max_age: None,
                 signed_in_after: None,
                 pushed: None,
+                dpop_jkt: None,
             };
             let approval = Approval {
                 request: &request,

@@ -50,6 +50,7 @@ pub async fn mint_authorization_code(
         token_set_id: TokenSetId::generate().map_err(StoreError::new)?,
         created_at: now,
         expires_at: now + policy.code_ttl,
+        dpop_jkt: approval.request.dpop_jkt.clone(),
     };
     store.insert_authorization_code(&record).await?;
     Ok(code)
@@ -126,6 +127,14 @@ pub async fn exchange_authorization_code(
             ))
         }
         (None, None) => {}
+    }
+    // RFC 9449 §10: a code bound to a DPoP key is exchanged only with a proof of that key.
+    if let Some(bound) = &record.dpop_jkt {
+        if cx.dpop_jkt != Some(bound.as_str()) {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code is bound to a DPoP key (dpop_jkt); send a DPoP proof made with that key",
+            ));
+        }
     }
     let owner = TokenSetOwner {
         client,

@@ -12,6 +12,7 @@ use super::request::Form;
 use super::scope::application_scope;
 use crate::domain::{Client, ClientId, ClientKind, ClientStatus, GrantType, ScopeSet, SecretHash};
 use crate::error::{ErrorCode, OAuthError};
+use crate::token::jwk::is_thumbprint;
 use crate::UnixSeconds;
 
 /// The longest `nonce` kept; a longer one is refused rather than cut (it must come back
@@ -74,6 +75,8 @@ pub struct AuthorizationRequest {
     /// The hash of the `request_uri` when the request was pushed (RFC 9126); the
     /// authorization it completes spends it.
     pub pushed: Option<SecretHash>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code's exchange must prove.
+    pub dpop_jkt: Option<String>,
 }
 
 /// `prompt` (OpenID Connect Core §3.1.2.1): which pages the user must, or must not, see.
@@ -270,6 +273,12 @@ pub fn validate(
             "nonce is longer than {MAX_NONCE_LEN} characters"
         ))));
     }
+    let dpop_jkt = params.get("dpop_jkt");
+    if dpop_jkt.is_some_and(|jkt| !is_thumbprint(jkt)) {
+        return Err(fail(OAuthError::invalid_request(
+            "dpop_jkt must be the base64url SHA-256 JWK thumbprint (RFC 7638) of the DPoP key",
+        )));
+    }
     Ok(AuthorizationRequest {
         client_id: client.id.clone(),
         delivery,
@@ -286,6 +295,7 @@ pub fn validate(
         max_age,
         signed_in_after: params.get(SIGNED_IN_AFTER).and_then(|raw| raw.parse().ok()),
         pushed,
+        dpop_jkt: dpop_jkt.map(str::to_owned),
     })
 }
 
@@ -356,6 +366,7 @@ mod tests {
                 max_age,
                 signed_in_after: after,
                 pushed: None,
+                dpop_jkt: None,
             }
         };
         let now = 1_000;

@@ -53,25 +53,40 @@ pub fn proof_refused(err: ProofError) -> OAuthError {
     }
 }
 
+/// What checking a proof at one of Tessera's endpoints needs: the issuer (whose origin the
+/// proof's `htu` names), the master key (nonces) and the policy.
+pub type ProofBinding<'a> = (&'a str, &'a MasterKey, &'a DpopPolicy);
+
 /// The proof of a token request, checked and spent; `None` when the request has none and
 /// the client may do without.
 pub async fn token_request_proof(
     request: &ClientRequest<'_>,
     client: &Client,
     store: &dyn Store,
-    (issuer, master, policy): (&str, &MasterKey, &DpopPolicy),
+    binding: ProofBinding<'_>,
+    now: UnixSeconds,
+) -> Result<Option<Proof>, OAuthError> {
+    if request.dpop.is_none() && client.dpop_bound {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "this client must send a DPoP proof with every token request (dpop_bound_access_tokens)",
+        ));
+    }
+    endpoint_proof(request, routes::TOKEN, store, binding, now).await
+}
+
+/// The proof sent to the endpoint at `path` (a POST), checked and spent; `None` without one.
+pub async fn endpoint_proof(
+    request: &ClientRequest<'_>,
+    path: &str,
+    store: &dyn Store,
+    (issuer, master, policy): ProofBinding<'_>,
     now: UnixSeconds,
 ) -> Result<Option<Proof>, OAuthError> {
     let Some(raw) = request.dpop else {
-        if client.dpop_bound {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidDpopProof,
-                "this client must send a DPoP proof with every token request (dpop_bound_access_tokens)",
-            ));
-        }
         return Ok(None);
     };
-    let uri = format!("{}{}", issuer.trim_end_matches('/'), routes::TOKEN);
+    let uri = format!("{}{}", issuer.trim_end_matches('/'), path);
     let target = ProofTarget {
         method: "POST",
         uri: &uri,

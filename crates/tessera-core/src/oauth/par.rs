@@ -6,10 +6,12 @@
 
 use super::authorize::{self, AuthorizeError, AuthorizePolicy};
 use super::client_auth::{Accepted, ClientRequest};
+use super::dpop::endpoint_proof;
 use super::request::Form;
+use super::routes;
 use super::token::EndpointContext;
 use crate::domain::{ClientId, SecretHash};
-use crate::error::{OAuthError, StoreError};
+use crate::error::{ErrorCode, OAuthError, StoreError};
 use crate::random;
 use crate::store::{PushedRequest, Store};
 use crate::UnixSeconds;
@@ -56,10 +58,26 @@ pub async fn push(
         AuthorizeError::Page(message) => OAuthError::invalid_request(message),
         AuthorizeError::Redirect { error, .. } => error,
     })?;
+    let mut params = form.encode_without(&CLIENT_AUTHENTICATION);
+    // RFC 9449 §10.1: a proof sent with the pushed request binds its code to the proof's
+    // key, as `dpop_jkt` would; when both come, they must name the same key.
+    let binding = (cx.tokens.issuer.as_str(), cx.master, cx.dpop);
+    if let Some(proof) = endpoint_proof(request, routes::PAR, cx.store, binding, now).await? {
+        match form.get("dpop_jkt") {
+            Some(jkt) if jkt != proof.jkt => {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidDpopProof,
+                    "dpop_jkt is not the thumbprint of the DPoP proof's key",
+                ))
+            }
+            Some(_) => {}
+            None => params.push_str(&format!("&dpop_jkt={}", proof.jkt)),
+        }
+    }
     let stored = PushedRequest {
         id_hash,
         client_id: client.id.clone(),
-        params: form.encode_without(&CLIENT_AUTHENTICATION),
+        params,
         created_at: now,
         expires_at: now + policy.par_ttl,
         used_at: None,

@@ -236,6 +236,7 @@ pub fn authorization_request(
         max_age: None,
         signed_in_after: None,
         pushed: None,
+        dpop_jkt: None,
     }
 }
 

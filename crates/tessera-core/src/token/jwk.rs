@@ -151,6 +151,12 @@ pub fn thumbprint(jwk: &Value) -> Result<String, String> {
     Ok(URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes())))
 }
 
+/// Whether `value` can be an RFC 7638 SHA-256 thumbprint as [`thumbprint`] writes it: 32
+/// bytes in unpadded base64url (RFC 9449 §10's `dpop_jkt`).
+pub fn is_thumbprint(value: &str) -> bool {
+    value.len() == 43 && URL_SAFE_NO_PAD.decode(value).is_ok_and(|b| b.len() == 32)
+}
+
 /// The usable keys of a JWK Set document; an error names what is wrong with it, and a set
 /// with no usable key is one.
 pub fn parse_jwk_set(document: &str) -> Result<Vec<PublicJwk>, String> {
@@ -208,6 +214,23 @@ mod tests {
             thumbprint(&reordered).unwrap(),
             "only the required members count"
         );
+    }
+
+    #[test]
+    fn only_a_sha_256_thumbprint_passes_for_one() {
+        let (_, jwks) = published(Algorithm::Es256);
+        assert!(is_thumbprint(&thumbprint(&jwks["keys"][0]).unwrap()));
+        assert!(is_thumbprint("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"));
+        for wrong in [
+            "",
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9X",
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs=",
+            "NzbLsXh8uDCcd+6MNwXF4W/7noWXFZAfHkxZsRGC9Xs",
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xt",
+            "not-a-thumbprint",
+        ] {
+            assert!(!is_thumbprint(wrong), "{wrong:?}");
+        }
     }
 
     #[test]

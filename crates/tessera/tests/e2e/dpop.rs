@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::support::client_key::{dpop_claims, ClientKey};
-use crate::support::flow::{form_body, AppSpec, TestApplication};
+use crate::support::flow::{browser, form_body, location, param, AppSpec, TestApplication};
 use crate::support::{join_all, jwt, TestApp, TestClient};
 
 const TOKEN_URL: &str = "http://tessera.test/oauth/token";
@@ -325,5 +325,165 @@ store_test!(
         claims["nonce"] = nonce.into();
         let stale = token(app, Some(&client), grant, &[&key.dpop_proof_with(&claims)]).await;
         assert_eq!(error(&stale), (400, "use_dpop_nonce"));
+    }
+);
+
+/// The code flow's token request for `rp`'s `code` with PKCE, with the DPoP `proofs`.
+async fn exchange_code(
+    app: &TestApp,
+    rp: &TestApplication,
+    code: &str,
+    proofs: &[&str],
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let body = form_body(&[
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", "https://rp.example/cb"),
+        ("code_verifier", VERIFIER),
+        ("client_id", &rp.client_id),
+    ]);
+    token(app, None, &body, proofs).await
+}
+
+store_test!(
+    async fn a_code_bound_by_dpop_jkt_is_exchanged_only_with_a_proof_of_that_key(app: &TestApp) {
+        let rp = public_app(app).await;
+        let key = ClientKey::generate("native");
+        let jkt = key.jkt();
+        let bound = [
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("scope", "books:read"),
+            ("dpop_jkt", jkt.as_str()),
+        ];
+        let now = app.now();
+        // RFC 9449 §10: no proof, or another key's, and the exchange is refused.
+        let (code, _) = app.code_for(&rp, &bound).await;
+        let bare = exchange_code(app, &rp, &code, &[]).await;
+        assert_eq!(error(&bare), (400, "invalid_grant"));
+        assert!(bare.2["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("dpop_jkt"));
+        let (code, _) = app.code_for(&rp, &bound).await;
+        let thief = ClientKey::generate("thief");
+        let stolen = thief.dpop_proof("POST", TOKEN_URL, now, None);
+        let refused = exchange_code(app, &rp, &code, &[&stolen]).await;
+        assert_eq!(error(&refused), (400, "invalid_grant"));
+        // The key's own proof: a DPoP-bound token.
+        let (code, _) = app.code_for(&rp, &bound).await;
+        let own = key.dpop_proof("POST", TOKEN_URL, now, None);
+        let issued = exchange_code(app, &rp, &code, &[&own]).await;
+        assert_eq!(issued.0, 200, "{}", issued.2);
+        assert_eq!(issued.2["token_type"], "DPoP");
+        let access = issued.2["access_token"].as_str().unwrap();
+        assert_eq!(jwt::claims(access)["cnf"]["jkt"], jkt);
+        // A malformed thumbprint goes back to the client as invalid_request, before any
+        // sign-in.
+        let params = [
+            ("response_type", "code"),
+            ("client_id", rp.client_id.as_str()),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("dpop_jkt", "not-a-thumbprint"),
+        ];
+        let path = format!("/oauth/authorize?{}", form_body(&params));
+        let res = browser().get(app.url(&path)).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        let to = location(&res);
+        assert_eq!(
+            param(&to, "error").as_deref(),
+            Some("invalid_request"),
+            "{to}"
+        );
+    }
+);
+
+store_test!(
+    async fn a_proof_sent_with_a_pushed_request_binds_its_code(app: &TestApp) {
+        let rp = public_app(app).await;
+        let key = ClientKey::generate("native");
+        let now = app.now();
+        let par_url = "http://tessera.test/oauth/par";
+        let push = |params: Vec<(&'static str, String)>, proof: Option<String>| {
+            let mut pairs: Vec<(&str, &str)> = vec![
+                ("response_type", "code"),
+                ("client_id", &rp.client_id),
+                ("redirect_uri", "https://rp.example/cb"),
+                ("scope", "books:read"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ];
+            pairs.extend(params.iter().map(|(k, v)| (*k, v.as_str())));
+            let mut req = reqwest::Client::new()
+                .post(app.url("/oauth/par"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form_body(&pairs));
+            if let Some(p) = proof {
+                req = req.header("dpop", p);
+            }
+            async move {
+                let res = req.send().await.unwrap();
+                let status = res.status().as_u16();
+                (status, res.json::<Value>().await.unwrap())
+            }
+        };
+        // §10.1: dpop_jkt and the proof's key must agree.
+        let other = ClientKey::generate("other").jkt();
+        let proof = key.dpop_proof("POST", par_url, now, None);
+        let (status, body) = push(vec![("dpop_jkt", other)], Some(proof)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_dpop_proof"))
+        );
+        // A proof for another endpoint is refused like at the token endpoint.
+        let misdirected = key.dpop_proof("POST", TOKEN_URL, now, None);
+        let (status, body) = push(Vec::new(), Some(misdirected)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_dpop_proof"))
+        );
+        let proof = key.dpop_proof("POST", par_url, now, None);
+        let (status, pushed) = push(Vec::new(), Some(proof)).await;
+        assert_eq!(status, 201, "{pushed}");
+        let account = app.account("Acme").await;
+        let user = app.user(&[&account]).await;
+        let path = format!(
+            "/oauth/authorize?{}",
+            form_body(&[
+                ("client_id", &rp.client_id),
+                ("request_uri", pushed["request_uri"].as_str().unwrap()),
+            ])
+        );
+        let to = app.authorize_path(&browser(), &user, &path).await;
+        let code = param(&to, "code").unwrap_or_else(|| panic!("no code in {to}"));
+        let thief = ClientKey::generate("thief");
+        let stolen = thief.dpop_proof("POST", TOKEN_URL, now, None);
+        let refused = exchange_code(app, &rp, &code, &[&stolen]).await;
+        assert_eq!(error(&refused), (400, "invalid_grant"));
+        // Refused after it was spent: the code is gone for the key's owner too, as a
+        // code exchanged with a wrong PKCE verifier is.
+        let own = key.dpop_proof("POST", TOKEN_URL, now, None);
+        assert_eq!(
+            error(&exchange_code(app, &rp, &code, &[&own]).await),
+            (400, "invalid_grant")
+        );
+        // A fresh push with the right key, exchanged with its proof.
+        let proof = key.dpop_proof("POST", par_url, now, None);
+        let (_, pushed) = push(Vec::new(), Some(proof)).await;
+        let path = format!(
+            "/oauth/authorize?{}",
+            form_body(&[
+                ("client_id", &rp.client_id),
+                ("request_uri", pushed["request_uri"].as_str().unwrap()),
+            ])
+        );
+        let to = app.authorize_path(&browser(), &user, &path).await;
+        let code = param(&to, "code").unwrap();
+        let own = key.dpop_proof("POST", TOKEN_URL, now, None);
+        let issued = exchange_code(app, &rp, &code, &[&own]).await;
+        assert_eq!(issued.0, 200, "{}", issued.2);
+        assert_eq!(issued.2["token_type"], "DPoP");
     }
 );

@@ -209,6 +209,8 @@ impl StoreUnderTest {
             token_set_id: TokenSetId::generate().expect("id"),
             created_at: at,
             expires_at: at + 60,
+            // RFC 7638 §3.1's example thumbprint: the binding must come back as stored.
+            dpop_jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
         };
         self.insert_authorization_code(&code).await.expect("code");
         code

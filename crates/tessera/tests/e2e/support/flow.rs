@@ -309,7 +309,10 @@ impl TestApp {
         user: &TestUser,
     ) -> reqwest::Response {
         let body = form_body(&[
-            ("csrf", &field(html, "csrf").expect("csrf field")),
+            (
+                "csrf",
+                &field(html, "csrf").unwrap_or_else(|| panic!("csrf field in {html}")),
+            ),
             ("return_to", &field(html, "return_to").unwrap_or_default()),
             ("email", &user.email),
             ("password", &user.password),
