@@ -78,13 +78,7 @@ pub fn check_binding(
                 "a DPoP-bound token needs a DPoP proof in the DPoP header".into(),
             )
         })?;
-    let issuer = app.tokens.issuer.as_str();
-    let origin_end = issuer
-        .find("://")
-        .map(|i| i + 3)
-        .and_then(|start| issuer[start..].find('/').map(|slash| start + slash))
-        .unwrap_or(issuer.len());
-    let uri = format!("{}{}", &issuer[..origin_end], presented.path);
+    let uri = format!("{}{}", app.tokens.issuer_origin(), presented.path);
     let target = ProofTarget {
         method: presented.method.as_str(),
         uri: &uri,

@@ -3,8 +3,6 @@
 //! code flow, and approves or denies. Wrong codes are limited per session and per address
 //! (§5.1); every rule is in `tessera_core::oauth::device`.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
@@ -12,11 +10,12 @@ use axum::response::Response;
 use tessera_core::domain::{Client, ClientStatus};
 use tessera_core::oauth::consent::{eligible_accounts, Decision};
 use tessera_core::oauth::device::{
-    canonical_user_code, decide_device, display_user_code, pending_device, DeviceOutcome,
+    canonical_user_code, decide_device, display_user_code, pending_device, refuse_device,
+    DeviceOutcome,
 };
 use tessera_core::oauth::request::Form;
 use tessera_core::oauth::routes::DEVICE_VERIFICATION;
-use tessera_core::runtime::rate_limit::{address_key, RetryAfter};
+use tessera_core::runtime::rate_limit::RetryAfter;
 use tessera_core::store::DeviceAuthorization;
 
 use crate::authorize::{encode, scope_lines};
@@ -75,7 +74,7 @@ fn code_form(
 /// decision, recorded for the device's next poll).
 pub async fn post_device(
     State(app): State<AppState>,
-    ClientAddr(client_addr): ClientAddr,
+    client_addr: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
@@ -98,8 +97,7 @@ pub async fn post_device(
         return decision(&app, &signed_in, &form).await;
     }
     let typed = form.get("user_code").unwrap_or("");
-    // Without connection info (never under `tessera serve`) every client shares one key.
-    let address = address_key(client_addr.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
+    let address = client_addr.attempt_key();
     let key = signed_in.session.0;
     let limits = &app.user_code_limits;
     if let Err(RetryAfter(wait)) = limits.begin(&key, address, app.clock.now_ms()) {
@@ -116,13 +114,10 @@ pub async fn post_device(
     limits.succeed(&key, address);
     let accounts = eligible_accounts(&client, &signed_in.user);
     if accounts.is_empty() {
-        // No account to authorize it on: the consent rules refuse it, and say why.
-        let decision = Decision {
-            authorize: true,
-            account: None,
-            checked: &|_: &str| true,
-        };
-        return decided(&app, &signed_in, &device, &client, &decision).await;
+        let outcome = refuse_device(app.store.as_ref(), &device, &client, app.clock.now())
+            .await
+            .map_err(HttpError::internal)?;
+        return done_page(&client, outcome);
     }
     let view = ConsentView {
         csrf: csrf_token(&app, CsrfBinding::Session(&signed_in.session))?,
@@ -197,6 +192,11 @@ async fn decided(
     let outcome = decide_device(app.store.as_ref(), device, client, user, decision, now)
         .await
         .map_err(HttpError::internal)?;
+    done_page(client, outcome)
+}
+
+/// The page after a decision, or the error page when none could be recorded.
+fn done_page(client: &Client, outcome: DeviceOutcome) -> Result<Response, HttpError> {
     let (approved, message) = match outcome {
         DeviceOutcome::Approved => (true, String::new()),
         DeviceOutcome::Denied(why) => (false, capitalized(&why)),

@@ -1,6 +1,10 @@
 //! The client-authenticated OAuth endpoints: token (RFC 6749 §3.2), revocation (RFC 7009),
 //! introspection (RFC 7662) and pushed authorization requests (RFC 9126).
 
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -153,6 +157,42 @@ async fn token_request(
     Ok(token_response(response))
 }
 
+/// What a client-authenticated endpoint does with a parsed request: its core call and the
+/// response it makes of the result. Boxed because the future borrows the request the
+/// shared plumbing ([`client_endpoint`]) owns.
+type Handled<'a> = Pin<Box<dyn Future<Output = Result<Response, OAuthError>> + Send + 'a>>;
+
+/// The plumbing every client-authenticated endpoint but the token endpoint (which counts
+/// refusals of its own in the metrics) shares: the rate limits of `group`, the parsed
+/// request, `handle`, the refusal as the error it is, `Cache-Control: no-store` on what is
+/// answered, and the rate limits' state on every response.
+async fn client_endpoint(
+    app: &AppState,
+    group: EndpointGroup,
+    address: Option<IpAddr>,
+    (headers, body): (&HeaderMap, Body),
+    handle: impl for<'a> FnOnce(&'a AppState, &'a Incoming<'a>, EndpointContext<'a>) -> Handled<'a>,
+) -> Response {
+    let passage = match rate_limit::enter(app, group, address) {
+        Ok(passage) => passage,
+        Err(e) => return e.into_response(),
+    };
+    let outcome = async {
+        let req = incoming(app, headers, body).await?;
+        let cx = EndpointContext {
+            passage: Some(&passage),
+            ..app.endpoint()
+        };
+        let mut res = handle(app, &req, cx)
+            .await
+            .map_err(|e| refused(app, &passage, e, req.challenge))?;
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Ok(res)
+    };
+    answer(outcome.await, &passage)
+}
+
 /// RFC 9126 §2: a pushed authorization request, answered `201` with its `request_uri`.
 /// Counted against the token endpoint's rate limits: it authenticates the client the same
 /// way.
@@ -162,31 +202,20 @@ pub async fn post_par(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let passage = match rate_limit::enter(&app, EndpointGroup::Token, address) {
-        Ok(passage) => passage,
-        Err(e) => return e.into_response(),
-    };
-    let outcome = par(&app, &passage, &headers, body).await;
-    with_dpop_nonce(&app, answer(outcome, &passage))
-}
-
-async fn par(
-    app: &AppState,
-    passage: &Passage<'_>,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, HttpError> {
-    let req = incoming(app, headers, body).await?;
-    let cx = EndpointContext {
-        passage: Some(passage),
-        ..app.endpoint()
-    };
-    let result = push(&req.request(), &cx, &app.authorize, app.clock.now()).await;
-    let pushed = result.map_err(|e| refused(app, passage, e, req.challenge))?;
-    let mut res = created(Json(pushed));
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    let res = client_endpoint(
+        &app,
+        EndpointGroup::Token,
+        address,
+        (&headers, body),
+        |app, req, cx| {
+            Box::pin(async move {
+                let pushed = push(&req.request(), &cx, &app.authorize, app.clock.now()).await?;
+                Ok(created(Json(pushed)))
+            })
+        },
+    )
+    .await;
+    with_dpop_nonce(&app, res)
 }
 
 /// RFC 8628 §3.1–3.2: a device authorization request, answered with the device code and
@@ -198,39 +227,32 @@ pub async fn post_device_authorization(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let passage = match rate_limit::enter(&app, EndpointGroup::Token, address) {
-        Ok(passage) => passage,
-        Err(e) => return e.into_response(),
-    };
-    let outcome = device_authorization(&app, &passage, &headers, body).await;
-    answer(outcome, &passage)
-}
-
-async fn device_authorization(
-    app: &AppState,
-    passage: &Passage<'_>,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, HttpError> {
-    let req = incoming(app, headers, body).await?;
-    let cx = EndpointContext {
-        passage: Some(passage),
-        ..app.endpoint()
-    };
-    let verification_uri = format!(
-        "{}{}",
-        app.tokens.issuer.trim_end_matches('/'),
-        routes::DEVICE_VERIFICATION
-    );
-    let now = app.clock.now();
-    let result =
-        request_device_authorization(&req.request(), &cx, &app.device, &verification_uri, now)
-            .await;
-    let asked = result.map_err(|e| refused(app, passage, e, req.challenge))?;
-    let mut res = Json(asked).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    client_endpoint(
+        &app,
+        EndpointGroup::Token,
+        address,
+        (&headers, body),
+        |app, req, cx| {
+            Box::pin(async move {
+                let verification_uri = format!(
+                    "{}{}",
+                    app.tokens.issuer.trim_end_matches('/'),
+                    routes::DEVICE_VERIFICATION
+                );
+                let now = app.clock.now();
+                let asked = request_device_authorization(
+                    &req.request(),
+                    &cx,
+                    &app.device,
+                    &verification_uri,
+                    now,
+                )
+                .await?;
+                Ok(Json(asked).into_response())
+            })
+        },
+    )
+    .await
 }
 
 /// RFC 7009 §2.1: 200 with an empty body whether or not the token was known.
@@ -240,39 +262,28 @@ pub async fn post_revoke(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let passage = match rate_limit::enter(&app, EndpointGroup::Revocation, address) {
-        Ok(passage) => passage,
-        Err(e) => return e.into_response(),
-    };
-    let outcome = revoke(&app, &passage, &headers, body).await;
-    answer(outcome, &passage)
-}
-
-async fn revoke(
-    app: &AppState,
-    passage: &Passage<'_>,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, HttpError> {
-    let req = incoming(app, headers, body).await?;
-    let cx = EndpointContext {
-        passage: Some(passage),
-        ..app.endpoint()
-    };
-    let result = revoke_request(&req.request(), &cx, app.clock.now()).await;
-    let counted = match &result {
-        Ok(Revoked::AccessToken { .. }) => "access_token",
-        Ok(Revoked::TokenSet { .. }) => "token_set",
-        Ok(Revoked::Nothing) => "nothing",
-        Err(_) => "refused",
-    };
-    Metrics::count(&app.metrics.revocations, counted);
-    let revoked = result.map_err(|e| refused(app, passage, e, req.challenge))?;
-    tracing::info!(?revoked, "revocation request");
-    let mut res = ().into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    client_endpoint(
+        &app,
+        EndpointGroup::Revocation,
+        address,
+        (&headers, body),
+        |app, req, cx| {
+            Box::pin(async move {
+                let result = revoke_request(&req.request(), &cx, app.clock.now()).await;
+                let counted = match &result {
+                    Ok(Revoked::AccessToken { .. }) => "access_token",
+                    Ok(Revoked::TokenSet { .. }) => "token_set",
+                    Ok(Revoked::Nothing) => "nothing",
+                    Err(_) => "refused",
+                };
+                Metrics::count(&app.metrics.revocations, counted);
+                let revoked = result?;
+                tracing::info!(?revoked, "revocation request");
+                Ok(().into_response())
+            })
+        },
+    )
+    .await
 }
 
 /// RFC 7662 §2.2: the token's state as JSON.
@@ -282,37 +293,25 @@ pub async fn post_introspect(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let passage = match rate_limit::enter(&app, EndpointGroup::Introspection, address) {
-        Ok(passage) => passage,
-        Err(e) => return e.into_response(),
-    };
-    let outcome = introspect(&app, &passage, &headers, body).await;
-    answer(outcome, &passage)
-}
-
-async fn introspect(
-    app: &AppState,
-    passage: &Passage<'_>,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, HttpError> {
-    let req = incoming(app, headers, body).await?;
-    let cx = EndpointContext {
-        passage: Some(passage),
-        ..app.endpoint()
-    };
-    let result = introspect_request(&req.request(), &cx, app.clock.now()).await;
-    let counted = match &result {
-        Ok(v) if v["active"] == true => "active",
-        Ok(_) => "inactive",
-        Err(_) => "refused",
-    };
-    Metrics::count(&app.metrics.introspections, counted);
-    let value = result.map_err(|e| refused(app, passage, e, req.challenge))?;
-    let mut res = Json(value).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    client_endpoint(
+        &app,
+        EndpointGroup::Introspection,
+        address,
+        (&headers, body),
+        |app, req, cx| {
+            Box::pin(async move {
+                let result = introspect_request(&req.request(), &cx, app.clock.now()).await;
+                let counted = match &result {
+                    Ok(v) if v["active"] == true => "active",
+                    Ok(_) => "inactive",
+                    Err(_) => "refused",
+                };
+                Metrics::count(&app.metrics.introspections, counted);
+                Ok(Json(result?).into_response())
+            })
+        },
+    )
+    .await
 }
 
 /// The error a client-authenticated endpoint answers: the 429 of a spent client budget, or

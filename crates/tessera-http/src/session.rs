@@ -261,11 +261,7 @@ fn same_origin(app: &AppState, headers: &HeaderMap) -> bool {
     if origin == "null" {
         return true;
     }
-    let issuer = &app.tokens.issuer;
-    let issuer_origin = issuer
-        .find("://")
-        .and_then(|i| issuer[i + 3..].find('/').map(|j| &issuer[..i + 3 + j]))
-        .unwrap_or(issuer);
+    let issuer_origin = app.tokens.issuer_origin();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let authority = origin.split_once("://").map(|(_, a)| a);
     origin.eq_ignore_ascii_case(issuer_origin)

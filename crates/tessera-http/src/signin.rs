@@ -1,14 +1,12 @@
 //! Signing in and out: the page shared by the authorization flow and the dashboard.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tessera_core::domain::{normalize_email, Password, PasswordHash};
-use tessera_core::runtime::rate_limit::{address_key, RetryAfter};
+use tessera_core::runtime::rate_limit::RetryAfter;
 
 use crate::body::read_limited;
 use crate::client_addr::ClientAddr;
@@ -126,7 +124,7 @@ pub async fn get_signin(
 
 pub async fn post_signin(
     State(app): State<AppState>,
-    ClientAddr(client): ClientAddr,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
@@ -145,8 +143,7 @@ pub async fn post_signin(
         }
     }
     let email = normalize_email(email_raw).unwrap_or_default();
-    // Without connection info (never under `tessera serve`) every client shares one key.
-    let address = address_key(client.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
+    let address = client.attempt_key();
     if let Err(RetryAfter(wait)) = app.signin_limits.begin(&email, address, app.clock.now_ms()) {
         app.metrics.signin_lockouts.inc();
         let refusal = PageError::TooManyAttempts { retry_after: wait };

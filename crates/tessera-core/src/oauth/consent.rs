@@ -77,7 +77,8 @@ pub fn may_skip_consent(
     policy.skip_consent_when_granted && !client.public && https && !request.prompt.consent
 }
 
-fn refusal(client: &Client) -> OAuthError {
+/// Why `client` cannot be authorized by a user with no eligible account.
+pub fn refusal(client: &Client) -> OAuthError {
     if client.approved {
         access_denied("your user may not act on any API account")
     } else {

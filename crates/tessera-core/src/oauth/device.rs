@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::client_auth::{Accepted, ClientRequest};
-use super::consent::{decide, Decision, DecisionOutcome};
+use super::consent::{decide, refusal, Decision, DecisionOutcome};
 use super::request::Form;
 use super::response::TokenResponse;
 use super::scope::application_scope;
@@ -276,8 +276,8 @@ pub async fn decide_device(
 ) -> Result<DeviceOutcome, StoreError> {
     let (user, auth_time) = signed_in;
     let outcome = decide(store, client, user, &device.scopes, decision, now).await?;
-    let (recorded, result) = match outcome {
-        DecisionOutcome::UnknownAccount => return Ok(DeviceOutcome::UnknownAccount),
+    match outcome {
+        DecisionOutcome::UnknownAccount => Ok(DeviceOutcome::UnknownAccount),
         DecisionOutcome::Issue(approved) => {
             let approval = DeviceApproval {
                 user_id: user.id.clone(),
@@ -288,20 +288,38 @@ pub async fn decide_device(
             let recorded = store
                 .decide_device_authorization(&device.user_code_hash, Some(&approval), now)
                 .await?;
-            (recorded, DeviceOutcome::Approved)
+            Ok(if recorded {
+                DeviceOutcome::Approved
+            } else {
+                DeviceOutcome::NoLongerPending
+            })
         }
-        DecisionOutcome::Refuse(error) => {
-            let recorded = store
-                .decide_device_authorization(&device.user_code_hash, None, now)
-                .await?;
-            (
-                recorded,
-                DeviceOutcome::Denied(error.description.into_owned()),
-            )
-        }
-    };
+        DecisionOutcome::Refuse(error) => deny(store, device, error, now).await,
+    }
+}
+
+/// Refuses `device`'s request for a user with no account to authorize `client` on, as the
+/// consent rules would (the device's next poll gets `access_denied`); no page is shown.
+pub async fn refuse_device(
+    store: &dyn Store,
+    device: &DeviceAuthorization,
+    client: &Client,
+    now: UnixSeconds,
+) -> Result<DeviceOutcome, StoreError> {
+    deny(store, device, refusal(client), now).await
+}
+
+async fn deny(
+    store: &dyn Store,
+    device: &DeviceAuthorization,
+    why: OAuthError,
+    now: UnixSeconds,
+) -> Result<DeviceOutcome, StoreError> {
+    let recorded = store
+        .decide_device_authorization(&device.user_code_hash, None, now)
+        .await?;
     Ok(if recorded {
-        result
+        DeviceOutcome::Denied(why.description.into_owned())
     } else {
         DeviceOutcome::NoLongerPending
     })

@@ -23,6 +23,15 @@ impl TokenPolicy {
     pub fn max_ttl(&self) -> i64 {
         self.client_credentials_ttl.max(self.user_token_ttl)
     }
+
+    /// The issuer's origin (scheme, host and port, no path): where clients reach Tessera.
+    pub fn issuer_origin(&self) -> &str {
+        let issuer = self.issuer.as_str();
+        issuer
+            .find("://")
+            .and_then(|i| issuer[i + 3..].find('/').map(|j| &issuer[..i + 3 + j]))
+            .unwrap_or(issuer)
+    }
 }
 
 /// Who a token is for.
@@ -64,4 +73,28 @@ pub fn issue_access_token(
     };
     let token = jwt::sign(key, &claims).map_err(OAuthError::server_error)?;
     Ok((token, claims))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenPolicy;
+
+    #[test]
+    fn the_issuer_origin_leaves_out_any_path() {
+        let origin = |issuer: &str| {
+            let policy = TokenPolicy {
+                issuer: issuer.into(),
+                audience: "api".into(),
+                client_credentials_ttl: 60,
+                user_token_ttl: 60,
+            };
+            policy.issuer_origin().to_owned()
+        };
+        assert_eq!(origin("https://auth.example"), "https://auth.example");
+        assert_eq!(origin("https://auth.example/"), "https://auth.example");
+        assert_eq!(
+            origin("http://127.0.0.1:8080/tenant/a"),
+            "http://127.0.0.1:8080"
+        );
+    }
 }

@@ -210,6 +210,20 @@ store_test!(
         let denied = poll(app, &rp, asked["device_code"].as_str().unwrap()).await;
         assert_eq!(error(&denied), (400, "access_denied"));
 
+        // A user with no account to authorize it on: refused without a consent page, and
+        // the device is told.
+        let nobody = app.user(&[]).await;
+        let nb = browser();
+        let empty = signed_in_code_form(app, &nb, &nobody, "/settings/device").await;
+        let (_, asked) = ask(app, &rp, "books:read").await;
+        let res = enter_code(app, &nb, &empty, asked["user_code"].as_str().unwrap()).await;
+        assert_eq!(res.status(), 200);
+        let text = res.text().await.unwrap();
+        assert!(text.contains("was not connected"), "{text}");
+        assert!(text.contains("may not act on any API account"), "{text}");
+        let refused = poll(app, &rp, asked["device_code"].as_str().unwrap()).await;
+        assert_eq!(error(&refused), (400, "access_denied"));
+
         // Expired: the device is told, the page no longer knows the code.
         let (_, late) = ask(app, &rp, "books:read").await;
         app.advance(600);
