@@ -5,7 +5,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::audit::Actor;
-use tessera_core::domain::{Client, ClientKind, ClientStatus, ScopeSet, User};
+use tessera_core::domain::{Client, ClientKind, ClientStatus, GrantType, ScopeSet, User};
 use tessera_core::manage::apps::{
     create_application, list_applications, set_require_pkce, NewApplication,
 };
@@ -191,6 +191,14 @@ pub async fn post_register(
     let uris = lines("redirect_uris");
     let logout_uris = lines("post_logout_redirect_uris");
     let jwks = client_keys(&form)?;
+    let grants: Vec<GrantType> = [
+        ("grant.authorization_code", GrantType::AuthorizationCode),
+        ("grant.device_code", GrantType::DeviceCode),
+    ]
+    .into_iter()
+    .filter(|(field, _)| form.get(field) == Some("on"))
+    .map(|(_, grant)| grant)
+    .collect();
     let new = NewApplication {
         name: form.get("name").unwrap_or(""),
         redirect_uris: &uris,
@@ -202,8 +210,8 @@ pub async fn post_register(
         require_par: form.get("require_par") == Some("on"),
         jwks,
         owner: Some(account),
-        grants: &[],
-        dpop_bound: false,
+        grants: &grants,
+        dpop_bound: form.get("dpop_bound") == Some("on"),
     };
     let (client, secret) = create_application(
         app.store.as_ref(),

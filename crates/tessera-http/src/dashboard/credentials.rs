@@ -121,7 +121,7 @@ pub async fn post_create(
         account_id: account,
         name: form.get("name").unwrap_or(""),
         scope: None,
-        dpop_bound: false,
+        dpop_bound: form.get("dpop_bound") == Some("on"),
     };
     if let Some(keys) = client_keys(&form)? {
         let client = create_credential_client_with_keys(

@@ -1,6 +1,7 @@
-//! Per-application PKCE (RFC 9700 §2.1.1): an application switched to `require_pkce` is
-//! held to PKCE at the authorization and token endpoints, while other applications keep
-//! working without it; the switch is set from the CLI and the dashboard.
+//! Per-application settings: PKCE (RFC 9700 §2.1.1), where an application switched to
+//! `require_pkce` is held to PKCE at the authorization and token endpoints while other
+//! applications keep working without it, set from the CLI and the dashboard; and the
+//! dashboard's registration of device-flow applications and DPoP-bound clients.
 
 use std::time::Duration;
 
@@ -324,5 +325,75 @@ store_test!(
             .await
             .unwrap();
         assert!(!stored.require_pkce);
+    }
+);
+
+store_test!(
+    async fn dashboard_registers_device_applications_and_dpop_bound_clients(app: &TestApp) {
+        let account = app.account("Acme").await;
+        let user = app.user(&[&account]).await;
+        let b = browser();
+        let html = applications_page(app, &b, &user).await;
+        assert!(html.contains("name=\"grant.device_code\""), "{html}");
+        let csrf = field(&html, "csrf").unwrap();
+        let register = |name: &'static str, extra: &'static [(&'static str, &'static str)]| {
+            let mut pairs = vec![
+                ("csrf", csrf.as_str()),
+                ("account", account.as_str()),
+                ("name", name),
+                ("redirect_uris", CB),
+            ];
+            pairs.extend_from_slice(extra);
+            let b = b.clone();
+            async move { post(app, &b, "/settings/applications/register", &pairs).await }
+        };
+        const BOTH: &[(&str, &str)] = &[
+            ("grant.authorization_code", "on"),
+            ("grant.device_code", "on"),
+            ("dpop_bound", "on"),
+        ];
+        assert_eq!(register("Both ways", BOTH).await.status(), 200);
+        const DEVICE_ONLY: &[(&str, &str)] = &[("grant.device_code", "on")];
+        assert_eq!(register("Device only", DEVICE_ONLY).await.status(), 200);
+        assert_eq!(register("Unchecked", &[]).await.status(), 200);
+        let res = b
+            .get(app.url(&format!("/settings/credentials?account={account}")))
+            .send()
+            .await
+            .unwrap();
+        let html = res.text().await.unwrap();
+        let created = post(
+            app,
+            &b,
+            "/settings/credentials/create",
+            &[
+                ("csrf", &field(&html, "csrf").unwrap()),
+                ("account", &account),
+                ("name", "bound"),
+                ("dpop_bound", "on"),
+            ],
+        )
+        .await;
+        assert_eq!(created.status(), 200);
+
+        let clients = tessera_core::store::ClientStore::list_clients(app.store(), None)
+            .await
+            .unwrap();
+        let of = |name: &str| clients.iter().find(|c| c.name == name).unwrap();
+        use tessera_core::domain::GrantType::{AuthorizationCode, DeviceCode, RefreshToken};
+        let both = of("Both ways");
+        assert_eq!(
+            both.grant_types,
+            [AuthorizationCode, DeviceCode, RefreshToken]
+        );
+        assert!(both.dpop_bound);
+        let device_only = of("Device only");
+        assert_eq!(device_only.grant_types, [DeviceCode, RefreshToken]);
+        assert!(!device_only.dpop_bound);
+        assert_eq!(
+            of("Unchecked").grant_types,
+            [AuthorizationCode, RefreshToken]
+        );
+        assert!(of("bound").dpop_bound);
     }
 );
