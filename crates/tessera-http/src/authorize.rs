@@ -17,7 +17,7 @@ use tessera_core::domain::{
 use tessera_core::error::{ErrorCode, OAuthError};
 use tessera_core::oauth::authorization_code::{mint_authorization_code, Approval};
 use tessera_core::oauth::authorize::{
-    self, AuthorizationRequest, AuthorizeError, Delivery, SIGNED_IN_AFTER,
+    self, AuthorizationRequest, AuthorizeError, Delivery, HintCheck, SIGNED_IN_AFTER,
 };
 use tessera_core::oauth::consent::{
     consent_step, decide, Approved, ConsentStep, Decision, DecisionOutcome,
@@ -139,7 +139,13 @@ async fn validate(app: &AppState, query: &str) -> Result<Validated, HttpError> {
             .map_err(HttpError::internal)?,
         None => None,
     };
-    let request = authorize::validate(&params, client.as_deref(), &app.authorize, pushed);
+    let keyring = app.caches.keyring();
+    let hints = HintCheck {
+        keys: &keyring,
+        issuer: &app.tokens.issuer,
+        now: app.clock.now(),
+    };
+    let request = authorize::validate(&params, client.as_deref(), (&app.authorize, hints), pushed);
     // `validate` accepts a request only with its client, so `client` is `Some` here.
     Ok(match (request, client) {
         (Ok(request), Some(client)) => Ok((request, client)),
@@ -163,6 +169,20 @@ pub async fn get_authorize(
     let now = app.clock.now();
     let signed_in = current_sign_in(&app, &headers).await?;
     let signed_in = match signed_in {
+        Some(s) if request.hints_at_another_user(s.user.id.as_str()) => {
+            // Core §3.1.2.1: only the user the client's id_token_hint names; after a sign-in
+            // this request asked for, someone else is an error, not another sign-in page.
+            if request.prompt.none || request.signed_in_for_it(s.signed_in_at) {
+                let error = OAuthError::new(
+                    ErrorCode::LoginRequired,
+                    "the signed-in user is not the one the id_token_hint names",
+                );
+                return deny(&app, &request, &error);
+            }
+            let return_to = format!("{}?{}", routes::AUTHORIZE, coming_back(&query, now));
+            let hint = request.login_hint.as_deref().unwrap_or("");
+            return render_signin(&app, &headers, &return_to, hint, None);
+        }
         Some(s) if !request.needs_sign_in(Some(s.signed_in_at), now) => s,
         _ if request.prompt.none => {
             let error = OAuthError::new(

@@ -251,6 +251,7 @@ pub(crate) async fn fixtures(
                 signed_in_after: None,
                 pushed: None,
                 dpop_jkt: None,
+                hinted_user: None,
             };
             let approval = Approval {
                 request: &request,

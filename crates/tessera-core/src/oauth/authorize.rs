@@ -12,7 +12,9 @@ use super::request::Form;
 use super::scope::application_scope;
 use crate::domain::{Client, ClientId, ClientKind, ClientStatus, GrantType, ScopeSet, SecretHash};
 use crate::error::{ErrorCode, OAuthError};
+use crate::token::id_token::verify_hint;
 use crate::token::jwk::is_thumbprint;
+use crate::token::keys::Keyring;
 use crate::UnixSeconds;
 
 /// The longest `nonce` kept; a longer one is refused rather than cut (it must come back
@@ -77,6 +79,18 @@ pub struct AuthorizationRequest {
     pub pushed: Option<SecretHash>,
     /// RFC 9449 §10: the thumbprint of the DPoP key the code's exchange must prove.
     pub dpop_jkt: Option<String>,
+    /// The user the client expects to be signed in: the `sub` of its `id_token_hint`
+    /// (OpenID Connect Core §3.1.2.1).
+    pub hinted_user: Option<String>,
+}
+
+/// What checking an `id_token_hint` needs: the keys this server signs ID tokens with, its
+/// issuer, and the time.
+#[derive(Clone, Copy)]
+pub struct HintCheck<'a> {
+    pub keys: &'a Keyring,
+    pub issuer: &'a str,
+    pub now: UnixSeconds,
 }
 
 /// `prompt` (OpenID Connect Core §3.1.2.1): which pages the user must, or must not, see.
@@ -124,11 +138,22 @@ impl AuthorizationRequest {
         let Some(auth_time) = auth_time else {
             return true;
         };
-        if self.signed_in_after.is_some_and(|after| auth_time >= after) {
+        if self.signed_in_for_it(auth_time) {
             return false;
         }
         let too_old = self.max_age.is_some_and(|age| now - auth_time > age);
         self.prompt.login || self.prompt.select_account || too_old
+    }
+
+    /// Whether `user`, signed in, is someone else than the user `id_token_hint` names.
+    pub fn hints_at_another_user(&self, user: &str) -> bool {
+        self.hinted_user.as_deref().is_some_and(|sub| sub != user)
+    }
+
+    /// Whether the user signed in (at `auth_time`) on the sign-in page this request sent
+    /// them to, rather than before it came.
+    pub fn signed_in_for_it(&self, auth_time: UnixSeconds) -> bool {
+        self.signed_in_after.is_some_and(|after| auth_time >= after)
     }
 }
 
@@ -149,7 +174,7 @@ pub enum AuthorizeError {
 pub fn validate(
     params: &Form,
     client: Option<&Client>,
-    policy: &AuthorizePolicy,
+    (policy, hints): (&AuthorizePolicy, HintCheck<'_>),
     pushed: Option<SecretHash>,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let page = |m: &str| AuthorizeError::Page(m.to_owned());
@@ -273,6 +298,23 @@ pub fn validate(
             "nonce is longer than {MAX_NONCE_LEN} characters"
         ))));
     }
+    // Core §3.1.2.1: an ID token this server issued to this client, expired or not.
+    let hinted_user = match params.get("id_token_hint") {
+        None => None,
+        Some(raw) => match verify_hint(raw, hints.keys, hints.issuer, hints.now) {
+            Ok(claims) if claims.aud == client.id.as_str() => Some(claims.sub),
+            Ok(_) => {
+                return Err(fail(OAuthError::invalid_request(
+                    "id_token_hint is an ID token issued to another application",
+                )))
+            }
+            Err(_) => {
+                return Err(fail(OAuthError::invalid_request(
+                    "id_token_hint is not an ID token of this server",
+                )))
+            }
+        },
+    };
     let dpop_jkt = params.get("dpop_jkt");
     if dpop_jkt.is_some_and(|jkt| !is_thumbprint(jkt)) {
         return Err(fail(OAuthError::invalid_request(
@@ -296,6 +338,7 @@ pub fn validate(
         signed_in_after: params.get(SIGNED_IN_AFTER).and_then(|raw| raw.parse().ok()),
         pushed,
         dpop_jkt: dpop_jkt.map(str::to_owned),
+        hinted_user,
     })
 }
 
@@ -367,6 +410,7 @@ mod tests {
                 signed_in_after: after,
                 pushed: None,
                 dpop_jkt: None,
+                hinted_user: None,
             }
         };
         let now = 1_000;

@@ -4,7 +4,7 @@
 //! `par_ttl` seconds, and for one authorization, which spends it. The parameters never pass
 //! through the browser, and a confidential client's request is known to be its own.
 
-use super::authorize::{self, AuthorizeError, AuthorizePolicy};
+use super::authorize::{self, AuthorizeError, AuthorizePolicy, HintCheck};
 use super::client_auth::{Accepted, ClientRequest};
 use super::dpop::endpoint_proof;
 use super::request::Form;
@@ -54,10 +54,18 @@ pub async fn push(
     let token = random::token::<32>("").map_err(OAuthError::server_error)?;
     let request_uri = format!("{REQUEST_URI_PREFIX}{token}");
     let id_hash = SecretHash::of(request_uri.as_bytes());
-    authorize::validate(form, Some(&client), policy, Some(id_hash)).map_err(|e| match e {
-        AuthorizeError::Page(message) => OAuthError::invalid_request(message),
-        AuthorizeError::Redirect { error, .. } => error,
-    })?;
+    let keyring = cx.caches.keyring();
+    let hints = HintCheck {
+        keys: &keyring,
+        issuer: &cx.tokens.issuer,
+        now,
+    };
+    authorize::validate(form, Some(&client), (policy, hints), Some(id_hash)).map_err(
+        |e| match e {
+            AuthorizeError::Page(message) => OAuthError::invalid_request(message),
+            AuthorizeError::Redirect { error, .. } => error,
+        },
+    )?;
     let mut params = form.encode_without(&CLIENT_AUTHENTICATION);
     // RFC 9449 §10.1: a proof sent with the pushed request binds its code to the proof's
     // key, as `dpop_jkt` would; when both come, they must name the same key.

@@ -237,6 +237,7 @@ pub fn authorization_request(
         signed_in_after: None,
         pushed: None,
         dpop_jkt: None,
+        hinted_user: None,
     }
 }
 

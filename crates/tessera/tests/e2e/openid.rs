@@ -662,3 +662,96 @@ store_test!(
         assert!(has_session(app, &b, &rp).await, "nothing ended");
     }
 );
+
+store_test!(
+    async fn id_token_hint_names_the_user_the_client_expects(app: &TestApp) {
+        let (rp, ada) = rp_and_user(app).await;
+        let account = app.account("Other").await;
+        let bob = app.user(&[&account]).await;
+        let ada_browser = browser();
+        let to = app
+            .authorize_with(&ada_browser, &ada, &request(&rp, "openid books:read"))
+            .await;
+        let (_, tokens) = app.exchange(&rp, &param(&to, "code").unwrap()).await;
+        let id_token = tokens["id_token"].as_str().unwrap().to_owned();
+        let mut hinted = request(&rp, "openid books:read");
+        hinted.push(("id_token_hint", &id_token));
+        let mut silent = hinted.clone();
+        silent.push(("prompt", "none"));
+
+        // Ada is signed in: the hint changes nothing.
+        let to = location(&app.get_authorize(&ada_browser, &silent).await);
+        assert!(param(&to, "code").is_some(), "{to}");
+
+        // Bob is signed in: with prompt=none that is login_required…
+        let bob_browser = browser();
+        app.authorize_with(&bob_browser, &bob, &request(&rp, "openid books:read"))
+            .await;
+        let to = location(&app.get_authorize(&bob_browser, &silent).await);
+        assert_eq!(
+            param(&to, "error").as_deref(),
+            Some("login_required"),
+            "{to}"
+        );
+        // …without it the sign-in page; Bob signing in again is login_required, not a loop.
+        let html = is_sign_in_page(app.get_authorize(&bob_browser, &hinted).await)
+            .await
+            .expect("the sign-in page");
+        let res = app.sign_in(&bob_browser, &html, &bob).await;
+        assert_eq!(res.status(), 303);
+        let res = bob_browser
+            .get(app.url(&location(&res)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let to = location(&res);
+        assert_eq!(
+            param(&to, "error").as_deref(),
+            Some("login_required"),
+            "{to}"
+        );
+        // Ada signing in there instead gets the code.
+        let html = is_sign_in_page(app.get_authorize(&bob_browser, &hinted).await)
+            .await
+            .expect("the sign-in page");
+        let res = app.sign_in(&bob_browser, &html, &ada).await;
+        let res = bob_browser
+            .get(app.url(&location(&res)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let to = location(&res);
+        let code = param(&to, "code").unwrap_or_else(|| panic!("a code: {to}"));
+        let (_, tokens) = app.exchange(&rp, &code).await;
+        let claims = jwt::claims(tokens["id_token"].as_str().unwrap());
+        assert_eq!(claims["sub"], jwt::claims(&id_token)["sub"]);
+
+        // A hint issued to another application, or no ID token of this server:
+        // invalid_request, before any page.
+        let other = app.application(Some(CB), false, Some("books:read")).await;
+        let mut foreign = request(&other, "openid books:read");
+        foreign.push(("id_token_hint", &id_token));
+        // The signature's first character changed: six of its bits differ.
+        let cut = id_token.rfind('.').unwrap() + 1;
+        let flipped = if id_token[cut..].starts_with('A') {
+            "B"
+        } else {
+            "A"
+        };
+        let forged = format!("{}{flipped}{}", &id_token[..cut], &id_token[cut + 1..]);
+        let mut tampered = request(&rp, "openid books:read");
+        tampered.push(("id_token_hint", &forged));
+        for params in [foreign, tampered] {
+            let res = app.get_authorize(&browser(), &params).await;
+            assert_eq!(res.status(), 303);
+            let to = location(&res);
+            assert_eq!(
+                param(&to, "error").as_deref(),
+                Some("invalid_request"),
+                "{to}"
+            );
+        }
+    }
+);
