@@ -6,7 +6,10 @@
 use serde_json::Value;
 
 use crate::support::client_key::{dpop_claims, ClientKey};
-use crate::support::flow::{browser, form_body, location, param, AppSpec, TestApplication};
+use crate::support::flow::{
+    assert_redirected_error, browser, form_body, location, param, pushed_authorize_path, AppSpec,
+    TestApplication,
+};
 use crate::support::{join_all, jwt, TestApp, TestClient};
 
 const TOKEN_URL: &str = "http://tessera.test/oauth/token";
@@ -392,11 +395,7 @@ store_test!(
         let res = browser().get(app.url(&path)).send().await.unwrap();
         assert_eq!(res.status(), 303);
         let to = location(&res);
-        assert_eq!(
-            param(&to, "error").as_deref(),
-            Some("invalid_request"),
-            "{to}"
-        );
+        assert_redirected_error(&to, "invalid_request");
     }
 );
 
@@ -449,13 +448,7 @@ store_test!(
         assert_eq!(status, 201, "{pushed}");
         let account = app.account("Acme").await;
         let user = app.user(&[&account]).await;
-        let path = format!(
-            "/oauth/authorize?{}",
-            form_body(&[
-                ("client_id", &rp.client_id),
-                ("request_uri", pushed["request_uri"].as_str().unwrap()),
-            ])
-        );
+        let path = pushed_authorize_path(&rp, pushed["request_uri"].as_str().unwrap());
         let to = app.authorize_path(&browser(), &user, &path).await;
         let code = param(&to, "code").unwrap_or_else(|| panic!("no code in {to}"));
         let thief = ClientKey::generate("thief");
@@ -472,13 +465,7 @@ store_test!(
         // A fresh push with the right key, exchanged with its proof.
         let proof = key.dpop_proof("POST", par_url, now, None);
         let (_, pushed) = push(Vec::new(), Some(proof)).await;
-        let path = format!(
-            "/oauth/authorize?{}",
-            form_body(&[
-                ("client_id", &rp.client_id),
-                ("request_uri", pushed["request_uri"].as_str().unwrap()),
-            ])
-        );
+        let path = pushed_authorize_path(&rp, pushed["request_uri"].as_str().unwrap());
         let to = app.authorize_path(&browser(), &user, &path).await;
         let code = param(&to, "code").unwrap();
         let own = key.dpop_proof("POST", TOKEN_URL, now, None);

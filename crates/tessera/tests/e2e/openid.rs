@@ -6,7 +6,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;
 
-use crate::support::flow::{browser, field, location, param, AppSpec, TestApplication, TestUser};
+use crate::support::flow::{
+    assert_redirected_error, browser, field, location, param, AppSpec, TestApplication, TestUser,
+};
 use crate::support::{jwt, TestApp};
 
 const CB: &str = "https://rp.example/callback";
@@ -321,11 +323,7 @@ store_test!(
         let mut wider = request(&rp, "openid email books:read");
         wider.push(("prompt", "none"));
         let to = location(&app.get_authorize(&b, &wider).await);
-        assert_eq!(
-            param(&to, "error").as_deref(),
-            Some("consent_required"),
-            "{to}"
-        );
+        assert_redirected_error(&to, "consent_required");
         assert!(param(&to, "code").is_none());
     }
 );
@@ -384,11 +382,7 @@ store_test!(
         // …and with prompt=none that is login_required.
         old.push(("prompt", "none"));
         let to = location(&app.get_authorize(&b, &old).await);
-        assert_eq!(
-            param(&to, "error").as_deref(),
-            Some("login_required"),
-            "{to}"
-        );
+        assert_redirected_error(&to, "login_required");
     }
 );
 
@@ -663,6 +657,24 @@ store_test!(
     }
 );
 
+/// Opens the authorization request `params`, which must show the sign-in page, signs
+/// `user` in there, and answers where the request then redirects.
+async fn signed_in_from_the_sign_in_page(
+    app: &TestApp,
+    b: &reqwest::Client,
+    params: &[(&str, &str)],
+    user: &TestUser,
+) -> String {
+    let html = is_sign_in_page(app.get_authorize(b, params).await)
+        .await
+        .expect("the sign-in page");
+    let res = app.sign_in(b, &html, user).await;
+    assert_eq!(res.status(), 303);
+    let res = b.get(app.url(&location(&res))).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    location(&res)
+}
+
 store_test!(
     async fn id_token_hint_names_the_user_the_client_expects(app: &TestApp) {
         let (rp, ada) = rp_and_user(app).await;
@@ -688,41 +700,12 @@ store_test!(
         app.authorize_with(&bob_browser, &bob, &request(&rp, "openid books:read"))
             .await;
         let to = location(&app.get_authorize(&bob_browser, &silent).await);
-        assert_eq!(
-            param(&to, "error").as_deref(),
-            Some("login_required"),
-            "{to}"
-        );
+        assert_redirected_error(&to, "login_required");
         // …without it the sign-in page; Bob signing in again is login_required, not a loop.
-        let html = is_sign_in_page(app.get_authorize(&bob_browser, &hinted).await)
-            .await
-            .expect("the sign-in page");
-        let res = app.sign_in(&bob_browser, &html, &bob).await;
-        assert_eq!(res.status(), 303);
-        let res = bob_browser
-            .get(app.url(&location(&res)))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 303);
-        let to = location(&res);
-        assert_eq!(
-            param(&to, "error").as_deref(),
-            Some("login_required"),
-            "{to}"
-        );
+        let to = signed_in_from_the_sign_in_page(app, &bob_browser, &hinted, &bob).await;
+        assert_redirected_error(&to, "login_required");
         // Ada signing in there instead gets the code.
-        let html = is_sign_in_page(app.get_authorize(&bob_browser, &hinted).await)
-            .await
-            .expect("the sign-in page");
-        let res = app.sign_in(&bob_browser, &html, &ada).await;
-        let res = bob_browser
-            .get(app.url(&location(&res)))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 303);
-        let to = location(&res);
+        let to = signed_in_from_the_sign_in_page(app, &bob_browser, &hinted, &ada).await;
         let code = param(&to, "code").unwrap_or_else(|| panic!("a code: {to}"));
         let (_, tokens) = app.exchange(&rp, &code).await;
         let claims = jwt::claims(tokens["id_token"].as_str().unwrap());
@@ -747,11 +730,7 @@ store_test!(
             let res = app.get_authorize(&browser(), &params).await;
             assert_eq!(res.status(), 303);
             let to = location(&res);
-            assert_eq!(
-                param(&to, "error").as_deref(),
-                Some("invalid_request"),
-                "{to}"
-            );
+            assert_redirected_error(&to, "invalid_request");
         }
     }
 );

@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use crate::support::flow::{browser, form_body, location, param, AppSpec, TestApplication};
+use crate::support::flow::{
+    browser, form_body, location, param, pushed_authorize_path, AppSpec, TestApplication,
+};
 use crate::support::{jwt, TestApp};
 
 const CB: &str = "https://rp.example/callback";
@@ -38,13 +40,6 @@ fn oidc_request() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-fn authorize_path(rp: &TestApplication, request_uri: &str) -> String {
-    format!(
-        "/oauth/authorize?{}",
-        form_body(&[("client_id", &rp.client_id), ("request_uri", request_uri)])
-    )
-}
-
 async fn registered(app: &TestApp, public: bool, require_par: bool) -> TestApplication {
     let spec = AppSpec {
         name: "Pushing RP",
@@ -74,7 +69,7 @@ store_test!(
         // Parameters outside the pushed request are ignored (§4): the state stays pushed.
         let path = format!(
             "{}&state=outside&scope=books:write",
-            authorize_path(&rp, request_uri)
+            pushed_authorize_path(&rp, request_uri)
         );
         let to = app.authorize_path(&browser(), &user, &path).await;
         assert_eq!(param(&to, "state").as_deref(), Some("pushed-state"), "{to}");
@@ -95,7 +90,7 @@ store_test!(
         let claims = jwt::claims(tokens["id_token"].as_str().unwrap());
         assert_eq!(claims["nonce"], "pushed-nonce");
         // Once used, the request_uri stands for nothing.
-        let (status, html) = page(app, &authorize_path(&rp, request_uri)).await;
+        let (status, html) = page(app, &pushed_authorize_path(&rp, request_uri)).await;
         assert_eq!(status, 400);
         assert!(html.contains("already used"), "{html}");
     }
@@ -107,14 +102,14 @@ store_test!(
         let other = registered(app, false, false).await;
         let (_, pushed) = push(app, &rp, &oidc_request()).await;
         let request_uri = pushed["request_uri"].as_str().unwrap();
-        let (status, html) = page(app, &authorize_path(&other, request_uri)).await;
+        let (status, html) = page(app, &pushed_authorize_path(&other, request_uri)).await;
         assert_eq!(status, 400);
         assert!(html.contains("another application"), "{html}");
         let unknown = "urn:ietf:params:oauth:request_uri:nothing-here";
-        let (status, _) = page(app, &authorize_path(&rp, unknown)).await;
+        let (status, _) = page(app, &pushed_authorize_path(&rp, unknown)).await;
         assert_eq!(status, 400);
         app.advance(60);
-        let (status, html) = page(app, &authorize_path(&rp, request_uri)).await;
+        let (status, html) = page(app, &pushed_authorize_path(&rp, request_uri)).await;
         assert_eq!(status, 400);
         assert!(html.contains("expired"), "{html}");
     }
@@ -182,7 +177,7 @@ store_test!(
         assert_eq!(status, 201);
         let account = app.account("Acme").await;
         let user = app.user(&[&account]).await;
-        let path = authorize_path(&rp, pushed["request_uri"].as_str().unwrap());
+        let path = pushed_authorize_path(&rp, pushed["request_uri"].as_str().unwrap());
         let to = app.authorize_path(&browser(), &user, &path).await;
         assert!(param(&to, "code").is_some(), "{to}");
     }

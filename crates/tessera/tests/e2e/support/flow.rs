@@ -507,3 +507,16 @@ impl TestApp {
         .await
     }
 }
+
+/// The authorization URL's path for the request `rp` pushed as `request_uri` (RFC 9126 §4).
+pub fn pushed_authorize_path(rp: &TestApplication, request_uri: &str) -> String {
+    format!(
+        "/oauth/authorize?{}",
+        form_body(&[("client_id", &rp.client_id), ("request_uri", request_uri)])
+    )
+}
+
+/// Asserts that the redirect `to` carries the OAuth `error` code `expected`.
+pub fn assert_redirected_error(to: &str, expected: &str) {
+    assert_eq!(param(to, "error").as_deref(), Some(expected), "{to}");
+}
