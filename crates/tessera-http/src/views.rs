@@ -175,6 +175,8 @@ pub struct SecretView {
     pub title: String,
     pub client_id: String,
     pub client_secret: String,
+    /// A public application: no secret because it has none, not because it uses keys.
+    pub public: bool,
     pub token_url: String,
     pub back: String,
 }
@@ -276,6 +278,8 @@ pub struct AppRow {
     pub pkce_required: bool,
     /// The application's own PKCE switch (public clients need PKCE without it).
     pub require_pkce: bool,
+    /// It authenticates with a secret (neither public nor `private_key_jwt`): it can be rotated.
+    pub has_secret: bool,
     pub status: String,
 }
 

@@ -77,6 +77,7 @@ pub async fn get_applications(
             approved: c.approved,
             pkce_required: c.public || c.require_pkce,
             require_pkce: c.require_pkce,
+            has_secret: !c.public && c.jwks.is_none(),
             status: c.status.as_str().into(),
         })
         .collect();
@@ -203,7 +204,7 @@ pub async fn post_register(
         name: form.get("name").unwrap_or(""),
         redirect_uris: &uris,
         scope: form.get("scope"),
-        public: false,
+        public: form.get("public") == Some("on"),
         approved: false,
         require_pkce: form.get("require_pkce") == Some("on"),
         post_logout_redirect_uris: &logout_uris,
@@ -226,6 +227,7 @@ pub async fn post_register(
         title: format!("Application {} registered", client.name),
         client_id: client.id.to_string(),
         client_secret: secret,
+        public: client.public,
         token_url: format!("{}{}", app.tokens.issuer, routes::TOKEN),
         back: HERE.into(),
     }))
@@ -261,6 +263,7 @@ pub async fn post_rotate(
         ),
         client_id: client.id.to_string(),
         client_secret: rotated.secret.expose().to_owned(),
+        public: false,
         token_url: format!("{}{}", app.tokens.issuer, routes::TOKEN),
         back: HERE.into(),
     }))

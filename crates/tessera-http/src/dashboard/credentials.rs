@@ -169,6 +169,7 @@ fn secret_page(
         title: title.into(),
         client_id: id.into(),
         client_secret: secret.into(),
+        public: false,
         token_url: format!("{}{}", app.tokens.issuer, routes::TOKEN),
         back: format!("{HERE}?account={account}"),
     }))

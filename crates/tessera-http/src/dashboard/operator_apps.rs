@@ -34,6 +34,7 @@ pub async fn get_apps(
             approved: c.approved,
             pkce_required: c.public || c.require_pkce,
             require_pkce: c.require_pkce,
+            has_secret: !c.public && c.jwks.is_none(),
             status: c.status.as_str().into(),
         })
         .collect();

@@ -356,6 +356,12 @@ store_test!(
         const DEVICE_ONLY: &[(&str, &str)] = &[("grant.device_code", "on")];
         assert_eq!(register("Device only", DEVICE_ONLY).await.status(), 200);
         assert_eq!(register("Unchecked", &[]).await.status(), 200);
+        const PUBLIC_CLI: &[(&str, &str)] = &[("grant.device_code", "on"), ("public", "on")];
+        let res = register("CLI tool", PUBLIC_CLI).await;
+        assert_eq!(res.status(), 200);
+        let page = res.text().await.unwrap();
+        assert!(page.contains("it has no secret"), "{page}");
+        assert!(!page.contains("client-secret"), "{page}");
         let res = b
             .get(app.url(&format!("/settings/credentials?account={account}")))
             .send()
@@ -395,5 +401,16 @@ store_test!(
             [AuthorizationCode, RefreshToken]
         );
         assert!(of("bound").dpop_bound);
+        let cli = of("CLI tool");
+        assert!(cli.public);
+        assert_eq!(cli.grant_types, [DeviceCode, RefreshToken]);
+        // Only applications with a secret offer to rotate it.
+        let html = applications_html(app, &b).await;
+        let row = |id: &str| {
+            let start = html.find(&format!("<code>{id}</code>")).expect("row");
+            html[start..start + html[start..].find("</tr>").unwrap()].to_owned()
+        };
+        assert!(!row(cli.id.as_str()).contains("Rotate secret"));
+        assert!(row(both.id.as_str()).contains("Rotate secret"));
     }
 );
