@@ -70,6 +70,8 @@ pub enum AuditAction {
     AppUnapproved,
     AppPkceChanged,
     UserCreated,
+    /// A user's password set by the operator; their browser sessions ended.
+    UserPasswordSet,
     AuthorizationRevoked,
     TokenSetGenerated,
     KeyCreated,
@@ -93,7 +95,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 30] = [
         Self::AccountCreated,
         Self::AccountUpdated,
         Self::AccountsImported,
@@ -107,6 +109,7 @@ impl AuditAction {
         Self::AppUnapproved,
         Self::AppPkceChanged,
         Self::UserCreated,
+        Self::UserPasswordSet,
         Self::AuthorizationRevoked,
         Self::TokenSetGenerated,
         Self::KeyCreated,
@@ -140,6 +143,7 @@ impl AuditAction {
             Self::AppUnapproved => "app.unapproved",
             Self::AppPkceChanged => "app.pkce_changed",
             Self::UserCreated => "user.created",
+            Self::UserPasswordSet => "user.password_set",
             Self::AuthorizationRevoked => "authorization.revoked",
             Self::TokenSetGenerated => "token_set.generated",
             Self::KeyCreated => "key.created",

@@ -456,6 +456,11 @@ pub trait UserStore: Send + Sync {
     /// By normalized (lower-cased) email.
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn find_user(&self, id: &UserId) -> StoreResult<Option<User>>;
+    /// Every user, by email.
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// Replaces the user's password hash and deletes all their sessions, in one
+    /// transaction; `false` when there is no such user.
+    async fn set_user_password(&self, id: &UserId, password_hash: &str) -> StoreResult<bool>;
 }
 
 /// A signed-in browser session; the cookie holds the secret, the store its hash.

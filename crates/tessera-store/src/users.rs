@@ -88,6 +88,41 @@ impl UserStore for SqlStore {
         }
     }
 
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query(
+            "SELECT id, email, name, email_verified, password_hash, operator, created_at FROM app_user ORDER BY email",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut users = Vec::with_capacity(rows.len());
+        for r in &rows {
+            users.push(self.user_from_row(r).await?);
+        }
+        Ok(users)
+    }
+
+    async fn set_user_password(&self, id: &UserId, password_hash: &str) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query("UPDATE app_user SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM session WHERE user_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
     async fn find_user(&self, id: &UserId) -> StoreResult<Option<User>> {
         let row = sqlx::query(
             "SELECT id, email, name, email_verified, password_hash, operator, created_at FROM app_user WHERE id = $1",

@@ -227,6 +227,16 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Every user: id, email, operator, API accounts.
+    List,
+    /// Give a user a new password; every browser session of theirs ends (applications they
+    /// authorized keep their tokens: see deauthorize).
+    SetPassword {
+        email: String,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// The applications a user authorized.
     Authorizations { email: String },
     /// Take an application's access away: its tokens for this user die.

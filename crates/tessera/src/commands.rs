@@ -312,6 +312,16 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
+/// A user's new password from standard input, checked and hashed with the configured cost.
+async fn new_password_hash(config: &Config, from_stdin: bool) -> anyhow::Result<String> {
+    let password = read_password(from_stdin)?;
+    users::check_password_strength(&password)?;
+    let policy = config.password_policy()?;
+    let password = Password::new(password).map_err(|e| anyhow::anyhow!(e))?;
+    let hash = tokio::task::spawn_blocking(move || hash_password(&policy, &password)).await??;
+    Ok(hash.as_str().to_owned())
+}
+
 async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     match cmd {
@@ -323,19 +333,14 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
             operator,
             password_stdin,
         } => {
-            let password = read_password(password_stdin)?;
-            users::check_password_strength(&password)?;
-            let policy = config.password_policy()?;
-            let password = Password::new(password).map_err(|e| anyhow::anyhow!(e))?;
-            let hash =
-                tokio::task::spawn_blocking(move || hash_password(&policy, &password)).await??;
+            let hash = new_password_hash(config, password_stdin).await?;
             let new = users::NewUser {
                 email: &email,
                 name: name.as_deref(),
                 email_verified,
                 accounts: &accounts,
                 operator,
-                password_hash: hash.as_str().to_owned(),
+                password_hash: hash,
             };
             let u = users::create_user(&store, &actor(), new, now()).await?;
             out.print(
@@ -344,6 +349,53 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
                     "email_verified": u.email_verified, "operator": u.operator,
                 }),
                 || format!("created user {} ({})", u.id, u.email),
+            );
+        }
+        UserCommand::List => {
+            let list = users::list_users(&store).await?;
+            let value: Vec<Value> = list
+                .iter()
+                .map(|u| {
+                    json!({
+                        "user_id": u.id.as_str(), "email": u.email, "name": u.name,
+                        "email_verified": u.email_verified, "operator": u.operator,
+                        "accounts": u.accounts.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+                        "created_at": u.created_at,
+                    })
+                })
+                .collect();
+            out.print(&Value::Array(value), || {
+                let mut t = format!(
+                    "{:<26} {:<32} {:<8} {}\n",
+                    "USER", "EMAIL", "OPERATOR", "ACCOUNTS"
+                );
+                for u in &list {
+                    let accounts: Vec<&str> = u.accounts.iter().map(|a| a.as_str()).collect();
+                    t.push_str(&format!(
+                        "{:<26} {:<32} {:<8} {}\n",
+                        u.id,
+                        u.email,
+                        if u.operator { "yes" } else { "no" },
+                        accounts.join(" ")
+                    ));
+                }
+                t.trim_end().to_owned()
+            });
+        }
+        UserCommand::SetPassword {
+            email,
+            password_stdin,
+        } => {
+            let hash = new_password_hash(config, password_stdin).await?;
+            let u = users::set_password(&store, &actor(), &email, hash, now()).await?;
+            out.print(
+                &json!({ "user_id": u.id.as_str(), "email": u.email, "sessions_ended": true }),
+                || {
+                    format!(
+                        "new password set for {} ({}); their sessions have ended",
+                        u.id, u.email
+                    )
+                },
             );
         }
         UserCommand::Authorizations { email } => {

@@ -91,3 +91,37 @@ pub async fn create_user(
     };
     record(store, event, result).await
 }
+
+/// Every user, by email.
+pub async fn list_users(store: &dyn Store) -> Result<Vec<User>, ManageError> {
+    Ok(store.list_users().await?)
+}
+
+/// Gives the user (by email) a new password, already hashed and checked with
+/// [`check_password_strength`]. Every browser session of theirs ends with it, so a reset
+/// after a suspected compromise also signs out whoever used the old password; tokens of the
+/// applications they authorized stay (`user deauthorize` ends those).
+pub async fn set_password(
+    store: &dyn Store,
+    actor: &Actor,
+    email: &str,
+    password_hash: String,
+    now: UnixSeconds,
+) -> Result<User, ManageError> {
+    let result: Result<User, ManageError> = async {
+        let mut user = crate::manage::authorizations::get_user_by_email(store, email).await?;
+        if !store.set_user_password(&user.id, &password_hash).await? {
+            return Err(ManageError::NotFound(format!("no user with email {email}")));
+        }
+        user.password_hash = password_hash;
+        Ok(user)
+    }
+    .await;
+    let target = match &result {
+        Ok(user) => Target::new("user", user.id.as_str()),
+        Err(_) => Target::new("user", "-"),
+    };
+    let event =
+        AuditEvent::new(now, actor, AuditAction::UserPasswordSet, target).detail("sessions ended");
+    record(store, event, result).await
+}

@@ -918,6 +918,20 @@ impl UserStore for MemoryStore {
         let t = self.tables.lock();
         Ok(t.users.iter().find(|u| u.id == *id).cloned())
     }
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let mut users = self.tables.lock().users.clone();
+        users.sort_by(|a, b| a.email.cmp(&b.email));
+        Ok(users)
+    }
+    /// The memory store keeps no sessions; only the hash changes.
+    async fn set_user_password(&self, id: &UserId, password_hash: &str) -> StoreResult<bool> {
+        let mut t = self.tables.lock();
+        let Some(user) = t.users.iter_mut().find(|u| u.id == *id) else {
+            return Ok(false);
+        };
+        user.password_hash = password_hash.to_owned();
+        Ok(true)
+    }
 }
 
 #[async_trait]

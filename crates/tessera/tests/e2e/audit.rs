@@ -8,7 +8,7 @@ use tessera_core::audit::{Actor, AuditAction, AuditEvent, Target};
 use crate::support::flow::{browser, field, form_body, location, TestUser};
 use crate::support::TestApp;
 
-fn actions(events: &Value) -> Vec<(String, String, String)> {
+pub(crate) fn actions(events: &Value) -> Vec<(String, String, String)> {
     events
         .as_array()
         .unwrap()
@@ -30,7 +30,7 @@ fn owned(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
 }
 
 /// A browser signed in as `user`, having landed on `page`.
-async fn signed_in(app: &TestApp, user: &TestUser, page: &str) -> reqwest::Client {
+pub(crate) async fn signed_in(app: &TestApp, user: &TestUser, page: &str) -> reqwest::Client {
     let b = browser();
     let html = b
         .get(app.url(&format!("/signin?return_to={page}")))

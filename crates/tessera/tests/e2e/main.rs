@@ -47,3 +47,4 @@ mod scopes;
 mod settings_center;
 mod snippets;
 mod store_conformance;
+mod users;

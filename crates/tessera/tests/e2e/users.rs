@@ -1,0 +1,139 @@
+//! Users from the CLI: `user list`, and `user set-password`, which ends the user's browser
+//! sessions and is audited.
+
+use crate::audit::{actions, signed_in};
+use crate::support::flow::browser;
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+store_test!(
+    async fn user_list_shows_every_user_without_their_password(app: &TestApp) {
+        let account = app.account("Acme").await;
+        let first = app.user(&[&account]).await;
+        let second = app.user(&[]).await;
+        let list = app.cli_json(&["user", "list"]);
+        let listed = list.as_array().unwrap();
+        let of = |email: &str| {
+            listed
+                .iter()
+                .find(|u| u["email"] == email)
+                .unwrap_or_else(|| panic!("{email} in {list}"))
+                .clone()
+        };
+        assert_eq!(of(&first.email)["user_id"], first.user_id.as_str());
+        assert_eq!(of(&first.email)["accounts"], serde_json::json!([account]));
+        assert_eq!(of(&second.email)["accounts"], serde_json::json!([]));
+        assert_eq!(of(&second.email)["operator"], false);
+        assert!(
+            !list.to_string().contains("argon2"),
+            "no hash shown: {list}"
+        );
+        let text = app.cli(&["user", "list"]).unwrap();
+        assert!(
+            text.contains(&first.email) && text.contains(&account),
+            "{text}"
+        );
+    }
+);
+
+store_test!(
+    async fn set_password_replaces_it_and_ends_the_users_sessions(app: &TestApp) {
+        let account = app.account("Acme").await;
+        let user = app.user(&[&account]).await;
+        let other = app.user(&[&account]).await;
+        let b = signed_in(app, &user, "/settings/credentials").await;
+        let bystander = signed_in(app, &other, "/settings/credentials").await;
+        let page = |b: reqwest::Client| async move {
+            let res = b
+                .get(app.url("/settings/credentials"))
+                .send()
+                .await
+                .unwrap();
+            let to = res
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (res.status().as_u16(), to.unwrap_or_default())
+        };
+        assert_eq!(page(b.clone()).await.0, 200);
+
+        // A weak password and an unknown user change nothing.
+        let (code, err) = app
+            .cli_with_stdin(
+                &["user", "set-password", &user.email, "--password-stdin"],
+                "short\n",
+            )
+            .unwrap_err();
+        assert_ne!(code, 0);
+        assert!(err.contains("at least 10 characters"), "{err}");
+        let (_, err) = app
+            .cli_with_stdin(
+                &[
+                    "user",
+                    "set-password",
+                    "nobody@example.com",
+                    "--password-stdin",
+                ],
+                &format!("{NEW_PASSWORD}\n"),
+            )
+            .unwrap_err();
+        assert!(err.contains("no user with email"), "{err}");
+        assert_eq!(page(b.clone()).await.0, 200, "still signed in");
+
+        let out = app
+            .cli_with_stdin(
+                &[
+                    "user",
+                    "set-password",
+                    &user.email,
+                    "--password-stdin",
+                    "--json",
+                ],
+                &format!("{NEW_PASSWORD}\n"),
+            )
+            .unwrap();
+        let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(out["user_id"], user.user_id.as_str());
+        assert_eq!(out["sessions_ended"], true);
+
+        // Their session is gone; another user's is not.
+        let (status, to) = page(b).await;
+        assert_eq!(status, 303);
+        assert!(to.starts_with("/signin"), "{to}");
+        assert_eq!(page(bystander).await.0, 200);
+
+        // The old password no longer signs in; the new one does.
+        let fresh = browser();
+        let html = fresh
+            .get(app.url("/signin?return_to=/settings/credentials"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let refused = app.sign_in(&fresh, &html, &user).await;
+        assert_eq!(refused.status(), 401);
+        assert!(refused
+            .text()
+            .await
+            .unwrap()
+            .contains("The email or password is wrong."));
+        let renewed = crate::support::flow::TestUser {
+            email: user.email.clone(),
+            password: NEW_PASSWORD.to_owned(),
+            user_id: user.user_id.clone(),
+            accounts: user.accounts.clone(),
+        };
+        signed_in(app, &renewed, "/settings/credentials").await;
+
+        let audit = app.cli_json(&["audit", "--target", &user.user_id]);
+        let all = actions(&audit);
+        assert!(
+            all.iter().any(|(a, t, o)| a == "user.password_set"
+                && *t == format!("user:{}", user.user_id)
+                && o == "ok"),
+            "{all:?}"
+        );
+    }
+);
