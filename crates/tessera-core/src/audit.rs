@@ -72,6 +72,9 @@ pub enum AuditAction {
     UserCreated,
     /// A user's password set by the operator; their browser sessions ended.
     UserPasswordSet,
+    /// A user disabled: no sign-in; sessions ended, token sets revoked.
+    UserDisabled,
+    UserEnabled,
     AuthorizationRevoked,
     TokenSetGenerated,
     KeyCreated,
@@ -95,7 +98,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 32] = [
         Self::AccountCreated,
         Self::AccountUpdated,
         Self::AccountsImported,
@@ -110,6 +113,8 @@ impl AuditAction {
         Self::AppPkceChanged,
         Self::UserCreated,
         Self::UserPasswordSet,
+        Self::UserDisabled,
+        Self::UserEnabled,
         Self::AuthorizationRevoked,
         Self::TokenSetGenerated,
         Self::KeyCreated,
@@ -144,6 +149,8 @@ impl AuditAction {
             Self::AppPkceChanged => "app.pkce_changed",
             Self::UserCreated => "user.created",
             Self::UserPasswordSet => "user.password_set",
+            Self::UserDisabled => "user.disabled",
+            Self::UserEnabled => "user.enabled",
             Self::AuthorizationRevoked => "authorization.revoked",
             Self::TokenSetGenerated => "token_set.generated",
             Self::KeyCreated => "key.created",

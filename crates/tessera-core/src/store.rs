@@ -461,6 +461,15 @@ pub trait UserStore: Send + Sync {
     /// Replaces the user's password hash and deletes all their sessions, in one
     /// transaction; `false` when there is no such user.
     async fn set_user_password(&self, id: &UserId, password_hash: &str) -> StoreResult<bool>;
+    /// Disables the user (`Some(at)`) or enables them again (`None`). Disabling also, in the
+    /// same transaction, deletes their sessions, spends their unused authorization codes,
+    /// denies their approved device authorizations not yet collected, and revokes their
+    /// live token sets, whose ids it returns; `None` when there is no such user.
+    async fn set_user_disabled(
+        &self,
+        id: &UserId,
+        disabled_at: Option<UnixSeconds>,
+    ) -> StoreResult<Option<Vec<TokenSetId>>>;
 }
 
 /// A signed-in browser session; the cookie holds the secret, the store its hash.

@@ -98,6 +98,8 @@ pub enum PageError {
     CrossSite,
     /// The email or password is wrong (one message for both: no account enumeration).
     WrongCredentials,
+    /// The right password of a user the operator disabled (`tessera user disable`).
+    UserDisabled,
     /// Too many failed sign-ins; seconds until the next attempt is allowed.
     TooManyAttempts { retry_after: i64 },
     /// An authorization request that cannot be answered with a redirect to the client
@@ -188,6 +190,7 @@ impl PageError {
             | Self::CrossSite
             | Self::NoAccount
             | Self::NotYourAccount
+            | Self::UserDisabled
             | Self::OperatorsOnly => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Blocked(_) => StatusCode::CONFLICT,
@@ -211,7 +214,7 @@ impl PageError {
             Self::UnreadableForm => "Bad request",
             Self::FormExpired(_) => "This form has expired",
             Self::CrossSite => "Refused: sent from another site",
-            Self::WrongCredentials | Self::TooManyAttempts { .. } => "Sign in",
+            Self::WrongCredentials | Self::UserDisabled | Self::TooManyAttempts { .. } => "Sign in",
             Self::InvalidAuthorizationRequest(_) => {
                 "This authorization request cannot be completed"
             }
@@ -252,6 +255,10 @@ impl PageError {
                     .into()
             }
             Self::WrongCredentials => "The email or password is wrong.".into(),
+            Self::UserDisabled => {
+                "This user is disabled. Ask the provider's administrator to enable it again."
+                    .into()
+            }
             Self::TooManyAttempts { retry_after } => format!(
                 "Too many failed attempts. Try again in {} minutes.",
                 (retry_after + 59) / 60
@@ -297,7 +304,7 @@ impl PageError {
     fn way_back(&self) -> Option<(&'static str, &'static str)> {
         const SETTINGS: (&str, &str) = ("/settings", "Back to the Settings Center");
         match self {
-            Self::FormExpired(FormKind::SignIn) | Self::WrongCredentials => {
+            Self::FormExpired(FormKind::SignIn) | Self::WrongCredentials | Self::UserDisabled => {
                 Some(("/signin", "Sign in"))
             }
             Self::FormExpired(FormKind::Settings)

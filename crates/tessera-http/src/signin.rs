@@ -180,6 +180,17 @@ pub async fn post_signin(
         }
     };
     app.signin_limits.succeed(&email, address);
+    // Told only to whoever knows the password, so it reveals nothing an attacker could use.
+    if user.disabled_at.is_some() {
+        tracing::info!(user_id = %user.id, "sign-in of a disabled user refused");
+        return render_signin(
+            &app,
+            &headers,
+            &return_to,
+            email_raw,
+            Some(&PageError::UserDisabled),
+        );
+    }
     let set_cookie = start_session(&app, &user).await?;
     tracing::info!(user_id = %user.id, "signed in");
     let mut res = Redirect::to(&return_to).into_response();

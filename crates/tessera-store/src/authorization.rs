@@ -103,7 +103,7 @@ fn insert_refresh(t: &RefreshToken) -> Statement {
 }
 
 /// Marks the set revoked and records the change; `false` when it already was.
-async fn revoke_set(
+pub(crate) async fn revoke_set(
     conn: &mut sqlx::AnyConnection,
     id: &TokenSetId,
     now: UnixSeconds,

@@ -3,11 +3,12 @@
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use tessera_core::domain::{AccountId, SecretHash, User, UserId};
+use tessera_core::domain::{AccountId, SecretHash, TokenSetId, User, UserId};
 use tessera_core::error::StoreError;
 use tessera_core::store::{Session, SessionStore, StoreResult, UserStore};
 use tessera_core::UnixSeconds;
 
+use crate::authorization::{revoke_set, token_set_id};
 use crate::{corrupt, db, SqlStore};
 
 impl SqlStore {
@@ -35,6 +36,7 @@ impl SqlStore {
             accounts,
             operator: r.try_get::<i64, _>("operator").map_err(db)? != 0,
             created_at: r.try_get("created_at").map_err(db)?,
+            disabled_at: r.try_get("disabled_at").map_err(db)?,
         })
     }
 }
@@ -76,7 +78,7 @@ impl UserStore for SqlStore {
 
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let row = sqlx::query(
-            "SELECT id, email, name, email_verified, password_hash, operator, created_at FROM app_user WHERE email = $1",
+            "SELECT id, email, name, email_verified, password_hash, operator, created_at, disabled_at FROM app_user WHERE email = $1",
         )
         .bind(email)
         .fetch_optional(&self.pool)
@@ -90,7 +92,7 @@ impl UserStore for SqlStore {
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         let rows = sqlx::query(
-            "SELECT id, email, name, email_verified, password_hash, operator, created_at FROM app_user ORDER BY email",
+            "SELECT id, email, name, email_verified, password_hash, operator, created_at, disabled_at FROM app_user ORDER BY email",
         )
         .fetch_all(&self.pool)
         .await
@@ -123,9 +125,68 @@ impl UserStore for SqlStore {
         Ok(true)
     }
 
+    async fn set_user_disabled(
+        &self,
+        id: &UserId,
+        disabled_at: Option<UnixSeconds>,
+    ) -> StoreResult<Option<Vec<TokenSetId>>> {
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query("UPDATE app_user SET disabled_at = $1 WHERE id = $2")
+            .bind(disabled_at)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if updated == 0 {
+            return Ok(None);
+        }
+        let Some(now) = disabled_at else {
+            tx.commit().await.map_err(db)?;
+            return Ok(Some(Vec::new()));
+        };
+        sqlx::query("DELETE FROM session WHERE user_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        // An exchange of a spent code is refused (and treated as a replay).
+        sqlx::query(
+            "UPDATE authorization_code SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        // The device polls `access_denied`.
+        sqlx::query(
+            "UPDATE device_authorization SET status = 'denied' \
+             WHERE user_id = $1 AND status = 'approved' AND used_at IS NULL",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let sets =
+            sqlx::query("SELECT id FROM token_set WHERE user_id = $1 AND revoked_at IS NULL")
+                .bind(id.as_str())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| token_set_id(r, "id"))
+                .collect::<Result<Vec<_>, _>>()?;
+        for set in &sets {
+            revoke_set(&mut tx, set, now).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(Some(sets))
+    }
+
     async fn find_user(&self, id: &UserId) -> StoreResult<Option<User>> {
         let row = sqlx::query(
-            "SELECT id, email, name, email_verified, password_hash, operator, created_at FROM app_user WHERE id = $1",
+            "SELECT id, email, name, email_verified, password_hash, operator, created_at, disabled_at FROM app_user WHERE id = $1",
         )
         .bind(id.as_str())
         .fetch_optional(&self.pool)

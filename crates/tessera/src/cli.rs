@@ -237,6 +237,11 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Disable a user: no sign-in until enabled again; their sessions end, their pending
+    /// codes and device approvals are spent and every token set of theirs is revoked.
+    Disable { email: String },
+    /// Enable a disabled user again (sign-in only: revoked tokens stay revoked).
+    Enable { email: String },
     /// The applications a user authorized.
     Authorizations { email: String },
     /// Take an application's access away: its tokens for this user die.

@@ -360,14 +360,14 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
                         "user_id": u.id.as_str(), "email": u.email, "name": u.name,
                         "email_verified": u.email_verified, "operator": u.operator,
                         "accounts": u.accounts.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-                        "created_at": u.created_at,
+                        "created_at": u.created_at, "disabled_at": u.disabled_at,
                     })
                 })
                 .collect();
             out.print(&Value::Array(value), || {
                 let mut t = format!(
                     "{:<26} {:<32} {:<8} {}\n",
-                    "USER", "EMAIL", "OPERATOR", "ACCOUNTS"
+                    "USER", "EMAIL", "ROLE", "ACCOUNTS"
                 );
                 for u in &list {
                     let accounts: Vec<&str> = u.accounts.iter().map(|a| a.as_str()).collect();
@@ -375,7 +375,11 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
                         "{:<26} {:<32} {:<8} {}\n",
                         u.id,
                         u.email,
-                        if u.operator { "yes" } else { "no" },
+                        match (u.disabled_at, u.operator) {
+                            (Some(_), _) => "disabled",
+                            (None, true) => "operator",
+                            (None, false) => "user",
+                        },
                         accounts.join(" ")
                     ));
                 }
@@ -398,6 +402,8 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
                 },
             );
         }
+        UserCommand::Disable { email } => switch_user(config, &store, out, &email, true).await?,
+        UserCommand::Enable { email } => switch_user(config, &store, out, &email, false).await?,
         UserCommand::Authorizations { email } => {
             let u = authorizations::get_user_by_email(&store, &email).await?;
             let list = authorizations::list_authorizations(&store, &u).await?;
@@ -438,6 +444,33 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
             );
         }
     }
+    Ok(())
+}
+
+/// `user disable` and `user enable`.
+async fn switch_user(
+    config: &Config,
+    store: &tessera_store::SqlStore,
+    out: &Output,
+    email: &str,
+    disable: bool,
+) -> anyhow::Result<()> {
+    let max_ttl = crate::serve::token_policy(config).max_ttl();
+    let (u, revoked) =
+        users::set_disabled(store, &actor(), None, email, disable, max_ttl, now()).await?;
+    out.print(
+        &json!({
+            "user_id": u.id.as_str(), "email": u.email,
+            "disabled_at": u.disabled_at, "revoked_token_sets": revoked,
+        }),
+        || match u.disabled_at {
+            Some(_) => format!(
+                "disabled {} ({}): sessions ended, {revoked} token sets revoked",
+                u.id, u.email
+            ),
+            None => format!("enabled {} ({}) again", u.id, u.email),
+        },
+    );
     Ok(())
 }
 

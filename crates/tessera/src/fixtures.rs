@@ -430,6 +430,7 @@ async fn operator_session(store: &SqlStore, now: i64) -> anyhow::Result<String> 
         accounts: Vec::new(),
         operator: true,
         created_at: now,
+        disabled_at: None,
     };
     if !store.insert_user(&user).await? {
         bail!("the operator's email is taken");

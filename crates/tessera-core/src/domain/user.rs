@@ -21,6 +21,9 @@ pub struct User {
     /// Operators approve partner applications and see the migration report.
     pub operator: bool,
     pub created_at: UnixSeconds,
+    /// When the operator disabled the user (`tessera user disable`): no sign-in until
+    /// enabled again.
+    pub disabled_at: Option<UnixSeconds>,
 }
 
 impl fmt::Debug for User {
@@ -34,6 +37,7 @@ impl fmt::Debug for User {
             .field("accounts", &self.accounts)
             .field("operator", &self.operator)
             .field("created_at", &self.created_at)
+            .field("disabled_at", &self.disabled_at)
             .finish()
     }
 }
@@ -65,6 +69,7 @@ mod tests {
             accounts: Vec::new(),
             operator: false,
             created_at: 0,
+            disabled_at: None,
         };
         for shown in [format!("{user:?}"), format!("{user:#?}")] {
             assert!(!shown.contains("argon2id"), "{shown}");

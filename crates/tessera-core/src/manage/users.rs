@@ -4,6 +4,7 @@ use crate::audit::{record, Actor, AuditAction, AuditEvent, Target};
 use crate::domain::{normalize_email, User, UserId};
 use crate::error::{ManageError, StoreError};
 use crate::manage::accounts::get_account;
+use crate::runtime::Caches;
 use crate::store::Store;
 use crate::UnixSeconds;
 
@@ -60,6 +61,7 @@ pub async fn create_user(
             accounts,
             operator: new.operator,
             created_at: now,
+            disabled_at: None,
         };
         if !store.insert_user(&user).await? {
             return Err(ManageError::Conflict(format!(
@@ -123,5 +125,54 @@ pub async fn set_password(
     };
     let event =
         AuditEvent::new(now, actor, AuditAction::UserPasswordSet, target).detail("sessions ended");
+    record(store, event, result).await
+}
+
+/// Disables the user (by email), or enables them again. A disabled user cannot sign in;
+/// disabling also ends their sessions, spends their pending codes and device approvals and
+/// revokes every token set of theirs (at once in this process when `caches` is given,
+/// within the sync bound elsewhere). Enabling gives back the sign-in only: revoked tokens
+/// stay revoked. Returns the user and how many token sets were revoked.
+pub async fn set_disabled(
+    store: &dyn Store,
+    actor: &Actor,
+    caches: Option<&Caches>,
+    email: &str,
+    disabled: bool,
+    max_token_ttl: i64,
+    now: UnixSeconds,
+) -> Result<(User, usize), ManageError> {
+    let result: Result<(User, usize), ManageError> = async {
+        let mut user = crate::manage::authorizations::get_user_by_email(store, email).await?;
+        let at = disabled.then_some(now);
+        let revoked = store
+            .set_user_disabled(&user.id, at)
+            .await?
+            .ok_or_else(|| ManageError::NotFound(format!("no user with email {email}")))?;
+        if let Some(caches) = caches {
+            for set in &revoked {
+                caches.remember_revoked_set(set.as_str(), now, max_token_ttl);
+            }
+        }
+        user.disabled_at = at;
+        Ok((user, revoked.len()))
+    }
+    .await;
+    let (action, target) = (
+        if disabled {
+            AuditAction::UserDisabled
+        } else {
+            AuditAction::UserEnabled
+        },
+        match &result {
+            Ok((user, _)) => Target::new("user", user.id.as_str()),
+            Err(_) => Target::new("user", "-"),
+        },
+    );
+    let event = AuditEvent::new(now, actor, action, target);
+    let event = match &result {
+        Ok((_, n)) if disabled => event.detail(format!("sessions ended, {n} token sets revoked")),
+        _ => event,
+    };
     record(store, event, result).await
 }

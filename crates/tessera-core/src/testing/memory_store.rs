@@ -923,6 +923,19 @@ impl UserStore for MemoryStore {
         users.sort_by(|a, b| a.email.cmp(&b.email));
         Ok(users)
     }
+    /// The memory store keeps no sessions, codes or token sets of users: only the user changes.
+    async fn set_user_disabled(
+        &self,
+        id: &UserId,
+        disabled_at: Option<UnixSeconds>,
+    ) -> StoreResult<Option<Vec<TokenSetId>>> {
+        let mut t = self.tables.lock();
+        let Some(user) = t.users.iter_mut().find(|u| u.id == *id) else {
+            return Ok(None);
+        };
+        user.disabled_at = disabled_at;
+        Ok(Some(Vec::new()))
+    }
     /// The memory store keeps no sessions; only the hash changes.
     async fn set_user_password(&self, id: &UserId, password_hash: &str) -> StoreResult<bool> {
         let mut t = self.tables.lock();

@@ -185,6 +185,7 @@ pub fn user(accounts: &[&str]) -> User {
         accounts: accounts.iter().map(|a| account(a)).collect(),
         operator: false,
         created_at: 0,
+        disabled_at: None,
     }
 }
 

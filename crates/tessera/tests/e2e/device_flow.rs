@@ -312,3 +312,27 @@ store_test!(
             .any(|g| g == GRANT));
     }
 );
+
+store_test!(
+    async fn a_device_approved_by_a_user_disabled_before_it_polls_is_denied(app: &TestApp) {
+        let rp = device_app(app, true).await;
+        let (status, asked) = ask(app, &rp, "books:read").await;
+        assert_eq!(status, 200, "{asked}");
+        let device_code = asked["device_code"].as_str().unwrap().to_owned();
+        let user_code = asked["user_code"].as_str().unwrap().to_owned();
+        let account = app.account("Acme").await;
+        let user = app.user(&[&account]).await;
+        let b = browser();
+        let html = signed_in_code_form(app, &b, &user, "/settings/device").await;
+        let res = enter_code(app, &b, &html, &user_code).await;
+        assert_eq!(res.status(), 200);
+        let consent = res.text().await.unwrap();
+        let res = app.consent(&b, &consent, "authorize", None).await;
+        assert_eq!(res.status(), 200);
+
+        app.cli_json(&["user", "disable", &user.email]);
+        app.advance(10);
+        let answer = poll(app, &rp, &device_code).await;
+        assert_eq!(error(&answer), (400, "access_denied"), "{answer:?}");
+    }
+);

@@ -1,7 +1,10 @@
-//! Users from the CLI: `user list`, and `user set-password`, which ends the user's browser
-//! sessions and is audited.
+//! Users from the CLI: `user list`; `user set-password`, which ends the user's browser
+//! sessions; `user disable` and `user enable`. All audited.
+
+use std::time::Duration;
 
 use crate::audit::{actions, signed_in};
+use crate::support::eventually;
 use crate::support::flow::browser;
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
@@ -135,5 +138,105 @@ store_test!(
                 && o == "ok"),
             "{all:?}"
         );
+    }
+);
+
+const CALLBACK: &str = "https://rp.example/callback";
+
+store_test!(
+    async fn a_disabled_user_loses_sessions_tokens_codes_and_sign_in_until_enabled(app: &TestApp) {
+        let rp = app.application(Some(CALLBACK), false, None).await;
+        let (code, user) = app.code_for(&rp, &[]).await;
+        let (status, tokens) = app.exchange(&rp, &code).await;
+        assert_eq!(status, 200, "{tokens}");
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        // A second code of the same user, not exchanged yet.
+        let to = app
+            .authorize_with(
+                &browser(),
+                &user,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &rp.client_id),
+                    ("redirect_uri", CALLBACK),
+                    ("state", "s"),
+                ],
+            )
+            .await;
+        let pending = crate::support::flow::param(&to, "code").unwrap();
+        let b = signed_in(app, &user, "/settings/credentials").await;
+        assert_eq!(app.get_bearer("/v1/account", &access).await.status(), 200);
+
+        let out = app.cli_json(&["user", "disable", &user.email]);
+        assert_eq!(out["user_id"], user.user_id.as_str());
+        assert!(out["disabled_at"].is_i64(), "{out}");
+        assert_eq!(out["revoked_token_sets"], 1);
+
+        let res = b
+            .get(app.url("/settings/credentials"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "the session has ended");
+        let (status, body) = app.refresh(&rp, &refresh).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        let (status, body) = app.exchange(&rp, &pending).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        let refused = eventually(Duration::from_secs(1), || async {
+            app.get_bearer("/v1/account", &access).await.status() == 401
+        })
+        .await;
+        assert!(
+            refused.is_some(),
+            "the access token dies on the running server"
+        );
+
+        // The right password is told the user is disabled; a wrong one learns nothing.
+        let fresh = browser();
+        let html = fresh
+            .get(app.url("/signin?return_to=/settings/credentials"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let res = app.sign_in(&fresh, &html, &user).await;
+        assert_eq!(res.status(), 403);
+        assert!(res.text().await.unwrap().contains("This user is disabled"));
+        let listed = app.cli_json(&["user", "list"]);
+        let me = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == user.email.as_str())
+            .unwrap()
+            .clone();
+        assert!(me["disabled_at"].is_i64(), "{me}");
+
+        let out = app.cli_json(&["user", "enable", &user.email]);
+        assert!(out["disabled_at"].is_null(), "{out}");
+        signed_in(app, &user, "/settings/credentials").await;
+        let (status, _) = app.refresh(&rp, &refresh).await;
+        assert_eq!(status, 400, "revoked tokens stay revoked");
+
+        let audit = actions(&app.cli_json(&["audit", "--target", &user.user_id]));
+        for action in ["user.disabled", "user.enabled"] {
+            assert!(
+                audit.iter().any(|(a, _, o)| a == action && o == "ok"),
+                "{action} in {audit:?}"
+            );
+        }
+        let (_, err) = app
+            .cli(&["user", "disable", "nobody@example.com"])
+            .unwrap_err();
+        assert!(err.contains("no user with email"), "{err}");
     }
 );

@@ -187,6 +187,7 @@ conformance_test!(
             accounts,
             operator: true,
             created_at: T0,
+            disabled_at: None,
         };
         assert!(s.insert_user(&user).await.unwrap());
         assert_eq!(s.find_user(&user.id).await.unwrap(), Some(user.clone()));

@@ -182,6 +182,7 @@ impl StoreUnderTest {
             accounts: accounts.iter().map(|a| (*a).clone()).collect(),
             operator: false,
             created_at: T0,
+            disabled_at: None,
         };
         assert!(self.insert_user(&user).await.expect("user"));
         id
