@@ -232,20 +232,34 @@ pub enum UserCommand {
     /// Give a user a new password; every browser session of theirs ends (applications they
     /// authorized keep their tokens: see deauthorize).
     SetPassword {
-        email: String,
+        /// The user's email address or usr_… id.
+        user: String,
         /// Read the password from standard input (first line).
         #[arg(long)]
         password_stdin: bool,
     },
     /// Disable a user: no sign-in until enabled again; their sessions end, their pending
     /// codes and device approvals are spent and every token set of theirs is revoked.
-    Disable { email: String },
+    Disable {
+        /// The user's email address or usr_… id.
+        user: String,
+    },
     /// Enable a disabled user again (sign-in only: revoked tokens stay revoked).
-    Enable { email: String },
+    Enable {
+        /// The user's email address or usr_… id.
+        user: String,
+    },
     /// The applications a user authorized.
-    Authorizations { email: String },
+    Authorizations {
+        /// The user's email address or usr_… id.
+        user: String,
+    },
     /// Take an application's access away: its tokens for this user die.
-    Deauthorize { email: String, client_id: String },
+    Deauthorize {
+        /// The user's email address or usr_… id.
+        user: String,
+        client_id: String,
+    },
 }
 
 /// How a confidential client authenticates: a secret, or `private_key_jwt` (RFC 7523

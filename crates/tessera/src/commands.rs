@@ -387,11 +387,11 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
             });
         }
         UserCommand::SetPassword {
-            email,
+            user,
             password_stdin,
         } => {
             let hash = new_password_hash(config, password_stdin).await?;
-            let u = users::set_password(&store, &actor(), &email, hash, now()).await?;
+            let u = users::set_password(&store, &actor(), &user, hash, now()).await?;
             out.print(
                 &json!({ "user_id": u.id.as_str(), "email": u.email, "sessions_ended": true }),
                 || {
@@ -402,10 +402,10 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
                 },
             );
         }
-        UserCommand::Disable { email } => switch_user(config, &store, out, &email, true).await?,
-        UserCommand::Enable { email } => switch_user(config, &store, out, &email, false).await?,
-        UserCommand::Authorizations { email } => {
-            let u = authorizations::get_user_by_email(&store, &email).await?;
+        UserCommand::Disable { user } => switch_user(config, &store, out, &user, true).await?,
+        UserCommand::Enable { user } => switch_user(config, &store, out, &user, false).await?,
+        UserCommand::Authorizations { user } => {
+            let u = authorizations::get_user(&store, &user).await?;
             let list = authorizations::list_authorizations(&store, &u).await?;
             let value: Vec<Value> = list
                 .iter()
@@ -428,8 +428,8 @@ async fn user(config: &Config, cmd: UserCommand, out: &Output) -> anyhow::Result
                 t.trim_end().to_owned()
             });
         }
-        UserCommand::Deauthorize { email, client_id } => {
-            let u = authorizations::get_user_by_email(&store, &email).await?;
+        UserCommand::Deauthorize { user, client_id } => {
+            let u = authorizations::get_user(&store, &user).await?;
             let max_ttl = crate::serve::token_policy(config).max_ttl();
             let what = authorizations::Deauthorization {
                 user: &u,
@@ -452,12 +452,12 @@ async fn switch_user(
     config: &Config,
     store: &tessera_store::SqlStore,
     out: &Output,
-    email: &str,
+    user: &str,
     disable: bool,
 ) -> anyhow::Result<()> {
     let max_ttl = crate::serve::token_policy(config).max_ttl();
     let (u, revoked) =
-        users::set_disabled(store, &actor(), None, email, disable, max_ttl, now()).await?;
+        users::set_disabled(store, &actor(), None, user, disable, max_ttl, now()).await?;
     out.print(
         &json!({
             "user_id": u.id.as_str(), "email": u.email,

@@ -1,16 +1,24 @@
 //! The applications a user authorized, and taking access back.
 
 use crate::audit::{record, Actor, AuditAction, AuditEvent, Target};
-use crate::domain::{normalize_email, ClientId, User};
+use crate::domain::{normalize_email, ClientId, User, UserId};
 use crate::error::ManageError;
 use crate::manage::clients::get_client;
 use crate::runtime::Caches;
 use crate::store::{Authorization, Store};
 use crate::UnixSeconds;
 
-pub async fn get_user_by_email(store: &dyn Store, email: &str) -> Result<User, ManageError> {
-    let not_found = || ManageError::NotFound(format!("no user with email {email}"));
-    let email = normalize_email(email).ok_or_else(not_found)?;
+/// A user named by their `usr_…` id or their email address.
+pub async fn get_user(store: &dyn Store, user: &str) -> Result<User, ManageError> {
+    if user.starts_with("usr_") {
+        let found = match UserId::parse(user) {
+            Some(id) => store.find_user(&id).await?,
+            None => None,
+        };
+        return found.ok_or_else(|| ManageError::NotFound(format!("no user {user}")));
+    }
+    let not_found = || ManageError::NotFound(format!("no user with email {user}"));
+    let email = normalize_email(user).ok_or_else(not_found)?;
     store
         .find_user_by_email(&email)
         .await?

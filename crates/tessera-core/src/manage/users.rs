@@ -99,24 +99,24 @@ pub async fn list_users(store: &dyn Store) -> Result<Vec<User>, ManageError> {
     Ok(store.list_users().await?)
 }
 
-/// Gives the user (by email) a new password, already hashed and checked with
+/// Gives the user (by email or id) a new password, already hashed and checked with
 /// [`check_password_strength`]. Every browser session of theirs ends with it, so a reset
 /// after a suspected compromise also signs out whoever used the old password; tokens of the
 /// applications they authorized stay (`user deauthorize` ends those).
 pub async fn set_password(
     store: &dyn Store,
     actor: &Actor,
-    email: &str,
+    user: &str,
     password_hash: String,
     now: UnixSeconds,
 ) -> Result<User, ManageError> {
     let result: Result<User, ManageError> = async {
-        let mut user = crate::manage::authorizations::get_user_by_email(store, email).await?;
-        if !store.set_user_password(&user.id, &password_hash).await? {
-            return Err(ManageError::NotFound(format!("no user with email {email}")));
+        let mut found = crate::manage::authorizations::get_user(store, user).await?;
+        if !store.set_user_password(&found.id, &password_hash).await? {
+            return Err(ManageError::NotFound(format!("no user {user}")));
         }
-        user.password_hash = password_hash;
-        Ok(user)
+        found.password_hash = password_hash;
+        Ok(found)
     }
     .await;
     let target = match &result {
@@ -128,7 +128,7 @@ pub async fn set_password(
     record(store, event, result).await
 }
 
-/// Disables the user (by email), or enables them again. A disabled user cannot sign in;
+/// Disables the user (by email or id), or enables them again. A disabled user cannot sign in;
 /// disabling also ends their sessions, spends their pending codes and device approvals and
 /// revokes every token set of theirs (at once in this process when `caches` is given,
 /// within the sync bound elsewhere). Enabling gives back the sign-in only: revoked tokens
@@ -137,25 +137,25 @@ pub async fn set_disabled(
     store: &dyn Store,
     actor: &Actor,
     caches: Option<&Caches>,
-    email: &str,
+    user: &str,
     disabled: bool,
     max_token_ttl: i64,
     now: UnixSeconds,
 ) -> Result<(User, usize), ManageError> {
     let result: Result<(User, usize), ManageError> = async {
-        let mut user = crate::manage::authorizations::get_user_by_email(store, email).await?;
+        let mut found = crate::manage::authorizations::get_user(store, user).await?;
         let at = disabled.then_some(now);
         let revoked = store
-            .set_user_disabled(&user.id, at)
+            .set_user_disabled(&found.id, at)
             .await?
-            .ok_or_else(|| ManageError::NotFound(format!("no user with email {email}")))?;
+            .ok_or_else(|| ManageError::NotFound(format!("no user {user}")))?;
         if let Some(caches) = caches {
             for set in &revoked {
                 caches.remember_revoked_set(set.as_str(), now, max_token_ttl);
             }
         }
-        user.disabled_at = at;
-        Ok((user, revoked.len()))
+        found.disabled_at = at;
+        Ok((found, revoked.len()))
     }
     .await;
     let (action, target) = (

@@ -221,7 +221,8 @@ store_test!(
             .clone();
         assert!(me["disabled_at"].is_i64(), "{me}");
 
-        let out = app.cli_json(&["user", "enable", &user.email]);
+        // By id as well as by email.
+        let out = app.cli_json(&["user", "enable", &user.user_id]);
         assert!(out["disabled_at"].is_null(), "{out}");
         signed_in(app, &user, "/settings/credentials").await;
         let (status, _) = app.refresh(&rp, &refresh).await;
@@ -238,5 +239,7 @@ store_test!(
             .cli(&["user", "disable", "nobody@example.com"])
             .unwrap_err();
         assert!(err.contains("no user with email"), "{err}");
+        let (_, err) = app.cli(&["user", "disable", "usr_nobody"]).unwrap_err();
+        assert!(err.contains("no user usr_nobody"), "{err}");
     }
 );
