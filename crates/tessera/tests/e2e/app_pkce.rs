@@ -194,13 +194,7 @@ store_test!(
 
 /// Signs `user` in to the dashboard in `b`; returns the applications page's HTML.
 async fn applications_page(app: &TestApp, b: &reqwest::Client, user: &TestUser) -> String {
-    let res = b
-        .get(app.url("/signin?return_to=/settings/applications"))
-        .send()
-        .await
-        .unwrap();
-    let html = res.text().await.unwrap();
-    let res = app.sign_in(b, &html, user).await;
+    let res = app.sign_in_for(b, user, "/settings/applications").await;
     assert_eq!(res.status(), 303);
     applications_html(app, b).await
 }

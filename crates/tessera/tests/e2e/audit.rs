@@ -5,8 +5,7 @@
 use serde_json::Value;
 use tessera_core::audit::{Actor, AuditAction, AuditEvent, Target};
 
-use crate::support::flow::{browser, field, form_body, location, TestUser};
-use crate::support::TestApp;
+use crate::support::flow::{field, form_body, TestUser};
 
 pub(crate) fn actions(events: &Value) -> Vec<(String, String, String)> {
     events
@@ -27,22 +26,6 @@ fn owned(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
     list.iter()
         .map(|(a, t, o)| ((*a).to_owned(), (*t).to_owned(), (*o).to_owned()))
         .collect()
-}
-
-/// A browser signed in as `user`, having landed on `page`.
-pub(crate) async fn signed_in(app: &TestApp, user: &TestUser, page: &str) -> reqwest::Client {
-    let b = browser();
-    let html = b
-        .get(app.url(&format!("/signin?return_to={page}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let res = app.sign_in(&b, &html, user).await;
-    assert_eq!(location(&res), page);
-    b
 }
 
 async fn text(b: &reqwest::Client, url: String) -> (u16, String) {
@@ -145,7 +128,7 @@ store_test!(
     async fn settings_center_changes_are_audited_and_operators_read_them(app: &TestApp) {
         let account = app.account("Acme").await;
         let customer = app.user(&[&account]).await;
-        let b = signed_in(app, &customer, "/settings/credentials").await;
+        let b = app.signed_in_to(&customer, "/settings/credentials").await;
         let (_, html) = text(&b, app.url("/settings/credentials")).await;
         let create = |name: &'static str| {
             let body = form_body(&[
@@ -197,7 +180,9 @@ store_test!(
             user_id: String::new(),
             accounts: Vec::new(),
         };
-        let ops = signed_in(app, &operator, "/settings/operator/audit").await;
+        let ops = app
+            .signed_in_to(&operator, "/settings/operator/audit")
+            .await;
         let (status, page) = text(&ops, app.url("/settings/operator/audit")).await;
         assert_eq!(status, 200);
         assert!(page.contains(&format!("client:{client_id}")), "{page}");

@@ -399,15 +399,7 @@ store_test!(
         let account = app.account("Acme").await;
         let user = app.user(&[&account]).await;
         let b = browser();
-        let signin = b
-            .get(app.url("/signin?return_to=/settings/applications"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let res = app.sign_in(&b, &signin, &user).await;
+        let res = app.sign_in_for(&b, &user, "/settings/applications").await;
         assert_eq!(res.status(), 303);
         let html = b
             .get(app.url("/settings/applications"))

@@ -30,18 +30,7 @@ fn legacy_create(app: &TestApp, account: &str, email: &str) {
 
 /// A browser signed in as `user`, having landed on the operator page.
 async fn signed_in(app: &TestApp, user: &TestUser) -> reqwest::Client {
-    let b = browser();
-    let html = b
-        .get(app.url("/signin?return_to=/settings/operator"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let res = app.sign_in(&b, &html, user).await;
-    assert_eq!(location(&res), "/settings/operator");
-    b
+    app.signed_in_to(user, "/settings/operator").await
 }
 
 store_test!(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::audit::{actions, signed_in};
+use crate::audit::actions;
 use crate::support::eventually;
 use crate::support::flow::browser;
 
@@ -44,8 +44,8 @@ store_test!(
         let account = app.account("Acme").await;
         let user = app.user(&[&account]).await;
         let other = app.user(&[&account]).await;
-        let b = signed_in(app, &user, "/settings/credentials").await;
-        let bystander = signed_in(app, &other, "/settings/credentials").await;
+        let b = app.signed_in_to(&user, "/settings/credentials").await;
+        let bystander = app.signed_in_to(&other, "/settings/credentials").await;
         let page = |b: reqwest::Client| async move {
             let res = b
                 .get(app.url("/settings/credentials"))
@@ -106,16 +106,9 @@ store_test!(
         assert_eq!(page(bystander).await.0, 200);
 
         // The old password no longer signs in; the new one does.
-        let fresh = browser();
-        let html = fresh
-            .get(app.url("/signin?return_to=/settings/credentials"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let refused = app.sign_in(&fresh, &html, &user).await;
+        let refused = app
+            .sign_in_for(&browser(), &user, "/settings/credentials")
+            .await;
         assert_eq!(refused.status(), 401);
         assert!(refused
             .text()
@@ -128,7 +121,7 @@ store_test!(
             user_id: user.user_id.clone(),
             accounts: user.accounts.clone(),
         };
-        signed_in(app, &renewed, "/settings/credentials").await;
+        app.signed_in_to(&renewed, "/settings/credentials").await;
 
         let audit = app.cli_json(&["audit", "--target", &user.user_id]);
         let all = actions(&audit);
@@ -165,7 +158,7 @@ store_test!(
             )
             .await;
         let pending = crate::support::flow::param(&to, "code").unwrap();
-        let b = signed_in(app, &user, "/settings/credentials").await;
+        let b = app.signed_in_to(&user, "/settings/credentials").await;
         assert_eq!(app.get_bearer("/v1/account", &access).await.status(), 200);
 
         let out = app.cli_json(&["user", "disable", &user.email]);
@@ -199,16 +192,9 @@ store_test!(
         );
 
         // The right password is told the user is disabled; a wrong one learns nothing.
-        let fresh = browser();
-        let html = fresh
-            .get(app.url("/signin?return_to=/settings/credentials"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let res = app.sign_in(&fresh, &html, &user).await;
+        let res = app
+            .sign_in_for(&browser(), &user, "/settings/credentials")
+            .await;
         assert_eq!(res.status(), 403);
         assert!(res.text().await.unwrap().contains("This user is disabled"));
         let listed = app.cli_json(&["user", "list"]);
@@ -224,7 +210,7 @@ store_test!(
         // By id as well as by email.
         let out = app.cli_json(&["user", "enable", &user.user_id]);
         assert!(out["disabled_at"].is_null(), "{out}");
-        signed_in(app, &user, "/settings/credentials").await;
+        app.signed_in_to(&user, "/settings/credentials").await;
         let (status, _) = app.refresh(&rp, &refresh).await;
         assert_eq!(status, 400, "revoked tokens stay revoked");
 

@@ -326,6 +326,33 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Opens the sign-in page for `return_to` in `browser` and signs `user` in from it;
+    /// the answer to the form.
+    pub async fn sign_in_for(
+        &self,
+        browser: &reqwest::Client,
+        user: &TestUser,
+        return_to: &str,
+    ) -> reqwest::Response {
+        let html = browser
+            .get(self.url(&format!("/signin?return_to={return_to}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        self.sign_in(browser, &html, user).await
+    }
+
+    /// A new browser signed in as `user`, having landed on `page`.
+    pub async fn signed_in_to(&self, user: &TestUser, page: &str) -> reqwest::Client {
+        let b = browser();
+        let res = self.sign_in_for(&b, user, page).await;
+        assert_eq!(location(&res), page);
+        b
+    }
+
     /// Submits the consent page `html` to its form's action (the authorization endpoint, or
     /// the device verification page), keeping `keep` scopes checked (None: all).
     pub async fn consent(
