@@ -54,7 +54,7 @@ pub fn issue_access_token(
     ttl: i64,
     now: UnixSeconds,
 ) -> Result<(String, AccessTokenClaims), OAuthError> {
-    let jti = Jti::generate().map_err(OAuthError::server_error)?;
+    let jti = Jti::generate_at(now).map_err(OAuthError::server_error)?;
     let claims = AccessTokenClaims {
         iss: policy.issuer.clone(),
         sub: subject.sub.to_owned(),
