@@ -775,6 +775,16 @@ pub trait AuthorizationStore: Send + Sync {
     async fn refresh_retry(&self, token_hash: &SecretHash) -> StoreResult<Option<Vec<u8>>>;
     /// Forgets the sealed answers of refresh tokens spent before `before`.
     async fn prune_refresh_retries(&self, before: UnixSeconds) -> StoreResult<()>;
+    /// Deletes the refresh tokens spent before `spent_before`, and the token sets revoked
+    /// before `revoked_before` with all their refresh tokens; answers how many refresh
+    /// tokens went. A deleted token is unknown afterwards: presenting it is `invalid_grant`
+    /// as before, but no longer revokes its set (the housekeeping's retention says why that
+    /// is safe). The newest token of a live set is never spent, so it always stays.
+    async fn prune_refresh_tokens(
+        &self,
+        spent_before: UnixSeconds,
+        revoked_before: UnixSeconds,
+    ) -> StoreResult<u64>;
     /// Revokes a token set (its refresh tokens and access tokens); records a `TokenSet`
     /// change. `false` when it was already revoked or does not exist.
     async fn revoke_token_set(&self, id: &TokenSetId, now: UnixSeconds) -> StoreResult<bool>;

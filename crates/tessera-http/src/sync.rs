@@ -27,6 +27,14 @@ pub const HOUSEKEEPING_LEASE_TTL: i64 = 3 * HOUSEKEEPING_INTERVAL;
 /// and revokes the tokens the code issued (RFC 6749 §4.1.2); after it, "invalid".
 const CODE_KEPT_AFTER_EXPIRY: i64 = 86_400;
 
+/// How long a spent refresh token is kept, and a revoked token set with its tokens, in
+/// seconds: 30 days. Within it, presenting a spent token is detected as reuse and revokes
+/// its set (RFC 9700 §4.14.2). The case that needs the detection is a thief who used the
+/// token first: the legitimate client presents its own copy at its next refresh, which
+/// comes long before 30 days. After it, the token is only unknown (`invalid_grant`
+/// either way, so a late thief still gets nothing).
+const REFRESH_TOKENS_KEPT: i64 = 30 * 86_400;
+
 #[derive(Debug, Clone, Copy)]
 pub struct SyncPolicy {
     /// How often the change feed is read; the bound on cross-process staleness.
@@ -159,6 +167,17 @@ async fn housekeeping(app: &AppState, policy: SyncPolicy, now: i64) {
         .await
     {
         tracing::warn!(error = %err, "pruning refresh retry answers failed");
+    }
+    // A revoked set is kept at least as long as the caches may ask for it.
+    let revoked_before = now - REFRESH_TOKENS_KEPT.max(app.tokens.max_ttl());
+    match app
+        .store
+        .prune_refresh_tokens(now - REFRESH_TOKENS_KEPT, revoked_before)
+        .await
+    {
+        Ok(0) => {}
+        Ok(pruned) => tracing::info!(pruned, "deleted spent and revoked refresh tokens"),
+        Err(err) => tracing::warn!(error = %err, "pruning spent refresh tokens failed"),
     }
     let sessions = &app.sessions;
     if let Err(err) = app

@@ -528,6 +528,15 @@ impl AuthorizationStore for SqlStore {
         Ok(())
     }
 
+    async fn prune_refresh_tokens(
+        &self,
+        spent_before: UnixSeconds,
+        revoked_before: UnixSeconds,
+    ) -> StoreResult<u64> {
+        self.prune_refresh_tokens_in_batches(spent_before, revoked_before)
+            .await
+    }
+
     async fn revoke_token_set(&self, id: &TokenSetId, now: UnixSeconds) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         let revoked = revoke_set(&mut tx, id, now).await?;

@@ -25,6 +25,7 @@ mod multi_row;
 mod notify;
 pub mod private_fs;
 mod read;
+mod refresh_pruning;
 mod revocations;
 mod scopes;
 mod single_statement;

@@ -459,6 +459,21 @@ impl AuthorizationStore for MemoryStore {
         Ok(())
     }
 
+    async fn prune_refresh_tokens(
+        &self,
+        spent_before: UnixSeconds,
+        revoked_before: UnixSeconds,
+    ) -> StoreResult<u64> {
+        let mut t = self.tables.lock();
+        let Tables { sets, refresh, .. } = &mut *t;
+        sets.retain(|_, s| s.revoked_at.is_none_or(|at| at >= revoked_before));
+        let before = refresh.len();
+        refresh.retain(|_, r| {
+            sets.contains_key(&r.token_set_id) && r.used_at.is_none_or(|at| at >= spent_before)
+        });
+        Ok((before - refresh.len()) as u64)
+    }
+
     async fn revoke_token_set(&self, id: &TokenSetId, now: UnixSeconds) -> StoreResult<bool> {
         let mut t = self.tables.lock();
         Ok(match t.sets.get_mut(id) {

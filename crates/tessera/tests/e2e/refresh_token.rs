@@ -348,3 +348,50 @@ store_test!(async fn hundred_concurrent_refreshes_exactly_one_succeeds(app: &Tes
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 99, "{statuses:?}");
 });
+
+store_test!(
+    async fn housekeeping_deletes_refresh_tokens_spent_or_revoked_thirty_days_ago(app: &TestApp) {
+        use std::time::Duration;
+        use tessera_core::domain::SecretHash;
+
+        let partner = app.application(Some(CB), false, None).await;
+        let (_, first) = token_set(app, &partner).await;
+        let (_, body) = app.refresh(&partner, &first).await;
+        let second = body["refresh_token"].as_str().unwrap().to_owned();
+        let (_, revoked) = token_set(app, &partner).await;
+        let secret = partner.client_secret.as_deref().unwrap();
+        let form = crate::support::flow::form_body(&[
+            ("token", &revoked),
+            ("client_id", &partner.client_id),
+            ("client_secret", secret),
+        ]);
+        assert_eq!(app.post_form("/oauth/revoke", &form).await.status(), 200);
+        let stored = |token: String| async move {
+            let hash = SecretHash::of(token.as_bytes());
+            app.store()
+                .find_refresh_token(&hash)
+                .await
+                .unwrap()
+                .is_some()
+        };
+        assert!(stored(first.clone()).await && stored(revoked.clone()).await);
+
+        app.advance(30 * 86_400 + 61);
+        let pruned = crate::support::eventually(Duration::from_secs(2), || async {
+            !stored(first.clone()).await && !stored(revoked.clone()).await
+        })
+        .await;
+        assert!(
+            pruned.is_some(),
+            "the spent token and the revoked set's token are gone"
+        );
+        assert!(stored(second.clone()).await, "the live token stays");
+        // Unknown now: still refused, and the set it came from lives on.
+        assert_eq!(
+            app.refresh(&partner, &first).await.1["error"],
+            "invalid_grant"
+        );
+        let (status, body) = app.refresh(&partner, &second).await;
+        assert_eq!(status, 200, "{body}");
+    }
+);

@@ -253,6 +253,74 @@ conformance_test!(
 );
 
 conformance_test!(
+    /// Pruning deletes tokens spent before its cut and every token of a set revoked before
+    /// the other cut, with the set; a live set's unspent token, tokens spent later and sets
+    /// revoked later stay, and rotation goes on as before.
+    async fn pruning_deletes_spent_tokens_and_long_revoked_sets(s) {
+        let (app, user, account) = s.parties().await;
+        let (live, first) = s.token_set(&app.id, &user, &account, T0).await;
+        let second = refresh_token(&live.id, T0 + 10);
+        let third = refresh_token(&live.id, T0 + 20);
+        s.rotate_refresh_token(&first, &second, None, T0 + 10).await.unwrap();
+        s.rotate_refresh_token(&second, &third, None, T0 + 20).await.unwrap();
+        let (old, old_token) = s.token_set(&app.id, &user, &account, T0).await;
+        assert!(s.revoke_token_set(&old.id, T0 + 5).await.unwrap());
+        let (recent, recent_token) = s.token_set(&app.id, &user, &account, T0).await;
+        assert!(s.revoke_token_set(&recent.id, T0 + 50).await.unwrap());
+
+        // first spent at T0 + 10, before the cut of T0 + 15; the old set's one token.
+        assert_eq!(s.prune_refresh_tokens(T0 + 15, T0 + 30).await.unwrap(), 2);
+        let found = |t: RefreshToken| async move { s.find_refresh_token(&t.token_hash).await.unwrap() };
+        assert_eq!(found(first.clone()).await, None);
+        assert_eq!(found(old_token.clone()).await, None);
+        assert_eq!(found(second.clone()).await.unwrap().0.used_at, Some(T0 + 20));
+        assert_eq!(found(recent_token.clone()).await.unwrap().1.revoked_at, Some(T0 + 50));
+        assert_eq!(s.list_revoked_token_sets(T0).await.unwrap(), std::slice::from_ref(&recent.id));
+        assert_eq!(s.prune_refresh_tokens(T0 + 15, T0 + 30).await.unwrap(), 0, "nothing left to prune");
+
+        let fourth = refresh_token(&live.id, T0 + 60);
+        assert_eq!(s.rotate_refresh_token(&third, &fourth, None, T0 + 60).await.unwrap(), Rotation::Rotated);
+        let replay = refresh_token(&live.id, T0 + 61);
+        assert_eq!(s.rotate_refresh_token(&first, &replay, None, T0 + 61).await.unwrap(), Rotation::NotFound);
+    }
+);
+
+conformance_test!(
+    /// Pruning more rows than one batch holds (500) takes them all.
+    async fn pruning_goes_on_past_one_batch(s) {
+        const CHAINS: usize = 8;
+        const ROTATIONS: i64 = 70;
+        let (app, user, account) = s.parties().await;
+        let mut chains = Vec::new();
+        for _ in 0..CHAINS {
+            chains.push(s.token_set(&app.id, &user, &account, T0).await.1);
+        }
+        let chains = std::sync::Arc::new(chains);
+        let stores = [s.store.clone()];
+        let lasts = race(&stores, CHAINS, |i, store| {
+            let chains = chains.clone();
+            async move {
+                let mut current = chains[i].clone();
+                for n in 1..=ROTATIONS {
+                    let next = refresh_token(&current.token_set_id, T0 + n);
+                    let rotated = store.rotate_refresh_token(&current, &next, None, T0 + n).await.unwrap();
+                    assert_eq!(rotated, Rotation::Rotated);
+                    current = next;
+                }
+                current
+            }
+        })
+        .await;
+        let spent = (CHAINS as u64) * (ROTATIONS as u64);
+        assert!(spent > 500);
+        assert_eq!(s.prune_refresh_tokens(T0 + ROTATIONS + 1, T0).await.unwrap(), spent);
+        for last in lasts {
+            assert!(s.find_refresh_token(&last.token_hash).await.unwrap().is_some(), "the live tokens stay");
+        }
+    }
+);
+
+conformance_test!(
     /// A refresh token of a revoked token set never rotates, even if it is unused: the
     /// rotation answers `SetRevoked`; an unknown token answers `NotFound`.
     async fn refresh_token_of_a_revoked_set_does_not_rotate(s) {
