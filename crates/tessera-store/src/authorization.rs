@@ -122,6 +122,26 @@ pub(crate) async fn revoke_set(
     Ok(n > 0)
 }
 
+/// Revokes every set `select` finds (a query of live sets' `id`s), recording a `TokenSet`
+/// change for each; answers them.
+pub(crate) async fn revoke_live_sets<'q>(
+    conn: &mut sqlx::AnyConnection,
+    select: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    now: UnixSeconds,
+) -> StoreResult<Vec<TokenSetId>> {
+    let ids = select
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| token_set_id(r, "id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    for id in &ids {
+        revoke_set(conn, id, now).await?;
+    }
+    Ok(ids)
+}
+
 #[async_trait]
 impl AuthorizationStore for SqlStore {
     async fn upsert_consent(&self, c: &Consent) -> StoreResult<()> {
@@ -597,16 +617,7 @@ impl AuthorizationStore for SqlStore {
         for b in &binds {
             q = q.bind(*b);
         }
-        let ids = q
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| token_set_id(r, "id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        for id in &ids {
-            revoke_set(&mut tx, id, now).await?;
-        }
+        let ids = revoke_live_sets(&mut tx, q, now).await?;
         tx.commit().await.map_err(db)?;
         Ok(ids)
     }

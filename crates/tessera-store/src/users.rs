@@ -8,7 +8,7 @@ use tessera_core::error::StoreError;
 use tessera_core::store::{Session, SessionStore, StoreResult, UserStore};
 use tessera_core::UnixSeconds;
 
-use crate::authorization::{revoke_set, token_set_id};
+use crate::authorization::revoke_live_sets;
 use crate::{corrupt, db, SqlStore};
 
 impl SqlStore {
@@ -168,18 +168,10 @@ impl UserStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let sets =
+        let live =
             sqlx::query("SELECT id FROM token_set WHERE user_id = $1 AND revoked_at IS NULL")
-                .bind(id.as_str())
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?
-                .iter()
-                .map(|r| token_set_id(r, "id"))
-                .collect::<Result<Vec<_>, _>>()?;
-        for set in &sets {
-            revoke_set(&mut tx, set, now).await?;
-        }
+                .bind(id.as_str());
+        let sets = revoke_live_sets(&mut tx, live, now).await?;
         tx.commit().await.map_err(db)?;
         Ok(Some(sets))
     }
