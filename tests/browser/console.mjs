@@ -1,6 +1,7 @@
 // Browser steps of the operator's pages (issue 15): the migration console's tabs, totals
-// and chart, its list (search, filters, sort, pages of 50, CSV export), and the
-// confirmations before approving a partner application or rotating the signing key.
+// and chart, its list (search, filters, sort, pages of 50, CSV export), the
+// confirmations before approving a partner application or rotating the signing key, and
+// the users tab.
 // run.mjs calls `operatorConsoleSteps` with its harness once the operator is signed in.
 
 import assert from 'node:assert/strict';
@@ -44,7 +45,7 @@ export async function operatorConsoleSteps(h) {
     assert.equal(r.status(), 200);
     const tabs = page.getByRole('navigation', { name: 'Operator sections' });
     assert.deepEqual((await tabs.getByRole('link').allInnerTexts()).map((s) => s.trim()),
-      ['Migration', 'Partner applications', 'Signing keys', 'Audit log']);
+      ['Migration', 'Partner applications', 'Users', 'Signing keys', 'Audit log']);
     assert.equal(await text(tabs.locator('[aria-current="page"]')), 'Migration');
     assert.match(await text(page.locator('#glance-active')), new RegExp(`^${BULK} active \\d+%$`));
     assert.match(await text(page.locator('#glance-basic-week')), /^6 sent Basic in the last 7 days \d+%$/);
@@ -195,5 +196,14 @@ export async function operatorConsoleSteps(h) {
     assert.ok(actions.includes('app.approved'), actions.join(', '));
     assert.match(await text(page.locator('td[data-label="Actor"]').first()), /^user:usr_/);
     await capture(page, 'operator-audit');
+
+    // The users tab: this operator is marked, and offered no way to disable themselves.
+    await go(page, page.getByRole('navigation', { name: 'Operator sections' }).getByRole('link', { name: 'Users' }));
+    const me = page.locator('tbody tr', { hasText: '(you)' });
+    assert.equal(await me.count(), 1);
+    assert.equal(await text(me.locator('td[data-label="Role"]')), 'operator');
+    assert.equal(await text(me.locator('td[data-label="State"]')), 'active');
+    assert.equal(await me.getByRole('link', { name: 'Disable…' }).count(), 0);
+    await capture(page, 'operator-users');
   });
 }

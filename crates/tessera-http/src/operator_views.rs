@@ -1,6 +1,6 @@
 //! The operator's pages as typed views, one per template: the migration console (at a
-//! glance, the chart, the list), partner applications with the approval confirmation, and
-//! signing keys. Every operator page shows the same tab bar
+//! glance, the chart, the list), partner applications with the approval confirmation,
+//! signing keys, and users. Every operator page shows the same tab bar
 //! (`dashboard_operator_tabs_partial.html`), which `tab` marks.
 
 use askama::Template;
@@ -106,6 +106,30 @@ pub struct ApproveView {
     pub public: bool,
     pub pkce_required: bool,
     pub status: String,
+}
+
+/// One user of the operator's Users page.
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    /// Empty when the operator gave none.
+    pub name: String,
+    pub operator: bool,
+    /// How many API accounts they may act on.
+    pub accounts: usize,
+    pub created: String,
+    /// Since when, if disabled.
+    pub disabled: Option<String>,
+    /// The operator looking at the page: never offered "Disable".
+    pub is_you: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_operator_users.html")]
+pub struct OperatorUsersView {
+    pub nav: Nav,
+    pub tab: &'static str,
+    pub users: Vec<UserRow>,
 }
 
 pub struct KeyRow {

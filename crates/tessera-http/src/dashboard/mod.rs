@@ -10,6 +10,7 @@ mod legacy;
 mod operator;
 mod operator_apps;
 mod operator_keys;
+mod operator_users;
 mod visit;
 
 use axum::response::Redirect;
@@ -75,6 +76,11 @@ pub fn routes() -> Router<AppState> {
             get(operator_apps::get_approve).post(operator_apps::post_approve),
         )
         .route("/settings/operator/keys", get(operator_keys::get_keys))
+        .route("/settings/operator/users", get(operator_users::get_users))
+        .route(
+            "/settings/operator/user-access",
+            get(operator_users::get_user_access).post(operator_users::post_user_access),
+        )
         .route("/settings/operator/audit", get(audit::get_audit))
         .route(
             "/settings/operator/rotate-key",

@@ -53,6 +53,7 @@ pub struct OperatorPage;
 pub struct AuditPage;
 pub struct OperatorAppsPage;
 pub struct OperatorKeysPage;
+pub struct OperatorUsersPage;
 
 impl Page for CredentialsPage {
     const HERE: &'static str = "/settings/credentials";
@@ -71,6 +72,9 @@ impl Page for OperatorAppsPage {
 }
 impl Page for OperatorKeysPage {
     const HERE: &'static str = "/settings/operator/keys";
+}
+impl Page for OperatorUsersPage {
+    const HERE: &'static str = "/settings/operator/users";
 }
 
 /// A signed-in visit of page `P`, showing the notice an action left for it (never one from

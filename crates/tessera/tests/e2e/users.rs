@@ -1,5 +1,6 @@
 //! Users from the CLI: `user list`; `user set-password`, which ends the user's browser
-//! sessions; `user disable` and `user enable`. All audited.
+//! sessions; `user disable` and `user enable`, also from the Settings Center's Users page.
+//! All audited.
 
 use std::time::Duration;
 
@@ -227,5 +228,112 @@ store_test!(
         assert!(err.contains("no user with email"), "{err}");
         let (_, err) = app.cli(&["user", "disable", "usr_nobody"]).unwrap_err();
         assert!(err.contains("no user usr_nobody"), "{err}");
+    }
+);
+
+store_test!(
+    async fn an_operator_disables_and_enables_a_user_in_the_settings_center(app: &TestApp) {
+        use crate::support::flow::{field, form_body, location};
+
+        let rp = app.application(Some(CALLBACK), false, None).await;
+        let (code, user) = app.code_for(&rp, &[]).await;
+        let (_, tokens) = app.exchange(&rp, &code).await;
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let op = app.operator().await;
+        let b = app.signed_in_to(&op, "/settings/operator/users").await;
+        let get = |path: String| {
+            let b = b.clone();
+            async move {
+                let res = b.get(app.url(&path)).send().await.unwrap();
+                (res.status().as_u16(), res.text().await.unwrap())
+            }
+        };
+        let post = |html: String| {
+            let b = b.clone();
+            async move {
+                let body = form_body(&[
+                    ("csrf", &field(&html, "csrf").unwrap()),
+                    ("user_id", &field(&html, "user_id").unwrap()),
+                    ("disabled", &field(&html, "disabled").unwrap()),
+                ]);
+                b.post(app.url("/settings/operator/user-access"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let access = |id: &str, disabled: bool| {
+            format!("/settings/operator/user-access?user_id={id}&disabled={disabled}")
+        };
+
+        let (status, users) = get("/settings/operator/users".into()).await;
+        assert_eq!(status, 200);
+        assert!(
+            users.contains(&user.email) && users.contains("(you)"),
+            "{users}"
+        );
+        let link = |id: &str, d: bool| {
+            format!("/settings/operator/user-access?user_id={id}&amp;disabled={d}")
+        };
+        assert!(users.contains(&link(&user.user_id, true)), "{users}");
+        assert!(
+            !users.contains(&link(&op.user_id, true)),
+            "no way to disable yourself"
+        );
+
+        let (status, ask) = get(access(&user.user_id, true)).await;
+        assert_eq!(status, 200);
+        assert!(ask.contains(&format!("Disable {}?", user.email)), "{ask}");
+        let res = post(ask).await;
+        assert_eq!(location(&res), "/settings/operator/users");
+        let (_, users) = get("/settings/operator/users".into()).await;
+        let told = format!(
+            "{} is disabled: signed out, and 1 token set revoked.",
+            user.email
+        );
+        assert!(users.contains(&told), "{users}");
+        assert!(users.contains("disabled since"), "{users}");
+        assert_eq!(app.refresh(&rp, &refresh).await.1["error"], "invalid_grant");
+        let res = app
+            .sign_in_for(&browser(), &user, "/settings/credentials")
+            .await;
+        assert_eq!(res.status(), 403);
+
+        // Not yourself, neither from the page nor by a hand-made form.
+        let (status, _) = get(access(&op.user_id, true)).await;
+        assert_eq!(status, 409);
+        let (_, ask) = get(access(&user.user_id, false)).await;
+        let forged = ask
+            .replace(&user.user_id, &op.user_id)
+            .replace("value=\"false\"", "value=\"true\"");
+        assert_eq!(post(forged).await.status(), 409);
+        assert_eq!(get(access("usr_nobody", true)).await.0, 404);
+
+        assert!(ask.contains(&format!("Enable {}?", user.email)), "{ask}");
+        assert_eq!(location(&post(ask).await), "/settings/operator/users");
+        let (_, users) = get("/settings/operator/users".into()).await;
+        assert!(
+            users.contains(&format!("{} can sign in again.", user.email)),
+            "{users}"
+        );
+        let customer = app.signed_in_to(&user, "/settings/credentials").await;
+        let res = customer
+            .get(app.url("/settings/operator/users"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "operators only");
+
+        let audit = app.cli_json(&["audit", "--target", &user.user_id]);
+        for action in ["user.disabled", "user.enabled"] {
+            let by_op = audit.as_array().unwrap().iter().any(|e| {
+                e["action"] == action
+                    && e["outcome"] == "ok"
+                    && e["actor"].as_str().unwrap_or("").contains(&op.user_id)
+            });
+            assert!(by_op, "{action} by the operator in {audit}");
+        }
     }
 );

@@ -158,6 +158,21 @@ impl TestApp {
         name: Option<&str>,
         email_verified: bool,
     ) -> TestUser {
+        self.new_user(accounts, name, email_verified, false).await
+    }
+
+    /// An operator of no API account.
+    pub async fn operator(&self) -> TestUser {
+        self.new_user(&[], None, false, true).await
+    }
+
+    async fn new_user(
+        &self,
+        accounts: &[&str],
+        name: Option<&str>,
+        email_verified: bool,
+        operator: bool,
+    ) -> TestUser {
         let email = format!("user-{}@example.com", super::random_suffix());
         let password = "correct horse battery".to_owned();
         let policy = self.config.password_policy().unwrap();
@@ -172,7 +187,7 @@ impl TestApp {
             name,
             email_verified,
             accounts: &owned,
-            operator: false,
+            operator,
             password_hash: hash,
         };
         let user = tessera_core::manage::users::create_user(
