@@ -12,7 +12,10 @@
 mod connector;
 mod headers;
 mod idle;
+mod tunnels;
 mod upgrade;
+
+pub use tunnels::Tunnels;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -78,6 +81,7 @@ pub struct Gateway {
     identity_jwt: bool,
     body_limit: usize,
     client: Client<Connector, UpstreamBody>,
+    tunnels: Tunnels,
 }
 
 impl Gateway {
@@ -117,7 +121,13 @@ impl Gateway {
             identity_jwt: policy.identity_jwt,
             body_limit: policy.body_limit,
             client,
+            tunnels: Tunnels::default(),
         })
+    }
+
+    /// The WebSocket tunnels open through this gateway.
+    pub fn tunnels(&self) -> &Tunnels {
+        &self.tunnels
     }
 
     /// The configured path of the route a request matches: its name in `/metrics`.
@@ -386,7 +396,7 @@ fn switch(
         request_id: request_id.clone(),
         client_addr: hop.client,
     };
-    tokio::spawn(tunnel.run());
+    gateway.tunnels.spawn(tunnel);
     let (mut parts, _) = res.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     upgrade::keep_upgrade_headers(&mut parts.headers);

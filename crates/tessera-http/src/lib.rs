@@ -42,7 +42,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tessera_core::oauth::routes;
 
-pub use gateway::{Gateway, GatewayPolicy};
+pub use gateway::{Gateway, GatewayPolicy, Tunnels};
 pub use health::ReadinessPolicy;
 pub use legacy_runtime::LegacyRuntime;
 pub use listener::{serve, ConnectionLimits};

@@ -31,7 +31,7 @@ use tessera_core::token::keys::{Algorithm, Keyring};
 use tessera_http::sync::SyncPolicy;
 use tessera_http::{
     AppParts, AppState, Gateway, GatewayPolicy, HttpPolicy, LegacyRuntime, Metrics,
-    ReadinessPolicy, SessionPolicy, SignInLimits, UserCodeLimits,
+    ReadinessPolicy, SessionPolicy, SignInLimits, Tunnels, UserCodeLimits,
 };
 use tessera_store::SqlStore;
 use tokio::sync::watch;
@@ -56,7 +56,8 @@ pub struct RunningServer {
 
 impl RunningServer {
     /// Stops cleanly, logging each step: stops accepting connections; gives requests in
-    /// flight the grace period to finish, then drops them; stops the sync task, which
+    /// flight and open WebSocket tunnels the grace period to finish, then drops them; stops
+    /// the sync task, which
     /// flushes the legacy usage counts (after the last request, so none is lost); closes
     /// the store's connections. Fails only if a task panicked.
     pub async fn stop(self) -> anyhow::Result<()> {
@@ -65,6 +66,7 @@ impl RunningServer {
             in_flight = self.state.metrics.in_flight_now(),
             "stopping: no new connections; finishing requests in flight"
         );
+        let deadline = tokio::time::Instant::now() + self.grace;
         let _ = self.stop_http.send(true);
         let mut aborts = vec![self.http.abort_handle()];
         aborts.extend(self.metrics.as_ref().map(JoinHandle::abort_handle));
@@ -76,7 +78,7 @@ impl RunningServer {
             };
             (http, metrics)
         };
-        match tokio::time::timeout(self.grace, servers).await {
+        match tokio::time::timeout_at(deadline, servers).await {
             Ok((http, metrics)) => {
                 http.context("the HTTP task panicked")??;
                 if let Some(metrics) = metrics {
@@ -94,6 +96,9 @@ impl RunningServer {
                     task.abort();
                 }
             }
+        }
+        if let Some(gateway) = &self.state.gateway {
+            close_tunnels(gateway.tunnels(), deadline).await;
         }
         let _ = self.stop_sync.send(true);
         let sync = self.sync.abort_handle();
@@ -114,6 +119,32 @@ impl RunningServer {
         }
         Ok(())
     }
+}
+
+/// Waits until `deadline` for the open WebSocket tunnels to be closed by their ends, then
+/// cuts the rest.
+async fn close_tunnels(tunnels: &Tunnels, deadline: tokio::time::Instant) {
+    let open = tunnels.open();
+    if open == 0 {
+        return;
+    }
+    tracing::info!(
+        tunnels = open,
+        "waiting for open WebSocket tunnels to close"
+    );
+    if tokio::time::timeout_at(deadline, tunnels.all_closed())
+        .await
+        .is_ok()
+    {
+        tracing::info!("WebSocket tunnels closed");
+        return;
+    }
+    tracing::warn!(
+        tunnels = tunnels.open(),
+        "grace period over: open WebSocket tunnels are cut"
+    );
+    tunnels.cut();
+    tunnels.all_closed().await;
 }
 
 pub fn algorithm(config: &Config) -> anyhow::Result<Algorithm> {

@@ -1,5 +1,6 @@
 //! WebSocket upgrades through the gateway, with a real client (tokio-tungstenite) and an
-//! echo upstream that records its handshakes (`support/upstream.rs`).
+//! echo upstream that records its handshakes (`support/upstream.rs`); open tunnels at a
+//! server's stop.
 
 use std::time::Duration;
 
@@ -216,4 +217,54 @@ async fn other_upgrades_are_forwarded_as_plain_http() {
         assert_eq!(seen.header(gone), None, "{gone} reached the upstream");
     }
     app.stop().await;
+}
+
+/// An open tunnel and its client, echoing, on a server with `grace_ms` to stop.
+async fn open_tunnel(grace_ms: u64) -> (TestApp, EchoUpstream, Socket) {
+    let (app, up) = spawn_echo(Backend::Sqlite, |c| c.shutdown_grace_ms = grace_ms).await;
+    let c = app.client(Some("books:read")).await;
+    let token = app.access_token(&c).await;
+    let (mut ws, _) = connect(&app, ECHO_PATH, Some(&token)).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "welcome");
+    (app, up, ws)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_lets_an_open_websocket_finish() {
+    let (app, up, mut ws) = open_tunnel(60_000).await;
+    let mut stopping = tokio::spawn(app.stop());
+    // Without the tunnel the whole stop takes milliseconds; with it, the stop waits (the
+    // grace is a minute) and the tunnel still carries messages.
+    let waited = tokio::time::timeout(Duration::from_secs(1), &mut stopping).await;
+    assert!(waited.is_err(), "the stop waits for the open tunnel");
+    for message in ["one", "two"] {
+        ws.send(Message::text(message)).await.unwrap();
+        assert_eq!(next_text(&mut ws).await, message);
+    }
+    // The closing handshake, then the client's connection closes.
+    ws.close(None).await.unwrap();
+    while ws.next().await.is_some() {}
+    drop(ws);
+    tokio::time::timeout(Duration::from_secs(30), stopping)
+        .await
+        .expect("the stop ends once the tunnel has closed, long before the grace")
+        .unwrap();
+    assert_eq!(up.closed(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_still_open_when_the_grace_ends_is_cut() {
+    let (app, up, mut ws) = open_tunnel(200).await;
+    app.stop().await;
+    // Both connections closed by the gateway, without a closing handshake.
+    let ended = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+    match ended.expect("the stop closed the client's connection") {
+        None | Some(Err(_)) => {}
+        Some(Ok(other)) => panic!("expected the connection to end, got {other:?}"),
+    }
+    let upstream_closed = eventually(Duration::from_secs(5), || async { up.closed() == 1 }).await;
+    assert!(
+        upstream_closed.is_some(),
+        "the upstream's side is closed too"
+    );
 }
