@@ -176,3 +176,48 @@ pub async fn set_disabled(
     };
     record(store, event, result).await
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::domain::TokenSetId;
+    use crate::store::UserStore;
+    use crate::testing::{application, user, World, NOW};
+
+    #[tokio::test]
+    async fn disabling_revokes_the_users_live_sets_and_enabling_gives_back_only_sign_in() {
+        let world = World::new();
+        let app = world.add(application(false, true, None)).await;
+        let ada = user(&["acct_a"]);
+        let bob = User {
+            email: "bob@example.com".into(),
+            ..user(&["acct_a"])
+        };
+        for u in [&ada, &bob] {
+            assert!(world.store.insert_user(u).await.unwrap());
+        }
+        let (mine, _) = world.token_set(&app, &ada, NOW).await;
+        let (theirs, _) = world.token_set(&app, &bob, NOW).await;
+        let actor = Actor::cli("test");
+        let caches = Some(&world.caches);
+        let id = ada.id.as_str();
+
+        let (found, revoked) = set_disabled(&world.store, &actor, caches, id, true, 3600, NOW + 1)
+            .await
+            .unwrap();
+        assert_eq!((found.disabled_at, revoked), (Some(NOW + 1), 1));
+        assert!(world.caches.revoked_sets.contains(mine.id.as_str()));
+        let revoked_at = |set: &TokenSetId| world.store.token_set(set).unwrap().revoked_at;
+        assert_eq!(revoked_at(&mine.id), Some(NOW + 1));
+        assert_eq!(revoked_at(&theirs.id), None, "another user's set lives");
+
+        let (found, revoked) = set_disabled(&world.store, &actor, caches, id, false, 3600, NOW + 5)
+            .await
+            .unwrap();
+        assert_eq!((found.disabled_at, revoked), (None, 0));
+        assert_eq!(revoked_at(&mine.id), Some(NOW + 1), "stays revoked");
+        let missing = set_disabled(&world.store, &actor, None, "usr_nobody", true, 3600, NOW).await;
+        assert!(matches!(missing, Err(ManageError::NotFound(_))));
+    }
+}

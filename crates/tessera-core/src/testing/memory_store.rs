@@ -949,7 +949,24 @@ impl UserStore for MemoryStore {
             return Ok(None);
         };
         user.disabled_at = disabled_at;
-        Ok(Some(Vec::new()))
+        // As the SQL stores do, but for sessions and device approvals, which this store
+        // does not follow per user: spend the codes, revoke the live sets.
+        let Some(now) = disabled_at else {
+            return Ok(Some(Vec::new()));
+        };
+        for (code, used) in t.codes.values_mut() {
+            if code.user_id == *id && used.is_none() {
+                *used = Some(now);
+            }
+        }
+        let mut revoked = Vec::new();
+        for set in t.sets.values_mut() {
+            if set.user_id == *id && set.revoked_at.is_none() {
+                set.revoked_at = Some(now);
+                revoked.push(set.id.clone());
+            }
+        }
+        Ok(Some(revoked))
     }
     /// The memory store keeps no sessions; only the hash changes.
     async fn set_user_password(&self, id: &UserId, password_hash: &str) -> StoreResult<bool> {
