@@ -5,6 +5,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::audit::Actor;
+use tessera_core::domain::{User, UserId};
 use tessera_core::error::ManageError;
 use tessera_core::manage::authorizations::get_user;
 use tessera_core::manage::users::{list_users, set_disabled};
@@ -61,15 +62,8 @@ pub async fn get_user_access(
     Signed { visit: v, .. }: Signed<OperatorUsersPage>,
 ) -> Result<Response, HttpError> {
     operators_only(v.user.operator)?;
-    let user = match get_user(app.store.as_ref(), &q.user_id).await {
-        Ok(user) => user,
-        Err(ManageError::NotFound(_)) => return Err(NO_SUCH_USER.into()),
-        Err(e) => return Err(e.into()),
-    };
     let disable = q.disabled.as_deref() != Some("false");
-    if disable && user.id == v.user.id {
-        return Err(NOT_YOURSELF.into());
-    }
+    let user = target(&app, &q.user_id, &v.user.id, disable).await?;
     let (title, message, confirm) = if disable {
         (
             format!("Disable {}?", user.email),
@@ -108,26 +102,18 @@ pub async fn post_user_access(
     Submitted { visit: v, form, .. }: Submitted<OperatorUsersPage>,
 ) -> Result<Response, HttpError> {
     operators_only(v.user.operator)?;
-    let id = form.get("user_id").unwrap_or("");
     let disable = form.get("disabled") == Some("true");
-    if disable && id == v.user.id.as_str() {
-        return Err(NOT_YOURSELF.into());
-    }
-    let (user, revoked) = match set_disabled(
+    let user = target(&app, form.get("user_id").unwrap_or(""), &v.user.id, disable).await?;
+    let (user, revoked) = set_disabled(
         app.store.as_ref(),
         &Actor::user(&v.user.id),
         Some(&app.caches),
-        id,
+        user.id.as_str(),
         disable,
         app.tokens.max_ttl(),
         app.clock.now(),
     )
-    .await
-    {
-        Ok(done) => done,
-        Err(ManageError::NotFound(_)) => return Err(NO_SUCH_USER.into()),
-        Err(e) => return Err(e.into()),
-    };
+    .await?;
     let notice = if disable {
         format!(
             "{} is disabled: signed out, and {revoked} token set{} revoked.",
@@ -138,4 +124,18 @@ pub async fn post_user_access(
         format!("{} can sign in again.", user.email)
     };
     Ok(back_with(HERE, &notice))
+}
+
+/// The user `id` names (an id or an email address, as the CLI takes): 404 when there is
+/// none, 409 when the operator `me` would disable themselves.
+async fn target(app: &AppState, id: &str, me: &UserId, disable: bool) -> Result<User, HttpError> {
+    let user = match get_user(app.store.as_ref(), id).await {
+        Ok(user) => user,
+        Err(ManageError::NotFound(_)) => return Err(NO_SUCH_USER.into()),
+        Err(e) => return Err(e.into()),
+    };
+    if disable && user.id == *me {
+        return Err(NOT_YOURSELF.into());
+    }
+    Ok(user)
 }

@@ -305,10 +305,12 @@ store_test!(
         let (status, _) = get(access(&op.user_id, true)).await;
         assert_eq!(status, 409);
         let (_, ask) = get(access(&user.user_id, false)).await;
-        let forged = ask
-            .replace(&user.user_id, &op.user_id)
-            .replace("value=\"false\"", "value=\"true\"");
-        assert_eq!(post(forged).await.status(), 409);
+        for me in [&op.user_id, &op.email] {
+            let forged = ask
+                .replace(&user.user_id, me)
+                .replace("value=\"false\"", "value=\"true\"");
+            assert_eq!(post(forged).await.status(), 409, "by {me}");
+        }
         assert_eq!(get(access("usr_nobody", true)).await.0, 404);
 
         assert!(ask.contains(&format!("Enable {}?", user.email)), "{ask}");
