@@ -142,13 +142,40 @@ pub async fn set_disabled(
     max_token_ttl: i64,
     now: UnixSeconds,
 ) -> Result<(User, usize), ManageError> {
+    let found = crate::manage::authorizations::get_user(store, user).await;
+    change_access(store, actor, caches, found, disabled, max_token_ttl, now).await
+}
+
+/// [`set_disabled`] for a user the caller has already read (the Settings Center checks who
+/// it is first); the store is not asked for them again.
+pub async fn set_found_user_disabled(
+    store: &dyn Store,
+    actor: &Actor,
+    caches: Option<&Caches>,
+    user: User,
+    disabled: bool,
+    max_token_ttl: i64,
+    now: UnixSeconds,
+) -> Result<(User, usize), ManageError> {
+    change_access(store, actor, caches, Ok(user), disabled, max_token_ttl, now).await
+}
+
+async fn change_access(
+    store: &dyn Store,
+    actor: &Actor,
+    caches: Option<&Caches>,
+    found: Result<User, ManageError>,
+    disabled: bool,
+    max_token_ttl: i64,
+    now: UnixSeconds,
+) -> Result<(User, usize), ManageError> {
     let result: Result<(User, usize), ManageError> = async {
-        let mut found = crate::manage::authorizations::get_user(store, user).await?;
+        let mut found = found?;
         let at = disabled.then_some(now);
         let revoked = store
             .set_user_disabled(&found.id, at)
             .await?
-            .ok_or_else(|| ManageError::NotFound(format!("no user {user}")))?;
+            .ok_or_else(|| ManageError::NotFound(format!("no user {}", found.id)))?;
         if let Some(caches) = caches {
             for set in &revoked {
                 caches.remember_revoked_set(set.as_str(), now, max_token_ttl);

@@ -8,7 +8,7 @@ use tessera_core::audit::Actor;
 use tessera_core::domain::{User, UserId};
 use tessera_core::error::ManageError;
 use tessera_core::manage::authorizations::get_user;
-use tessera_core::manage::users::{list_users, set_disabled};
+use tessera_core::manage::users::{list_users, set_found_user_disabled};
 
 use super::operator::operators_only;
 use super::visit::{back_with, OperatorUsersPage, Page, Signed, Submitted};
@@ -104,11 +104,11 @@ pub async fn post_user_access(
     operators_only(v.user.operator)?;
     let disable = form.get("disabled") == Some("true");
     let user = target(&app, form.get("user_id").unwrap_or(""), &v.user.id, disable).await?;
-    let (user, revoked) = set_disabled(
+    let (user, revoked) = set_found_user_disabled(
         app.store.as_ref(),
         &Actor::user(&v.user.id),
         Some(&app.caches),
-        user.id.as_str(),
+        user,
         disable,
         app.tokens.max_ttl(),
         app.clock.now(),
