@@ -18,6 +18,15 @@ macro_rules! identifier {
                 random::token::<16>($prefix).map(Self)
             }
 
+            /// An identifier that sorts by creation time: the prefix, the time in seconds
+            /// as ten hex digits, then 96 random bits. Rows created close together then
+            /// share the few index pages at the right edge of the store's index on this
+            /// identifier, where random ones would dirty a page of their own each.
+            pub fn generate_at(now: UnixSeconds) -> Result<Self, RandomError> {
+                let stamp = format!("{}{:010x}", $prefix, now.max(0));
+                random::token::<12>(&stamp).map(Self)
+            }
+
             /// Accepts any printable ASCII string of 1 to 128 characters without spaces, so
             /// identifiers created by other systems can be imported; `None` otherwise.
             pub fn parse(raw: &str) -> Option<Self> {
@@ -75,17 +84,6 @@ identifier!(
     Jti,
     "at_"
 );
-
-impl Jti {
-    /// A jti that sorts by issue time: `at_`, the issue time in seconds as ten hex digits,
-    /// then 96 random bits. Each refresh rotation writes the old access token's jti into
-    /// the store's revoked-token index; jtis issued close together land in the same few
-    /// index pages there, where random ones would dirty a page of their own each.
-    pub fn generate_at(now: UnixSeconds) -> Result<Self, RandomError> {
-        let stamp = format!("{}{:010x}", Self::PREFIX, now.max(0));
-        random::token::<12>(&stamp).map(Self)
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@ pub mod hash_cost;
 mod ids;
 pub mod imported_hash;
 mod name;
+pub mod ordered_secret;
 pub mod password;
 mod redirect_uri;
 mod scope;

@@ -48,7 +48,7 @@ pub async fn generate_token_set(
         let scopes = within(&requested, &app.scopes)
             .map_err(|e| ManageError::Invalid(e.description.into_owned()))?;
         record_consent(cx.store, user, &app.id, account, &scopes, cx.now).await?;
-        let id = TokenSetId::generate().map_err(StoreError::new)?;
+        let id = TokenSetId::generate_at(cx.now).map_err(StoreError::new)?;
         let owner = TokenSetOwner {
             client: &app,
             user: &user.id,

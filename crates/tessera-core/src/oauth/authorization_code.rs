@@ -8,9 +8,8 @@ use super::response::TokenResponse;
 use super::token_set::{
     revoke_token_set, start_token_set, GrantContext, SetToRevoke, TokenSetOwner,
 };
-use crate::domain::{AccountId, Client, ScopeSet, SecretHash, TokenSetId, UserId};
+use crate::domain::{ordered_secret, AccountId, Client, ScopeSet, TokenSetId, UserId};
 use crate::error::{OAuthError, StoreError};
-use crate::random;
 use crate::store::{AuthorizationCode, CodeConsumption, Store};
 use crate::UnixSeconds;
 
@@ -32,9 +31,9 @@ pub async fn mint_authorization_code(
     policy: &AuthorizePolicy,
     now: UnixSeconds,
 ) -> Result<String, StoreError> {
-    let code = random::token::<32>("ac_").map_err(StoreError::new)?;
+    let code = ordered_secret::generate("ac_", now).map_err(StoreError::new)?;
     let record = AuthorizationCode {
-        code_hash: SecretHash::of(code.as_bytes()),
+        code_hash: ordered_secret::key(&code),
         client_id: approval.request.client_id.clone(),
         redirect_uri: match &approval.request.delivery {
             Delivery::Redirect(uri) => uri.clone(),
@@ -47,7 +46,7 @@ pub async fn mint_authorization_code(
         code_challenge: approval.request.code_challenge.clone(),
         nonce: approval.request.nonce.clone(),
         auth_time: Some(approval.auth_time),
-        token_set_id: TokenSetId::generate().map_err(StoreError::new)?,
+        token_set_id: TokenSetId::generate_at(now).map_err(StoreError::new)?,
         created_at: now,
         expires_at: now + policy.code_ttl,
         dpop_jkt: approval.request.dpop_jkt.clone(),
@@ -68,7 +67,7 @@ pub async fn exchange_authorization_code(
     // §4.1.3: the code must have been issued to this client. The store compares the client
     // in the consuming statement, so another client's code is neither spent nor replayed.
     let record = match store
-        .consume_authorization_code(&SecretHash::of(code.as_bytes()), &client.id, now)
+        .consume_authorization_code(&ordered_secret::key(code), &client.id, now)
         .await?
     {
         CodeConsumption::Consumed(record) => record,
@@ -324,7 +323,7 @@ mod tests {
             let err = exchange(&world, &thief, &rest, NOW).await.unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidGrant);
         }
-        let (_, used) = world.store.code(&SecretHash::of(code.as_bytes())).unwrap();
+        let (_, used) = world.store.code(&ordered_secret::key(&code)).unwrap();
         assert_eq!(used, None, "the code is not spent");
         let tokens = exchange(&world, &app, &rest, NOW).await.unwrap();
         assert!(tokens.refresh_token.is_some(), "its own client still can");

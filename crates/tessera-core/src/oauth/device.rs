@@ -130,7 +130,7 @@ pub async fn request_device_authorization(
     }
     let scopes = application_scope(request.form.get("scope"), &client)?;
     let device_code = random::token::<32>("dc_").map_err(OAuthError::server_error)?;
-    let token_set_id = TokenSetId::generate().map_err(OAuthError::server_error)?;
+    let token_set_id = TokenSetId::generate_at(now).map_err(OAuthError::server_error)?;
     // A clash with a live user code is rare (one in 2.6·10^10 per live code); draw again.
     for _ in 0..4 {
         let user_code = draw_user_code()?;

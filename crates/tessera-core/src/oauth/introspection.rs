@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::client_auth::{Accepted, ClientRequest};
 use super::request::Form;
 use super::token::EndpointContext;
-use crate::domain::{Client, ClientKind, ClientStatus, SecretHash};
+use crate::domain::{ordered_secret, Client, ClientKind, ClientStatus};
 use crate::error::OAuthError;
 use crate::token::bearer::{authenticate_bearer, BearerError};
 use crate::token::jwt::Expectations;
@@ -100,7 +100,7 @@ async fn refresh_token(
 ) -> Result<Option<Value>, OAuthError> {
     let (store, caches, lifetimes) = (cx.store, cx.caches, cx.refresh);
     let Some((refresh, set)) = store
-        .find_refresh_token(&SecretHash::of(token.as_bytes()))
+        .find_refresh_token(&ordered_secret::key(token))
         .await?
     else {
         return Ok(None);

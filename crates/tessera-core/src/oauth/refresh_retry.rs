@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::response::TokenResponse;
-use crate::domain::SecretHash;
+use crate::domain::{ordered_secret, SecretHash};
 use crate::token::master_key::MasterKey;
 use crate::UnixSeconds;
 
@@ -79,7 +79,7 @@ pub fn open(
     if sealed.requested.as_deref() != requested {
         return None;
     }
-    let successor = SecretHash::of(sealed.refresh_token.as_bytes());
+    let successor = ordered_secret::key(&sealed.refresh_token);
     Some(Retry {
         answer: TokenResponse {
             access_token: sealed.access_token,

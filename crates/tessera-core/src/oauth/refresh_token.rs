@@ -12,7 +12,7 @@ use super::scope::{granted_scope, requested_scope};
 use super::token_set::{
     new_refresh_token, revoke_token_set, token_type, GrantContext, SetToRevoke,
 };
-use crate::domain::{Client, SecretHash};
+use crate::domain::{ordered_secret, Client};
 use crate::error::ErrorCode;
 use crate::error::OAuthError;
 use crate::store::{RefreshToken, Rotation, TokenSet};
@@ -69,7 +69,7 @@ pub async fn refresh(
     } = *cx;
     let presented = form.require("refresh_token")?;
     let (old, set) = store
-        .find_refresh_token(&SecretHash::of(presented.as_bytes()))
+        .find_refresh_token(&ordered_secret::key(presented))
         .await?
         .ok_or_else(invalid)?;
     // Another client's token is refused without touching it: the caller is not its owner.
@@ -348,7 +348,7 @@ mod tests {
             let got = refresh_as(&world, caller, &presented, case.rest, NOW + case.after).await;
             let old = world
                 .store
-                .refresh_token(&SecretHash::of(rt.as_bytes()))
+                .refresh_token(&ordered_secret::key(&rt))
                 .unwrap();
             match got {
                 Ok(r) => {

@@ -7,7 +7,7 @@ use super::client_auth::{Accepted, ClientRequest};
 use super::request::Form;
 use super::token::EndpointContext;
 use super::token_set::{revoke_token_set, SetToRevoke};
-use crate::domain::{Client, SecretHash};
+use crate::domain::{ordered_secret, Client};
 use crate::error::{ErrorCode, OAuthError};
 use crate::runtime::Caches;
 use crate::store::Store;
@@ -90,7 +90,7 @@ async fn revoke_refresh(
     now: UnixSeconds,
 ) -> Result<Option<Revoked>, OAuthError> {
     let Some((_, set)) = store
-        .find_refresh_token(&SecretHash::of(token.as_bytes()))
+        .find_refresh_token(&ordered_secret::key(token))
         .await?
     else {
         return Ok(None);

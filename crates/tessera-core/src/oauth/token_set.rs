@@ -4,10 +4,9 @@
 
 use super::identity::{id_token_for, SignIn};
 use super::response::TokenResponse;
-use crate::domain::{AccountId, Client, ScopeSet, SecretHash, TokenSetId, UserId};
+use crate::domain::{ordered_secret, AccountId, Client, ScopeSet, TokenSetId, UserId};
 use crate::error::OAuthError;
 use crate::error::StoreError;
-use crate::random;
 use crate::runtime::Caches;
 use crate::store::{AuthorizationCode, RefreshToken, Store, TokenSet};
 use crate::token::issue::{issue_access_token, Subject, TokenPolicy};
@@ -22,9 +21,9 @@ pub fn new_refresh_token(
     access_expires_at: UnixSeconds,
     now: UnixSeconds,
 ) -> Result<(String, RefreshToken), OAuthError> {
-    let token = random::token::<32>("rt_").map_err(OAuthError::server_error)?;
+    let token = ordered_secret::generate("rt_", now).map_err(OAuthError::server_error)?;
     let record = RefreshToken {
-        token_hash: SecretHash::of(token.as_bytes()),
+        token_hash: ordered_secret::key(&token),
         token_set_id: set.clone(),
         created_at: now,
         used_at: None,

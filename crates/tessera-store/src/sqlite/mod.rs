@@ -40,6 +40,13 @@ impl SqliteFile {
         let writer = connect(path, pragmas)
             .and_then(|conn| {
                 conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
+                // Each write of a batch runs in its own savepoint, and every page a write
+                // changes that the batch had already changed is first copied to the
+                // statement journal, which SQLite spills to a temporary file past 64 KiB:
+                // an open, writes and an unlink per batch. Kept in memory, a batch's
+                // journal is a few MiB at most (256 writes of a few pages each) and is
+                // freed at its commit.
+                conn.pragma_update(None, "temp_store", "MEMORY")?;
                 Ok(conn)
             })
             .map_err(ConnectError::Direct)?;

@@ -1,7 +1,7 @@
 //! The authorization code flow (RFC 6749 §4.1) with PKCE (RFC 7636): sign-in, consent, code.
 
 use serde_json::Value;
-use tessera_core::domain::{ClientId, SecretHash};
+use tessera_core::domain::{ordered_secret, ClientId};
 use tessera_core::oauth::token_set::new_refresh_token;
 use tessera_core::store::{CodeConsumption, TokenSet};
 
@@ -342,7 +342,7 @@ store_test!(
         // arrives: its token set is not stored yet, and must never become live.
         let partner = app.application(Some(CB), false, None).await;
         let (code, _) = app.code_for(&partner, &[]).await;
-        let hash = SecretHash::of(code.as_bytes());
+        let hash = ordered_secret::key(&code);
         let client_id = ClientId::parse(&partner.client_id).unwrap();
         let CodeConsumption::Consumed(first) = app
             .store()

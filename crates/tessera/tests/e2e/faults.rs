@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tessera_core::domain::SecretHash;
+use tessera_core::domain::ordered_secret;
 use tessera_core::store::Store;
 
 use crate::support::flow::{form_body, TestApplication};
@@ -114,7 +114,7 @@ async fn rotate_chain(
 /// The refresh token, unused or spent, as the store holds it; `None` if it is not there.
 async fn stored_token(store: &dyn Store, token: &str) -> Option<(bool, bool)> {
     let (rt, set) = store
-        .find_refresh_token(&SecretHash::of(token.as_bytes()))
+        .find_refresh_token(&ordered_secret::key(token))
         .await
         .expect("store reads")?;
     Some((rt.used_at.is_some(), set.revoked_at.is_some()))

@@ -352,7 +352,7 @@ store_test!(async fn hundred_concurrent_refreshes_exactly_one_succeeds(app: &Tes
 store_test!(
     async fn housekeeping_deletes_refresh_tokens_spent_or_revoked_thirty_days_ago(app: &TestApp) {
         use std::time::Duration;
-        use tessera_core::domain::SecretHash;
+        use tessera_core::domain::ordered_secret;
 
         let partner = app.application(Some(CB), false, None).await;
         let (_, first) = token_set(app, &partner).await;
@@ -367,7 +367,7 @@ store_test!(
         ]);
         assert_eq!(app.post_form("/oauth/revoke", &form).await.status(), 200);
         let stored = |token: String| async move {
-            let hash = SecretHash::of(token.as_bytes());
+            let hash = ordered_secret::key(&token);
             app.store()
                 .find_refresh_token(&hash)
                 .await
@@ -393,5 +393,55 @@ store_test!(
         );
         let (status, body) = app.refresh(&partner, &second).await;
         assert_eq!(status, 200, "{body}");
+    }
+);
+
+store_test!(
+    async fn a_refresh_token_issued_before_ordered_keys_still_rotates(app: &TestApp) {
+        use tessera_core::domain::{ordered_secret, SecretHash, TokenSetId};
+        use tessera_core::store::RefreshToken;
+        let partner = app.application(Some(CB), false, None).await;
+        let (_, current) = token_set(app, &partner).await;
+        assert_eq!(current.len(), "rt_".len() + 16 + 43, "{current}");
+        let (_, issued) = app
+            .store()
+            .find_refresh_token(&ordered_secret::key(&current))
+            .await
+            .unwrap()
+            .expect("found by its ordered key");
+        // What an earlier release issued: `rt_` and 256 random bits, stored by their SHA-256.
+        let older = tessera_core::random::token::<32>("rt_").unwrap();
+        let mut set = issued.clone();
+        set.id = TokenSetId::generate().unwrap();
+        let first = RefreshToken {
+            token_hash: SecretHash::of(older.as_bytes()),
+            token_set_id: set.id.clone(),
+            created_at: app.now(),
+            used_at: None,
+            access_jti: "jti-of-an-older-release".into(),
+            access_expires_at: app.now() + 60,
+        };
+        assert!(app.store().insert_token_set(&set, &first).await.unwrap());
+
+        let (status, body) = app.refresh(&partner, &older).await;
+        assert_eq!(status, 200, "{body}");
+        let next = body["refresh_token"].as_str().unwrap();
+        assert!(
+            next.len() == current.len() && next != current,
+            "the successor has the ordered format: {next}"
+        );
+        app.advance(11);
+        assert_eq!(
+            app.refresh(&partner, &older).await.1["error"],
+            "invalid_grant",
+            "the older token was spent like any other"
+        );
+        assert_eq!(
+            app.refresh(&partner, next).await.1["error"],
+            "invalid_grant",
+            "its reuse revoked the set it started"
+        );
+        let (status, body) = app.refresh(&partner, &current).await;
+        assert_eq!(status, 200, "another set is untouched: {body}");
     }
 );
