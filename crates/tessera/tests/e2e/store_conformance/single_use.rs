@@ -512,3 +512,53 @@ conformance_test!(
         stores[1].close().await;
     }
 );
+
+conformance_test!(
+    /// A write that fails part-way (a new token set whose first refresh token's key is
+    /// already stored: its set row is written, then the token's insert fails) leaves nothing
+    /// of itself, and the writes running at the same time (on SQLite, in the same group
+    /// commit) all stand.
+    async fn a_write_failing_part_way_leaves_nothing_and_spoils_no_other(s) {
+        let (app, user, account) = s.parties().await;
+        let mut live = Vec::new();
+        for _ in 0..RACERS {
+            live.push(s.token_set(&app.id, &user, &account, T0).await);
+        }
+        let news: Vec<RefreshToken> =
+            live.iter().map(|(set, _)| refresh_token(&set.id, T0 + 1)).collect();
+        let clashing: Vec<(TokenSet, RefreshToken)> = live
+            .iter()
+            .map(|(set, first)| {
+                let id = TokenSetId::generate().unwrap();
+                let token = RefreshToken { token_set_id: id.clone(), ..first.clone() };
+                (TokenSet { id, ..set.clone() }, token)
+            })
+            .collect();
+        let stores = [s.store.clone()];
+        let outcomes = race(&stores, 2 * RACERS, |i, store| {
+            let (old, new) = (live[i / 2].1.clone(), news[i / 2].clone());
+            let (set, token) = clashing[i / 2].clone();
+            async move {
+                if i % 2 == 0 {
+                    Some(store.rotate_refresh_token(&old, &new, None, T0 + 1).await.unwrap())
+                } else {
+                    assert!(store.insert_token_set(&set, &token).await.is_err(), "the key clashes");
+                    None
+                }
+            }
+        })
+        .await;
+        for (i, new) in news.iter().enumerate() {
+            assert_eq!(outcomes[2 * i], Some(Rotation::Rotated), "rotation {i}");
+            let (stored, _) = s.find_refresh_token(&new.token_hash).await.unwrap().expect("new token");
+            assert_eq!(stored.token_set_id, live[i].0.id);
+            let (old, _) = s.find_refresh_token(&live[i].1.token_hash).await.unwrap().unwrap();
+            assert_eq!((old.used_at, old.token_set_id.clone()), (Some(T0 + 1), live[i].0.id.clone()));
+        }
+        for (set, _) in &clashing {
+            // Not even the set row stayed: storing the set again creates it.
+            let first = refresh_token(&set.id, T0 + 2);
+            assert!(s.insert_token_set(set, &first).await.unwrap(), "set {} was left behind", set.id);
+        }
+    }
+);
