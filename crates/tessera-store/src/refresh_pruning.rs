@@ -10,6 +10,7 @@ use sqlx::Row;
 use tessera_core::store::StoreResult;
 use tessera_core::UnixSeconds;
 
+use crate::multi_row::{parameter_list, PARAMETERS_PER_STATEMENT};
 use crate::{db, SqlStore};
 
 /// Rows deleted per transaction.
@@ -61,19 +62,29 @@ impl SqlStore {
                 .map(|r| r.try_get("id"))
                 .collect::<Result<_, _>>()
                 .map_err(db)?;
-        for set in &sets {
-            // The tokens first: they reference the set.
-            tokens += sqlx::query("DELETE FROM refresh_token WHERE token_set_id = $1")
-                .bind(set)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected();
-            sqlx::query("DELETE FROM token_set WHERE id = $1")
-                .bind(set)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+        // A few statements for the batch, not two per set: on SQLite each statement is a
+        // round trip to sqlx's worker thread while this transaction holds the write lock.
+        for chunk in sets.chunks(PARAMETERS_PER_STATEMENT) {
+            let ids = parameter_list(1, chunk.len());
+            // The tokens first: they reference the sets.
+            for (sql, counted) in [
+                (
+                    format!("DELETE FROM refresh_token WHERE token_set_id IN {ids}"),
+                    true,
+                ),
+                (format!("DELETE FROM token_set WHERE id IN {ids}"), false),
+            ] {
+                let deleted = chunk
+                    .iter()
+                    .fold(sqlx::query(&sql), |query, id| query.bind(id))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?
+                    .rows_affected();
+                if counted {
+                    tokens += deleted;
+                }
+            }
         }
         // Nothing another process caches changed: a deleted set was revoked long before,
         // and a deleted token was spent or belonged to it.

@@ -321,6 +321,43 @@ conformance_test!(
 );
 
 conformance_test!(
+    /// Pruning takes revoked sets past one batch (500) and past one statement's parameters
+    /// (256), each with its tokens, and leaves live sets and sets revoked later alone.
+    async fn pruning_takes_revoked_sets_past_one_batch(s) {
+        const REVOKED: usize = 600;
+        let (app, user, account) = s.parties().await;
+        let (live, live_token) = s.token_set(&app.id, &user, &account, T0).await;
+        let revoked: Vec<(TokenSet, RefreshToken)> = (0..REVOKED)
+            .map(|_| {
+                let id = TokenSetId::generate().unwrap();
+                let set = TokenSet { id: id.clone(), revoked_at: Some(T0), ..live.clone() };
+                (set, refresh_token(&id, T0))
+            })
+            .collect();
+        let revoked = std::sync::Arc::new(revoked);
+        let stores = [s.store.clone()];
+        let stored = race(&stores, REVOKED, |i, store| {
+            let revoked = revoked.clone();
+            async move { store.insert_token_set(&revoked[i].0, &revoked[i].1).await.unwrap() }
+        })
+        .await;
+        assert!(stored.iter().all(|created| *created));
+        let (later, later_token) = s.token_set(&app.id, &user, &account, T0).await;
+        assert!(s.revoke_token_set(&later.id, T0 + 10).await.unwrap());
+
+        assert_eq!(s.prune_refresh_tokens(T0, T0 + 1).await.unwrap(), REVOKED as u64);
+        for (set, token) in revoked.iter() {
+            assert_eq!(s.find_refresh_token(&token.token_hash).await.unwrap(), None);
+            let again = refresh_token(&set.id, T0 + 2);
+            assert!(s.insert_token_set(set, &again).await.unwrap(), "set {} was deleted", set.id);
+        }
+        for token in [&live_token, &later_token] {
+            assert!(s.find_refresh_token(&token.token_hash).await.unwrap().is_some());
+        }
+    }
+);
+
+conformance_test!(
     /// A refresh token of a revoked token set never rotates, even if it is unused: the
     /// rotation answers `SetRevoked`; an unknown token answers `NotFound`.
     async fn refresh_token_of_a_revoked_set_does_not_rotate(s) {
