@@ -11,7 +11,7 @@ use tessera_core::store::StoreResult;
 use tessera_core::UnixSeconds;
 
 use crate::multi_row::{parameter_list, PARAMETERS_PER_STATEMENT};
-use crate::{db, SqlStore};
+use crate::{db, SqlStore, WriteTx};
 
 /// Rows deleted per transaction.
 const BATCH: i64 = 500;
@@ -67,24 +67,10 @@ impl SqlStore {
         for chunk in sets.chunks(PARAMETERS_PER_STATEMENT) {
             let ids = parameter_list(1, chunk.len());
             // The tokens first: they reference the sets.
-            for (sql, counted) in [
-                (
-                    format!("DELETE FROM refresh_token WHERE token_set_id IN {ids}"),
-                    true,
-                ),
-                (format!("DELETE FROM token_set WHERE id IN {ids}"), false),
-            ] {
-                let deleted = chunk
-                    .iter()
-                    .fold(sqlx::query(&sql), |query, id| query.bind(id))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?
-                    .rows_affected();
-                if counted {
-                    tokens += deleted;
-                }
-            }
+            let sql = format!("DELETE FROM refresh_token WHERE token_set_id IN {ids}");
+            tokens += delete_listed(&mut tx, &sql, chunk).await?;
+            let sql = format!("DELETE FROM token_set WHERE id IN {ids}");
+            delete_listed(&mut tx, &sql, chunk).await?;
         }
         // Nothing another process caches changed: a deleted set was revoked long before,
         // and a deleted token was spent or belonged to it.
@@ -92,4 +78,16 @@ impl SqlStore {
         tx.commit().await.map_err(db)?;
         Ok((tokens, sets.len()))
     }
+}
+
+/// Runs the `DELETE` in `sql` with `ids` bound to its parameters in order; answers the rows
+/// it deleted.
+async fn delete_listed(tx: &mut WriteTx, sql: &str, ids: &[String]) -> StoreResult<u64> {
+    let done = ids
+        .iter()
+        .fold(sqlx::query(sql), |query, id| query.bind(id))
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    Ok(done.rows_affected())
 }

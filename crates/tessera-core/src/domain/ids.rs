@@ -1,4 +1,5 @@
-//! Identifiers. All are opaque, URL-safe strings generated from 128 random bits.
+//! Identifiers: opaque, URL-safe strings, generated from 128 random bits, or (`generate_at`)
+//! from the creation time and 96 random bits.
 
 use std::fmt;
 

@@ -51,16 +51,13 @@ pub fn generate(prefix: &'static str, now: UnixSeconds) -> Result<String, Random
 /// The key the store finds `secret` by. Anything that is not an ordered secret (an older
 /// token, garbage) gets the SHA-256 of all of it, which matches only what it was made from.
 pub fn key(secret: &str) -> SecretHash {
-    let hash = digest(&SHA256, secret.as_bytes());
-    match sequence(secret) {
-        Some(sequence) => {
-            let mut out = [0u8; 32];
-            out[..8].copy_from_slice(&sequence.to_be_bytes());
-            out[8..].copy_from_slice(&hash.as_ref()[..24]);
-            SecretHash(out)
-        }
-        None => SecretHash::of(secret.as_bytes()),
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest(&SHA256, secret.as_bytes()).as_ref());
+    if let Some(sequence) = sequence(secret) {
+        out.copy_within(..24, 8);
+        out[..8].copy_from_slice(&sequence.to_be_bytes());
     }
+    SecretHash(out)
 }
 
 fn sequence(secret: &str) -> Option<u64> {
