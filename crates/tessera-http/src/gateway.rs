@@ -9,7 +9,9 @@
 //! (`gateway/idle.rs`). Statuses of failures are chosen in `error.rs`; the upstream's own
 //! responses pass through with their status.
 
-mod connector;
+mod client;
+mod connection;
+mod framing;
 mod headers;
 mod idle;
 mod tunnels;
@@ -24,13 +26,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderName};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{LengthLimitError, Limited};
 use hyper::upgrade::OnUpgrade;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use tessera_core::domain::{Account, AccountId, ExternalId};
 use tessera_core::forwarded::canonical;
 use tessera_core::gateway::{
@@ -43,15 +42,13 @@ use crate::caller::{Caller, Identity};
 use crate::client_addr::{client_ip, peer};
 use crate::error::{HttpError, UpstreamFailure};
 use crate::state::AppState;
-use connector::Connector;
+use client::{Answer, Client, Failure, OutBody, Outgoing};
+use connection::{Conn, Switched};
 use headers::{prepare_request_headers, strip_hop_by_hop, VIA};
 use idle::{idle_cause, Idle, IdleBody};
 use upgrade::Tunnel;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The body the upstream receives: the client's, cut if the client goes quiet.
-type UpstreamBody = IdleBody<Body>;
 
 /// What the gateway is configured with.
 pub struct GatewayPolicy {
@@ -76,11 +73,10 @@ pub struct GatewayPolicy {
 pub struct Gateway {
     origin: String,
     routes: RouteTable,
-    response_timeout: Duration,
     idle_timeout: Duration,
     identity_jwt: bool,
     body_limit: usize,
-    client: Client<Connector, UpstreamBody>,
+    client: Client,
     tunnels: Tunnels,
 }
 
@@ -107,16 +103,14 @@ impl Gateway {
                 policy.upstream
             ));
         };
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(policy.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(Connector::new(connector, policy.response_timeout));
+        let client = Client::new(
+            authority.as_str(),
+            policy.connect_timeout,
+            policy.response_timeout,
+        );
         Ok(Self {
             origin: format!("http://{authority}"),
             routes: policy.routes,
-            response_timeout: policy.response_timeout,
             idle_timeout: policy.idle_timeout,
             identity_jwt: policy.identity_jwt,
             body_limit: policy.body_limit,
@@ -295,22 +289,22 @@ async fn send(
     if declared.is_some_and(|n| n > gateway.body_limit as u64) {
         return Err(HttpError::PayloadTooLarge);
     }
+    // hyper's server took the request, so a `Transfer-Encoding` means a chunked body.
+    let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
     // A chunked body is cut where it passes the limit; the upstream sees a failed request.
-    let body = Body::new(Limited::new(body, gateway.body_limit));
+    let body = || {
+        let limited = Body::new(Limited::new(body, gateway.body_limit));
+        Body::new(IdleBody::request(limited, gateway.idle_timeout))
+    };
+    let body = match (chunked, declared) {
+        (true, _) => OutBody::Chunked(body()),
+        (false, Some(n)) => OutBody::Length(n, body()),
+        (false, None) => OutBody::None,
+    };
     // The client's side of a WebSocket switch, taken before the request goes up.
     let client_upgrade = upgrade::wants_websocket(&parts.method, &parts.headers)
         .then(|| parts.extensions.remove::<OnUpgrade>())
         .flatten();
-    // What this server's connection attached to the request stays here.
-    parts.extensions = Default::default();
-    let target = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
-    parts.uri = format!("{}{target}", gateway.origin)
-        .parse()
-        .map_err(|_| HttpError::BadRequest("the request target is not a valid path".into()))?;
     let incoming_host = parts.headers.get(header::HOST).cloned();
     prepare_request_headers(
         &mut parts.headers,
@@ -327,45 +321,42 @@ async fn send(
     if let Some(bearer) = internal {
         parts.headers.insert(header::AUTHORIZATION, bearer);
     }
-    let (body, body_sent) = IdleBody::request(body, gateway.idle_timeout);
-    let upstream_req = axum::http::Request::from_parts(parts, body);
-
-    // The wait for the response headers starts when the request body has all been sent, so
-    // a long upload is not cut; an upstream that stops reading it fails a write instead.
-    let answer_due = async {
-        let _ = body_sent.await;
-        tokio::time::sleep(gateway.response_timeout).await;
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let outgoing = Outgoing {
+        method: &parts.method,
+        target,
+        headers: &parts.headers,
+        body,
     };
-    let sent = tokio::select! {
-        sent = gateway.client.request(upstream_req) => sent,
-        () = answer_due => {
-            tracing::warn!(request_id = ?request_id, client = ?hop.client, "upstream did not send response headers in time");
-            return Err(HttpError::Upstream(UpstreamFailure::TimedOut));
-        }
-    };
-    let res = match sent {
-        Ok(res) => res,
-        Err(err) if over_limit(&err) => {
+    let answer = match gateway.client.send(outgoing).await {
+        Ok(answer) => answer,
+        Err(Failure::Body(err)) if over_limit(err.as_ref()) => {
             tracing::info!(request_id = ?request_id, client = ?hop.client, "the request body passed gateway_body_limit; the upstream connection is dropped");
             return Err(HttpError::PayloadTooLarge);
         }
-        Err(err) if idle_cause(&err) == Some(Idle::Client) => {
+        Err(Failure::Body(err)) if idle_cause(err.as_ref()) == Some(Idle::Client) => {
             tracing::info!(request_id = ?request_id, client = ?hop.client, "the client sent nothing of its request body in time; the upstream connection is dropped");
             return Err(HttpError::RequestTimeout);
         }
-        Err(err) => {
-            let failure = if timed_out(&err) {
-                UpstreamFailure::TimedOut
-            } else {
-                UpstreamFailure::Unreachable
+        Err(failure) => {
+            let (kind, error) = match failure {
+                Failure::TimedOut(e) => (UpstreamFailure::TimedOut, e),
+                Failure::Unreachable(e) => (UpstreamFailure::Unreachable, e),
+                Failure::Body(e) => (
+                    UpstreamFailure::Unreachable,
+                    format!("the client's request body failed: {e}"),
+                ),
             };
-            tracing::warn!(request_id = ?request_id, client = ?hop.client, error = %err, ?failure, "upstream request failed");
-            return Err(HttpError::Upstream(failure));
+            tracing::warn!(request_id = ?request_id, client = ?hop.client, %error, failure = ?kind, "upstream request failed");
+            return Err(HttpError::Upstream(kind));
         }
     };
-    if res.status() == StatusCode::SWITCHING_PROTOCOLS {
-        return switch(gateway, res, client_upgrade, hop, request_id);
-    }
+    let res = match answer {
+        Answer::Response(res) => res,
+        Answer::Switched(head, conn) => {
+            return switch(gateway, head, conn, client_upgrade, hop, request_id)
+        }
+    };
     let (mut parts, body) = res.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     parts
@@ -379,25 +370,26 @@ async fn send(
 /// connections become one tunnel.
 fn switch(
     gateway: &Gateway,
-    mut res: axum::http::Response<hyper::body::Incoming>,
+    head: axum::http::Response<()>,
+    upstream: Conn,
     client_upgrade: Option<OnUpgrade>,
     hop: Hop,
     request_id: &HeaderValue,
 ) -> Result<Response, HttpError> {
-    let accepted = upgrade::switched_to_websocket(res.headers());
+    let accepted = upgrade::switched_to_websocket(head.headers());
     let Some(client) = client_upgrade.filter(|_| accepted) else {
         tracing::warn!(request_id = ?request_id, client = ?hop.client, "upstream switched protocols without being asked for WebSocket");
         return Err(HttpError::Upstream(UpstreamFailure::Unreachable));
     };
     let tunnel = Tunnel {
         client,
-        upstream: hyper::upgrade::on(&mut res),
+        upstream: Switched(upstream),
         idle_timeout: gateway.idle_timeout,
         request_id: request_id.clone(),
         client_addr: hop.client,
     };
     gateway.tunnels.spawn(tunnel);
-    let (mut parts, _) = res.into_parts();
+    let (mut parts, ()) = head.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     upgrade::keep_upgrade_headers(&mut parts.headers);
     parts
@@ -406,26 +398,11 @@ fn switch(
     Ok(Response::from_parts(parts, Body::empty()))
 }
 
-/// Whether the upstream ran out of time (a connect timeout, or a write it took nothing of),
-/// as opposed to refusing or resetting the connection.
 /// Whether `err`, or one of its causes, is the request body passing the gateway's limit.
 fn over_limit(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(err);
     while let Some(e) = source {
         if e.is::<LengthLimitError>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
-}
-
-fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = Some(err);
-    while let Some(e) = source {
-        if e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
             return true;
         }
         source = e.source();

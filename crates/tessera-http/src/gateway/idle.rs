@@ -17,7 +17,6 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::HeaderValue;
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::oneshot;
 use tokio::time::{sleep, Sleep};
 
 pub type BoxError = Box<dyn Error + Send + Sync>;
@@ -64,9 +63,8 @@ pub struct IdleBody<B> {
 }
 
 enum Side {
-    /// The client's request body; the sender is dropped once the body has all been taken
-    /// (or never will be), which starts the wait for the upstream's answer.
-    Request(Option<oneshot::Sender<()>>),
+    /// The client's request body.
+    Request,
     /// The upstream's response body; a cut is logged with the request it belongs to.
     Response {
         request_id: HeaderValue,
@@ -75,17 +73,14 @@ enum Side {
 }
 
 impl<B> IdleBody<B> {
-    /// The client's request body, on its way to the upstream; `sent` resolves once it has
-    /// all been taken by the connection to the upstream, or dropped.
-    pub fn request(inner: B, timeout: Duration) -> (Self, oneshot::Receiver<()>) {
-        let (tx, sent) = oneshot::channel();
-        let body = Self {
+    /// The client's request body, on its way to the upstream.
+    pub fn request(inner: B, timeout: Duration) -> Self {
+        Self {
             inner,
             timeout,
             timer: None,
-            side: Side::Request(Some(tx)),
-        };
-        (body, sent)
+            side: Side::Request,
+        }
     }
 
     /// The upstream's response body, on its way to the client.
@@ -135,9 +130,6 @@ where
             }
             Poll::Ready(None) => {
                 this.timer = None;
-                if let Side::Request(sent) = &mut this.side {
-                    sent.take();
-                }
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(err))) => {
@@ -152,7 +144,7 @@ where
                     return Poll::Pending;
                 }
                 let idle = match &this.side {
-                    Side::Request(_) => Idle::Client,
+                    Side::Request => Idle::Client,
                     Side::Response { request_id, client } => {
                         // The status line is gone: all that is left is to cut the client off.
                         tracing::warn!(request_id = ?request_id, client = ?client, idle_ms = this.timeout.as_millis() as u64, "the upstream sent nothing of its response body in time; both connections are cut");
@@ -209,7 +201,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_sender_idle_for_the_timeout_cuts_the_body() {
         let (tx, body) = fed();
-        let (mut body, _sent) = IdleBody::request(body, LIMIT);
+        let mut body = IdleBody::request(body, LIMIT);
         tx.send(Bytes::from_static(b"a")).await.unwrap();
         assert!(body.frame().await.unwrap().is_ok());
         // Nine seconds of silence, then a frame: the clock starts again.
@@ -238,24 +230,5 @@ mod tests {
         assert!(body.frame().await.unwrap().is_ok());
         drop(tx);
         assert!(body.frame().await.is_none());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn sent_resolves_at_the_end_of_the_body() {
-        let (tx, body) = fed();
-        let (mut body, mut sent) = IdleBody::request(body, LIMIT);
-        tx.send(Bytes::from_static(b"a")).await.unwrap();
-        assert!(body.frame().await.unwrap().is_ok());
-        assert!(sent.try_recv().is_err(), "not while the body goes on");
-        drop(tx);
-        assert!(body.frame().await.is_none());
-        assert!(sent.await.is_err(), "dropped: the body is all taken");
-        let (_, empty) = fed();
-        let (body, sent) = IdleBody::request(empty, LIMIT);
-        drop(body);
-        assert!(
-            sent.await.is_err(),
-            "a body never polled counts as sent once dropped"
-        );
     }
 }

@@ -20,6 +20,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{sleep_until, Instant};
 
+use super::connection::Switched;
+
 const WEBSOCKET: &str = "websocket";
 
 /// Whether the request opens a WebSocket (RFC 6455 §4.1): a GET with `Connection: upgrade`
@@ -55,7 +57,8 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
 /// Both ends of a switched connection, and what the tunnel between them logs.
 pub struct Tunnel {
     pub client: OnUpgrade,
-    pub upstream: OnUpgrade,
+    /// Already switched: the upstream's `101` has been read from it.
+    pub upstream: Switched,
     /// The tunnel closes after this long with no byte either way.
     pub idle_timeout: Duration,
     pub request_id: HeaderValue,
@@ -63,12 +66,12 @@ pub struct Tunnel {
 }
 
 impl Tunnel {
-    /// Waits for both connections to switch (the client's once its `101` is written), then
+    /// Waits for the client's connection to switch (once its `101` is written), then
     /// copies bytes both ways until one side closes, either fails, or nothing moves for
     /// the idle timeout. Dropping both ends closes both connections.
     pub async fn run(self) {
-        let (client, upstream) = match tokio::try_join!(self.client, self.upstream) {
-            Ok(both) => both,
+        let client = match self.client.await {
+            Ok(client) => client,
             Err(err) => {
                 tracing::warn!(request_id = ?self.request_id, client = ?self.client_addr, error = %err, "a WebSocket upgrade did not complete");
                 return;
@@ -76,7 +79,7 @@ impl Tunnel {
         };
         let activity = Arc::new(Activity::new());
         let mut client = Stamped::new(TokioIo::new(client), activity.clone());
-        let mut upstream = Stamped::new(TokioIo::new(upstream), activity.clone());
+        let mut upstream = Stamped::new(self.upstream, activity.clone());
         tokio::select! {
             copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => match copied {
                 Ok((up, down)) => tracing::debug!(request_id = ?self.request_id, up, down, "WebSocket tunnel closed"),

@@ -24,6 +24,7 @@ mod faults;
 #[cfg(feature = "bench-fixtures")]
 mod fixtures;
 mod gateway;
+mod gateway_framing;
 mod gateway_streaming;
 mod gateway_websocket;
 mod keys;

@@ -288,3 +288,91 @@ async fn echo(stream: tokio::net::TcpStream, echoes: Arc<Echoes>) {
     }
     echoes.closed.fetch_add(1, Ordering::SeqCst);
 }
+
+/// One answer of a [`RawUpstream`]: bytes written as they are, then the connection is
+/// closed or kept for the next request.
+pub struct RawAnswer {
+    pub bytes: &'static [u8],
+    pub close: bool,
+}
+
+/// An upstream that speaks HTTP/1.1 by hand, to send framings an ordinary server never
+/// would (a body ended by the close, interim answers, trailers, conflicting lengths).
+/// It answers the requests it receives, on any connection, with `answers` in turn, and
+/// records each request head.
+pub struct RawUpstream {
+    pub url: String,
+    heads: Arc<Mutex<Vec<String>>>,
+    connections: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl RawUpstream {
+    pub async fn start(answers: Vec<RawAnswer>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let answers = Arc::new(Mutex::new(std::collections::VecDeque::from(answers)));
+        let (seen, opened) = (heads.clone(), connections.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                opened.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(raw_connection(stream, answers.clone(), seen.clone()));
+            }
+        });
+        Self {
+            url,
+            heads,
+            connections,
+            task,
+        }
+    }
+
+    /// The request heads received, in order.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+
+    /// TCP connections accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for RawUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn raw_connection(
+    mut stream: tokio::net::TcpStream,
+    answers: Arc<Mutex<std::collections::VecDeque<RawAnswer>>>,
+    heads: Arc<Mutex<Vec<String>>>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let mut buf = Vec::new();
+    loop {
+        // The tests send no request bodies: a request is its head.
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head: Vec<u8> = buf.drain(..end).collect();
+        heads
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&head).into_owned());
+        let Some(answer) = answers.lock().unwrap().pop_front() else {
+            return;
+        };
+        if stream.write_all(answer.bytes).await.is_err() || answer.close {
+            return;
+        }
+    }
+}

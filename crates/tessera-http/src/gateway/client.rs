@@ -1,0 +1,529 @@
+//! The gateway's HTTP/1.1 client to the upstream, written here rather than taken from
+//! hyper-util: its pooled client hands every request to the connection's own task through
+//! a channel and back, two cross-task wake-ups per request that cost more than the rest of
+//! the proxy's own work together (BENCHMARKS.md, "Gateway rows"). Here the request's task
+//! writes the head and body itself and reads the answer itself: one buffer for the head,
+//! the answer's head parsed by `httparse` (hyper's own parser), and the connection back
+//! in the pool as soon as its body has been read.
+//!
+//! Only the upstream's side is written here; the client's side stays hyper's server, the
+//! part that parses what the Internet sends.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::header::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Method, Response, StatusCode};
+use bytes::{Buf, Bytes};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use tokio::io::AsyncWriteExt;
+
+use super::connection::{Conn, Pool};
+use super::framing::{response_framing, Chunked, Framing, Step};
+use super::idle::BoxError;
+
+/// Largest response head accepted from the upstream, bytes.
+const MAX_HEAD: usize = 64 * 1024;
+/// Most header fields accepted in a response head.
+const MAX_HEADERS: usize = 128;
+/// Idle connections kept for the next requests.
+const MAX_IDLE: usize = 512;
+/// An idle connection older than this is closed rather than used.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The request body, and how its length is told to the upstream.
+pub enum OutBody {
+    None,
+    /// `Content-Length` was sent to us: the same length goes up.
+    Length(u64, Body),
+    /// The client sent it chunked: it goes up chunked.
+    Chunked(Body),
+}
+
+/// A request ready for the upstream.
+pub struct Outgoing<'a> {
+    pub method: &'a Method,
+    /// Path and query.
+    pub target: &'a str,
+    /// The headers to send, hop-by-hop fields already removed; `Host` and the body's
+    /// framing are written here.
+    pub headers: &'a HeaderMap,
+    pub body: OutBody,
+}
+
+/// What the upstream answered.
+pub enum Answer {
+    Response(Response<Body>),
+    /// `101 Switching Protocols`: the head, and the connection, now one end of a tunnel.
+    Switched(Response<()>, Conn),
+}
+
+/// Why no answer came.
+#[derive(Debug)]
+pub enum Failure {
+    /// Refused, reset, closed early, or an answer that is not HTTP/1.1: `502`.
+    Unreachable(String),
+    /// No connection, no answer, or no progress writing, in time: `504`.
+    TimedOut(String),
+    /// The client's request body failed (its limit, its idle timeout, its connection).
+    Body(BoxError),
+}
+
+impl Failure {
+    fn io(context: &str, err: &io::Error) -> Self {
+        let text = format!("{context}: {err}");
+        if err.kind() == io::ErrorKind::TimedOut {
+            Self::TimedOut(text)
+        } else {
+            Self::Unreachable(text)
+        }
+    }
+}
+
+/// Why one attempt on one connection failed.
+enum Attempt {
+    Failed(Failure),
+    /// A pooled connection the upstream had closed: nothing of an answer came.
+    Stale(Failure),
+}
+
+pub struct Client {
+    /// `host:port`, to connect to.
+    address: String,
+    /// As configured, for `Host`.
+    authority: String,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    pool: Arc<Pool>,
+}
+
+impl Client {
+    /// `authority` is `host[:port]`; `response_timeout` bounds the wait for an answer's
+    /// head once the request has been sent, and any write the upstream takes nothing of.
+    pub fn new(authority: &str, connect_timeout: Duration, response_timeout: Duration) -> Self {
+        let has_port = authority.contains(':') && !authority.ends_with(']');
+        let address = if has_port {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        Self {
+            address,
+            authority: authority.to_owned(),
+            connect_timeout,
+            response_timeout,
+            pool: Arc::new(Pool::new(MAX_IDLE, IDLE_TIMEOUT)),
+        }
+    }
+
+    /// Sends `req` and reads the head of the answer; the answer's body streams from the
+    /// connection as the caller reads it.
+    pub async fn send(&self, req: Outgoing<'_>) -> Result<Answer, Failure> {
+        let head = request_head(&req, &self.authority);
+        let head_method = req.method == Method::HEAD;
+        // RFC 9110 §9.2.2: only an idempotent request without a body is sent again, and
+        // only when the pooled connection it went out on was already closed.
+        let retryable = req.method.is_idempotent() && matches!(req.body, OutBody::None);
+        let mut body = req.body;
+        let mut conn = match self.pool.take() {
+            Some(conn) => conn,
+            None => self.connect().await?,
+        };
+        loop {
+            match self
+                .exchange(&mut conn, &head, &mut body, head_method)
+                .await
+            {
+                Ok(answer) => return Ok(self.answer(conn, answer)),
+                Err(Attempt::Stale(_)) if retryable => conn = self.connect().await?,
+                Err(Attempt::Stale(failure) | Attempt::Failed(failure)) => return Err(failure),
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, Failure> {
+        Conn::open(&self.address, self.connect_timeout, self.response_timeout)
+            .await
+            .map_err(|e| Failure::io("connecting to the upstream failed", &e))
+    }
+
+    /// Writes the request on `conn` and reads the answer's head.
+    async fn exchange(
+        &self,
+        conn: &mut Conn,
+        head: &[u8],
+        body: &mut OutBody,
+        head_method: bool,
+    ) -> Result<Head, Attempt> {
+        let reused = conn.reused;
+        let stale = |failure| {
+            if reused {
+                Attempt::Stale(failure)
+            } else {
+                Attempt::Failed(failure)
+            }
+        };
+        let wrote = write_request(conn, head, body).await;
+        if let Err(failure) = wrote {
+            return Err(match failure {
+                Failure::Body(_) => Attempt::Failed(failure),
+                _ if reused => Attempt::Stale(failure),
+                _ => Attempt::Failed(failure),
+            });
+        }
+        let read = tokio::time::timeout(self.response_timeout, read_head(conn, head_method)).await;
+        match read {
+            Ok(Ok(head)) => Ok(head),
+            Ok(Err(HeadError::ClosedBeforeAnswer(failure))) => Err(stale(failure)),
+            Ok(Err(HeadError::Failed(failure))) => Err(Attempt::Failed(failure)),
+            Err(_) => Err(Attempt::Failed(Failure::TimedOut(
+                "the upstream sent no response headers in time".into(),
+            ))),
+        }
+    }
+
+    fn answer(&self, mut conn: Conn, head: Head) -> Answer {
+        if head.response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            return Answer::Switched(head.response, conn);
+        }
+        let (parts, ()) = head.response.into_parts();
+        let pool = self.pool.clone();
+        let body = match head.framing {
+            Framing::None => {
+                release(&pool, conn, head.keep_alive);
+                Body::empty()
+            }
+            Framing::Length(n) if conn.buf.len() as u64 >= n => {
+                // The whole body came with the head: the connection is free at once.
+                let data = conn.buf.split_to(n as usize).freeze();
+                release(&pool, conn, head.keep_alive);
+                Body::from(data)
+            }
+            framing => Body::new(UpstreamBody {
+                conn: Some(conn),
+                pool,
+                decode: match framing {
+                    Framing::Length(n) => Decode::Length(n),
+                    Framing::Chunked => Decode::Chunked(Chunked::default()),
+                    _ => Decode::UntilClose,
+                },
+                keep_alive: head.keep_alive,
+            }),
+        };
+        Answer::Response(Response::from_parts(parts, body))
+    }
+}
+
+/// The request line, `Host`, the headers and the body's framing, as one buffer.
+fn request_head(req: &Outgoing<'_>, authority: &str) -> Vec<u8> {
+    let mut head = Vec::with_capacity(256 + req.headers.len() * 48);
+    head.extend_from_slice(req.method.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(req.target.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    head.extend_from_slice(authority.as_bytes());
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in req.headers {
+        if name == axum::http::header::CONTENT_LENGTH || name == axum::http::header::HOST {
+            continue;
+        }
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    match &req.body {
+        OutBody::None => {}
+        OutBody::Length(n, _) => {
+            head.extend_from_slice(format!("content-length: {n}\r\n").as_bytes());
+        }
+        OutBody::Chunked(_) => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// Writes the head, then the body as the client sends it.
+async fn write_request(conn: &mut Conn, head: &[u8], body: &mut OutBody) -> Result<(), Failure> {
+    let sent = |r: io::Result<()>| r.map_err(|e| Failure::io("sending to the upstream failed", &e));
+    sent(conn.io.write_all(head).await)?;
+    let (body, chunked) = match body {
+        OutBody::None => return Ok(()),
+        OutBody::Length(_, body) => (body, false),
+        OutBody::Chunked(body) => (body, true),
+    };
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Failure::Body(e.into()))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers are not forwarded
+        };
+        if data.is_empty() {
+            continue;
+        }
+        if chunked {
+            sent(
+                conn.io
+                    .write_all(format!("{:x}\r\n", data.len()).as_bytes())
+                    .await,
+            )?;
+            sent(conn.io.write_all(&data).await)?;
+            sent(conn.io.write_all(b"\r\n").await)?;
+        } else {
+            sent(conn.io.write_all(&data).await)?;
+        }
+    }
+    if chunked {
+        sent(conn.io.write_all(b"0\r\n\r\n").await)?;
+    }
+    Ok(())
+}
+
+/// An answer's head, and how its body is framed.
+struct Head {
+    response: Response<()>,
+    framing: Framing,
+    /// The connection may carry another request once this body has been read.
+    keep_alive: bool,
+}
+
+enum HeadError {
+    /// The connection ended (or was reset) before a byte of the answer.
+    ClosedBeforeAnswer(Failure),
+    Failed(Failure),
+}
+
+/// Reads until a final (non-`1xx`, or `101`) response head has arrived; interim answers
+/// such as `100 Continue` are read and dropped.
+async fn read_head(conn: &mut Conn, head_method: bool) -> Result<Head, HeadError> {
+    let mut got_any = !conn.buf.is_empty();
+    loop {
+        if !conn.buf.is_empty() {
+            if let Some(head) = parse_head(conn, head_method).map_err(HeadError::Failed)? {
+                return Ok(head);
+            }
+            if conn.buf.len() > MAX_HEAD {
+                return Err(HeadError::Failed(Failure::Unreachable(
+                    "the upstream's response head is too large".into(),
+                )));
+            }
+        }
+        match poll_fn(|cx| conn.poll_read_more(cx)).await {
+            Ok(0) | Err(_) if !got_any => {
+                return Err(HeadError::ClosedBeforeAnswer(Failure::Unreachable(
+                    "the upstream closed the connection before answering".into(),
+                )))
+            }
+            Ok(0) => {
+                return Err(HeadError::Failed(Failure::Unreachable(
+                    "the upstream closed the connection in the middle of its answer".into(),
+                )))
+            }
+            Ok(_) => got_any = true,
+            Err(e) => {
+                return Err(HeadError::Failed(Failure::io(
+                    "reading the upstream's answer failed",
+                    &e,
+                )))
+            }
+        }
+    }
+}
+
+/// The head at the front of the buffer, once it is whole (`None`: read more).
+fn parse_head(conn: &mut Conn, head_method: bool) -> Result<Option<Head>, Failure> {
+    loop {
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut fields);
+        let len = match parsed.parse(&conn.buf) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => {
+                return Err(Failure::Unreachable(format!(
+                    "the upstream's answer is not HTTP/1.1: {e}"
+                )))
+            }
+        };
+        let bad = |what: &str| Failure::Unreachable(format!("the upstream's answer has {what}"));
+        let code = parsed.code.unwrap_or_default();
+        let status = StatusCode::from_u16(code).map_err(|_| bad("an invalid status"))?;
+        if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+            conn.buf.advance(len);
+            if conn.buf.is_empty() {
+                return Ok(None);
+            }
+            continue;
+        }
+        let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+        let mut close = parsed.version != Some(1);
+        for field in parsed.headers.iter() {
+            let name = HeaderName::from_bytes(field.name.as_bytes())
+                .map_err(|_| bad("an invalid header name"))?;
+            let value =
+                HeaderValue::from_bytes(field.value).map_err(|_| bad("an invalid header value"))?;
+            if name == axum::http::header::CONNECTION {
+                close |= value
+                    .as_bytes()
+                    .split(|b| *b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            }
+            headers.append(name, value);
+        }
+        let framing =
+            response_framing(head_method, code, &headers).map_err(Failure::Unreachable)?;
+        conn.buf.advance(len);
+        let mut response = Response::new(());
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        return Ok(Some(Head {
+            response,
+            framing,
+            keep_alive: !close && framing != Framing::UntilClose,
+        }));
+    }
+}
+
+/// Back to the pool when the connection may carry another request and nothing of this
+/// answer is left unread; closed otherwise.
+fn release(pool: &Pool, conn: Conn, keep_alive: bool) {
+    if keep_alive && conn.buf.is_empty() {
+        pool.put(conn);
+    }
+}
+
+enum Decode {
+    Length(u64),
+    Chunked(Chunked),
+    UntilClose,
+}
+
+/// An answer's body, read from its connection as the client's side asks for it.
+struct UpstreamBody {
+    /// `None` once the body has ended.
+    conn: Option<Conn>,
+    pool: Arc<Pool>,
+    decode: Decode,
+    keep_alive: bool,
+}
+
+impl UpstreamBody {
+    fn end(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(conn) = self.conn.take() {
+            let reusable = self.keep_alive && !matches!(self.decode, Decode::UntilClose);
+            release(&self.pool, conn, reusable);
+        }
+        Poll::Ready(None)
+    }
+}
+
+impl http_body::Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        loop {
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let data = match &mut this.decode {
+                Decode::Length(0) => return this.end(),
+                Decode::Length(left) if !conn.buf.is_empty() => {
+                    let take = conn
+                        .buf
+                        .len()
+                        .min(usize::try_from(*left).unwrap_or(usize::MAX));
+                    *left -= take as u64;
+                    Some(conn.buf.split_to(take).freeze())
+                }
+                Decode::Chunked(chunked) => match chunked.step(&mut conn.buf) {
+                    Ok(Step::Data(data)) => Some(data),
+                    Ok(Step::End) => return this.end(),
+                    Ok(Step::NeedMore) => None,
+                    Err(e) => {
+                        this.conn = None;
+                        return Poll::Ready(Some(Err(format!("the upstream's body: {e}").into())));
+                    }
+                },
+                Decode::UntilClose if !conn.buf.is_empty() => Some(conn.buf.split().freeze()),
+                Decode::Length(_) | Decode::UntilClose => None,
+            };
+            if let Some(data) = data {
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            match conn.poll_read_more(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) if matches!(this.decode, Decode::UntilClose) => {
+                    return this.end()
+                }
+                Poll::Ready(Ok(0)) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(
+                        "the upstream closed the connection in the middle of its body".into(),
+                    )));
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(Box::new(e))));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.conn.is_none() || matches!(self.decode, Decode::Length(0))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.decode {
+            Decode::Length(left) => SizeHint::with_exact(left),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_head_is_one_buffer_with_our_framing() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-length", HeaderValue::from_static("999"));
+        headers.insert("host", HeaderValue::from_static("api.example.com"));
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        let req = Outgoing {
+            method: &Method::POST,
+            target: "/v1/books?x=1",
+            headers: &headers,
+            body: OutBody::Length(5, Body::from("hello")),
+        };
+        let head = String::from_utf8(request_head(&req, "127.0.0.1:9000")).unwrap();
+        assert_eq!(
+            head,
+            "POST /v1/books?x=1 HTTP/1.1\r\nhost: 127.0.0.1:9000\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 5\r\n\r\n"
+        );
+        let chunked = Outgoing {
+            method: &Method::GET,
+            target: "/",
+            headers: &HeaderMap::new(),
+            body: OutBody::Chunked(Body::empty()),
+        };
+        let head = String::from_utf8(request_head(&chunked, "up")).unwrap();
+        assert_eq!(
+            head,
+            "GET / HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+    }
+}

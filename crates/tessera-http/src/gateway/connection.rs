@@ -1,0 +1,295 @@
+//! Connections to the upstream: plain TCP with `TCP_NODELAY`, a read buffer each, and a
+//! pool of idle ones kept alive between requests.
+//!
+//! Every write fails once the upstream has taken nothing for `upstream_timeout_ms`
+//! ([`StallGuard`]): an upstream that stops reading a request body (or the frames of a
+//! WebSocket tunnel) would otherwise hold the connection, and the client's body with it,
+//! for ever; the failed write ends the request in a `504`.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{sleep, Sleep};
+
+/// Room made in a connection's buffer before each read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// One connection to the upstream and what has been read from it but not yet used.
+pub struct Conn {
+    pub io: StallGuard<TcpStream>,
+    pub buf: BytesMut,
+    /// Taken from the pool rather than opened for this request.
+    pub reused: bool,
+    idle_since: Instant,
+}
+
+impl Conn {
+    /// Connects within `timeout`; a refusal or a timeout is the error.
+    pub async fn open(
+        authority: &str,
+        timeout: Duration,
+        write_stall: Duration,
+    ) -> io::Result<Self> {
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(authority)).await {
+            Ok(stream) => stream?,
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connecting to the upstream timed out",
+                ))
+            }
+        };
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            io: StallGuard::new(stream, write_stall),
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            reused: false,
+            idle_since: Instant::now(),
+        })
+    }
+
+    /// Reads what the upstream has sent into the buffer; `Ok(0)` is the end of the stream.
+    pub fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+    }
+
+    /// Whether the upstream may still be listening: nothing arrived while the connection
+    /// sat idle (an idle connection's only news is its close, or garbage).
+    fn still_open(&self) -> bool {
+        self.buf.is_empty()
+            && matches!(self.io.io.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+/// Idle connections, the most recently used first out.
+pub struct Pool {
+    idle: Mutex<Vec<Conn>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+}
+
+impl Pool {
+    pub fn new(max_idle: usize, idle_timeout: Duration) -> Self {
+        Self {
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+            idle_timeout,
+        }
+    }
+
+    /// An idle connection that still looks open, if there is one; the stale are closed.
+    pub fn take(&self) -> Option<Conn> {
+        loop {
+            let mut conn = self.idle.lock().pop()?;
+            if conn.idle_since.elapsed() < self.idle_timeout && conn.still_open() {
+                conn.reused = true;
+                return Some(conn);
+            }
+        }
+    }
+
+    /// Keeps `conn` for the next request; beyond `max_idle` it is closed instead.
+    pub fn put(&self, mut conn: Conn) {
+        conn.idle_since = Instant::now();
+        let mut idle = self.idle.lock();
+        if idle.len() < self.max_idle {
+            idle.push(conn);
+        }
+    }
+}
+
+/// A connection whose writes and flushes fail after `limit` without progress.
+pub struct StallGuard<T> {
+    pub io: T,
+    limit: Duration,
+    /// Armed while a write waits for the peer.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T> StallGuard<T> {
+    pub fn new(io: T, limit: Duration) -> Self {
+        Self {
+            io,
+            limit,
+            timer: None,
+        }
+    }
+
+    /// A write that made progress (or failed) disarms the timer; one still waiting fails
+    /// once it has waited `limit`.
+    fn guard<R>(
+        &mut self,
+        write: Poll<io::Result<R>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<R>> {
+        if write.is_ready() {
+            self.timer = None;
+            return write;
+        }
+        let limit = self.limit;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the upstream took nothing of what was sent in time",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for StallGuard<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let write = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.guard(write, cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let write = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.guard(write, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let flush = Pin::new(&mut this.io).poll_flush(cx);
+        this.guard(flush, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let shutdown = Pin::new(&mut this.io).poll_shutdown(cx);
+        this.guard(shutdown, cx)
+    }
+}
+
+/// A switched connection as one end of a WebSocket tunnel: the bytes the upstream sent
+/// after its `101` (already in the buffer) come first.
+pub struct Switched(pub Conn);
+
+impl AsyncRead for Switched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let conn = &mut self.get_mut().0;
+        if conn.buf.is_empty() {
+            return Pin::new(&mut conn.io).poll_read(cx, out);
+        }
+        let n = conn.buf.len().min(out.remaining());
+        out.put_slice(&conn.buf[..n]);
+        conn.buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Switched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::Instant;
+
+    const LIMIT: Duration = Duration::from_secs(30);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_the_peer_never_takes_fails_after_the_limit() {
+        let (ours, _theirs) = tokio::io::duplex(1024);
+        let mut io = StallGuard::new(ours, LIMIT);
+        let started = Instant::now();
+        let err = io.write_all(&[7u8; 4096]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), LIMIT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_reads_slowly_keeps_the_connection() {
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        let mut io = StallGuard::new(ours, LIMIT);
+        // The peer takes 1 KiB every 20 s: slower than the writes, never stalled for LIMIT.
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let mut total = 0;
+            while total < 4096 {
+                sleep(Duration::from_secs(20)).await;
+                total += theirs.read(&mut buf).await.unwrap();
+            }
+            total
+        });
+        io.write_all(&[7u8; 4096]).await.unwrap();
+        assert_eq!(reader.await.unwrap(), 4096);
+    }
+
+    #[tokio::test]
+    async fn the_pool_hands_out_live_connections_only() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let pool = Pool::new(8, Duration::from_secs(60));
+        let first = Conn::open(&addr, LIMIT, LIMIT).await.unwrap();
+        let (peer_of_first, _) = listener.accept().await.unwrap();
+        let second = Conn::open(&addr, LIMIT, LIMIT).await.unwrap();
+        let (_peer_of_second, _) = listener.accept().await.unwrap();
+        let second_port = second.io.io.local_addr().unwrap().port();
+        pool.put(second);
+        pool.put(first);
+        // The upstream closes the connection that would come out first.
+        drop(peer_of_first);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let taken = pool.take().unwrap();
+        assert!(taken.reused);
+        assert_eq!(taken.io.io.local_addr().unwrap().port(), second_port);
+        assert!(pool.take().is_none());
+    }
+}
