@@ -6,6 +6,7 @@
 //! WebSocket tunnel) would otherwise hold the connection, and the client's body with it,
 //! for ever; the failed write ends the request in a `504`.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -71,9 +72,10 @@ impl Conn {
     }
 }
 
-/// Idle connections, the most recently used first out.
+/// Idle connections, the most recently used first out; the oldest, at the front, are
+/// closed once idle longer than the timeout (looked at whenever a connection comes back).
 pub struct Pool {
-    idle: Mutex<Vec<Conn>>,
+    idle: Mutex<VecDeque<Conn>>,
     max_idle: usize,
     idle_timeout: Duration,
 }
@@ -81,7 +83,7 @@ pub struct Pool {
 impl Pool {
     pub fn new(max_idle: usize, idle_timeout: Duration) -> Self {
         Self {
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(VecDeque::new()),
             max_idle,
             idle_timeout,
         }
@@ -90,7 +92,7 @@ impl Pool {
     /// An idle connection that still looks open, if there is one; the stale are closed.
     pub fn take(&self) -> Option<Conn> {
         loop {
-            let mut conn = self.idle.lock().pop()?;
+            let mut conn = self.idle.lock().pop_back()?;
             if conn.idle_since.elapsed() < self.idle_timeout && conn.still_open() {
                 conn.reused = true;
                 return Some(conn);
@@ -98,13 +100,27 @@ impl Pool {
         }
     }
 
-    /// Keeps `conn` for the next request; beyond `max_idle` it is closed instead.
+    /// Keeps `conn` for the next request; beyond `max_idle` it is closed instead. Idle
+    /// connections past the timeout go first: after a burst the upstream would otherwise
+    /// be left holding many connections (closed at its end, half-open at ours) that no
+    /// request reaches again.
     pub fn put(&self, mut conn: Conn) {
         conn.idle_since = Instant::now();
         let mut idle = self.idle.lock();
-        if idle.len() < self.max_idle {
-            idle.push(conn);
+        while idle
+            .front()
+            .is_some_and(|old| old.idle_since.elapsed() >= self.idle_timeout)
+        {
+            idle.pop_front();
         }
+        if idle.len() < self.max_idle {
+            idle.push_back(conn);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.idle.lock().len()
     }
 }
 
@@ -291,5 +307,30 @@ mod tests {
         assert!(taken.reused);
         assert_eq!(taken.io.io.local_addr().unwrap().port(), second_port);
         assert!(pool.take().is_none());
+    }
+
+    #[tokio::test]
+    async fn connections_idle_past_the_timeout_are_closed_when_another_comes_back() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let pool = Pool::new(8, Duration::from_millis(100));
+        let mut peers = Vec::new();
+        for _ in 0..3 {
+            pool.put(Conn::open(&addr, LIMIT, LIMIT).await.unwrap());
+            peers.push(listener.accept().await.unwrap().0);
+        }
+        assert_eq!(pool.len(), 3);
+        std::thread::sleep(Duration::from_millis(150));
+        pool.put(Conn::open(&addr, LIMIT, LIMIT).await.unwrap());
+        assert_eq!(pool.len(), 1, "the three old ones are closed");
+        // Closed at our end: the upstream reads the end of each of them.
+        for mut peer in peers {
+            let mut buf = [0u8; 1];
+            assert_eq!(peer.read(&mut buf).await.unwrap(), 0);
+        }
+        let over = Pool::new(1, Duration::from_secs(60));
+        over.put(Conn::open(&addr, LIMIT, LIMIT).await.unwrap());
+        over.put(Conn::open(&addr, LIMIT, LIMIT).await.unwrap());
+        assert_eq!(over.len(), 1, "no more than max_idle are kept");
     }
 }
