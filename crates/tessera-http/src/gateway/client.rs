@@ -19,12 +19,13 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::header::{HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, Response, StatusCode};
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::ReadHalf;
 
-use super::connection::{Conn, Pool};
+use super::connection::{read_into, Conn, Pool, StallGuard};
 use super::framing::{response_framing, Chunked, Framing, Step};
 use super::idle::BoxError;
 
@@ -169,17 +170,17 @@ impl Client {
                 Attempt::Failed(failure)
             }
         };
-        let wrote = write_request(conn, head, body).await;
-        if let Err(failure) = wrote {
-            return Err(match failure {
-                Failure::Body(_) => Attempt::Failed(failure),
-                _ if reused => Attempt::Stale(failure),
-                _ => Attempt::Failed(failure),
-            });
-        }
+        let sent = match write_request(conn, head, body).await {
+            Ok(sent) => sent,
+            Err(failure @ Failure::Body(_)) => return Err(Attempt::Failed(failure)),
+            Err(failure) => return Err(stale(failure)),
+        };
         let read = tokio::time::timeout(self.response_timeout, read_head(conn, head_method)).await;
         match read {
-            Ok(Ok(head)) => Ok(head),
+            Ok(Ok(mut head)) => {
+                head.keep_alive &= sent == Sent::Whole;
+                Ok(head)
+            }
             Ok(Err(HeadError::ClosedBeforeAnswer(failure))) => Err(stale(failure)),
             Ok(Err(HeadError::Failed(failure))) => Err(Attempt::Failed(failure)),
             Err(_) => Err(Attempt::Failed(Failure::TimedOut(
@@ -249,16 +250,38 @@ fn request_head(req: &Outgoing<'_>, authority: &str) -> Vec<u8> {
     head
 }
 
-/// Writes the head, then the body as the client sends it.
-async fn write_request(conn: &mut Conn, head: &[u8], body: &mut OutBody) -> Result<(), Failure> {
+/// How sending a request ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    Whole,
+    /// The upstream began its answer before it had taken the whole body (a `413` or a
+    /// `401` to an upload): the rest is not sent, and the connection is not reused.
+    AnsweredEarly,
+}
+
+/// Writes the head, then the body as the client sends it. While the body goes up, what
+/// the upstream sends is the start of its answer, and sending stops.
+async fn write_request(conn: &mut Conn, head: &[u8], body: &mut OutBody) -> Result<Sent, Failure> {
     let sent = |r: io::Result<()>| r.map_err(|e| Failure::io("sending to the upstream failed", &e));
     sent(conn.io.write_all(head).await)?;
     let (body, chunked) = match body {
-        OutBody::None => return Ok(()),
+        OutBody::None => return Ok(Sent::Whole),
         OutBody::Length(_, body) => (body, false),
         OutBody::Chunked(body) => (body, true),
     };
-    while let Some(frame) = body.frame().await {
+    let limit = conn.io.limit();
+    let Conn { io, buf, .. } = conn;
+    let (mut from_upstream, to_upstream) = io.io.split();
+    let mut to_upstream = StallGuard::new(to_upstream, limit);
+    loop {
+        let frame = tokio::select! {
+            biased;
+            read = spoke(&mut from_upstream, buf) => return early(read),
+            frame = body.frame() => frame,
+        };
+        let Some(frame) = frame else {
+            break;
+        };
         let frame = frame.map_err(|e| Failure::Body(e.into()))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers are not forwarded
@@ -266,22 +289,51 @@ async fn write_request(conn: &mut Conn, head: &[u8], body: &mut OutBody) -> Resu
         if data.is_empty() {
             continue;
         }
-        if chunked {
-            sent(
-                conn.io
-                    .write_all(format!("{:x}\r\n", data.len()).as_bytes())
-                    .await,
-            )?;
-            sent(conn.io.write_all(&data).await)?;
-            sent(conn.io.write_all(b"\r\n").await)?;
+        let size_line = if chunked {
+            format!("{:x}\r\n", data.len())
         } else {
-            sent(conn.io.write_all(&data).await)?;
+            String::new()
+        };
+        let end: &[u8] = if chunked { b"\r\n" } else { b"" };
+        let write = async {
+            to_upstream.write_all(size_line.as_bytes()).await?;
+            to_upstream.write_all(&data).await?;
+            to_upstream.write_all(end).await
+        };
+        tokio::select! {
+            biased;
+            read = spoke(&mut from_upstream, buf) => return early(read),
+            wrote = write => sent(wrote)?,
         }
     }
     if chunked {
-        sent(conn.io.write_all(b"0\r\n\r\n").await)?;
+        tokio::select! {
+            biased;
+            read = spoke(&mut from_upstream, buf) => return early(read),
+            wrote = to_upstream.write_all(b"0\r\n\r\n") => sent(wrote)?,
+        }
     }
-    Ok(())
+    Ok(Sent::Whole)
+}
+
+/// Resolves once the upstream has sent something (or closed, or failed), reading it into
+/// `buf`.
+async fn spoke(from: &mut ReadHalf<'_>, buf: &mut BytesMut) -> io::Result<usize> {
+    poll_fn(|cx| read_into(Pin::new(&mut *from), buf, cx)).await
+}
+
+/// What the upstream did while the request body was still going up.
+fn early(read: io::Result<usize>) -> Result<Sent, Failure> {
+    match read {
+        Ok(0) => Err(Failure::Unreachable(
+            "the upstream closed the connection while the request body was sent".into(),
+        )),
+        Ok(_) => Ok(Sent::AnsweredEarly),
+        Err(e) => Err(Failure::io(
+            "the upstream failed while the request body was sent",
+            &e,
+        )),
+    }
 }
 
 /// An answer's head, and how its body is framed.

@@ -58,10 +58,7 @@ impl Conn {
 
     /// Reads what the upstream has sent into the buffer; `Ok(0)` is the end of the stream.
     pub fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-            self.buf.reserve(READ_CHUNK);
-        }
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+        read_into(Pin::new(&mut self.io), &mut self.buf, cx)
     }
 
     /// Whether the upstream may still be listening: nothing arrived while the connection
@@ -70,6 +67,18 @@ impl Conn {
         self.buf.is_empty()
             && matches!(self.io.io.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
+}
+
+/// Reads what `io` has into `buf`, making room first; `Ok(0)` is the end of the stream.
+pub fn read_into<R: AsyncRead>(
+    io: Pin<&mut R>,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+    tokio_util::io::poll_read_buf(io, cx, buf)
 }
 
 /// Idle connections, the most recently used first out; the oldest, at the front, are
@@ -139,6 +148,11 @@ impl<T> StallGuard<T> {
             limit,
             timer: None,
         }
+    }
+
+    /// How long a write may wait for the peer.
+    pub fn limit(&self) -> Duration {
+        self.limit
     }
 
     /// A write that made progress (or failed) disarms the timer; one still waiting fails

@@ -1,6 +1,12 @@
 //! The gateway's own HTTP/1.1 client against answers framed every way RFC 9112 allows
 //! (a body ended by the close, chunked with trailers, interim `1xx`, `HEAD`), against
-//! framings a proxy must refuse, and against pooled connections the upstream has closed.
+//! framings a proxy must refuse, against pooled connections the upstream has closed, and
+//! against an answer that comes before the upload it refuses.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::gateway::header;
 use crate::support::upstream::{RawAnswer, RawUpstream};
@@ -23,6 +29,7 @@ fn answer(bytes: &'static [u8]) -> RawAnswer {
     RawAnswer {
         bytes,
         close: false,
+        hold_ms: 0,
     }
 }
 
@@ -32,6 +39,7 @@ async fn every_framing_of_an_answer_reaches_the_client_whole() {
         RawAnswer {
             bytes: b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nread until the close",
             close: true,
+            hold_ms: 0,
         },
         answer(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-kind: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-trailer: 1\r\n\r\n"),
         answer(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n"),
@@ -111,6 +119,7 @@ async fn a_pooled_connection_the_upstream_closed_is_not_used_again() {
         RawAnswer {
             bytes: b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst",
             close: true,
+            hold_ms: 0,
         },
         answer(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecond"),
     ])
@@ -122,5 +131,61 @@ async fn a_pooled_connection_the_upstream_closed_is_not_used_again() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "second");
     assert_eq!(up.connections(), 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_sent_before_the_whole_body_is_passed_on() {
+    // The upstream refuses the upload as soon as it has the head, then reads nothing more.
+    let up = RawUpstream::start(vec![RawAnswer {
+        bytes: b"HTTP/1.1 413 Content Too Large\r\ncontent-length: 9\r\n\r\ntoo large",
+        close: true,
+        hold_ms: 30_000,
+    }])
+    .await;
+    let url = up.url.clone();
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.upstream = Some(url);
+        c.unmatched = "authenticated".into();
+        // Without the early answer, the stalled upload would end in a 504 after this.
+        c.upstream_timeout_ms = 2_000;
+    })
+    .await;
+    let c = app.client(None).await;
+    let token = app.access_token(&c).await;
+
+    // 64 MiB: far more than the sockets between here and the upstream can hold.
+    let body_len = 64 * 1024 * 1024;
+    let stream = TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let (mut from_gateway, mut to_gateway) = stream.into_split();
+    let head = format!(
+        "POST /v1/uploads HTTP/1.1\r\nhost: api\r\nauthorization: Bearer {token}\r\ncontent-length: {body_len}\r\n\r\n"
+    );
+    let uploader = tokio::spawn(async move {
+        let chunk = vec![b'x'; 64 * 1024];
+        if to_gateway.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        for _ in 0..body_len / chunk.len() {
+            if to_gateway.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.ends_with(b"too large") {
+        let read = tokio::time::timeout(Duration::from_secs(30), from_gateway.read(&mut buf));
+        match read.await.unwrap() {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\ntoo large"), "{answer}");
+    uploader.abort();
     app.stop().await;
 }

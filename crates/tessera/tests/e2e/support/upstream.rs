@@ -289,11 +289,13 @@ async fn echo(stream: tokio::net::TcpStream, echoes: Arc<Echoes>) {
     echoes.closed.fetch_add(1, Ordering::SeqCst);
 }
 
-/// One answer of a [`RawUpstream`]: bytes written as they are, then the connection is
-/// closed or kept for the next request.
+/// One answer of a [`RawUpstream`]: bytes written as they are as soon as a request's head
+/// has arrived, then the connection is closed or kept for the next request.
 pub struct RawAnswer {
     pub bytes: &'static [u8],
     pub close: bool,
+    /// Milliseconds to wait after the answer, reading nothing, before going on.
+    pub hold_ms: u64,
 }
 
 /// An upstream that speaks HTTP/1.1 by hand, to send framings an ordinary server never
@@ -354,7 +356,7 @@ async fn raw_connection(
     use tokio::io::AsyncWriteExt;
     let mut buf = Vec::new();
     loop {
-        // The tests send no request bodies: a request is its head.
+        // A request is its head: the tests send no bodies, or bodies never read.
         while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
             let mut chunk = [0u8; 4096];
             match stream.read(&mut chunk).await {
@@ -371,7 +373,11 @@ async fn raw_connection(
         let Some(answer) = answers.lock().unwrap().pop_front() else {
             return;
         };
-        if stream.write_all(answer.bytes).await.is_err() || answer.close {
+        if stream.write_all(answer.bytes).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(answer.hold_ms)).await;
+        if answer.close {
             return;
         }
     }
