@@ -410,6 +410,16 @@ fn over_limit(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// A header map of `pairs`, in order, for the gateway's unit tests.
+#[cfg(test)]
+fn test_headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(*k, HeaderValue::from_static(v));
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

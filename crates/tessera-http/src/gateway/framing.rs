@@ -203,15 +203,7 @@ fn chunk_size(line: &[u8]) -> Result<u64, String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use axum::http::HeaderValue;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
+    use crate::gateway::test_headers as headers;
 
     #[test]
     fn framing_follows_rfc_9112_section_6_3() {

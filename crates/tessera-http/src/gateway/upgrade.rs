@@ -175,14 +175,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Stamped<T> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
+    use crate::gateway::test_headers as headers;
 
     #[test]
     fn only_a_get_asking_for_websocket_is_an_upgrade() {
