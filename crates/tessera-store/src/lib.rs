@@ -27,6 +27,7 @@ pub mod private_fs;
 mod read;
 mod refresh_pruning;
 mod revocations;
+mod rotation_batch;
 mod scopes;
 mod single_statement;
 mod sqlite;
@@ -60,6 +61,9 @@ pub struct SqlStore {
     notifier: Option<Arc<notify::Notifier>>,
     /// PostgreSQL only: the database's URL, for the notification listener.
     listen_url: Option<String>,
+    /// PostgreSQL only: concurrent refresh rotations committed together (see
+    /// [`rotation_batch`]).
+    rotations: Option<Arc<rotation_batch::RotationBatcher>>,
     /// See [`SqlStore::announcing_each_write`].
     announce_at_once: bool,
 }
@@ -129,12 +133,16 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(ConnectError::Migrate)?;
-        let (notifier, listen_url) = match dialect {
+        let (notifier, listen_url, rotations) = match dialect {
             Dialect::Postgres => (
                 Some(notify::Notifier::start(pool.clone())),
                 Some(url.clone()),
+                Some(
+                    rotation_batch::RotationBatcher::start(&url, dialect.acquire_timeout())
+                        .map_err(ConnectError::Connect)?,
+                ),
             ),
-            Dialect::Sqlite => (None, None),
+            Dialect::Sqlite => (None, None, None),
         };
         let (writer, sqlite) = match sqlite_path {
             Some(path) => {
@@ -151,6 +159,7 @@ impl SqlStore {
             sqlite,
             notifier,
             listen_url,
+            rotations,
             announce_at_once: false,
         })
     }
@@ -191,6 +200,9 @@ impl SqlStore {
             notifier.flush().await;
         }
         self.pool.close().await;
+        if let Some(rotations) = &self.rotations {
+            rotations.close().await;
+        }
     }
 
     /// This store for a short-lived process (a CLI command): each write that commits is

@@ -599,3 +599,49 @@ conformance_test!(
         }
     }
 );
+
+conformance_test!(
+    /// A rotation that fails part-way (its old token is spent, then its new token's key
+    /// turns out stored already) leaves its old token unspent, and the rotations running at
+    /// the same time all stand: on PostgreSQL they share batches with it (one statement for
+    /// many rotations, which fails as a whole and is then run rotation by rotation), on
+    /// SQLite a group commit.
+    async fn a_rotation_failing_part_way_spoils_no_other_rotation(s) {
+        let (app, user, account) = s.parties().await;
+        let mut live = Vec::new();
+        for _ in 0..2 * RACERS {
+            live.push(s.token_set(&app.id, &user, &account, T0).await);
+        }
+        // Even: an ordinary rotation. Odd: the new token has the key of the previous set's
+        // first token, which stays stored (spent or not).
+        let news: Vec<RefreshToken> = live
+            .iter()
+            .enumerate()
+            .map(|(i, (set, _))| {
+                let new = refresh_token(&set.id, T0 + 1);
+                match i % 2 {
+                    0 => new,
+                    _ => RefreshToken { token_hash: live[i - 1].1.token_hash, ..new },
+                }
+            })
+            .collect();
+        let stores = [s.store.clone()];
+        let outcomes = race(&stores, 2 * RACERS, |i, store| {
+            let (old, new) = (live[i].1.clone(), news[i].clone());
+            async move { store.rotate_refresh_token(&old, &new, None, T0 + 1).await.ok() }
+        })
+        .await;
+        for (i, ((set, first), outcome)) in live.iter().zip(&outcomes).enumerate() {
+            let (old, _) = s.find_refresh_token(&first.token_hash).await.unwrap().unwrap();
+            if i % 2 == 0 {
+                assert_eq!(*outcome, Some(Rotation::Rotated), "rotation {i}");
+                assert_eq!(old.used_at, Some(T0 + 1), "rotation {i}");
+                let (new, _) = s.find_refresh_token(&news[i].token_hash).await.unwrap().unwrap();
+                assert_eq!(new.token_set_id, set.id);
+            } else {
+                assert_eq!(*outcome, None, "rotation {i} cannot store its new token");
+                assert_eq!(old.used_at, None, "rotation {i} left its old token spent");
+            }
+        }
+    }
+);

@@ -1,0 +1,261 @@
+//! PostgreSQL only: concurrent refresh rotations share one statement and one commit.
+//!
+//! One rotation alone is one statement ([`crate::single_statement`]), but each is still its
+//! own transaction: a backend woken, an executor started, a transaction id taken, a commit
+//! record written and flushed. Under load those per-transaction costs are most of the
+//! database's CPU per rotation. Here a task takes every rotation waiting when a connection is
+//! free (up to [`MAX_BATCH`]) and runs them as one statement over arrays: the same guarded
+//! CTEs, joined to the batch's rows, committed together. Each rotation is still durable
+//! before its caller hears of it, and each is still decided on its own: the guard's join
+//! spends a token only when it is unused and its set is live, and when a batch holds the
+//! same token twice PostgreSQL updates its row once, through one of the two rows, so exactly
+//! one of them is reported rotated.
+//!
+//! A batch that fails as a statement (a constraint or a deadlock, not an unreachable
+//! server) fails none of its rotations: each caller runs its own alone, so one bad write
+//! cannot spoil the others. The arrays need PostgreSQL's own driver, which sqlx's `Any`
+//! cannot bind, so the batches have a small pool of their own.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Row};
+use tessera_core::error::StoreError;
+use tessera_core::store::{ChangeKind, RefreshToken};
+use tessera_core::UnixSeconds;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// The most rotations one statement carries.
+const MAX_BATCH: usize = 128;
+
+/// Batches in flight at once, each on a connection of the pool. Two keep the database busy
+/// while the last batch's answers travel back, without splitting the queue into many small
+/// batches.
+const IN_FLIGHT: usize = 2;
+
+const ROTATE_MANY: &str = "\
+WITH input AS (
+    SELECT * FROM unnest($1::int4[], $2::int8[], $3::bytea[], $4::bytea[], $5::bytea[], $6::text[],
+                         $7::int8[], $8::text[], $9::int8[], $10::text[], $11::int8[])
+        AS i(n, now, old_hash, retry, new_hash, set_id, created_at, access_jti, access_expires_at,
+             old_jti, old_expires_at)
+), spent AS (
+    UPDATE refresh_token SET used_at = i.now, retry_sealed = i.retry
+    FROM input i
+    WHERE refresh_token.token_hash = i.old_hash AND refresh_token.used_at IS NULL
+      AND (SELECT s.revoked_at IS NULL FROM token_set s WHERE s.id = refresh_token.token_set_id)
+    RETURNING i.*
+), stored AS (
+    INSERT INTO refresh_token (token_hash, token_set_id, created_at, used_at, access_jti, access_expires_at)
+    SELECT new_hash, set_id, created_at, NULL, access_jti, access_expires_at FROM spent
+), revoked AS (
+    INSERT INTO revoked_token (jti, expires_at, revoked_at)
+    SELECT old_jti, old_expires_at, now FROM spent
+    ON CONFLICT (jti) DO NOTHING
+), changed AS (
+    INSERT INTO change_event (kind, subject, created_at)
+    SELECT $12, old_jti, now FROM spent
+)
+SELECT n FROM spent";
+
+/// One rotation waiting for its batch: what the statement needs, owned.
+struct Job {
+    now: UnixSeconds,
+    old_hash: Vec<u8>,
+    retry: Option<Vec<u8>>,
+    new: RefreshToken,
+    old_jti: String,
+    old_expires_at: UnixSeconds,
+    done: oneshot::Sender<Outcome>,
+}
+
+/// What a batch tells each of its rotations.
+pub(crate) enum Outcome {
+    /// Committed: whether this rotation spent its token.
+    Decided(bool),
+    /// The batch failed as a statement; nothing of it stands. Run this rotation alone.
+    RunAlone,
+    /// The database could not be reached.
+    Failed(StoreError),
+}
+
+/// The sending side, shared by every clone of one store.
+pub(crate) struct RotationBatcher {
+    queue: mpsc::UnboundedSender<Job>,
+    pool: PgPool,
+}
+
+impl RotationBatcher {
+    /// Connects the batches' pool (lazily, as the main pool's connections are made) and
+    /// starts the task that forms the batches.
+    pub(crate) fn start(url: &str, acquire_timeout: Duration) -> Result<Arc<Self>, sqlx::Error> {
+        let options = PgConnectOptions::from_str(url)?
+            // These connections run this one statement, whose only good plan is to look each
+            // batch row's token up by its key (and its set by the set's key). Misled by a
+            // young table's statistics or a large batch, the planner picked a hash join that
+            // read the whole token table, and a cached generic plan kept such a choice while
+            // the table grew: so the other join methods are off here, and each batch is
+            // planned for its own size.
+            .options([
+                ("jit", "off"),
+                ("enable_seqscan", "off"),
+                ("enable_hashjoin", "off"),
+                ("enable_mergejoin", "off"),
+                ("plan_cache_mode", "force_custom_plan"),
+            ])
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let pool = PgPoolOptions::new()
+            .max_connections(IN_FLIGHT as u32)
+            .acquire_timeout(acquire_timeout)
+            .connect_lazy_with(options);
+        let (queue, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(form_batches(pool.clone(), jobs));
+        Ok(Arc::new(Self { queue, pool }))
+    }
+
+    /// Queues one rotation and waits for its batch's answer.
+    pub(crate) async fn rotate(
+        &self,
+        old: &RefreshToken,
+        new: &RefreshToken,
+        retry: Option<&[u8]>,
+        now: UnixSeconds,
+    ) -> Outcome {
+        let (done, answer) = oneshot::channel();
+        let job = Job {
+            now,
+            old_hash: old.token_hash.0.to_vec(),
+            retry: retry.map(<[u8]>::to_vec),
+            new: new.clone(),
+            old_jti: old.access_jti.clone(),
+            old_expires_at: old.access_expires_at,
+            done,
+        };
+        if self.queue.send(job).is_err() {
+            return Outcome::Failed(crate::db(sqlx::Error::PoolClosed));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Outcome::Failed(crate::db(sqlx::Error::WorkerCrashed)))
+    }
+
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Takes the first waiting rotation, then, once a connection is free, every other one
+/// waiting by then: the busier the database, the larger the batches.
+async fn form_batches(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(first) = jobs.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            run_batch(&pool, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn run_batch(pool: &PgPool, mut batch: Vec<Job>) {
+    // Rows are locked in the batch's order: in one order for every batch, two batches that
+    // share tokens (a token presented twice at once) wait for each other instead of
+    // deadlocking.
+    batch.sort_unstable_by(|a, b| a.old_hash.cmp(&b.old_hash));
+    let len = batch.len();
+    let mut n = Vec::with_capacity(len);
+    let mut now = Vec::with_capacity(len);
+    let mut old_hash = Vec::with_capacity(len);
+    let mut retry = Vec::with_capacity(len);
+    let mut new_hash = Vec::with_capacity(len);
+    let mut set_id = Vec::with_capacity(len);
+    let mut created_at = Vec::with_capacity(len);
+    let mut access_jti = Vec::with_capacity(len);
+    let mut access_expires_at = Vec::with_capacity(len);
+    let mut old_jti = Vec::with_capacity(len);
+    let mut old_expires_at = Vec::with_capacity(len);
+    let mut answers = Vec::with_capacity(len);
+    for (i, job) in batch.into_iter().enumerate() {
+        // MAX_BATCH is far below i32::MAX.
+        n.push(i as i32);
+        now.push(job.now);
+        old_hash.push(job.old_hash);
+        retry.push(job.retry);
+        new_hash.push(job.new.token_hash.0.to_vec());
+        set_id.push(job.new.token_set_id.to_string());
+        created_at.push(job.new.created_at);
+        access_jti.push(job.new.access_jti);
+        access_expires_at.push(job.new.access_expires_at);
+        old_jti.push(job.old_jti);
+        old_expires_at.push(job.old_expires_at);
+        answers.push(job.done);
+    }
+    let result = sqlx::query(ROTATE_MANY)
+        .bind(n)
+        .bind(now)
+        .bind(old_hash)
+        .bind(retry)
+        .bind(new_hash)
+        .bind(set_id)
+        .bind(created_at)
+        .bind(access_jti)
+        .bind(access_expires_at)
+        .bind(old_jti)
+        .bind(old_expires_at)
+        .bind(ChangeKind::RevokedToken.as_str())
+        .fetch_all(pool)
+        .await;
+    match result {
+        Ok(rows) => {
+            let mut spent = vec![false; len];
+            for row in rows {
+                if let Some(slot) = row
+                    .try_get::<i32, _>("n")
+                    .ok()
+                    .and_then(|i| usize::try_from(i).ok())
+                    .and_then(|i| spent.get_mut(i))
+                {
+                    *slot = true;
+                }
+            }
+            for (done, spent) in answers.into_iter().zip(spent) {
+                // A caller that went away needs no answer.
+                let _ = done.send(Outcome::Decided(spent));
+            }
+        }
+        Err(err) => {
+            let text = err.to_string();
+            let statement_failed = matches!(err, sqlx::Error::Database(_));
+            let unavailable = crate::db(err).is_unavailable();
+            if statement_failed && !unavailable {
+                tracing::debug!(error = %text, rotations = len, "a batch of rotations failed; each runs alone");
+                for done in answers {
+                    let _ = done.send(Outcome::RunAlone);
+                }
+                return;
+            }
+            // One failure, told to every caller the way it was classified.
+            for done in answers {
+                let err = if unavailable {
+                    StoreError::unavailable(text.clone())
+                } else {
+                    StoreError::new(text.clone())
+                };
+                let _ = done.send(Outcome::Failed(err));
+            }
+        }
+    }
+}
