@@ -10,7 +10,7 @@
 //! part that parses what the Internet sends.
 
 use std::future::poll_fn;
-use std::io;
+use std::io::{self, Write as _};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -242,7 +242,8 @@ fn request_head(req: &Outgoing<'_>, authority: &str) -> Vec<u8> {
     match &req.body {
         OutBody::None => {}
         OutBody::Length(n, _) => {
-            head.extend_from_slice(format!("content-length: {n}\r\n").as_bytes());
+            // Formatted straight into the head: writing to a `Vec` cannot fail.
+            let _ = write!(head, "content-length: {n}\r\n");
         }
         OutBody::Chunked(_) => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
@@ -289,14 +290,19 @@ async fn write_request(conn: &mut Conn, head: &[u8], body: &mut OutBody) -> Resu
         if data.is_empty() {
             continue;
         }
+        // A chunk's size line, on the stack: 16 hex digits and CRLF at most.
+        let mut line = [0u8; 18];
         let size_line = if chunked {
-            format!("{:x}\r\n", data.len())
+            let mut rest = &mut line[..];
+            let _ = write!(rest, "{:x}\r\n", data.len());
+            let written = 18 - rest.len();
+            &line[..written]
         } else {
-            String::new()
+            &line[..0]
         };
         let end: &[u8] = if chunked { b"\r\n" } else { b"" };
         let write = async {
-            to_upstream.write_all(size_line.as_bytes()).await?;
+            to_upstream.write_all(size_line).await?;
             to_upstream.write_all(&data).await?;
             to_upstream.write_all(end).await
         };
@@ -466,8 +472,8 @@ struct UpstreamBody {
 impl UpstreamBody {
     fn end(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if let Some(conn) = self.conn.take() {
-            let reusable = self.keep_alive && !matches!(self.decode, Decode::UntilClose);
-            release(&self.pool, conn, reusable);
+            // `keep_alive` is already false for a body delimited by the close.
+            release(&self.pool, conn, self.keep_alive);
         }
         Poll::Ready(None)
     }

@@ -153,6 +153,36 @@ async fn an_upstream_that_stops_reading_the_body_is_504_and_lets_go() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_upload_reaches_the_upstream_whole() {
+    let (app, up) = spawn(Backend::Sqlite, |c| c.unmatched = "authenticated".into()).await;
+    let c = app.client(None).await;
+    let token = app.access_token(&c).await;
+    let mut stream = TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = post_head(&app.base, "/upload", &token);
+    let head = format!("{head}transfer-encoding: chunked\r\nconnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Sizes whose size lines have one to five hex digits; the gateway sends each on as a
+    // chunk of its own size line, which the upstream's parser must accept.
+    let sizes = [1usize, 15, 16, 4095, 70_000, 1 << 20];
+    for size in sizes {
+        let chunk = format!("{size:X}\r\n");
+        stream.write_all(chunk.as_bytes()).await.unwrap();
+        stream.write_all(&vec![b'c'; size]).await.unwrap();
+        stream.write_all(b"\r\n").await.unwrap();
+    }
+    stream.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    let total = sizes.iter().sum::<usize>() as u64;
+    assert_eq!((up.last().body_len, up.last().body_complete), (total, true));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_upload_is_not_cut_by_the_response_timeout() {
     let (app, up) = spawn(Backend::Sqlite, |c| {
         c.unmatched = "authenticated".into();
