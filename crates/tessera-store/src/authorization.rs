@@ -25,6 +25,13 @@ macro_rules! code_columns {
          code_challenge, nonce, auth_time, token_set_id, created_at, expires_at, dpop_jkt"
     };
 }
+/// PostgreSQL: the guarded consumption answering the code it consumed, so that the usual
+/// case is one round trip.
+const CONSUME_CODE_RETURNING: &str = concat!(
+    "UPDATE authorization_code SET used_at = $1 \
+     WHERE code_hash = $2 AND client_id = $3 AND used_at IS NULL RETURNING ",
+    code_columns!()
+);
 const CODE_OF_CLIENT: &str = concat!(
     "SELECT ",
     code_columns!(),
@@ -328,20 +335,35 @@ impl AuthorizationStore for SqlStore {
         now: UnixSeconds,
     ) -> StoreResult<CodeConsumption> {
         // The client is part of the condition: another client's code stays as it was.
-        let consumed = self
-            .guarded_write(GuardedWrite {
+        let params = vec![
+            Param::Int(now),
+            Param::Blob(code_hash.0.to_vec()),
+            Param::Text(client.to_string()),
+        ];
+        let consumed = if self.dialect == Dialect::Postgres {
+            let consumed = Statement {
+                sql: CONSUME_CODE_RETURNING,
+                params,
+            }
+            .sqlx()
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+            if let Some(row) = consumed {
+                return Ok(CodeConsumption::Consumed(code(&row)?));
+            }
+            false
+        } else {
+            self.guarded_write(GuardedWrite {
                 guard: Statement {
                     sql: "UPDATE authorization_code SET used_at = $1 \
                           WHERE code_hash = $2 AND client_id = $3 AND used_at IS NULL",
-                    params: vec![
-                        Param::Int(now),
-                        Param::Blob(code_hash.0.to_vec()),
-                        Param::Text(client.to_string()),
-                    ],
+                    params,
                 },
                 then: Vec::new(),
             })
-            .await?;
+            .await?
+        };
         let found = self
             .read_one(
                 Statement {
