@@ -40,6 +40,18 @@ fn post_head(base: &str, path: &str, token: &str) -> String {
     format!("POST {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {token}\r\n")
 }
 
+/// A connection on which the head of an upload to `/upload` has been sent, its body framed
+/// by `framing` (one header line without its CRLF); the body is the caller's to send.
+async fn open_upload(base: &str, token: &str, framing: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = post_head(base, "/upload", token);
+    let head = format!("{head}{framing}\r\nconnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
 fn idle(c: &mut tessera::config::Config) {
     c.unmatched = "authenticated".into();
     c.upstream_idle_timeout_ms = IDLE_MS;
@@ -157,12 +169,7 @@ async fn a_chunked_upload_reaches_the_upstream_whole() {
     let (app, up) = spawn(Backend::Sqlite, |c| c.unmatched = "authenticated".into()).await;
     let c = app.client(None).await;
     let token = app.access_token(&c).await;
-    let mut stream = TcpStream::connect(app.base.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    let head = post_head(&app.base, "/upload", &token);
-    let head = format!("{head}transfer-encoding: chunked\r\nconnection: close\r\n\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut stream = open_upload(&app.base, &token, "transfer-encoding: chunked").await;
     // Sizes whose size lines have one to five hex digits; the gateway sends each on as a
     // chunk of its own size line, which the upstream's parser must accept.
     let sizes = [1usize, 15, 16, 4095, 70_000, 1 << 20];
@@ -191,12 +198,7 @@ async fn a_slow_upload_is_not_cut_by_the_response_timeout() {
     .await;
     let c = app.client(None).await;
     let token = app.access_token(&c).await;
-    let mut stream = TcpStream::connect(app.base.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    let head = post_head(&app.base, "/upload", &token);
-    let head = format!("{head}content-length: 8192\r\nconnection: close\r\n\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut stream = open_upload(&app.base, &token, "content-length: 8192").await;
     // Eight parts, 100 ms apart: the upload outlasts upstream_timeout_ms (300 ms) more than
     // twice, and the upstream takes each part as it comes.
     for _ in 0..8 {
