@@ -60,6 +60,21 @@ WITH input AS (
 )
 SELECT n FROM spent";
 
+/// These connections run one statement, whose only good plan is to look each batch row's
+/// token up by its key (and its set by the set's key). Misled by a young table's
+/// statistics or a large batch, the planner picked a hash join that read the whole token
+/// table, and a cached generic plan kept such a choice while the table grew: so the other
+/// join methods are off here, and each batch is planned for its own size. Set after
+/// connecting, as the main pool's `jit = off` is, rather than as startup options, which
+/// some connection poolers refuse.
+const SESSION_SETUP: [&str; 5] = [
+    "SET jit = off",
+    "SET enable_seqscan = off",
+    "SET enable_hashjoin = off",
+    "SET enable_mergejoin = off",
+    "SET plan_cache_mode = force_custom_plan",
+];
+
 /// One rotation waiting for its batch: what the statement needs, owned.
 struct Job {
     now: UnixSeconds,
@@ -92,24 +107,19 @@ impl RotationBatcher {
     /// starts the task that forms the batches.
     pub(crate) fn start(url: &str, acquire_timeout: Duration) -> Result<Arc<Self>, sqlx::Error> {
         let options = PgConnectOptions::from_str(url)?
-            // These connections run this one statement, whose only good plan is to look each
-            // batch row's token up by its key (and its set by the set's key). Misled by a
-            // young table's statistics or a large batch, the planner picked a hash join that
-            // read the whole token table, and a cached generic plan kept such a choice while
-            // the table grew: so the other join methods are off here, and each batch is
-            // planned for its own size.
-            .options([
-                ("jit", "off"),
-                ("enable_seqscan", "off"),
-                ("enable_hashjoin", "off"),
-                ("enable_mergejoin", "off"),
-                ("plan_cache_mode", "force_custom_plan"),
-            ])
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         let pool = PgPoolOptions::new()
             .max_connections(IN_FLIGHT as u32)
             .acquire_timeout(acquire_timeout)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    for setting in SESSION_SETUP {
+                        sqlx::query(setting).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_lazy_with(options);
         let (queue, jobs) = mpsc::unbounded_channel();
         tokio::spawn(form_batches(pool.clone(), jobs));
