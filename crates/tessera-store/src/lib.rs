@@ -23,11 +23,11 @@ mod legacy;
 mod legacy_console;
 mod multi_row;
 mod notify;
+mod pg_batch;
 pub mod private_fs;
 mod read;
 mod refresh_pruning;
 mod revocations;
-mod rotation_batch;
 mod scopes;
 mod single_statement;
 mod sqlite;
@@ -61,9 +61,9 @@ pub struct SqlStore {
     notifier: Option<Arc<notify::Notifier>>,
     /// PostgreSQL only: the database's URL, for the notification listener.
     listen_url: Option<String>,
-    /// PostgreSQL only: concurrent refresh rotations committed together (see
-    /// [`rotation_batch`]).
-    rotations: Option<Arc<rotation_batch::RotationBatcher>>,
+    /// PostgreSQL only: concurrent rotations and point reads run together (see
+    /// [`pg_batch`]).
+    batches: Option<Arc<pg_batch::PgBatches>>,
     /// See [`SqlStore::announcing_each_write`].
     announce_at_once: bool,
 }
@@ -133,12 +133,12 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(ConnectError::Migrate)?;
-        let (notifier, listen_url, rotations) = match dialect {
+        let (notifier, listen_url, batches) = match dialect {
             Dialect::Postgres => (
                 Some(notify::Notifier::start(pool.clone())),
                 Some(url.clone()),
                 Some(
-                    rotation_batch::RotationBatcher::start(&url, dialect.acquire_timeout())
+                    pg_batch::PgBatches::start(&url, dialect.acquire_timeout())
                         .map_err(ConnectError::Connect)?,
                 ),
             ),
@@ -159,7 +159,7 @@ impl SqlStore {
             sqlite,
             notifier,
             listen_url,
-            rotations,
+            batches,
             announce_at_once: false,
         })
     }
@@ -200,8 +200,8 @@ impl SqlStore {
             notifier.flush().await;
         }
         self.pool.close().await;
-        if let Some(rotations) = &self.rotations {
-            rotations.close().await;
+        if let Some(batches) = &self.batches {
+            batches.close().await;
         }
     }
 

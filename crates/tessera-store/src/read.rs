@@ -1,6 +1,7 @@
 //! Point reads of the hot path, written once as a [`Statement`] and mapped by one function
 //! over [`Columns`]: inline on a pooled rusqlite connection on SQLite, through sqlx on
-//! PostgreSQL.
+//! PostgreSQL, where a read by one key joins the other reads of its kind waiting at the
+//! same moment ([`crate::pg_batch::reads`]).
 
 use tessera_core::store::StoreResult;
 
@@ -25,6 +26,10 @@ impl SqlStore {
                     None => Ok(None),
                 }
             });
+        }
+        if let (Some(batches), Some(key)) = (&self.batches, statement.only_key()) {
+            let row = batches.reads.read(statement.sql, key.to_vec()).await?;
+            return row.as_ref().map(|r| map(r)).transpose();
         }
         let row = statement
             .sqlx()

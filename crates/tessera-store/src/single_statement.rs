@@ -9,7 +9,7 @@
 //! the guard changed a row. Under READ COMMITTED a concurrent rotation of the same token
 //! waits on the row lock, re-checks `used_at IS NULL` and changes nothing, as before.
 //!
-//! Under load a rotation does not run alone: [`crate::rotation_batch`] puts the rotations
+//! Under load a rotation does not run alone: [`crate::pg_batch::rotations`] puts the rotations
 //! waiting at the same moment into one statement of the same shape. The statement here is
 //! what a rotation of a failed batch runs on its own.
 //!
@@ -19,7 +19,7 @@ use sqlx::Row;
 use tessera_core::store::{ChangeKind, RefreshToken, StoreResult, TokenSet};
 use tessera_core::UnixSeconds;
 
-use crate::rotation_batch::Outcome;
+use crate::pg_batch::rotations::Outcome;
 use crate::{db, SqlStore};
 
 const ROTATE: &str = "\
@@ -63,8 +63,8 @@ impl SqlStore {
         retry: Option<&[u8]>,
         now: UnixSeconds,
     ) -> StoreResult<bool> {
-        if let Some(batcher) = &self.rotations {
-            match batcher.rotate(old, new, retry, now).await {
+        if let Some(batches) = &self.batches {
+            match batches.rotations.rotate(old, new, retry, now).await {
                 Outcome::Decided(rotated) => {
                     if rotated {
                         self.announce_change().await;

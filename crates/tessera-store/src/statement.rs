@@ -2,6 +2,7 @@
 //! by either executor: sqlx (PostgreSQL) or rusqlite (SQLite's writer thread and readers).
 
 use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::postgres::PgRow;
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 use tessera_core::store::StoreResult;
@@ -28,6 +29,14 @@ pub(crate) struct Statement {
 }
 
 impl Statement {
+    /// Its parameter when it has one only, a key (a hash or an id as bytes).
+    pub(crate) fn only_key(&self) -> Option<&[u8]> {
+        match self.params.as_slice() {
+            [Param::Blob(key)] => Some(key),
+            _ => None,
+        }
+    }
+
     /// The statement as a sqlx query, its parameters moved in.
     pub(crate) fn sqlx(self) -> Query<'static, Any, AnyArguments<'static>> {
         let mut query = sqlx::query(self.sql);
@@ -76,26 +85,34 @@ pub(crate) trait Columns {
     fn maybe_blob(&self, col: &str) -> StoreResult<Option<Vec<u8>>>;
 }
 
-impl Columns for AnyRow {
-    fn text(&self, col: &str) -> StoreResult<String> {
-        self.try_get(col).map_err(db)
-    }
-    fn maybe_text(&self, col: &str) -> StoreResult<Option<String>> {
-        self.try_get(col).map_err(db)
-    }
-    fn int(&self, col: &str) -> StoreResult<i64> {
-        self.try_get(col).map_err(db)
-    }
-    fn maybe_int(&self, col: &str) -> StoreResult<Option<i64>> {
-        self.try_get(col).map_err(db)
-    }
-    fn blob(&self, col: &str) -> StoreResult<Vec<u8>> {
-        self.try_get(col).map_err(db)
-    }
-    fn maybe_blob(&self, col: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.try_get(col).map_err(db)
-    }
+/// sqlx's rows, of the main pool (`Any`) and of PostgreSQL's batches, alike.
+macro_rules! sqlx_columns {
+    ($row:ty) => {
+        impl Columns for $row {
+            fn text(&self, col: &str) -> StoreResult<String> {
+                self.try_get(col).map_err(db)
+            }
+            fn maybe_text(&self, col: &str) -> StoreResult<Option<String>> {
+                self.try_get(col).map_err(db)
+            }
+            fn int(&self, col: &str) -> StoreResult<i64> {
+                self.try_get(col).map_err(db)
+            }
+            fn maybe_int(&self, col: &str) -> StoreResult<Option<i64>> {
+                self.try_get(col).map_err(db)
+            }
+            fn blob(&self, col: &str) -> StoreResult<Vec<u8>> {
+                self.try_get(col).map_err(db)
+            }
+            fn maybe_blob(&self, col: &str) -> StoreResult<Option<Vec<u8>>> {
+                self.try_get(col).map_err(db)
+            }
+        }
+    };
 }
+
+sqlx_columns!(AnyRow);
+sqlx_columns!(PgRow);
 
 impl Columns for rusqlite::Row<'_> {
     fn text(&self, col: &str) -> StoreResult<String> {

@@ -181,6 +181,51 @@ conformance_test!(
 );
 
 conformance_test!(
+    /// Point reads at the same moment each answer their own key: on PostgreSQL they share
+    /// one statement per kind of read (a token's set and a spent token's sealed answer
+    /// here), and a key without a row, among keys with one, is still `None`.
+    async fn concurrent_reads_each_find_their_own_row(s) {
+        let (app, user, account) = s.parties().await;
+        let mut live = Vec::new();
+        for _ in 0..RACERS {
+            live.push(s.token_set(&app.id, &user, &account, T0).await);
+        }
+        // Every third set's first token is spent, its sealed answer a byte string naming it.
+        for (i, (set, first)) in live.iter().enumerate().filter(|(i, _)| i.is_multiple_of(3)) {
+            let sealed = format!("sealed {i}").into_bytes();
+            let next = refresh_token(&set.id, T0 + 1);
+            let rotated = s.rotate_refresh_token(first, &next, Some(&sealed), T0 + 1).await;
+            assert_eq!(rotated.unwrap(), Rotation::Rotated);
+        }
+        let stores = [s.store.clone()];
+        let found = race(&stores, 3 * RACERS, |i, store| {
+            let (set, first) = live[i % RACERS].clone();
+            async move {
+                match i / RACERS {
+                    0 => {
+                        let found = store.find_refresh_token(&first.token_hash).await.unwrap();
+                        found.map(|(token, set)| (token.token_hash, set.id)) == Some((first.token_hash, set.id))
+                    }
+                    1 => {
+                        let unknown = SecretHash::of(format!("never issued {i}").as_bytes());
+                        store.find_refresh_token(&unknown).await.unwrap().is_none()
+                    }
+                    _ => {
+                        let retry = store.refresh_retry(&first.token_hash).await.unwrap();
+                        let expected = (i % RACERS).is_multiple_of(3)
+                            .then(|| format!("sealed {}", i % RACERS).into_bytes());
+                        retry == expected
+                    }
+                }
+            }
+        })
+        .await;
+        let wrong: Vec<usize> = (0..found.len()).filter(|&i| !found[i]).collect();
+        assert!(wrong.is_empty(), "reads answered wrongly: {wrong:?}");
+    }
+);
+
+conformance_test!(
     /// Rotation spends the old token (`used_at`), stores the new one, revokes the old
     /// access token until it would have expired, and records that revocation's change.
     async fn rotation_spends_the_old_token_and_revokes_its_access_token(s) {

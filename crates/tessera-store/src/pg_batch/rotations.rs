@@ -1,31 +1,26 @@
-//! PostgreSQL only: concurrent refresh rotations share one statement and one commit.
+//! Concurrent refresh rotations share one statement and one commit.
 //!
 //! One rotation alone is one statement ([`crate::single_statement`]), but each is still its
 //! own transaction: a backend woken, an executor started, a transaction id taken, a commit
-//! record written and flushed. Under load those per-transaction costs are most of the
-//! database's CPU per rotation. Here a task takes every rotation waiting when a connection is
-//! free (up to [`MAX_BATCH`]) and runs them as one statement over arrays: the same guarded
-//! CTEs, joined to the batch's rows, committed together. Each rotation is still durable
-//! before its caller hears of it, and each is still decided on its own: the guard's join
-//! spends a token only when it is unused and its set is live, and when a batch holds the
-//! same token twice PostgreSQL updates its row once, through one of the two rows, so exactly
-//! one of them is reported rotated.
+//! record written and flushed. Here the rotations of a batch run as one statement over
+//! arrays: the same guarded CTEs, joined to the batch's rows, committed together. Each
+//! rotation is still durable before its caller hears of it, and each is still decided on its
+//! own: the guard's join spends a token only when it is unused and its set is live, and when
+//! a batch holds the same token twice PostgreSQL updates its row once, through one of the
+//! two rows, so exactly one of them is reported rotated.
 //!
 //! A batch that fails as a statement (a constraint or a deadlock, not an unreachable
 //! server) fails none of its rotations: each caller runs its own alone, so one bad write
-//! cannot spoil the others. The arrays need PostgreSQL's own driver, which sqlx's `Any`
-//! cannot bind, so the batches have a small pool of their own.
+//! cannot spoil the others.
 
-use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
-
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Row};
+use sqlx::postgres::PgPool;
+use sqlx::Row;
 use tessera_core::error::StoreError;
 use tessera_core::store::{ChangeKind, RefreshToken};
 use tessera_core::UnixSeconds;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::oneshot;
+
+use super::{BatchError, Queue};
 
 /// The most rotations one statement carries.
 const MAX_BATCH: usize = 128;
@@ -33,7 +28,12 @@ const MAX_BATCH: usize = 128;
 /// Batches in flight at once, each on a connection of the pool. Two keep the database busy
 /// while the last batch's answers travel back, without splitting the queue into many small
 /// batches.
-const IN_FLIGHT: usize = 2;
+pub(super) const IN_FLIGHT: usize = 2;
+
+/// Each batch planned for its own size: a generic plan, cached while the token table
+/// grew from a few rows, kept choices made for that young table (a nested loop that
+/// started from every live token set).
+pub(super) const SESSION_SETUP: &[&str] = &["SET plan_cache_mode = force_custom_plan"];
 
 const ROTATE_MANY: &str = "\
 WITH input AS (
@@ -60,21 +60,6 @@ WITH input AS (
 )
 SELECT n FROM spent";
 
-/// These connections run one statement, whose only good plan is to look each batch row's
-/// token up by its key (and its set by the set's key). Misled by a young table's
-/// statistics or a large batch, the planner picked a hash join that read the whole token
-/// table, and a cached generic plan kept such a choice while the table grew: so the other
-/// join methods are off here, and each batch is planned for its own size. Set after
-/// connecting, as the main pool's `jit = off` is, rather than as startup options, which
-/// some connection poolers refuse.
-const SESSION_SETUP: [&str; 5] = [
-    "SET jit = off",
-    "SET enable_seqscan = off",
-    "SET enable_hashjoin = off",
-    "SET enable_mergejoin = off",
-    "SET plan_cache_mode = force_custom_plan",
-];
-
 /// One rotation waiting for its batch: what the statement needs, owned.
 struct Job {
     now: UnixSeconds,
@@ -92,38 +77,23 @@ pub(crate) enum Outcome {
     Decided(bool),
     /// The batch failed as a statement; nothing of it stands. Run this rotation alone.
     RunAlone,
-    /// The database could not be reached.
+    /// The batch failed otherwise (the database could not be reached, or its answer not
+    /// be read): so does this rotation.
     Failed(StoreError),
 }
 
-/// The sending side, shared by every clone of one store.
-pub(crate) struct RotationBatcher {
-    queue: mpsc::UnboundedSender<Job>,
-    pool: PgPool,
+/// The rotations' queue, shared by every clone of one store.
+pub(crate) struct Rotations {
+    queue: Queue<Job>,
 }
 
-impl RotationBatcher {
-    /// Connects the batches' pool (lazily, as the main pool's connections are made) and
-    /// starts the task that forms the batches.
-    pub(crate) fn start(url: &str, acquire_timeout: Duration) -> Result<Arc<Self>, sqlx::Error> {
-        let options = PgConnectOptions::from_str(url)?
-            .log_statements(tracing::log::LevelFilter::Trace)
-            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
-        let pool = PgPoolOptions::new()
-            .max_connections(IN_FLIGHT as u32)
-            .acquire_timeout(acquire_timeout)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    for setting in SESSION_SETUP {
-                        sqlx::query(setting).execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_lazy_with(options);
-        let (queue, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(form_batches(pool.clone(), jobs));
-        Ok(Arc::new(Self { queue, pool }))
+impl Rotations {
+    pub(super) fn start(pool: PgPool) -> Self {
+        let queue = Queue::start(IN_FLIGHT, MAX_BATCH, move |batch| {
+            let pool = pool.clone();
+            async move { run_batch(&pool, batch).await }
+        });
+        Self { queue }
     }
 
     /// Queues one rotation and waits for its batch's answer.
@@ -144,39 +114,12 @@ impl RotationBatcher {
             old_expires_at: old.access_expires_at,
             done,
         };
-        if self.queue.send(job).is_err() {
+        if self.queue.submit(job).is_err() {
             return Outcome::Failed(crate::db(sqlx::Error::PoolClosed));
         }
         answer
             .await
             .unwrap_or_else(|_| Outcome::Failed(crate::db(sqlx::Error::WorkerCrashed)))
-    }
-
-    pub(crate) async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-/// Takes the first waiting rotation, then, once a connection is free, every other one
-/// waiting by then: the busier the database, the larger the batches.
-async fn form_batches(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(first) = jobs.recv().await {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            run_batch(&pool, batch).await;
-            drop(slot);
-        });
     }
 }
 
@@ -247,24 +190,17 @@ async fn run_batch(pool: &PgPool, mut batch: Vec<Job>) {
             }
         }
         Err(err) => {
-            let text = err.to_string();
-            let statement_failed = matches!(err, sqlx::Error::Database(_));
-            let unavailable = crate::db(err).is_unavailable();
-            if statement_failed && !unavailable {
-                tracing::debug!(error = %text, rotations = len, "a batch of rotations failed; each runs alone");
-                for done in answers {
-                    let _ = done.send(Outcome::RunAlone);
-                }
-                return;
+            let err = BatchError::of(err);
+            if err.statement_failed() {
+                tracing::debug!(error = %err.text, rotations = len, "a batch of rotations failed; each runs alone");
             }
-            // One failure, told to every caller the way it was classified.
             for done in answers {
-                let err = if unavailable {
-                    StoreError::unavailable(text.clone())
+                let outcome = if err.statement_failed() {
+                    Outcome::RunAlone
                 } else {
-                    StoreError::new(text.clone())
+                    Outcome::Failed(err.to_store())
                 };
-                let _ = done.send(Outcome::Failed(err));
+                let _ = done.send(outcome);
             }
         }
     }

@@ -1,0 +1,131 @@
+//! Point reads by one key, many at once: every refresh rotation and code exchange starts
+//! with one (its token or code by its hash), and alone each would be a round trip and a
+//! statement of its own. A batch runs the read once for an array of keys: the read's own
+//! SQL, its `$1` taken from each element in turn (`CROSS JOIN LATERAL`), so the statement a
+//! caller wrote is the one that runs, and a key without a row simply has none in the answer.
+//! A read sees what was committed when its batch's statement started, as a read of its own
+//! would when it started: never less than was committed before it was asked for.
+
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::Row;
+use tessera_core::store::StoreResult;
+use tokio::sync::oneshot;
+
+use super::{BatchError, Queue};
+
+/// The most keys one statement carries.
+const MAX_BATCH: usize = 128;
+
+/// Batches in flight at once, each on a connection of the pool.
+pub(super) const IN_FLIGHT: usize = 2;
+
+/// A batch's plan is the generic one PostgreSQL caches with the prepared statement: its
+/// shape never changes (each key, then its row by an index on the key), and planning each
+/// batch anew, as PostgreSQL otherwise goes on doing for an array of unknown length, cost
+/// more than the reads themselves.
+pub(super) const SESSION_SETUP: &[&str] = &["SET plan_cache_mode = force_generic_plan"];
+
+/// One read waiting for its batch.
+struct Job {
+    sql: &'static str,
+    key: Vec<u8>,
+    done: oneshot::Sender<StoreResult<Option<PgRow>>>,
+}
+
+/// The reads' queue, shared by every clone of one store.
+pub(crate) struct KeyReads {
+    queue: Queue<Job>,
+}
+
+impl KeyReads {
+    pub(super) fn start(pool: PgPool) -> Self {
+        let queue = Queue::start(IN_FLIGHT, MAX_BATCH, move |batch| {
+            let pool = pool.clone();
+            async move { run_batch(&pool, batch).await }
+        });
+        Self { queue }
+    }
+
+    /// The first row `sql` answers with `key` as its one parameter, `$1`.
+    pub(crate) async fn read(&self, sql: &'static str, key: Vec<u8>) -> StoreResult<Option<PgRow>> {
+        debug_assert!(!sql.contains("$2"), "a keyed read has one parameter");
+        let (done, answer) = oneshot::channel();
+        if self.queue.submit(Job { sql, key, done }).is_err() {
+            return Err(crate::db(sqlx::Error::PoolClosed));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(crate::db(sqlx::Error::WorkerCrashed)))
+    }
+}
+
+/// `sql` for each key of the array `$1`: its first row, with the key's place in the array
+/// (`batch_n`, from 1).
+fn for_each_key(sql: &str) -> String {
+    format!(
+        "SELECT b.batch_n, q.* FROM unnest($1::bytea[]) WITH ORDINALITY AS b(batch_key, batch_n) \
+         CROSS JOIN LATERAL ({} LIMIT 1) AS q",
+        sql.replace("$1", "b.batch_key")
+    )
+}
+
+/// One statement for each kind of read in the batch.
+async fn run_batch(pool: &PgPool, batch: Vec<Job>) {
+    let mut kinds: Vec<(&'static str, Vec<Job>)> = Vec::new();
+    for job in batch {
+        match kinds.iter_mut().find(|(sql, _)| *sql == job.sql) {
+            Some((_, jobs)) => jobs.push(job),
+            None => kinds.push((job.sql, vec![job])),
+        }
+    }
+    for (sql, jobs) in kinds {
+        read_kind(pool, sql, jobs).await;
+    }
+}
+
+async fn read_kind(pool: &PgPool, sql: &str, jobs: Vec<Job>) {
+    let (keys, answers): (Vec<Vec<u8>>, Vec<_>) = jobs.into_iter().map(|j| (j.key, j.done)).unzip();
+    let result = sqlx::query(&for_each_key(sql))
+        .bind(keys)
+        .fetch_all(pool)
+        .await;
+    match result {
+        Ok(rows) => {
+            let mut found: Vec<Option<PgRow>> = answers.iter().map(|_| None).collect();
+            for row in rows {
+                let place = row
+                    .try_get::<i64, _>("batch_n")
+                    .ok()
+                    .and_then(|n| usize::try_from(n - 1).ok());
+                if let Some(slot) = place.and_then(|i| found.get_mut(i)) {
+                    *slot = Some(row);
+                }
+            }
+            for (done, row) in answers.into_iter().zip(found) {
+                // A caller that went away needs no answer.
+                let _ = done.send(Ok(row));
+            }
+        }
+        Err(err) => {
+            let err = BatchError::of(err);
+            for done in answers {
+                let _ = done.send(Err(err.to_store()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_each_key;
+
+    #[test]
+    fn each_key_runs_the_callers_own_statement() {
+        let sql = for_each_key("SELECT retry_sealed FROM refresh_token WHERE token_hash = $1");
+        assert_eq!(
+            sql,
+            "SELECT b.batch_n, q.* FROM unnest($1::bytea[]) WITH ORDINALITY AS b(batch_key, batch_n) \
+             CROSS JOIN LATERAL (SELECT retry_sealed FROM refresh_token WHERE token_hash = b.batch_key LIMIT 1) AS q"
+        );
+    }
+}
