@@ -117,14 +117,19 @@ impl StoreUnderTest {
     /// Runs raw SQL on its own connection, beside the store: for breaking the schema on
     /// purpose (see `changes::a_mutation_whose_change_cannot_be_recorded_does_not_happen`).
     pub async fn raw_sql(&self, sql: &str) {
-        let mut conn = sqlx::AnyConnection::connect(&self.db.url)
-            .await
-            .expect("raw connection");
+        let mut conn = self.raw_connection().await;
         sqlx::query(sql)
             .execute(&mut conn)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
         conn.close().await.expect("close");
+    }
+
+    /// A connection of its own to the store's database, beside the store.
+    pub async fn raw_connection(&self) -> sqlx::AnyConnection {
+        sqlx::AnyConnection::connect(&self.db.url)
+            .await
+            .expect("raw connection")
     }
 
     pub async fn stop(mut self) {

@@ -646,6 +646,64 @@ conformance_test!(
 );
 
 conformance_test!(
+    /// A token spent by another transaction while its rotation waits for the row is not
+    /// spent again: the rotation finds it used once that transaction commits, and reports
+    /// `Reused`. On PostgreSQL the rotation's batch statement waits on the row lock (checked
+    /// below) and then re-checks the row's new version; on SQLite the writer waits for the
+    /// database's write lock.
+    async fn a_token_spent_while_its_batch_waits_is_not_spent_again(s) {
+        let (app, user, account) = s.parties().await;
+        let (set, old) = s.token_set(&app.id, &user, &account, T0).await;
+        let mut other = s.raw_connection().await;
+        let begin = match s.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        sqlx::query(begin).execute(&mut other).await.unwrap();
+        sqlx::query("UPDATE refresh_token SET used_at = $1 WHERE token_hash = $2")
+            .bind(T0 + 1)
+            .bind(old.token_hash.0.to_vec())
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let new = refresh_token(&set.id, T0 + 2);
+        let rotation = {
+            let (store, old, new) = (s.store.clone(), old.clone(), new.clone());
+            tokio::spawn(async move { store.rotate_refresh_token(&old, &new, None, T0 + 2).await })
+        };
+        match s.backend {
+            Backend::Postgres => {
+                let mut watcher = s.raw_connection().await;
+                let mut waiting = false;
+                for _ in 0..200 {
+                    let blocked: i64 = sqlx::query_scalar(
+                        "SELECT count(*) FROM pg_stat_activity \
+                         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    )
+                    .fetch_one(&mut watcher)
+                    .await
+                    .unwrap();
+                    if blocked > 0 {
+                        waiting = true;
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+                assert!(waiting, "the rotation never waited for the row");
+            }
+            // The writer waits in SQLite's busy handler, which no query shows; it keeps
+            // waiting for seconds, so it is there well before this commit.
+            Backend::Sqlite => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+        sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+        assert_eq!(rotation.await.unwrap().unwrap(), Rotation::Reused);
+        let (spent, _) = s.find_refresh_token(&old.token_hash).await.unwrap().unwrap();
+        assert_eq!(spent.used_at, Some(T0 + 1), "the first spend stands");
+        assert_eq!(s.find_refresh_token(&new.token_hash).await.unwrap(), None);
+    }
+);
+
+conformance_test!(
     /// A rotation that fails part-way (its old token is spent, then its new token's key
     /// turns out stored already) leaves its old token unspent, and the rotations running at
     /// the same time all stand: on PostgreSQL they share batches with it (one statement for
