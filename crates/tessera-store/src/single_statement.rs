@@ -1,46 +1,21 @@
 //! PostgreSQL only: the hot single-use writes of the code flow as one statement each.
 //!
-//! Written as a [`crate::write::GuardedWrite`], a refresh rotation is a transaction of four
-//! statements (spend the old token, store the new one, revoke the old access token, record
-//! the change): six round trips with `BEGIN` and `COMMIT`, each parsed, planned and
-//! acknowledged by the server. Here the same writes are data-modifying CTEs of one
-//! statement, which PostgreSQL runs atomically in one implicit transaction, in one round
-//! trip: the later inserts select from the guard's `RETURNING`, so they happen exactly when
-//! the guard changed a row. Under READ COMMITTED a concurrent rotation of the same token
-//! waits on the row lock, re-checks `used_at IS NULL` and changes nothing, as before.
-//!
-//! Under load a rotation does not run alone: [`crate::pg_batch::rotations`] puts the rotations
-//! waiting at the same moment into one statement of the same shape. The statement here is
-//! what a rotation of a failed batch runs on its own.
+//! Written as a [`crate::write::GuardedWrite`], starting a token set is a transaction of
+//! two statements (the set, its first refresh token): four round trips with `BEGIN` and
+//! `COMMIT`, each parsed, planned and acknowledged by the server. Here the same writes are
+//! data-modifying CTEs of one statement, which PostgreSQL runs atomically in one implicit
+//! transaction, in one round trip: the token's insert selects from the set's `RETURNING`,
+//! so it happens exactly when the set was stored. A refresh rotation is one such statement
+//! too, run for many rotations at once ([`crate::pg_batch::rotations`]).
 //!
 //! SQLite keeps the guarded writes: its writer thread already commits many of them at once.
 
 use sqlx::Row;
-use tessera_core::store::{ChangeKind, RefreshToken, StoreResult, TokenSet};
+use tessera_core::error::StoreError;
+use tessera_core::store::{RefreshToken, StoreResult, TokenSet};
 use tessera_core::UnixSeconds;
 
-use crate::pg_batch::rotations::Outcome;
 use crate::{db, SqlStore};
-
-const ROTATE: &str = "\
-WITH spent AS (
-    UPDATE refresh_token SET used_at = $1, retry_sealed = $2
-    WHERE token_hash = $3 AND used_at IS NULL
-      AND EXISTS (SELECT 1 FROM token_set s WHERE s.id = refresh_token.token_set_id
-                  AND s.revoked_at IS NULL)
-    RETURNING 1
-), stored AS (
-    INSERT INTO refresh_token (token_hash, token_set_id, created_at, used_at, access_jti, access_expires_at)
-    SELECT $4, $5, $6, NULL, $7, $8 FROM spent
-), revoked AS (
-    INSERT INTO revoked_token (jti, expires_at, revoked_at)
-    SELECT $9, $10, $1 FROM spent
-    ON CONFLICT (jti) DO NOTHING
-), changed AS (
-    INSERT INTO change_event (kind, subject, created_at)
-    SELECT $11, $9, $1 FROM spent
-)
-SELECT count(*) AS rotated FROM spent";
 
 const START_SET: &str = "\
 WITH started AS (
@@ -54,8 +29,9 @@ WITH started AS (
 SELECT count(*) AS started FROM started";
 
 impl SqlStore {
-    /// [`tessera_core::store::AuthorizationStore::rotate_refresh_token`]'s write: `true`
-    /// when `old` was spent and `new` stored.
+    /// [`tessera_core::store::AuthorizationStore::rotate_refresh_token`]'s write, in the
+    /// batch of rotations waiting with it ([`crate::pg_batch::rotations`]): `true` when `old`
+    /// was spent and `new` stored.
     pub(crate) async fn rotate_in_one_statement(
         &self,
         old: &RefreshToken,
@@ -63,34 +39,12 @@ impl SqlStore {
         retry: Option<&[u8]>,
         now: UnixSeconds,
     ) -> StoreResult<bool> {
-        if let Some(batches) = &self.batches {
-            match batches.rotations.rotate(old, new, retry, now).await {
-                Outcome::Decided(rotated) => {
-                    if rotated {
-                        self.announce_change().await;
-                    }
-                    return Ok(rotated);
-                }
-                Outcome::Failed(err) => return Err(err),
-                Outcome::RunAlone => {}
-            }
-        }
-        let row = sqlx::query(ROTATE)
-            .bind(now)
-            .bind(retry.map(<[u8]>::to_vec))
-            .bind(old.token_hash.0.to_vec())
-            .bind(new.token_hash.0.to_vec())
-            .bind(new.token_set_id.as_str())
-            .bind(new.created_at)
-            .bind(new.access_jti.as_str())
-            .bind(new.access_expires_at)
-            .bind(old.access_jti.as_str())
-            .bind(old.access_expires_at)
-            .bind(ChangeKind::RevokedToken.as_str())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
-        let rotated = row.try_get::<i64, _>("rotated").map_err(db)? > 0;
+        let Some(batches) = &self.batches else {
+            return Err(StoreError::new(
+                "refresh rotations in one statement need PostgreSQL",
+            ));
+        };
+        let rotated = batches.rotations.rotate(old, new, retry, now).await?;
         if rotated {
             self.announce_change().await;
         }

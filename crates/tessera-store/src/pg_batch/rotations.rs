@@ -1,22 +1,23 @@
 //! Concurrent refresh rotations share one statement and one commit.
 //!
-//! One rotation alone is one statement ([`crate::single_statement`]), but each is still its
-//! own transaction: a backend woken, an executor started, a transaction id taken, a commit
-//! record written and flushed. Here the rotations of a batch run as one statement over
-//! arrays: the same guarded CTEs, joined to the batch's rows, committed together. Each
+//! A rotation is four writes (spend the old token, store the new one, revoke the old access
+//! token, record the change), written here as data-modifying CTEs of one statement, which
+//! PostgreSQL runs atomically: the inserts select from the guard's `RETURNING`, so they
+//! happen exactly when the guard spent a token. Alone, each rotation would still be its own
+//! transaction: a backend woken, an executor started, a commit record written and flushed.
+//! So the rotations of a batch run as one statement over arrays, committed together. Each
 //! rotation is still durable before its caller hears of it, and each is still decided on its
 //! own: the guard's join spends a token only when it is unused and its set is live, and when
 //! a batch holds the same token twice PostgreSQL updates its row once, through one of the
 //! two rows, so exactly one of them is reported rotated.
 //!
 //! A batch that fails as a statement (a constraint or a deadlock, not an unreachable
-//! server) fails none of its rotations: each caller runs its own alone, so one bad write
-//! cannot spoil the others.
+//! server) fails none of its rotations by itself: they run again one by one, each a batch of
+//! one, so one bad write cannot spoil the others.
 
 use sqlx::postgres::PgPool;
 use sqlx::Row;
-use tessera_core::error::StoreError;
-use tessera_core::store::{ChangeKind, RefreshToken};
+use tessera_core::store::{ChangeKind, RefreshToken, StoreResult};
 use tessera_core::UnixSeconds;
 use tokio::sync::oneshot;
 
@@ -85,18 +86,8 @@ struct Job {
     new: RefreshToken,
     old_jti: String,
     old_expires_at: UnixSeconds,
-    done: oneshot::Sender<Outcome>,
-}
-
-/// What a batch tells each of its rotations.
-pub(crate) enum Outcome {
     /// Committed: whether this rotation spent its token.
-    Decided(bool),
-    /// The batch failed as a statement; nothing of it stands. Run this rotation alone.
-    RunAlone,
-    /// The batch failed otherwise (the database could not be reached, or its answer not
-    /// be read): so does this rotation.
-    Failed(StoreError),
+    done: oneshot::Sender<StoreResult<bool>>,
 }
 
 /// The rotations' queue, shared by every clone of one store.
@@ -120,7 +111,7 @@ impl Rotations {
         new: &RefreshToken,
         retry: Option<&[u8]>,
         now: UnixSeconds,
-    ) -> Outcome {
+    ) -> StoreResult<bool> {
         let (done, answer) = oneshot::channel();
         let job = Job {
             now,
@@ -132,11 +123,11 @@ impl Rotations {
             done,
         };
         if self.queue.submit(job).is_err() {
-            return Outcome::Failed(crate::db(sqlx::Error::PoolClosed));
+            return Err(crate::db(sqlx::Error::PoolClosed));
         }
         answer
             .await
-            .unwrap_or_else(|_| Outcome::Failed(crate::db(sqlx::Error::WorkerCrashed)))
+            .unwrap_or_else(|_| Err(crate::db(sqlx::Error::WorkerCrashed)))
     }
 }
 
@@ -145,7 +136,32 @@ async fn run_batch(pool: &PgPool, mut batch: Vec<Job>) {
     // share tokens (a token presented twice at once) wait for each other instead of
     // deadlocking.
     batch.sort_unstable_by(|a, b| a.old_hash.cmp(&b.old_hash));
-    let len = batch.len();
+    match rotate_many(pool, &batch).await {
+        Ok(spent) => {
+            for (job, spent) in batch.into_iter().zip(spent) {
+                // A caller that went away needs no answer.
+                let _ = job.done.send(Ok(spent));
+            }
+        }
+        Err(err) if err.statement_failed() && batch.len() > 1 => {
+            tracing::debug!(error = %err.text, rotations = batch.len(), "a batch of rotations failed; each runs alone");
+            for job in batch {
+                let alone = rotate_many(pool, std::slice::from_ref(&job)).await;
+                let answer = alone.map(|spent| spent[0]).map_err(|err| err.to_store());
+                let _ = job.done.send(answer);
+            }
+        }
+        Err(err) => {
+            for job in batch {
+                let _ = job.done.send(Err(err.to_store()));
+            }
+        }
+    }
+}
+
+/// Runs `jobs` as one statement: for each, whether it spent its token.
+async fn rotate_many(pool: &PgPool, jobs: &[Job]) -> Result<Vec<bool>, BatchError> {
+    let len = jobs.len();
     let mut n = Vec::with_capacity(len);
     let mut now = Vec::with_capacity(len);
     let mut old_hash = Vec::with_capacity(len);
@@ -157,23 +173,21 @@ async fn run_batch(pool: &PgPool, mut batch: Vec<Job>) {
     let mut access_expires_at = Vec::with_capacity(len);
     let mut old_jti = Vec::with_capacity(len);
     let mut old_expires_at = Vec::with_capacity(len);
-    let mut answers = Vec::with_capacity(len);
-    for (i, job) in batch.into_iter().enumerate() {
+    for (i, job) in jobs.iter().enumerate() {
         // MAX_BATCH is far below i32::MAX.
         n.push(i as i32);
         now.push(job.now);
-        old_hash.push(job.old_hash);
-        retry.push(job.retry);
-        new_hash.push(job.new.token_hash.0.to_vec());
-        set_id.push(job.new.token_set_id.to_string());
+        old_hash.push(job.old_hash.as_slice());
+        retry.push(job.retry.as_deref());
+        new_hash.push(job.new.token_hash.0.as_slice());
+        set_id.push(job.new.token_set_id.as_str());
         created_at.push(job.new.created_at);
-        access_jti.push(job.new.access_jti);
+        access_jti.push(job.new.access_jti.as_str());
         access_expires_at.push(job.new.access_expires_at);
-        old_jti.push(job.old_jti);
+        old_jti.push(job.old_jti.as_str());
         old_expires_at.push(job.old_expires_at);
-        answers.push(job.done);
     }
-    let result = sqlx::query(ROTATE_MANY)
+    let rows = sqlx::query(ROTATE_MANY)
         .bind(n)
         .bind(now)
         .bind(old_hash)
@@ -187,38 +201,18 @@ async fn run_batch(pool: &PgPool, mut batch: Vec<Job>) {
         .bind(old_expires_at)
         .bind(ChangeKind::RevokedToken.as_str())
         .fetch_all(pool)
-        .await;
-    match result {
-        Ok(rows) => {
-            let mut spent = vec![false; len];
-            for row in rows {
-                if let Some(slot) = row
-                    .try_get::<i32, _>("n")
-                    .ok()
-                    .and_then(|i| usize::try_from(i).ok())
-                    .and_then(|i| spent.get_mut(i))
-                {
-                    *slot = true;
-                }
-            }
-            for (done, spent) in answers.into_iter().zip(spent) {
-                // A caller that went away needs no answer.
-                let _ = done.send(Outcome::Decided(spent));
-            }
-        }
-        Err(err) => {
-            let err = BatchError::of(err);
-            if err.statement_failed() {
-                tracing::debug!(error = %err.text, rotations = len, "a batch of rotations failed; each runs alone");
-            }
-            for done in answers {
-                let outcome = if err.statement_failed() {
-                    Outcome::RunAlone
-                } else {
-                    Outcome::Failed(err.to_store())
-                };
-                let _ = done.send(outcome);
-            }
+        .await
+        .map_err(BatchError::of)?;
+    let mut spent = vec![false; len];
+    for row in rows {
+        if let Some(slot) = row
+            .try_get::<i32, _>("n")
+            .ok()
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| spent.get_mut(i))
+        {
+            *slot = true;
         }
     }
+    Ok(spent)
 }
