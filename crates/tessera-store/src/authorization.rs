@@ -25,13 +25,16 @@ macro_rules! code_columns {
          code_challenge, nonce, auth_time, token_set_id, created_at, expires_at, dpop_jkt"
     };
 }
+/// Consumes a code: only an unused one, and only for the client it was issued to.
+macro_rules! consume_code {
+    () => {
+        "UPDATE authorization_code SET used_at = $1 \
+         WHERE code_hash = $2 AND client_id = $3 AND used_at IS NULL"
+    };
+}
 /// PostgreSQL: the guarded consumption answering the code it consumed, so that the usual
 /// case is one round trip.
-const CONSUME_CODE_RETURNING: &str = concat!(
-    "UPDATE authorization_code SET used_at = $1 \
-     WHERE code_hash = $2 AND client_id = $3 AND used_at IS NULL RETURNING ",
-    code_columns!()
-);
+const CONSUME_CODE_RETURNING: &str = concat!(consume_code!(), " RETURNING ", code_columns!());
 const CODE_OF_CLIENT: &str = concat!(
     "SELECT ",
     code_columns!(),
@@ -356,8 +359,7 @@ impl AuthorizationStore for SqlStore {
         } else {
             self.guarded_write(GuardedWrite {
                 guard: Statement {
-                    sql: "UPDATE authorization_code SET used_at = $1 \
-                          WHERE code_hash = $2 AND client_id = $3 AND used_at IS NULL",
+                    sql: consume_code!(),
                     params,
                 },
                 then: Vec::new(),
