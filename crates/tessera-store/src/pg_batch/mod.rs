@@ -91,13 +91,14 @@ pub(crate) struct Queue<J> {
 
 impl<J: Send + 'static> Queue<J> {
     /// Starts the task that forms batches of at most `max_batch` jobs, `in_flight` at once,
-    /// each run by `run`.
-    pub(crate) fn start<F, Fut>(in_flight: usize, max_batch: usize, run: F) -> Self
+    /// each run by `run` on `pool`.
+    pub(crate) fn start<F, Fut>(in_flight: usize, max_batch: usize, pool: PgPool, run: F) -> Self
     where
-        F: Fn(Vec<J>) -> Fut + Send + 'static,
+        F: Fn(PgPool, Vec<J>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let (jobs, waiting) = mpsc::unbounded_channel();
+        let run = move |batch| run(pool.clone(), batch);
         tokio::spawn(form_batches(waiting, in_flight, max_batch, run));
         Self { jobs }
     }

@@ -39,11 +39,9 @@ pub(crate) struct KeyReads {
 
 impl KeyReads {
     pub(super) fn start(pool: PgPool) -> Self {
-        let queue = Queue::start(IN_FLIGHT, MAX_BATCH, move |batch| {
-            let pool = pool.clone();
-            async move { run_batch(&pool, batch).await }
-        });
-        Self { queue }
+        Self {
+            queue: Queue::start(IN_FLIGHT, MAX_BATCH, pool, run_batch),
+        }
     }
 
     /// The first row `sql` answers with `key` as its one parameter, `$1`.
@@ -70,7 +68,7 @@ fn for_each_key(sql: &str) -> String {
 }
 
 /// One statement for each kind of read in the batch.
-async fn run_batch(pool: &PgPool, batch: Vec<Job>) {
+async fn run_batch(pool: PgPool, batch: Vec<Job>) {
     let mut kinds: Vec<(&'static str, Vec<Job>)> = Vec::new();
     for job in batch {
         match kinds.iter_mut().find(|(sql, _)| *sql == job.sql) {
@@ -79,7 +77,7 @@ async fn run_batch(pool: &PgPool, batch: Vec<Job>) {
         }
     }
     for (sql, jobs) in kinds {
-        read_kind(pool, sql, jobs).await;
+        read_kind(&pool, sql, jobs).await;
     }
 }
 

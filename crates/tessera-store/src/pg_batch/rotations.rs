@@ -97,11 +97,9 @@ pub(crate) struct Rotations {
 
 impl Rotations {
     pub(super) fn start(pool: PgPool) -> Self {
-        let queue = Queue::start(IN_FLIGHT, MAX_BATCH, move |batch| {
-            let pool = pool.clone();
-            async move { run_batch(&pool, batch).await }
-        });
-        Self { queue }
+        Self {
+            queue: Queue::start(IN_FLIGHT, MAX_BATCH, pool, run_batch),
+        }
     }
 
     /// Queues one rotation and waits for its batch's answer.
@@ -131,12 +129,12 @@ impl Rotations {
     }
 }
 
-async fn run_batch(pool: &PgPool, mut batch: Vec<Job>) {
+async fn run_batch(pool: PgPool, mut batch: Vec<Job>) {
     // Rows are locked in the batch's order: in one order for every batch, two batches that
     // share tokens (a token presented twice at once) wait for each other instead of
     // deadlocking.
     batch.sort_unstable_by(|a, b| a.old_hash.cmp(&b.old_hash));
-    match rotate_many(pool, &batch).await {
+    match rotate_many(&pool, &batch).await {
         Ok(spent) => {
             for (job, spent) in batch.into_iter().zip(spent) {
                 // A caller that went away needs no answer.
@@ -146,7 +144,7 @@ async fn run_batch(pool: &PgPool, mut batch: Vec<Job>) {
         Err(err) if err.statement_failed() && batch.len() > 1 => {
             tracing::debug!(error = %err.text, rotations = batch.len(), "a batch of rotations failed; each runs alone");
             for job in batch {
-                let alone = rotate_many(pool, std::slice::from_ref(&job)).await;
+                let alone = rotate_many(&pool, std::slice::from_ref(&job)).await;
                 let answer = alone.map(|spent| spent[0]).map_err(|err| err.to_store());
                 let _ = job.done.send(answer);
             }
