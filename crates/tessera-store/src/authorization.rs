@@ -397,7 +397,7 @@ impl AuthorizationStore for SqlStore {
     async fn insert_token_set(&self, s: &TokenSet, first: &RefreshToken) -> StoreResult<bool> {
         // A row already there is the revoked set of a replayed code.
         if self.dialect == Dialect::Postgres {
-            return self.start_set_in_one_statement(s, first).await;
+            return self.start_set_in_batch(s, first).await;
         }
         self.guarded_write(GuardedWrite {
             guard: Statement {
@@ -495,7 +495,7 @@ impl AuthorizationStore for SqlStore {
         // revocation and the change other processes read commit with it or not at all, and
         // the sealed retry answer is visible exactly when the token reads as spent.
         let rotated = if self.dialect == Dialect::Postgres {
-            self.rotate_in_one_statement(old, new, retry, now).await?
+            self.rotate_in_batch(old, new, retry, now).await?
         } else {
             self.guarded_write(GuardedWrite {
                 guard: Statement {

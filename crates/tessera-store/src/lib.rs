@@ -29,7 +29,6 @@ mod read;
 mod refresh_pruning;
 mod revocations;
 mod scopes;
-mod single_statement;
 mod sqlite;
 mod statement;
 mod unavailable;

@@ -9,13 +9,18 @@
 //! the batches, and a request that finds the database idle waits for nothing.
 //!
 //! - [`rotations`]: refresh rotations, one guarded statement and one commit per batch.
+//! - [`sets`]: new token sets with their first refresh tokens (code exchanges), likewise.
 //! - [`reads`]: point reads by one key (a refresh token, a code), one statement per batch.
+//!
+//! The two writes are decided each on its own inside their statement ([`GuardedBatch`]), and
+//! a batch that fails as a statement is run again one write at a time.
 //!
 //! The arrays need PostgreSQL's own driver, which sqlx's `Any` cannot bind, so the batches
 //! have a small pool of their own.
 
 pub(crate) mod reads;
 pub(crate) mod rotations;
+pub(crate) mod sets;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -25,6 +30,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::ConnectOptions;
 use tessera_core::error::StoreError;
+use tessera_core::store::{RefreshToken, StoreResult, TokenSet};
+use tessera_core::UnixSeconds;
 use tokio::sync::{mpsc, Semaphore};
 
 /// Every batch connection looks each array element's row up by its key, the only good
@@ -39,12 +46,21 @@ const KEYED_PLANS: [&str; 4] = [
     "SET enable_mergejoin = off",
 ];
 
+/// One plan for every batch, the generic one PostgreSQL caches with the prepared
+/// statement: planning each batch anew cost about a fifth of a rotation batch's work, and
+/// more than a batch of reads. Each statement is written so that no other plan exists
+/// whatever the statistics said when it was made (a key's row is found inside a `LATERAL`
+/// subquery with `LIMIT 1`, by the key's index): a plan cached while a table was young would
+/// otherwise keep scanning all of it as it grew.
+const GENERIC_PLAN: &[&str] = &["SET plan_cache_mode = force_generic_plan"];
+
 /// The batched statements of one store, each kind with a pool of its own (their plans
 /// are kept differently).
 pub(crate) struct PgBatches {
     pub(crate) rotations: rotations::Rotations,
+    pub(crate) sets: sets::Sets,
     pub(crate) reads: reads::KeyReads,
-    pools: [PgPool; 2],
+    pools: [PgPool; 3],
 }
 
 impl PgBatches {
@@ -68,12 +84,14 @@ impl PgBatches {
                 })
                 .connect_lazy_with(options.clone())
         };
-        let rotations = connect(rotations::IN_FLIGHT, rotations::SESSION_SETUP);
-        let reads = connect(reads::IN_FLIGHT, reads::SESSION_SETUP);
+        let rotations = connect(rotations::IN_FLIGHT, GENERIC_PLAN);
+        let sets = connect(sets::IN_FLIGHT, GENERIC_PLAN);
+        let reads = connect(reads::IN_FLIGHT, GENERIC_PLAN);
         Ok(Arc::new(Self {
             rotations: rotations::Rotations::start(rotations.clone()),
+            sets: sets::Sets::start(sets.clone()),
             reads: reads::KeyReads::start(reads.clone()),
-            pools: [rotations, reads],
+            pools: [rotations, sets, reads],
         }))
     }
 
@@ -81,6 +99,46 @@ impl PgBatches {
         for pool in &self.pools {
             pool.close().await;
         }
+    }
+}
+
+impl crate::SqlStore {
+    /// [`tessera_core::store::AuthorizationStore::rotate_refresh_token`]'s write on
+    /// PostgreSQL, in the batch of rotations waiting with it: `true` when `old` was spent
+    /// and `new` stored.
+    pub(crate) async fn rotate_in_batch(
+        &self,
+        old: &RefreshToken,
+        new: &RefreshToken,
+        retry: Option<&[u8]>,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let rotated = self
+            .pg_batches()?
+            .rotations
+            .rotate(old, new, retry, now)
+            .await?;
+        if rotated {
+            self.announce_change().await;
+        }
+        Ok(rotated)
+    }
+
+    /// [`tessera_core::store::AuthorizationStore::insert_token_set`]'s write on PostgreSQL,
+    /// in the batch of sets waiting with it: `false`, storing nothing, when a set with that
+    /// id exists already.
+    pub(crate) async fn start_set_in_batch(
+        &self,
+        set: &TokenSet,
+        first: &RefreshToken,
+    ) -> StoreResult<bool> {
+        self.pg_batches()?.sets.start_set(set, first).await
+    }
+
+    fn pg_batches(&self) -> StoreResult<&PgBatches> {
+        self.batches
+            .as_deref()
+            .ok_or_else(|| StoreError::new("batched statements need PostgreSQL"))
     }
 }
 
@@ -172,6 +230,48 @@ impl BatchError {
             StoreError::unavailable(self.text.clone())
         } else {
             StoreError::new(self.text.clone())
+        }
+    }
+}
+
+/// A single-use write that many requests run as one statement, each still decided alone
+/// by the statement's guard.
+trait GuardedBatch {
+    type Job: Send + 'static;
+    /// Runs `jobs` as one statement, committed: for each, whether its guard let it write.
+    fn run(
+        pool: &PgPool,
+        jobs: &[Self::Job],
+    ) -> impl Future<Output = Result<Vec<bool>, BatchError>> + Send;
+    /// Tells the job's caller (who may have gone; the write stands all the same).
+    fn answer(job: Self::Job, result: StoreResult<bool>);
+}
+
+/// Runs a batch of `B` and answers each of its jobs. A batch that fails as a statement (a
+/// clashing key, a vanished row a foreign key needed, a deadlock) runs again one job at a
+/// time, so that one bad write spoils no other; any other failure (the database gone) is
+/// every job's.
+async fn decide_each<B: GuardedBatch>(pool: &PgPool, batch: Vec<B::Job>) {
+    match B::run(pool, &batch).await {
+        Ok(decided) => {
+            for (job, decided) in batch.into_iter().zip(decided) {
+                B::answer(job, Ok(decided));
+            }
+        }
+        Err(err) if err.statement_failed() && batch.len() > 1 => {
+            tracing::debug!(error = %err.text, writes = batch.len(), "a batch failed as a statement; each write runs alone");
+            for job in batch {
+                let alone = B::run(pool, std::slice::from_ref(&job)).await;
+                let decided = alone
+                    .map(|decided| decided.first() == Some(&true))
+                    .map_err(|err| err.to_store());
+                B::answer(job, decided);
+            }
+        }
+        Err(err) => {
+            for job in batch {
+                B::answer(job, Err(err.to_store()));
+            }
         }
     }
 }

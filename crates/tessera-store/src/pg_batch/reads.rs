@@ -19,12 +19,6 @@ const MAX_BATCH: usize = 128;
 /// Batches in flight at once, each on a connection of the pool.
 pub(super) const IN_FLIGHT: usize = 2;
 
-/// A batch's plan is the generic one PostgreSQL caches with the prepared statement: its
-/// shape never changes (each key, then its row by an index on the key), and planning each
-/// batch anew, as PostgreSQL otherwise goes on doing for an array of unknown length, cost
-/// more than the reads themselves.
-pub(super) const SESSION_SETUP: &[&str] = &["SET plan_cache_mode = force_generic_plan"];
-
 /// One read waiting for its batch.
 struct Job {
     sql: &'static str,

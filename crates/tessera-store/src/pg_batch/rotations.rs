@@ -21,7 +21,9 @@ use tessera_core::store::{ChangeKind, RefreshToken, StoreResult};
 use tessera_core::UnixSeconds;
 use tokio::sync::oneshot;
 
-use super::{BatchError, Queue};
+use std::future::Future;
+
+use super::{decide_each, BatchError, GuardedBatch, Queue};
 
 /// The most rotations one statement carries.
 const MAX_BATCH: usize = 128;
@@ -31,21 +33,12 @@ const MAX_BATCH: usize = 128;
 /// batches.
 pub(super) const IN_FLIGHT: usize = 2;
 
-/// One plan for every batch, the generic one PostgreSQL caches with the prepared
-/// statement: planning each batch anew cost about a fifth of the batch's own work. The
-/// statement is written so that no plan but the right one exists, whatever the statistics
-/// said when the plan was made: each old token is found by its key inside a `LATERAL`
-/// subquery with `LIMIT 1`, run once per batch row (the planner cannot turn that join
-/// around), and the `UPDATE` then reaches the row by its physical address (`ctid`). Joined
-/// to the token table directly, a plan made while the table was young filtered a
-/// materialized scan of the whole table, and kept doing so as the table grew.
-///
-/// When a concurrent rotation spent the token after this statement's snapshot, the
+/// Each old token is found by its key inside a `LATERAL` subquery with `LIMIT 1` (the
+/// shape [`super::GENERIC_PLAN`] needs), and the `UPDATE` reaches its row by its address
+/// (`ctid`). When a concurrent rotation spent the token after this statement's snapshot, the
 /// `UPDATE` waits for it and then re-checks its conditions on the row's new version, which
 /// has another address and `used_at` set: the token is spent once (conformance test
 /// `a_token_spent_while_its_batch_waits_is_not_spent_again`).
-pub(super) const SESSION_SETUP: &[&str] = &["SET plan_cache_mode = force_generic_plan"];
-
 const ROTATE_MANY: &str = "\
 WITH input AS (
     SELECT * FROM unnest($1::int4[], $2::int8[], $3::bytea[], $4::bytea[], $5::bytea[], $6::text[],
@@ -79,7 +72,7 @@ WITH input AS (
 SELECT n FROM spent";
 
 /// One rotation waiting for its batch: what the statement needs, owned.
-struct Job {
+pub(super) struct Job {
     now: UnixSeconds,
     old_hash: Vec<u8>,
     retry: Option<Vec<u8>>,
@@ -134,26 +127,21 @@ async fn run_batch(pool: PgPool, mut batch: Vec<Job>) {
     // share tokens (a token presented twice at once) wait for each other instead of
     // deadlocking.
     batch.sort_unstable_by(|a, b| a.old_hash.cmp(&b.old_hash));
-    match rotate_many(&pool, &batch).await {
-        Ok(spent) => {
-            for (job, spent) in batch.into_iter().zip(spent) {
-                // A caller that went away needs no answer.
-                let _ = job.done.send(Ok(spent));
-            }
-        }
-        Err(err) if err.statement_failed() && batch.len() > 1 => {
-            tracing::debug!(error = %err.text, rotations = batch.len(), "a batch of rotations failed; each runs alone");
-            for job in batch {
-                let alone = rotate_many(&pool, std::slice::from_ref(&job)).await;
-                let answer = alone.map(|spent| spent[0]).map_err(|err| err.to_store());
-                let _ = job.done.send(answer);
-            }
-        }
-        Err(err) => {
-            for job in batch {
-                let _ = job.done.send(Err(err.to_store()));
-            }
-        }
+    decide_each::<Rotations>(&pool, batch).await;
+}
+
+impl GuardedBatch for Rotations {
+    type Job = Job;
+
+    fn run(
+        pool: &PgPool,
+        jobs: &[Job],
+    ) -> impl Future<Output = Result<Vec<bool>, BatchError>> + Send {
+        rotate_many(pool, jobs)
+    }
+
+    fn answer(job: Job, result: StoreResult<bool>) {
+        let _ = job.done.send(result);
     }
 }
 

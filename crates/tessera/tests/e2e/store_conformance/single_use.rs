@@ -136,6 +136,110 @@ conformance_test!(
 );
 
 conformance_test!(
+    /// Token sets started at the same moment are each decided alone: a set whose client
+    /// does not exist fails without spoiling the others (on PostgreSQL they share one
+    /// statement, which then fails as a whole and runs again set by set), and of two starts
+    /// with one id exactly one stores its set and its first refresh token.
+    async fn concurrent_set_starts_are_each_decided_alone(s) {
+        let (app, user, account) = s.parties().await;
+        let ghost = ClientId::generate().unwrap();
+        let twin = TokenSetId::generate().unwrap();
+        let start = |id: TokenSetId, client_id: ClientId| {
+            let set = TokenSet {
+                id,
+                client_id,
+                user_id: user.clone(),
+                account_id: account.clone(),
+                scopes: scopes("books:read"),
+                auth_time: Some(T0),
+                dpop_jkt: None,
+                created_at: T0,
+                revoked_at: None,
+            };
+            let first = refresh_token(&set.id, T0);
+            (set, first)
+        };
+        let stores = [s.store.clone()];
+        // First half good, second half naming a client that does not exist.
+        let starts: Vec<(TokenSet, RefreshToken)> = (0..2 * RACERS)
+            .map(|i| {
+                let client = if i < RACERS { app.id.clone() } else { ghost.clone() };
+                start(TokenSetId::generate().unwrap(), client)
+            })
+            .collect();
+        let outcomes = race(&stores, starts.len(), |i, store| {
+            let (set, first) = starts[i].clone();
+            async move { store.insert_token_set(&set, &first).await.ok() }
+        })
+        .await;
+        for (i, ((set, first), outcome)) in starts.iter().zip(&outcomes).enumerate() {
+            let found = s.find_refresh_token(&first.token_hash).await.unwrap();
+            if i < RACERS {
+                assert_eq!(*outcome, Some(true), "start {i}");
+                assert_eq!(found.map(|(_, stored)| stored), Some(set.clone()), "start {i}");
+            } else {
+                assert_eq!(*outcome, None, "start {i} names no stored client");
+                assert_eq!(found, None, "start {i} left its first token");
+            }
+        }
+        // All with one id: one stores its set and its first token, the others nothing. So
+        // that they meet in one batch, the store's writes are held until they are all
+        // queued: every set start waits on a lock of the set table (PostgreSQL) or of the
+        // database (SQLite), and other starts keep the batches in flight busy meanwhile.
+        let mut holder = s.raw_connection().await;
+        let hold = match s.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN; LOCK TABLE token_set IN SHARE ROW EXCLUSIVE MODE",
+        };
+        sqlx::raw_sql(hold).execute(&mut holder).await.unwrap();
+        let mut held = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let (set, first) = start(TokenSetId::generate().unwrap(), app.id.clone());
+            let store = s.store.clone();
+            held.spawn(async move { store.insert_token_set(&set, &first).await.unwrap() });
+        }
+        if s.backend == Backend::Postgres {
+            let mut watcher = s.raw_connection().await;
+            for _ in 0..200 {
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(&mut watcher)
+                .await
+                .unwrap();
+                if waiting >= 2 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+        }
+        let twins: Vec<(TokenSet, RefreshToken)> =
+            (0..RACERS).map(|_| start(twin.clone(), app.id.clone())).collect();
+        let queued = {
+            let (store, twins) = (s.store.clone(), twins.clone());
+            tokio::spawn(async move {
+                race(&[store], twins.len(), |i, store| {
+                    let (set, first) = twins[i].clone();
+                    async move { store.insert_token_set(&set, &first).await.unwrap() }
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+        assert!(held.join_all().await.into_iter().all(|started| started));
+        let outcomes = queued.await.unwrap();
+        assert_eq!(outcomes.iter().filter(|started| **started).count(), 1, "{outcomes:?}");
+        let mut stored = 0;
+        for (_, first) in &twins {
+            stored += usize::from(s.find_refresh_token(&first.token_hash).await.unwrap().is_some());
+        }
+        assert_eq!(stored, 1, "one first token for the one set");
+    }
+);
+
+conformance_test!(
     /// Revoking the token set of a replayed code after the exchange stored it revokes that
     /// set, and records its change only the first time.
     async fn revoking_the_set_of_a_replayed_code_revokes_the_stored_set_once(s) {
