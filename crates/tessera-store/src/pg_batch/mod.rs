@@ -10,7 +10,7 @@
 //!
 //! - [`rotations`]: refresh rotations, one guarded statement and one commit per batch.
 //! - [`sets`]: new token sets with their first refresh tokens (code exchanges), likewise.
-//! - [`reads`]: point reads by one key (a refresh token, a code), one statement per batch.
+//! - [`reads`]: point reads by one key (a refresh token by its hash), one statement per batch.
 //!
 //! The two writes are decided each on its own inside their statement ([`GuardedBatch`]), and
 //! a batch that fails as a statement is run again one write at a time.
@@ -48,14 +48,16 @@ const KEYED_PLANS: [&str; 4] = [
 
 /// One plan for every batch, the generic one PostgreSQL caches with the prepared
 /// statement: planning each batch anew cost about a fifth of a rotation batch's work, and
-/// more than a batch of reads. Each statement is written so that no other plan exists
-/// whatever the statistics said when it was made (a key's row is found inside a `LATERAL`
+/// more than a batch of reads. Each statement reaches the rows its array names in a way
+/// no statistics can turn into a scan of the table (a key's row is found inside a `LATERAL`
 /// subquery with `LIMIT 1`, by the key's index): a plan cached while a table was young would
-/// otherwise keep scanning all of it as it grew.
+/// otherwise keep scanning all of it as it grew. One join is left to the planner: a read's
+/// second table (a refresh token's set) is looked up by its key once the table's statistics
+/// say it has rows, as for the main pool's prepared reads.
 const GENERIC_PLAN: &[&str] = &["SET plan_cache_mode = force_generic_plan"];
 
-/// The batched statements of one store, each kind with a pool of its own (their plans
-/// are kept differently).
+/// The batched statements of one store, each kind with connections of its own, so that
+/// one kind's batches never wait for another's.
 pub(crate) struct PgBatches {
     pub(crate) rotations: rotations::Rotations,
     pub(crate) sets: sets::Sets,
