@@ -32,7 +32,7 @@ use sqlx::ConnectOptions;
 use tessera_core::error::StoreError;
 use tessera_core::store::{RefreshToken, StoreResult, TokenSet};
 use tessera_core::UnixSeconds;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Every batch connection looks each array element's row up by its key, the only good
 /// plan for these statements. Misled by a young table's statistics or a large batch, the
@@ -73,7 +73,7 @@ impl PgBatches {
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         let connect = |connections: usize, setup: &'static [&'static str]| {
-            PgPoolOptions::new()
+            crate::idle_check::check_when_idle(PgPoolOptions::new())
                 .max_connections(connections as u32)
                 .acquire_timeout(acquire_timeout)
                 .after_connect(move |conn, _| {
@@ -144,17 +144,30 @@ impl crate::SqlStore {
     }
 }
 
-/// Requests of one kind, waiting for their batch.
-pub(crate) struct Queue<J> {
-    jobs: mpsc::UnboundedSender<J>,
+/// A request waiting for its batch: what it asks, and where its answer goes.
+pub(crate) struct Asked<W, T> {
+    what: W,
+    done: oneshot::Sender<StoreResult<T>>,
 }
 
-impl<J: Send + 'static> Queue<J> {
-    /// Starts the task that forms batches of at most `max_batch` jobs, `in_flight` at once,
-    /// each run by `run` on `pool`.
+impl<W, T> Asked<W, T> {
+    /// Tells the caller, who may have gone (a write stands all the same).
+    fn answer(self, result: StoreResult<T>) {
+        let _ = self.done.send(result);
+    }
+}
+
+/// Requests of one kind, waiting for their batch.
+pub(crate) struct Queue<W, T> {
+    jobs: mpsc::UnboundedSender<Asked<W, T>>,
+}
+
+impl<W: Send + 'static, T: Send + 'static> Queue<W, T> {
+    /// Starts the task that forms batches of at most `max_batch` requests, `in_flight` at
+    /// once, each run by `run` on `pool`.
     pub(crate) fn start<F, Fut>(in_flight: usize, max_batch: usize, pool: PgPool, run: F) -> Self
     where
-        F: Fn(PgPool, Vec<J>) -> Fut + Send + 'static,
+        F: Fn(PgPool, Vec<Asked<W, T>>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let (jobs, waiting) = mpsc::unbounded_channel();
@@ -163,9 +176,16 @@ impl<J: Send + 'static> Queue<J> {
         Self { jobs }
     }
 
-    /// Queues `job`; a store that is closing cannot take it, and it comes back.
-    pub(crate) fn submit(&self, job: J) -> Result<(), J> {
-        self.jobs.send(job).map_err(|refused| refused.0)
+    /// Queues `what` and waits for its batch's answer. A store that is closing takes no
+    /// more requests.
+    pub(crate) async fn ask(&self, what: W) -> StoreResult<T> {
+        let (done, answer) = oneshot::channel();
+        if self.jobs.send(Asked { what, done }).is_err() {
+            return Err(crate::db(sqlx::Error::PoolClosed));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(crate::db(sqlx::Error::WorkerCrashed)))
     }
 }
 
@@ -239,25 +259,24 @@ impl BatchError {
 /// A single-use write that many requests run as one statement, each still decided alone
 /// by the statement's guard.
 trait GuardedBatch {
-    type Job: Send + 'static;
-    /// Runs `jobs` as one statement, committed: for each, whether its guard let it write.
+    /// One request's write, owned.
+    type Write: Send + 'static;
+    /// Runs `writes` as one statement, committed: for each, whether its guard let it write.
     fn run(
         pool: &PgPool,
-        jobs: &[Self::Job],
+        writes: &[Asked<Self::Write, bool>],
     ) -> impl Future<Output = Result<Vec<bool>, BatchError>> + Send;
-    /// Tells the job's caller (who may have gone; the write stands all the same).
-    fn answer(job: Self::Job, result: StoreResult<bool>);
 }
 
-/// Runs a batch of `B` and answers each of its jobs. A batch that fails as a statement (a
-/// clashing key, a vanished row a foreign key needed, a deadlock) runs again one job at a
+/// Runs a batch of `B` and answers each of its writes. A batch that fails as a statement (a
+/// clashing key, a vanished row a foreign key needed, a deadlock) runs again one write at a
 /// time, so that one bad write spoils no other; any other failure (the database gone) is
-/// every job's.
-async fn decide_each<B: GuardedBatch>(pool: &PgPool, batch: Vec<B::Job>) {
+/// every write's.
+async fn decide_each<B: GuardedBatch>(pool: &PgPool, batch: Vec<Asked<B::Write, bool>>) {
     match B::run(pool, &batch).await {
         Ok(decided) => {
             for (job, decided) in batch.into_iter().zip(decided) {
-                B::answer(job, Ok(decided));
+                job.answer(Ok(decided));
             }
         }
         Err(err) if err.statement_failed() && batch.len() > 1 => {
@@ -267,12 +286,12 @@ async fn decide_each<B: GuardedBatch>(pool: &PgPool, batch: Vec<B::Job>) {
                 let decided = alone
                     .map(|decided| decided.first() == Some(&true))
                     .map_err(|err| err.to_store());
-                B::answer(job, decided);
+                job.answer(decided);
             }
         }
         Err(err) => {
             for job in batch {
-                B::answer(job, Err(err.to_store()));
+                job.answer(Err(err.to_store()));
             }
         }
     }

@@ -9,9 +9,8 @@
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
 use tessera_core::store::StoreResult;
-use tokio::sync::oneshot;
 
-use super::{BatchError, Queue};
+use super::{Asked, BatchError, Queue};
 
 /// The most keys one statement carries.
 const MAX_BATCH: usize = 128;
@@ -19,16 +18,18 @@ const MAX_BATCH: usize = 128;
 /// Batches in flight at once, each on a connection of the pool.
 pub(super) const IN_FLIGHT: usize = 2;
 
-/// One read waiting for its batch.
-struct Job {
+/// One read: its statement and its key.
+struct Read {
     sql: &'static str,
     key: Vec<u8>,
-    done: oneshot::Sender<StoreResult<Option<PgRow>>>,
 }
+
+/// A read waiting for its batch, to be answered with its row.
+type Waiting = Asked<Read, Option<PgRow>>;
 
 /// The reads' queue, shared by every clone of one store.
 pub(crate) struct KeyReads {
-    queue: Queue<Job>,
+    queue: Queue<Read, Option<PgRow>>,
 }
 
 impl KeyReads {
@@ -41,13 +42,7 @@ impl KeyReads {
     /// The first row `sql` answers with `key` as its one parameter, `$1`.
     pub(crate) async fn read(&self, sql: &'static str, key: Vec<u8>) -> StoreResult<Option<PgRow>> {
         debug_assert!(!sql.contains("$2"), "a keyed read has one parameter");
-        let (done, answer) = oneshot::channel();
-        if self.queue.submit(Job { sql, key, done }).is_err() {
-            return Err(crate::db(sqlx::Error::PoolClosed));
-        }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(crate::db(sqlx::Error::WorkerCrashed)))
+        self.queue.ask(Read { sql, key }).await
     }
 }
 
@@ -62,12 +57,12 @@ fn for_each_key(sql: &str) -> String {
 }
 
 /// One statement for each kind of read in the batch.
-async fn run_batch(pool: PgPool, batch: Vec<Job>) {
-    let mut kinds: Vec<(&'static str, Vec<Job>)> = Vec::new();
+async fn run_batch(pool: PgPool, batch: Vec<Waiting>) {
+    let mut kinds: Vec<(&'static str, Vec<Waiting>)> = Vec::new();
     for job in batch {
-        match kinds.iter_mut().find(|(sql, _)| *sql == job.sql) {
+        match kinds.iter_mut().find(|(sql, _)| *sql == job.what.sql) {
             Some((_, jobs)) => jobs.push(job),
-            None => kinds.push((job.sql, vec![job])),
+            None => kinds.push((job.what.sql, vec![job])),
         }
     }
     for (sql, jobs) in kinds {
@@ -75,15 +70,18 @@ async fn run_batch(pool: PgPool, batch: Vec<Job>) {
     }
 }
 
-async fn read_kind(pool: &PgPool, sql: &str, jobs: Vec<Job>) {
-    let (keys, answers): (Vec<Vec<u8>>, Vec<_>) = jobs.into_iter().map(|j| (j.key, j.done)).unzip();
+async fn read_kind(pool: &PgPool, sql: &str, mut jobs: Vec<Waiting>) {
+    let keys: Vec<Vec<u8>> = jobs
+        .iter_mut()
+        .map(|job| std::mem::take(&mut job.what.key))
+        .collect();
     let result = sqlx::query(&for_each_key(sql))
         .bind(keys)
         .fetch_all(pool)
         .await;
     match result {
         Ok(rows) => {
-            let mut found: Vec<Option<PgRow>> = answers.iter().map(|_| None).collect();
+            let mut found: Vec<Option<PgRow>> = jobs.iter().map(|_| None).collect();
             for row in rows {
                 let place = row
                     .try_get::<i64, _>("batch_n")
@@ -93,15 +91,14 @@ async fn read_kind(pool: &PgPool, sql: &str, jobs: Vec<Job>) {
                     *slot = Some(row);
                 }
             }
-            for (done, row) in answers.into_iter().zip(found) {
-                // A caller that went away needs no answer.
-                let _ = done.send(Ok(row));
+            for (job, row) in jobs.into_iter().zip(found) {
+                job.answer(Ok(row));
             }
         }
         Err(err) => {
             let err = BatchError::of(err);
-            for done in answers {
-                let _ = done.send(Err(err.to_store()));
+            for job in jobs {
+                job.answer(Err(err.to_store()));
             }
         }
     }

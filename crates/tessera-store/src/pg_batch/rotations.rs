@@ -19,11 +19,10 @@ use sqlx::postgres::PgPool;
 use sqlx::Row;
 use tessera_core::store::{ChangeKind, RefreshToken, StoreResult};
 use tessera_core::UnixSeconds;
-use tokio::sync::oneshot;
 
 use std::future::Future;
 
-use super::{decide_each, BatchError, GuardedBatch, Queue};
+use super::{decide_each, Asked, BatchError, GuardedBatch, Queue};
 
 /// The most rotations one statement carries.
 const MAX_BATCH: usize = 128;
@@ -71,21 +70,20 @@ WITH input AS (
 )
 SELECT n FROM spent";
 
-/// One rotation waiting for its batch: what the statement needs, owned.
-pub(super) struct Job {
+/// One rotation's write, owned.
+pub(super) struct Rotation {
     now: UnixSeconds,
     old_hash: Vec<u8>,
     retry: Option<Vec<u8>>,
     new: RefreshToken,
     old_jti: String,
     old_expires_at: UnixSeconds,
-    /// Committed: whether this rotation spent its token.
-    done: oneshot::Sender<StoreResult<bool>>,
 }
 
-/// The rotations' queue, shared by every clone of one store.
+/// The rotations' queue, shared by every clone of one store. Answers, once committed,
+/// whether the rotation spent its token.
 pub(crate) struct Rotations {
-    queue: Queue<Job>,
+    queue: Queue<Rotation, bool>,
 }
 
 impl Rotations {
@@ -103,50 +101,43 @@ impl Rotations {
         retry: Option<&[u8]>,
         now: UnixSeconds,
     ) -> StoreResult<bool> {
-        let (done, answer) = oneshot::channel();
-        let job = Job {
-            now,
-            old_hash: old.token_hash.0.to_vec(),
-            retry: retry.map(<[u8]>::to_vec),
-            new: new.clone(),
-            old_jti: old.access_jti.clone(),
-            old_expires_at: old.access_expires_at,
-            done,
-        };
-        if self.queue.submit(job).is_err() {
-            return Err(crate::db(sqlx::Error::PoolClosed));
-        }
-        answer
+        self.queue
+            .ask(Rotation {
+                now,
+                old_hash: old.token_hash.0.to_vec(),
+                retry: retry.map(<[u8]>::to_vec),
+                new: new.clone(),
+                old_jti: old.access_jti.clone(),
+                old_expires_at: old.access_expires_at,
+            })
             .await
-            .unwrap_or_else(|_| Err(crate::db(sqlx::Error::WorkerCrashed)))
     }
 }
 
-async fn run_batch(pool: PgPool, mut batch: Vec<Job>) {
+async fn run_batch(pool: PgPool, mut batch: Vec<Asked<Rotation, bool>>) {
     // Rows are locked in the batch's order: in one order for every batch, two batches that
     // share tokens (a token presented twice at once) wait for each other instead of
     // deadlocking.
-    batch.sort_unstable_by(|a, b| a.old_hash.cmp(&b.old_hash));
+    batch.sort_unstable_by(|a, b| a.what.old_hash.cmp(&b.what.old_hash));
     decide_each::<Rotations>(&pool, batch).await;
 }
 
 impl GuardedBatch for Rotations {
-    type Job = Job;
+    type Write = Rotation;
 
     fn run(
         pool: &PgPool,
-        jobs: &[Job],
+        writes: &[Asked<Rotation, bool>],
     ) -> impl Future<Output = Result<Vec<bool>, BatchError>> + Send {
-        rotate_many(pool, jobs)
-    }
-
-    fn answer(job: Job, result: StoreResult<bool>) {
-        let _ = job.done.send(result);
+        rotate_many(pool, writes)
     }
 }
 
 /// Runs `jobs` as one statement: for each, whether it spent its token.
-async fn rotate_many(pool: &PgPool, jobs: &[Job]) -> Result<Vec<bool>, BatchError> {
+async fn rotate_many(
+    pool: &PgPool,
+    jobs: &[Asked<Rotation, bool>],
+) -> Result<Vec<bool>, BatchError> {
     let len = jobs.len();
     let mut n = Vec::with_capacity(len);
     let mut now = Vec::with_capacity(len);
@@ -159,7 +150,7 @@ async fn rotate_many(pool: &PgPool, jobs: &[Job]) -> Result<Vec<bool>, BatchErro
     let mut access_expires_at = Vec::with_capacity(len);
     let mut old_jti = Vec::with_capacity(len);
     let mut old_expires_at = Vec::with_capacity(len);
-    for (i, job) in jobs.iter().enumerate() {
+    for (i, Asked { what: job, .. }) in jobs.iter().enumerate() {
         // MAX_BATCH is far below i32::MAX.
         n.push(i as i32);
         now.push(job.now);

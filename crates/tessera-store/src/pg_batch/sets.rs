@@ -9,9 +9,8 @@ use std::future::Future;
 use sqlx::postgres::PgPool;
 use sqlx::Row;
 use tessera_core::store::{RefreshToken, StoreResult, TokenSet};
-use tokio::sync::oneshot;
 
-use super::{decide_each, BatchError, GuardedBatch, Queue};
+use super::{decide_each, Asked, BatchError, GuardedBatch, Queue};
 
 /// The most sets one statement carries.
 const MAX_BATCH: usize = 128;
@@ -41,17 +40,16 @@ WITH input AS (
 )
 SELECT n FROM input WHERE id IN (SELECT id FROM started)";
 
-/// One set waiting for its batch.
-pub(super) struct Job {
+/// One set's write, owned.
+pub(super) struct Start {
     set: TokenSet,
     first: RefreshToken,
-    /// Committed: whether the set was stored.
-    done: oneshot::Sender<StoreResult<bool>>,
 }
 
-/// The sets' queue, shared by every clone of one store.
+/// The sets' queue, shared by every clone of one store. Answers, once committed, whether
+/// the set was stored.
 pub(crate) struct Sets {
-    queue: Queue<Job>,
+    queue: Queue<Start, bool>,
 }
 
 impl Sets {
@@ -68,31 +66,25 @@ impl Sets {
         set: &TokenSet,
         first: &RefreshToken,
     ) -> StoreResult<bool> {
-        let (done, answer) = oneshot::channel();
-        let job = Job {
-            set: set.clone(),
-            first: first.clone(),
-            done,
-        };
-        if self.queue.submit(job).is_err() {
-            return Err(crate::db(sqlx::Error::PoolClosed));
-        }
-        answer
+        self.queue
+            .ask(Start {
+                set: set.clone(),
+                first: first.clone(),
+            })
             .await
-            .unwrap_or_else(|_| Err(crate::db(sqlx::Error::WorkerCrashed)))
     }
 }
 
-async fn run_batch(pool: PgPool, mut batch: Vec<Job>) {
+async fn run_batch(pool: PgPool, mut batch: Vec<Asked<Start, bool>>) {
     // One id twice in one statement would be inserted once but its row read twice: a
     // repeated id waits for a statement of its own, after the first has committed (and so
     // finds the set there).
-    batch.sort_unstable_by(|a, b| a.set.id.as_str().cmp(b.set.id.as_str()));
-    let mut firsts: Vec<Job> = Vec::with_capacity(batch.len());
+    batch.sort_unstable_by(|a, b| a.what.set.id.as_str().cmp(b.what.set.id.as_str()));
+    let mut firsts: Vec<Asked<Start, bool>> = Vec::with_capacity(batch.len());
     let mut repeats = Vec::new();
     for job in batch {
         match firsts.last() {
-            Some(last) if last.set.id == job.set.id => repeats.push(job),
+            Some(last) if last.what.set.id == job.what.set.id => repeats.push(job),
             _ => firsts.push(job),
         }
     }
@@ -103,22 +95,18 @@ async fn run_batch(pool: PgPool, mut batch: Vec<Job>) {
 }
 
 impl GuardedBatch for Sets {
-    type Job = Job;
+    type Write = Start;
 
     fn run(
         pool: &PgPool,
-        jobs: &[Job],
+        writes: &[Asked<Start, bool>],
     ) -> impl Future<Output = Result<Vec<bool>, BatchError>> + Send {
-        start_many(pool, jobs)
-    }
-
-    fn answer(job: Job, result: StoreResult<bool>) {
-        let _ = job.done.send(result);
+        start_many(pool, writes)
     }
 }
 
 /// Runs `jobs` as one statement: for each, whether its set was stored.
-async fn start_many(pool: &PgPool, jobs: &[Job]) -> Result<Vec<bool>, BatchError> {
+async fn start_many(pool: &PgPool, jobs: &[Asked<Start, bool>]) -> Result<Vec<bool>, BatchError> {
     let len = jobs.len();
     let mut n = Vec::with_capacity(len);
     let mut id = Vec::with_capacity(len);
@@ -134,7 +122,14 @@ async fn start_many(pool: &PgPool, jobs: &[Job]) -> Result<Vec<bool>, BatchError
     let mut token_created_at = Vec::with_capacity(len);
     let mut access_jti = Vec::with_capacity(len);
     let mut access_expires_at = Vec::with_capacity(len);
-    for (i, Job { set, first, .. }) in jobs.iter().enumerate() {
+    for (
+        i,
+        Asked {
+            what: Start { set, first },
+            ..
+        },
+    ) in jobs.iter().enumerate()
+    {
         // MAX_BATCH is far below i32::MAX.
         n.push(i as i32);
         id.push(set.id.as_str());

@@ -47,6 +47,7 @@ mod audit;
 mod authorization;
 mod changes;
 mod clients;
+mod connections;
 mod keys;
 mod leases;
 mod legacy;
@@ -130,6 +131,26 @@ impl StoreUnderTest {
         sqlx::AnyConnection::connect(&self.db.url)
             .await
             .expect("raw connection")
+    }
+
+    /// PostgreSQL only: waits (up to five seconds) until at least `n` of the database's
+    /// backends wait for a lock; answers whether they came to.
+    pub async fn wait_for_lock_waiters(&self, n: i64) -> bool {
+        let mut watcher = self.raw_connection().await;
+        for _ in 0..200 {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .expect("pg_stat_activity");
+            if waiting >= n {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        false
     }
 
     pub async fn stop(mut self) {

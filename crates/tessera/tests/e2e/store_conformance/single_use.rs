@@ -199,20 +199,11 @@ conformance_test!(
             held.spawn(async move { store.insert_token_set(&set, &first).await.unwrap() });
         }
         if s.backend == Backend::Postgres {
-            let mut watcher = s.raw_connection().await;
-            for _ in 0..200 {
-                let waiting: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM pg_stat_activity \
-                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                )
-                .fetch_one(&mut watcher)
-                .await
-                .unwrap();
-                if waiting >= 2 {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-            }
+            // Both batches in flight wait behind the lock, so the twins queue behind them.
+            assert!(
+                s.wait_for_lock_waiters(2).await,
+                "the set starts never waited for the lock"
+            );
         }
         let twins: Vec<(TokenSet, RefreshToken)> =
             (0..RACERS).map(|_| start(twin.clone(), app.id.clone())).collect();
@@ -777,23 +768,10 @@ conformance_test!(
         };
         match s.backend {
             Backend::Postgres => {
-                let mut watcher = s.raw_connection().await;
-                let mut waiting = false;
-                for _ in 0..200 {
-                    let blocked: i64 = sqlx::query_scalar(
-                        "SELECT count(*) FROM pg_stat_activity \
-                         WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                    )
-                    .fetch_one(&mut watcher)
-                    .await
-                    .unwrap();
-                    if blocked > 0 {
-                        waiting = true;
-                        break;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-                }
-                assert!(waiting, "the rotation never waited for the row");
+                assert!(
+                    s.wait_for_lock_waiters(1).await,
+                    "the rotation never waited for the row"
+                );
             }
             // The writer waits in SQLite's busy handler, which no query shows; it keeps
             // waiting for seconds, so it is there well before this commit.
