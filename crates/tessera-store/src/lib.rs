@@ -17,7 +17,6 @@ mod clients;
 mod connect_error;
 mod device;
 mod dialect;
-mod idle_check;
 mod keys;
 mod leases;
 mod legacy;
@@ -114,7 +113,7 @@ impl SqlStore {
             .map_err(ConnectError::Connect)?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
-        let pool = idle_check::check_when_idle(AnyPoolOptions::new())
+        let pool = AnyPoolOptions::new()
             .max_connections(dialect.max_connections())
             .acquire_timeout(dialect.acquire_timeout())
             .after_connect(move |conn, _| {

@@ -73,7 +73,7 @@ impl PgBatches {
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         let connect = |connections: usize, setup: &'static [&'static str]| {
-            crate::idle_check::check_when_idle(PgPoolOptions::new())
+            PgPoolOptions::new()
                 .max_connections(connections as u32)
                 .acquire_timeout(acquire_timeout)
                 .after_connect(move |conn, _| {

@@ -3,15 +3,16 @@
 
 use super::*;
 
-/// Reads tried after the server ended every connection, at most: each pool may hand out a
-/// connection the server ended (a busy one is not checked before use) once, and no more.
+/// Reads tried after the server ended every connection, at most. The pools check a
+/// connection before handing it out, so none should fail; a pool that did not would fail
+/// once per connection it holds.
 const ATTEMPTS: usize = 40;
 
 conformance_test!(
     /// After the server ends every connection of the store (a restart, a failover, an
-    /// administrator), reads may fail for a moment, each as unavailable (503), never as
-    /// another error, and the store then answers again without a restart: the connections
-    /// are replaced. Both the main pool's reads (a client) and the batched reads (a refresh
+    /// administrator), the store answers again without a restart: the connections are
+    /// replaced, and a read that meets an ended one fails as unavailable (503), never as
+    /// another error. Both the main pool's reads (a client) and the batched reads (a refresh
     /// token) are tried.
     async fn connections_the_server_ended_are_replaced(s) {
         let (app, user, account) = s.parties().await;
