@@ -27,8 +27,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions, Row};
 use tessera_core::error::StoreError;
 use tessera_core::store::{RefreshToken, StoreResult, TokenSet};
 use tessera_core::UnixSeconds;
@@ -266,6 +266,23 @@ trait GuardedBatch {
         pool: &PgPool,
         writes: &[Asked<Self::Write, bool>],
     ) -> impl Future<Output = Result<Vec<bool>, BatchError>> + Send;
+}
+
+/// For each of a batch's `len` writes, whether the statement wrote it: its answer has one
+/// row per write done, naming the write by its place in the batch (`n`, from 0).
+fn written(rows: &[PgRow], len: usize) -> Vec<bool> {
+    let mut written = vec![false; len];
+    for row in rows {
+        if let Some(slot) = row
+            .try_get::<i32, _>("n")
+            .ok()
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| written.get_mut(i))
+        {
+            *slot = true;
+        }
+    }
+    written
 }
 
 /// Runs a batch of `B` and answers each of its writes. A batch that fails as a statement (a

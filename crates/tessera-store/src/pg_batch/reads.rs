@@ -1,8 +1,9 @@
 //! Point reads by one key, many at once: every refresh rotation starts with one (its token
 //! and the token's set, by the token's hash), as do device polls and pushed requests, and
-//! alone each would be a round trip and a statement of its own. A batch runs the read once for an array of keys: the read's own
-//! SQL, its `$1` taken from each element in turn (`CROSS JOIN LATERAL`), so the statement a
-//! caller wrote is the one that runs, and a key without a row simply has none in the answer.
+//! alone each would be a round trip and a statement of its own. A batch runs the read once
+//! for an array of keys: the read's own SQL, its `$1` taken from each element in turn
+//! (`CROSS JOIN LATERAL`), so the statement a caller wrote is the one that runs, and a key
+//! without a row simply has none in the answer.
 //! A read sees what was committed when its batch's statement started, as a read of its own
 //! would when it started: never less than was committed before it was asked for.
 

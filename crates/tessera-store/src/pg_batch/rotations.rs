@@ -16,13 +16,12 @@
 //! one, so one bad write cannot spoil the others.
 
 use sqlx::postgres::PgPool;
-use sqlx::Row;
 use tessera_core::store::{ChangeKind, RefreshToken, StoreResult};
 use tessera_core::UnixSeconds;
 
 use std::future::Future;
 
-use super::{decide_each, Asked, BatchError, GuardedBatch, Queue};
+use super::{decide_each, written, Asked, BatchError, GuardedBatch, Queue};
 
 /// The most rotations one statement carries.
 const MAX_BATCH: usize = 128;
@@ -180,16 +179,5 @@ async fn rotate_many(
         .fetch_all(pool)
         .await
         .map_err(BatchError::of)?;
-    let mut spent = vec![false; len];
-    for row in rows {
-        if let Some(slot) = row
-            .try_get::<i32, _>("n")
-            .ok()
-            .and_then(|i| usize::try_from(i).ok())
-            .and_then(|i| spent.get_mut(i))
-        {
-            *slot = true;
-        }
-    }
-    Ok(spent)
+    Ok(written(&rows, len))
 }

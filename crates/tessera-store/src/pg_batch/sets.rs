@@ -7,10 +7,9 @@
 use std::future::Future;
 
 use sqlx::postgres::PgPool;
-use sqlx::Row;
 use tessera_core::store::{RefreshToken, StoreResult, TokenSet};
 
-use super::{decide_each, Asked, BatchError, GuardedBatch, Queue};
+use super::{decide_each, written, Asked, BatchError, GuardedBatch, Queue};
 
 /// The most sets one statement carries.
 const MAX_BATCH: usize = 128;
@@ -164,16 +163,5 @@ async fn start_many(pool: &PgPool, jobs: &[Asked<Start, bool>]) -> Result<Vec<bo
         .fetch_all(pool)
         .await
         .map_err(BatchError::of)?;
-    let mut started = vec![false; len];
-    for row in rows {
-        if let Some(slot) = row
-            .try_get::<i32, _>("n")
-            .ok()
-            .and_then(|i| usize::try_from(i).ok())
-            .and_then(|i| started.get_mut(i))
-        {
-            *slot = true;
-        }
-    }
-    Ok(started)
+    Ok(written(&rows, len))
 }
