@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{self, HeaderName};
+use axum::http::header;
 use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{LengthLimitError, Limited};
@@ -44,11 +44,9 @@ use crate::error::{HttpError, UpstreamFailure};
 use crate::state::AppState;
 use client::{Answer, Client, Failure, OutBody, Outgoing};
 use connection::{Conn, Switched};
-use headers::{prepare_request_headers, strip_hop_by_hop, VIA};
+use headers::{strip_hop_by_hop, write_request_fields, Upward, REQUEST_ID, VIA};
 use idle::{idle_cause, Idle, IdleBody};
 use upgrade::Tunnel;
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What the gateway is configured with.
 pub struct GatewayPolicy {
@@ -305,27 +303,21 @@ async fn send(
     let client_upgrade = upgrade::wants_websocket(&parts.method, &parts.headers)
         .then(|| parts.extensions.remove::<OnUpgrade>())
         .flatten();
-    let incoming_host = parts.headers.get(header::HOST).cloned();
-    prepare_request_headers(
-        &mut parts.headers,
+    let up = Upward {
         identity,
-        hop.peer,
-        hop.trusted,
-        incoming_host,
-    )
-    .map_err(HttpError::internal)?;
-    if client_upgrade.is_some() {
-        upgrade::keep_upgrade_headers(&mut parts.headers);
-    }
-    parts.headers.insert(REQUEST_ID, request_id.clone());
-    if let Some(bearer) = internal {
-        parts.headers.insert(header::AUTHORIZATION, bearer);
-    }
+        peer: hop.peer,
+        from_trusted_proxy: hop.trusted,
+        request_id,
+        authorization: internal.as_ref(),
+        websocket: client_upgrade.is_some(),
+    };
+    let mut fields = Vec::with_capacity(256 + parts.headers.len() * 48);
+    write_request_fields(&mut fields, &parts.headers, &up).map_err(HttpError::internal)?;
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let outgoing = Outgoing {
         method: &parts.method,
         target,
-        headers: &parts.headers,
+        fields: &fields,
         body,
     };
     let answer = match gateway.client.send(outgoing).await {
