@@ -189,8 +189,18 @@ impl<W: Send + 'static, T: Send + 'static> Queue<W, T> {
     }
 }
 
+/// Most times a batch's former lets the runtime go round before it sends the batch (see
+/// [`form_batches`]).
+const GATHER_ROUNDS: usize = 8;
+
 /// Takes the first waiting job, then, once a slot is free, every other one waiting by
-/// then.
+/// then, and then gathers: it yields to the runtime, so that the tasks ready to run (and the
+/// connections with a request ready to read) run once and queue what they are about to
+/// ask, takes those too, and goes round again while a round brings more, up to
+/// [`GATHER_ROUNDS`]. Under load a batch so carries about three times the jobs (7 to 20 a
+/// statement in the rotation benchmark), and each commit's cost is shared by more of
+/// them; when idle, one empty round costs the lone job a few microseconds. No timer: a
+/// wait measured in time would hold the lone job for nothing.
 async fn form_batches<J, F, Fut>(
     mut waiting: mpsc::UnboundedReceiver<J>,
     in_flight: usize,
@@ -207,11 +217,19 @@ async fn form_batches<J, F, Fut>(
             return;
         };
         let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match waiting.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        for round in 0..=GATHER_ROUNDS {
+            let before = batch.len();
+            while batch.len() < max_batch {
+                match waiting.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
+            let gathered_none = round > 0 && batch.len() == before;
+            if gathered_none || round == GATHER_ROUNDS || batch.len() == max_batch {
+                break;
+            }
+            tokio::task::yield_now().await;
         }
         let batch = run(batch);
         tokio::spawn(async move {
