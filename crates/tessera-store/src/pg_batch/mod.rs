@@ -331,3 +331,63 @@ async fn decide_each<B: GuardedBatch>(pool: &PgPool, batch: Vec<Asked<B::Write, 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    type Sent = Arc<parking_lot::Mutex<Vec<Vec<u32>>>>;
+
+    /// A former on a current-thread runtime whose batches are recorded as they are sent.
+    fn former() -> (
+        mpsc::UnboundedSender<u32>,
+        tokio::task::JoinHandle<()>,
+        Sent,
+    ) {
+        let (jobs, waiting) = mpsc::unbounded_channel();
+        let sent = Sent::default();
+        let record = sent.clone();
+        let former = tokio::spawn(form_batches(waiting, 2, 128, move |batch| {
+            record.lock().push(batch);
+            async {}
+        }));
+        (jobs, former, sent)
+    }
+
+    /// Queues `job`, then has a newly spawned task queue the next, up to 3: requests
+    /// arriving one after another while the former gathers.
+    fn chain(jobs: mpsc::UnboundedSender<u32>, job: u32) {
+        tokio::spawn(async move {
+            jobs.send(job).unwrap();
+            if job < 3 {
+                chain(jobs, job + 1);
+            }
+        });
+    }
+
+    #[tokio::test]
+    async fn a_batch_gathers_what_is_queued_while_the_runtime_goes_round() {
+        let (jobs, former, sent) = former();
+        chain(jobs, 1);
+        // The last sender gone, the former ends once the queue is empty.
+        former.await.unwrap();
+        assert_eq!(*sent.lock(), [vec![1, 2, 3]]);
+    }
+
+    #[tokio::test]
+    async fn a_lone_job_is_not_held_for_company() {
+        let (jobs, former, sent) = former();
+        jobs.send(1).unwrap();
+        // Nothing else is queued: the batch of one leaves while the sender still waits.
+        for _ in 0..=GATHER_ROUNDS * 2 {
+            if !sent.lock().is_empty() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*sent.lock(), [vec![1]]);
+        drop(jobs);
+        former.await.unwrap();
+    }
+}
