@@ -37,6 +37,8 @@ const MAX_HEADERS: usize = 128;
 const MAX_IDLE: usize = 512;
 /// An idle connection older than this is closed rather than used.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often idle connections are looked at when no request comes to use them.
+const REAP_EVERY: Duration = Duration::from_secs(5);
 
 /// The request body, and how its length is told to the upstream.
 pub enum OutBody {
@@ -119,7 +121,7 @@ impl Client {
             authority: authority.to_owned(),
             connect_timeout,
             response_timeout,
-            pool: Arc::new(Pool::new(MAX_IDLE, IDLE_TIMEOUT)),
+            pool: Pool::reaped(MAX_IDLE, IDLE_TIMEOUT, REAP_EVERY),
         }
     }
 

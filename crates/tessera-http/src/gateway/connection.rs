@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -82,7 +83,9 @@ pub fn read_into<R: AsyncRead>(
 }
 
 /// Idle connections, the most recently used first out; the oldest, at the front, are
-/// closed once idle longer than the timeout (looked at whenever a connection comes back).
+/// closed once idle longer than the timeout (looked at whenever a connection comes back,
+/// and every few seconds by the pool's reaper, so that connections the upstream closed
+/// are not held half-closed after the traffic stops).
 pub struct Pool {
     idle: Mutex<VecDeque<Conn>>,
     max_idle: usize,
@@ -96,6 +99,25 @@ impl Pool {
             max_idle,
             idle_timeout,
         }
+    }
+
+    /// A pool with a reaper: a task that closes, every `reap_every`, the idle connections
+    /// past the timeout or closed by the upstream ([`Pool::reap`]), and ends with the pool.
+    /// Outside a runtime (a configuration check) there is no reaper.
+    pub fn reaped(max_idle: usize, idle_timeout: Duration, reap_every: Duration) -> Arc<Self> {
+        let pool = Arc::new(Self::new(max_idle, idle_timeout));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(reap_every_while_used(Arc::downgrade(&pool), reap_every));
+        }
+        pool
+    }
+
+    /// Closes the idle connections past the timeout, and those the upstream has closed
+    /// (or sent something unasked on).
+    pub fn reap(&self) {
+        self.idle
+            .lock()
+            .retain(|conn| conn.idle_since.elapsed() < self.idle_timeout && conn.still_open());
     }
 
     /// An idle connection that still looks open, if there is one; the stale are closed.
@@ -130,6 +152,18 @@ impl Pool {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.idle.lock().len()
+    }
+}
+
+async fn reap_every_while_used(pool: Weak<Pool>, period: Duration) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match pool.upgrade() {
+            Some(pool) => pool.reap(),
+            None => return,
+        }
     }
 }
 
@@ -346,5 +380,41 @@ mod tests {
         over.put(Conn::open(&addr, LIMIT, LIMIT).await.unwrap());
         over.put(Conn::open(&addr, LIMIT, LIMIT).await.unwrap());
         assert_eq!(over.len(), 1, "no more than max_idle are kept");
+    }
+
+    #[tokio::test]
+    async fn the_reaper_closes_what_the_upstream_closed_once_traffic_stops() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let pool = Pool::reaped(8, Duration::from_secs(60), Duration::from_millis(20));
+        let mut peers = Vec::new();
+        for _ in 0..3 {
+            pool.put(Conn::open(&addr, LIMIT, LIMIT).await.unwrap());
+            peers.push(listener.accept().await.unwrap().0);
+        }
+        // The upstream closes two of them; no request comes to take them.
+        let kept = peers.pop().unwrap();
+        drop(peers);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pool.len() > 1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            pool.len(),
+            1,
+            "the two closed ones are gone, the open one kept"
+        );
+        // Past the idle timeout, `reap` closes the last one too.
+        let pool = Pool::new(8, Duration::from_millis(50));
+        pool.put(Conn::open(&addr, LIMIT, LIMIT).await.unwrap());
+        let (mut peer, _) = listener.accept().await.unwrap();
+        pool.reap();
+        assert_eq!(pool.len(), 1);
+        std::thread::sleep(Duration::from_millis(60));
+        pool.reap();
+        assert_eq!(pool.len(), 0);
+        let mut buf = [0u8; 1];
+        assert_eq!(peer.read(&mut buf).await.unwrap(), 0, "closed at our end");
+        drop(kept);
     }
 }
