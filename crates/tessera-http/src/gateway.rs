@@ -311,13 +311,13 @@ async fn send(
         authorization: internal.as_ref(),
         websocket: client_upgrade.is_some(),
     };
-    let mut fields = Vec::with_capacity(256 + parts.headers.len() * 48);
-    write_request_fields(&mut fields, &parts.headers, &up).map_err(HttpError::internal)?;
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let room = 256 + parts.headers.len() * 48;
+    let mut head = gateway.client.head(&parts.method, target, room);
+    write_request_fields(&mut head, &parts.headers, &up).map_err(HttpError::internal)?;
     let outgoing = Outgoing {
         method: &parts.method,
-        target,
-        fields: &fields,
+        head,
         body,
     };
     let answer = match gateway.client.send(outgoing).await {

@@ -52,11 +52,10 @@ pub enum OutBody {
 /// A request ready for the upstream.
 pub struct Outgoing<'a> {
     pub method: &'a Method,
-    /// Path and query.
-    pub target: &'a str,
-    /// The header fields to send, `name: value` lines with CRLF, hop-by-hop fields already
-    /// removed; `Host` and the body's framing are written here.
-    pub fields: &'a [u8],
+    /// The head so far: begun by [`Client::head`] (request line and `Host`), then the
+    /// header fields to send, `name: value` lines with CRLF, hop-by-hop fields already
+    /// removed; the body's framing and the blank line are written here.
+    pub head: Vec<u8>,
     pub body: OutBody,
 }
 
@@ -125,10 +124,24 @@ impl Client {
         }
     }
 
+    /// A request head for `method` on `target` (path and query) begun in one buffer with
+    /// `room` to spare for the header fields the caller writes next.
+    pub fn head(&self, method: &Method, target: &str, room: usize) -> Vec<u8> {
+        let mut head = Vec::with_capacity(64 + target.len() + room);
+        head.extend_from_slice(method.as_str().as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(target.as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        head.extend_from_slice(self.authority.as_bytes());
+        head.extend_from_slice(b"\r\n");
+        head
+    }
+
     /// Sends `req` and reads the head of the answer; the answer's body streams from the
     /// connection as the caller reads it.
     pub async fn send(&self, req: Outgoing<'_>) -> Result<Answer, Failure> {
-        let head = request_head(&req, &self.authority);
+        let mut head = req.head;
+        end_head(&mut head, &req.body);
         let head_method = req.method == Method::HEAD;
         // RFC 9110 §9.2.2: only an idempotent request without a body is sent again, and
         // only when the pooled connection it went out on was already closed.
@@ -223,17 +236,9 @@ impl Client {
     }
 }
 
-/// The request line, `Host`, the headers and the body's framing, as one buffer.
-fn request_head(req: &Outgoing<'_>, authority: &str) -> Vec<u8> {
-    let mut head = Vec::with_capacity(64 + req.target.len() + req.fields.len());
-    head.extend_from_slice(req.method.as_str().as_bytes());
-    head.push(b' ');
-    head.extend_from_slice(req.target.as_bytes());
-    head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    head.extend_from_slice(authority.as_bytes());
-    head.extend_from_slice(b"\r\n");
-    head.extend_from_slice(req.fields);
-    match &req.body {
+/// Ends a request head with the body's framing and the blank line.
+fn end_head(head: &mut Vec<u8>, body: &OutBody) {
+    match body {
         OutBody::None => {}
         OutBody::Length(n, _) => {
             // Formatted straight into the head: writing to a `Vec` cannot fail.
@@ -242,7 +247,6 @@ fn request_head(req: &Outgoing<'_>, authority: &str) -> Vec<u8> {
         OutBody::Chunked(_) => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
     head.extend_from_slice(b"\r\n");
-    head
 }
 
 /// How sending a request ended.
@@ -550,27 +554,20 @@ mod tests {
 
     #[test]
     fn the_head_is_one_buffer_with_our_framing() {
-        let req = Outgoing {
-            method: &Method::POST,
-            target: "/v1/books?x=1",
-            fields: b"x-a: 1\r\nx-a: 2\r\n",
-            body: OutBody::Length(5, Body::from("hello")),
-        };
-        let head = String::from_utf8(request_head(&req, "127.0.0.1:9000")).unwrap();
+        let wait = Duration::from_secs(1);
+        let client = Client::new("127.0.0.1:9000", wait, wait);
+        let mut head = client.head(&Method::POST, "/v1/books?x=1", 0);
+        head.extend_from_slice(b"x-a: 1\r\nx-a: 2\r\n");
+        end_head(&mut head, &OutBody::Length(5, Body::from("hello")));
         assert_eq!(
-            head,
+            String::from_utf8(head).unwrap(),
             "POST /v1/books?x=1 HTTP/1.1\r\nhost: 127.0.0.1:9000\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 5\r\n\r\n"
         );
-        let chunked = Outgoing {
-            method: &Method::GET,
-            target: "/",
-            fields: b"",
-            body: OutBody::Chunked(Body::empty()),
-        };
-        let head = String::from_utf8(request_head(&chunked, "up")).unwrap();
+        let mut head = client.head(&Method::GET, "/", 0);
+        end_head(&mut head, &OutBody::Chunked(Body::empty()));
         assert_eq!(
-            head,
-            "GET / HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n"
+            String::from_utf8(head).unwrap(),
+            "GET / HTTP/1.1\r\nhost: 127.0.0.1:9000\r\ntransfer-encoding: chunked\r\n\r\n"
         );
     }
 }

@@ -101,8 +101,9 @@ impl Pool {
         }
     }
 
-    /// A pool with a reaper: a task that closes, every `reap_every`, the idle connections
-    /// past the timeout or closed by the upstream ([`Pool::reap`]), and ends with the pool.
+    /// A pool with a reaper: a task that closes, every `reap_every`, the connections idle
+    /// since the last round that are past the timeout or closed by the upstream
+    /// ([`Pool::reap`]), and ends with the pool.
     /// Outside a runtime (a configuration check) there is no reaper.
     pub fn reaped(max_idle: usize, idle_timeout: Duration, reap_every: Duration) -> Arc<Self> {
         let pool = Arc::new(Self::new(max_idle, idle_timeout));
@@ -112,23 +113,46 @@ impl Pool {
         pool
     }
 
-    /// Closes the idle connections past the timeout, and those the upstream has closed
-    /// (or sent something unasked on).
-    pub fn reap(&self) {
-        self.idle
-            .lock()
-            .retain(|conn| conn.idle_since.elapsed() < self.idle_timeout && conn.still_open());
+    /// Closes, of the connections idle at least `quiet`, those past the timeout and those
+    /// the upstream has closed (or sent something unasked on). They are looked at outside
+    /// the lock (a system call each), so that requests taking and returning connections
+    /// meanwhile do not wait, and the recently used ones, which requests take first, are
+    /// not taken out at all; the survivors go back to the front, where they were.
+    pub fn reap(&self, quiet: Duration) {
+        let mut looked_at: Vec<Conn> = {
+            let mut idle = self.idle.lock();
+            // Oldest first: `put` pushes to the back with the time it came back.
+            let oldest = idle
+                .iter()
+                .take_while(|conn| conn.idle_since.elapsed() >= quiet)
+                .count();
+            idle.drain(..oldest).collect()
+        };
+        looked_at.retain(|conn| self.usable(conn));
+        let mut idle = self.idle.lock();
+        for conn in looked_at.into_iter().rev() {
+            idle.push_front(conn);
+        }
+        while idle.len() > self.max_idle {
+            idle.pop_front();
+        }
     }
 
     /// An idle connection that still looks open, if there is one; the stale are closed.
     pub fn take(&self) -> Option<Conn> {
         loop {
             let mut conn = self.idle.lock().pop_back()?;
-            if conn.idle_since.elapsed() < self.idle_timeout && conn.still_open() {
+            if self.usable(&conn) {
                 conn.reused = true;
                 return Some(conn);
             }
         }
+    }
+
+    /// Whether an idle connection may carry a request: not idle past the timeout, and not
+    /// closed by the upstream.
+    fn usable(&self, conn: &Conn) -> bool {
+        conn.idle_since.elapsed() < self.idle_timeout && conn.still_open()
     }
 
     /// Keeps `conn` for the next request; beyond `max_idle` it is closed instead. Idle
@@ -161,7 +185,7 @@ async fn reap_every_while_used(pool: Weak<Pool>, period: Duration) {
     loop {
         ticks.tick().await;
         match pool.upgrade() {
-            Some(pool) => pool.reap(),
+            Some(pool) => pool.reap(period),
             None => return,
         }
     }
@@ -408,13 +432,27 @@ mod tests {
         let pool = Pool::new(8, Duration::from_millis(50));
         pool.put(Conn::open(&addr, LIMIT, LIMIT).await.unwrap());
         let (mut peer, _) = listener.accept().await.unwrap();
-        pool.reap();
+        pool.reap(Duration::ZERO);
         assert_eq!(pool.len(), 1);
         std::thread::sleep(Duration::from_millis(60));
-        pool.reap();
+        pool.reap(Duration::ZERO);
         assert_eq!(pool.len(), 0);
         let mut buf = [0u8; 1];
         assert_eq!(peer.read(&mut buf).await.unwrap(), 0, "closed at our end");
         drop(kept);
+        // Connections idle less than `quiet` are not looked at; the older are, in order.
+        let pool = Pool::new(8, Duration::from_secs(60));
+        pool.put(Conn::open(&addr, LIMIT, LIMIT).await.unwrap());
+        drop(listener.accept().await.unwrap().0);
+        std::thread::sleep(Duration::from_millis(60));
+        let recent = Conn::open(&addr, LIMIT, LIMIT).await.unwrap();
+        let recent_port = recent.io.io.local_addr().unwrap().port();
+        pool.put(recent);
+        drop(listener.accept().await.unwrap().0);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        pool.reap(Duration::from_millis(50));
+        assert_eq!(pool.len(), 1, "the older closed one is gone");
+        let left = pool.idle.lock().pop_back().unwrap();
+        assert_eq!(left.io.io.local_addr().unwrap().port(), recent_port);
     }
 }
