@@ -11,7 +11,11 @@ pub struct Count(AtomicU64);
 
 impl Count {
     pub fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.add(1);
+    }
+
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn get(&self) -> u64 {
@@ -36,6 +40,42 @@ impl HitMiss {
     }
 }
 
+/// The upper bounds of [`BatchSizes`]' buckets: requests per batch.
+pub const BATCH_BOUNDS: [u64; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
+
+/// How many requests each of a store's batches carried (a SQLite group commit, a PostgreSQL
+/// batch statement): a histogram over [`BATCH_BOUNDS`], two relaxed adds per batch. It says
+/// whether the batching works under the load at hand: batches of one mean each request
+/// pays a commit of its own.
+#[derive(Debug, Default)]
+pub struct BatchSizes {
+    /// Batches per bucket: those of at most `BATCH_BOUNDS[i]` requests and more than the
+    /// bound before; the last, those past every bound.
+    batches: [Count; BATCH_BOUNDS.len() + 1],
+    requests: Count,
+}
+
+impl BatchSizes {
+    pub fn record(&self, requests: usize) {
+        let requests = requests as u64;
+        let bucket = BATCH_BOUNDS
+            .iter()
+            .position(|bound| requests <= *bound)
+            .unwrap_or(BATCH_BOUNDS.len());
+        self.batches[bucket].inc();
+        self.requests.add(requests);
+    }
+
+    /// Batches per bucket (not cumulative; the last past every bound), and the requests
+    /// they carried in all.
+    pub fn read(&self) -> ([u64; BATCH_BOUNDS.len() + 1], u64) {
+        (
+            std::array::from_fn(|i| self.batches[i].get()),
+            self.requests.get(),
+        )
+    }
+}
+
 /// Security events the grants detect.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -51,6 +91,17 @@ pub struct Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_fall_in_the_bucket_of_the_least_bound_they_fit() {
+        let sizes = BatchSizes::default();
+        for requests in [1, 3, 4, 5, 128, 129, 500] {
+            sizes.record(requests);
+        }
+        let (batches, requests) = sizes.read();
+        assert_eq!(batches, [1, 0, 2, 1, 0, 0, 0, 1, 2]);
+        assert_eq!(requests, 1 + 3 + 4 + 5 + 128 + 129 + 500);
+    }
 
     #[test]
     fn hits_and_misses_are_counted_apart() {

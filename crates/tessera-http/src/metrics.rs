@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
@@ -22,7 +22,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tessera_core::clock::Clock;
 use tessera_core::error::ErrorCode;
-use tessera_core::metrics::HitMiss;
+use tessera_core::metrics::{BatchSizes, HitMiss, BATCH_BOUNDS};
 use tessera_core::runtime::lease::Lease;
 use tessera_core::runtime::sync::FeedStatus;
 use tessera_core::runtime::Caches;
@@ -66,6 +66,11 @@ pub struct LimitedLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabel {
+    queue: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     cache: &'static str,
     result: &'static str,
@@ -91,13 +96,14 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Registers every family; `caches`, `feed`, `housekeeping` and `clock` are read at each
-    /// scrape.
+    /// Registers every family; `caches`, `feed`, `housekeeping`, `clock` and the store's
+    /// `batches` (by queue) are read at each scrape.
     pub fn new(
         caches: Arc<Caches>,
         feed: Arc<FeedStatus>,
         housekeeping: Arc<Lease>,
         clock: Arc<dyn Clock>,
+        batches: Vec<(&'static str, Arc<BatchSizes>)>,
     ) -> Self {
         let mut registry = Registry::with_prefix("tessera");
         let routes = Arc::new(RouteMetrics::default());
@@ -107,6 +113,7 @@ impl Metrics {
             feed,
             housekeeping,
             clock,
+            batches,
         }));
         let in_flight = Gauge::default();
         registry.register(
@@ -257,6 +264,7 @@ struct StateCollector {
     feed: Arc<FeedStatus>,
     housekeeping: Arc<Lease>,
     clock: Arc<dyn Clock>,
+    batches: Vec<(&'static str, Arc<BatchSizes>)>,
 }
 
 impl std::fmt::Debug for StateCollector {
@@ -342,6 +350,38 @@ impl Collector for StateCollector {
                 "Seconds since the key that signs new tokens began signing",
                 (now - since) as f64,
             )?;
+        }
+        self.encode_batch_sizes(&mut encoder)
+    }
+}
+
+impl StateCollector {
+    fn encode_batch_sizes(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if self.batches.is_empty() {
+            return Ok(());
+        }
+        let mut family = encoder.encode_descriptor(
+            "store_batch_requests",
+            "Requests carried per store batch, by queue: one SQLite group commit \
+             (sqlite_writes), one PostgreSQL batch statement (rotations, token_sets, reads)",
+            None,
+            prometheus_client::metrics::MetricType::Histogram,
+        )?;
+        let bounds = BATCH_BOUNDS
+            .iter()
+            .map(|b| *b as f64)
+            .chain([f64::INFINITY]);
+        for (queue, sizes) in &self.batches {
+            let (batches, requests) = sizes.read();
+            let buckets: Vec<(f64, u64)> = bounds.clone().zip(batches).collect();
+            family
+                .encode_family(&QueueLabel { queue })?
+                .encode_histogram::<NoLabelSet>(
+                    requests as f64,
+                    batches.iter().sum(),
+                    &buckets,
+                    None,
+                )?;
         }
         Ok(())
     }

@@ -42,6 +42,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 use tessera_core::error::StoreError;
+use tessera_core::metrics::BatchSizes;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::sqlite::SqliteFile;
@@ -192,6 +193,20 @@ impl SqlStore {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// How many requests the store's batches carried, by queue: the SQLite writer's group
+    /// commits (`sqlite_writes`), or PostgreSQL's batch statements (`rotations`,
+    /// `token_sets`, `reads`).
+    pub fn batch_sizes(&self) -> Vec<(&'static str, Arc<BatchSizes>)> {
+        let mut queues = Vec::new();
+        if let Some(file) = &self.sqlite {
+            queues.push(("sqlite_writes", file.writer.sizes.clone()));
+        }
+        if let Some(batches) = &self.batches {
+            queues.extend(batches.batch_sizes());
+        }
+        queues
     }
 
     pub async fn close(&self) {

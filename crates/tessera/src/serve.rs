@@ -251,6 +251,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         feed.clone(),
         housekeeping.clone(),
         clock.clone(),
+        sql_store.batch_sizes(),
     ));
     let passwords = config.password_policy()?;
     let decoy = decoy_hash(&passwords)?;

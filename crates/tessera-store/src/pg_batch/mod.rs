@@ -30,6 +30,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Row};
 use tessera_core::error::StoreError;
+use tessera_core::metrics::BatchSizes;
 use tessera_core::store::{RefreshToken, StoreResult, TokenSet};
 use tessera_core::UnixSeconds;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -97,6 +98,15 @@ impl PgBatches {
         }))
     }
 
+    /// How many requests each queue's batches carried, by queue.
+    pub(crate) fn batch_sizes(&self) -> [(&'static str, Arc<BatchSizes>); 3] {
+        [
+            ("rotations", self.rotations.queue.sizes().clone()),
+            ("token_sets", self.sets.queue.sizes().clone()),
+            ("reads", self.reads.queue.sizes().clone()),
+        ]
+    }
+
     pub(crate) async fn close(&self) {
         for pool in &self.pools {
             pool.close().await;
@@ -160,6 +170,7 @@ impl<W, T> Asked<W, T> {
 /// Requests of one kind, waiting for their batch.
 pub(crate) struct Queue<W, T> {
     jobs: mpsc::UnboundedSender<Asked<W, T>>,
+    sizes: Arc<BatchSizes>,
 }
 
 impl<W: Send + 'static, T: Send + 'static> Queue<W, T> {
@@ -172,8 +183,15 @@ impl<W: Send + 'static, T: Send + 'static> Queue<W, T> {
     {
         let (jobs, waiting) = mpsc::unbounded_channel();
         let run = move |batch| run(pool.clone(), batch);
-        tokio::spawn(form_batches(waiting, in_flight, max_batch, run));
-        Self { jobs }
+        let sizes = Arc::new(BatchSizes::default());
+        let batches = form_batches(waiting, in_flight, max_batch, sizes.clone(), run);
+        tokio::spawn(batches);
+        Self { jobs, sizes }
+    }
+
+    /// How many requests this queue's batches carried.
+    pub(crate) fn sizes(&self) -> &Arc<BatchSizes> {
+        &self.sizes
     }
 
     /// Queues `what` and waits for its batch's answer. A store that is closing takes no
@@ -205,6 +223,7 @@ async fn form_batches<J, F, Fut>(
     mut waiting: mpsc::UnboundedReceiver<J>,
     in_flight: usize,
     max_batch: usize,
+    sizes: Arc<BatchSizes>,
     run: F,
 ) where
     J: Send + 'static,
@@ -231,6 +250,7 @@ async fn form_batches<J, F, Fut>(
             }
             tokio::task::yield_now().await;
         }
+        sizes.record(batch.len());
         let batch = run(batch);
         tokio::spawn(async move {
             batch.await;
@@ -344,15 +364,17 @@ mod tests {
         mpsc::UnboundedSender<u32>,
         tokio::task::JoinHandle<()>,
         Sent,
+        Arc<BatchSizes>,
     ) {
         let (jobs, waiting) = mpsc::unbounded_channel();
         let sent = Sent::default();
         let record = sent.clone();
-        let former = tokio::spawn(form_batches(waiting, 2, 128, move |batch| {
+        let sizes = Arc::new(BatchSizes::default());
+        let former = tokio::spawn(form_batches(waiting, 2, 128, sizes.clone(), move |batch| {
             record.lock().push(batch);
             async {}
         }));
-        (jobs, former, sent)
+        (jobs, former, sent, sizes)
     }
 
     /// Queues `job`, then has a newly spawned task queue the next, up to 3: requests
@@ -368,16 +390,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_gathers_what_is_queued_while_the_runtime_goes_round() {
-        let (jobs, former, sent) = former();
+        let (jobs, former, sent, sizes) = former();
         chain(jobs, 1);
         // The last sender gone, the former ends once the queue is empty.
         former.await.unwrap();
         assert_eq!(*sent.lock(), [vec![1, 2, 3]]);
+        assert_eq!(
+            sizes.read(),
+            ([0, 0, 1, 0, 0, 0, 0, 0, 0], 3),
+            "one batch of 3"
+        );
     }
 
     #[tokio::test]
     async fn a_lone_job_is_not_held_for_company() {
-        let (jobs, former, sent) = former();
+        let (jobs, former, sent, _) = former();
         jobs.send(1).unwrap();
         // Nothing else is queued: the batch of one leaves while the sender still waits.
         for _ in 0..=GATHER_ROUNDS * 2 {

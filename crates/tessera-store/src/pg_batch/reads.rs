@@ -20,7 +20,7 @@ const MAX_BATCH: usize = 128;
 pub(super) const IN_FLIGHT: usize = 2;
 
 /// One read: its statement and its key.
-struct Read {
+pub(super) struct Read {
     sql: &'static str,
     key: Vec<u8>,
 }
@@ -30,7 +30,7 @@ type Waiting = Asked<Read, Option<PgRow>>;
 
 /// The reads' queue, shared by every clone of one store.
 pub(crate) struct KeyReads {
-    queue: Queue<Read, Option<PgRow>>,
+    pub(super) queue: Queue<Read, Option<PgRow>>,
 }
 
 impl KeyReads {

@@ -82,7 +82,7 @@ pub(super) struct Rotation {
 /// The rotations' queue, shared by every clone of one store. Answers, once committed,
 /// whether the rotation spent its token.
 pub(crate) struct Rotations {
-    queue: Queue<Rotation, bool>,
+    pub(super) queue: Queue<Rotation, bool>,
 }
 
 impl Rotations {

@@ -48,7 +48,7 @@ pub(super) struct Start {
 /// The sets' queue, shared by every clone of one store. Answers, once committed, whether
 /// the set was stored.
 pub(crate) struct Sets {
-    queue: Queue<Start, bool>,
+    pub(super) queue: Queue<Start, bool>,
 }
 
 impl Sets {

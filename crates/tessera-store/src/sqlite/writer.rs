@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 use tessera_core::error::StoreError;
+use tessera_core::metrics::BatchSizes;
 use tessera_core::store::StoreResult;
 use tokio::sync::{oneshot, Mutex};
 
@@ -81,17 +82,21 @@ where
 #[derive(Clone)]
 pub(crate) struct SqliteWriter {
     jobs: Sender<Box<dyn Job>>,
+    /// How many writes each batch carried.
+    pub sizes: Arc<BatchSizes>,
 }
 
 impl SqliteWriter {
     /// Starts the writer thread on `conn`.
     pub(crate) fn start(conn: Connection, lock: Arc<Mutex<()>>) -> Result<Self, ConnectError> {
         let (jobs, queue) = mpsc::channel();
+        let sizes = Arc::new(BatchSizes::default());
+        let counted = sizes.clone();
         std::thread::Builder::new()
             .name("tessera-sqlite-writer".into())
-            .spawn(move || run(&conn, &queue, &lock))
+            .spawn(move || run(&conn, &queue, &lock, &counted))
             .map_err(ConnectError::Thread)?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, sizes })
     }
 
     /// Runs `work` in the next batch; answers once that batch is committed (or failed).
@@ -115,7 +120,7 @@ impl SqliteWriter {
     }
 }
 
-fn run(conn: &Connection, queue: &Receiver<Box<dyn Job>>, lock: &Mutex<()>) {
+fn run(conn: &Connection, queue: &Receiver<Box<dyn Job>>, lock: &Mutex<()>, sizes: &BatchSizes) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -124,6 +129,7 @@ fn run(conn: &Connection, queue: &Receiver<Box<dyn Job>>, lock: &Mutex<()>) {
                 Err(_) => break,
             }
         }
+        sizes.record(batch.len());
         let committed = {
             let _held = lock.blocking_lock();
             commit_batch(conn, &mut batch)

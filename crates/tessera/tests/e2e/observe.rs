@@ -265,6 +265,29 @@ store_test!(
         let exchanged = r#"tessera_token_requests_total{grant_type="authorization_code",outcome="issued",error="none"}"#;
         assert_eq!(grew(exchanged), 1.0, "{scraped}");
         assert_eq!(grew("tessera_signin_failures_total"), 1.0, "{scraped}");
+        // The code's consumption, the new set and the rotation went through the store's
+        // batches: counted by queue, each batch at least one request, the buckets cumulative.
+        let queues: &[&str] = if app.config.database_url().starts_with("postgres") {
+            &["rotations", "token_sets", "reads"]
+        } else {
+            &["sqlite_writes"]
+        };
+        assert!(scraped.contains("# TYPE tessera_store_batch_requests histogram"));
+        for queue in queues {
+            let series =
+                |part: &str| format!(r#"tessera_store_batch_requests_{part}{{queue="{queue}"}}"#);
+            let bucket = |le: &str| {
+                format!(r#"tessera_store_batch_requests_bucket{{queue="{queue}",le="{le}"}}"#)
+            };
+            let batches = grew(&series("count"));
+            assert!(batches >= 1.0, "{queue}: {scraped}");
+            assert!(grew(&series("sum")) >= batches, "{queue}: {scraped}");
+            assert_eq!(
+                value(&after, &bucket("+Inf")),
+                value(&after, &series("count"))
+            );
+            assert!(value(&after, &bucket("1.0")) <= value(&after, &bucket("128.0")));
+        }
     }
 );
 
